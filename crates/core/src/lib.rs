@@ -1,0 +1,17 @@
+//! voxelkit-core: the pieces every kernel crate shares.
+//!
+//! * [`Error`]: a coded error (`ERR_SHAPE`, `ERR_DTYPE`, …) that the binding maps to a JS
+//!   `VoxelkitError` with the same `code`.
+//! * [`Control`]: cancellation flag and progress counters shared between a running kernel and
+//!   its caller (checked between tiles).
+//! * [`par`]: thread-pool selection and deterministic tiling over voxels.
+//! * [`rng`]: a small seeded generator for simulations and tests (reproducible everywhere).
+
+pub mod error;
+pub mod par;
+pub mod rng;
+pub mod sample;
+
+pub use error::{Code, Error, Result};
+pub use par::{Control, TILE};
+pub use sample::Sample;

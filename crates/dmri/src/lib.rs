@@ -1,0 +1,22 @@
+//! voxelkit-dmri: diffusion MRI kernels with DIPY 1.12 semantics.
+//!
+//! * [`gradients`]: gradient tables (`gradient_table` validation and normalisation as DIPY does).
+//! * [`dti`]: the diffusion tensor model (`TensorModel`): design matrix, OLS and two-pass WLS
+//!   fits, eigen-decomposition with DIPY's minimum-diffusivity rule.
+//! * [`maps`]: scalar and colour maps of a fitted tensor (FA, MD, AD, RD, mode, GA, …).
+//! * [`predict`]: signal prediction from fitted tensors.
+//! * [`phantom`]: a synthetic DTI phantom with Rician noise (demo and tests).
+//!
+//! Layout conventions: a 4D series of `nvox` voxels and `n` volumes is stored volume-major,
+//! `data[k * nvox + v]` (first axis fastest, as NIfTI). Multi-component outputs put the
+//! component axis last: component `c` of voxel `v` is at `c * nvox + v`.
+
+pub mod dti;
+pub mod eig3;
+pub mod gradients;
+pub mod maps;
+pub mod phantom;
+pub mod predict;
+
+pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions, FitStatus};
+pub use gradients::GradientTable;

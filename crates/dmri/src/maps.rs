@@ -1,0 +1,155 @@
+//! Scalar and colour maps of fitted tensors, with DIPY 1.12 formulas.
+//!
+//! Inputs are the component-major arrays of a [`crate::DtiFit`]. A voxel whose three
+//! eigenvalues are all zero was not fitted (outside the mask or non-finite input): every map is
+//! 0 there (DIPY gives 0 for FA/MD/… and NaN for mode/linearity/… on such voxels).
+
+/// Which scalar map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarMap {
+    Fa,
+    Md,
+    Ad,
+    Rd,
+    Trace,
+    Mode,
+    Ga,
+    Linearity,
+    Planarity,
+    Sphericity,
+}
+
+impl std::str::FromStr for ScalarMap {
+    type Err = voxelkit_core::Error;
+    fn from_str(s: &str) -> voxelkit_core::Result<Self> {
+        Ok(match s {
+            "fa" => ScalarMap::Fa,
+            "md" => ScalarMap::Md,
+            "ad" => ScalarMap::Ad,
+            "rd" => ScalarMap::Rd,
+            "trace" => ScalarMap::Trace,
+            "mode" => ScalarMap::Mode,
+            "ga" => ScalarMap::Ga,
+            "linearity" => ScalarMap::Linearity,
+            "planarity" => ScalarMap::Planarity,
+            "sphericity" => ScalarMap::Sphericity,
+            _ => return Err(voxelkit_core::Error::setting(format!("unknown tensor map '{s}'"))),
+        })
+    }
+}
+
+/// DIPY `fractional_anisotropy`.
+#[inline]
+pub fn fa(e: [f64; 3]) -> f64 {
+    let [l1, l2, l3] = e;
+    let all_zero = if l1 == 0.0 && l2 == 0.0 && l3 == 0.0 { 1.0 } else { 0.0 };
+    (0.5 * ((l1 - l2).powi(2) + (l2 - l3).powi(2) + (l3 - l1).powi(2))
+        / ((l1 * l1 + l2 * l2 + l3 * l3) + all_zero))
+        .sqrt()
+}
+
+/// Value of one scalar map for eigenvalues `e` (descending).
+#[inline]
+pub fn scalar(map: ScalarMap, e: [f64; 3]) -> f64 {
+    let [l1, l2, l3] = e;
+    if l1 == 0.0 && l2 == 0.0 && l3 == 0.0 {
+        return 0.0;
+    }
+    let sum = l1 + l2 + l3;
+    match map {
+        ScalarMap::Fa => fa(e),
+        ScalarMap::Md => sum / 3.0,
+        ScalarMap::Ad => l1,
+        ScalarMap::Rd => (l2 + l3) / 2.0,
+        ScalarMap::Trace => sum,
+        ScalarMap::Mode => {
+            // 3 sqrt(6) det(A~ / |A~|), A~ the deviatoric tensor; rotation invariant, so computed
+            // on the eigenvalues (more accurate than DIPY's rebuilt quadratic form).
+            let m = sum / 3.0;
+            let (d1, d2, d3) = (l1 - m, l2 - m, l3 - m);
+            let nrm = (d1 * d1 + d2 * d2 + d3 * d3).sqrt();
+            if nrm == 0.0 {
+                return 0.0; // DIPY: 0 where the deviatoric norm is 0
+            }
+            3.0 * 6f64.sqrt() * ((d1 / nrm) * (d2 / nrm) * (d3 / nrm))
+        }
+        ScalarMap::Ga => {
+            // DIPY `geodesic_anisotropy`: logs are 0 where ev1 == 0
+            let det = (l1 * l2 * l3).powf(1.0 / 3.0);
+            let lg = |l: f64| (l / det).ln();
+            (lg(l1).powi(2) + lg(l2).powi(2) + lg(l3).powi(2)).sqrt()
+        }
+        ScalarMap::Linearity => (l1 - l2) / sum,
+        ScalarMap::Planarity => 2.0 * (l2 - l3) / sum,
+        ScalarMap::Sphericity => (3.0 * l3) / sum,
+    }
+}
+
+/// A scalar map over all voxels of a component-major `evals` array (`3 * nvox`).
+pub fn scalar_map(map: ScalarMap, evals: &[f64]) -> Vec<f64> {
+    let nvox = evals.len() / 3;
+    (0..nvox)
+        .map(|v| scalar(map, [evals[v], evals[nvox + v], evals[2 * nvox + v]]))
+        .collect()
+}
+
+/// DIPY `color_fa`: `|principal eigenvector| * clip(FA, 0, 1)`, component-major `3 * nvox`.
+pub fn color_fa(evals: &[f64], evecs: &[f64]) -> Vec<f64> {
+    let nvox = evals.len() / 3;
+    let mut out = vec![0.0; 3 * nvox];
+    for v in 0..nvox {
+        let f = fa([evals[v], evals[nvox + v], evals[2 * nvox + v]]).clamp(0.0, 1.0);
+        for c in 0..3 {
+            // evecs[..., c, 0]: component c of the first eigenvector
+            out[c * nvox + v] = evecs[c * nvox + v].abs() * f;
+        }
+    }
+    out
+}
+
+/// The quadratic form `V diag(evals) V^T` of voxel `v`, as `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`.
+#[inline]
+pub fn lower_triangular_at(evals: &[f64], evecs: &[f64], nvox: usize, v: usize) -> [f64; 6] {
+    let ev = |j: usize| evals[j * nvox + v];
+    let vec = |i: usize, j: usize| evecs[(i + 3 * j) * nvox + v];
+    let q = |r: usize, c: usize| (0..3).map(|j| vec(r, j) * ev(j) * vec(c, j)).sum::<f64>();
+    [q(0, 0), q(1, 0), q(1, 1), q(2, 0), q(2, 1), q(2, 2)]
+}
+
+/// DIPY `TensorFit.lower_triangular()`: component-major `6 * nvox`.
+pub fn lower_triangular(evals: &[f64], evecs: &[f64]) -> Vec<f64> {
+    let nvox = evals.len() / 3;
+    let mut out = vec![0.0; 6 * nvox];
+    for v in 0..nvox {
+        let lt = lower_triangular_at(evals, evecs, nvox, v);
+        for c in 0..6 {
+            out[c * nvox + v] = lt[c];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn textbook_values() {
+        let iso = [1e-3, 1e-3, 1e-3];
+        assert_eq!(scalar(ScalarMap::Fa, iso), 0.0);
+        assert_eq!(scalar(ScalarMap::Mode, iso), 0.0); // DIPY sets 0 where undefined
+        let stick = [1e-3, 0.0, 0.0];
+        assert!((scalar(ScalarMap::Fa, stick) - 1.0).abs() < 1e-15);
+        let prolate = [2e-3, 1e-3, 1e-3];
+        assert!((scalar(ScalarMap::Mode, prolate) - 1.0).abs() < 1e-12);
+        let oblate = [2e-3, 2e-3, 1e-3];
+        assert!((scalar(ScalarMap::Mode, oblate) + 1.0).abs() < 1e-12);
+        assert!((scalar(ScalarMap::Rd, prolate) - 1e-3).abs() < 1e-18);
+        let w = [3e-3, 2e-3, 1e-3];
+        let s = scalar(ScalarMap::Linearity, w)
+            + scalar(ScalarMap::Planarity, w)
+            + scalar(ScalarMap::Sphericity, w);
+        assert!((s - 1.0).abs() < 1e-15); // Westin measures sum to one
+        assert_eq!(scalar(ScalarMap::Mode, [0.0; 3]), 0.0); // unfitted voxel
+    }
+}

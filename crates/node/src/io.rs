@@ -1,0 +1,208 @@
+//! Volume files and gradient files.
+
+use crate::guarded;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::path::PathBuf;
+use voxelkit_core::Error;
+use voxelkit_io::{NiftiOptions, VolumeData, VolumeFile};
+
+/// A volume read from a file; exactly one of the typed fields is set, named by `dtype`.
+#[napi(object)]
+pub struct VolumeOut {
+    pub shape: Vec<u32>,
+    pub spacing: Vec<f64>,
+    /// 4x4 row-major voxel-to-world (RAS+ mm).
+    pub affine: Vec<f64>,
+    pub dtype: String,
+    pub uint8: Option<Uint8Array>,
+    pub int8: Option<Int8Array>,
+    pub int16: Option<Int16Array>,
+    pub uint16: Option<Uint16Array>,
+    pub int32: Option<Int32Array>,
+    pub uint32: Option<Uint32Array>,
+    pub float32: Option<Float32Array>,
+    pub float64: Option<Float64Array>,
+    pub int64: Option<BigInt64Array>,
+    pub uint64: Option<BigUint64Array>,
+}
+
+impl From<VolumeFile> for VolumeOut {
+    fn from(v: VolumeFile) -> Self {
+        let mut o = VolumeOut {
+            shape: v.shape.iter().map(|&s| s as u32).collect(),
+            spacing: v.spacing,
+            affine: v.affine.to_vec(),
+            dtype: v.data.dtype().to_string(),
+            uint8: None,
+            int8: None,
+            int16: None,
+            uint16: None,
+            int32: None,
+            uint32: None,
+            float32: None,
+            float64: None,
+            int64: None,
+            uint64: None,
+        };
+        // the decoded vector is moved into the JS array: no copy
+        match v.data {
+            VolumeData::U8(d) => o.uint8 = Some(Uint8Array::new(d)),
+            VolumeData::I8(d) => o.int8 = Some(Int8Array::new(d)),
+            VolumeData::I16(d) => o.int16 = Some(Int16Array::new(d)),
+            VolumeData::U16(d) => o.uint16 = Some(Uint16Array::new(d)),
+            VolumeData::I32(d) => o.int32 = Some(Int32Array::new(d)),
+            VolumeData::U32(d) => o.uint32 = Some(Uint32Array::new(d)),
+            VolumeData::F32(d) => o.float32 = Some(Float32Array::new(d)),
+            VolumeData::F64(d) => o.float64 = Some(Float64Array::new(d)),
+            VolumeData::I64(d) => o.int64 = Some(BigInt64Array::new(d)),
+            VolumeData::U64(d) => o.uint64 = Some(BigUint64Array::new(d)),
+        }
+        o
+    }
+}
+
+fn read_impl(path: &str) -> voxelkit_core::Result<VolumeFile> {
+    let p = PathBuf::from(path);
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
+        voxelkit_io::read_nifti(&p, &NiftiOptions::default())
+    } else if lower.ends_with(".nrrd") || lower.ends_with(".nhdr") {
+        Err(Error::unsupported(format!("NRRD reading is not built yet: {path}")))
+    } else {
+        Err(Error::format(format!(
+            "unknown volume file extension (expected .nii, .nii.gz, .nrrd, .nhdr): {path}"
+        )))
+    }
+}
+
+pub struct ReadTask {
+    path: String,
+}
+
+impl Task for ReadTask {
+    type Output = VolumeFile;
+    type JsValue = VolumeOut;
+    fn compute(&mut self) -> napi::Result<VolumeFile> {
+        guarded(|| read_impl(&self.path))
+    }
+    fn resolve(&mut self, _env: Env, v: VolumeFile) -> napi::Result<VolumeOut> {
+        Ok(v.into())
+    }
+}
+
+#[napi]
+pub fn read_volume_sync(path: String) -> napi::Result<VolumeOut> {
+    guarded(|| read_impl(&path)).map(Into::into)
+}
+
+#[napi]
+pub fn read_volume(path: String) -> AsyncTask<ReadTask> {
+    AsyncTask::new(ReadTask { path })
+}
+
+fn write_impl(path: &str, vol: &VolumeFile) -> voxelkit_core::Result<()> {
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
+        voxelkit_io::write_nifti(&PathBuf::from(path), vol)
+    } else if lower.ends_with(".nrrd") {
+        Err(Error::unsupported(format!("NRRD writing is not built yet: {path}")))
+    } else {
+        Err(Error::format(format!(
+            "unknown volume file extension (expected .nii or .nii.gz): {path}"
+        )))
+    }
+}
+
+fn volume_file(shape: &[u32], affine: &[f64], data: VolumeData) -> voxelkit_core::Result<VolumeFile> {
+    if affine.len() != 16 {
+        return Err(Error::shape(format!("affine must have 16 values, got {}", affine.len())));
+    }
+    if shape.is_empty() || shape.len() > 7 {
+        return Err(Error::shape(format!("shape must have 1 to 7 axes, got {}", shape.len())));
+    }
+    let n = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s as usize));
+    if n != Some(data.len()) {
+        return Err(Error::shape(format!(
+            "data hold {} values, shape {:?} needs {}",
+            data.len(),
+            shape,
+            n.map_or("more than usize".to_string(), |n| n.to_string())
+        )));
+    }
+    let mut a = [0.0; 16];
+    a.copy_from_slice(affine);
+    let spacing = (0..3.min(shape.len()))
+        .map(|j| (a[j] * a[j] + a[4 + j] * a[4 + j] + a[8 + j] * a[8 + j]).sqrt())
+        .collect();
+    Ok(VolumeFile { shape: shape.iter().map(|&s| s as usize).collect(), spacing, affine: a, data })
+}
+
+pub struct WriteTask {
+    path: String,
+    vol: VolumeFile,
+}
+
+impl Task for WriteTask {
+    type Output = ();
+    type JsValue = ();
+    fn compute(&mut self) -> napi::Result<()> {
+        guarded(|| write_impl(&self.path, &self.vol))
+    }
+    fn resolve(&mut self, _env: Env, _o: ()) -> napi::Result<()> {
+        Ok(())
+    }
+}
+
+macro_rules! write_entry {
+    ($arr:ident, $variant:ident, $sync:ident, $asyn:ident) => {
+        #[napi]
+        pub fn $sync(path: String, data: $arr, shape: Vec<u32>, affine: Vec<f64>) -> napi::Result<()> {
+            guarded(|| write_impl(&path, &volume_file(&shape, &affine, VolumeData::$variant(data.to_vec()))?))
+        }
+
+        #[napi]
+        pub fn $asyn(path: String, data: $arr, shape: Vec<u32>, affine: Vec<f64>) -> napi::Result<AsyncTask<WriteTask>> {
+            let vol = guarded(|| volume_file(&shape, &affine, VolumeData::$variant(data.to_vec())))?;
+            Ok(AsyncTask::new(WriteTask { path, vol }))
+        }
+    };
+}
+
+write_entry!(Uint8Array, U8, write_volume_uint8_sync, write_volume_uint8);
+write_entry!(Int8Array, I8, write_volume_int8_sync, write_volume_int8);
+write_entry!(Int16Array, I16, write_volume_int16_sync, write_volume_int16);
+write_entry!(Uint16Array, U16, write_volume_uint16_sync, write_volume_uint16);
+write_entry!(Int32Array, I32, write_volume_int32_sync, write_volume_int32);
+write_entry!(Uint32Array, U32, write_volume_uint32_sync, write_volume_uint32);
+write_entry!(Float32Array, F32, write_volume_float32_sync, write_volume_float32);
+write_entry!(Float64Array, F64, write_volume_float64_sync, write_volume_float64);
+
+#[napi(object)]
+pub struct BvalsBvecsOut {
+    pub bvals: Float64Array,
+    /// Row per gradient.
+    pub bvecs: Float64Array,
+}
+
+#[napi]
+pub fn read_bvals_bvecs(bval_path: String, bvec_path: String) -> napi::Result<BvalsBvecsOut> {
+    guarded(|| {
+        let r = voxelkit_io::read_bvals_bvecs(&PathBuf::from(bval_path), &PathBuf::from(bvec_path))?;
+        Ok(BvalsBvecsOut {
+            bvals: Float64Array::new(r.bvals),
+            bvecs: Float64Array::new(r.bvecs.iter().flatten().copied().collect()),
+        })
+    })
+}
+
+#[napi]
+pub fn parse_bvals_bvecs(bval_text: String, bvec_text: String) -> napi::Result<BvalsBvecsOut> {
+    guarded(|| {
+        let r = voxelkit_io::parse_bvals_bvecs(&bval_text, &bvec_text)?;
+        Ok(BvalsBvecsOut {
+            bvals: Float64Array::new(r.bvals),
+            bvecs: Float64Array::new(r.bvecs.iter().flatten().copied().collect()),
+        })
+    })
+}
