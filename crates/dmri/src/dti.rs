@@ -16,8 +16,9 @@
 //!   `min_diffusivity = 1e-6 / max|X|` (DIPY's `tol / -design_matrix.min()`).
 //!
 //! Deliberate differences from DIPY (documented in the README):
-//! * Voxels with a non-finite signal are not fitted ([`FitStatus::NonFinite`], zero outputs);
-//!   DIPY propagates NaN or fails the whole call.
+//! * Voxels with a NaN or +inf signal are not fitted ([`FitStatus::NonFinite`], zero outputs);
+//!   DIPY fails the whole call (`LinAlgError`). -inf is clipped to `min_signal` as in DIPY.
+//! * float32 data are clipped and logged in float32, as numpy does for DIPY.
 //! * A scheme whose design matrix is rank-deficient (for example a single shell with no b=0
 //!   volume, or coplanar directions) is rejected with `ERR_GRADIENTS`; DIPY returns a
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
@@ -256,14 +257,16 @@ impl DtiModel {
         }
     }
 
-    /// DIPY's `pinv(X * w) @ (w * y)` by SVD (the rare ill-conditioned path).
+    /// DIPY's `pinv(X * w) @ (w * y)` by SVD (the rare ill-conditioned path). The SVD runs on
+    /// unit-norm columns: for a full-rank system the least-squares solution is the same, and
+    /// the scaled problem loses far fewer digits when the columns differ by orders of magnitude.
     fn wls_svd(&self, y: &[f64], w: &[f64]) -> [f64; 7] {
-        let a = DMatrix::from_fn(self.n, 7, |i, j| self.x[i][j] * w[i]);
+        let a = DMatrix::from_fn(self.n, 7, |i, j| self.xs[i][j] * w[i]);
         let b = DVector::from_fn(self.n, |i, _| w[i] * y[i]);
         match pinv(&a, PINV_RCOND) {
             Ok((p, _)) => {
                 let r = p * b;
-                std::array::from_fn(|j| r[j])
+                std::array::from_fn(|j| r[j] * self.scale[j])
             }
             Err(_) => [f64::NAN; 7],
         }
@@ -411,13 +414,23 @@ pub fn fit_dti<T: Sample>(
                     }
                 }
                 let y = &mut tile[j * n..(j + 1) * n];
-                if y.iter().any(|s| !s.is_finite()) {
+                // NaN and +inf cannot be fitted (DIPY fails the whole call); -inf is clipped
+                // to min_signal like any other negative value, as DIPY does.
+                if y.iter().any(|s| s.is_nan() || *s == f64::INFINITY) {
                     // SAFETY: v belongs to this tile only.
                     unsafe { o_status.write(v, FitStatus::NonFinite as u8) };
                     continue;
                 }
-                for s in y.iter_mut() {
-                    *s = s.max(min_signal).ln();
+                if T::IS_F32 {
+                    // numpy: maximum(float32, weak float) and log stay float32
+                    let ms = min_signal as f32;
+                    for s in y.iter_mut() {
+                        *s = (*s as f32).max(ms).ln() as f64;
+                    }
+                } else {
+                    for s in y.iter_mut() {
+                        *s = s.max(min_signal).ln();
+                    }
                 }
                 let (p, st) = model.fit_log_signal(opts.method, y, &mut w);
                 let lt = [p[0], p[1], p[2], p[3], p[4], p[5]];

@@ -1,19 +1,22 @@
 //! Gradient tables with DIPY 1.12 `gradient_table` semantics.
 //!
-//! DIPY builds `gradients = bvals[:, None] * bvecs` (after zeroing NaN b-vector entries and
-//! b-vectors that are not unit within `atol`), then reports `bvals = |gradients|` and
-//! `bvecs = gradients / bvals` (0 where the b-value is 0). We reproduce exactly that, so a
-//! b-vector of norm 0.998 turns into a unit vector and a b-value scaled by 0.998, as in DIPY.
+//! DIPY's `gradient_table_from_bvals_bvecs` reads NaN b-vector entries as 0, requires the
+//! b-vectors of diffusion-weighted volumes (`b > b0_threshold`) to have norm 1 within `atol`,
+//! zeroes the b-vectors that are not (and multiplies their b-values by 0), and keeps every
+//! other b-vector as given (a vector of norm 1.009 is *not* renormalised). `b0s_mask` is
+//! `!(b > b0_threshold)` on the b-values as given.
 
 use voxelkit_core::{Error, Result};
 
 /// A validated gradient table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradientTable {
-    /// Effective b-values (`|b g|`), s/mm².
+    /// Effective b-values (0 where the b-vector was not unit), s/mm².
     pub bvals: Vec<f64>,
-    /// Effective unit b-vectors (zero where the effective b-value is zero).
+    /// Effective b-vectors (NaN read as 0; non-unit vectors zeroed).
     pub bvecs: Vec<[f64; 3]>,
+    /// `true` for b=0 volumes.
+    pub b0s: Vec<bool>,
     /// Volumes with `bval <= b0_threshold` are b=0 volumes.
     pub b0_threshold: f64,
 }
@@ -51,7 +54,8 @@ impl GradientTable {
                 )));
             }
         }
-        let mut gradients = Vec::with_capacity(bvals.len());
+        let mut out_b = Vec::with_capacity(bvals.len());
+        let mut out_v = Vec::with_capacity(bvals.len());
         for (i, (&b, v)) in bvals.iter().zip(bvecs).enumerate() {
             if v.iter().any(|c| c.is_infinite()) {
                 return Err(Error::gradients(format!("b-vector {i} has an infinite entry: {v:?}")));
@@ -66,18 +70,11 @@ impl GradientTable {
                     g[0], g[1], g[2]
                 )));
             }
-            let (b, g) = if unit { (b, g) } else { (0.0, [0.0; 3]) };
-            gradients.push([b * g[0], b * g[1], b * g[2]]);
+            out_b.push(if unit { b } else { 0.0 });
+            out_v.push(if unit { g } else { [0.0; 3] });
         }
-        let mut out_b = Vec::with_capacity(gradients.len());
-        let mut out_v = Vec::with_capacity(gradients.len());
-        for g in &gradients {
-            let b = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
-            let d = if b == 0.0 { 1.0 } else { b };
-            out_b.push(b);
-            out_v.push([g[0] / d, g[1] / d, g[2] / d]);
-        }
-        Ok(GradientTable { bvals: out_b, bvecs: out_v, b0_threshold })
+        let b0s = bvals.iter().map(|&b| !(b > b0_threshold)).collect();
+        Ok(GradientTable { bvals: out_b, bvecs: out_v, b0s, b0_threshold })
     }
 
     /// Number of volumes.
@@ -91,7 +88,7 @@ impl GradientTable {
 
     /// `true` for b=0 volumes (`bval <= b0_threshold`).
     pub fn b0s_mask(&self) -> Vec<bool> {
-        self.bvals.iter().map(|&b| b <= self.b0_threshold).collect()
+        self.b0s.clone()
     }
 }
 
@@ -100,13 +97,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalises_like_dipy() {
+    fn keeps_nearly_unit_vectors_like_dipy() {
         let g = GradientTable::new(&[0.0, 1000.0], &[[0.0; 3], [0.0, 0.0, 0.995]], 50.0, 1e-2)
             .unwrap();
-        assert_eq!(g.bvals[0], 0.0);
-        assert_eq!(g.bvecs[0], [0.0; 3]);
-        assert!((g.bvals[1] - 995.0).abs() < 1e-9);
-        assert_eq!(g.bvecs[1], [0.0, 0.0, 1.0]);
+        assert_eq!(g.bvals, vec![0.0, 1000.0]);
+        assert_eq!(g.bvecs[1], [0.0, 0.0, 0.995]);
         assert_eq!(g.b0s_mask(), vec![true, false]);
     }
 

@@ -47,7 +47,10 @@ fn parse_table(text: &str, what: &str) -> Result<Table> {
     for (lineno, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
         let before = values.len();
-        for tok in line.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()) {
+        for tok in line
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+        {
             let v: f64 = tok.parse().map_err(|_| {
                 Error::format(format!(
                     "{what}: expected a number, got {tok:?} on line {}",
@@ -73,7 +76,9 @@ fn parse_table(text: &str, what: &str) -> Result<Table> {
         rows += 1;
     }
     if rows == 0 {
-        return Err(Error::format(format!("{what}: expected numbers, got an empty file")));
+        return Err(Error::format(format!(
+            "{what}: expected numbers, got an empty file"
+        )));
     }
     Ok(Table { rows, cols, values })
 }
@@ -142,7 +147,12 @@ pub fn read_bvals_bvecs(bval_path: &Path, bvec_path: &Path) -> Result<BvalsBvecs
     parse_bvals_bvecs(&bval, &bvec).map_err(|e| {
         voxelkit_core::Error::new(
             e.code,
-            format!("{} ({}, {})", e.message, bval_path.display(), bvec_path.display()),
+            format!(
+                "{} ({}, {})",
+                e.message,
+                bval_path.display(),
+                bvec_path.display()
+            ),
         )
     })
 }

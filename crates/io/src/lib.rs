@@ -27,6 +27,7 @@ pub enum VolumeData {
 }
 
 impl VolumeData {
+    /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
             VolumeData::U8(v) => v.len(),
@@ -41,6 +42,7 @@ impl VolumeData {
             VolumeData::F64(v) => v.len(),
         }
     }
+    /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -67,10 +69,12 @@ pub struct VolumeFile {
     /// Dimensions, first axis fastest: exactly NIfTI `dim[1..=dim[0]]`, as nibabel reports
     /// them (singleton axes are kept).
     pub shape: Vec<usize>,
-    /// Voxel sizes along the spatial axes, `|pixdim[1..=min(3, ndim)]|`, mm. Not written by
-    /// [`write_nifti`]: NIfTI `pixdim` is derived from `affine` (as nibabel does).
+    /// Voxel sizes along the spatial axes, `|pixdim[1..=min(3, ndim)]|` in mm (0 read as 1,
+    /// like nibabel's header fix). Not written by [`write_nifti`]: NIfTI `pixdim` is derived
+    /// from `affine` (as nibabel does).
     pub spacing: Vec<f64>,
     /// 4x4 voxel-to-world affine, row-major, RAS+ mm.
     pub affine: [f64; 16],
+    /// The voxels, `shape.iter().product()` of them, first axis fastest.
     pub data: VolumeData,
 }

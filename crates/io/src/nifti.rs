@@ -38,8 +38,10 @@
 //! sizes use checked arithmetic, the decoded size is compared with [`NiftiOptions::max_bytes`]
 //! and with the bytes actually present (the file length, or for gzip the most that the
 //! compressed length can expand to) before any allocation, and a gzip stream is never
-//! decompressed past `vox_offset + nbytes`. The trailer CRC of a gzip stream is therefore not
-//! checked (nibabel does not read that far either); corrupt deflate data are `ERR_FORMAT`.
+//! decompressed further than 64 KiB past `vox_offset + nbytes`. Those last bytes let the
+//! decoder reach the end of the stream and verify its CRC-32, so damaged data are
+//! `ERR_FORMAT`, not silently wrong voxels (nibabel stops at the data and would not notice);
+//! trailing bytes after a complete gzip member must form another valid member.
 //!
 //! # Writing
 //!
@@ -75,6 +77,8 @@ const NIFTI2_MAGIC: [u8; 8] = *b"n+2\0\r\n\x1a\n";
 /// A deflate stream cannot expand more than 1032:1; the slack covers headers of tiny files.
 const MAX_DEFLATE_RATIO: u64 = 1032;
 const GZIP_SLACK: u64 = 1 << 16;
+/// How far past the voxel data a gzip stream is read to reach (and verify) its trailer.
+const GZIP_TRAILER_PEEK: usize = 64 << 10;
 /// Elements decoded per read call while filling the data vector.
 const CHUNK_BYTES: usize = 8 << 20;
 /// gzip level used when writing `.nii.gz` (nibabel's default, favouring speed).
@@ -90,7 +94,9 @@ pub struct NiftiOptions {
 
 impl Default for NiftiOptions {
     fn default() -> Self {
-        NiftiOptions { max_bytes: 16 << 30 }
+        NiftiOptions {
+            max_bytes: 16 << 30,
+        }
     }
 }
 
@@ -294,7 +300,9 @@ impl NiftiHeader {
                 )));
             }
             let d = usize::try_from(d).map_err(|_| {
-                Error::format(format!("NIfTI dim[{i}] = {d} does not fit this platform's usize"))
+                Error::format(format!(
+                    "NIfTI dim[{i}] = {d} does not fit this platform's usize"
+                ))
             })?;
             shape.push(d);
         }
@@ -309,7 +317,11 @@ impl NiftiHeader {
     /// The offset of the voxel data, validated (`>= 352` for NIfTI-1, `>= 544` for NIfTI-2,
     /// finite); a fractional NIfTI-1 value is truncated as nibabel does.
     pub fn data_offset(&self) -> Result<u64> {
-        let min = if self.version == 1 { NIFTI1_MIN_VOX_OFFSET } else { NIFTI2_MIN_VOX_OFFSET };
+        let min = if self.version == 1 {
+            NIFTI1_MIN_VOX_OFFSET
+        } else {
+            NIFTI2_MIN_VOX_OFFSET
+        };
         let v = self.vox_offset;
         // 2^53: beyond that no file can exist, and the cast below stays exact.
         if !v.is_finite() || v < min as f64 || v > 9.007_199_254_740_992e15 {
@@ -409,7 +421,11 @@ impl NiftiHeader {
         let ndim = self.dim[0].clamp(0, 7) as usize;
         let mut out = [0.0; 16];
         for i in 0..3 {
-            let (n, z) = if i < ndim { (self.dim[i + 1] as f64, self.zoom(i + 1)) } else { (1.0, 1.0) };
+            let (n, z) = if i < ndim {
+                (self.dim[i + 1] as f64, self.zoom(i + 1))
+            } else {
+                (1.0, 1.0)
+            };
             let z = if i == 0 { -z } else { z };
             out[i * 5] = z;
             out[i * 4 + 3] = -((n - 1.0) / 2.0) * z;
@@ -631,9 +647,7 @@ fn bytes_of<T: Element>(v: &[T]) -> &[u8] {
 fn bytes_of_mut<T: Element>(v: &mut [T]) -> &mut [u8] {
     // SAFETY: as in `bytes_of`; additionally every bit pattern is a valid value of these
     // types, so any bytes written through the view leave valid elements.
-    unsafe {
-        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v))
-    }
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,7 +675,9 @@ fn stream_err(e: io::Error, src: Source, what: &str) -> Error {
         io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
             if src.is_gzip() =>
         {
-            Error::format(format!("corrupt or truncated gzip stream while reading {what}: {e}"))
+            Error::format(format!(
+                "corrupt or truncated gzip stream while reading {what}: {e}"
+            ))
         }
         io::ErrorKind::UnexpectedEof => {
             Error::format(format!("unexpected end of file while reading {what}: {e}"))
@@ -694,9 +710,13 @@ fn read_header<R: Read>(r: &mut R, src: Source) -> Result<NiftiHeader> {
         )));
     }
     let (version, be) = sniff([buf[0], buf[1], buf[2], buf[3]])?;
-    let size = if version == 1 { NIFTI1_HEADER_SIZE } else { NIFTI2_HEADER_SIZE };
-    let rest = read_full(r, &mut buf[4..size])
-        .map_err(|e| stream_err(e, src, "the NIfTI header"))?;
+    let size = if version == 1 {
+        NIFTI1_HEADER_SIZE
+    } else {
+        NIFTI2_HEADER_SIZE
+    };
+    let rest =
+        read_full(r, &mut buf[4..size]).map_err(|e| stream_err(e, src, "the NIfTI header"))?;
     if 4 + rest < size {
         return Err(Error::format(format!(
             "truncated NIfTI-{version} header: expected {size} bytes, got {}",
@@ -727,7 +747,10 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
             dtype.size()
         ))
     };
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(overflow)?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(overflow)?;
     let nbytes = count.checked_mul(dtype.size()).ok_or_else(overflow)?;
     let nbytes = u64::try_from(nbytes).map_err(|_| overflow())?;
     // Keep the in-memory size addressable even for isize-limited allocations.
@@ -755,7 +778,9 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
             }
         }
         Source::Gzip(clen) => {
-            let most = clen.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(GZIP_SLACK);
+            let most = clen
+                .saturating_mul(MAX_DEFLATE_RATIO)
+                .saturating_add(GZIP_SLACK);
             if end > most {
                 return Err(Error::format(format!(
                     "truncated NIfTI data: expected {end} decompressed bytes (vox_offset {offset} \
@@ -766,7 +791,13 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
             }
         }
     }
-    Ok(Layout { shape, dtype, count, nbytes, offset })
+    Ok(Layout {
+        shape,
+        dtype,
+        count,
+        nbytes,
+        offset,
+    })
 }
 
 fn dtype_name(d: NiftiDtype) -> &'static str {
@@ -795,7 +826,10 @@ fn read_elements<T: Element, R: Read>(
     let size = std::mem::size_of::<T>();
     let mut v: Vec<T> = Vec::new();
     v.try_reserve_exact(count).map_err(|e| {
-        Error::io(format!("cannot allocate {} bytes for the NIfTI data: {e}", count * size))
+        Error::io(format!(
+            "cannot allocate {} bytes for the NIfTI data: {e}",
+            count * size
+        ))
     })?;
     let chunk = (CHUNK_BYTES / size).max(1);
     while v.len() < count {
@@ -867,7 +901,38 @@ fn read_stream<R: Read>(r: &mut R, src: Source, opts: &NiftiOptions) -> Result<V
         NiftiDtype::F64 => read_typed::<f64, R>(r, n, swap, scaling, src)?,
     };
     debug_assert_eq!(lay.nbytes as usize, n * lay.dtype.size());
-    Ok(VolumeFile { shape: lay.shape, spacing: h.spacing(), affine: h.best_affine(), data })
+    if src.is_gzip() {
+        check_gzip_trailer(r)?;
+    }
+    Ok(VolumeFile {
+        shape: lay.shape,
+        spacing: h.spacing(),
+        affine: h.best_affine(),
+        data,
+    })
+}
+
+/// Reads on past the voxel data by at most [`GZIP_TRAILER_PEEK`] bytes so that the decoder
+/// reaches the end of the stream and checks its CRC-32 and length: a stream whose deflate data
+/// were damaged without breaking the deflate syntax is then `ERR_FORMAT` instead of silently
+/// wrong voxels. When the decompressed file carries more bytes than that after the data, the
+/// check is skipped (nibabel never reads past the data).
+fn check_gzip_trailer<R: Read>(r: &mut R) -> Result<()> {
+    let mut scratch = [0u8; 4096];
+    let mut seen = 0usize;
+    while seen < GZIP_TRAILER_PEEK {
+        match r.read(&mut scratch) {
+            Ok(0) => return Ok(()),
+            Ok(n) => seen += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(Error::format(format!(
+                    "corrupt gzip stream (checked at its end, after the voxel data): {e}"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_gzip(first: &[u8]) -> bool {
@@ -886,8 +951,8 @@ pub fn read_nifti_bytes(bytes: &[u8], opts: &NiftiOptions) -> Result<VolumeFile>
 }
 
 fn open(path: &Path) -> Result<(BufReader<File>, Source)> {
-    let file = File::open(path)
-        .map_err(|e| Error::io(format!("cannot open {}: {e}", path.display())))?;
+    let file =
+        File::open(path).map_err(|e| Error::io(format!("cannot open {}: {e}", path.display())))?;
     let len = file
         .metadata()
         .map_err(|e| Error::io(format!("cannot stat {}: {e}", path.display())))?
@@ -898,7 +963,11 @@ fn open(path: &Path) -> Result<(BufReader<File>, Source)> {
         .map_err(|e| Error::io(format!("reading {}: {e}", path.display())))?;
     r.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io(format!("seeking in {}: {e}", path.display())))?;
-    let src = if is_gzip(&magic[..got]) { Source::Gzip(len) } else { Source::Raw(len) };
+    let src = if is_gzip(&magic[..got]) {
+        Source::Gzip(len)
+    } else {
+        Source::Raw(len)
+    };
     Ok((r, src))
 }
 
@@ -980,7 +1049,11 @@ fn qform_from_affine(a: &[f64; 16]) -> Result<Qform> {
     let svd = r.svd(true, true);
     let pr = match (svd.u, svd.v_t) {
         (Some(u), Some(vt)) => u * vt,
-        _ => return Err(Error::setting("affine rotation could not be orthogonalised (SVD failed)")),
+        _ => {
+            return Err(Error::setting(
+                "affine rotation could not be orthogonalised (SVD failed)",
+            ))
+        }
     };
     // nibabel's mat2quat, with M.flat in row-major order.
     let (qxx, qyx, qzx) = (pr[(0, 0)], pr[(0, 1)], pr[(0, 2)]);
@@ -1014,7 +1087,12 @@ fn qform_from_affine(a: &[f64; 16]) -> Result<Qform> {
             *x = -*x;
         }
     }
-    Ok(Qform { quat: [q[1], q[2], q[3]], qfac, zooms, offset: [a[3], a[7], a[11]] })
+    Ok(Qform {
+        quat: [q[1], q[2], q[3]],
+        qfac,
+        zooms,
+        offset: [a[3], a[7], a[11]],
+    })
 }
 
 fn validate_for_write(vol: &VolumeFile) -> Result<()> {
@@ -1025,7 +1103,11 @@ fn validate_for_write(vol: &VolumeFile) -> Result<()> {
             vol.shape
         )));
     }
-    if let Some(i) = vol.shape.iter().position(|&d| d == 0 || d as u64 > i64::MAX as u64) {
+    if let Some(i) = vol
+        .shape
+        .iter()
+        .position(|&d| d == 0 || d as u64 > i64::MAX as u64)
+    {
         return Err(Error::shape(format!(
             "every dimension must be >= 1, got shape {:?} (axis {i})",
             vol.shape
@@ -1194,9 +1276,10 @@ pub fn write_nifti(path: &Path, vol: &VolumeFile) -> Result<()> {
     }
 }
 
+/// Flushes the buffer, surfacing write errors that dropping would swallow.
 fn finish_file(w: BufWriter<File>) -> io::Result<()> {
-    let file = w.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()
+    w.into_inner().map_err(|e| e.into_error())?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1214,8 +1297,22 @@ mod tests {
         // 30 degrees about z, zooms (2, 3, 4), negative determinant (x flipped).
         let (s, c) = (0.5f64, 0.75f64.sqrt());
         let a = [
-            -2.0 * c, -3.0 * s, 0.0, 10.0, -2.0 * s, 3.0 * c, 0.0, -20.0, 0.0, 0.0, 4.0, 5.0, 0.0,
-            0.0, 0.0, 1.0,
+            -2.0 * c,
+            -3.0 * s,
+            0.0,
+            10.0,
+            -2.0 * s,
+            3.0 * c,
+            0.0,
+            -20.0,
+            0.0,
+            0.0,
+            4.0,
+            5.0,
+            0.0,
+            0.0,
+            0.0,
+            1.0,
         ];
         let q = qform_from_affine(&a).unwrap();
         assert_eq!(q.qfac, -1.0);
@@ -1226,7 +1323,9 @@ mod tests {
             dim: [3, 1, 1, 1, 1, 1, 1, 1],
             datatype: 16,
             bitpix: 32,
-            pixdim: [q.qfac, q.zooms[0], q.zooms[1], q.zooms[2], 1.0, 1.0, 1.0, 1.0],
+            pixdim: [
+                q.qfac, q.zooms[0], q.zooms[1], q.zooms[2], 1.0, 1.0, 1.0, 1.0,
+            ],
             vox_offset: 544.0,
             scl_slope: 1.0,
             scl_inter: 0.0,

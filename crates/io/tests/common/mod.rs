@@ -54,7 +54,11 @@ impl Spec {
             quatern: [0.0; 3],
             qoffset: [0.0; 3],
             srow: [[0.0; 4]; 3],
-            magic: if version == 1 { b"n+1\0".to_vec() } else { b"n+2\0\r\n\x1a\n".to_vec() },
+            magic: if version == 1 {
+                b"n+1\0".to_vec()
+            } else {
+                b"n+2\0\r\n\x1a\n".to_vec()
+            },
         }
     }
 
@@ -62,8 +66,7 @@ impl Spec {
     /// that is larger (and finite and small).
     pub fn encode(&self) -> Vec<u8> {
         let size = if self.version == 1 { 348 } else { 540 };
-        let pad = if self.vox_offset.is_finite() && self.vox_offset > 0.0 && self.vox_offset < 1e6
-        {
+        let pad = if self.vox_offset.is_finite() && self.vox_offset > 0.0 && self.vox_offset < 1e6 {
             (self.vox_offset as usize).max(size + 4)
         } else {
             size + 4
@@ -94,7 +97,10 @@ impl Spec {
                 put(256 + 4 * i, &(self.quatern[i] as f32).to_le_bytes());
                 put(268 + 4 * i, &(self.qoffset[i] as f32).to_le_bytes());
                 for c in 0..4 {
-                    put(280 + 16 * i + 4 * c, &(self.srow[i][c] as f32).to_le_bytes());
+                    put(
+                        280 + 16 * i + 4 * c,
+                        &(self.srow[i][c] as f32).to_le_bytes(),
+                    );
                 }
             }
             h[344..348].copy_from_slice(&self.magic[..4]);
@@ -174,10 +180,14 @@ pub fn random_data(code: i16, n: usize, seed: u64) -> VolumeData {
         1024 => VolumeData::I64((0..n).map(|_| u() as i64).collect()),
         1280 => VolumeData::U64((0..n).map(|_| u()).collect()),
         16 => VolumeData::F32(
-            (0..n).map(|_| ((u() >> 11) as f64 / (1u64 << 53) as f64 * 2e4 - 1e4) as f32).collect(),
+            (0..n)
+                .map(|_| ((u() >> 11) as f64 / (1u64 << 53) as f64 * 2e4 - 1e4) as f32)
+                .collect(),
         ),
         64 => VolumeData::F64(
-            (0..n).map(|_| (u() >> 11) as f64 / (1u64 << 53) as f64 * 2e6 - 1e6).collect(),
+            (0..n)
+                .map(|_| (u() >> 11) as f64 / (1u64 << 53) as f64 * 2e6 - 1e6)
+                .collect(),
         ),
         _ => panic!("no generator for datatype {code}"),
     }
@@ -188,7 +198,11 @@ pub const CODES: [i16; 10] = [2, 4, 8, 16, 64, 256, 512, 768, 1024, 1280];
 
 /// `/work/shared/reference` seen from the crate, or `None` (with a message) when absent.
 pub fn reference(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference")).join(rel);
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference"
+    ))
+    .join(rel);
     if p.exists() {
         Some(p)
     } else {
@@ -199,7 +213,9 @@ pub fn reference(rel: &str) -> Option<PathBuf> {
 
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("voxelkit-io").join(name);
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("voxelkit-io")
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -208,6 +224,9 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}[{i}]: got {g}, want {w}\n got {got:?}\nwant {want:?}");
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w}\n got {got:?}\nwant {want:?}"
+        );
     }
 }

@@ -1,0 +1,48 @@
+/** Stable error codes carried by {@link VoxelkitError.code}. */
+export type ErrorCode =
+  | 'ERR_SHAPE'
+  | 'ERR_DTYPE'
+  | 'ERR_GRADIENTS'
+  | 'ERR_FORMAT'
+  | 'ERR_SETTING'
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_ABORTED'
+  | 'ERR_IO'
+  | 'ERR_INTERNAL'
+
+/**
+ * The only error type voxelkit throws or rejects with. `code` is stable; the message says what
+ * was expected and what came.
+ */
+export class VoxelkitError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string) {
+    super(message)
+    this.name = 'VoxelkitError'
+    this.code = code
+  }
+}
+
+const CODED = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/
+
+/** Converts anything thrown by the native layer into a VoxelkitError. @internal */
+export function toVoxelkitError(e: unknown): VoxelkitError {
+  if (e instanceof VoxelkitError) return e
+  const message = e instanceof Error ? e.message : String(e)
+  const m = CODED.exec(message)
+  if (m) return new VoxelkitError(m[1] as ErrorCode, m[2])
+  // napi argument conversion failures: the façade validates first, so these are type slips
+  if (e && typeof e === 'object' && (e as { code?: string }).code === 'InvalidArg') {
+    return new VoxelkitError('ERR_DTYPE', message)
+  }
+  return new VoxelkitError('ERR_INTERNAL', message)
+}
+
+/** Runs a native call, mapping its errors. @internal */
+export function call<T>(f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    throw toVoxelkitError(e)
+  }
+}

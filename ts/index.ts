@@ -1,0 +1,27 @@
+/**
+ * voxelkit: quantitative medical imaging for Node.js with Rust kernels.
+ *
+ * Diffusion tensor fitting with DIPY 1.12 semantics, NIfTI I/O, gradient tables.
+ * Every long call has an async form (off the event loop, with `signal`, `onProgress`,
+ * `threads`) and a `…Sync` twin. Errors are {@link VoxelkitError} with a stable `code`.
+ *
+ * @packageDocumentation
+ */
+export { VoxelkitError } from './errors'
+export type { ErrorCode } from './errors'
+export type { Volume, VoxelArray, Dtype, OutputType } from './volume'
+export { readVolume, readVolumeSync, writeVolume, writeVolumeSync, readBvalsBvecs } from './io'
+export type { BvalsBvecs } from './io'
+export { gradientTable, GradientTable } from './gradients'
+export type { GradientTableOptions } from './gradients'
+export { fitDti, fitDtiSync, TensorFit, FitStatus } from './dti'
+export type { DtiMethod, DtiOptions, DtiSyncOptions, PredictOptions } from './dti'
+export { setThreads, getThreads } from './jobs'
+export type { AsyncOptions, SyncOptions } from './jobs'
+export { simulateDtiPhantom } from './phantom'
+export type { Phantom, PhantomOptions } from './phantom'
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pkg = require('../package.json') as { version: string }
+/** The package version. */
+export const version: string = pkg.version

@@ -1,0 +1,95 @@
+import native from './native'
+import type { VolumeOut } from './native'
+import { VoxelkitError, call, toVoxelkitError } from './errors'
+import { Volume, VoxelArray, affineFromSpacing, checkAffine, checkVolume, dtypeOf } from './volume'
+
+function checkPath(p: unknown, name = 'path'): string {
+  if (typeof p !== 'string' || p.length === 0) {
+    throw new VoxelkitError('ERR_SETTING', `${name} must be a non-empty string, got ${String(p)}`)
+  }
+  return p
+}
+
+function fromNative(o: VolumeOut): Volume {
+  const data = (o as unknown as Record<string, VoxelArray | undefined>)[o.dtype]
+  if (!data) throw new VoxelkitError('ERR_INTERNAL', `reader returned no ${o.dtype} data`)
+  return { data, shape: o.shape, affine: o.affine, spacing: o.spacing }
+}
+
+/**
+ * Reads a NIfTI-1/NIfTI-2 volume (`.nii`, `.nii.gz`). The data keep the file's element type
+ * (scaled data, `scl_slope`/`scl_inter`, become Float64Array as nibabel's `get_fdata`), in
+ * file order, without copies. `affine` is nibabel's best affine (sform, else qform, else base).
+ */
+export async function readVolume(path: string): Promise<Volume> {
+  checkPath(path)
+  try {
+    return fromNative((await native.readVolume(path)) as VolumeOut)
+  } catch (e) {
+    throw toVoxelkitError(e)
+  }
+}
+
+/** The synchronous twin of {@link readVolume}. */
+export function readVolumeSync(path: string): Volume {
+  checkPath(path)
+  return fromNative(call(() => native.readVolumeSync(path)))
+}
+
+type WriteFns = [(...a: unknown[]) => Promise<unknown>, (...a: unknown[]) => void]
+const WRITE: Partial<Record<string, WriteFns>> = {
+  uint8: [native.writeVolumeUint8, native.writeVolumeUint8Sync] as WriteFns,
+  int8: [native.writeVolumeInt8, native.writeVolumeInt8Sync] as WriteFns,
+  int16: [native.writeVolumeInt16, native.writeVolumeInt16Sync] as WriteFns,
+  uint16: [native.writeVolumeUint16, native.writeVolumeUint16Sync] as WriteFns,
+  int32: [native.writeVolumeInt32, native.writeVolumeInt32Sync] as WriteFns,
+  uint32: [native.writeVolumeUint32, native.writeVolumeUint32Sync] as WriteFns,
+  float32: [native.writeVolumeFloat32, native.writeVolumeFloat32Sync] as WriteFns,
+  float64: [native.writeVolumeFloat64, native.writeVolumeFloat64Sync] as WriteFns,
+}
+
+function writeArgs(path: string, volume: Volume): [WriteFns, unknown[]] {
+  checkPath(path)
+  const v = checkVolume(volume, 'volume')
+  const dtype = dtypeOf(v.data)!
+  const fns = WRITE[dtype]
+  if (!fns) throw new VoxelkitError('ERR_DTYPE', `writing ${dtype} volumes is not supported yet`)
+  const affine = v.affine ? checkAffine(v.affine, 'volume.affine') : affineFromSpacing(v.spacing)
+  return [fns, [path, v.data, v.shape, affine]]
+}
+
+/**
+ * Writes a volume as NIfTI-1 (`.nii`, or gzip-compressed `.nii.gz`; NIfTI-2 when a dimension
+ * exceeds 32767). Without an affine, `diag(spacing)` (or identity) is written.
+ */
+export async function writeVolume(path: string, volume: Volume): Promise<void> {
+  const [fns, args] = writeArgs(path, volume)
+  try {
+    await fns[0](...args)
+  } catch (e) {
+    throw toVoxelkitError(e)
+  }
+}
+
+/** The synchronous twin of {@link writeVolume}. */
+export function writeVolumeSync(path: string, volume: Volume): void {
+  const [fns, args] = writeArgs(path, volume)
+  call(() => fns[1](...args))
+}
+
+/** b-values and b-vectors as read from FSL-style files. */
+export interface BvalsBvecs {
+  bvals: Float64Array
+  /** A row `[x, y, z]` per volume, flat (length 3n). */
+  bvecs: Float64Array
+}
+
+/**
+ * Reads FSL-style `.bval`/`.bvec` files as DIPY's `read_bvals_bvecs` does (bvecs as 3 rows or
+ * n rows of 3).
+ */
+export function readBvalsBvecs(bvalPath: string, bvecPath: string): BvalsBvecs {
+  checkPath(bvalPath, 'bvalPath')
+  checkPath(bvecPath, 'bvecPath')
+  return call(() => native.readBvalsBvecs(bvalPath, bvecPath))
+}

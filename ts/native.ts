@@ -1,0 +1,5 @@
+// The generated napi loader (native/index.js). Internal: the façade re-exports nothing raw.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import native = require('../native/index.js')
+export default native
+export type { DtiFitOut, GradientsIn, VolumeOut, JobHandle } from '../native/index.js'

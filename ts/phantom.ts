@@ -1,0 +1,47 @@
+import native from './native'
+import { VoxelkitError, call } from './errors'
+import type { Volume } from './volume'
+
+/** Options of {@link simulateDtiPhantom}. */
+export interface PhantomOptions {
+  /** Grid size. @defaultValue [64, 64, 12] */
+  shape?: [number, number, number]
+  /** Signal-to-noise ratio at S0 = 1000 (Rician noise). @defaultValue 30 */
+  snr?: number
+  /** Random seed. @defaultValue 1 */
+  seed?: number
+}
+
+/** A synthetic diffusion data set. */
+export interface Phantom {
+  dwi: Volume<Int16Array>
+  bvals: Float64Array
+  bvecs: Float64Array
+  mask: Volume<Uint8Array>
+  /** Noise-free FA. */
+  trueFa: Volume<Float64Array>
+}
+
+/**
+ * A deterministic DTI phantom: a head-like ellipsoid with grey matter, CSF and a ring of white
+ * matter with tangential fibres, 6 b=0 + 60 directions at b = 1000, Rician noise, int16.
+ */
+export function simulateDtiPhantom(opts: PhantomOptions = {}): Phantom {
+  const { shape = [64, 64, 12], snr = 30, seed = 1 } = opts
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0 && s < 4096)) {
+    throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${String(shape)}`)
+  }
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new VoxelkitError('ERR_SETTING', `seed must be an integer from 0 to 2^32-1, got ${seed}`)
+  }
+  const p = call(() => native.simulateDtiPhantom(shape[0], shape[1], shape[2], snr, seed))
+  const affine = [p.spacing[0], 0, 0, 0, 0, p.spacing[1], 0, 0, 0, 0, p.spacing[2], 0, 0, 0, 0, 1]
+  const grid = { affine, spacing: [...p.spacing] }
+  return {
+    dwi: { data: p.data, shape: [...shape, p.bvals.length], ...grid },
+    bvals: p.bvals,
+    bvecs: p.bvecs,
+    mask: { data: p.mask, shape: [...shape], ...grid },
+    trueFa: { data: p.trueFa, shape: [...shape], ...grid },
+  }
+}

@@ -1,0 +1,126 @@
+import { VoxelkitError } from './errors'
+
+/** Element arrays accepted as voxel data. */
+export type VoxelArray =
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array
+
+/** Name of a {@link VoxelArray} element type. */
+export type Dtype =
+  | 'uint8'
+  | 'int8'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'float32'
+  | 'float64'
+  | 'int64'
+  | 'uint64'
+
+/**
+ * An image: data in NIfTI memory order (the first axis varies fastest; for a 4D series
+ * `[nx, ny, nz, nvol]` volume 0 comes first), its shape, and optionally its voxel-to-world
+ * affine (4x4, row-major, RAS+ mm) and voxel spacing (mm).
+ */
+export interface Volume<T extends VoxelArray = VoxelArray> {
+  data: T
+  shape: number[]
+  affine?: number[]
+  spacing?: number[]
+}
+
+/** The element type of a voxel array. */
+export function dtypeOf(a: unknown): Dtype | undefined {
+  if (a instanceof Uint8Array) return 'uint8'
+  if (a instanceof Int8Array) return 'int8'
+  if (a instanceof Int16Array) return 'int16'
+  if (a instanceof Uint16Array) return 'uint16'
+  if (a instanceof Int32Array) return 'int32'
+  if (a instanceof Uint32Array) return 'uint32'
+  if (a instanceof Float32Array) return 'float32'
+  if (a instanceof Float64Array) return 'float64'
+  if (a instanceof BigInt64Array) return 'int64'
+  if (a instanceof BigUint64Array) return 'uint64'
+  return undefined
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an Array'
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object'
+  return typeof v
+}
+
+/** Checks that `v` is a Volume whose data length matches its shape. @internal */
+export function checkVolume(v: unknown, name: string): Volume {
+  if (v === null || typeof v !== 'object') {
+    throw new VoxelkitError('ERR_SHAPE', `${name} must be a Volume { data, shape }, got ${describe(v)}`)
+  }
+  const vol = v as Volume
+  if (dtypeOf(vol.data) === undefined) {
+    throw new VoxelkitError(
+      'ERR_DTYPE',
+      `${name}.data must be a typed array (Int16Array, Float32Array, …), got ${describe(vol.data)}`,
+    )
+  }
+  if (!Array.isArray(vol.shape) || vol.shape.length === 0) {
+    throw new VoxelkitError('ERR_SHAPE', `${name}.shape must be a non-empty array of sizes, got ${describe(vol.shape)}`)
+  }
+  let n = 1
+  for (const s of vol.shape) {
+    if (!Number.isSafeInteger(s) || s < 1) {
+      throw new VoxelkitError('ERR_SHAPE', `${name}.shape must hold positive integers, got [${vol.shape.join(', ')}]`)
+    }
+    n *= s
+  }
+  if (n !== vol.data.length) {
+    throw new VoxelkitError(
+      'ERR_SHAPE',
+      `${name}.data holds ${vol.data.length} values but shape [${vol.shape.join(', ')}] needs ${n}`,
+    )
+  }
+  if (vol.affine !== undefined) checkAffine(vol.affine, `${name}.affine`)
+  return vol
+}
+
+/** @internal */
+export function checkAffine(a: unknown, name: string): number[] {
+  if (!(Array.isArray(a) || a instanceof Float64Array) || a.length !== 16 || ![...a].every(Number.isFinite)) {
+    throw new VoxelkitError('ERR_SHAPE', `${name} must be 16 finite numbers (4x4 row-major), got ${describe(a)}`)
+  }
+  return [...a]
+}
+
+/** A 4x4 identity affine scaled by `spacing`. @internal */
+export function affineFromSpacing(spacing?: number[]): number[] {
+  const [sx, sy, sz] = [spacing?.[0] ?? 1, spacing?.[1] ?? 1, spacing?.[2] ?? 1]
+  return [sx, 0, 0, 0, 0, sy, 0, 0, 0, 0, sz, 0, 0, 0, 0, 1]
+}
+
+/** Output element type for maps. */
+export type OutputType = 'float64' | 'float32'
+
+/** Builds an output Volume on the grid of `like`. @internal */
+export function outVolume(
+  data: Float64Array,
+  shape: number[],
+  like: Volume,
+  outputType: OutputType = 'float64',
+): Volume<Float64Array | Float32Array> {
+  const v: Volume<Float64Array | Float32Array> = {
+    data: outputType === 'float32' ? Float32Array.from(data) : data,
+    shape,
+  }
+  if (like.affine) v.affine = [...like.affine]
+  if (like.spacing) v.spacing = [...like.spacing]
+  return v
+}
