@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { VoxelkitError } from './errors'
 import { runDtiJob } from './dtiJob'
-import { getThreads, setThreads } from './jobs'
+import { checkThreads, getThreads, setThreads } from './jobs'
 import { writeVolume } from './io'
 import { simulateDtiPhantom } from './phantom'
 import { FitStatus, type DtiMethod } from './dti'
@@ -38,9 +38,7 @@ function progressBar(label: string): ((done: number, total: number) => void) | u
 
 function threadsOpt(v: string | undefined): number | undefined {
   if (v === undefined) return undefined
-  const n = Number(v)
-  if (!Number.isInteger(n)) throw new UsageError(`--threads must be an integer, got '${v}'`)
-  return n
+  return checkThreads(Number(v))
 }
 
 async function cmdDti(args: string[]): Promise<void> {

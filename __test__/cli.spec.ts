@@ -1,0 +1,73 @@
+// The voxelkit command: the main job end to end, and its error paths.
+import test from 'ava'
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { readVolumeSync, writeVolumeSync } from '../ts/index'
+import { phantom } from './helpers/data'
+import { ROOT } from './helpers/fixtures'
+
+const run = promisify(execFile)
+const CLI = join(ROOT, 'dist', 'cli.js')
+const dir = mkdtempSync(join(tmpdir(), 'voxelkit-cli-'))
+test.after.always(() => rmSync(dir, { recursive: true, force: true }))
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args])
+    return { code: 0, ...r }
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string }
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr }
+  }
+}
+
+test('voxelkit dti writes the maps and a PNG preview', async (t) => {
+  const p = phantom([20, 18, 3])
+  writeVolumeSync(join(dir, 'dwi.nii.gz'), p.dwi)
+  writeVolumeSync(join(dir, 'mask.nii'), p.mask)
+  writeFileSync(join(dir, 'dwi.bval'), Array.from(p.bvals).join(' '))
+  writeFileSync(
+    join(dir, 'dwi.bvec'),
+    [0, 1, 2].map((c) => Array.from({ length: p.bvals.length }, (_, i) => p.bvecs[3 * i + c])).map((r) => r.join(' ')).join('\n'),
+  )
+  const out = join(dir, 'out')
+  const r = await cli('dti', join(dir, 'dwi.nii.gz'), '--bval', join(dir, 'dwi.bval'), '--bvec', join(dir, 'dwi.bvec'), '--mask', join(dir, 'mask.nii'), '--out', out)
+  t.is(r.code, 0, r.stderr)
+  for (const f of ['fa', 'md', 'ad', 'rd', 'evals', 'evecs', 'color_fa']) {
+    const v = readVolumeSync(join(out, `${f}.nii.gz`))
+    t.deepEqual(v.shape.slice(0, 3), [20, 18, 3], f)
+    t.true(v.data instanceof Float32Array, f)
+    t.deepEqual(v.affine, p.dwi.affine, f)
+  }
+  t.deepEqual(readVolumeSync(join(out, 'evecs.nii.gz')).shape, [20, 18, 3, 3, 3])
+  const png = readFileSync(join(out, 'preview.png'))
+  t.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+  t.regex(r.stdout, /fitted \d+ of 1080 voxels/)
+})
+
+test('voxelkit demo runs the main job on generated data', async (t) => {
+  const out = join(dir, 'demo')
+  const r = await cli('demo', '--out', out, '--threads', '2')
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stdout, /white matter: FA 0\.[78]\d\d \(true 0\.799\)/)
+  t.true(existsSync(join(out, 'dti', 'preview.png')))
+  t.true(existsSync(join(out, 'dwi.nii.gz')))
+})
+
+test('voxelkit reports usage and coded errors with exit codes', async (t) => {
+  t.is((await cli('--help')).code, 0)
+  t.regex((await cli('--version')).stdout, /^\d+\.\d+\.\d+/)
+  const u = await cli('dti')
+  t.is(u.code, 2)
+  t.regex(u.stderr, /needs exactly one input/)
+  t.is((await cli('frobnicate')).code, 2)
+  const m = await cli('dti', join(dir, 'nope.nii'), '--bval', 'a', '--bvec', 'b', '--out', join(dir, 'x'))
+  t.is(m.code, 1)
+  t.regex(m.stderr, /\[ERR_IO\]/)
+  const th = await cli('demo', '--out', join(dir, 'd2'), '--threads', '0')
+  t.is(th.code, 1)
+  t.regex(th.stderr, /\[ERR_SETTING\] threads/)
+})
