@@ -53,7 +53,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
     pub fn shape(m: impl Into<String>) -> Self {
         Self::new(Code::Shape, m)
@@ -111,7 +114,9 @@ pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
             } else {
                 "unknown panic".to_string()
             };
-            Err(Error::internal(format!("internal error (caught panic): {msg}")))
+            Err(Error::internal(format!(
+                "internal error (caught panic): {msg}"
+            )))
         }
     }
 }

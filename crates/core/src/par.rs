@@ -26,7 +26,9 @@ fn pools() -> &'static Mutex<HashMap<usize, Arc<rayon::ThreadPool>>> {
 
 /// Number of logical cores seen by the process.
 pub fn available_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Validates a thread count (1..=MAX_THREADS).
@@ -108,7 +110,10 @@ impl Control {
     }
     /// (done, total) units of work.
     pub fn progress(&self) -> (u64, u64) {
-        (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -156,7 +161,10 @@ unsafe impl<T: Send> Sync for SharedOut<T> {}
 
 impl<T: Copy> SharedOut<T> {
     pub fn new(buf: &mut [T]) -> Self {
-        SharedOut { ptr: buf.as_mut_ptr(), len: buf.len() }
+        SharedOut {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+        }
     }
     /// Writes `v` at `i`.
     ///
@@ -164,7 +172,11 @@ impl<T: Copy> SharedOut<T> {
     /// No other thread may read or write index `i` during the parallel section.
     #[inline(always)]
     pub unsafe fn write(&self, i: usize, v: T) {
-        assert!(i < self.len, "SharedOut index {i} out of bounds {}", self.len);
+        assert!(
+            i < self.len,
+            "SharedOut index {i} out of bounds {}",
+            self.len
+        );
         // SAFETY: in bounds (checked above); exclusive per the caller's contract.
         unsafe { *self.ptr.add(i) = v };
     }

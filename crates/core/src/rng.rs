@@ -9,7 +9,10 @@ pub struct SplitMix64 {
 
 impl SplitMix64 {
     pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed, spare: None }
+        SplitMix64 {
+            state: seed,
+            spare: None,
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -200,9 +200,22 @@ impl DtiModel {
             let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
             *s = 1.0 / norm; // rank 7 implies every column is non-zero
         }
-        let xs = x.iter().map(|r| std::array::from_fn(|j| r[j] * scale[j])).collect();
-        let maxabs = x.iter().flatten().fold(f64::NEG_INFINITY, |m, &v| m.max(-v));
-        Ok(DtiModel { n, x, pinv, xs, scale, min_diffusivity: MIN_DIFFUSIVITY_TOL / maxabs })
+        let xs = x
+            .iter()
+            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
+            .collect();
+        let maxabs = x
+            .iter()
+            .flatten()
+            .fold(f64::NEG_INFINITY, |m, &v| m.max(-v));
+        Ok(DtiModel {
+            n,
+            x,
+            pinv,
+            xs,
+            scale,
+            min_diffusivity: MIN_DIFFUSIVITY_TOL / maxabs,
+        })
     }
 
     /// Number of volumes the model expects.
@@ -252,7 +265,10 @@ impl DtiModel {
             }
         }
         match cholesky_solve(&mut ne, &rhs) {
-            Some(ps) => (std::array::from_fn(|j| ps[j] * self.scale[j]), FitStatus::Ok),
+            Some(ps) => (
+                std::array::from_fn(|j| ps[j] * self.scale[j]),
+                FitStatus::Ok,
+            ),
             None => (self.wls_svd(y, w), FitStatus::PinvFallback),
         }
     }
@@ -274,7 +290,12 @@ impl DtiModel {
 
     /// Fits one voxel from its (clipped) log-signal. Returns lower-triangular tensor + `-log S0`.
     #[inline]
-    pub fn fit_log_signal(&self, method: DtiMethod, y: &[f64], w: &mut [f64]) -> ([f64; 7], FitStatus) {
+    pub fn fit_log_signal(
+        &self,
+        method: DtiMethod,
+        y: &[f64],
+        w: &mut [f64],
+    ) -> ([f64; 7], FitStatus) {
         match method {
             DtiMethod::Ols => (self.ols(y), FitStatus::Ok),
             DtiMethod::Wls => self.wls(y, w),
@@ -383,12 +404,18 @@ pub fn fit_dti<T: Sample>(
         None => MIN_POSITIVE_SIGNAL,
         Some(s) if s > 0.0 && s.is_finite() => s,
         Some(s) => {
-            return Err(Error::setting(format!("minSignal must be a finite number > 0, got {s}")))
+            return Err(Error::setting(format!(
+                "minSignal must be a finite number > 0, got {s}"
+            )))
         }
     };
     let mut evals = vec![0.0; 3 * nvox];
     let mut evecs = vec![0.0; 9 * nvox];
-    let mut s0 = if opts.return_s0 { Some(vec![0.0; nvox]) } else { None };
+    let mut s0 = if opts.return_s0 {
+        Some(vec![0.0; nvox])
+    } else {
+        None
+    };
     let mut status = vec![FitStatus::Masked as u8; nvox];
     {
         let o_evals = SharedOut::new(&mut evals);
@@ -455,7 +482,13 @@ pub fn fit_dti<T: Sample>(
         })?;
     }
     // NaN parameters (possible only if an SVD failed to converge) must not leak silently
-    Ok(DtiFit { nvox, evals, evecs, s0, status })
+    Ok(DtiFit {
+        nvox,
+        evals,
+        evecs,
+        s0,
+        status,
+    })
 }
 
 #[cfg(test)]
@@ -493,11 +526,19 @@ mod tests {
         let nvox = 1;
         let data: Vec<f64> = s.clone();
         for method in [DtiMethod::Wls, DtiMethod::Ols] {
-            let opts = DtiOptions { method, return_s0: true, ..Default::default() };
+            let opts = DtiOptions {
+                method,
+                return_s0: true,
+                ..Default::default()
+            };
             let fit = fit_dti(&data, nvox, &gtab, None, &opts, &Control::new()).unwrap();
             let (vals, _) = eigh_lower(&lt);
             for c in 0..3 {
-                assert!((fit.evals[c] - vals[c]).abs() < 1e-12, "{method:?} {:?}", fit.evals);
+                assert!(
+                    (fit.evals[c] - vals[c]).abs() < 1e-12,
+                    "{method:?} {:?}",
+                    fit.evals
+                );
             }
             assert!((fit.s0.as_ref().unwrap()[0] - 800.0).abs() < 1e-8);
             assert_eq!(fit.status[0], FitStatus::Ok as u8);
@@ -508,7 +549,10 @@ mod tests {
     fn rank_deficient_scheme_is_an_error() {
         // single shell, no b0: trace and S0 are confounded
         let gtab = scheme(0, 30, &[1000.0], 2);
-        assert_eq!(DtiModel::new(&gtab).unwrap_err().code, voxelkit_core::Code::Gradients);
+        assert_eq!(
+            DtiModel::new(&gtab).unwrap_err().code,
+            voxelkit_core::Code::Gradients
+        );
         // multi-shell without b0 is fine
         let gtab = scheme(0, 20, &[1000.0, 2000.0], 3);
         assert!(DtiModel::new(&gtab).is_ok());
@@ -522,18 +566,47 @@ mod tests {
         let mut data = vec![100.0f32; n * nvox];
         data[nvox + 1] = f32::NAN; // voxel 1, volume 1
         let mask = [1u8, 1, 0];
-        let fit =
-            fit_dti(&data, nvox, &gtab, Some(&mask), &DtiOptions::default(), &Control::new()).unwrap();
-        assert_eq!(fit.status, vec![0, FitStatus::NonFinite as u8, FitStatus::Masked as u8]);
+        let fit = fit_dti(
+            &data,
+            nvox,
+            &gtab,
+            Some(&mask),
+            &DtiOptions::default(),
+            &Control::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            fit.status,
+            vec![0, FitStatus::NonFinite as u8, FitStatus::Masked as u8]
+        );
         assert_eq!(fit.evals[1], 0.0);
         assert_eq!(fit.evals[2], 0.0);
-        let e = fit_dti(&data[1..], nvox, &gtab, None, &DtiOptions::default(), &Control::new());
+        let e = fit_dti(
+            &data[1..],
+            nvox,
+            &gtab,
+            None,
+            &DtiOptions::default(),
+            &Control::new(),
+        );
         assert_eq!(e.unwrap_err().code, voxelkit_core::Code::Shape);
-        let e = fit_dti(&data, nvox, &gtab, Some(&mask[..2]), &DtiOptions::default(), &Control::new());
+        let e = fit_dti(
+            &data,
+            nvox,
+            &gtab,
+            Some(&mask[..2]),
+            &DtiOptions::default(),
+            &Control::new(),
+        );
         assert_eq!(e.unwrap_err().code, voxelkit_core::Code::Shape);
-        let o = DtiOptions { min_signal: Some(0.0), ..Default::default() };
+        let o = DtiOptions {
+            min_signal: Some(0.0),
+            ..Default::default()
+        };
         assert_eq!(
-            fit_dti(&data, nvox, &gtab, None, &o, &Control::new()).unwrap_err().code,
+            fit_dti(&data, nvox, &gtab, None, &o, &Control::new())
+                .unwrap_err()
+                .code,
             voxelkit_core::Code::Setting
         );
     }
@@ -544,16 +617,30 @@ mod tests {
         let n = gtab.len();
         let nvox = 3 * voxelkit_core::TILE + 77;
         let mut r = SplitMix64::new(9);
-        let data: Vec<i16> = (0..n * nvox).map(|_| (200.0 + 800.0 * r.uniform()) as i16).collect();
+        let data: Vec<i16> = (0..n * nvox)
+            .map(|_| (200.0 + 800.0 * r.uniform()) as i16)
+            .collect();
         let run = |t| {
-            let o = DtiOptions { threads: Some(t), return_s0: true, ..Default::default() };
+            let o = DtiOptions {
+                threads: Some(t),
+                return_s0: true,
+                ..Default::default()
+            };
             fit_dti(&data, nvox, &gtab, None, &o, &Control::new()).unwrap()
         };
         let a = run(1);
         for t in [2, 3, 8] {
             let b = run(t);
-            assert!(a.evals.iter().zip(&b.evals).all(|(x, y)| x.to_bits() == y.to_bits()));
-            assert!(a.evecs.iter().zip(&b.evecs).all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert!(a
+                .evals
+                .iter()
+                .zip(&b.evals)
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert!(a
+                .evecs
+                .iter()
+                .zip(&b.evecs)
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
             assert_eq!(a.s0, b.s0);
             assert_eq!(a.status, b.status);
         }
@@ -565,7 +652,10 @@ mod tests {
         let gtab = scheme(2, 20, &[1000.0], 6);
         let m = DtiModel::new(&gtab).unwrap();
         let lt = [1.2e-3, 0.2e-3, 0.6e-3, 0.0, 0.1e-3, 0.5e-3];
-        let y: Vec<f64> = signal(&gtab, &lt, 500.0).iter().map(|s| s.ln() + 0.0).collect();
+        let y: Vec<f64> = signal(&gtab, &lt, 500.0)
+            .iter()
+            .map(|s| s.ln() + 0.0)
+            .collect();
         let mut w = vec![0.0; m.len()];
         let (p, st) = m.fit_log_signal(DtiMethod::Wls, &y, &mut w);
         assert_eq!(st, FitStatus::Ok);

@@ -95,13 +95,24 @@ mod tests {
                 assert!((nrm - 1.0).abs() < 4.0 * f64::EPSILON);
             }
             // V diag(vals) V^T == D
-            let rec = |i: usize, j: usize| (0..3).map(|k| vecs[k][i] * vals[k] * vecs[k][j]).sum::<f64>();
-            let full = [[lt[0], lt[1], lt[3]], [lt[1], lt[2], lt[4]], [lt[3], lt[4], lt[5]]];
+            let rec = |i: usize, j: usize| {
+                (0..3)
+                    .map(|k| vecs[k][i] * vals[k] * vecs[k][j])
+                    .sum::<f64>()
+            };
+            let full = [
+                [lt[0], lt[1], lt[3]],
+                [lt[1], lt[2], lt[4]],
+                [lt[3], lt[4], lt[5]],
+            ];
             let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
             for i in 0..3 {
                 for j in 0..3 {
                     let err = (rec(i, j) - full[i][j]).abs();
-                    assert!(err <= 8.0 * f64::EPSILON * scale, "err {err:e} scale {scale:e}");
+                    assert!(
+                        err <= 8.0 * f64::EPSILON * scale,
+                        "err {err:e} scale {scale:e}"
+                    );
                 }
             }
         }

@@ -45,7 +45,9 @@ impl GradientTable {
             )));
         }
         if !atol.is_finite() || atol < 0.0 {
-            return Err(Error::gradients(format!("atol must be a finite number >= 0, got {atol}")));
+            return Err(Error::gradients(format!(
+                "atol must be a finite number >= 0, got {atol}"
+            )));
         }
         for (i, &b) in bvals.iter().enumerate() {
             if !b.is_finite() || b < 0.0 {
@@ -58,7 +60,9 @@ impl GradientTable {
         let mut out_v = Vec::with_capacity(bvals.len());
         for (i, (&b, v)) in bvals.iter().zip(bvecs).enumerate() {
             if v.iter().any(|c| c.is_infinite()) {
-                return Err(Error::gradients(format!("b-vector {i} has an infinite entry: {v:?}")));
+                return Err(Error::gradients(format!(
+                    "b-vector {i} has an infinite entry: {v:?}"
+                )));
             }
             let g = v.map(|c| if c.is_nan() { 0.0 } else { c });
             let norm = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
@@ -74,7 +78,12 @@ impl GradientTable {
             out_v.push(if unit { g } else { [0.0; 3] });
         }
         let b0s = bvals.iter().map(|&b| !(b > b0_threshold)).collect();
-        Ok(GradientTable { bvals: out_b, bvecs: out_v, b0s, b0_threshold })
+        Ok(GradientTable {
+            bvals: out_b,
+            bvecs: out_v,
+            b0s,
+            b0_threshold,
+        })
     }
 
     /// Number of volumes.
@@ -98,8 +107,8 @@ mod tests {
 
     #[test]
     fn keeps_nearly_unit_vectors_like_dipy() {
-        let g = GradientTable::new(&[0.0, 1000.0], &[[0.0; 3], [0.0, 0.0, 0.995]], 50.0, 1e-2)
-            .unwrap();
+        let g =
+            GradientTable::new(&[0.0, 1000.0], &[[0.0; 3], [0.0, 0.0, 0.995]], 50.0, 1e-2).unwrap();
         assert_eq!(g.bvals, vec![0.0, 1000.0]);
         assert_eq!(g.bvecs[1], [0.0, 0.0, 0.995]);
         assert_eq!(g.b0s_mask(), vec![true, false]);
@@ -107,8 +116,8 @@ mod tests {
 
     #[test]
     fn low_b_with_zero_vector_becomes_b0() {
-        let g = GradientTable::new(&[5.0, 1000.0], &[[0.0; 3], [1.0, 0.0, 0.0]], 50.0, 1e-2)
-            .unwrap();
+        let g =
+            GradientTable::new(&[5.0, 1000.0], &[[0.0; 3], [1.0, 0.0, 0.0]], 50.0, 1e-2).unwrap();
         assert_eq!(g.bvals[0], 0.0);
     }
 
@@ -124,10 +133,32 @@ mod tests {
         use voxelkit_core::Code::Gradients as G;
         assert_eq!(code(GradientTable::new(&[0.0], &[], 50.0, 1e-2)), G);
         assert_eq!(code(GradientTable::new(&[], &[], 50.0, 1e-2)), G);
-        assert_eq!(code(GradientTable::new(&[f64::NAN], &[[1.0, 0.0, 0.0]], 50.0, 1e-2)), G);
-        assert_eq!(code(GradientTable::new(&[-5.0], &[[1.0, 0.0, 0.0]], 50.0, 1e-2)), G);
-        assert_eq!(code(GradientTable::new(&[1000.0], &[[0.0; 3]], 50.0, 1e-2)), G);
-        assert_eq!(code(GradientTable::new(&[1000.0], &[[0.5, 0.0, 0.0]], 50.0, 1e-2)), G);
+        assert_eq!(
+            code(GradientTable::new(
+                &[f64::NAN],
+                &[[1.0, 0.0, 0.0]],
+                50.0,
+                1e-2
+            )),
+            G
+        );
+        assert_eq!(
+            code(GradientTable::new(&[-5.0], &[[1.0, 0.0, 0.0]], 50.0, 1e-2)),
+            G
+        );
+        assert_eq!(
+            code(GradientTable::new(&[1000.0], &[[0.0; 3]], 50.0, 1e-2)),
+            G
+        );
+        assert_eq!(
+            code(GradientTable::new(
+                &[1000.0],
+                &[[0.5, 0.0, 0.0]],
+                50.0,
+                1e-2
+            )),
+            G
+        );
         assert_eq!(code(GradientTable::new(&[0.0], &[[0.0; 3]], -1.0, 1e-2)), G);
     }
 }

@@ -33,7 +33,11 @@ impl std::str::FromStr for ScalarMap {
             "linearity" => ScalarMap::Linearity,
             "planarity" => ScalarMap::Planarity,
             "sphericity" => ScalarMap::Sphericity,
-            _ => return Err(voxelkit_core::Error::setting(format!("unknown tensor map '{s}'"))),
+            _ => {
+                return Err(voxelkit_core::Error::setting(format!(
+                    "unknown tensor map '{s}'"
+                )))
+            }
         })
     }
 }
@@ -42,7 +46,11 @@ impl std::str::FromStr for ScalarMap {
 #[inline]
 pub fn fa(e: [f64; 3]) -> f64 {
     let [l1, l2, l3] = e;
-    let all_zero = if l1 == 0.0 && l2 == 0.0 && l3 == 0.0 { 1.0 } else { 0.0 };
+    let all_zero = if l1 == 0.0 && l2 == 0.0 && l3 == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
     (0.5 * ((l1 - l2).powi(2) + (l2 - l3).powi(2) + (l3 - l1).powi(2))
         / ((l1 * l1 + l2 * l2 + l3 * l3) + all_zero))
         .sqrt()

@@ -45,7 +45,9 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
         )));
     }
     if !(snr.is_finite() && snr > 0.0) {
-        return Err(Error::setting(format!("snr must be a finite number > 0, got {snr}")));
+        return Err(Error::setting(format!(
+            "snr must be a finite number > 0, got {snr}"
+        )));
     }
     let mut bvals = vec![0.0; 6];
     let mut bvecs = vec![[0.0; 3]; 6];
@@ -62,13 +64,24 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
     let mut data = vec![0i16; n * nvox];
     let mut mask = vec![0u8; nvox];
     let mut true_fa = vec![0.0; nvox];
-    let (cx, cy, cz) = ((nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0, (nz as f64 - 1.0) / 2.0);
+    let (cx, cy, cz) = (
+        (nx as f64 - 1.0) / 2.0,
+        (ny as f64 - 1.0) / 2.0,
+        (nz as f64 - 1.0) / 2.0,
+    );
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
                 let v = i + nx * (j + ny * k);
-                let (dx, dy) = ((i as f64 - cx) / (nx as f64 / 2.0), (j as f64 - cy) / (ny as f64 / 2.0));
-                let dz = if nz > 1 { (k as f64 - cz) / (nz as f64 / 2.0) } else { 0.0 };
+                let (dx, dy) = (
+                    (i as f64 - cx) / (nx as f64 / 2.0),
+                    (j as f64 - cy) / (ny as f64 / 2.0),
+                );
+                let dz = if nz > 1 {
+                    (k as f64 - cz) / (nz as f64 / 2.0)
+                } else {
+                    0.0
+                };
                 let r = (dx * dx + dy * dy).sqrt();
                 let head = dx * dx + dy * dy + 0.5 * dz * dz < 0.85;
                 // (S0, eigenvalues, principal direction)
@@ -107,7 +120,15 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
             }
         }
     }
-    Ok(Phantom { shape, data, bvals, bvecs, mask, true_fa, spacing: [2.0, 2.0, 2.0] })
+    Ok(Phantom {
+        shape,
+        data,
+        bvals,
+        bvecs,
+        mask,
+        true_fa,
+        spacing: [2.0, 2.0, 2.0],
+    })
 }
 
 #[cfg(test)]
@@ -122,8 +143,15 @@ mod tests {
         let p = dti_phantom([24, 24, 2], 40.0, 7).unwrap();
         let gtab = GradientTable::new(&p.bvals, &p.bvecs, 50.0, 1e-2).unwrap();
         let nvox = 24 * 24 * 2;
-        let fit = fit_dti(&p.data, nvox, &gtab, Some(&p.mask), &DtiOptions::default(), &Control::new())
-            .unwrap();
+        let fit = fit_dti(
+            &p.data,
+            nvox,
+            &gtab,
+            Some(&p.mask),
+            &DtiOptions::default(),
+            &Control::new(),
+        )
+        .unwrap();
         let fa = scalar_map(ScalarMap::Fa, &fit.evals);
         let (mut err, mut cnt) = (0.0, 0);
         for v in 0..nvox {
@@ -133,6 +161,10 @@ mod tests {
             }
         }
         // SNR 40 with 60 directions: FA bias/noise of a few hundredths at most
-        assert!(err / (cnt as f64) < 0.05, "mean |FA error| = {}", err / cnt as f64);
+        assert!(
+            err / (cnt as f64) < 0.05,
+            "mean |FA error| = {}",
+            err / cnt as f64
+        );
     }
 }

@@ -37,10 +37,15 @@ pub fn predict(
     }
     match s0 {
         S0::PerVoxel(s) if s.len() != nvox => {
-            return Err(Error::shape(format!("s0 has {} voxels, the fit has {nvox}", s.len())))
+            return Err(Error::shape(format!(
+                "s0 has {} voxels, the fit has {nvox}",
+                s.len()
+            )))
         }
         S0::Scalar(s) if !s.is_finite() || s < 0.0 => {
-            return Err(Error::setting(format!("s0 must be a finite number >= 0, got {s}")))
+            return Err(Error::setting(format!(
+                "s0 must be a finite number >= 0, got {s}"
+            )))
         }
         _ => {}
     }

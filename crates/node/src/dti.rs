@@ -27,7 +27,11 @@ fn gtab(g: &GradientsIn) -> voxelkit_core::Result<GradientTable> {
             g.bvals.len()
         )));
     }
-    let vecs: Vec<[f64; 3]> = g.bvecs.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+    let vecs: Vec<[f64; 3]> = g
+        .bvecs
+        .chunks_exact(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
     GradientTable::new(&g.bvals, &vecs, g.b0_threshold, g.atol)
 }
 
@@ -112,7 +116,16 @@ macro_rules! fit_dti_entry {
             type Output = DtiFit;
             type JsValue = DtiFitOut;
             fn compute(&mut self) -> napi::Result<DtiFit> {
-                guarded(|| fit_impl(&self.data, self.nvox, &self.g, self.mask.as_deref(), &self.o, &self.ctl))
+                guarded(|| {
+                    fit_impl(
+                        &self.data,
+                        self.nvox,
+                        &self.g,
+                        self.mask.as_deref(),
+                        &self.o,
+                        &self.ctl,
+                    )
+                })
             }
             fn resolve(&mut self, _env: Env, out: DtiFit) -> napi::Result<DtiFitOut> {
                 Ok(out.into())
@@ -141,20 +154,57 @@ macro_rules! fit_dti_entry {
             o: DtiOptionsIn,
             job: Option<&JobHandle>,
         ) -> AsyncTask<$task> {
-            AsyncTask::new($task { data, nvox, g, mask, o, ctl: control(job) })
+            AsyncTask::new($task {
+                data,
+                nvox,
+                g,
+                mask,
+                o,
+                ctl: control(job),
+            })
         }
     };
 }
 
-fit_dti_entry!(Uint8Array, FitDtiUint8Task, fit_dti_uint8_sync, fit_dti_uint8);
-fit_dti_entry!(Int16Array, FitDtiInt16Task, fit_dti_int16_sync, fit_dti_int16);
-fit_dti_entry!(Uint16Array, FitDtiUint16Task, fit_dti_uint16_sync, fit_dti_uint16);
-fit_dti_entry!(Int32Array, FitDtiInt32Task, fit_dti_int32_sync, fit_dti_int32);
-fit_dti_entry!(Float32Array, FitDtiFloat32Task, fit_dti_float32_sync, fit_dti_float32);
-fit_dti_entry!(Float64Array, FitDtiFloat64Task, fit_dti_float64_sync, fit_dti_float64);
+fit_dti_entry!(
+    Uint8Array,
+    FitDtiUint8Task,
+    fit_dti_uint8_sync,
+    fit_dti_uint8
+);
+fit_dti_entry!(
+    Int16Array,
+    FitDtiInt16Task,
+    fit_dti_int16_sync,
+    fit_dti_int16
+);
+fit_dti_entry!(
+    Uint16Array,
+    FitDtiUint16Task,
+    fit_dti_uint16_sync,
+    fit_dti_uint16
+);
+fit_dti_entry!(
+    Int32Array,
+    FitDtiInt32Task,
+    fit_dti_int32_sync,
+    fit_dti_int32
+);
+fit_dti_entry!(
+    Float32Array,
+    FitDtiFloat32Task,
+    fit_dti_float32_sync,
+    fit_dti_float32
+);
+fit_dti_entry!(
+    Float64Array,
+    FitDtiFloat64Task,
+    fit_dti_float64_sync,
+    fit_dti_float64
+);
 
 fn check_fit_arrays(evals: &[f64], evecs: &[f64]) -> voxelkit_core::Result<()> {
-    if evals.len() % 3 != 0 || evecs.len() != 3 * evals.len() {
+    if !evals.len().is_multiple_of(3) || evecs.len() != 3 * evals.len() {
         return Err(Error::shape(format!(
             "evals must hold 3 and evecs 9 values per voxel: got {} and {}",
             evals.len(),
@@ -169,8 +219,11 @@ fn check_fit_arrays(evals: &[f64], evecs: &[f64]) -> voxelkit_core::Result<()> {
 #[napi]
 pub fn dti_scalar_map(name: String, evals: Float64Array) -> napi::Result<Float64Array> {
     guarded(|| {
-        if evals.len() % 3 != 0 {
-            return Err(Error::shape(format!("evals length {} is not a multiple of 3", evals.len())));
+        if !evals.len().is_multiple_of(3) {
+            return Err(Error::shape(format!(
+                "evals length {} is not a multiple of 3",
+                evals.len()
+            )));
         }
         let m: ScalarMap = name.parse()?;
         Ok(Float64Array::new(maps::scalar_map(m, &evals)))
@@ -188,7 +241,10 @@ pub fn dti_color_fa(evals: Float64Array, evecs: Float64Array) -> napi::Result<Fl
 
 /// The tensor's lower triangle `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`, component-major `[nvox * 6]`.
 #[napi]
-pub fn dti_lower_triangular(evals: Float64Array, evecs: Float64Array) -> napi::Result<Float64Array> {
+pub fn dti_lower_triangular(
+    evals: Float64Array,
+    evecs: Float64Array,
+) -> napi::Result<Float64Array> {
     guarded(|| {
         check_fit_arrays(&evals, &evecs)?;
         Ok(Float64Array::new(maps::lower_triangular(&evals, &evecs)))
@@ -211,7 +267,14 @@ fn predict_impl(t: &PredictTask) -> voxelkit_core::Result<Vec<f64>> {
         Some(v) => S0::PerVoxel(v),
         None => S0::Scalar(t.s0_scalar),
     };
-    predict(&t.evals, &t.evecs, &gtab(&t.g)?, s0, threads(t.threads)?, &t.ctl)
+    predict(
+        &t.evals,
+        &t.evecs,
+        &gtab(&t.g)?,
+        s0,
+        threads(t.threads)?,
+        &t.ctl,
+    )
 }
 
 impl Task for PredictTask {
@@ -236,7 +299,15 @@ pub fn dti_predict_sync(
     threads: Option<u32>,
     job: Option<&JobHandle>,
 ) -> napi::Result<Float64Array> {
-    let t = PredictTask { evals, evecs, g, s0_scalar, s0_volume, threads, ctl: control(job) };
+    let t = PredictTask {
+        evals,
+        evecs,
+        g,
+        s0_scalar,
+        s0_volume,
+        threads,
+        ctl: control(job),
+    };
     guarded(|| predict_impl(&t)).map(Float64Array::new)
 }
 
@@ -250,7 +321,15 @@ pub fn dti_predict(
     threads: Option<u32>,
     job: Option<&JobHandle>,
 ) -> AsyncTask<PredictTask> {
-    AsyncTask::new(PredictTask { evals, evecs, g, s0_scalar, s0_volume, threads, ctl: control(job) })
+    AsyncTask::new(PredictTask {
+        evals,
+        evecs,
+        g,
+        s0_scalar,
+        s0_volume,
+        threads,
+        ctl: control(job),
+    })
 }
 
 #[napi(object)]
@@ -266,9 +345,19 @@ pub struct PhantomOut {
 
 /// A synthetic DTI phantom (see `voxelkit_dmri::phantom`).
 #[napi]
-pub fn simulate_dti_phantom(nx: u32, ny: u32, nz: u32, snr: f64, seed: u32) -> napi::Result<PhantomOut> {
+pub fn simulate_dti_phantom(
+    nx: u32,
+    ny: u32,
+    nz: u32,
+    snr: f64,
+    seed: u32,
+) -> napi::Result<PhantomOut> {
     guarded(|| {
-        let p = voxelkit_dmri::phantom::dti_phantom([nx as usize, ny as usize, nz as usize], snr, seed as u64)?;
+        let p = voxelkit_dmri::phantom::dti_phantom(
+            [nx as usize, ny as usize, nz as usize],
+            snr,
+            seed as u64,
+        )?;
         Ok(PhantomOut {
             shape: p.shape.iter().map(|&s| s as u32).collect(),
             data: Int16Array::new(p.data),

@@ -68,7 +68,9 @@ fn read_impl(path: &str) -> voxelkit_core::Result<VolumeFile> {
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
         voxelkit_io::read_nifti(&p, &NiftiOptions::default())
     } else if lower.ends_with(".nrrd") || lower.ends_with(".nhdr") {
-        Err(Error::unsupported(format!("NRRD reading is not built yet: {path}")))
+        Err(Error::unsupported(format!(
+            "NRRD reading is not built yet: {path}"
+        )))
     } else {
         Err(Error::format(format!(
             "unknown volume file extension (expected .nii, .nii.gz, .nrrd, .nhdr): {path}"
@@ -106,7 +108,9 @@ fn write_impl(path: &str, vol: &VolumeFile) -> voxelkit_core::Result<()> {
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
         voxelkit_io::write_nifti(&PathBuf::from(path), vol)
     } else if lower.ends_with(".nrrd") {
-        Err(Error::unsupported(format!("NRRD writing is not built yet: {path}")))
+        Err(Error::unsupported(format!(
+            "NRRD writing is not built yet: {path}"
+        )))
     } else {
         Err(Error::format(format!(
             "unknown volume file extension (expected .nii or .nii.gz): {path}"
@@ -114,14 +118,26 @@ fn write_impl(path: &str, vol: &VolumeFile) -> voxelkit_core::Result<()> {
     }
 }
 
-fn volume_file(shape: &[u32], affine: &[f64], data: VolumeData) -> voxelkit_core::Result<VolumeFile> {
+fn volume_file(
+    shape: &[u32],
+    affine: &[f64],
+    data: VolumeData,
+) -> voxelkit_core::Result<VolumeFile> {
     if affine.len() != 16 {
-        return Err(Error::shape(format!("affine must have 16 values, got {}", affine.len())));
+        return Err(Error::shape(format!(
+            "affine must have 16 values, got {}",
+            affine.len()
+        )));
     }
     if shape.is_empty() || shape.len() > 7 {
-        return Err(Error::shape(format!("shape must have 1 to 7 axes, got {}", shape.len())));
+        return Err(Error::shape(format!(
+            "shape must have 1 to 7 axes, got {}",
+            shape.len()
+        )));
     }
-    let n = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s as usize));
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s as usize));
     if n != Some(data.len()) {
         return Err(Error::shape(format!(
             "data hold {} values, shape {:?} needs {}",
@@ -135,7 +151,12 @@ fn volume_file(shape: &[u32], affine: &[f64], data: VolumeData) -> voxelkit_core
     let spacing = (0..3.min(shape.len()))
         .map(|j| (a[j] * a[j] + a[4 + j] * a[4 + j] + a[8 + j] * a[8 + j]).sqrt())
         .collect();
-    Ok(VolumeFile { shape: shape.iter().map(|&s| s as usize).collect(), spacing, affine: a, data })
+    Ok(VolumeFile {
+        shape: shape.iter().map(|&s| s as usize).collect(),
+        spacing,
+        affine: a,
+        data,
+    })
 }
 
 pub struct WriteTask {
@@ -157,13 +178,29 @@ impl Task for WriteTask {
 macro_rules! write_entry {
     ($arr:ident, $variant:ident, $sync:ident, $asyn:ident) => {
         #[napi]
-        pub fn $sync(path: String, data: $arr, shape: Vec<u32>, affine: Vec<f64>) -> napi::Result<()> {
-            guarded(|| write_impl(&path, &volume_file(&shape, &affine, VolumeData::$variant(data.to_vec()))?))
+        pub fn $sync(
+            path: String,
+            data: $arr,
+            shape: Vec<u32>,
+            affine: Vec<f64>,
+        ) -> napi::Result<()> {
+            guarded(|| {
+                write_impl(
+                    &path,
+                    &volume_file(&shape, &affine, VolumeData::$variant(data.to_vec()))?,
+                )
+            })
         }
 
         #[napi]
-        pub fn $asyn(path: String, data: $arr, shape: Vec<u32>, affine: Vec<f64>) -> napi::Result<AsyncTask<WriteTask>> {
-            let vol = guarded(|| volume_file(&shape, &affine, VolumeData::$variant(data.to_vec())))?;
+        pub fn $asyn(
+            path: String,
+            data: $arr,
+            shape: Vec<u32>,
+            affine: Vec<f64>,
+        ) -> napi::Result<AsyncTask<WriteTask>> {
+            let vol =
+                guarded(|| volume_file(&shape, &affine, VolumeData::$variant(data.to_vec())))?;
             Ok(AsyncTask::new(WriteTask { path, vol }))
         }
     };
@@ -172,11 +209,31 @@ macro_rules! write_entry {
 write_entry!(Uint8Array, U8, write_volume_uint8_sync, write_volume_uint8);
 write_entry!(Int8Array, I8, write_volume_int8_sync, write_volume_int8);
 write_entry!(Int16Array, I16, write_volume_int16_sync, write_volume_int16);
-write_entry!(Uint16Array, U16, write_volume_uint16_sync, write_volume_uint16);
+write_entry!(
+    Uint16Array,
+    U16,
+    write_volume_uint16_sync,
+    write_volume_uint16
+);
 write_entry!(Int32Array, I32, write_volume_int32_sync, write_volume_int32);
-write_entry!(Uint32Array, U32, write_volume_uint32_sync, write_volume_uint32);
-write_entry!(Float32Array, F32, write_volume_float32_sync, write_volume_float32);
-write_entry!(Float64Array, F64, write_volume_float64_sync, write_volume_float64);
+write_entry!(
+    Uint32Array,
+    U32,
+    write_volume_uint32_sync,
+    write_volume_uint32
+);
+write_entry!(
+    Float32Array,
+    F32,
+    write_volume_float32_sync,
+    write_volume_float32
+);
+write_entry!(
+    Float64Array,
+    F64,
+    write_volume_float64_sync,
+    write_volume_float64
+);
 
 #[napi(object)]
 pub struct BvalsBvecsOut {
@@ -188,7 +245,8 @@ pub struct BvalsBvecsOut {
 #[napi]
 pub fn read_bvals_bvecs(bval_path: String, bvec_path: String) -> napi::Result<BvalsBvecsOut> {
     guarded(|| {
-        let r = voxelkit_io::read_bvals_bvecs(&PathBuf::from(bval_path), &PathBuf::from(bvec_path))?;
+        let r =
+            voxelkit_io::read_bvals_bvecs(&PathBuf::from(bval_path), &PathBuf::from(bvec_path))?;
         Ok(BvalsBvecsOut {
             bvals: Float64Array::new(r.bvals),
             bvecs: Float64Array::new(r.bvecs.iter().flatten().copied().collect()),

@@ -7,6 +7,8 @@
 //! chosen by the façade, so no conversion copy is made in JS.
 
 #![deny(clippy::all)]
+// napi-derive registers exports only outside `cfg(test)`, so the test build sees them as unused
+#![cfg_attr(test, allow(dead_code))]
 
 mod dti;
 mod io;
@@ -43,7 +45,9 @@ impl JobHandle {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        JobHandle { ctl: Control::new() }
+        JobHandle {
+            ctl: Control::new(),
+        }
     }
 
     /// Requests cancellation; the call stops at the next tile boundary with `ERR_ABORTED`.
@@ -61,7 +65,7 @@ impl JobHandle {
 }
 
 pub(crate) fn control(job: Option<&JobHandle>) -> Arc<Control> {
-    job.map(|j| j.ctl.clone()).unwrap_or_else(Control::new)
+    job.map(|j| j.ctl.clone()).unwrap_or_default()
 }
 
 /// Sets the default number of threads (0 = all cores).
