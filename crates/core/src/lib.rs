@@ -11,6 +11,7 @@ pub mod error;
 pub mod par;
 pub mod rng;
 pub mod sample;
+pub mod vmath;
 
 pub use error::{Code, Error, Result};
 pub use par::{Control, TILE};

@@ -5,7 +5,15 @@ pub trait Sample: Copy + Send + Sync + 'static {
     /// `true` for `f32`: numpy keeps float32 data in float32 through `maximum` and `log`, and
     /// kernels that promise numpy's numbers do the same.
     const IS_F32: bool = false;
+    /// For 8- and 16-bit integers: the number of non-negative values, so that a function of the
+    /// clipped value can be tabulated (0 = not tabulable).
+    const TABLE_LEN: usize = 0;
     fn to_f64(self) -> f64;
+    /// Table index of `max(self, 0)` (only meaningful when `TABLE_LEN > 0`).
+    #[inline(always)]
+    fn table_index(self) -> usize {
+        0
+    }
 }
 
 macro_rules! impl_sample {
@@ -16,7 +24,20 @@ macro_rules! impl_sample {
         }
     )*};
 }
-impl_sample!(u8, i8, i16, u16, i32, u32, f64);
+impl_sample!(i32, u32, f64);
+
+macro_rules! impl_table_sample {
+    ($($t:ty => $len:expr),*) => {$(
+        impl Sample for $t {
+            const TABLE_LEN: usize = $len;
+            #[inline(always)]
+            fn to_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn table_index(self) -> usize { self.max(0) as usize }
+        }
+    )*};
+}
+impl_table_sample!(u8 => 256, i8 => 128, i16 => 32768, u16 => 65536);
 
 impl Sample for f32 {
     const IS_F32: bool = true;

@@ -27,6 +27,7 @@ use crate::eig3::eigh_lower;
 use crate::gradients::GradientTable;
 use nalgebra::{DMatrix, DVector};
 use voxelkit_core::par::{for_each_tile, SharedOut};
+use voxelkit_core::vmath::{dot, exp_in_place};
 use voxelkit_core::{Control, Error, Result, Sample};
 
 /// DIPY's `MIN_POSITIVE_SIGNAL`.
@@ -114,9 +115,11 @@ pub struct DtiModel {
     x: Vec<[f64; 7]>,
     /// Row-major 7 x n pseudo-inverse of `x` (rcond 1e-6).
     pinv: Vec<f64>,
-    /// Row-major n x 7 design matrix with unit-norm columns.
-    xs: Vec<[f64; 7]>,
-    /// Column scales: `xs[i][j] = x[i][j] * scale[j]`.
+    /// Column-major design matrix: column `j` is `xcol[j * n..(j + 1) * n]`.
+    xcol: Vec<f64>,
+    /// Column-major design matrix with unit-norm columns.
+    xscol: Vec<f64>,
+    /// Column scales: `xscol[j][i] = x[i][j] * scale[j]`.
     scale: [f64; 7],
     /// DIPY's eigenvalue floor.
     pub min_diffusivity: f64,
@@ -200,9 +203,9 @@ impl DtiModel {
             let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
             *s = 1.0 / norm; // rank 7 implies every column is non-zero
         }
-        let xs = x
-            .iter()
-            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
+        let xcol: Vec<f64> = (0..7).flat_map(|j| x.iter().map(move |r| r[j])).collect();
+        let xscol: Vec<f64> = (0..7)
+            .flat_map(|j| x.iter().map(move |r| r[j] * scale[j]))
             .collect();
         let maxabs = x
             .iter()
@@ -212,7 +215,8 @@ impl DtiModel {
             n,
             x,
             pinv,
-            xs,
+            xcol,
+            xscol,
             scale,
             min_diffusivity: MIN_DIFFUSIVITY_TOL / maxabs,
         })
@@ -235,33 +239,50 @@ impl DtiModel {
     #[inline]
     fn ols(&self, y: &[f64]) -> [f64; 7] {
         let n = self.n;
-        std::array::from_fn(|i| {
-            let row = &self.pinv[i * n..(i + 1) * n];
-            row.iter().zip(y).map(|(a, b)| a * b).sum()
-        })
+        std::array::from_fn(|i| dot(&self.pinv[i * n..(i + 1) * n], y))
     }
 
-    /// WLS solve for one voxel given the log-signal `y`. `w` is scratch of length n.
-    fn wls(&self, y: &[f64], w: &mut [f64]) -> ([f64; 7], FitStatus) {
-        let p0 = self.ols(y);
-        for (wi, xi) in w.iter_mut().zip(&self.x) {
-            let mut e = 0.0;
-            for j in 0..7 {
-                e += xi[j] * p0[j];
-            }
-            *wi = e.exp();
+    /// Scratch for one thread: reused across voxels, so the hot loop allocates nothing.
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            w: vec![0.0; self.n],
+            wy: vec![0.0; self.n],
+            a: vec![0.0; 7 * self.n],
         }
-        // weighted normal equations on scaled columns (lower triangle, packed by row)
+    }
+
+    /// WLS solve for one voxel given the log-signal `y`.
+    fn wls(&self, y: &[f64], s: &mut Scratch) -> ([f64; 7], FitStatus) {
+        let n = self.n;
+        let p0 = self.ols(y);
+        // predicted log-signal eta = X p0, then the weights w = exp(eta) (DIPY's WLS weights)
+        let w = &mut s.w[..n];
+        w.fill(0.0);
+        for j in 0..7 {
+            let col = &self.xcol[j * n..(j + 1) * n];
+            let pj = p0[j];
+            for (wi, &xij) in w.iter_mut().zip(col) {
+                *wi += xij * pj;
+            }
+        }
+        exp_in_place(w);
+        // A = diag(w) Xs (unit-norm columns), b = w * y; normal equations A^T A p = A^T b
+        for j in 0..7 {
+            let col = &self.xscol[j * n..(j + 1) * n];
+            for ((a, &xij), &wi) in s.a[j * n..(j + 1) * n].iter_mut().zip(col).zip(w.iter()) {
+                *a = xij * wi;
+            }
+        }
+        for ((b, &wi), &yi) in s.wy.iter_mut().zip(w.iter()).zip(y) {
+            *b = wi * yi;
+        }
         let mut ne = [[0.0f64; 7]; 7];
         let mut rhs = [0.0f64; 7];
-        for ((xs, &wi), &yi) in self.xs.iter().zip(w.iter()).zip(y) {
-            let w2 = wi * wi;
-            for r in 0..7 {
-                let a = w2 * xs[r];
-                rhs[r] += a * yi;
-                for c in 0..=r {
-                    ne[r][c] += a * xs[c];
-                }
+        for r in 0..7 {
+            let ar = &s.a[r * n..(r + 1) * n];
+            rhs[r] = dot(ar, &s.wy);
+            for c in 0..=r {
+                ne[r][c] = dot(ar, &s.a[c * n..(c + 1) * n]);
             }
         }
         match cholesky_solve(&mut ne, &rhs) {
@@ -269,7 +290,7 @@ impl DtiModel {
                 std::array::from_fn(|j| ps[j] * self.scale[j]),
                 FitStatus::Ok,
             ),
-            None => (self.wls_svd(y, w), FitStatus::PinvFallback),
+            None => (self.wls_svd(y, &s.w), FitStatus::PinvFallback),
         }
     }
 
@@ -277,8 +298,9 @@ impl DtiModel {
     /// unit-norm columns: for a full-rank system the least-squares solution is the same, and
     /// the scaled problem loses far fewer digits when the columns differ by orders of magnitude.
     fn wls_svd(&self, y: &[f64], w: &[f64]) -> [f64; 7] {
-        let a = DMatrix::from_fn(self.n, 7, |i, j| self.xs[i][j] * w[i]);
-        let b = DVector::from_fn(self.n, |i, _| w[i] * y[i]);
+        let n = self.n;
+        let a = DMatrix::from_fn(n, 7, |i, j| self.xscol[j * n + i] * w[i]);
+        let b = DVector::from_fn(n, |i, _| w[i] * y[i]);
         match pinv(&a, PINV_RCOND) {
             Ok((p, _)) => {
                 let r = p * b;
@@ -294,13 +316,21 @@ impl DtiModel {
         &self,
         method: DtiMethod,
         y: &[f64],
-        w: &mut [f64],
+        s: &mut Scratch,
     ) -> ([f64; 7], FitStatus) {
         match method {
             DtiMethod::Ols => (self.ols(y), FitStatus::Ok),
-            DtiMethod::Wls => self.wls(y, w),
+            DtiMethod::Wls => self.wls(y, s),
         }
     }
+}
+
+/// Per-thread scratch of [`DtiModel`] fits.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    w: Vec<f64>,
+    wy: Vec<f64>,
+    a: Vec<f64>,
 }
 
 /// Cholesky of the packed lower triangle `a` (in place) and solve. Returns `None` when the matrix
@@ -423,17 +453,35 @@ pub fn fit_dti<T: Sample>(
         let o_s0 = s0.as_deref_mut().map(SharedOut::new);
         let o_status = SharedOut::new(&mut status);
         let model = &model;
+        // 8/16-bit data: log(max(s, min_signal)) of every possible value, computed once, so the
+        // hot loop does a table look-up instead of a logarithm (same function, same bits).
+        let log_table: Option<Vec<f64>> =
+            (T::TABLE_LEN > 0 && nvox * n >= 4 * T::TABLE_LEN).then(|| {
+                (0..T::TABLE_LEN)
+                    .map(|i| (i as f64).max(min_signal).ln())
+                    .collect()
+            });
+        let log_table = log_table.as_deref();
         for_each_tile(nvox, opts.threads, ctl, |_, range| {
             let len = range.len();
-            // gather the tile voxel-major: tile[j * n + k]
+            // gather the tile voxel-major: tile[j * n + k], as log-signal when tabulated
             let mut tile = vec![0.0f64; len * n];
             for k in 0..n {
                 let src = &data[k * nvox + range.start..k * nvox + range.end];
-                for (j, s) in src.iter().enumerate() {
-                    tile[j * n + k] = s.to_f64();
+                match log_table {
+                    Some(t) => {
+                        for (j, s) in src.iter().enumerate() {
+                            tile[j * n + k] = t[s.table_index()];
+                        }
+                    }
+                    None => {
+                        for (j, s) in src.iter().enumerate() {
+                            tile[j * n + k] = s.to_f64();
+                        }
+                    }
                 }
             }
-            let mut w = vec![0.0f64; n];
+            let mut scratch = model.scratch();
             for (j, v) in range.clone().enumerate() {
                 if let Some(m) = mask {
                     if m[v] == 0 {
@@ -441,25 +489,33 @@ pub fn fit_dti<T: Sample>(
                     }
                 }
                 let y = &mut tile[j * n..(j + 1) * n];
-                // NaN and +inf cannot be fitted (DIPY fails the whole call); -inf is clipped
-                // to min_signal like any other negative value, as DIPY does.
-                if y.iter().any(|s| s.is_nan() || *s == f64::INFINITY) {
+                if log_table.is_none() {
+                    // NaN and +inf cannot be fitted (DIPY fails the whole call); -inf is clipped
+                    // to min_signal like any other negative value, as DIPY does.
+                    if y.iter().any(|s| s.is_nan() || *s == f64::INFINITY) {
+                        // SAFETY: v belongs to this tile only.
+                        unsafe { o_status.write(v, FitStatus::NonFinite as u8) };
+                        continue;
+                    }
+                    if T::IS_F32 {
+                        // numpy: maximum(float32, weak float) and log stay float32
+                        let ms = min_signal as f32;
+                        for s in y.iter_mut() {
+                            *s = (*s as f32).max(ms).ln() as f64;
+                        }
+                    } else {
+                        for s in y.iter_mut() {
+                            *s = s.max(min_signal).ln();
+                        }
+                    }
+                }
+                let (p, st) = model.fit_log_signal(opts.method, y, &mut scratch);
+                if p.iter().any(|x| !x.is_finite()) {
+                    // only if an SVD failed to converge: never leak NaN maps
                     // SAFETY: v belongs to this tile only.
                     unsafe { o_status.write(v, FitStatus::NonFinite as u8) };
                     continue;
                 }
-                if T::IS_F32 {
-                    // numpy: maximum(float32, weak float) and log stay float32
-                    let ms = min_signal as f32;
-                    for s in y.iter_mut() {
-                        *s = (*s as f32).max(ms).ln() as f64;
-                    }
-                } else {
-                    for s in y.iter_mut() {
-                        *s = s.max(min_signal).ln();
-                    }
-                }
-                let (p, st) = model.fit_log_signal(opts.method, y, &mut w);
                 let lt = [p[0], p[1], p[2], p[3], p[4], p[5]];
                 let (vals, vecs) = eigh_lower(&lt);
                 // SAFETY: every index below is derived from v, which belongs to this tile only.
@@ -481,7 +537,6 @@ pub fn fit_dti<T: Sample>(
             Ok(())
         })?;
     }
-    // NaN parameters (possible only if an SVD failed to converge) must not leak silently
     Ok(DtiFit {
         nvox,
         evals,
@@ -656,10 +711,10 @@ mod tests {
             .iter()
             .map(|s| s.ln() + 0.0)
             .collect();
-        let mut w = vec![0.0; m.len()];
-        let (p, st) = m.fit_log_signal(DtiMethod::Wls, &y, &mut w);
+        let mut s = m.scratch();
+        let (p, st) = m.fit_log_signal(DtiMethod::Wls, &y, &mut s);
         assert_eq!(st, FitStatus::Ok);
-        let q = m.wls_svd(&y, &w);
+        let q = m.wls_svd(&y, &s.w);
         // tensor entries ~1e-3 and -log S0 ~ 6: compare each group at its own scale
         for j in 0..7 {
             let s = if j < 6 { 1e-3 } else { p[6].abs() };
