@@ -1,5 +1,19 @@
 //! Eigen-decomposition of symmetric 3x3 tensors, sorted by decreasing eigenvalue as DIPY's
 //! `decompose_tensor` sorts them.
+//!
+//! Cyclic Jacobi rotations with a fixed number of sweeps, computed for [`L`] tensors at once
+//! (one per SIMD lane). Every lane does exactly the same operations on its own data, so a
+//! tensor's result does not depend on which tensors share its group; the scalar
+//! [`eigh_lower`] is lane 0 of a group and gives the same bits.
+
+/// Tensors per group (SIMD lanes).
+pub const L: usize = 4;
+/// A value per lane.
+pub type V = [f64; L];
+
+/// Sweeps: Jacobi converges quadratically; five sweeps take any 3x3 symmetric matrix to
+/// off-diagonal round-off, the sixth is margin (tested below on near-degenerate tensors).
+const SWEEPS: usize = 6;
 
 /// Index of the off-diagonal entry (p, q), p < q, in `[a01, a02, a12]`.
 #[inline(always)]
@@ -7,75 +21,74 @@ fn off(p: usize, q: usize) -> usize {
     p + q - 1
 }
 
-/// Eigenvalues (descending) and eigenvectors (`vecs[j]` is the unit eigenvector of `vals[j]`)
-/// of the symmetric tensor given by its lower triangle `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`.
-///
-/// Cyclic Jacobi rotations (the classic `jacobi` of Numerical Recipes, with its accumulated
-/// diagonal updates); accurate to a few ulps of the largest eigenvalue, no allocation.
-#[inline]
-pub fn eigh_lower(lt: &[f64; 6]) -> ([f64; 3], [[f64; 3]; 3]) {
-    let mut a = [lt[1], lt[3], lt[4]]; // a01, a02, a12
+/// Eigenvalues (unsorted) and eigenvector matrices (`v[row][col][lane]`, column k belongs to
+/// eigenvalue k) of L tensors given by their lower triangles `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`.
+#[inline(always)]
+pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
+    let mut a = [lt[1], lt[3], lt[4]];
     let mut d = [lt[0], lt[2], lt[5]];
-    let mut b = d;
-    let mut z = [0.0f64; 3];
-    let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]; // v[row][col]
-    for sweep in 1..=50 {
-        let sm = a[0].abs() + a[1].abs() + a[2].abs();
-        if sm == 0.0 || !sm.is_finite() {
-            break;
-        }
-        let tresh = if sweep < 4 { 0.2 * sm / 9.0 } else { 0.0 };
+    let one = [1.0; L];
+    let zero = [0.0; L];
+    let mut v = [[one, zero, zero], [zero, one, zero], [zero, zero, one]];
+    for _ in 0..SWEEPS {
         for (p, q) in [(0usize, 1usize), (0, 2), (1, 2)] {
-            let apq = a[off(p, q)];
-            let g = 100.0 * apq.abs();
-            if sweep > 4 && d[p].abs() + g == d[p].abs() && d[q].abs() + g == d[q].abs() {
-                a[off(p, q)] = 0.0;
-            } else if apq.abs() > tresh {
-                let h = d[q] - d[p];
-                let t = if h.abs() + g == h.abs() {
-                    apq / h
-                } else {
-                    let theta = 0.5 * h / apq;
-                    let t = 1.0 / (theta.abs() + (1.0 + theta * theta).sqrt());
-                    if theta < 0.0 {
-                        -t
-                    } else {
-                        t
-                    }
-                };
-                let c = 1.0 / (1.0 + t * t).sqrt();
-                let s = t * c;
-                let tau = s / (1.0 + c);
-                let h = t * apq;
-                z[p] -= h;
-                z[q] += h;
-                d[p] -= h;
-                d[q] += h;
-                a[off(p, q)] = 0.0;
-                let r = 3 - p - q; // the third index
-                let (ip, iq) = (off(p.min(r), p.max(r)), off(q.min(r), q.max(r)));
-                let (gp, gq) = (a[ip], a[iq]);
-                a[ip] = gp - s * (gq + gp * tau);
-                a[iq] = gq + s * (gp - gq * tau);
-                for row in v.iter_mut() {
-                    let (g, h) = (row[p], row[q]);
-                    row[p] = g - s * (h + g * tau);
-                    row[q] = h + s * (g - h * tau);
+            let r = 3 - p - q;
+            let (ipq, ipr, iqr) = (off(p, q), off(p.min(r), p.max(r)), off(q.min(r), q.max(r)));
+            let mut s = [0.0; L];
+            let mut tau = [0.0; L];
+            let mut ta = [0.0; L];
+            for l in 0..L {
+                let apq = a[ipq][l];
+                let h = d[q][l] - d[p][l];
+                // t = tan(angle): the smaller root of t^2 + 2 t h/(2 apq) - 1 = 0, written so that
+                // apq = 0 gives t = 0 and nothing overflows for tensor-sized values
+                let sg = if h < 0.0 { -1.0 } else { 1.0 };
+                // den = |h| + sqrt(h^2 + (2 apq)^2), scaled so that tiny entries cannot underflow
+                let m = h.abs().max(2.0 * apq.abs());
+                let (hm, am) = (h / m, 2.0 * apq / m);
+                let den = hm.abs() + (hm * hm + am * am).sqrt();
+                let t = if apq == 0.0 { 0.0 } else { sg * am / den };
+                let cl = 1.0 / (1.0 + t * t).sqrt();
+                s[l] = t * cl;
+                tau[l] = s[l] / (1.0 + cl);
+                ta[l] = t * apq;
+            }
+            for l in 0..L {
+                d[p][l] -= ta[l];
+                d[q][l] += ta[l];
+                a[ipq][l] = 0.0;
+                let (g, h) = (a[ipr][l], a[iqr][l]);
+                a[ipr][l] = g - s[l] * (h + g * tau[l]);
+                a[iqr][l] = h + s[l] * (g - h * tau[l]);
+            }
+            for row in v.iter_mut() {
+                for l in 0..L {
+                    let (g, h) = (row[p][l], row[q][l]);
+                    row[p][l] = g - s[l] * (h + g * tau[l]);
+                    row[q][l] = h + s[l] * (g - h * tau[l]);
                 }
             }
         }
-        for i in 0..3 {
-            b[i] += z[i];
-            d[i] = b[i];
-            z[i] = 0.0;
-        }
     }
+    (d, v)
+}
+
+/// Sorts lane `l` of a [`jacobi_lanes`] result: eigenvalues descending, eigenvectors with them.
+#[inline(always)]
+pub fn sorted_lane(d: &[V; 3], v: &[[V; 3]; 3], l: usize) -> ([f64; 3], [[f64; 3]; 3]) {
+    let vals = [d[0][l], d[1][l], d[2][l]];
     let mut idx = [0usize, 1, 2];
-    // descending; a stable sort keeps ties in a fixed order, so results are reproducible
-    idx.sort_by(|&x, &y| d[y].total_cmp(&d[x]));
-    let vals = idx.map(|k| d[k]);
-    let vecs = idx.map(|k| [v[0][k], v[1][k], v[2][k]]);
-    (vals, vecs)
+    // descending; the stable sort keeps ties in a fixed order
+    idx.sort_by(|&x, &y| vals[y].total_cmp(&vals[x]));
+    (idx.map(|k| vals[k]), idx.map(|k| [v[0][k][l], v[1][k][l], v[2][k][l]]))
+}
+
+/// Eigenvalues (descending) and eigenvectors (`vecs[j]` is the unit eigenvector of `vals[j]`)
+/// of one tensor given by its lower triangle `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`.
+pub fn eigh_lower(lt: &[f64; 6]) -> ([f64; 3], [[f64; 3]; 3]) {
+    let lanes: [V; 6] = lt.map(|x| [x; L]);
+    let (d, v) = jacobi_lanes(&lanes);
+    sorted_lane(&d, &v, 0)
 }
 
 #[cfg(test)]
@@ -83,38 +96,67 @@ mod tests {
     use super::*;
     use voxelkit_core::rng::SplitMix64;
 
+    fn check(lt: &[f64; 6]) {
+        let (vals, vecs) = eigh_lower(lt);
+        assert!(vals[0] >= vals[1] && vals[1] >= vals[2], "{vals:?}");
+        for j in 0..3 {
+            let nrm: f64 = vecs[j].iter().map(|x| x * x).sum();
+            assert!((nrm - 1.0).abs() < 8.0 * f64::EPSILON, "norm {nrm}");
+        }
+        // V diag(vals) V^T == D
+        let rec = |i: usize, j: usize| (0..3).map(|k| vecs[k][i] * vals[k] * vecs[k][j]).sum::<f64>();
+        let full = [[lt[0], lt[1], lt[3]], [lt[1], lt[2], lt[4]], [lt[3], lt[4], lt[5]]];
+        let scale = full.iter().flatten().fold(0.0f64, |a, v| a.max(v.abs()));
+        for i in 0..3 {
+            for j in 0..3 {
+                let err = (rec(i, j) - full[i][j]).abs();
+                assert!(err <= 16.0 * f64::EPSILON * scale, "err {err:e} scale {scale:e} for {lt:?}");
+            }
+        }
+    }
+
     #[test]
-    fn reconstructs_random_tensors() {
+    fn reconstructs_random_and_near_degenerate_tensors() {
         let mut r = SplitMix64::new(0);
         for _ in 0..20000 {
-            let lt: [f64; 6] = std::array::from_fn(|_| r.normal() * 1e-3);
-            let (vals, vecs) = eigh_lower(&lt);
-            assert!(vals[0] >= vals[1] && vals[1] >= vals[2]);
-            for j in 0..3 {
-                let nrm: f64 = vecs[j].iter().map(|x| x * x).sum();
-                assert!((nrm - 1.0).abs() < 4.0 * f64::EPSILON);
-            }
-            // V diag(vals) V^T == D
-            let rec = |i: usize, j: usize| {
-                (0..3)
-                    .map(|k| vecs[k][i] * vals[k] * vecs[k][j])
-                    .sum::<f64>()
+            check(&std::array::from_fn(|_| r.normal() * 1e-3));
+        }
+        // prolate / oblate / isotropic up to tiny perturbations, in random orientations
+        for k in 0..20000 {
+            let eps = [0.0, 1e-15, 1e-12, 1e-9, 1e-6][k % 5];
+            let ev = match k % 3 {
+                0 => [1.7e-3, 0.3e-3, 0.3e-3 + eps * 1e-3],
+                1 => [1.2e-3, 1.2e-3 + eps * 1e-3, 0.2e-3],
+                _ => [0.8e-3, 0.8e-3 + eps * 1e-3, 0.8e-3 - eps * 1e-3],
             };
-            let full = [
-                [lt[0], lt[1], lt[3]],
-                [lt[1], lt[2], lt[4]],
-                [lt[3], lt[4], lt[5]],
+            // random rotation from a normalised quaternion
+            let (a, b, c, d) = (r.normal(), r.normal(), r.normal(), r.normal());
+            let n = (a * a + b * b + c * c + d * d).sqrt();
+            let (a, b, c, d) = (a / n, b / n, c / n, d / n);
+            let m = [
+                [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
+                [2.0 * (b * c + a * d), a * a - b * b + c * c - d * d, 2.0 * (c * d - a * b)],
+                [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a - b * b - c * c + d * d],
             ];
-            let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-            for i in 0..3 {
-                for j in 0..3 {
-                    let err = (rec(i, j) - full[i][j]).abs();
-                    assert!(
-                        err <= 8.0 * f64::EPSILON * scale,
-                        "err {err:e} scale {scale:e}"
-                    );
-                }
-            }
+            let q = |i: usize, j: usize| (0..3).map(|k| m[i][k] * ev[k] * m[j][k]).sum::<f64>();
+            check(&[q(0, 0), q(1, 0), q(1, 1), q(2, 0), q(2, 1), q(2, 2)]);
+        }
+        check(&[0.0; 6]);
+        check(&[1e-3, 0.0, 1e-3, 0.0, 0.0, 1e-3]);
+        check(&[-1e-3, 2e-4, 5e-4, 0.0, -3e-4, 2e-3]);
+    }
+
+    #[test]
+    fn lanes_are_independent() {
+        let mut r = SplitMix64::new(5);
+        let lts: Vec<[f64; 6]> = (0..L).map(|_| std::array::from_fn(|_| r.normal())).collect();
+        let lanes: [V; 6] = std::array::from_fn(|k| std::array::from_fn(|l| lts[l][k]));
+        let (d, v) = jacobi_lanes(&lanes);
+        for l in 0..L {
+            let (a, av) = sorted_lane(&d, &v, l);
+            let (b, bv) = eigh_lower(&lts[l]);
+            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+            assert_eq!(av, bv);
         }
     }
 }
