@@ -42,7 +42,16 @@ const warmup = Number(a.warmup)
 const threads = Number(a.threads)
 
 const log = (msg) => process.stderr.write(`    [voxelkit] ${msg}\n`)
-const gc = globalThis.gc ?? (() => {})
+const collect = globalThis.gc ?? (() => {})
+// Free the previous sample's outputs: the native (external) buffers are released by
+// finalizers that run only once the event loop turns, so collect, yield, collect.
+const tick = () => new Promise((r) => setImmediate(r))
+async function gc() {
+  collect()
+  await tick()
+  await tick()
+  collect()
+}
 const mib = (bytes) => bytes / 2 ** 20
 const peakRssMib = () => process.resourceUsage().maxRSS / 1024 // KiB on every platform
 const now = () => Number(process.hrtime.bigint()) / 1e9
@@ -67,13 +76,14 @@ function f64Bytes(arr) {
 if (mode === 'io') {
   for (let i = 0; i < warmup + samples; i++) {
     const t0 = now()
-    const v = vk.readVolumeSync(a.data)
+    let v = vk.readVolumeSync(a.data)
     const t = now() - t0
     if (i >= warmup) times.push(t)
     res.shape = v.shape
     res.dtype = v.data.constructor.name
     res.input_mib = mib(v.data.byteLength)
-    gc()
+    v = null
+    await gc()
   }
   log(`io: ${times.map((t) => t.toFixed(3)).join(' ')} s`)
 } else {
@@ -89,7 +99,7 @@ if (mode === 'io') {
   let maps = null
   for (let i = 0; i < warmup + samples; i++) {
     fit = maps = null // drop the previous sample's outputs before the next run
-    gc()
+    await gc()
     const t0 = now()
     fit = vk.fitDtiSync(dwi, gtab, { method: a.method, threads })
     maps = [fit.fa(), fit.md(), fit.ad(), fit.rd()]

@@ -5,6 +5,8 @@ pub trait Sample: Copy + Send + Sync + 'static {
     /// `true` for `f32`: numpy keeps float32 data in float32 through `maximum` and `log`, and
     /// kernels that promise numpy's numbers do the same.
     const IS_F32: bool = false;
+    /// `true` for floating-point types (which can hold NaN and infinities).
+    const IS_FLOAT: bool = false;
     /// For 8- and 16-bit integers: the number of non-negative values, so that a function of the
     /// clipped value can be tabulated (0 = not tabulable).
     const TABLE_LEN: usize = 0;
@@ -24,7 +26,15 @@ macro_rules! impl_sample {
         }
     )*};
 }
-impl_sample!(i32, u32, f64);
+impl_sample!(i32, u32);
+
+impl Sample for f64 {
+    const IS_FLOAT: bool = true;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
 
 macro_rules! impl_table_sample {
     ($($t:ty => $len:expr),*) => {$(
@@ -41,6 +51,7 @@ impl_table_sample!(u8 => 256, i8 => 128, i16 => 32768, u16 => 65536);
 
 impl Sample for f32 {
     const IS_F32: bool = true;
+    const IS_FLOAT: bool = true;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64

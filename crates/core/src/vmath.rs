@@ -34,44 +34,56 @@ const ROUNDER: f64 = 6_755_399_441_055_744.0;
 ///
 /// Cody–Waite reduction `x = k ln2 + r`, |r| <= ln2/2, and the degree-12 Taylor polynomial of
 /// `e^r` (truncation error < 2e-16 relative), scaled by `2^k` through the exponent bits.
+#[inline(always)]
 pub fn exp_in_place(v: &mut [f64]) {
-    for x in v.iter_mut() {
-        *x = exp1(*x);
+    let mut chunks = v.chunks_exact_mut(4);
+    for c in &mut chunks {
+        let x = [c[0], c[1], c[2], c[3]];
+        let y = exp4(x);
+        c.copy_from_slice(&y);
+    }
+    for x in chunks.into_remainder() {
+        *x = exp4([*x; 4])[0];
     }
 }
 
+/// Four exponentials at once, lane by lane (the same operations in every lane, so a value's
+/// result does not depend on its neighbours).
 #[inline(always)]
-fn exp1(x: f64) -> f64 {
-    let xc = x.clamp(-708.0, 709.7);
-    let t = xc * LOG2E + ROUNDER;
-    let k = t - ROUNDER;
-    let r = (xc - k * LN2_HI) - k * LN2_LO;
-    // Horner on 1 + r + r^2/2! + ... + r^12/12!
-    let mut p = 1.0 / 479_001_600.0;
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    // 2^k from the integer in t's low mantissa bits
-    let ki = (t.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
-    let scale = f64::from_bits(((ki + 1023) << 52) as u64);
-    let y = p * scale;
-    // outside the clamp: exact limits; NaN propagates through the clamp
-    if x < -708.0 {
-        0.0
-    } else if x > 709.7 {
-        f64::INFINITY
-    } else {
-        y
+fn exp4(x: [f64; 4]) -> [f64; 4] {
+    let mut out = [0.0; 4];
+    for l in 0..4 {
+        let xl = x[l];
+        let xc = xl.clamp(-708.0, 709.7);
+        let t = xc * LOG2E + ROUNDER;
+        let k = t - ROUNDER;
+        let r = (xc - k * LN2_HI) - k * LN2_LO;
+        // 1 + r + r^2/2! + ... + r^12/12! by Estrin's scheme (short dependency chains)
+        let r2 = r * r;
+        let r4 = r2 * r2;
+        let r8 = r4 * r4;
+        let q0 = 1.0 + r;
+        let q1 = 0.5 + r * (1.0 / 6.0);
+        let q2 = 1.0 / 24.0 + r * (1.0 / 120.0);
+        let q3 = 1.0 / 720.0 + r * (1.0 / 5_040.0);
+        let q4 = 1.0 / 40_320.0 + r * (1.0 / 362_880.0);
+        let q5 = 1.0 / 3_628_800.0 + r * (1.0 / 39_916_800.0);
+        let q6 = 1.0 / 479_001_600.0;
+        let s0 = q0 + q1 * r2;
+        let s1 = q2 + q3 * r2;
+        let s2 = q4 + q5 * r2;
+        let u0 = s0 + s1 * r4;
+        let u1 = s2 + q6 * r4;
+        let p = u0 + u1 * r8;
+        // 2^k from the integer in t's low mantissa bits
+        let ki = (t.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
+        let scale = f64::from_bits(((ki + 1023) << 52) as u64);
+        let y = p * scale;
+        // outside the clamp: exact limits (NaN propagates through the clamp)
+        let y = if xl < -708.0 { 0.0 } else { y };
+        out[l] = if xl > 709.7 { f64::INFINITY } else { y };
     }
+    out
 }
 
 #[cfg(test)]

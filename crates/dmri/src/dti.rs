@@ -12,6 +12,10 @@
 //!   condition number of the scaled system cannot certify that the normal equations keep ~1e-8
 //!   relative accuracy, the voxel is solved by an SVD pseudo-inverse with numpy's cut-off
 //!   instead (exactly DIPY's pinv semantics), and flagged [`FitStatus::PinvFallback`].
+//!
+//! Voxels are fitted four at a time, one per SIMD lane ([`L`]): every lane performs exactly the
+//! operations a single voxel needs, reductions run sequentially per lane, so a voxel's result
+//! does not depend on which voxels share its group, on tiling or on the thread count.
 //! * Eigenvalues are sorted in decreasing order and clipped below at
 //!   `min_diffusivity = 1e-6 / max|X|` (DIPY's `tol / -design_matrix.min()`).
 //!
@@ -23,11 +27,11 @@
 //!   volume, or coplanar directions) is rejected with `ERR_GRADIENTS`; DIPY returns a
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
 
-use crate::eig3::eigh_lower;
+use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
 use crate::gradients::GradientTable;
 use nalgebra::{DMatrix, DVector};
 use voxelkit_core::par::{for_each_tile, SharedOut};
-use voxelkit_core::vmath::{dot, exp_in_place};
+use voxelkit_core::vmath::exp_in_place;
 use voxelkit_core::{Control, Error, Result, Sample};
 
 /// DIPY's `MIN_POSITIVE_SIGNAL`.
@@ -77,6 +81,9 @@ pub struct DtiOptions {
     pub return_s0: bool,
     /// Threads; `None` = the default (see `voxelkit_core::par::set_default_threads`).
     pub threads: Option<usize>,
+    /// Testing: use the baseline instruction set even where AVX2 is available.
+    #[doc(hidden)]
+    pub force_baseline_isa: bool,
 }
 
 /// Per-voxel outcome, reported as a status map.
@@ -107,22 +114,28 @@ pub struct DtiFit {
     pub status: Vec<u8>,
 }
 
-/// Per-scheme precomputation: design matrix, its pseudo-inverse, column scales.
+/// Per-scheme precomputation: design matrix, its pseudo-inverse, products of scaled columns.
 #[derive(Debug, Clone)]
 pub struct DtiModel {
     n: usize,
     /// Row-major n x 7 design matrix (DIPY's sign convention).
     x: Vec<[f64; 7]>,
-    /// Row-major 7 x n pseudo-inverse of `x` (rcond 1e-6).
-    pinv: Vec<f64>,
-    /// Column-major design matrix: column `j` is `xcol[j * n..(j + 1) * n]`.
-    xcol: Vec<f64>,
-    /// Column-major design matrix with unit-norm columns.
-    xscol: Vec<f64>,
-    /// Column scales: `xscol[j][i] = x[i][j] * scale[j]`.
+    /// Row-major n x 7 transposed pseudo-inverse of `x` (numpy's rcond 1e-15).
+    pinv_t: Vec<[f64; 7]>,
+    /// Row-major n x 7 design matrix with unit-norm columns.
+    xs: Vec<[f64; 7]>,
+    /// Row-major n x 28: products `xs[i][r] * xs[i][c]`, c <= r, packed by row (see [`pk`]).
+    q: Vec<[f64; 28]>,
+    /// Column scales: `xs[i][j] = x[i][j] * scale[j]`.
     scale: [f64; 7],
     /// DIPY's eigenvalue floor.
     pub min_diffusivity: f64,
+}
+
+/// Index of (r, c), c <= r, in a packed lower triangle.
+#[inline(always)]
+const fn pk(r: usize, c: usize) -> usize {
+    r * (r + 1) / 2 + c
 }
 
 /// DIPY's `design_matrix(gtab)`.
@@ -192,20 +205,27 @@ impl DtiModel {
                  are needed)"
             )));
         }
-        let mut pinv = vec![0.0; 7 * n];
-        for i in 0..7 {
-            for j in 0..n {
-                pinv[i * n + j] = p[(i, j)];
-            }
-        }
+        let pinv_t = (0..n).map(|i| std::array::from_fn(|r| p[(r, i)])).collect();
         let mut scale = [0.0; 7];
         for (j, s) in scale.iter_mut().enumerate() {
             let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
             *s = 1.0 / norm; // rank 7 implies every column is non-zero
         }
-        let xcol: Vec<f64> = (0..7).flat_map(|j| x.iter().map(move |r| r[j])).collect();
-        let xscol: Vec<f64> = (0..7)
-            .flat_map(|j| x.iter().map(move |r| r[j] * scale[j]))
+        let xs: Vec<[f64; 7]> = x
+            .iter()
+            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
+            .collect();
+        let q = xs
+            .iter()
+            .map(|r| {
+                let mut o = [0.0; 28];
+                for a in 0..7 {
+                    for b in 0..=a {
+                        o[pk(a, b)] = r[a] * r[b];
+                    }
+                }
+                o
+            })
             .collect();
         let maxabs = x
             .iter()
@@ -214,9 +234,9 @@ impl DtiModel {
         Ok(DtiModel {
             n,
             x,
-            pinv,
-            xcol,
-            xscol,
+            pinv_t,
+            xs,
+            q,
             scale,
             min_diffusivity: MIN_DIFFUSIVITY_TOL / maxabs,
         })
@@ -236,62 +256,102 @@ impl DtiModel {
         &self.x
     }
 
-    #[inline]
-    fn ols(&self, y: &[f64]) -> [f64; 7] {
-        let n = self.n;
-        std::array::from_fn(|i| dot(&self.pinv[i * n..(i + 1) * n], y))
-    }
-
-    /// Scratch for one thread: reused across voxels, so the hot loop allocates nothing.
+    /// Scratch for one thread: reused across groups, so the hot loop allocates nothing.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            w: vec![0.0; self.n],
-            wy: vec![0.0; self.n],
-            a: vec![0.0; 7 * self.n],
+            y: vec![[0.0; L]; self.n],
+            w: vec![[0.0; L]; self.n],
+            w2y: vec![[0.0; L]; self.n],
         }
     }
 
-    /// WLS solve for one voxel given the log-signal `y`.
-    fn wls(&self, y: &[f64], s: &mut Scratch) -> ([f64; 7], FitStatus) {
+    /// OLS for a group: `p0 = X^+ y`, summed over volumes in order.
+    #[inline(always)]
+    fn ols(&self, y: &[V]) -> [V; 7] {
+        let mut p = [[0.0; L]; 7];
+        for (pr, yi) in self.pinv_t.iter().zip(y) {
+            for r in 0..7 {
+                for l in 0..L {
+                    p[r][l] += pr[r] * yi[l];
+                }
+            }
+        }
+        p
+    }
+
+    /// WLS for a group (DIPY's two passes). `s.w` holds the squared weights afterwards.
+    #[inline(always)]
+    fn wls(&self, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
         let n = self.n;
-        let p0 = self.ols(y);
-        // predicted log-signal eta = X p0, then the weights w = exp(eta) (DIPY's WLS weights)
-        let w = &mut s.w[..n];
-        w.fill(0.0);
-        for j in 0..7 {
-            let col = &self.xcol[j * n..(j + 1) * n];
-            let pj = p0[j];
-            for (wi, &xij) in w.iter_mut().zip(col) {
-                *wi += xij * pj;
+        let p0 = self.ols(&s.y[..n]);
+        // predicted log-signal eta = X p0; DIPY's weights are w = exp(eta) and the normal
+        // equations need w^2 = exp(2 eta) (the doubling is exact)
+        for (wi, xi) in s.w[..n].iter_mut().zip(&self.x) {
+            let mut e = [0.0; L];
+            for r in 0..7 {
+                for l in 0..L {
+                    e[l] += xi[r] * p0[r][l];
+                }
+            }
+            for l in 0..L {
+                e[l] += e[l];
+            }
+            *wi = e;
+        }
+        exp_in_place(s.w[..n].as_flattened_mut());
+        let mut ne = [[0.0; L]; 28];
+        // four passes of seven accumulators (constant indices keep them in registers)
+        self.ne_pass::<0>(&s.w[..n], &mut ne);
+        self.ne_pass::<7>(&s.w[..n], &mut ne);
+        self.ne_pass::<14>(&s.w[..n], &mut ne);
+        self.ne_pass::<21>(&s.w[..n], &mut ne);
+        // w^2 y for the right-hand side
+        for ((o, wi), yi) in s.w2y[..n].iter_mut().zip(&s.w[..n]).zip(&s.y[..n]) {
+            for l in 0..L {
+                o[l] = wi[l] * yi[l];
             }
         }
-        exp_in_place(w);
-        // A = diag(w) Xs (unit-norm columns), b = w * y; normal equations A^T A p = A^T b
-        for j in 0..7 {
-            let col = &self.xscol[j * n..(j + 1) * n];
-            for ((a, &xij), &wi) in s.a[j * n..(j + 1) * n].iter_mut().zip(col).zip(w.iter()) {
-                *a = xij * wi;
+        let mut rhs = [[0.0; L]; 7];
+        for (xi, b) in self.xs.iter().zip(&s.w2y[..n]) {
+            for r in 0..7 {
+                for l in 0..L {
+                    rhs[r][l] += xi[r] * b[l];
+                }
             }
         }
-        for ((b, &wi), &yi) in s.wy.iter_mut().zip(w.iter()).zip(y) {
-            *b = wi * yi;
-        }
-        let mut ne = [[0.0f64; 7]; 7];
-        let mut rhs = [0.0f64; 7];
-        for r in 0..7 {
-            let ar = &s.a[r * n..(r + 1) * n];
-            rhs[r] = dot(ar, &s.wy);
-            for c in 0..=r {
-                ne[r][c] = dot(ar, &s.a[c * n..(c + 1) * n]);
+        let (ps, ok) = cholesky_solve_lanes(&ne, &rhs);
+        let mut p = [[0.0; L]; 7];
+        let mut status = [FitStatus::Ok; L];
+        for l in 0..L {
+            if ok[l] {
+                for r in 0..7 {
+                    p[r][l] = ps[r][l] * self.scale[r];
+                }
+            } else {
+                let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
+                let w: Vec<f64> = s.w[..n].iter().map(|v| v[l].sqrt()).collect();
+                let q = self.wls_svd(&y, &w);
+                for r in 0..7 {
+                    p[r][l] = q[r];
+                }
+                status[l] = FitStatus::PinvFallback;
             }
         }
-        match cholesky_solve(&mut ne, &rhs) {
-            Some(ps) => (
-                std::array::from_fn(|j| ps[j] * self.scale[j]),
-                FitStatus::Ok,
-            ),
-            None => (self.wls_svd(y, &s.w), FitStatus::PinvFallback),
+        (p, status)
+    }
+
+    /// Entries `K0..K0 + 7` of the packed normal matrix: `sum_i q[i][k] * w2[i]`, in order of i.
+    #[inline(always)]
+    fn ne_pass<const K0: usize>(&self, w2: &[V], ne: &mut [V; 28]) {
+        let mut acc = [[0.0; L]; 7];
+        for (qi, wi) in self.q.iter().zip(w2) {
+            for k in 0..7 {
+                for l in 0..L {
+                    acc[k][l] += qi[K0 + k] * wi[l];
+                }
+            }
         }
+        ne[K0..K0 + 7].copy_from_slice(&acc);
     }
 
     /// DIPY's `pinv(X * w) @ (w * y)` by SVD (the rare ill-conditioned path). The SVD runs on
@@ -299,7 +359,7 @@ impl DtiModel {
     /// the scaled problem loses far fewer digits when the columns differ by orders of magnitude.
     fn wls_svd(&self, y: &[f64], w: &[f64]) -> [f64; 7] {
         let n = self.n;
-        let a = DMatrix::from_fn(n, 7, |i, j| self.xscol[j * n + i] * w[i]);
+        let a = DMatrix::from_fn(n, 7, |i, j| self.xs[i][j] * w[i]);
         let b = DVector::from_fn(n, |i, _| w[i] * y[i]);
         match pinv(&a, PINV_RCOND) {
             Ok((p, _)) => {
@@ -310,96 +370,158 @@ impl DtiModel {
         }
     }
 
-    /// Fits one voxel from its (clipped) log-signal. Returns lower-triangular tensor + `-log S0`.
-    #[inline]
+    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s` (see
+    /// [`Scratch::set_voxel`]). Returns the lower-triangular tensors + `-log S0` per lane.
+    #[inline(always)]
+    pub fn fit_group(&self, method: DtiMethod, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
+        match method {
+            DtiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
+            DtiMethod::Wls => self.wls(s),
+        }
+    }
+
+    /// Fits one voxel from its clipped log-signal `y` (lane 0 of a group; same bits as in a group).
     pub fn fit_log_signal(
         &self,
         method: DtiMethod,
         y: &[f64],
         s: &mut Scratch,
     ) -> ([f64; 7], FitStatus) {
-        match method {
-            DtiMethod::Ols => (self.ols(y), FitStatus::Ok),
-            DtiMethod::Wls => self.wls(y, s),
+        for l in 0..L {
+            s.set_voxel(l, y);
         }
+        let (p, st) = self.fit_group(method, s);
+        (p.map(|v| v[0]), st[0])
     }
 }
 
-/// Per-thread scratch of [`DtiModel`] fits.
+/// Per-thread scratch of [`DtiModel`] group fits: signals, weights and products, lane-major.
 #[derive(Debug, Clone)]
 pub struct Scratch {
-    w: Vec<f64>,
-    wy: Vec<f64>,
-    a: Vec<f64>,
+    y: Vec<V>,
+    w: Vec<V>,
+    w2y: Vec<V>,
 }
 
-/// Cholesky of the packed lower triangle `a` (in place) and solve. Returns `None` when the matrix
-/// is not numerically positive definite or when `tr(a) tr(a^-1)` exceeds [`COND2_CERTIFICATE`].
-#[inline]
-fn cholesky_solve(a: &mut [[f64; 7]; 7], b: &[f64; 7]) -> Option<[f64; 7]> {
-    let mut tr = 0.0;
-    for j in 0..7 {
-        tr += a[j][j];
+impl Scratch {
+    /// The lane-major log-signals (`y[k][l]`: volume k of lane l).
+    #[inline(always)]
+    pub fn y_mut(&mut self) -> &mut [V] {
+        &mut self.y
     }
+
+    /// Puts one voxel's clipped log-signal into lane `l`.
+    #[inline(always)]
+    pub fn set_voxel(&mut self, l: usize, y: &[f64]) {
+        for (o, &v) in self.y.iter_mut().zip(y) {
+            o[l] = v;
+        }
+    }
+
+    /// The weights of lane `l` after a WLS fit.
+    pub fn weights(&self, l: usize) -> Vec<f64> {
+        self.w.iter().map(|v| v[l].sqrt()).collect()
+    }
+}
+
+/// Cholesky of the packed lower triangles `a` of L systems and solve. A lane fails when its
+/// matrix is not numerically positive definite or when `tr(a) tr(a^-1)` exceeds
+/// [`COND2_CERTIFICATE`]; its solution is then meaningless and `ok[l]` is false.
+///
+/// Written as whole-lane array steps without branches so that it vectorises across lanes;
+/// divisions are by the 7 pivots only (their reciprocals are reused).
+#[inline(always)]
+fn cholesky_solve_lanes(a: &[V; 28], b: &[V; 7]) -> ([V; 7], [bool; L]) {
+    let mut f = *a;
+    let mut ok = [true; L];
+    let mut tr = [0.0; L];
     for j in 0..7 {
-        let mut d = a[j][j];
+        for l in 0..L {
+            tr[l] += a[pk(j, j)][l];
+        }
+    }
+    let mut inv = [[0.0; L]; 7];
+    for j in 0..7 {
+        let mut d = f[pk(j, j)];
         for k in 0..j {
-            d -= a[j][k] * a[j][k];
+            let fjk = f[pk(j, k)];
+            for l in 0..L {
+                d[l] -= fjk[l] * fjk[l];
+            }
         }
-        if !(d > 0.0) || !d.is_finite() {
-            return None;
+        for l in 0..L {
+            let good = (d[l] > 0.0) & d[l].is_finite();
+            ok[l] &= good;
+            let lj = (if good { d[l] } else { 1.0 }).sqrt();
+            f[pk(j, j)][l] = lj;
+            inv[j][l] = 1.0 / lj;
         }
-        let l = d.sqrt();
-        a[j][j] = l;
         for i in j + 1..7 {
-            let mut s = a[i][j];
+            let mut s = f[pk(i, j)];
             for k in 0..j {
-                s -= a[i][k] * a[j][k];
+                let (fik, fjk) = (f[pk(i, k)], f[pk(j, k)]);
+                for l in 0..L {
+                    s[l] -= fik[l] * fjk[l];
+                }
             }
-            a[i][j] = s / l;
+            for l in 0..L {
+                f[pk(i, j)][l] = s[l] * inv[j][l];
+            }
         }
     }
-    // inverse of L (lower), to bound the condition number: diag(N_s^-1)_i = sum_k Linv[k][i]^2
-    let mut linv = [[0.0f64; 7]; 7];
+    // tr(a^-1) = |L^-1|_F^2 bounds the condition number: cond(a) <= tr(a) tr(a^-1)
+    let mut linv = [[[0.0; L]; 7]; 7];
+    let mut trinv = [0.0; L];
     for i in 0..7 {
-        linv[i][i] = 1.0 / a[i][i];
+        linv[i][i] = inv[i];
+        for l in 0..L {
+            trinv[l] += inv[i][l] * inv[i][l];
+        }
         for j in (0..i).rev() {
-            let mut s = 0.0;
+            let mut s = [0.0; L];
             for k in j..i {
-                s += a[i][k] * linv[k][j];
+                let (fik, lkj) = (f[pk(i, k)], linv[k][j]);
+                for l in 0..L {
+                    s[l] += fik[l] * lkj[l];
+                }
             }
-            linv[i][j] = -s / a[i][i];
+            for l in 0..L {
+                linv[i][j][l] = -s[l] * inv[i][l];
+                trinv[l] += linv[i][j][l] * linv[i][j][l];
+            }
         }
     }
-    let mut trinv = 0.0;
-    for i in 0..7 {
-        let mut d = 0.0;
-        for k in i..7 {
-            d += linv[k][i] * linv[k][i];
-        }
-        trinv += d;
+    for l in 0..L {
+        ok[l] &= tr[l] * trinv[l] < COND2_CERTIFICATE;
     }
-    if !(tr * trinv < COND2_CERTIFICATE) {
-        return None;
-    }
-    // forward / back substitution
-    let mut z = [0.0f64; 7];
+    // forward and back substitution
+    let mut z = [[0.0; L]; 7];
     for i in 0..7 {
         let mut s = b[i];
         for k in 0..i {
-            s -= a[i][k] * z[k];
+            let fik = f[pk(i, k)];
+            for l in 0..L {
+                s[l] -= fik[l] * z[k][l];
+            }
         }
-        z[i] = s / a[i][i];
+        for l in 0..L {
+            z[i][l] = s[l] * inv[i][l];
+        }
     }
-    let mut x = [0.0f64; 7];
+    let mut x = [[0.0; L]; 7];
     for i in (0..7).rev() {
         let mut s = z[i];
         for k in i + 1..7 {
-            s -= a[k][i] * x[k];
+            let fki = f[pk(k, i)];
+            for l in 0..L {
+                s[l] -= fki[l] * x[k][l];
+            }
         }
-        x[i] = s / a[i][i];
+        for l in 0..L {
+            x[i][l] = s[l] * inv[i][l];
+        }
     }
-    Some(x)
+    (x, ok)
 }
 
 /// Fits the tensor model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
@@ -452,7 +574,6 @@ pub fn fit_dti<T: Sample>(
         let o_evecs = SharedOut::new(&mut evecs);
         let o_s0 = s0.as_deref_mut().map(SharedOut::new);
         let o_status = SharedOut::new(&mut status);
-        let model = &model;
         // 8/16-bit data: log(max(s, min_signal)) of every possible value, computed once, so the
         // hot loop does a table look-up instead of a logarithm (same function, same bits).
         let log_table: Option<Vec<f64>> =
@@ -461,79 +582,30 @@ pub fn fit_dti<T: Sample>(
                     .map(|i| (i as f64).max(min_signal).ln())
                     .collect()
             });
-        let log_table = log_table.as_deref();
+        let ctx = FitCtx {
+            data,
+            nvox,
+            n,
+            mask,
+            model: &model,
+            log_table: log_table.as_deref(),
+            min_signal,
+            method: opts.method,
+            o_evals,
+            o_evecs,
+            o_s0,
+            o_status,
+        };
+        let avx2 = !opts.force_baseline_isa && has_avx2();
         for_each_tile(nvox, opts.threads, ctl, |_, range| {
-            let len = range.len();
-            // gather the tile voxel-major: tile[j * n + k], as log-signal when tabulated
-            let mut tile = vec![0.0f64; len * n];
-            for k in 0..n {
-                let src = &data[k * nvox + range.start..k * nvox + range.end];
-                match log_table {
-                    Some(t) => {
-                        for (j, s) in src.iter().enumerate() {
-                            tile[j * n + k] = t[s.table_index()];
-                        }
-                    }
-                    None => {
-                        for (j, s) in src.iter().enumerate() {
-                            tile[j * n + k] = s.to_f64();
-                        }
-                    }
-                }
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU supports AVX2 (checked at run time).
+                unsafe { fit_tile_avx2(&ctx, range) };
+                return Ok(());
             }
-            let mut scratch = model.scratch();
-            for (j, v) in range.clone().enumerate() {
-                if let Some(m) = mask {
-                    if m[v] == 0 {
-                        continue;
-                    }
-                }
-                let y = &mut tile[j * n..(j + 1) * n];
-                if log_table.is_none() {
-                    // NaN and +inf cannot be fitted (DIPY fails the whole call); -inf is clipped
-                    // to min_signal like any other negative value, as DIPY does.
-                    if y.iter().any(|s| s.is_nan() || *s == f64::INFINITY) {
-                        // SAFETY: v belongs to this tile only.
-                        unsafe { o_status.write(v, FitStatus::NonFinite as u8) };
-                        continue;
-                    }
-                    if T::IS_F32 {
-                        // numpy: maximum(float32, weak float) and log stay float32
-                        let ms = min_signal as f32;
-                        for s in y.iter_mut() {
-                            *s = (*s as f32).max(ms).ln() as f64;
-                        }
-                    } else {
-                        for s in y.iter_mut() {
-                            *s = s.max(min_signal).ln();
-                        }
-                    }
-                }
-                let (p, st) = model.fit_log_signal(opts.method, y, &mut scratch);
-                if p.iter().any(|x| !x.is_finite()) {
-                    // only if an SVD failed to converge: never leak NaN maps
-                    // SAFETY: v belongs to this tile only.
-                    unsafe { o_status.write(v, FitStatus::NonFinite as u8) };
-                    continue;
-                }
-                let lt = [p[0], p[1], p[2], p[3], p[4], p[5]];
-                let (vals, vecs) = eigh_lower(&lt);
-                // SAFETY: every index below is derived from v, which belongs to this tile only.
-                unsafe {
-                    for c in 0..3 {
-                        o_evals.write(c * nvox + v, vals[c].max(model.min_diffusivity));
-                    }
-                    for jv in 0..3 {
-                        for i in 0..3 {
-                            o_evecs.write((i + 3 * jv) * nvox + v, vecs[jv][i]);
-                        }
-                    }
-                    if let Some(o) = &o_s0 {
-                        o.write(v, (-p[6]).exp());
-                    }
-                    o_status.write(v, st as u8);
-                }
-            }
+            let _ = avx2;
+            fit_tile(&ctx, range);
             Ok(())
         })?;
     }
@@ -546,9 +618,129 @@ pub fn fit_dti<T: Sample>(
     })
 }
 
+/// Everything a tile of a fit needs (shared read-only across threads; outputs are written at
+/// the tile's own voxels only).
+struct FitCtx<'a, T> {
+    data: &'a [T],
+    nvox: usize,
+    n: usize,
+    mask: Option<&'a [u8]>,
+    model: &'a DtiModel,
+    log_table: Option<&'a [f64]>,
+    min_signal: f64,
+    method: DtiMethod,
+    o_evals: SharedOut<f64>,
+    o_evecs: SharedOut<f64>,
+    o_s0: Option<SharedOut<f64>>,
+    o_status: SharedOut<u8>,
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The tile kernel compiled for AVX2. No FMA is enabled and Rust never contracts `a * b + c`,
+/// so every operation rounds exactly as in the baseline build: the bits are the same.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fit_tile_avx2<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
+    fit_tile(c, range)
+}
+
+/// Fits the voxels of one tile.
+#[inline(always)]
+fn fit_tile<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
+    let (n, nvox, start) = (c.n, c.nvox, range.start);
+    let len = range.len();
+    // which voxels of the tile to fit: inside the mask, and (float data) free of NaN and +inf,
+    // which cannot be fitted (DIPY fails the whole call; -inf is clipped to min_signal like any
+    // other negative value, as DIPY does)
+    let mut fit = vec![true; len];
+    if let Some(m) = c.mask {
+        for (f, &mv) in fit.iter_mut().zip(&m[range.clone()]) {
+            *f = mv != 0;
+        }
+    }
+    if T::IS_FLOAT {
+        let mut bad = vec![false; len];
+        for k in 0..n {
+            for (b, s) in bad
+                .iter_mut()
+                .zip(&c.data[k * nvox + start..k * nvox + range.end])
+            {
+                let x = s.to_f64();
+                *b |= x.is_nan() | (x == f64::INFINITY);
+            }
+        }
+        for (j, (f, &b)) in fit.iter_mut().zip(&bad).enumerate() {
+            if *f && b {
+                *f = false;
+                // SAFETY: voxel start + j belongs to this tile only.
+                unsafe { c.o_status.write(start + j, FitStatus::NonFinite as u8) };
+            }
+        }
+    }
+    let todo: Vec<usize> = (0..len).filter(|&j| fit[j]).collect();
+    let ms32 = c.min_signal as f32;
+    let mut scratch = c.model.scratch();
+    for group in todo.chunks(L) {
+        // gather the group's clipped log-signals straight from the volume-major input; a short
+        // last group repeats its last voxel and the copies are not written
+        let lane: [usize; L] = std::array::from_fn(|l| start + group[l.min(group.len() - 1)]);
+        for (k, yk) in scratch.y_mut().iter_mut().enumerate() {
+            let row = &c.data[k * nvox..(k + 1) * nvox];
+            for l in 0..L {
+                let s = row[lane[l]];
+                yk[l] = match c.log_table {
+                    Some(t) => t[s.table_index()],
+                    // numpy: maximum(float32, weak float) and log stay float32
+                    None if T::IS_F32 => (s.to_f64() as f32).max(ms32).ln() as f64,
+                    None => s.to_f64().max(c.min_signal).ln(),
+                };
+            }
+        }
+        let (p, st) = c.model.fit_group(c.method, &mut scratch);
+        let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
+        let (d, vecs) = jacobi_lanes(&lt);
+        for (l, &v) in lane.iter().enumerate().take(group.len()) {
+            if (0..7).any(|r| !p[r][l].is_finite()) {
+                // only if an SVD failed to converge: never leak NaN maps
+                // SAFETY: v belongs to this tile only.
+                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
+                continue;
+            }
+            let (vals, vv) = sorted_lane(&d, &vecs, l);
+            // SAFETY: every index below is derived from v, which belongs to this tile only.
+            unsafe {
+                for comp in 0..3 {
+                    c.o_evals
+                        .write(comp * nvox + v, vals[comp].max(c.model.min_diffusivity));
+                }
+                for jv in 0..3 {
+                    for i in 0..3 {
+                        c.o_evecs.write((i + 3 * jv) * nvox + v, vv[jv][i]);
+                    }
+                }
+                if let Some(o) = &c.o_s0 {
+                    o.write(v, (-p[6][l]).exp());
+                }
+                c.o_status.write(v, st[l] as u8);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eig3::eigh_lower;
     use voxelkit_core::rng::SplitMix64;
 
     pub(crate) fn scheme(nb0: usize, ndir: usize, bvals: &[f64], seed: u64) -> GradientTable {
@@ -702,6 +894,53 @@ mod tests {
     }
 
     #[test]
+    fn instruction_set_and_grouping_do_not_change_bits() {
+        let gtab = scheme(3, 33, &[800.0, 2000.0], 11);
+        let n = gtab.len();
+        let nvox = 2 * voxelkit_core::TILE + 13;
+        let mut r = SplitMix64::new(12);
+        let data: Vec<f32> = (0..n * nvox)
+            .map(|_| (50.0 + 900.0 * r.uniform()) as f32)
+            .collect();
+        // every third voxel masked out, so groups are formed from different voxel sets
+        let mask: Vec<u8> = (0..nvox).map(|v| u8::from(v % 3 != 0)).collect();
+        for method in [DtiMethod::Wls, DtiMethod::Ols] {
+            let run = |force_baseline_isa, mask: Option<&[u8]>| {
+                let o = DtiOptions {
+                    method,
+                    return_s0: true,
+                    force_baseline_isa,
+                    ..Default::default()
+                };
+                fit_dti(&data, nvox, &gtab, mask, &o, &Control::new()).unwrap()
+            };
+            let fast = run(false, None);
+            let base = run(true, None);
+            assert!(fast
+                .evals
+                .iter()
+                .zip(&base.evals)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(fast
+                .evecs
+                .iter()
+                .zip(&base.evecs)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert_eq!(fast.s0, base.s0);
+            // a voxel's result does not depend on which voxels share its SIMD group
+            let masked = run(false, Some(&mask));
+            for v in (0..nvox).filter(|v| v % 3 != 0) {
+                for c in 0..3 {
+                    assert_eq!(
+                        masked.evals[c * nvox + v].to_bits(),
+                        fast.evals[c * nvox + v].to_bits()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn fallback_matches_normal_equations_when_both_apply() {
         // a well-conditioned voxel solved both ways agrees to rounding
         let gtab = scheme(2, 20, &[1000.0], 6);
@@ -714,7 +953,7 @@ mod tests {
         let mut s = m.scratch();
         let (p, st) = m.fit_log_signal(DtiMethod::Wls, &y, &mut s);
         assert_eq!(st, FitStatus::Ok);
-        let q = m.wls_svd(&y, &s.w);
+        let q = m.wls_svd(&y, &s.weights(0));
         // tensor entries ~1e-3 and -log S0 ~ 6: compare each group at its own scale
         for j in 0..7 {
             let s = if j < 6 { 1e-3 } else { p[6].abs() };

@@ -11,9 +11,8 @@ pub const L: usize = 4;
 /// A value per lane.
 pub type V = [f64; L];
 
-/// Sweeps: Jacobi converges quadratically; five sweeps take any 3x3 symmetric matrix to
-/// off-diagonal round-off, the sixth is margin (tested below on near-degenerate tensors).
-const SWEEPS: usize = 6;
+/// At most this many sweeps; Jacobi converges quadratically and 3x3 tensors need 3 to 5.
+const MAX_SWEEPS: usize = 12;
 
 /// Index of the off-diagonal entry (p, q), p < q, in `[a01, a02, a12]`.
 #[inline(always)]
@@ -23,35 +22,70 @@ fn off(p: usize, q: usize) -> usize {
 
 /// Eigenvalues (unsorted) and eigenvector matrices (`v[row][col][lane]`, column k belongs to
 /// eigenvalue k) of L tensors given by their lower triangles `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`.
+///
+/// Each lane is scaled by a power of two (exact) so that its largest entry is in [1, 2), which
+/// keeps every intermediate far from overflow and underflow. An off-diagonal entry that is
+/// negligible next to both diagonal entries it couples (Numerical Recipes' test) is set to
+/// exactly zero and its rotation is the identity; once a lane's three off-diagonal entries are
+/// zero, further sweeps leave it bit for bit unchanged. The group stops when every lane has
+/// converged, so a lane's result never depends on the other lanes.
 #[inline(always)]
 pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
-    let mut a = [lt[1], lt[3], lt[4]];
-    let mut d = [lt[0], lt[2], lt[5]];
+    let mut scale = [1.0; L];
+    let mut inv = [1.0; L];
+    for l in 0..L {
+        let m = lt.iter().fold(0.0f64, |m, x| m.max(x[l].abs()));
+        if m.is_finite() && m > 0.0 {
+            // 2^-floor(log2 m), from the exponent bits (m is normal or subnormal)
+            let e = ((m.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+            let e = e.max(-1022);
+            scale[l] = pow2(-e);
+            inv[l] = pow2(e);
+            if !scale[l].is_finite() || scale[l] == 0.0 {
+                scale[l] = 1.0;
+                inv[l] = 1.0;
+            }
+        }
+    }
+    let sc = |k: usize| std::array::from_fn::<f64, L, _>(|l| lt[k][l] * scale[l]);
+    let mut a = [sc(1), sc(3), sc(4)];
+    let mut d = [sc(0), sc(2), sc(5)];
     let one = [1.0; L];
     let zero = [0.0; L];
     let mut v = [[one, zero, zero], [zero, one, zero], [zero, zero, one]];
-    for _ in 0..SWEEPS {
+    for _ in 0..MAX_SWEEPS {
+        if a.iter().all(|x| x.iter().all(|&y| y == 0.0)) {
+            break;
+        }
         for (p, q) in [(0usize, 1usize), (0, 2), (1, 2)] {
             let r = 3 - p - q;
             let (ipq, ipr, iqr) = (off(p, q), off(p.min(r), p.max(r)), off(q.min(r), q.max(r)));
+            // written as whole-lane array steps without short-circuits or branches, so that
+            // LLVM vectorises them across lanes
+            let (dp, dq) = (d[p], d[q]);
+            let mut apq = a[ipq];
+            for l in 0..L {
+                let g = 100.0 * apq[l].abs();
+                let negligible =
+                    (dp[l].abs() + g == dp[l].abs()) & (dq[l].abs() + g == dq[l].abs());
+                apq[l] = if negligible { 0.0 } else { apq[l] };
+            }
+            let mut t = [0.0; L];
+            for l in 0..L {
+                // t = tan(angle): the smaller root of t^2 + t h/apq - 1 = 0; t = 0 when apq = 0
+                let h = dq[l] - dp[l];
+                let den = h.abs() + (h * h + 4.0 * apq[l] * apq[l]).sqrt();
+                let tl = 1.0f64.copysign(h) * (2.0 * apq[l]) / den;
+                t[l] = if apq[l] == 0.0 { 0.0 } else { tl };
+            }
             let mut s = [0.0; L];
             let mut tau = [0.0; L];
             let mut ta = [0.0; L];
             for l in 0..L {
-                let apq = a[ipq][l];
-                let h = d[q][l] - d[p][l];
-                // t = tan(angle): the smaller root of t^2 + 2 t h/(2 apq) - 1 = 0, written so that
-                // apq = 0 gives t = 0 and nothing overflows for tensor-sized values
-                let sg = if h < 0.0 { -1.0 } else { 1.0 };
-                // den = |h| + sqrt(h^2 + (2 apq)^2), scaled so that tiny entries cannot underflow
-                let m = h.abs().max(2.0 * apq.abs());
-                let (hm, am) = (h / m, 2.0 * apq / m);
-                let den = hm.abs() + (hm * hm + am * am).sqrt();
-                let t = if apq == 0.0 { 0.0 } else { sg * am / den };
-                let cl = 1.0 / (1.0 + t * t).sqrt();
-                s[l] = t * cl;
-                tau[l] = s[l] / (1.0 + cl);
-                ta[l] = t * apq;
+                let rt = (1.0 + t[l] * t[l]).sqrt();
+                s[l] = t[l] / rt;
+                tau[l] = t[l] / (1.0 + rt);
+                ta[l] = t[l] * apq[l];
             }
             for l in 0..L {
                 d[p][l] -= ta[l];
@@ -70,7 +104,18 @@ pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
             }
         }
     }
+    for dk in d.iter_mut() {
+        for l in 0..L {
+            dk[l] *= inv[l];
+        }
+    }
     (d, v)
+}
+
+/// 2^e for e in [-1022, 1023], exactly.
+#[inline(always)]
+fn pow2(e: i32) -> f64 {
+    f64::from_bits(((e + 1023) as u64) << 52)
 }
 
 /// Sorts lane `l` of a [`jacobi_lanes`] result: eigenvalues descending, eigenvectors with them.
@@ -80,7 +125,10 @@ pub fn sorted_lane(d: &[V; 3], v: &[[V; 3]; 3], l: usize) -> ([f64; 3], [[f64; 3
     let mut idx = [0usize, 1, 2];
     // descending; the stable sort keeps ties in a fixed order
     idx.sort_by(|&x, &y| vals[y].total_cmp(&vals[x]));
-    (idx.map(|k| vals[k]), idx.map(|k| [v[0][k][l], v[1][k][l], v[2][k][l]]))
+    (
+        idx.map(|k| vals[k]),
+        idx.map(|k| [v[0][k][l], v[1][k][l], v[2][k][l]]),
+    )
 }
 
 /// Eigenvalues (descending) and eigenvectors (`vecs[j]` is the unit eigenvector of `vals[j]`)
@@ -104,13 +152,24 @@ mod tests {
             assert!((nrm - 1.0).abs() < 8.0 * f64::EPSILON, "norm {nrm}");
         }
         // V diag(vals) V^T == D
-        let rec = |i: usize, j: usize| (0..3).map(|k| vecs[k][i] * vals[k] * vecs[k][j]).sum::<f64>();
-        let full = [[lt[0], lt[1], lt[3]], [lt[1], lt[2], lt[4]], [lt[3], lt[4], lt[5]]];
+        let rec = |i: usize, j: usize| {
+            (0..3)
+                .map(|k| vecs[k][i] * vals[k] * vecs[k][j])
+                .sum::<f64>()
+        };
+        let full = [
+            [lt[0], lt[1], lt[3]],
+            [lt[1], lt[2], lt[4]],
+            [lt[3], lt[4], lt[5]],
+        ];
         let scale = full.iter().flatten().fold(0.0f64, |a, v| a.max(v.abs()));
         for i in 0..3 {
             for j in 0..3 {
                 let err = (rec(i, j) - full[i][j]).abs();
-                assert!(err <= 16.0 * f64::EPSILON * scale, "err {err:e} scale {scale:e} for {lt:?}");
+                assert!(
+                    err <= 16.0 * f64::EPSILON * scale,
+                    "err {err:e} scale {scale:e} for {lt:?}"
+                );
             }
         }
     }
@@ -134,9 +193,21 @@ mod tests {
             let n = (a * a + b * b + c * c + d * d).sqrt();
             let (a, b, c, d) = (a / n, b / n, c / n, d / n);
             let m = [
-                [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-                [2.0 * (b * c + a * d), a * a - b * b + c * c - d * d, 2.0 * (c * d - a * b)],
-                [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a - b * b - c * c + d * d],
+                [
+                    a * a + b * b - c * c - d * d,
+                    2.0 * (b * c - a * d),
+                    2.0 * (b * d + a * c),
+                ],
+                [
+                    2.0 * (b * c + a * d),
+                    a * a - b * b + c * c - d * d,
+                    2.0 * (c * d - a * b),
+                ],
+                [
+                    2.0 * (b * d - a * c),
+                    2.0 * (c * d + a * b),
+                    a * a - b * b - c * c + d * d,
+                ],
             ];
             let q = |i: usize, j: usize| (0..3).map(|k| m[i][k] * ev[k] * m[j][k]).sum::<f64>();
             check(&[q(0, 0), q(1, 0), q(1, 1), q(2, 0), q(2, 1), q(2, 2)]);
@@ -149,7 +220,9 @@ mod tests {
     #[test]
     fn lanes_are_independent() {
         let mut r = SplitMix64::new(5);
-        let lts: Vec<[f64; 6]> = (0..L).map(|_| std::array::from_fn(|_| r.normal())).collect();
+        let lts: Vec<[f64; 6]> = (0..L)
+            .map(|_| std::array::from_fn(|_| r.normal()))
+            .collect();
         let lanes: [V; 6] = std::array::from_fn(|k| std::array::from_fn(|l| lts[l][k]));
         let (d, v) = jacobi_lanes(&lanes);
         for l in 0..L {

@@ -97,6 +97,7 @@ fn fit_impl<T: voxelkit_core::Sample>(
         min_signal: o.min_signal,
         return_s0: o.return_s0,
         threads: threads(o.threads)?,
+        ..Default::default()
     };
     fit_dti(data, nvox as usize, &gtab(g)?, mask, &opts, ctl)
 }
