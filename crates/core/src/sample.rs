@@ -7,14 +7,20 @@ pub trait Sample: Copy + Send + Sync + 'static {
     const IS_F32: bool = false;
     /// `true` for floating-point types (which can hold NaN and infinities).
     const IS_FLOAT: bool = false;
-    /// For 8- and 16-bit integers: the number of non-negative values, so that a function of the
-    /// clipped value can be tabulated (0 = not tabulable).
+    /// For 8- and 16-bit integers: the number of distinct values (2^bits), so that a function of
+    /// the value can be tabulated (0 = not tabulable).
     const TABLE_LEN: usize = 0;
     fn to_f64(self) -> f64;
-    /// Table index of `max(self, 0)` (only meaningful when `TABLE_LEN > 0`).
+    /// Table index of the value: its bits as an unsigned integer, so negative values of signed
+    /// types land in the upper half (only meaningful when `TABLE_LEN > 0`).
     #[inline(always)]
     fn table_index(self) -> usize {
         0
+    }
+    /// The value whose table index is `i` (inverse of [`Sample::table_index`]).
+    #[inline(always)]
+    fn from_table_index(_i: usize) -> f64 {
+        0.0
     }
 }
 
@@ -37,17 +43,19 @@ impl Sample for f64 {
 }
 
 macro_rules! impl_table_sample {
-    ($($t:ty => $len:expr),*) => {$(
+    ($($t:ty => $u:ty),*) => {$(
         impl Sample for $t {
-            const TABLE_LEN: usize = $len;
+            const TABLE_LEN: usize = 1 << <$u>::BITS;
             #[inline(always)]
             fn to_f64(self) -> f64 { self as f64 }
             #[inline(always)]
-            fn table_index(self) -> usize { self.max(0) as usize }
+            fn table_index(self) -> usize { self as $u as usize }
+            #[inline(always)]
+            fn from_table_index(i: usize) -> f64 { i as $u as $t as f64 }
         }
     )*};
 }
-impl_table_sample!(u8 => 256, i8 => 128, i16 => 32768, u16 => 65536);
+impl_table_sample!(u8 => u8, i8 => u8, i16 => u16, u16 => u16);
 
 impl Sample for f32 {
     const IS_F32: bool = true;
