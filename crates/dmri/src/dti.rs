@@ -924,6 +924,40 @@ mod tests {
     }
 
     #[test]
+    fn log_table_path_matches_direct_logs() {
+        // enough values that 16-bit data use the table; negatives and zeros included
+        let gtab = scheme(2, 30, &[1000.0], 21);
+        let n = gtab.len();
+        let nvox = 4 * 65536 / n + 7;
+        let mut r = SplitMix64::new(22);
+        let d16: Vec<i16> = (0..n * nvox)
+            .map(|i| {
+                if i % 97 == 0 {
+                    -((r.uniform() * 30000.0) as i16)
+                } else {
+                    (r.uniform() * 2000.0) as i16
+                }
+            })
+            .collect();
+        let d32: Vec<i32> = d16.iter().map(|&x| x as i32).collect();
+        let du16: Vec<u16> = d16.iter().map(|&x| x.max(0) as u16).collect();
+        let d32p: Vec<i32> = du16.iter().map(|&x| x as i32).collect();
+        for method in [DtiMethod::Wls, DtiMethod::Ols] {
+            let o = DtiOptions {
+                method,
+                return_s0: true,
+                ..Default::default()
+            };
+            let a = fit_dti(&d16, nvox, &gtab, None, &o, &Control::new()).unwrap();
+            let b = fit_dti(&d32, nvox, &gtab, None, &o, &Control::new()).unwrap();
+            assert_eq!(a, b);
+            let a = fit_dti(&du16, nvox, &gtab, None, &o, &Control::new()).unwrap();
+            let b = fit_dti(&d32p, nvox, &gtab, None, &o, &Control::new()).unwrap();
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
     fn weight_exponential_is_accurate_enough() {
         let mut r = SplitMix64::new(3);
         let xs: Vec<f64> = (0..200_000).map(|_| (r.uniform() - 0.5) * 60.0).collect();
