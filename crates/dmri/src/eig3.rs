@@ -1,10 +1,11 @@
 //! Eigen-decomposition of symmetric 3x3 tensors, sorted by decreasing eigenvalue as DIPY's
 //! `decompose_tensor` sorts them.
 //!
-//! Cyclic Jacobi rotations with a fixed number of sweeps, computed for [`L`] tensors at once
-//! (one per SIMD lane). Every lane does exactly the same operations on its own data, so a
-//! tensor's result does not depend on which tensors share its group; the scalar
-//! [`eigh_lower`] is lane 0 of a group and gives the same bits.
+//! Cyclic Jacobi rotations computed for [`L`] tensors at once (one per SIMD lane), sweeping
+//! until every lane has converged. Every lane does exactly the same operations on its own data
+//! and a converged lane is left bit for bit unchanged by further sweeps, so a tensor's result
+//! does not depend on which tensors share its group; the scalar [`eigh_lower`] (all lanes the
+//! same tensor) gives the same bits.
 
 /// Tensors per group (SIMD lanes).
 pub const L: usize = 4;
