@@ -104,6 +104,9 @@ export interface GradientsOut {
 
 export declare function gradientTable(g: GradientsIn): GradientsOut
 
+/** Test hook: whether float32 data are logged with numpy's SIMD kernel on this CPU. */
+export declare function internalNumpySimdLogf(): boolean
+
 /** Test hook: panics inside a worker thread of the pool, to prove containment. */
 export declare function internalPanicForTest(): void
 

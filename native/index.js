@@ -856,6 +856,7 @@ module.exports.fitDtiUint8 = nativeBinding.fitDtiUint8
 module.exports.fitDtiUint8Sync = nativeBinding.fitDtiUint8Sync
 module.exports.getThreads = nativeBinding.getThreads
 module.exports.gradientTable = nativeBinding.gradientTable
+module.exports.internalNumpySimdLogf = nativeBinding.internalNumpySimdLogf
 module.exports.internalPanicForTest = nativeBinding.internalPanicForTest
 module.exports.parseBvalsBvecs = nativeBinding.parseBvalsBvecs
 module.exports.readBvalsBvecs = nativeBinding.readBvalsBvecs

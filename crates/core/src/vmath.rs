@@ -33,6 +33,76 @@ pub fn exp_approx_in_place(v: &mut [f64]) {
     }
 }
 
+/// The natural logarithm of an `f32` exactly as numpy 2.x computes `np.log` on float32 arrays
+/// on x86-64 CPUs with AVX2+FMA3 or AVX-512F (its `simd_log_FLOAT` kernel, which is not
+/// correctly rounded: up to ~3.8 ulp): exponent/mantissa split with the mantissa normalised to
+/// [sqrt(1/2), sqrt(2)), a 5th/5th-order rational minimax approximation of log(1 + y) evaluated
+/// with fused multiply-adds, plus `e ln 2`. Other CPUs' numpy uses the C library's `logf`.
+///
+/// `mul_add` is fused on every target (hardware FMA, or the C library's exact `fmaf`), so the
+/// result is the same bits everywhere.
+#[inline(always)]
+pub fn numpy_simd_logf(x: f32) -> f32 {
+    // numpy's constants (npy_simd_data.h / npy_math.h), as f32
+    const P: [f32; 6] = [
+        0.0,
+        9.999_999_999_999_998_702_752e-1,
+        2.112_677_543_073_053_063_722,
+        1.480_000_633_576_506_585_156,
+        3.808_837_741_388_407_920_751e-1,
+        2.589_979_117_907_922_693_523e-2,
+    ];
+    const Q: [f32; 6] = [
+        1.0,
+        2.612_677_543_073_109_236_779,
+        2.453_006_071_784_736_363_091,
+        9.864_942_958_519_418_960_339e-1,
+        1.546_476_374_983_906_719_538e-1,
+        5.875_095_403_124_574_342_950e-3,
+    ];
+    const LN2: f32 = std::f32::consts::LN_2;
+    const SQRT1_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    if x.is_nan() {
+        return x;
+    }
+    if x < 0.0 {
+        return -f32::NAN;
+    }
+    if x == 0.0 {
+        return f32::NEG_INFINITY;
+    }
+    if x == f32::INFINITY {
+        return f32::INFINITY;
+    }
+    // subnormals are scaled by 2^100 first, as numpy does
+    let (xs, shift) = if x < f32::MIN_POSITIVE {
+        (x * f32::from_bits(0x7180_0000), 100.0)
+    } else {
+        (x, 0.0)
+    };
+    let bits = xs.to_bits();
+    let mut e = ((bits >> 23) as i32 - 126) as f32 - shift;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | (126 << 23)); // in [0.5, 1)
+    if m <= SQRT1_2 {
+        m = m + m;
+        e -= 1.0;
+    }
+    let y = m - 1.0;
+    let num = P[5]
+        .mul_add(y, P[4])
+        .mul_add(y, P[3])
+        .mul_add(y, P[2])
+        .mul_add(y, P[1])
+        .mul_add(y, P[0]);
+    let den = Q[5]
+        .mul_add(y, Q[4])
+        .mul_add(y, Q[3])
+        .mul_add(y, Q[2])
+        .mul_add(y, Q[1])
+        .mul_add(y, Q[0]);
+    e.mul_add(LN2, num / den)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +131,35 @@ mod tests {
         let mut big = [-800.0, 800.0, f64::NAN];
         exp_approx_in_place(&mut big);
         assert!(big[0] > 0.0 && big[0] < 1e-300 && big[1].is_finite() && big[2].is_nan());
+    }
+
+    #[test]
+    fn numpy_logf_matches_numpy_bit_for_bit() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/numpy/logf.json"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let xs = v["x_bits"].as_array().unwrap();
+        let ys = v["log_bits"].as_array().unwrap();
+        assert!(xs.len() > 4000);
+        let mut bad = 0;
+        for (x, y) in xs.iter().zip(ys) {
+            let x = f32::from_bits(x.as_u64().unwrap() as u32);
+            let want = y.as_u64().unwrap() as u32;
+            let got = numpy_simd_logf(x).to_bits();
+            if got != want {
+                bad += 1;
+                if bad < 5 {
+                    eprintln!(
+                        "log({x:e}): numpy {:e}, ours {:e}",
+                        f32::from_bits(want),
+                        f32::from_bits(got)
+                    );
+                }
+            }
+        }
+        assert_eq!(bad, 0, "{bad} of {} values differ from numpy", xs.len());
     }
 }

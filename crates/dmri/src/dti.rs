@@ -22,7 +22,8 @@
 //! Deliberate differences from DIPY (documented in the README):
 //! * Voxels with a NaN or +inf signal are not fitted ([`FitStatus::NonFinite`], zero outputs);
 //!   DIPY fails the whole call (`LinAlgError`). -inf is clipped to `min_signal` as in DIPY.
-//! * float32 data are clipped and logged in float32, as numpy does for DIPY.
+//! * float32 data are clipped and logged in float32, as numpy does for DIPY, with numpy's own
+//!   float32 log kernel on the CPUs where numpy uses it (bit-for-bit tested).
 //! * A scheme whose design matrix is rank-deficient (for example a single shell with no b=0
 //!   volume, or coplanar directions) is rejected with `ERR_GRADIENTS`; DIPY returns a
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
@@ -31,7 +32,7 @@ use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
 use crate::gradients::GradientTable;
 use nalgebra::{DMatrix, DVector};
 use voxelkit_core::par::{for_each_tile, SharedOut};
-use voxelkit_core::vmath::exp_approx_in_place;
+use voxelkit_core::vmath::{exp_approx_in_place, numpy_simd_logf};
 use voxelkit_core::{Control, Error, Result, Sample};
 
 /// DIPY's `MIN_POSITIVE_SIGNAL`.
@@ -594,12 +595,13 @@ pub fn fit_dti<T: Sample>(
             log_table: log_table.as_deref(),
             min_signal,
             method: opts.method,
+            numpy_logf: numpy_uses_simd_logf(),
             o_evals,
             o_evecs,
             o_s0,
             o_status,
         };
-        let avx2 = !opts.force_baseline_isa && has_avx2();
+        let avx2 = !opts.force_baseline_isa && has_avx2_fma();
         for_each_tile(nvox, opts.threads, ctl, |_, range| {
             #[cfg(target_arch = "x86_64")]
             if avx2 {
@@ -632,16 +634,18 @@ struct FitCtx<'a, T> {
     log_table: Option<&'a [f64]>,
     min_signal: f64,
     method: DtiMethod,
+    /// float32 data: log like numpy's SIMD kernel (see [`numpy_uses_simd_logf`]).
+    numpy_logf: bool,
     o_evals: SharedOut<f64>,
     o_evecs: SharedOut<f64>,
     o_s0: Option<SharedOut<f64>>,
     o_status: SharedOut<u8>,
 }
 
-fn has_avx2() -> bool {
+fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx2")
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -649,10 +653,24 @@ fn has_avx2() -> bool {
     }
 }
 
-/// The tile kernel compiled for AVX2. No FMA is enabled and Rust never contracts `a * b + c`,
-/// so every operation rounds exactly as in the baseline build: the bits are the same.
+/// Whether numpy on this CPU logs float32 data with its SIMD kernel (AVX2+FMA3 or AVX-512F);
+/// elsewhere it calls the C library's `logf`. The fit follows the same rule.
+pub fn numpy_uses_simd_logf() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2_fma() || std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The tile kernel compiled for AVX2 (+FMA). Rust never contracts `a * b + c` into an FMA, and
+/// the only fused operations are explicit `mul_add`s (fused in the baseline build too, through
+/// the C library's `fmaf`), so every result has the same bits as in the baseline build.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn fit_tile_avx2<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
     fit_tile(c, range)
 }
@@ -707,8 +725,16 @@ fn fit_tile<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
                 let s = row[local[l]];
                 yk[l] = match c.log_table {
                     Some(t) => t[s.table_index()],
-                    // numpy: maximum(float32, weak float) and log stay float32
-                    None if T::IS_F32 => (s.to_f64() as f32).max(ms32).ln() as f64,
+                    // numpy: maximum(float32, weak float) and log stay float32, and the log
+                    // is numpy's own SIMD kernel where numpy uses one
+                    None if T::IS_F32 => {
+                        let x = (s.to_f64() as f32).max(ms32);
+                        (if c.numpy_logf {
+                            numpy_simd_logf(x)
+                        } else {
+                            x.ln()
+                        }) as f64
+                    }
                     None => s.to_f64().max(c.min_signal).ln(),
                 };
             }

@@ -3,9 +3,10 @@
 //! public API in `__test__/dti-dipy.spec.ts`; this test guards the kernel alone.
 //!
 //! Tolerance: evals within RTOL * lambda1 of the voxel and FA within RTOL (absolute), with
-//! RTOL = 1e-8 for integer/float64 data (both sides solve the same least-squares problem,
-//! accurate to ~cond^2 eps) and 5e-6 for float32 data (numpy's float32 SIMD log is not
-//! correctly rounded; see the ava suite for the measurement).
+//! RTOL = 1e-8 (both sides solve the same least-squares problem, accurate to ~cond^2 eps). For
+//! float32 data that holds where the fit logs like numpy's SIMD float32 kernel, as on the CPU
+//! that generated the fixtures; elsewhere (numpy would use the C library's logf there) the
+//! fixtures' logs differ by up to 4 ulp of float32 and RTOL is 5e-6.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,11 @@ fn dti_matches_dipy_fixtures() {
         let nvol = *shape.last().unwrap();
         let nvox: usize = shape[..shape.len() - 1].iter().product();
         let dtype = input["dtype"].as_str().unwrap();
-        let rtol = if dtype == "float32" { 5e-6 } else { 1e-8 };
+        let rtol = if dtype == "float32" && !voxelkit_dmri::dti::numpy_uses_simd_logf() {
+            5e-6
+        } else {
+            1e-8
+        };
         for (mname, method) in [("WLS", DtiMethod::Wls), ("OLS", DtiMethod::Ols)] {
             let r = &c["results"][mname];
             if r.get("error").is_some() || input.get("gradient_table_error").is_some() {

@@ -86,6 +86,12 @@ pub fn available_threads() -> u32 {
     par::available_threads() as u32
 }
 
+/// Test hook: whether float32 data are logged with numpy's SIMD kernel on this CPU.
+#[napi]
+pub fn internal_numpy_simd_logf() -> bool {
+    voxelkit_dmri::dti::numpy_uses_simd_logf()
+}
+
 /// Test hook: panics inside a worker thread of the pool, to prove containment.
 #[napi]
 pub fn internal_panic_for_test() -> napi::Result<()> {
