@@ -90,6 +90,15 @@ test('malformed files give coded errors', async (t) => {
   t.is(await acode(() => readVolume('' as string)), 'ERR_SETTING')
 })
 
+test('maxBytes caps the decoded size before anything is allocated', async (t) => {
+  const p = join(dir, 'cap.nii.gz')
+  writeVolumeSync(p, { data: new Int16Array(1000), shape: [10, 10, 10] })
+  t.is(await acode(() => readVolume(p, { maxBytes: 1999 })), 'ERR_FORMAT')
+  t.is((await readVolume(p, { maxBytes: 2000 })).data.length, 1000)
+  t.is(await acode(() => readVolume(p, { maxBytes: -1 })), 'ERR_SETTING')
+  t.is(await acode(() => readVolume(p, { maxbytes: 5 } as never)), 'ERR_SETTING')
+})
+
 test('writing checks its arguments', async (t) => {
   const p = join(dir, 'w.nii')
   const vol = (o: Partial<Volume>): Volume => ({ data: new Float32Array(8), shape: [2, 2, 2], ...o })

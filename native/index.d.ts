@@ -124,9 +124,9 @@ export interface PhantomOut {
 
 export declare function readBvalsBvecs(bvalPath: string, bvecPath: string): BvalsBvecsOut
 
-export declare function readVolume(path: string): Promise<unknown>
+export declare function readVolume(path: string, maxBytes?: number | undefined | null): Promise<unknown>
 
-export declare function readVolumeSync(path: string): VolumeOut
+export declare function readVolumeSync(path: string, maxBytes?: number | undefined | null): VolumeOut
 
 /** Sets the default number of threads (0 = all cores). */
 export declare function setThreads(n: number): void

@@ -140,6 +140,9 @@ function prepare(dwi: Volume, gtab: GradientTable, opts: DtiOptions, keys: reado
  * Fits the diffusion tensor model (DIPY 1.12 `TensorModel` semantics and defaults) off the
  * event loop.
  *
+ * The data are read in place while the call runs (no copy): do not modify `dwi.data` until
+ * the promise settles, or the result mixes old and new values.
+ *
  * @param dwi a 4D series `[nx, ny, nz, nvol]` (or any `[..., nvol]`), any integer or float type
  * @example
  * ```ts

@@ -1,6 +1,7 @@
 import native from './native'
 import type { VolumeOut } from './native'
 import { VoxelkitError, call, toVoxelkitError } from './errors'
+import { checkKeys } from './jobs'
 import { Volume, VoxelArray, affineFromSpacing, checkAffine, checkVolume, dtypeOf } from './volume'
 
 function checkPath(p: unknown, name = 'path'): string {
@@ -16,24 +17,45 @@ function fromNative(o: VolumeOut): Volume {
   return { data, shape: o.shape, affine: o.affine, spacing: o.spacing }
 }
 
+/** Options of {@link readVolume}. */
+export interface ReadOptions {
+  /**
+   * Largest decoded data size accepted, in bytes. A header is never allowed to make voxelkit
+   * allocate more than the file can hold either; both checks run before any allocation.
+   * @defaultValue 16 GiB
+   */
+  maxBytes?: number
+}
+
+function checkReadOptions(opts: ReadOptions): number | undefined {
+  checkKeys(opts, ['maxBytes'], 'readVolume')
+  const m = opts.maxBytes
+  if (m !== undefined && !(typeof m === 'number' && Number.isFinite(m) && m >= 0)) {
+    throw new VoxelkitError('ERR_SETTING', `maxBytes must be a finite number >= 0, got ${String(m)}`)
+  }
+  return m
+}
+
 /**
  * Reads a NIfTI-1/NIfTI-2 volume (`.nii`, `.nii.gz`). The data keep the file's element type
  * (scaled data, `scl_slope`/`scl_inter`, become Float64Array as nibabel's `get_fdata`), in
  * file order, without copies. `affine` is nibabel's best affine (sform, else qform, else base).
  */
-export async function readVolume(path: string): Promise<Volume> {
+export async function readVolume(path: string, opts: ReadOptions = {}): Promise<Volume> {
   checkPath(path)
+  const maxBytes = checkReadOptions(opts)
   try {
-    return fromNative((await native.readVolume(path)) as VolumeOut)
+    return fromNative((await native.readVolume(path, maxBytes)) as VolumeOut)
   } catch (e) {
     throw toVoxelkitError(e)
   }
 }
 
 /** The synchronous twin of {@link readVolume}. */
-export function readVolumeSync(path: string): Volume {
+export function readVolumeSync(path: string, opts: ReadOptions = {}): Volume {
   checkPath(path)
-  return fromNative(call(() => native.readVolumeSync(path)))
+  const maxBytes = checkReadOptions(opts)
+  return fromNative(call(() => native.readVolumeSync(path, maxBytes)))
 }
 
 type WriteFns = [(...a: unknown[]) => Promise<unknown>, (...a: unknown[]) => void]

@@ -62,11 +62,20 @@ impl From<VolumeFile> for VolumeOut {
     }
 }
 
-fn read_impl(path: &str) -> voxelkit_core::Result<VolumeFile> {
+fn read_impl(path: &str, max_bytes: Option<f64>) -> voxelkit_core::Result<VolumeFile> {
     let p = PathBuf::from(path);
     let lower = path.to_ascii_lowercase();
+    let mut opts = NiftiOptions::default();
+    if let Some(m) = max_bytes {
+        if !(m.is_finite() && m >= 0.0) {
+            return Err(Error::setting(format!(
+                "maxBytes must be a number >= 0, got {m}"
+            )));
+        }
+        opts.max_bytes = m as u64;
+    }
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
-        voxelkit_io::read_nifti(&p, &NiftiOptions::default())
+        voxelkit_io::read_nifti(&p, &opts)
     } else if lower.ends_with(".nrrd") || lower.ends_with(".nhdr") {
         Err(Error::unsupported(format!(
             "NRRD reading is not built yet: {path}"
@@ -80,13 +89,14 @@ fn read_impl(path: &str) -> voxelkit_core::Result<VolumeFile> {
 
 pub struct ReadTask {
     path: String,
+    max_bytes: Option<f64>,
 }
 
 impl Task for ReadTask {
     type Output = VolumeFile;
     type JsValue = VolumeOut;
     fn compute(&mut self) -> napi::Result<VolumeFile> {
-        guarded(|| read_impl(&self.path))
+        guarded(|| read_impl(&self.path, self.max_bytes))
     }
     fn resolve(&mut self, _env: Env, v: VolumeFile) -> napi::Result<VolumeOut> {
         Ok(v.into())
@@ -94,13 +104,13 @@ impl Task for ReadTask {
 }
 
 #[napi]
-pub fn read_volume_sync(path: String) -> napi::Result<VolumeOut> {
-    guarded(|| read_impl(&path)).map(Into::into)
+pub fn read_volume_sync(path: String, max_bytes: Option<f64>) -> napi::Result<VolumeOut> {
+    guarded(|| read_impl(&path, max_bytes)).map(Into::into)
 }
 
 #[napi]
-pub fn read_volume(path: String) -> AsyncTask<ReadTask> {
-    AsyncTask::new(ReadTask { path })
+pub fn read_volume(path: String, max_bytes: Option<f64>) -> AsyncTask<ReadTask> {
+    AsyncTask::new(ReadTask { path, max_bytes })
 }
 
 fn write_impl(path: &str, vol: &VolumeFile) -> voxelkit_core::Result<()> {
