@@ -24,7 +24,7 @@ const MAX_THREADS = 1024
 export function checkThreads(t: unknown): number | undefined {
   if (t === undefined) return undefined
   if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > MAX_THREADS) {
-    throw new VoxelkitError('ERR_SETTING', `threads must be an integer from 1 to ${MAX_THREADS}, got ${String(t)}`)
+    throw new VoxelkitError('ERR_SETTING', `threads must be an integer from 1 to ${MAX_THREADS}, got ${JSON.stringify(t) ?? String(t)}`)
   }
   return t
 }
@@ -36,7 +36,7 @@ export function checkKeys(opts: object, known: readonly string[], fn: string): v
   }
   for (const k of Object.keys(opts)) {
     if (!known.includes(k)) {
-      throw new VoxelkitError('ERR_SETTING', `${fn}: unknown option '${k}' (known: ${known.join(', ')})`)
+      throw new VoxelkitError('ERR_SETTING', `${fn}: unknown option '${k}' (known: ${[...new Set(known)].join(', ')})`)
     }
   }
 }
