@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Seeds fuzz/corpus/<target>/ from the shared reference data (read in place, never copied into
+# the repository; fuzz/corpus/ is git-ignored). Re-running replaces the seeds.
+#
+#   bash fuzz/seed.sh [REFERENCE_DIR]     (default: /work/shared/reference)
+#
+# nifti_read:   every reference NIfTI decompressed and truncated to its first 64 KiB, the small
+#               .nii.gz files as they are (<= 64 KiB), and, when python3 is present, small
+#               *valid* files rebuilt from each reference header: NIfTI-1 and NIfTI-2, little-
+#               and big-endian, raw and gzip (a 2x3x2 volume of the file's own first voxels).
+# nifti_header: the first 600 bytes of every nifti_read seed that is not gzip.
+# bvals_bvecs:  each .bval and its .bvec joined by one 0 byte (plus gtab_3shell.txt as an
+#               N x 3 comma-separated bvec table with a column of b-values).
+set -euo pipefail
+
+REF=${1:-/work/shared/reference}
+HERE=$(cd "$(dirname "$0")" && pwd)
+CORPUS=$HERE/corpus
+MAX=65536
+
+rm -rf "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs"
+mkdir -p "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs"
+
+# --- NIfTI ---------------------------------------------------------------------------------
+nii=()
+for f in "$REF"/dipy/*.nii "$REF"/dipy/*.nii.gz "$REF"/ibsi1/*/image.nii.gz "$REF"/ibsi1/*/mask.nii.gz; do
+    [ -f "$f" ] && nii+=("$f")
+done
+if [ ${#nii[@]} -eq 0 ]; then
+    echo "no NIfTI files under $REF" >&2
+    exit 1
+fi
+for f in "${nii[@]}"; do
+    # Name after the path below REF: dipy_small_25, ibsi1_ct_phantom_mask, ...
+    name=$(echo "${f#"$REF"/}" | sed -e 's/\.nii\(\.gz\)\{0,1\}$//' -e 's#/#_#g')
+    # gzip -dc -f passes uncompressed files through; head closes the pipe early (SIGPIPE).
+    { gzip -dc -f "$f" || true; } | head -c $MAX > "$CORPUS/nifti_read/$name.nii"
+    if [[ $f == *.gz ]] && [ "$(stat -c %s "$f")" -le $MAX ]; then
+        cp "$f" "$CORPUS/nifti_read/$name.nii.gz"
+        chmod u+w "$CORPUS/nifti_read/$name.nii.gz"
+    fi
+done
+
+if command -v python3 >/dev/null 2>&1; then
+    python3 - "$CORPUS/nifti_read" <<'PY'
+import glob, gzip, os, struct, sys
+
+out = sys.argv[1]
+SIZES = {2: 1, 4: 2, 8: 4, 16: 4, 64: 8, 256: 1, 512: 2, 768: 4, 1024: 8, 1280: 8}
+for path in sorted(glob.glob(os.path.join(out, "*.nii"))):
+    b = open(path, "rb").read()
+    if len(b) < 352 or struct.unpack("<i", b[:4])[0] != 348:
+        continue
+    dt = struct.unpack("<h", b[70:72])[0]
+    if dt not in SIZES:
+        continue
+    f32 = lambda off, n: list(struct.unpack("<%df" % n, b[off:off + 4 * n]))
+    pixdim, vox = f32(76, 8), int(struct.unpack("<f", b[108:112])[0])
+    slope, inter = f32(112, 2)
+    qcode, scode = struct.unpack("<hh", b[252:256])
+    quat, qoff, srow = f32(256, 3), f32(268, 3), f32(280, 12)
+    dim = [3, 2, 3, 2, 1, 1, 1, 1]
+    nbytes = 12 * SIZES[dt]
+    data = b[vox:vox + nbytes].ljust(nbytes, b"\0")
+    base = os.path.basename(path)[:-4]
+    for be in (False, True):
+        e = ">" if be else "<"
+        # Element bytes in the file's order.
+        sz = SIZES[dt]
+        d = b"".join(data[i:i + sz][::-1] for i in range(0, nbytes, sz)) if be else data
+        h1 = bytearray(352)
+        struct.pack_into(e + "i", h1, 0, 348)
+        struct.pack_into(e + "8h", h1, 40, *dim)
+        struct.pack_into(e + "hh", h1, 70, dt, 8 * sz)
+        struct.pack_into(e + "8f", h1, 76, *pixdim)
+        struct.pack_into(e + "3f", h1, 108, 352.0, slope, inter)
+        h1[123] = 2
+        struct.pack_into(e + "hh", h1, 252, qcode, scode)
+        struct.pack_into(e + "18f", h1, 256, *quat, *qoff, *srow)
+        h1[344:348] = b"n+1\0"
+        h2 = bytearray(544)
+        struct.pack_into(e + "i", h2, 0, 540)
+        h2[4:12] = b"n+2\0\r\n\x1a\n"
+        struct.pack_into(e + "hh", h2, 12, dt, 8 * sz)
+        struct.pack_into(e + "8q", h2, 16, *dim)
+        struct.pack_into(e + "8d", h2, 104, *pixdim)
+        struct.pack_into(e + "q", h2, 168, 544)
+        struct.pack_into(e + "2d", h2, 176, slope, inter)
+        struct.pack_into(e + "ii", h2, 344, qcode, scode)
+        struct.pack_into(e + "18d", h2, 352, *quat, *qoff, *srow)
+        struct.pack_into(e + "i", h2, 500, 2)
+        for v, h in ((1, h1), (2, h2)):
+            tag = "%s_v%d_%s" % (base, v, "be" if be else "le")
+            blob = bytes(h) + d
+            open(os.path.join(out, tag + "_small.nii"), "wb").write(blob)
+            open(os.path.join(out, tag + "_small.nii.gz"), "wb").write(gzip.compress(blob, 1))
+PY
+else
+    echo "python3 not found: skipping the small rebuilt seeds" >&2
+fi
+
+for f in "$CORPUS"/nifti_read/*; do
+    if [ "$(head -c 2 "$f" | od -An -tx1 | tr -d ' ')" != "1f8b" ]; then
+        head -c 600 "$f" > "$CORPUS/nifti_header/$(basename "$f")"
+    fi
+done
+
+# --- bval / bvec -----------------------------------------------------------------------------
+for bval in "$REF"/dipy/*.bval; do
+    bvec=${bval%.bval}.bvec
+    [ -f "$bvec" ] || continue
+    { cat "$bval"; printf '\0'; cat "$bvec"; } > "$CORPUS/bvals_bvecs/$(basename "${bval%.bval}")"
+done
+if [ -f "$REF/dipy/gtab_3shell.txt" ]; then
+    n=$(grep -c . "$REF/dipy/gtab_3shell.txt")
+    { for _ in $(seq "$n"); do echo 1000; done; printf '\0'; cat "$REF/dipy/gtab_3shell.txt"; } \
+        > "$CORPUS/bvals_bvecs/gtab_3shell"
+fi
+
+for t in nifti_read nifti_header bvals_bvecs; do
+    echo "$t: $(ls "$CORPUS/$t" | wc -l) seeds, $(du -sk "$CORPUS/$t" | cut -f1) KiB"
+done
