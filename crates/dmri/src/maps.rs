@@ -1,8 +1,11 @@
-//! Scalar and colour maps of fitted tensors, with DIPY 1.12 formulas.
+//! Scalar and colour maps of fitted tensors, with DIPY 1.12 formulas, computed in parallel on
+//! the default pool.
 //!
 //! Inputs are the component-major arrays of a [`crate::DtiFit`]. A voxel whose three
 //! eigenvalues are all zero was not fitted (outside the mask or non-finite input): every map is
 //! 0 there (DIPY gives 0 for FA/MD/… and NaN for mode/linearity/… on such voxels).
+
+use voxelkit_core::TILE;
 
 /// Which scalar map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,26 +96,49 @@ pub fn scalar(map: ScalarMap, e: [f64; 3]) -> f64 {
     }
 }
 
+/// Runs `f(v)` for every voxel on the default pool, in fixed chunks (each output depends only
+/// on its own voxel, so the result does not depend on the thread count).
+fn per_voxel<const C: usize>(nvox: usize, f: impl Fn(usize) -> [f64; C] + Sync) -> Vec<f64> {
+    use rayon::prelude::*;
+    let mut out = vec![0.0; C * nvox];
+    let run = |out: &mut [f64]| {
+        let o = voxelkit_core::par::SharedOut::new(out);
+        (0..nvox.div_ceil(TILE)).into_par_iter().for_each(|t| {
+            for v in t * TILE..((t + 1) * TILE).min(nvox) {
+                let r = f(v);
+                for (c, x) in r.iter().enumerate() {
+                    // SAFETY: index c * nvox + v belongs to voxel v of tile t only
+                    unsafe { o.write(c * nvox + v, *x) };
+                }
+            }
+        });
+    };
+    match voxelkit_core::par::pool(None) {
+        Ok(p) => p.install(|| run(&mut out)),
+        Err(_) => run(&mut out),
+    }
+    out
+}
+
 /// A scalar map over all voxels of a component-major `evals` array (`3 * nvox`).
 pub fn scalar_map(map: ScalarMap, evals: &[f64]) -> Vec<f64> {
     let nvox = evals.len() / 3;
-    (0..nvox)
-        .map(|v| scalar(map, [evals[v], evals[nvox + v], evals[2 * nvox + v]]))
-        .collect()
+    per_voxel::<1>(nvox, |v| {
+        [scalar(
+            map,
+            [evals[v], evals[nvox + v], evals[2 * nvox + v]],
+        )]
+    })
 }
 
 /// DIPY `color_fa`: `|principal eigenvector| * clip(FA, 0, 1)`, component-major `3 * nvox`.
 pub fn color_fa(evals: &[f64], evecs: &[f64]) -> Vec<f64> {
     let nvox = evals.len() / 3;
-    let mut out = vec![0.0; 3 * nvox];
-    for v in 0..nvox {
+    per_voxel::<3>(nvox, |v| {
         let f = fa([evals[v], evals[nvox + v], evals[2 * nvox + v]]).clamp(0.0, 1.0);
-        for c in 0..3 {
-            // evecs[..., c, 0]: component c of the first eigenvector
-            out[c * nvox + v] = evecs[c * nvox + v].abs() * f;
-        }
-    }
-    out
+        // evecs[..., c, 0]: component c of the first eigenvector
+        std::array::from_fn(|c| evecs[c * nvox + v].abs() * f)
+    })
 }
 
 /// The quadratic form `V diag(evals) V^T` of voxel `v`, as `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`.
@@ -127,14 +153,7 @@ pub fn lower_triangular_at(evals: &[f64], evecs: &[f64], nvox: usize, v: usize) 
 /// DIPY `TensorFit.lower_triangular()`: component-major `6 * nvox`.
 pub fn lower_triangular(evals: &[f64], evecs: &[f64]) -> Vec<f64> {
     let nvox = evals.len() / 3;
-    let mut out = vec![0.0; 6 * nvox];
-    for v in 0..nvox {
-        let lt = lower_triangular_at(evals, evecs, nvox, v);
-        for c in 0..6 {
-            out[c * nvox + v] = lt[c];
-        }
-    }
-    out
+    per_voxel::<6>(nvox, |v| lower_triangular_at(evals, evecs, nvox, v))
 }
 
 #[cfg(test)]
