@@ -159,8 +159,8 @@ pub fn design_matrix(gtab: &GradientTable) -> Vec<[f64; 7]> {
 }
 
 /// Pseudo-inverse with numpy's rule: singular values `<= rcond * max(s)` are dropped.
-/// Returns the row-major `cols x rows` matrix and the rank.
-fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, usize)> {
+/// Returns the `cols x rows` matrix and the singular values.
+fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, Vec<f64>)> {
     let svd = a.clone().svd(true, true);
     let (u, vt) = match (svd.u, svd.v_t) {
         (Some(u), Some(vt)) => (u, vt),
@@ -168,11 +168,9 @@ fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, usize)> {
     };
     let smax = svd.singular_values.iter().fold(0.0f64, |m, &s| m.max(s));
     let cutoff = rcond * smax;
-    let mut rank = 0;
     let mut out = DMatrix::<f64>::zeros(a.ncols(), a.nrows());
     for (k, &s) in svd.singular_values.iter().enumerate() {
         if s > cutoff {
-            rank += 1;
             let inv = 1.0 / s;
             // out += v_k * inv * u_k^T
             for i in 0..a.ncols() {
@@ -183,7 +181,7 @@ fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, usize)> {
             }
         }
     }
-    Ok((out, rank))
+    Ok((out, svd.singular_values.iter().copied().collect()))
 }
 
 impl DtiModel {
@@ -197,8 +195,9 @@ impl DtiModel {
             )));
         }
         let a = DMatrix::from_fn(n, 7, |i, j| x[i][j]);
-        let (p, _) = pinv(&a, PINV_RCOND)?;
-        let (_, rank) = pinv(&a, DESIGN_RANK_RCOND)?;
+        let (p, sv) = pinv(&a, PINV_RCOND)?;
+        let smax = sv.iter().fold(0.0f64, |m, &v| m.max(v));
+        let rank = sv.iter().filter(|&&v| v > DESIGN_RANK_RCOND * smax).count();
         if rank < 7 {
             return Err(Error::gradients(format!(
                 "the gradient scheme cannot determine a diffusion tensor: its design matrix has rank \
@@ -250,11 +249,6 @@ impl DtiModel {
 
     pub fn is_empty(&self) -> bool {
         self.n == 0
-    }
-
-    /// The design matrix rows.
-    pub fn design(&self) -> &[[f64; 7]] {
-        &self.x
     }
 
     /// Scratch for one thread: reused across groups, so the hot loop allocates nothing.

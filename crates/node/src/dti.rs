@@ -263,7 +263,7 @@ pub struct PredictTask {
 }
 
 fn predict_impl(t: &PredictTask) -> voxelkit_core::Result<Vec<f64>> {
-    check_fit_arrays(&t.evals, &t.evecs)?;
+    // the kernel checks the evals/evecs/s0 lengths
     let s0 = match &t.s0_volume {
         Some(v) => S0::PerVoxel(v),
         None => S0::Scalar(t.s0_scalar),
