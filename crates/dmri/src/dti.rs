@@ -160,7 +160,7 @@ pub fn design_matrix(gtab: &GradientTable) -> Vec<[f64; 7]> {
 
 /// Pseudo-inverse with numpy's rule: singular values `<= rcond * max(s)` are dropped.
 /// Returns the `cols x rows` matrix and the singular values.
-fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, Vec<f64>)> {
+pub(crate) fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, Vec<f64>)> {
     let svd = a.clone().svd(true, true);
     let (u, vt) = match (svd.u, svd.v_t) {
         (Some(u), Some(vt)) => (u, vt),
@@ -572,14 +572,7 @@ pub fn fit_dti<T: Sample>(
         let o_evecs = SharedOut::new(&mut evecs);
         let o_s0 = s0.as_deref_mut().map(SharedOut::new);
         let o_status = SharedOut::new(&mut status);
-        // 8/16-bit data: log(max(s, min_signal)) of every possible value, computed once, so the
-        // hot loop does a table look-up instead of a logarithm (same function, same bits).
-        let log_table: Option<Vec<f64>> =
-            (T::TABLE_LEN > 0 && nvox * n >= 4 * T::TABLE_LEN).then(|| {
-                (0..T::TABLE_LEN)
-                    .map(|i| T::from_table_index(i).max(min_signal).ln())
-                    .collect()
-            });
+        let log_table = log_table::<T>(nvox * n, min_signal);
         let ctx = FitCtx {
             data,
             nvox,
@@ -636,7 +629,7 @@ struct FitCtx<'a, T> {
     o_status: SharedOut<u8>,
 }
 
-fn has_avx2_fma() -> bool {
+pub(crate) fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -669,25 +662,59 @@ unsafe fn fit_tile_avx2<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usi
     fit_tile(c, range)
 }
 
-/// Fits the voxels of one tile.
+/// A tile's input staged for group fits: one contiguous copy per volume, and the tile-local
+/// indices of the voxels to fit.
+pub(crate) struct StagedTile<T> {
+    stage: Vec<T>,
+    len: usize,
+    pub start: usize,
+    pub todo: Vec<usize>,
+}
+
+/// How raw samples become clipped log-signals (shared by the DTI and DKI fits).
+pub(crate) struct LogSpec<'a> {
+    pub log_table: Option<&'a [f64]>,
+    pub min_signal: f64,
+    /// float32 data: log like numpy's SIMD kernel (see [`numpy_uses_simd_logf`]).
+    pub numpy_logf: bool,
+}
+
+/// 8/16-bit data: `log(max(s, min_signal))` of every possible value, computed once, so the
+/// hot loop does a table look-up instead of a logarithm (same function, same bits).
+pub(crate) fn log_table<T: Sample>(values: usize, min_signal: f64) -> Option<Vec<f64>> {
+    (T::TABLE_LEN > 0 && values >= 4 * T::TABLE_LEN).then(|| {
+        (0..T::TABLE_LEN)
+            .map(|i| T::from_table_index(i).max(min_signal).ln())
+            .collect()
+    })
+}
+
+/// Stages one tile of volume-major `data` and selects the voxels to fit: inside the mask, and
+/// (float data) free of NaN and +inf, which cannot be fitted (DIPY fails the whole call; -inf is
+/// clipped to min_signal like any other negative value, as DIPY does). Non-finite voxels get
+/// status [`FitStatus::NonFinite`] in `o_status`.
 #[inline(always)]
-fn fit_tile<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
-    let (n, nvox, start) = (c.n, c.nvox, range.start);
+pub(crate) fn stage_tile<T: Sample>(
+    data: &[T],
+    nvox: usize,
+    n: usize,
+    mask: Option<&[u8]>,
+    range: std::ops::Range<usize>,
+    o_status: &SharedOut<u8>,
+) -> StagedTile<T> {
+    let start = range.start;
     let len = range.len();
-    // which voxels of the tile to fit: inside the mask, and (float data) free of NaN and +inf,
-    // which cannot be fitted (DIPY fails the whole call; -inf is clipped to min_signal like any
-    // other negative value, as DIPY does)
     let mut fit = vec![true; len];
-    if let Some(m) = c.mask {
+    if let Some(m) = mask {
         for (f, &mv) in fit.iter_mut().zip(&m[range.clone()]) {
             *f = mv != 0;
         }
     }
-    // stage the tile: one contiguous copy per volume (prefetch-friendly), so the per-group
-    // gathers below hit cache however large the volume is
+    // one contiguous copy per volume (prefetch-friendly), so the per-group gathers hit cache
+    // however large the volume is
     let mut stage: Vec<T> = Vec::with_capacity(n * len);
     for k in 0..n {
-        stage.extend_from_slice(&c.data[k * nvox + start..k * nvox + range.end]);
+        stage.extend_from_slice(&data[k * nvox + start..k * nvox + range.end]);
     }
     if T::IS_FLOAT {
         let mut bad = vec![false; len];
@@ -701,38 +728,65 @@ fn fit_tile<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
             if *f && b {
                 *f = false;
                 // SAFETY: voxel start + j belongs to this tile only.
-                unsafe { c.o_status.write(start + j, FitStatus::NonFinite as u8) };
+                unsafe { o_status.write(start + j, FitStatus::NonFinite as u8) };
             }
         }
     }
     let todo: Vec<usize> = (0..len).filter(|&j| fit[j]).collect();
-    let ms32 = c.min_signal as f32;
-    let mut scratch = c.model.scratch();
-    for group in todo.chunks(L) {
-        // gather the group's clipped log-signals straight from the volume-major input; a short
-        // last group repeats its last voxel and the copies are not written
-        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
-        let lane = local.map(|j| start + j);
-        for (k, yk) in scratch.y_mut().iter_mut().enumerate() {
-            let row = &stage[k * len..(k + 1) * len];
+    StagedTile {
+        stage,
+        len,
+        start,
+        todo,
+    }
+}
+
+impl<T: Sample> StagedTile<T> {
+    /// Gathers the clipped log-signals of the tile-local voxels `local` into the lanes of `y`.
+    #[inline(always)]
+    pub(crate) fn load_group(&self, local: &[usize; L], y: &mut [V], spec: &LogSpec<'_>) {
+        let len = self.len;
+        let ms32 = spec.min_signal as f32;
+        for (k, yk) in y.iter_mut().enumerate() {
+            let row = &self.stage[k * len..(k + 1) * len];
             for l in 0..L {
                 let s = row[local[l]];
-                yk[l] = match c.log_table {
+                yk[l] = match spec.log_table {
                     Some(t) => t[s.table_index()],
                     // numpy: maximum(float32, weak float) and log stay float32, and the log
                     // is numpy's own SIMD kernel where numpy uses one
                     None if T::IS_F32 => {
                         let x = (s.to_f64() as f32).max(ms32);
-                        (if c.numpy_logf {
+                        (if spec.numpy_logf {
                             numpy_simd_logf(x)
                         } else {
                             x.ln()
                         }) as f64
                     }
-                    None => s.to_f64().max(c.min_signal).ln(),
+                    None => s.to_f64().max(spec.min_signal).ln(),
                 };
             }
         }
+    }
+}
+
+/// Fits the voxels of one tile.
+#[inline(always)]
+fn fit_tile<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
+    let (n, nvox) = (c.n, c.nvox);
+    let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
+    let start = tile.start;
+    let spec = LogSpec {
+        log_table: c.log_table,
+        min_signal: c.min_signal,
+        numpy_logf: c.numpy_logf,
+    };
+    let mut scratch = c.model.scratch();
+    for group in tile.todo.chunks(L) {
+        // a short last group repeats its last voxel and the copies are not written
+        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
+        let lane = local.map(|j| start + j);
+        tile.load_group(&local, &mut scratch.y_mut()[..n], &spec);
         let (p, st) = c.model.fit_group(c.method, &mut scratch);
         let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
         let (d, vecs) = jacobi_lanes(&lt);

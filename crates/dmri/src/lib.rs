@@ -3,6 +3,8 @@
 //! * [`gradients`]: gradient tables (`gradient_table` validation and normalisation as DIPY does).
 //! * [`dti`]: the diffusion tensor model (`TensorModel`): design matrix, OLS and two-pass WLS
 //!   fits, eigen-decomposition with DIPY's minimum-diffusivity rule.
+//! * [`dki`], [`dki_maps`], [`dki_predict`]: the diffusion kurtosis model
+//!   (`DiffusionKurtosisModel`): WLS/OLS fits, MK/AK/RK/MKT/RTK/KFA, prediction.
 //! * [`maps`]: scalar and colour maps of a fitted tensor (FA, MD, AD, RD, mode, GA, …).
 //! * [`predict`]: signal prediction from fitted tensors.
 //! * [`phantom`]: a synthetic DTI phantom with Rician noise (demo and tests).
@@ -11,6 +13,9 @@
 //! `data[k * nvox + v]` (first axis fastest, as NIfTI). Multi-component outputs put the
 //! component axis last: component `c` of voxel `v` is at `c * nvox + v`.
 
+pub mod dki;
+pub mod dki_maps;
+pub mod dki_predict;
 pub mod dti;
 pub mod eig3;
 pub mod gradients;
@@ -18,5 +23,6 @@ pub mod maps;
 pub mod phantom;
 pub mod predict;
 
+pub use dki::{fit_dki, DkiFit, DkiMethod, DkiModel, DkiOptions};
 pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions, FitStatus};
 pub use gradients::GradientTable;

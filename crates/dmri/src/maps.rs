@@ -98,7 +98,10 @@ pub fn scalar(map: ScalarMap, e: [f64; 3]) -> f64 {
 
 /// Runs `f(v)` for every voxel on the default pool, in fixed chunks (each output depends only
 /// on its own voxel, so the result does not depend on the thread count).
-fn per_voxel<const C: usize>(nvox: usize, f: impl Fn(usize) -> [f64; C] + Sync) -> Vec<f64> {
+pub(crate) fn per_voxel<const C: usize>(
+    nvox: usize,
+    f: impl Fn(usize) -> [f64; C] + Sync,
+) -> Vec<f64> {
     use rayon::prelude::*;
     let mut out = vec![0.0; C * nvox];
     let run = |out: &mut [f64]| {

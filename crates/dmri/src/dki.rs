@@ -1,0 +1,741 @@
+//! The diffusion kurtosis model with DIPY 1.12 `DiffusionKurtosisModel` semantics.
+//!
+//! The log-signal is linear in 22 unknowns: the six diffusion-tensor elements, the fifteen
+//! independent elements of `MD^2 W` and `-log S0` (DIPY's `dki_design_matrix`). OLS applies the
+//! pseudo-inverse of the design; WLS (the default) weights each volume by the signal that the
+//! OLS fit predicts and solves the weighted problem, as DIPY's `ls_fit_dki` does with
+//! `pinv(W X) W y`. The parameters are then converted like `params_to_dki_params`: eigen-
+//! decomposition of the tensor with the minimum-diffusivity floor, and the kurtosis elements
+//! divided by the square of the mean of the floored eigenvalues.
+//!
+//! ## Numerics
+//! The design's columns differ by up to seven orders of magnitude (1, b, b²). Every solve runs
+//! on unit-norm columns. The weighted normal matrix is formed from 95 moments
+//! `sum_i w_i^2 b_i^P g^alpha` (the products of two design columns are monomials of the
+//! gradient direction times a power of b, and only 95 distinct ones occur among the 253 packed
+//! entries), then solved by Cholesky with the condition certificate of the DTI fit: when
+//! `tr(N) tr(N^-1)` (a bound on cond(N) = cond(scaled W X)^2) exceeds 1e8, the voxel is solved
+//! by SVD with numpy's `pinv` cut-off instead (status [`FitStatus::PinvFallback`]). The normal
+//! equations lose about cond(N) * eps <= 1e-8 relative accuracy in the scaled unknowns; DIPY's
+//! own SVD of the unscaled system loses about cond(X) * eps, which is of the same order for
+//! real schemes (cond(X) ~ 1e6..1e7), so the two agree far inside the 1e-5 of the fixtures.
+//!
+//! Groups of [`L`] voxels are fitted in lockstep with sequential per-lane reductions, so every
+//! voxel's result has the same bits however voxels are grouped, tiled or threaded.
+
+use crate::dti::{
+    has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus, LogSpec,
+    MIN_DIFFUSIVITY_TOL, MIN_POSITIVE_SIGNAL, PINV_RCOND,
+};
+use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
+use crate::gradients::GradientTable;
+use nalgebra::{DMatrix, DVector};
+use std::collections::HashMap;
+use voxelkit_core::par::{for_each_tile, SharedOut};
+use voxelkit_core::vmath::exp_approx_in_place;
+use voxelkit_core::{Control, Error, Result, Sample};
+
+/// Unknowns of the linear DKI problem.
+pub const NP: usize = 22;
+/// Packed lower triangle of the 22 x 22 normal matrix.
+const NPK: usize = NP * (NP + 1) / 2;
+/// Distinct moments among the normal-matrix entries.
+const NM: usize = 95;
+/// A design whose singular values span more than this ratio is rejected as rank-deficient.
+const DESIGN_RANK_RCOND: f64 = 1e-10;
+/// See the module notes: above this bound on cond(N) the voxel is solved by SVD.
+const COND2_CERTIFICATE: f64 = 1e8;
+
+/// Fit method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DkiMethod {
+    #[default]
+    Wls,
+    Ols,
+}
+
+impl std::str::FromStr for DkiMethod {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "WLS" | "WLLS" | "UWLLS" => Ok(DkiMethod::Wls),
+            "OLS" | "ULLS" | "LS" | "LLS" | "OLLS" => Ok(DkiMethod::Ols),
+            "CLS" | "CWLS" | "NLS" | "NLLS" | "RESTORE" | "IRLS" | "RWLS" | "RNLLS" => {
+                Err(Error::unsupported(format!(
+                    "DKI fit method '{s}' is not built yet (available: 'WLS', 'OLS')"
+                )))
+            }
+            _ => Err(Error::setting(format!(
+                "unknown DKI fit method '{s}': expected 'WLS' or 'OLS'"
+            ))),
+        }
+    }
+}
+
+/// Options of a fit.
+#[derive(Debug, Clone, Default)]
+pub struct DkiOptions {
+    pub method: DkiMethod,
+    /// Lower clip of the signal; `None` = DIPY's default 1e-4. Must be > 0.
+    pub min_signal: Option<f64>,
+    /// Also return the fitted S0.
+    pub return_s0: bool,
+    /// Threads; `None` = the default.
+    pub threads: Option<usize>,
+    /// Testing: use the baseline instruction set even where AVX2 is available.
+    #[doc(hidden)]
+    pub force_baseline_isa: bool,
+}
+
+/// A fitted kurtosis volume. Component-major layouts (component `c` of voxel `v` at `c*nvox+v`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DkiFit {
+    pub nvox: usize,
+    /// `3 * nvox`: eigenvalues, descending, floored at the minimum diffusivity.
+    pub evals: Vec<f64>,
+    /// `9 * nvox`: component `i` of eigenvector `j` at `(i + 3 j) * nvox + v`.
+    pub evecs: Vec<f64>,
+    /// `15 * nvox`: the kurtosis tensor elements in DIPY's order (W1111, W2222, W3333, W1112,
+    /// W1113, W1222, W2223, W1333, W2333, W1122, W1133, W2233, W1123, W1223, W1233).
+    pub kt: Vec<f64>,
+    /// `nvox`: fitted S0 when requested.
+    pub s0: Option<Vec<f64>>,
+    /// `nvox`: [`FitStatus`] codes.
+    pub status: Vec<u8>,
+}
+
+/// Column `j` of the design is `COEF[j] * b^POW[j] * gx^E[j][0] gy^E[j][1] gz^E[j][2]`.
+const POW: [u32; NP] = [
+    1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0,
+];
+const EXPS: [[u32; 3]; NP] = [
+    [2, 0, 0],
+    [1, 1, 0],
+    [0, 2, 0],
+    [1, 0, 1],
+    [0, 1, 1],
+    [0, 0, 2],
+    [4, 0, 0],
+    [0, 4, 0],
+    [0, 0, 4],
+    [3, 1, 0],
+    [3, 0, 1],
+    [1, 3, 0],
+    [0, 3, 1],
+    [1, 0, 3],
+    [0, 1, 3],
+    [2, 2, 0],
+    [2, 0, 2],
+    [0, 2, 2],
+    [2, 1, 1],
+    [1, 2, 1],
+    [1, 1, 2],
+    [0, 0, 0],
+];
+const COEF: [f64; NP] = [
+    -1.0,
+    -2.0,
+    -1.0,
+    -2.0,
+    -2.0,
+    -1.0,
+    1.0 / 6.0,
+    1.0 / 6.0,
+    1.0 / 6.0,
+    4.0 / 6.0,
+    4.0 / 6.0,
+    4.0 / 6.0,
+    4.0 / 6.0,
+    4.0 / 6.0,
+    4.0 / 6.0,
+    1.0,
+    1.0,
+    1.0,
+    2.0,
+    2.0,
+    2.0,
+    -1.0,
+];
+
+/// DIPY's `dki_design_matrix`: one row of 22 per volume (same expressions, same order).
+pub fn design_matrix(gtab: &GradientTable) -> Vec<[f64; NP]> {
+    gtab.bvals
+        .iter()
+        .zip(&gtab.bvecs)
+        .map(|(&b, g)| {
+            let (x, y, z) = (g[0], g[1], g[2]);
+            let bb = b * b;
+            [
+                -b * x * x,
+                -2.0 * b * x * y,
+                -b * y * y,
+                -2.0 * b * x * z,
+                -2.0 * b * y * z,
+                -b * z * z,
+                bb * x.powi(4) / 6.0,
+                bb * y.powi(4) / 6.0,
+                bb * z.powi(4) / 6.0,
+                4.0 * b * b * x.powi(3) * y / 6.0,
+                4.0 * b * b * x.powi(3) * z / 6.0,
+                4.0 * b * b * y.powi(3) * x / 6.0,
+                4.0 * b * b * y.powi(3) * z / 6.0,
+                4.0 * b * b * z.powi(3) * x / 6.0,
+                4.0 * b * b * z.powi(3) * y / 6.0,
+                bb * x.powi(2) * y.powi(2),
+                bb * x.powi(2) * z.powi(2),
+                bb * y.powi(2) * z.powi(2),
+                2.0 * b * b * x.powi(2) * y * z,
+                2.0 * b * b * y.powi(2) * x * z,
+                2.0 * b * b * z.powi(2) * x * y,
+                -1.0,
+            ]
+        })
+        .collect()
+}
+
+/// Index of entry (r, c), c <= r, in a packed lower triangle.
+#[inline(always)]
+const fn pk(r: usize, c: usize) -> usize {
+    r * (r + 1) / 2 + c
+}
+
+/// DIPY's `check_multi_b(gtab, 3, non_zero=False)`: b-values rounded to one order of magnitude
+/// below the largest, then counted.
+pub fn distinct_bvalues(bvals: &[f64]) -> usize {
+    let bmax = bvals.iter().fold(f64::NEG_INFINITY, |m, &b| m.max(b));
+    if !(bmax > 0.0) {
+        return 1;
+    }
+    let bmag = bmax.log10() as i32 - 1; // Python's int() truncates toward zero
+    let unit = 10f64.powi(bmag);
+    let mut r: Vec<f64> = bvals
+        .iter()
+        .map(|&b| (b / unit).round_ties_even() * unit)
+        .collect();
+    r.sort_by(f64::total_cmp);
+    r.dedup();
+    r.len()
+}
+
+/// Per-scheme precomputation for the DKI fit.
+#[derive(Debug, Clone)]
+pub struct DkiModel {
+    n: usize,
+    /// Row-major n x 22 design (DIPY's).
+    x: Vec<[f64; NP]>,
+    /// Row-major n x 22 transposed pseudo-inverse of `x`.
+    pinv_t: Vec<[f64; NP]>,
+    /// Row-major n x 22 design with unit-norm columns.
+    xs: Vec<[f64; NP]>,
+    /// Row-major n x 95: the moment basis `b^P g^alpha` of each volume.
+    q: Vec<[f64; NM]>,
+    /// Packed normal-matrix entry k = `nfac[k] * moment[nidx[k]]` (scaled columns).
+    nidx: [u8; NPK],
+    nfac: [f64; NPK],
+    scale: [f64; NP],
+    /// DIPY's eigenvalue floor `1e-6 / -min(X)`.
+    pub min_diffusivity: f64,
+}
+
+impl DkiModel {
+    /// Precomputes the model; rejects schemes that cannot determine the kurtosis model.
+    pub fn new(gtab: &GradientTable) -> Result<Self> {
+        let nb = distinct_bvalues(&gtab.bvals);
+        if nb < 3 {
+            return Err(Error::gradients(format!(
+                "DKI requires at least 3 distinct b-values (which can include b=0); the gradient \
+                 table has {nb}"
+            )));
+        }
+        let x = design_matrix(gtab);
+        let n = x.len();
+        if n < NP {
+            return Err(Error::gradients(format!(
+                "the kurtosis model has 22 unknowns and needs at least 22 volumes; the gradient \
+                 table has {n}"
+            )));
+        }
+        let mut scale = [0.0; NP];
+        for (j, s) in scale.iter_mut().enumerate() {
+            let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
+            *s = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+        }
+        let xs: Vec<[f64; NP]> = x
+            .iter()
+            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
+            .collect();
+        let a = DMatrix::from_fn(n, NP, |i, j| xs[i][j]);
+        let (p, sv) = pinv(&a, PINV_RCOND)?;
+        let smax = sv.iter().fold(0.0f64, |m, &v| m.max(v));
+        let rank = sv.iter().filter(|&&v| v > DESIGN_RANK_RCOND * smax).count();
+        if rank < NP || scale.contains(&0.0) {
+            return Err(Error::gradients(format!(
+                "the gradient scheme cannot determine the kurtosis model: its design matrix has \
+                 rank {rank} < 22 (DKI needs at least 15 non-coplanar directions spread over at \
+                 least two non-zero b-values)"
+            )));
+        }
+        // pinv of the scaled design, rescaled: X^+ = S (X S)^+ for a full-rank X
+        let pinv_t = (0..n)
+            .map(|i| std::array::from_fn(|r| p[(r, i)] * scale[r]))
+            .collect();
+        // moments: the product of columns j and k is COEF_j COEF_k b^(Pj+Pk) g^(Ej+Ek)
+        let mut key_of = HashMap::new();
+        let mut keys: Vec<(u32, [u32; 3])> = Vec::new();
+        let mut nidx = [0u8; NPK];
+        let mut nfac = [0.0; NPK];
+        for r in 0..NP {
+            for c in 0..=r {
+                let key = (
+                    POW[r] + POW[c],
+                    [
+                        EXPS[r][0] + EXPS[c][0],
+                        EXPS[r][1] + EXPS[c][1],
+                        EXPS[r][2] + EXPS[c][2],
+                    ],
+                );
+                let idx = *key_of.entry(key).or_insert_with(|| {
+                    keys.push(key);
+                    keys.len() - 1
+                });
+                nidx[pk(r, c)] = idx as u8;
+                nfac[pk(r, c)] = COEF[r] * COEF[c] * scale[r] * scale[c];
+            }
+        }
+        debug_assert_eq!(keys.len(), NM);
+        let q = gtab
+            .bvals
+            .iter()
+            .zip(&gtab.bvecs)
+            .map(|(&b, g)| {
+                std::array::from_fn(|m| {
+                    let (pw, e) = keys[m];
+                    b.powi(pw as i32)
+                        * g[0].powi(e[0] as i32)
+                        * g[1].powi(e[1] as i32)
+                        * g[2].powi(e[2] as i32)
+                })
+            })
+            .collect();
+        let minx = x.iter().flatten().fold(f64::INFINITY, |m, &v| m.min(v));
+        Ok(DkiModel {
+            n,
+            x,
+            pinv_t,
+            xs,
+            q,
+            nidx,
+            nfac,
+            scale,
+            min_diffusivity: MIN_DIFFUSIVITY_TOL / -minx,
+        })
+    }
+
+    /// Number of volumes the model expects.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The design matrix (DIPY's `dki_design_matrix`).
+    pub fn design(&self) -> &[[f64; NP]] {
+        &self.x
+    }
+
+    /// Scratch for one thread.
+    pub fn scratch(&self) -> DkiScratch {
+        DkiScratch {
+            y: vec![[0.0; L]; self.n],
+            w: vec![[0.0; L]; self.n],
+        }
+    }
+
+    /// OLS for a group: `p = X^+ y`, summed over volumes in order.
+    #[inline(always)]
+    fn ols(&self, y: &[V]) -> [V; NP] {
+        let mut p = [[0.0; L]; NP];
+        for (pr, yi) in self.pinv_t.iter().zip(y) {
+            for r in 0..NP {
+                for l in 0..L {
+                    p[r][l] += pr[r] * yi[l];
+                }
+            }
+        }
+        p
+    }
+
+    /// Moments `K0..K0 + W` of `w2`: `sum_i q[i][k] * w2[i]`, in order of i.
+    #[inline(always)]
+    fn moment_pass<const K0: usize, const W: usize>(&self, w2: &[V], m: &mut [V; NM]) {
+        let mut acc = [[0.0; L]; W];
+        for (qi, wi) in self.q.iter().zip(w2) {
+            for k in 0..W {
+                for l in 0..L {
+                    acc[k][l] += qi[K0 + k] * wi[l];
+                }
+            }
+        }
+        m[K0..K0 + W].copy_from_slice(&acc);
+    }
+
+    /// WLS for a group (DIPY's OLS pre-fit, weights from the predicted signal, weighted solve).
+    #[inline(always)]
+    fn wls(&self, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
+        let n = self.n;
+        let p0 = self.ols(&s.y[..n]);
+        // predicted log-signal eta = X p0; the weights are exp(eta), the normal equations need
+        // their squares exp(2 eta) (the doubling is exact)
+        for (wi, xi) in s.w[..n].iter_mut().zip(&self.x) {
+            let mut e = [0.0; L];
+            for r in 0..NP {
+                for l in 0..L {
+                    e[l] += xi[r] * p0[r][l];
+                }
+            }
+            for l in 0..L {
+                e[l] += e[l];
+            }
+            *wi = e;
+        }
+        // 5e-10 relative error in a weight moves the solution by about that times the
+        // normalised residual: four orders of magnitude below the 1e-5 agreement required
+        exp_approx_in_place(s.w[..n].as_flattened_mut());
+        let mut m = [[0.0; L]; NM];
+        let w2 = &s.w[..n];
+        self.moment_pass::<0, 8>(w2, &mut m);
+        self.moment_pass::<8, 8>(w2, &mut m);
+        self.moment_pass::<16, 8>(w2, &mut m);
+        self.moment_pass::<24, 8>(w2, &mut m);
+        self.moment_pass::<32, 8>(w2, &mut m);
+        self.moment_pass::<40, 8>(w2, &mut m);
+        self.moment_pass::<48, 8>(w2, &mut m);
+        self.moment_pass::<56, 8>(w2, &mut m);
+        self.moment_pass::<64, 8>(w2, &mut m);
+        self.moment_pass::<72, 8>(w2, &mut m);
+        self.moment_pass::<80, 8>(w2, &mut m);
+        self.moment_pass::<88, 7>(w2, &mut m);
+        let mut ne = [[0.0; L]; NPK];
+        for k in 0..NPK {
+            let (mi, f) = (self.nidx[k] as usize, self.nfac[k]);
+            for l in 0..L {
+                ne[k][l] = f * m[mi][l];
+            }
+        }
+        let mut rhs = [[0.0; L]; NP];
+        for ((xi, wi), yi) in self.xs.iter().zip(w2).zip(&s.y[..n]) {
+            let mut b = [0.0; L];
+            for l in 0..L {
+                b[l] = wi[l] * yi[l];
+            }
+            for r in 0..NP {
+                for l in 0..L {
+                    rhs[r][l] += xi[r] * b[l];
+                }
+            }
+        }
+        let (ps, ok) = cholesky_solve_lanes(&ne, &rhs);
+        let mut p = [[0.0; L]; NP];
+        let mut status = [FitStatus::Ok; L];
+        for l in 0..L {
+            if ok[l] {
+                for r in 0..NP {
+                    p[r][l] = ps[r][l] * self.scale[r];
+                }
+            } else {
+                let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
+                let w: Vec<f64> = s.w[..n].iter().map(|v| v[l].sqrt()).collect();
+                let q = self.wls_svd(&y, &w);
+                for r in 0..NP {
+                    p[r][l] = q[r];
+                }
+                status[l] = FitStatus::PinvFallback;
+            }
+        }
+        (p, status)
+    }
+
+    /// DIPY's `pinv(X * w) @ (w * y)` by SVD on unit-norm columns (the rare ill-conditioned path).
+    fn wls_svd(&self, y: &[f64], w: &[f64]) -> [f64; NP] {
+        let n = self.n;
+        let a = DMatrix::from_fn(n, NP, |i, j| self.xs[i][j] * w[i]);
+        let b = DVector::from_fn(n, |i, _| w[i] * y[i]);
+        match pinv(&a, PINV_RCOND) {
+            Ok((p, _)) => {
+                let r = p * b;
+                std::array::from_fn(|j| r[j] * self.scale[j])
+            }
+            Err(_) => [f64::NAN; NP],
+        }
+    }
+
+    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s`. Returns the 22 linear
+    /// unknowns per lane (tensor, `MD^2 W`, `-log S0`).
+    #[inline(always)]
+    pub fn fit_group(&self, method: DkiMethod, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
+        match method {
+            DkiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
+            DkiMethod::Wls => self.wls(s),
+        }
+    }
+}
+
+/// Per-thread scratch of [`DkiModel`] group fits.
+#[derive(Debug, Clone)]
+pub struct DkiScratch {
+    y: Vec<V>,
+    w: Vec<V>,
+}
+
+/// Cholesky solve of L packed 22 x 22 systems with the condition certificate (see the module
+/// notes). Branch-free whole-lane steps so that it vectorises across lanes.
+#[inline(always)]
+fn cholesky_solve_lanes(a: &[V; NPK], b: &[V; NP]) -> ([V; NP], [bool; L]) {
+    let mut f = *a;
+    let mut ok = [true; L];
+    let mut tr = [0.0; L];
+    for j in 0..NP {
+        for l in 0..L {
+            tr[l] += a[pk(j, j)][l];
+        }
+    }
+    let mut inv = [[0.0; L]; NP];
+    for j in 0..NP {
+        let mut d = f[pk(j, j)];
+        for k in 0..j {
+            let fjk = f[pk(j, k)];
+            for l in 0..L {
+                d[l] -= fjk[l] * fjk[l];
+            }
+        }
+        for l in 0..L {
+            let good = (d[l] > 0.0) & d[l].is_finite();
+            ok[l] &= good;
+            let lj = (if good { d[l] } else { 1.0 }).sqrt();
+            f[pk(j, j)][l] = lj;
+            inv[j][l] = 1.0 / lj;
+        }
+        for i in j + 1..NP {
+            let mut s = f[pk(i, j)];
+            for k in 0..j {
+                let (fik, fjk) = (f[pk(i, k)], f[pk(j, k)]);
+                for l in 0..L {
+                    s[l] -= fik[l] * fjk[l];
+                }
+            }
+            for l in 0..L {
+                f[pk(i, j)][l] = s[l] * inv[j][l];
+            }
+        }
+    }
+    // tr(a^-1) = |L^-1|_F^2; cond(a) <= tr(a) tr(a^-1)
+    let mut linv = [[0.0; L]; NPK];
+    let mut trinv = [0.0; L];
+    for i in 0..NP {
+        linv[pk(i, i)] = inv[i];
+        for l in 0..L {
+            trinv[l] += inv[i][l] * inv[i][l];
+        }
+        for j in (0..i).rev() {
+            let mut s = [0.0; L];
+            for k in j..i {
+                let (fik, lkj) = (f[pk(i, k)], linv[pk(k, j)]);
+                for l in 0..L {
+                    s[l] += fik[l] * lkj[l];
+                }
+            }
+            for l in 0..L {
+                let v = -s[l] * inv[i][l];
+                linv[pk(i, j)][l] = v;
+                trinv[l] += v * v;
+            }
+        }
+    }
+    for l in 0..L {
+        ok[l] &= tr[l] * trinv[l] < COND2_CERTIFICATE;
+    }
+    let mut z = [[0.0; L]; NP];
+    for i in 0..NP {
+        let mut s = b[i];
+        for k in 0..i {
+            let fik = f[pk(i, k)];
+            for l in 0..L {
+                s[l] -= fik[l] * z[k][l];
+            }
+        }
+        for l in 0..L {
+            z[i][l] = s[l] * inv[i][l];
+        }
+    }
+    let mut x = [[0.0; L]; NP];
+    for i in (0..NP).rev() {
+        let mut s = z[i];
+        for k in i + 1..NP {
+            let fki = f[pk(k, i)];
+            for l in 0..L {
+                s[l] -= fki[l] * x[k][l];
+            }
+        }
+        for l in 0..L {
+            x[i][l] = s[l] * inv[i][l];
+        }
+    }
+    (x, ok)
+}
+
+/// Fits the kurtosis model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
+/// `mask` (length `nvox`, non-zero = fit) restricts the fit; voxels outside get zero outputs.
+pub fn fit_dki<T: Sample>(
+    data: &[T],
+    nvox: usize,
+    gtab: &GradientTable,
+    mask: Option<&[u8]>,
+    opts: &DkiOptions,
+    ctl: &Control,
+) -> Result<DkiFit> {
+    let model = DkiModel::new(gtab)?;
+    let n = model.len();
+    if nvox.checked_mul(n) != Some(data.len()) {
+        return Err(Error::shape(format!(
+            "the data hold {} values, expected {nvox} voxels x {n} volumes = {}",
+            data.len(),
+            nvox.saturating_mul(n)
+        )));
+    }
+    if let Some(m) = mask {
+        if m.len() != nvox {
+            return Err(Error::shape(format!(
+                "the mask has {} voxels, the data have {nvox}",
+                m.len()
+            )));
+        }
+    }
+    let min_signal = match opts.min_signal {
+        None => MIN_POSITIVE_SIGNAL,
+        Some(s) if s > 0.0 && s.is_finite() => s,
+        Some(s) => {
+            return Err(Error::setting(format!(
+                "minSignal must be a finite number > 0, got {s}"
+            )))
+        }
+    };
+    let mut evals = vec![0.0; 3 * nvox];
+    let mut evecs = vec![0.0; 9 * nvox];
+    let mut kt = vec![0.0; 15 * nvox];
+    let mut s0 = opts.return_s0.then(|| vec![0.0; nvox]);
+    let mut status = vec![FitStatus::Masked as u8; nvox];
+    {
+        let table = log_table::<T>(nvox * n, min_signal);
+        let ctx = Ctx {
+            data,
+            nvox,
+            n,
+            mask,
+            model: &model,
+            spec: LogSpec {
+                log_table: table.as_deref(),
+                min_signal,
+                numpy_logf: numpy_uses_simd_logf(),
+            },
+            method: opts.method,
+            o_evals: SharedOut::new(&mut evals),
+            o_evecs: SharedOut::new(&mut evecs),
+            o_kt: SharedOut::new(&mut kt),
+            o_s0: s0.as_deref_mut().map(SharedOut::new),
+            o_status: SharedOut::new(&mut status),
+        };
+        let avx2 = !opts.force_baseline_isa && has_avx2_fma();
+        for_each_tile(nvox, opts.threads, ctl, |_, range| {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+                unsafe { fit_tile_avx2(&ctx, range) };
+                return Ok(());
+            }
+            let _ = avx2;
+            fit_tile(&ctx, range);
+            Ok(())
+        })?;
+    }
+    Ok(DkiFit {
+        nvox,
+        evals,
+        evecs,
+        kt,
+        s0,
+        status,
+    })
+}
+
+struct Ctx<'a, T> {
+    data: &'a [T],
+    nvox: usize,
+    n: usize,
+    mask: Option<&'a [u8]>,
+    model: &'a DkiModel,
+    spec: LogSpec<'a>,
+    method: DkiMethod,
+    o_evals: SharedOut<f64>,
+    o_evecs: SharedOut<f64>,
+    o_kt: SharedOut<f64>,
+    o_s0: Option<SharedOut<f64>>,
+    o_status: SharedOut<u8>,
+}
+
+/// The tile kernel compiled for AVX2 (+FMA); no operation is contracted, so the bits are those
+/// of the baseline build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fit_tile_avx2<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) {
+    fit_tile(c, range)
+}
+
+#[inline(always)]
+fn fit_tile<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) {
+    let (n, nvox) = (c.n, c.nvox);
+    let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
+    let start = tile.start;
+    let mut scratch = c.model.scratch();
+    for group in tile.todo.chunks(L) {
+        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
+        tile.load_group(&local, &mut scratch.y[..n], &c.spec);
+        let (p, st) = c.model.fit_group(c.method, &mut scratch);
+        let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
+        let (d, vecs) = jacobi_lanes(&lt);
+        for (l, &j) in local.iter().enumerate().take(group.len()) {
+            let v = start + j;
+            if (0..NP).any(|r| !p[r][l].is_finite()) {
+                // only if an SVD failed to converge: never leak NaN maps
+                // SAFETY: v belongs to this tile only.
+                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
+                continue;
+            }
+            let (vals, vv) = sorted_lane(&d, &vecs, l);
+            let vals = vals.map(|e| e.max(c.model.min_diffusivity));
+            // DIPY: MD_square = evals.mean() ** 2 of the floored eigenvalues
+            let md = (vals[0] + vals[1] + vals[2]) / 3.0;
+            let md2 = md * md;
+            // SAFETY: every index below is derived from v, which belongs to this tile only.
+            unsafe {
+                for (comp, &e) in vals.iter().enumerate() {
+                    c.o_evals.write(comp * nvox + v, e);
+                }
+                for (jv, vec) in vv.iter().enumerate() {
+                    for (i, &x) in vec.iter().enumerate() {
+                        c.o_evecs.write((i + 3 * jv) * nvox + v, x);
+                    }
+                }
+                for k in 0..15 {
+                    let w = if md2 != 0.0 { p[6 + k][l] / md2 } else { 0.0 };
+                    c.o_kt.write(k * nvox + v, w);
+                }
+                if let Some(o) = &c.o_s0 {
+                    o.write(v, (-p[21][l]).exp());
+                }
+                c.o_status.write(v, st[l] as u8);
+            }
+        }
+    }
+}
