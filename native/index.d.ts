@@ -27,6 +27,33 @@ export interface BvalsBvecsOut {
   bvecs: Float64Array
 }
 
+export interface DkiFitOut {
+  evals: Float64Array
+  evecs: Float64Array
+  kt: Float64Array
+  s0?: Float64Array
+  status: Uint8Array
+}
+
+/**
+ * A kurtosis map ('mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa') from component-major parameters,
+ * clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped).
+ */
+export declare function dkiKurtosisMap(name: string, evals: Float64Array, evecs: Float64Array, kt: Float64Array, minKurtosis: number, maxKurtosis: number): Float64Array
+
+export interface DkiOptionsIn {
+  /** 'WLS' or 'OLS' (and DIPY's aliases). */
+  method: string
+  minSignal?: number
+  returnS0: boolean
+  threads?: number
+}
+
+export declare function dkiPredict(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume?: Float64Array | undefined | null, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<unknown>
+
+/** Predicted DKI signal, volume-major `[nvox * nvol]`. `s0Volume` wins over `s0Scalar`. */
+export declare function dkiPredictSync(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume?: Float64Array | undefined | null, threads?: number | undefined | null, job?: JobHandle | undefined | null): Float64Array
+
 /** Colour FA, component-major `[nvox * 3]`. */
 export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Float64Array
 
@@ -58,6 +85,30 @@ export declare function dtiPredictSync(evals: Float64Array, evecs: Float64Array,
  * 'planarity', 'sphericity') from component-major eigenvalues.
  */
 export declare function dtiScalarMap(name: string, evals: Float64Array): Float64Array
+
+export declare function fitDkiFloat32(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+
+export declare function fitDkiFloat32Sync(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
+
+export declare function fitDkiFloat64(data: Float64Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+
+export declare function fitDkiFloat64Sync(data: Float64Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
+
+export declare function fitDkiInt16(data: Int16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+
+export declare function fitDkiInt16Sync(data: Int16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
+
+export declare function fitDkiInt32(data: Int32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+
+export declare function fitDkiInt32Sync(data: Int32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
+
+export declare function fitDkiUint16(data: Uint16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+
+export declare function fitDkiUint16Sync(data: Uint16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
+
+export declare function fitDkiUint8(data: Uint8Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+
+export declare function fitDkiUint8Sync(data: Uint8Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
 
 export declare function fitDtiFloat32(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
 
@@ -130,6 +181,9 @@ export declare function readVolumeSync(path: string, maxBytes?: number | undefin
 
 /** Sets the default number of threads (0 = all cores). */
 export declare function setThreads(n: number): void
+
+/** A synthetic kurtosis phantom (see `voxelkit_dmri::phantom::dki_phantom`). */
+export declare function simulateDkiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
 
 /** A synthetic DTI phantom (see `voxelkit_dmri::phantom`). */
 export declare function simulateDtiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut

@@ -40,7 +40,8 @@ export const FitStatus = {
 const SYNC_KEYS = ['method', 'mask', 'minSignal', 'returnS0', 'outputType', 'threads'] as const
 const METHODS: readonly string[] = ['WLS', 'OLS', 'NLLS', 'RESTORE']
 
-type FitFns = [
+/** @internal */
+export type FitFns = [
   (...a: Parameters<typeof native.fitDtiFloat64>) => Promise<unknown>,
   (...a: Parameters<typeof native.fitDtiFloat64Sync>) => DtiFitOut,
 ]
@@ -53,7 +54,8 @@ const FIT: Partial<Record<string, FitFns>> = {
   float64: [native.fitDtiFloat64, native.fitDtiFloat64Sync] as unknown as FitFns,
 }
 
-function maskArray(mask: Volume | VoxelArray | undefined, spatial: number[]): Uint8Array | undefined {
+/** @internal */
+export function maskArray(mask: Volume | VoxelArray | undefined, spatial: number[]): Uint8Array | undefined {
   if (mask === undefined) return undefined
   const nvox = spatial.reduce((a, b) => a * b, 1)
   let data: VoxelArray
@@ -79,7 +81,8 @@ function maskArray(mask: Volume | VoxelArray | undefined, spatial: number[]): Ui
   return out
 }
 
-interface Prepared {
+/** @internal */
+export interface Prepared {
   fns: FitFns
   dwi: Volume
   spatial: number[]
@@ -89,14 +92,23 @@ interface Prepared {
   outputType: OutputType
 }
 
-function prepare(dwi: Volume, gtab: GradientTable, opts: DtiOptions, keys: readonly string[], fn: string): Prepared {
+/** @internal Validates a model fit's inputs and options (shared by the DTI and DKI fits). */
+export function prepare(
+  dwi: Volume,
+  gtab: GradientTable,
+  opts: DtiOptions | (Omit<DtiOptions, 'method'> & { method?: string }),
+  keys: readonly string[],
+  fn: string,
+  fits: Partial<Record<string, FitFns>> = FIT,
+  methods: readonly string[] = METHODS,
+): Prepared {
   checkKeys(opts, keys, fn)
   const v = checkVolume(dwi, 'dwi')
   if (!(gtab instanceof GradientTable)) {
     throw new VoxelkitError('ERR_GRADIENTS', `${fn}: gtab must be a GradientTable (use gradientTable())`)
   }
   const dtype = dtypeOf(v.data)!
-  const fns = FIT[dtype]
+  const fns = fits[dtype]
   if (!fns) {
     throw new VoxelkitError(
       'ERR_DTYPE',
@@ -112,8 +124,8 @@ function prepare(dwi: Volume, gtab: GradientTable, opts: DtiOptions, keys: reado
   }
   const spatial = v.shape.slice(0, -1)
   const method = opts.method ?? 'WLS'
-  if (!METHODS.includes(method)) {
-    throw new VoxelkitError('ERR_SETTING', `method must be one of ${METHODS.join(', ')}; got ${String(method)}`)
+  if (!methods.includes(method)) {
+    throw new VoxelkitError('ERR_SETTING', `method must be one of ${methods.join(', ')}; got ${String(method)}`)
   }
   if (opts.minSignal !== undefined && !(typeof opts.minSignal === 'number' && opts.minSignal > 0 && Number.isFinite(opts.minSignal))) {
     throw new VoxelkitError('ERR_SETTING', `minSignal must be a finite number > 0, got ${String(opts.minSignal)}`)

@@ -1,7 +1,7 @@
 /**
  * voxelkit: quantitative medical imaging for Node.js with Rust kernels.
  *
- * Diffusion tensor fitting with DIPY 1.12 semantics, NIfTI I/O, gradient tables.
+ * Diffusion tensor and kurtosis fitting with DIPY 1.12 semantics, NIfTI I/O, gradient tables.
  * Every long call has an async form (off the event loop, with `signal`, `onProgress`,
  * `threads`) and a `…Sync` twin. Errors are {@link VoxelkitError} with a stable `code`.
  *
@@ -16,9 +16,11 @@ export { gradientTable, GradientTable } from './gradients'
 export type { GradientTableOptions } from './gradients'
 export { fitDti, fitDtiSync, TensorFit, FitStatus } from './dti'
 export type { DtiMethod, DtiOptions, DtiSyncOptions, PredictOptions } from './dti'
+export { fitDki, fitDkiSync, KurtosisFit } from './dki'
+export type { DkiMethod, DkiOptions, DkiSyncOptions, DkiPredictOptions, KurtosisOptions } from './dki'
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
-export { simulateDtiPhantom } from './phantom'
+export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'
 export type { Phantom, PhantomOptions } from './phantom'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

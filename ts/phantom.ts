@@ -2,7 +2,7 @@ import native from './native'
 import { VoxelkitError, call } from './errors'
 import type { Volume } from './volume'
 
-/** Options of {@link simulateDtiPhantom}. */
+/** Options of {@link simulateDtiPhantom} and {@link simulateDkiPhantom}. */
 export interface PhantomOptions {
   /** Grid size. @defaultValue [64, 64, 12] */
   shape?: [number, number, number]
@@ -27,6 +27,19 @@ export interface Phantom {
  * matter with tangential fibres, 6 b=0 + 60 directions at b = 1000, Rician noise, int16.
  */
 export function simulateDtiPhantom(opts: PhantomOptions = {}): Phantom {
+  return simulate(opts, native.simulateDtiPhantom)
+}
+
+/**
+ * A deterministic kurtosis phantom with the same geometry: tissues are mixtures of Gaussian
+ * compartments (non-zero kurtosis), one b=0 + 64 directions at each of b = 1000, 2000, 3000
+ * (193 volumes), Rician noise, int16. `trueFa` is the FA of the volume-weighted mean tensor.
+ */
+export function simulateDkiPhantom(opts: PhantomOptions = {}): Phantom {
+  return simulate(opts, native.simulateDkiPhantom)
+}
+
+function simulate(opts: PhantomOptions, make: typeof native.simulateDtiPhantom): Phantom {
   const { shape = [64, 64, 12], snr = 30, seed = 1 } = opts
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0 && s < 4096)) {
     throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${String(shape)}`)
@@ -34,7 +47,7 @@ export function simulateDtiPhantom(opts: PhantomOptions = {}): Phantom {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new VoxelkitError('ERR_SETTING', `seed must be an integer from 0 to 2^32-1, got ${seed}`)
   }
-  const p = call(() => native.simulateDtiPhantom(shape[0], shape[1], shape[2], snr, seed))
+  const p = call(() => make(shape[0], shape[1], shape[2], snr, seed))
   const affine = [p.spacing[0], 0, 0, 0, 0, p.spacing[1], 0, 0, 0, 0, p.spacing[2], 0, 0, 0, 0, 1]
   const grid = { affine, spacing: [...p.spacing] }
   return {

@@ -34,13 +34,15 @@ export interface DtiCase {
   results: Record<'WLS' | 'OLS', DtiResult>
 }
 
-export function listCases(): string[] {
-  const idx = JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')) as { cases: { file: string }[] }
+export const DKI_FIXTURES = join(ROOT, 'fixtures', 'dipy_dki')
+
+export function listCases(dir = FIXTURES): string[] {
+  const idx = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { cases: { file: string }[] }
   return idx.cases.map((c) => c.file)
 }
 
-export function loadCase(file: string): DtiCase {
-  return JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as DtiCase
+export function loadCase(file: string, dir = FIXTURES): DtiCase {
+  return JSON.parse(readFileSync(join(dir, file), 'utf8')) as DtiCase
 }
 
 const CTOR = { int16: Int16Array, uint16: Uint16Array, int32: Int32Array, float32: Float32Array, float64: Float64Array }

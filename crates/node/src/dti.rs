@@ -19,7 +19,7 @@ pub struct GradientsIn {
     pub atol: f64,
 }
 
-fn gtab(g: &GradientsIn) -> voxelkit_core::Result<GradientTable> {
+pub(crate) fn gtab(g: &GradientsIn) -> voxelkit_core::Result<GradientTable> {
     if g.bvecs.len() != 3 * g.bvals.len() {
         return Err(Error::gradients(format!(
             "bvecs must hold 3 values per b-value: got {} values for {} b-values",

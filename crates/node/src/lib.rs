@@ -10,6 +10,7 @@
 // napi-derive registers exports only outside `cfg(test)`, so the test build sees them as unused
 #![cfg_attr(test, allow(dead_code))]
 
+mod dki;
 mod dti;
 mod io;
 

@@ -1,0 +1,294 @@
+//! DKI fit, kurtosis maps and prediction.
+
+use crate::dti::{gtab, GradientsIn, PhantomOut};
+use crate::{control, guarded, threads, JobHandle};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+use voxelkit_core::Control;
+use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap};
+use voxelkit_dmri::dki_predict::predict_dki;
+use voxelkit_dmri::predict::S0;
+use voxelkit_dmri::{fit_dki, DkiFit, DkiOptions};
+
+#[napi(object)]
+pub struct DkiOptionsIn {
+    /// 'WLS' or 'OLS' (and DIPY's aliases).
+    pub method: String,
+    pub min_signal: Option<f64>,
+    pub return_s0: bool,
+    pub threads: Option<u32>,
+}
+
+#[napi(object)]
+pub struct DkiFitOut {
+    pub evals: Float64Array,
+    pub evecs: Float64Array,
+    pub kt: Float64Array,
+    pub s0: Option<Float64Array>,
+    pub status: Uint8Array,
+}
+
+impl From<DkiFit> for DkiFitOut {
+    fn from(f: DkiFit) -> Self {
+        DkiFitOut {
+            evals: Float64Array::new(f.evals),
+            evecs: Float64Array::new(f.evecs),
+            kt: Float64Array::new(f.kt),
+            s0: f.s0.map(Float64Array::new),
+            status: Uint8Array::new(f.status),
+        }
+    }
+}
+
+fn fit_impl<T: voxelkit_core::Sample>(
+    data: &[T],
+    nvox: u32,
+    g: &GradientsIn,
+    mask: Option<&[u8]>,
+    o: &DkiOptionsIn,
+    ctl: &Control,
+) -> voxelkit_core::Result<DkiFit> {
+    let opts = DkiOptions {
+        method: o.method.parse()?,
+        min_signal: o.min_signal,
+        return_s0: o.return_s0,
+        threads: threads(o.threads)?,
+        ..Default::default()
+    };
+    fit_dki(data, nvox as usize, &gtab(g)?, mask, &opts, ctl)
+}
+
+macro_rules! fit_dki_entry {
+    ($arr:ident, $task:ident, $sync:ident, $asyn:ident) => {
+        pub struct $task {
+            data: $arr,
+            nvox: u32,
+            g: GradientsIn,
+            mask: Option<Uint8Array>,
+            o: DkiOptionsIn,
+            ctl: Arc<Control>,
+        }
+
+        impl Task for $task {
+            type Output = DkiFit;
+            type JsValue = DkiFitOut;
+            fn compute(&mut self) -> napi::Result<DkiFit> {
+                guarded(|| {
+                    fit_impl(
+                        &self.data,
+                        self.nvox,
+                        &self.g,
+                        self.mask.as_deref(),
+                        &self.o,
+                        &self.ctl,
+                    )
+                })
+            }
+            fn resolve(&mut self, _env: Env, out: DkiFit) -> napi::Result<DkiFitOut> {
+                Ok(out.into())
+            }
+        }
+
+        #[napi]
+        pub fn $sync(
+            data: $arr,
+            nvox: u32,
+            g: GradientsIn,
+            mask: Option<Uint8Array>,
+            o: DkiOptionsIn,
+            job: Option<&JobHandle>,
+        ) -> napi::Result<DkiFitOut> {
+            let ctl = control(job);
+            guarded(|| fit_impl(&data, nvox, &g, mask.as_deref(), &o, &ctl)).map(Into::into)
+        }
+
+        #[napi]
+        pub fn $asyn(
+            data: $arr,
+            nvox: u32,
+            g: GradientsIn,
+            mask: Option<Uint8Array>,
+            o: DkiOptionsIn,
+            job: Option<&JobHandle>,
+        ) -> AsyncTask<$task> {
+            AsyncTask::new($task {
+                data,
+                nvox,
+                g,
+                mask,
+                o,
+                ctl: control(job),
+            })
+        }
+    };
+}
+
+fit_dki_entry!(
+    Uint8Array,
+    FitDkiUint8Task,
+    fit_dki_uint8_sync,
+    fit_dki_uint8
+);
+fit_dki_entry!(
+    Int16Array,
+    FitDkiInt16Task,
+    fit_dki_int16_sync,
+    fit_dki_int16
+);
+fit_dki_entry!(
+    Uint16Array,
+    FitDkiUint16Task,
+    fit_dki_uint16_sync,
+    fit_dki_uint16
+);
+fit_dki_entry!(
+    Int32Array,
+    FitDkiInt32Task,
+    fit_dki_int32_sync,
+    fit_dki_int32
+);
+fit_dki_entry!(
+    Float32Array,
+    FitDkiFloat32Task,
+    fit_dki_float32_sync,
+    fit_dki_float32
+);
+fit_dki_entry!(
+    Float64Array,
+    FitDkiFloat64Task,
+    fit_dki_float64_sync,
+    fit_dki_float64
+);
+
+/// A kurtosis map ('mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa') from component-major parameters,
+/// clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped).
+#[napi]
+pub fn dki_kurtosis_map(
+    name: String,
+    evals: Float64Array,
+    evecs: Float64Array,
+    kt: Float64Array,
+    min_kurtosis: f64,
+    max_kurtosis: f64,
+) -> napi::Result<Float64Array> {
+    guarded(|| {
+        let m: KurtosisMap = name.parse()?;
+        kurtosis_map(m, &evals, &evecs, &kt, min_kurtosis, max_kurtosis).map(Float64Array::new)
+    })
+}
+
+pub struct DkiPredictTask {
+    evals: Float64Array,
+    evecs: Float64Array,
+    kt: Float64Array,
+    g: GradientsIn,
+    s0_scalar: f64,
+    s0_volume: Option<Float64Array>,
+    threads: Option<u32>,
+    ctl: Arc<Control>,
+}
+
+fn predict_impl(t: &DkiPredictTask) -> voxelkit_core::Result<Vec<f64>> {
+    let s0 = match &t.s0_volume {
+        Some(v) => S0::PerVoxel(v),
+        None => S0::Scalar(t.s0_scalar),
+    };
+    predict_dki(
+        &t.evals,
+        &t.evecs,
+        &t.kt,
+        &gtab(&t.g)?,
+        s0,
+        threads(t.threads)?,
+        &t.ctl,
+    )
+}
+
+impl Task for DkiPredictTask {
+    type Output = Vec<f64>;
+    type JsValue = Float64Array;
+    fn compute(&mut self) -> napi::Result<Vec<f64>> {
+        guarded(|| predict_impl(self))
+    }
+    fn resolve(&mut self, _env: Env, out: Vec<f64>) -> napi::Result<Float64Array> {
+        Ok(Float64Array::new(out))
+    }
+}
+
+/// Predicted DKI signal, volume-major `[nvox * nvol]`. `s0Volume` wins over `s0Scalar`.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn dki_predict_sync(
+    evals: Float64Array,
+    evecs: Float64Array,
+    kt: Float64Array,
+    g: GradientsIn,
+    s0_scalar: f64,
+    s0_volume: Option<Float64Array>,
+    threads: Option<u32>,
+    job: Option<&JobHandle>,
+) -> napi::Result<Float64Array> {
+    let t = DkiPredictTask {
+        evals,
+        evecs,
+        kt,
+        g,
+        s0_scalar,
+        s0_volume,
+        threads,
+        ctl: control(job),
+    };
+    guarded(|| predict_impl(&t)).map(Float64Array::new)
+}
+
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn dki_predict(
+    evals: Float64Array,
+    evecs: Float64Array,
+    kt: Float64Array,
+    g: GradientsIn,
+    s0_scalar: f64,
+    s0_volume: Option<Float64Array>,
+    threads: Option<u32>,
+    job: Option<&JobHandle>,
+) -> AsyncTask<DkiPredictTask> {
+    AsyncTask::new(DkiPredictTask {
+        evals,
+        evecs,
+        kt,
+        g,
+        s0_scalar,
+        s0_volume,
+        threads,
+        ctl: control(job),
+    })
+}
+
+/// A synthetic kurtosis phantom (see `voxelkit_dmri::phantom::dki_phantom`).
+#[napi]
+pub fn simulate_dki_phantom(
+    nx: u32,
+    ny: u32,
+    nz: u32,
+    snr: f64,
+    seed: u32,
+) -> napi::Result<PhantomOut> {
+    guarded(|| {
+        let p = voxelkit_dmri::phantom::dki_phantom(
+            [nx as usize, ny as usize, nz as usize],
+            snr,
+            seed as u64,
+        )?;
+        Ok(PhantomOut {
+            shape: p.shape.iter().map(|&s| s as u32).collect(),
+            data: Int16Array::new(p.data),
+            bvals: Float64Array::new(p.bvals),
+            bvecs: Float64Array::new(p.bvecs.iter().flatten().copied().collect()),
+            mask: Uint8Array::new(p.mask),
+            true_fa: Float64Array::new(p.true_fa),
+            spacing: p.spacing.to_vec(),
+        })
+    })
+}
