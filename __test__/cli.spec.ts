@@ -1,11 +1,11 @@
 // The voxelkit command: the main job end to end, and its error paths.
 import test from 'ava'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { readVolumeSync, writeVolumeSync } from '../ts/index'
+import { readVolumeSync, simulateDkiPhantom, writeVolumeSync } from '../ts/index'
 import { phantom } from './helpers/data'
 import { ROOT } from './helpers/fixtures'
 
@@ -70,4 +70,36 @@ test('voxelkit reports usage and coded errors with exit codes', async (t) => {
   const th = await cli('demo', '--out', join(dir, 'd2'), '--threads', '0')
   t.is(th.code, 1)
   t.regex(th.stderr, /\[ERR_SETTING\] threads/)
+})
+
+test('voxelkit dki writes the DTI and kurtosis maps and a PNG preview', async (t) => {
+  const p = simulateDkiPhantom({ shape: [12, 10, 2], snr: 40, seed: 3 })
+  const d = join(dir, 'dki')
+  mkdirSync(d, { recursive: true })
+  writeVolumeSync(join(d, 'dwi.nii.gz'), p.dwi)
+  writeVolumeSync(join(d, 'mask.nii'), p.mask)
+  writeFileSync(join(d, 'dwi.bval'), Array.from(p.bvals).join(' '))
+  writeFileSync(
+    join(d, 'dwi.bvec'),
+    [0, 1, 2].map((c) => Array.from({ length: p.bvals.length }, (_, i) => p.bvecs[3 * i + c])).map((r) => r.join(' ')).join('\n'),
+  )
+  const out = join(d, 'out')
+  const r = await cli('dki', join(d, 'dwi.nii.gz'), '--bval', join(d, 'dwi.bval'), '--bvec', join(d, 'dwi.bvec'), '--mask', join(d, 'mask.nii'), '--out', out)
+  t.is(r.code, 0, r.stderr)
+  for (const f of ['fa', 'md', 'mk', 'ak', 'rk', 'kfa', 'mkt']) {
+    const v = readVolumeSync(join(out, `${f}.nii.gz`))
+    t.deepEqual(v.shape, [12, 10, 2], f)
+    t.true(v.data instanceof Float32Array, f)
+  }
+  t.deepEqual(readVolumeSync(join(out, 'kt.nii.gz')).shape, [12, 10, 2, 15])
+  // white matter of the phantom (stick + hindered compartments) has clearly positive kurtosis
+  const mk = readVolumeSync(join(out, 'mk.nii.gz')).data
+  const fa = readVolumeSync(join(out, 'fa.nii.gz')).data
+  let n = 0
+  for (let i = 0; i < mk.length; i++) if (fa[i] > 0.4) (t.true(mk[i] > 0.3 && mk[i] < 3, `mk ${mk[i]}`), n++)
+  t.true(n > 0)
+  t.true(existsSync(join(out, 'preview.png')))
+  const bad = await cli('dki', join(dir, 'dwi.nii.gz'), '--bval', join(dir, 'dwi.bval'), '--bvec', join(dir, 'dwi.bvec'), '--out', join(d, 'x'))
+  t.is(bad.code, 1)
+  t.regex(bad.stderr, /ERR_GRADIENTS.*3 distinct b-values/)
 })

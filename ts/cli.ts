@@ -11,12 +11,16 @@ import { simulateDtiPhantom } from './phantom'
 import { FitStatus, type DtiMethod } from './dti'
 import { version } from './index'
 
-const HELP = `voxelkit ${version}: quantitative medical imaging (DIPY-equivalent DTI, Rust kernels)
+const HELP = `voxelkit ${version}: quantitative medical imaging (DIPY-equivalent DTI and DKI, Rust kernels)
 
 Usage:
   voxelkit dti <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS] [--threads N]
       Fits the diffusion tensor (DIPY TensorModel semantics) and writes fa, md, ad, rd, evals,
       evecs and color_fa NIfTI files (float32) and preview.png (mid-slice FA | colour FA) to DIR.
+  voxelkit dki <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS] [--threads N]
+      Fits the diffusion kurtosis model (DIPY DiffusionKurtosisModel semantics) and writes the
+      DTI maps plus mk, ak, rk, kfa, mkt and kt NIfTI files (float32) and preview.png
+      (mid-slice MK | colour FA) to DIR. Needs at least 3 distinct b-values (b=0 counts).
   voxelkit demo [--out DIR] [--threads N]
       Generates a synthetic DTI phantom (int16, 6 b0 + 60 directions, Rician noise), writes it to
       DIR (default ./voxelkit-demo), runs the dti job on it and prints a summary.
@@ -41,7 +45,7 @@ function threadsOpt(v: string | undefined): number | undefined {
   return checkThreads(Number(v))
 }
 
-async function cmdDti(args: string[]): Promise<void> {
+async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -54,14 +58,15 @@ async function cmdDti(args: string[]): Promise<void> {
       out: { type: 'string' },
     },
   })
-  if (positionals.length !== 1) throw new UsageError('dti needs exactly one input series <dwi.nii[.gz]>')
-  for (const k of ['bval', 'bvec', 'out'] as const) if (!values[k]) throw new UsageError(`dti needs --${k}`)
+  if (positionals.length !== 1) throw new UsageError(`${model} needs exactly one input series <dwi.nii[.gz]>`)
+  for (const k of ['bval', 'bvec', 'out'] as const) if (!values[k]) throw new UsageError(`${model} needs --${k}`)
   const started = performance.now()
   const r = await runDtiJob({
     dwi: positionals[0],
     bval: values.bval!,
     bvec: values.bvec!,
     mask: values.mask,
+    model,
     method: values.method as DtiMethod,
     threads: threadsOpt(values.threads),
     out: values.out!,
@@ -140,6 +145,7 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     if (cmd === 'dti') await cmdDti(rest)
+    else if (cmd === 'dki') await cmdDti(rest, 'dki')
     else if (cmd === 'demo') await cmdDemo(rest)
     else throw new UsageError(`unknown command '${cmd}'`)
     return 0

@@ -1,7 +1,9 @@
-// The main job: DTI maps from files to files. Shared by `voxelkit dti` and `voxelkit demo`.
+// The main jobs: DTI or DKI maps from files to files. Shared by `voxelkit dti`, `voxelkit dki`
+// and `voxelkit demo`.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fitDti, type DtiMethod, type TensorFit } from './dti'
+import { KurtosisFit, fitDki, type DkiMethod } from './dki'
 import { gradientTable } from './gradients'
 import { readBvalsBvecs, readVolume, writeVolume } from './io'
 import { slicePreview } from './png'
@@ -13,7 +15,9 @@ export interface DtiJobInput {
   bval: string
   bvec: string
   mask?: string
-  method?: DtiMethod
+  /** 'dti' (default) or 'dki'. */
+  model?: 'dti' | 'dki'
+  method?: DtiMethod | DkiMethod
   threads?: number
   out: string
   onProgress?: (done: number, total: number) => void
@@ -22,7 +26,7 @@ export interface DtiJobInput {
 
 /** What the job wrote and how long its parts took (ms). @internal */
 export interface DtiJobResult {
-  fit: TensorFit
+  fit: TensorFit | KurtosisFit
   dwi: Volume
   files: string[]
   timings: { read: number; fit: number; maps: number; write: number }
@@ -32,7 +36,10 @@ function toFloat32(v: Volume): Volume {
   return { ...v, data: Float32Array.from(v.data as ArrayLike<number>) }
 }
 
-/** Reads a series, fits DTI and writes the maps plus a PNG preview into `out`. @internal */
+/**
+ * Reads a series, fits DTI (or DKI) and writes the maps plus a PNG preview (mid-slice FA, or MK
+ * for DKI, next to colour FA) into `out`. @internal
+ */
 export async function runDtiJob(input: DtiJobInput): Promise<DtiJobResult> {
   const t0 = performance.now()
   const dwi = await readVolume(input.dwi)
@@ -40,13 +47,11 @@ export async function runDtiJob(input: DtiJobInput): Promise<DtiJobResult> {
   const gtab = gradientTable(bvals, bvecs)
   const mask = input.mask ? await readVolume(input.mask) : undefined
   const t1 = performance.now()
-  const fit = await fitDti(dwi, gtab, {
-    method: input.method ?? 'WLS',
-    mask,
-    threads: input.threads,
-    onProgress: input.onProgress,
-    signal: input.signal,
-  })
+  const common = { mask, threads: input.threads, onProgress: input.onProgress, signal: input.signal }
+  const fit =
+    input.model === 'dki'
+      ? await fitDki(dwi, gtab, { ...common, method: (input.method ?? 'WLS') as DkiMethod })
+      : await fitDti(dwi, gtab, { ...common, method: (input.method ?? 'WLS') as DtiMethod })
   const t2 = performance.now()
   const maps: Record<string, Volume> = {
     fa: fit.fa(),
@@ -56,6 +61,9 @@ export async function runDtiJob(input: DtiJobInput): Promise<DtiJobResult> {
     evals: fit.evals,
     evecs: fit.evecs,
     color_fa: fit.colorFa(),
+  }
+  if (fit instanceof KurtosisFit) {
+    Object.assign(maps, { mk: fit.mk(), ak: fit.ak(), rk: fit.rk(), kfa: fit.kfa(), mkt: fit.mkt(), kt: fit.kt })
   }
   const t3 = performance.now()
   mkdirSync(input.out, { recursive: true })
@@ -67,7 +75,9 @@ export async function runDtiJob(input: DtiJobInput): Promise<DtiJobResult> {
   }
   const spatial = dwi.shape.slice(0, -1)
   const z = Math.floor((spatial[2] ?? 1) / 2)
-  const preview = slicePreview(maps.fa.data as Float64Array, maps.color_fa.data as Float64Array, spatial, z)
+  // MK (0..~2 in tissue) is shown scaled by 1/2 on the FA panel's grey scale
+  const grey = maps.mk ? Float64Array.from(maps.mk.data as Float64Array, (x) => x / 2) : (maps.fa.data as Float64Array)
+  const preview = slicePreview(grey, maps.color_fa.data as Float64Array, spatial, z)
   const png = join(input.out, 'preview.png')
   writeFileSync(png, preview.png)
   files.push(png)
