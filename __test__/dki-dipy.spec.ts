@@ -92,6 +92,14 @@ for (const file of listCases(DKI_FIXTURES)) {
           check(t, `${m} clipped`, mapOf(fit, m, clipped.min_kurtosis, clipped.max_kurtosis).data, nums(clipped[m]), one, skip)
         }
       }
+      const numerical = r.numerical as Record<string, never> | undefined
+      if (numerical) {
+        const vox = numerical.voxels as number[]
+        for (const m of ['mk', 'ak', 'rk'] as const) {
+          const all = fit[m]({ analytical: false }).data
+          worst[`${m} numerical`] = check(t, `${m} numerical`, vox.map((v) => all[v]), nums(numerical[m]), one)
+        }
+      }
       const gtab = gtabOf(c)
       const nvol = gtab.length
       for (const [key, s0] of [['predict', undefined], ['predict_fit_s0', fit.s0]] as const) {

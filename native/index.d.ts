@@ -37,9 +37,10 @@ export interface DkiFitOut {
 
 /**
  * A kurtosis map ('mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa') from component-major parameters,
- * clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped).
+ * clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped); `analytical = false` picks
+ * DIPY's numerical estimators of MK, AK and RK.
  */
-export declare function dkiKurtosisMap(name: string, evals: Float64Array, evecs: Float64Array, kt: Float64Array, minKurtosis: number, maxKurtosis: number): Float64Array
+export declare function dkiKurtosisMap(name: string, evals: Float64Array, evecs: Float64Array, kt: Float64Array, minKurtosis: number, maxKurtosis: number, analytical: boolean): Float64Array
 
 export interface DkiOptionsIn {
   /** 'WLS' or 'OLS' (and DIPY's aliases). */

@@ -36,8 +36,10 @@ export interface KurtosisOptions {
   /** Values above are replaced by it. @defaultValue 10 */
   maxKurtosis?: number
   /**
-   * DIPY's analytical solution (Tabesh et al., Carlson's elliptic integrals). The numerical
-   * estimators (`false`) are planned and give `ERR_UNSUPPORTED` today. @defaultValue true
+   * DIPY's analytical solution (Tabesh et al., Carlson's elliptic integrals); `false` selects
+   * DIPY's numerical estimators (MK: directional kurtoses averaged over a 45-direction
+   * t-design; AK: along the principal eigenvector; RK: 10 directions perpendicular to it).
+   * @defaultValue true
    */
   analytical?: boolean
 }
@@ -88,7 +90,7 @@ export function fitDkiSync(dwi: Volume, gtab: GradientTable, opts: DkiSyncOption
   return new KurtosisFit(out, p.dwi, p.spatial, p.outputType)
 }
 
-function kurtosisRange(opts: KurtosisOptions, fn: string): [number, number] {
+function kurtosisRange(opts: KurtosisOptions, fn: string): [number, number, boolean] {
   checkKeys(opts, ['minKurtosis', 'maxKurtosis', 'analytical'], fn)
   const lo = opts.minKurtosis ?? -3 / 7
   const hi = opts.maxKurtosis ?? 10
@@ -99,10 +101,7 @@ function kurtosisRange(opts: KurtosisOptions, fn: string): [number, number] {
   if (opts.analytical !== undefined && typeof opts.analytical !== 'boolean') {
     throw new VoxelkitError('ERR_SETTING', `analytical must be a boolean, got ${String(opts.analytical)}`)
   }
-  if (opts.analytical === false) {
-    throw new VoxelkitError('ERR_UNSUPPORTED', `${fn}: the numerical estimator (analytical: false) is not built yet`)
-  }
-  return [lo, hi]
+  return [lo, hi, opts.analytical ?? true]
 }
 
 /**
@@ -128,9 +127,9 @@ export class KurtosisFit extends TensorFit {
     this.kt = outVolume(out.kt, [...spatial, 15], like, outputType)
   }
 
-  #map(name: string, lo: number, hi: number): Volume<Float64Array | Float32Array> {
+  #map(name: string, lo: number, hi: number, analytical = true): Volume<Float64Array | Float32Array> {
     const o = this.#out
-    return outVolume(call(() => native.dkiKurtosisMap(name, o.evals, o.evecs, o.kt, lo, hi)), [...this.#spatial], this.#like, this.#outputType)
+    return outVolume(call(() => native.dkiKurtosisMap(name, o.evals, o.evecs, o.kt, lo, hi, analytical)), [...this.#spatial], this.#like, this.#outputType)
   }
 
   /** Mean kurtosis (DIPY `mk()`). */

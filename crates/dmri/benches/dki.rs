@@ -51,6 +51,7 @@ fn bench(c: &mut Criterion) {
                 std::hint::black_box(
                     kurtosis_map(
                         m,
+                        true,
                         &fit.evals,
                         &fit.evecs,
                         &fit.kt,

@@ -1,7 +1,8 @@
 //! Kurtosis maps of a fitted [`crate::DkiFit`] with DIPY 1.12 semantics (its compiled
 //! `dkispeed` formulas, which `DiffusionKurtosisFit.mk()`/`ak()`/`rk()`/`kfa` use by default):
 //! MK, AK and RK from Tabesh et al.'s analytical solutions (Carlson's elliptic integrals R_F
-//! and R_D), MKT, RTK and KFA. Voxels whose eigenvalues are not all above 2e-7 get MK = AK = RK
+//! and R_D) or DIPY's numerical estimators (directional kurtoses averaged over a 45-direction
+//! t-design or 10 perpendicular directions), MKT, RTK and KFA. Voxels whose eigenvalues are not all above 2e-7 get MK = AK = RK
 //! = 0 (unclipped) and RTK = 0 (clipped), as in DIPY. Computed in parallel on the default pool;
 //! each voxel's value does not depend on the thread count.
 
@@ -378,10 +379,195 @@ pub fn kfa(v: &Voxel) -> f64 {
     }
 }
 
+/// The voxel's diffusion tensor `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]` rebuilt from its eigen-system.
+#[inline]
+fn tensor(v: &Voxel) -> [f64; 6] {
+    let q = |r: usize, c: usize| {
+        (0..3)
+            .map(|j| v.b[r][j] * v.evals[j] * v.b[c][j])
+            .sum::<f64>()
+    };
+    [q(0, 0), q(1, 0), q(1, 1), q(2, 0), q(2, 1), q(2, 2)]
+}
+
+/// DIPY's `directional_kurtosis` along unit direction `n`: `adv (MD / adc)^2` with the ADC
+/// floored at 0, clipped below at `lo`.
+#[inline]
+fn directional_kurtosis(dt: &[f64; 6], md: f64, kt: &[f64; 15], n: [f64; 3], lo: f64) -> f64 {
+    let [x, y, z] = n;
+    let adc = x * x * dt[0]
+        + 2.0 * x * y * dt[1]
+        + y * y * dt[2]
+        + 2.0 * x * z * dt[3]
+        + 2.0 * y * z * dt[4]
+        + z * z * dt[5];
+    let adc = if adc < 0.0 { 0.0 } else { adc };
+    let adv = x * x * x * x * kt[0]
+        + y * y * y * y * kt[1]
+        + z * z * z * z * kt[2]
+        + 4.0 * x * x * x * y * kt[3]
+        + 4.0 * x * x * x * z * kt[4]
+        + 4.0 * x * y * y * y * kt[5]
+        + 4.0 * y * y * y * z * kt[6]
+        + 4.0 * x * z * z * z * kt[7]
+        + 4.0 * y * z * z * z * kt[8]
+        + 6.0 * x * x * y * y * kt[9]
+        + 6.0 * x * x * z * z * kt[10]
+        + 6.0 * y * y * z * z * kt[11]
+        + 12.0 * x * x * y * z * kt[12]
+        + 12.0 * x * y * y * z * kt[13]
+        + 12.0 * x * y * z * z * kt[14];
+    let r = md / adc;
+    let k = adv * (r * r);
+    if k < lo {
+        lo
+    } else {
+        k
+    }
+}
+
+/// Mean kurtosis, numerical: the mean of the directional kurtoses (each clipped below at `lo`)
+/// over the 45-direction t-design, then clipped to `[lo, hi]` (DIPY `mk(analytical=False)`).
+pub fn mk_numerical(v: &Voxel, lo: f64, hi: f64) -> f64 {
+    let [l1, l2, l3] = v.evals;
+    let m = if positive_evals(l1, l2, l3) {
+        let dt = tensor(v);
+        let md = (l1 + l2 + l3) / 3.0;
+        let mut s = 0.0;
+        for d in T_DESIGN_45 {
+            let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+            s += directional_kurtosis(&dt, md, &v.kt, [d[0] / n, d[1] / n, d[2] / n], lo);
+        }
+        s / 45.0
+    } else {
+        0.0
+    };
+    clip(m, lo, hi)
+}
+
+/// Axial kurtosis, numerical: the directional kurtosis along the principal eigenvector (clipped
+/// below at -3/7 as DIPY's default does), then clipped to `[lo, hi]`.
+pub fn ak_numerical(v: &Voxel, lo: f64, hi: f64) -> f64 {
+    let [l1, l2, l3] = v.evals;
+    let a = if positive_evals(l1, l2, l3) {
+        let md = (l1 + l2 + l3) / 3.0;
+        directional_kurtosis(
+            &tensor(v),
+            md,
+            &v.kt,
+            [v.b[0][0], v.b[1][0], v.b[2][0]],
+            MIN_KURTOSIS,
+        )
+    } else {
+        0.0
+    };
+    clip(a, lo, hi)
+}
+
+/// DIPY's `perpendicular_directions(e, num, half=True)`: `num` unit vectors perpendicular to
+/// `e`, evenly spaced over a half circle.
+fn perpendicular_directions(e: [f64; 3], num: usize) -> Vec<[f64; 3]> {
+    let er = f64::EPSILON * 1e3;
+    (0..num)
+        .map(|i| {
+            let a = std::f64::consts::PI * i as f64 / num as f64;
+            let (sina, cosa) = (a.sin(), a.cos());
+            if (e[0] - 1.0).abs() > er {
+                let sq = (e[1] * e[1] + e[2] * e[2]).sqrt();
+                [
+                    -sq * sina,
+                    (e[0] * e[1] * sina - e[2] * cosa) / sq,
+                    (e[0] * e[2] * sina + e[1] * cosa) / sq,
+                ]
+            } else {
+                let sq = (e[0] * e[0] + e[2] * e[2]).sqrt();
+                [
+                    -(e[2] * cosa + e[0] * e[1] * sina) / sq,
+                    sina * sq,
+                    (e[0] * cosa - e[2] * e[1] * sina) / sq,
+                ]
+            }
+        })
+        .collect()
+}
+
+/// Radial kurtosis, numerical: the mean directional kurtosis (each clipped below at `lo`) over
+/// 10 directions perpendicular to the principal eigenvector, then clipped to `[lo, hi]`.
+pub fn rk_numerical(v: &Voxel, lo: f64, hi: f64) -> f64 {
+    let [l1, l2, l3] = v.evals;
+    let r = if positive_evals(l1, l2, l3) {
+        let dt = tensor(v);
+        let md = (l1 + l2 + l3) / 3.0;
+        let dirs = perpendicular_directions([v.b[0][0], v.b[1][0], v.b[2][0]], 10);
+        let mut s = 0.0;
+        for d in &dirs {
+            let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+            s += directional_kurtosis(&dt, md, &v.kt, [d[0] / n, d[1] / n, d[2] / n], lo);
+        }
+        s / dirs.len() as f64
+    } else {
+        0.0
+    };
+    clip(r, lo, hi)
+}
+
+/// The 45-direction spherical t-design (Hardin & Sloane) that DIPY's numerical MK averages
+/// over (DIPY's data file `tdesign45.txt`, values as published).
+pub const T_DESIGN_45: [[f64; 3]; 45] = [
+    [0.182043913928168, -0.092704804144403, 0.978910533547506],
+    [-0.340163392047712, 0.096636276573202, 0.935387778817247],
+    [0.070029642399186, 0.438017065762302, 0.896234846056783],
+    [0.406299198650681, -0.392222958109974, 0.825276991262495],
+    [-0.502052907475803, -0.31340317724547, 0.806052930388282],
+    [-0.16617037551611, -0.631581895003208, 0.757292358475241],
+    [0.564556833080451, 0.431566519046806, 0.703580785596079],
+    [-0.251657165573272, 0.700420116996234, 0.667892454458507],
+    [0.761073783409344, 0.033839495303313, 0.647782050356911],
+    [-0.689166959924956, 0.470041103540143, 0.551461931896082],
+    [-0.844458834701971, 0.083211203206454, 0.529117351969035],
+    [0.166790153281689, -0.837963969697513, 0.519612769528479],
+    [-3.38142653e-07, -0.999999999999941, 5.1139543e-08],
+    [0.825320355156326, 0.562747972020442, 0.046486894406017],
+    [0.428784758863538, 0.788094723683671, 0.441645035145077],
+    [0.837982165758089, -0.397841299131732, 0.373507952494399],
+    [-0.725354257065087, -0.581937343505558, 0.367709300931116],
+    [0.599978001694085, -0.748095908264377, 0.283511744944137],
+    [0.0102962118216, 0.960455871268593, 0.278241814556712],
+    [-0.411173677134327, -0.883129935666437, 0.225871033914555],
+    [0.970146316615112, 0.18989712938566, 0.150848283414881],
+    [-0.959916320194799, -0.237455188580304, 0.148915048399982],
+    [-0.489078081085307, 0.861410026680515, 0.137023343033908],
+    [0.489078344268034, 0.861409858586197, -0.137023460394736],
+    [0.95991614251061, -0.237455655978974, -0.1489154484637],
+    [-0.970146211755088, 0.189897463353104, -0.150848537378749],
+    [0.411173207992671, -0.883130286541791, -0.225870516052072],
+    [-0.010295830674582, 0.960455843866905, -0.278241923247795],
+    [-0.599978278931395, -0.748095830083596, -0.283511364537749],
+    [0.725353857661064, -0.581937941842743, -0.367709141877171],
+    [-0.837982111762402, -0.397841173160007, -0.373508207814628],
+    [-0.428784489739221, 0.788094864863886, -0.441645044503219],
+    [-0.825320203561851, 0.562748203022905, -0.046486789382754],
+    [-0.166790526681298, -0.837963935497204, -0.519612704824865],
+    [0.844458855699995, 0.083210985600961, -0.529117352678185],
+    [0.689167026286208, 0.470041028019343, -0.551461913334315],
+    [-0.761073594089126, 0.033839581719348, -0.647782268273315],
+    [0.251657227336896, 0.700419874521606, -0.667892685469936],
+    [-0.564556780777004, 0.431566700950479, -0.70358071598746],
+    [0.166170307198945, -0.631582184981924, -0.757292131623502],
+    [0.502052846325575, -0.313403501155645, -0.806052842535632],
+    [-0.406299099983909, -0.39222299219588, -0.82527702363823],
+    [-0.070029629255691, 0.438016891948409, -0.896234932031868],
+    [0.340163643018865, 0.096636011872206, -0.935387714895577],
+    [-0.182043726883572, -0.092704831005997, -0.978910565787544],
+];
+
 /// One kurtosis map of `nvox` voxels (component-major inputs), with `[lo, hi]` clipping where
-/// the map is clipped. Errors: inconsistent lengths, `lo > hi` or NaN bounds (`ERR_SETTING`).
+/// the map is clipped; `analytical = false` selects DIPY's numerical estimators of MK, AK and RK
+/// (the other maps have one definition). Errors: inconsistent lengths, `lo > hi` or NaN bounds
+/// (`ERR_SETTING`).
 pub fn kurtosis_map(
     map: KurtosisMap,
+    analytical: bool,
     evals: &[f64],
     evecs: &[f64],
     kt: &[f64],
@@ -405,9 +591,12 @@ pub fn kurtosis_map(
     Ok(per_voxel::<1>(nvox, |v| {
         let vx = Voxel::at(evals, evecs, kt, nvox, v);
         [match map {
-            KurtosisMap::Mk => mk(&vx, lo, hi),
-            KurtosisMap::Ak => ak(&vx, lo, hi),
-            KurtosisMap::Rk => rk(&vx, lo, hi),
+            KurtosisMap::Mk if analytical => mk(&vx, lo, hi),
+            KurtosisMap::Ak if analytical => ak(&vx, lo, hi),
+            KurtosisMap::Rk if analytical => rk(&vx, lo, hi),
+            KurtosisMap::Mk => mk_numerical(&vx, lo, hi),
+            KurtosisMap::Ak => ak_numerical(&vx, lo, hi),
+            KurtosisMap::Rk => rk_numerical(&vx, lo, hi),
             KurtosisMap::Mkt => mkt(&vx, lo, hi),
             KurtosisMap::Rtk => rtk(&vx, lo, hi),
             KurtosisMap::Kfa => kfa(&vx),

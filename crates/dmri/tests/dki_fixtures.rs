@@ -183,6 +183,7 @@ fn dki_matches_dipy_fixtures() {
                         *m,
                         kurtosis_map(
                             m.parse::<KurtosisMap>().unwrap(),
+                            true,
                             &fit.evals,
                             &fit.evecs,
                             &fit.kt,
@@ -218,6 +219,36 @@ fn dki_matches_dipy_fixtures() {
                     .filter(|(m, _)| defined || !["kfa", "mkt"].contains(m))
                 {
                     worst.check(&tag(m), vals[v], num(&r[*m][v]), 1.0);
+                }
+            }
+            // DIPY's numerical estimators (analytical=False) on a subset of voxels
+            if let Some(num) = r.get("numerical") {
+                let vox: Vec<usize> = num["voxels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as usize)
+                    .collect();
+                for m in ["mk", "ak", "rk"] {
+                    let ours = kurtosis_map(
+                        m.parse().unwrap(),
+                        false,
+                        &fit.evals,
+                        &fit.evecs,
+                        &fit.kt,
+                        MIN_KURTOSIS,
+                        MAX_KURTOSIS,
+                    )
+                    .unwrap();
+                    let want = nums(&num[m]);
+                    for (i, &v) in vox.iter().enumerate() {
+                        worst.check(
+                            &format!("{file} {mname} {m}_numerical voxel {v}"),
+                            ours[v],
+                            want[i],
+                            1.0,
+                        );
+                    }
                 }
             }
             // prediction with S0 = 1 (DIPY's default) and with the fitted S0
@@ -305,6 +336,7 @@ fn dki_bits_do_not_depend_on_threads_or_isa() {
         let f = fit_dki(&data, nvox, &gtab, None, &opts, &Control::new()).unwrap();
         let mk = kurtosis_map(
             KurtosisMap::Mk,
+            true,
             &f.evals,
             &f.evecs,
             &f.kt,

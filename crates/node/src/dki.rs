@@ -162,7 +162,8 @@ fit_dki_entry!(
 );
 
 /// A kurtosis map ('mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa') from component-major parameters,
-/// clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped).
+/// clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped); `analytical = false` picks
+/// DIPY's numerical estimators of MK, AK and RK.
 #[napi]
 pub fn dki_kurtosis_map(
     name: String,
@@ -171,10 +172,20 @@ pub fn dki_kurtosis_map(
     kt: Float64Array,
     min_kurtosis: f64,
     max_kurtosis: f64,
+    analytical: bool,
 ) -> napi::Result<Float64Array> {
     guarded(|| {
         let m: KurtosisMap = name.parse()?;
-        kurtosis_map(m, &evals, &evecs, &kt, min_kurtosis, max_kurtosis).map(Float64Array::new)
+        kurtosis_map(
+            m,
+            analytical,
+            &evals,
+            &evecs,
+            &kt,
+            min_kurtosis,
+            max_kurtosis,
+        )
+        .map(Float64Array::new)
     })
 }
 
