@@ -105,3 +105,31 @@ test('DKI: aborting a long fit rejects promptly with ERR_ABORTED; progress is re
   t.true(seen.length > 0, 'progress was reported before the abort')
   t.log(`aborted after ${(performance.now() - started).toFixed(0)} ms`)
 })
+
+test('DKI: 32 concurrent async fits equal the sequential ones bitwise; aborting one leaves the others intact', async (t) => {
+  const phantoms = [1, 2, 3, 4].map((seed) => simulateDkiPhantom({ shape: [10, 9, 2 + (seed % 2)], snr: 25, seed }))
+  const gt = phantoms.map((q) => gradientTable(q.bvals, q.bvecs))
+  const ref = phantoms.map((q, i) => fitDkiSync(q.dwi, gt[i], { returnS0: true, method: i % 2 ? 'OLS' : 'WLS' }))
+  const ac = new AbortController()
+  const jobs = Array.from({ length: 32 }, (_, j) => {
+    const i = j % 4
+    const signal = j === 5 ? ac.signal : undefined
+    return fitDki(phantoms[i].dwi, gt[i], { returnS0: true, method: i % 2 ? 'OLS' : 'WLS', threads: 1 + (j % 3), signal })
+  })
+  ac.abort()
+  const settled = await Promise.allSettled(jobs)
+  let aborted = 0
+  settled.forEach((s, j) => {
+    const r = ref[j % 4]
+    if (s.status === 'rejected') {
+      t.is((s.reason as VoxelkitError).code, 'ERR_ABORTED')
+      t.is(j, 5, 'only the aborted call may reject')
+      aborted++
+      return
+    }
+    const f = s.value
+    const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (x: number, k: number) => Object.is(x, b[k]))
+    t.true(same(f.evals.data, r.evals.data) && same(f.evecs.data, r.evecs.data) && same(f.kt.data, r.kt.data) && same(f.s0!.data, r.s0!.data), `job ${j}`)
+  })
+  t.true(aborted <= 1)
+})
