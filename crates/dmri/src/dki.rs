@@ -15,7 +15,8 @@
 //! gradient direction times a power of b, and only 95 distinct ones occur among the 253 packed
 //! entries), then solved by Cholesky with the condition certificate of the DTI fit: when
 //! `tr(N) tr(N^-1)` (a bound on cond(N) = cond(scaled W X)^2) exceeds 1e8, the voxel is solved
-//! by SVD with numpy's `pinv` cut-off instead (status [`FitStatus::PinvFallback`]). The normal
+//! as DIPY solves it, by the SVD pseudo-inverse of the unscaled weighted design with numpy's
+//! cut-off (status [`FitStatus::PinvFallback`]). The normal
 //! equations lose about cond(N) * eps <= 1e-8 relative accuracy in the scaled unknowns; DIPY's
 //! own SVD of the unscaled system loses about cond(X) * eps, which is of the same order for
 //! real schemes (cond(X) ~ 1e6..1e7), so the two agree far inside the 1e-5 of the fixtures.
@@ -446,8 +447,7 @@ impl DkiModel {
                 }
             } else {
                 let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
-                let w: Vec<f64> = s.w[..n].iter().map(|v| v[l].sqrt()).collect();
-                let q = self.wls_svd(&y, &w);
+                let q = self.wls_svd(&y, &p0.map(|v| v[l]));
                 for r in 0..NP {
                     p[r][l] = q[r];
                 }
@@ -457,15 +457,23 @@ impl DkiModel {
         (p, status)
     }
 
-    /// DIPY's `pinv(X * w) @ (w * y)` by SVD on unit-norm columns (the rare ill-conditioned path).
-    fn wls_svd(&self, y: &[f64], w: &[f64]) -> [f64; NP] {
+    /// DIPY's `pinv(W X) @ (W y)` with `W = exp(X p0)`, exactly as DIPY forms it (unscaled
+    /// columns, exact exponentials, numpy's cut-off) for the rare voxels whose weighted system
+    /// fails the condition certificate: there the truncation of tiny singular values decides
+    /// the answer, and only DIPY's own formulation truncates the same ones.
+    fn wls_svd(&self, y: &[f64], p0: &[f64; NP]) -> [f64; NP] {
         let n = self.n;
-        let a = DMatrix::from_fn(n, NP, |i, j| self.xs[i][j] * w[i]);
+        let w: Vec<f64> = self
+            .x
+            .iter()
+            .map(|xi| xi.iter().zip(p0).map(|(a, b)| a * b).sum::<f64>().exp())
+            .collect();
+        let a = DMatrix::from_fn(n, NP, |i, j| w[i] * self.x[i][j]);
         let b = DVector::from_fn(n, |i, _| w[i] * y[i]);
         match pinv(&a, PINV_RCOND) {
             Ok((p, _)) => {
                 let r = p * b;
-                std::array::from_fn(|j| r[j] * self.scale[j])
+                std::array::from_fn(|j| r[j])
             }
             Err(_) => [f64::NAN; NP],
         }

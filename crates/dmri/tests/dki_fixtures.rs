@@ -5,7 +5,9 @@
 //! Tolerance: RTOL = 1e-5 relative (the bar), measured against max(|reference|, floor)
 //! with floor = lambda1 of the voxel for eigenvalues and tensor-derived diffusivities, 1 for the
 //! dimensionless maps (FA, kurtosis maps: values of order 1, so 1e-5 absolute), the voxel's
-//! largest |W| but at least 1 for kurtosis-tensor elements (dimensionless), and the volume's largest signal for predictions.
+//! largest |W| but at least 1 for kurtosis-tensor elements (dimensionless), and the voxel's largest signal for predictions.
+//! Voxels with an eigenvalue <= 2e-7 have an undefined kurtosis: see the `defined` note below;
+//! their predicted signal is not compared either (the fit is undetermined there on both sides).
 //! Observed agreement is printed (`cargo test -- --nocapture`) and is far below RTOL.
 
 use serde_json::Value;
@@ -148,6 +150,7 @@ fn dki_matches_dipy_fixtures() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut worst = Worst::default();
     let mut checked = 0;
+    let mut fallbacks = 0;
     for entry in index["cases"].as_array().unwrap() {
         let file = entry["file"].as_str().unwrap();
         let c: Value =
@@ -276,6 +279,9 @@ fn dki_matches_dipy_fixtures() {
                     .collect();
                 let n = gtab.bvals.len();
                 for (i, &v) in vox.iter().enumerate() {
+                    if fit.status[v] != 3 && (0..3).any(|j| ev[j * nvox + v] <= 2e-7) {
+                        continue; // kurtosis undefined (see the `defined` note above)
+                    }
                     let smax = (0..n).map(|k| want[i * n + k].abs()).fold(1e-300, f64::max);
                     for k in 0..n {
                         worst.check(
@@ -287,6 +293,7 @@ fn dki_matches_dipy_fixtures() {
                     }
                 }
             }
+            fallbacks += fit.status.iter().filter(|&&st| st == 1).count();
             checked += 1;
         }
     }
@@ -294,6 +301,9 @@ fn dki_matches_dipy_fixtures() {
         eprintln!("max relative error {k:>16}: {w:.2e}");
     }
     assert!(checked >= 14, "only {checked} fixture fits checked");
+    // the degenerate case sends voxels through the SVD path (DIPY's own formulation)
+    eprintln!("voxels solved by the SVD fallback: {fallbacks}");
+    assert!(fallbacks > 0, "no fixture voxel exercised the SVD fallback");
 }
 
 /// Same bits at any thread count and with or without the AVX2 build, fit and maps.
