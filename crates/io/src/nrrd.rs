@@ -829,6 +829,13 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
                     &format!("{dim} entries (one per axis)"),
                 ));
             }
+            if dirs.iter().flatten().any(|d| d.iter().all(|&x| x == 0.0)) {
+                return Err(err_field(
+                    "space directions",
+                    v,
+                    "non-zero vectors (a zero vector leaves the axis without a spacing)",
+                ));
+            }
             if dirs.iter().flatten().any(|d| d.len() != sd) {
                 return Err(err_field(
                     "space directions",
@@ -1681,6 +1688,26 @@ fn encode_header(vol: &VolumeFile, gzip: bool) -> Result<String> {
         )));
     }
     let a = &vol.affine;
+    // Columns written as directions must be usable: non-zero, and a basis for 3+ axes.
+    let ncols = nd.min(3);
+    for j in 0..ncols {
+        if a[j] == 0.0 && a[4 + j] == 0.0 && a[8 + j] == 0.0 {
+            return Err(Error::setting(format!(
+                "affine column {j} is zero; a voxel-to-world affine needs non-zero columns \
+                 (affine = {a:?})"
+            )));
+        }
+    }
+    if ncols == 3 {
+        let det = a[0] * (a[5] * a[10] - a[6] * a[9]) - a[1] * (a[4] * a[10] - a[6] * a[8])
+            + a[2] * (a[4] * a[9] - a[5] * a[8]);
+        if det == 0.0 || !det.is_finite() {
+            return Err(Error::setting(format!(
+                "affine is singular (determinant {det}); expected a voxel-to-world affine \
+                 (affine = {a:?})"
+            )));
+        }
+    }
     let lps = [-1.0, -1.0, 1.0];
     let mut dirs = Vec::new();
     let mut kinds = Vec::new();
@@ -1729,7 +1756,7 @@ fn encode_header(vol: &VolumeFile, gzip: bool) -> Result<String> {
 
 /// Encodes `vol` as an attached NRRD in memory (raw, or gzip when `gzip`).
 /// Errors: `ERR_SHAPE` when shape and data disagree or the shape has 0 or more than 16 axes or
-/// a zero-length axis; `ERR_SETTING` for a non-finite affine.
+/// a zero-length axis; `ERR_SETTING` for a non-finite or singular affine (or a zero column).
 pub fn write_nrrd_bytes(vol: &VolumeFile, gzip: bool) -> Result<Vec<u8>> {
     let header = encode_header(vol, gzip)?;
     let mut out = header.into_bytes();

@@ -360,6 +360,7 @@ fn bad_headers_are_coded_errors() {
         ("directions count", with("type: uchar\ndimension: 2\nsizes: 2 2\nencoding: raw\nspace: LPS\nspace directions: (1,0,0)\n"), Code::Format),
         ("direction components", with("type: uchar\ndimension: 1\nsizes: 2\nencoding: raw\nspace: LPS\nspace directions: (1,0)\n"), Code::Format),
         ("nan direction", with("type: uchar\ndimension: 1\nsizes: 2\nencoding: raw\nspace: LPS\nspace directions: (nan,0,0)\n"), Code::Format),
+        ("zero direction", with("type: uchar\ndimension: 1\nsizes: 2\nencoding: raw\nspace: LPS\nspace directions: (0,0,0)\n"), Code::Format),
         ("directions without space", with("type: uchar\ndimension: 1\nsizes: 2\nencoding: raw\nspace directions: (1,0,0)\n"), Code::Format),
         ("bad origin", with("type: uchar\ndimension: 1\nsizes: 2\nencoding: raw\nspace: LPS\nspace origin: (1,2)\n"), Code::Format),
         ("inf origin", with("type: uchar\ndimension: 1\nsizes: 2\nencoding: raw\nspace: LPS\nspace origin: (1,2,inf)\n"), Code::Format),
@@ -478,4 +479,27 @@ fn detached_files_outside_the_directory_are_refused_from_disk() {
         Code::Io
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn writer_refuses_singular_affines() {
+    let d = || VolumeData::U8(vec![0; 8]);
+    let mut zero_col = OBLIQUE;
+    zero_col[1] = 0.0;
+    zero_col[5] = 0.0;
+    zero_col[9] = 0.0;
+    let mut collinear = OBLIQUE;
+    for r in 0..3 {
+        collinear[4 * r + 2] = 2.0 * collinear[4 * r];
+    }
+    for a in [zero_col, collinear, [0.0; 16]] {
+        let e = write_nrrd_bytes(&vol(&[2, 2, 2], a, d()), false).unwrap_err();
+        assert_eq!(e.code, Code::Setting, "{}", e.message);
+    }
+    // a 2-axis volume needs only its two columns
+    let mut flat = OBLIQUE;
+    for r in 0..3 {
+        flat[4 * r + 2] = 0.0;
+    }
+    assert!(write_nrrd_bytes(&vol(&[4, 2], flat, d()), false).is_ok());
 }
