@@ -208,34 +208,34 @@ export interface VolumeOut {
   uint64?: BigUint64Array
 }
 
-export declare function writeVolumeFloat32(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeFloat32(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeFloat32Sync(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeFloat32Sync(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeFloat64(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeFloat64(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeFloat64Sync(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeFloat64Sync(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeInt16(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeInt16(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeInt16Sync(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeInt16Sync(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeInt32(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeInt32(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeInt32Sync(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeInt32Sync(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeInt8(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeInt8(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeInt8Sync(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeInt8Sync(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeUint16(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeUint16(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeUint16Sync(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeUint16Sync(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeUint32(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeUint32(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeUint32Sync(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeUint32Sync(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeUint8(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeUint8(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeUint8Sync(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeUint8Sync(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void

@@ -5,7 +5,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::path::PathBuf;
 use voxelkit_core::Error;
-use voxelkit_io::{NiftiOptions, VolumeData, VolumeFile};
+use voxelkit_io::{NiftiOptions, NrrdOptions, VolumeData, VolumeFile};
 
 /// A volume read from a file; exactly one of the typed fields is set, named by `dtype`.
 #[napi(object)]
@@ -77,9 +77,12 @@ fn read_impl(path: &str, max_bytes: Option<f64>) -> voxelkit_core::Result<Volume
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
         voxelkit_io::read_nifti(&p, &opts)
     } else if lower.ends_with(".nrrd") || lower.ends_with(".nhdr") {
-        Err(Error::unsupported(format!(
-            "NRRD reading is not built yet: {path}"
-        )))
+        voxelkit_io::read_nrrd(
+            &p,
+            &NrrdOptions {
+                max_bytes: opts.max_bytes,
+            },
+        )
     } else {
         Err(Error::format(format!(
             "unknown volume file extension (expected .nii, .nii.gz, .nrrd, .nhdr): {path}"
@@ -113,17 +116,28 @@ pub fn read_volume(path: String, max_bytes: Option<f64>) -> AsyncTask<ReadTask> 
     AsyncTask::new(ReadTask { path, max_bytes })
 }
 
-fn write_impl(path: &str, vol: &VolumeFile) -> voxelkit_core::Result<()> {
+/// `gzip`: NRRD encoding (default true); NIfTI compression follows the name, so `Some(_)` is an
+/// error there.
+fn write_impl(path: &str, vol: &VolumeFile, gzip: Option<bool>) -> voxelkit_core::Result<()> {
     let lower = path.to_ascii_lowercase();
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
+        if gzip.is_some() {
+            return Err(Error::setting(format!(
+                "encoding applies to NRRD files only; NIfTI compression follows the name \
+                 (.nii or .nii.gz): {path}"
+            )));
+        }
         voxelkit_io::write_nifti(&PathBuf::from(path), vol)
     } else if lower.ends_with(".nrrd") {
+        voxelkit_io::write_nrrd(&PathBuf::from(path), vol, gzip.unwrap_or(true))
+    } else if lower.ends_with(".nhdr") {
         Err(Error::unsupported(format!(
-            "NRRD writing is not built yet: {path}"
+            "writing detached NRRD headers (.nhdr) is not supported; write an attached .nrrd: \
+             {path}"
         )))
     } else {
         Err(Error::format(format!(
-            "unknown volume file extension (expected .nii or .nii.gz): {path}"
+            "unknown volume file extension (expected .nii, .nii.gz or .nrrd): {path}"
         )))
     }
 }
@@ -172,13 +186,14 @@ fn volume_file(
 pub struct WriteTask {
     path: String,
     vol: VolumeFile,
+    gzip: Option<bool>,
 }
 
 impl Task for WriteTask {
     type Output = ();
     type JsValue = ();
     fn compute(&mut self) -> napi::Result<()> {
-        guarded(|| write_impl(&self.path, &self.vol))
+        guarded(|| write_impl(&self.path, &self.vol, self.gzip))
     }
     fn resolve(&mut self, _env: Env, _o: ()) -> napi::Result<()> {
         Ok(())
@@ -193,11 +208,13 @@ macro_rules! write_entry {
             data: $arr,
             shape: Vec<u32>,
             affine: Vec<f64>,
+            gzip: Option<bool>,
         ) -> napi::Result<()> {
             guarded(|| {
                 write_impl(
                     &path,
                     &volume_file(&shape, &affine, VolumeData::$variant(data.to_vec()))?,
+                    gzip,
                 )
             })
         }
@@ -208,10 +225,11 @@ macro_rules! write_entry {
             data: $arr,
             shape: Vec<u32>,
             affine: Vec<f64>,
+            gzip: Option<bool>,
         ) -> napi::Result<AsyncTask<WriteTask>> {
             let vol =
                 guarded(|| volume_file(&shape, &affine, VolumeData::$variant(data.to_vec())))?;
-            Ok(AsyncTask::new(WriteTask { path, vol }))
+            Ok(AsyncTask::new(WriteTask { path, vol, gzip }))
         }
     };
 }
