@@ -13,6 +13,7 @@
 use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::interp::{vector2_full, vector3_full, Dims};
+use crate::lanes::{compose4, has_avx2, L};
 use crate::{Field, Real};
 use voxelkit_core::{Control, Error, Result};
 
@@ -153,6 +154,117 @@ pub fn compose_fields<T: Real>(
     }
 }
 
+/// Per-chunk statistics: (count, Σ nn, Σ nn², max nn).
+type Part = (usize, f64, f64, f64);
+
+#[inline(always)]
+fn add_nn(p: &mut Part, nn: f64) {
+    p.0 += 1;
+    p.1 += nn;
+    p.2 += nn * nn;
+    if p.3 < nn {
+        p.3 = nn;
+    }
+}
+
+struct Ctx<'a, T, const D: usize> {
+    dims1: [usize; 3],
+    dims2: Dims,
+    a: [&'a [T]; D],
+    b: [&'a [T]; D],
+    pm: Premult,
+    o: Planes<T, D>,
+}
+
+#[inline(always)]
+fn chunk<T: Real, const D: usize>(x: &Ctx<'_, T, D>, r: std::ops::Range<usize>) -> Part {
+    x.o.check(&r);
+    let mut c = coords(r.start, x.dims1);
+    let mut part: Part = (0, 0.0, 0.0, 0.0);
+    let mut v = r.start;
+    if D == 3 {
+        let a3: &[&[T]; 3] = x.a[..3].try_into().expect("3 planes");
+        let b3: &[&[T]; 3] = x.b[..3].try_into().expect("3 planes");
+        while v + L <= r.end {
+            let mut xyz = [[0.0f64; L]; 3];
+            for l in 0..L {
+                for k in 0..3 {
+                    xyz[k][l] = c[k] as f64;
+                }
+                step(&mut c, x.dims1);
+            }
+            let mut av = [[0.0f64; L]; 3];
+            for k in 0..3 {
+                for l in 0..L {
+                    av[k][l] = a3[k][v + l].to_f64();
+                }
+            }
+            let (w, inside) = compose4::<T>(
+                &av,
+                &xyz,
+                &x.pm.disp,
+                x.pm.index.as_ref(),
+                x.pm.t,
+                b3,
+                &x.dims2,
+            );
+            for l in 0..L {
+                if inside[l] {
+                    let mut nn = 0.0;
+                    for k in 0..3 {
+                        nn += w[k][l] * w[k][l];
+                        // SAFETY: v + l lies in this chunk's range (checked above)
+                        unsafe { x.o.set(k, v + l, T::from_f64(w[k][l])) };
+                    }
+                    add_nn(&mut part, nn);
+                }
+            }
+            v += L;
+        }
+    }
+    while v < r.end {
+        let av: [T; D] = std::array::from_fn(|k| x.a[k][v]);
+        let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
+        if let Some(w) = compose_voxel(av, xyz, &x.pm, &x.b, &x.dims2) {
+            let mut nn = 0.0;
+            for k in 0..D {
+                let y = w[k].to_f64();
+                nn += y * y;
+                // SAFETY: v is in this chunk's range (checked above)
+                unsafe { x.o.set(k, v, w[k]) };
+            }
+            add_nn(&mut part, nn);
+        }
+        // else: `out` starts at zero
+        step(&mut c, x.dims1);
+        v += 1;
+    }
+    part
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn chunk_avx2<T: Real, const D: usize>(
+    x: &Ctx<'_, T, D>,
+    r: std::ops::Range<usize>,
+) -> Part {
+    chunk(x, r)
+}
+
+fn run_chunk<T: Real, const D: usize>(
+    avx2: bool,
+    x: &Ctx<'_, T, D>,
+    r: std::ops::Range<usize>,
+) -> Part {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the CPU has AVX2 (checked once per call)
+        return unsafe { chunk_avx2(x, r) };
+    }
+    let _ = avx2;
+    chunk(x, r)
+}
+
 fn compose_impl<T: Real, const D: usize>(
     d1: &Field<'_, T>,
     d2: &Field<'_, T>,
@@ -161,44 +273,18 @@ fn compose_impl<T: Real, const D: usize>(
     ctl: &Control,
 ) -> Result<(Vec<T>, ComposeStats)> {
     let n = d1.grid.nvox();
-    let dims1 = d1.grid.dims;
-    let dims2 = Dims::new(d2.grid.dims);
-    let a: [&[T]; D] = planes_of(d1);
-    let b: [&[T]; D] = planes_of(d2);
     let mut out = vec![T::default(); D * n];
-    let o = Planes::<T, D>::new(&mut out, n);
+    let x = Ctx {
+        dims1: d1.grid.dims,
+        dims2: Dims::new(d2.grid.dims),
+        a: planes_of(d1),
+        b: planes_of(d2),
+        pm: *pm,
+        o: Planes::<T, D>::new(&mut out, n),
+    };
+    let avx2 = has_avx2();
     ctl.set_total(n as u64);
-    let parts = chunks::run(pool, n, ctl, |r| {
-        o.check(&r);
-        let mut c = coords(r.start, dims1);
-        let (mut cnt, mut s1, mut s2, mut mx) = (0usize, 0.0f64, 0.0f64, 0.0f64);
-        for v in r {
-            let av: [T; D] = std::array::from_fn(|k| a[k][v]);
-            let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
-            match compose_voxel(av, xyz, pm, &b, &dims2) {
-                Some(w) => {
-                    let mut nn = 0.0;
-                    for k in 0..D {
-                        let x = w[k].to_f64();
-                        nn += x * x;
-                        // SAFETY: v is in this chunk's range (checked above)
-                        unsafe { o.set(k, v, w[k]) };
-                    }
-                    cnt += 1;
-                    s1 += nn;
-                    s2 += nn * nn;
-                    if mx < nn {
-                        mx = nn;
-                    }
-                }
-                None => {
-                    // `out` starts at zero: nothing to write
-                }
-            }
-            step(&mut c, dims1);
-        }
-        Ok((cnt, s1, s2, mx))
-    })?;
+    let parts = chunks::run(pool, n, ctl, |r| Ok(run_chunk(avx2, &x, r)))?;
     let (mut cnt, mut s1, mut s2, mut mx) = (0usize, 0.0f64, 0.0f64, 0.0f64);
     for (c, a, b, m) in parts {
         cnt += c;

@@ -20,7 +20,9 @@
 use crate::chunks::{self, Planes};
 use crate::compose::{compose_voxel, coords, planes_of, step, Premult};
 use crate::interp::Dims;
+use crate::lanes::{compose4, has_avx2, L};
 use crate::{Field, Real};
+use std::ops::Range;
 use voxelkit_core::{Control, Error, Result};
 
 /// Options of [`invert_field`] (DIPY's names in brackets).
@@ -31,6 +33,8 @@ pub struct InvertOptions {
     /// Stop when the mean residual norm, in voxels, is at most this (`tol`). Default 1e-3.
     pub tolerance: f64,
     pub threads: Option<usize>,
+    /// Use the AVX2 build where the CPU has it (same bits either way; off only for tests).
+    pub simd: bool,
 }
 
 impl Default for InvertOptions {
@@ -39,6 +43,7 @@ impl Default for InvertOptions {
             max_iter: 20,
             tolerance: 1e-3,
             threads: None,
+            simd: true,
         }
     }
 }
@@ -105,6 +110,183 @@ fn norm_vox<T: Real, const D: usize>(q: &[T; D], s: &[f64; 3]) -> f64 {
     a.sqrt()
 }
 
+/// Everything one pass over a chunk needs.
+struct Ctx<'a, T, const D: usize> {
+    dims: [usize; 3],
+    grid: Dims,
+    spacing: [f64; 3],
+    planes: [&'a [T]; D],
+    pm: Premult,
+    p: Planes<T, D>,
+    q: Planes<T, D>,
+    norms: Planes<f64, 1>,
+}
+
+/// `p -= σ q` at voxel `v` with the step of DIPY's rule for the stored norm.
+#[inline(always)]
+fn step_factor(mag: f64, eps: f64, maxlen: f64) -> f64 {
+    if mag > maxlen {
+        eps * maxlen / mag
+    } else {
+        eps
+    }
+}
+
+/// One voxel of an iteration (the scalar path): pending update, then composition and norm.
+/// Returns the new norm.
+///
+/// # Safety
+/// `v` lies in a chunk range checked against the planes and owned by the caller.
+#[inline(always)]
+unsafe fn voxel<T: Real, const D: usize>(
+    x: &Ctx<'_, T, D>,
+    v: usize,
+    c: [usize; 3],
+    pending: Option<(f64, f64)>,
+) -> f64 {
+    // SAFETY: per the contract
+    unsafe {
+        let mut pv: [T; D] = std::array::from_fn(|k| x.p.get(k, v));
+        if let Some((eps, maxlen)) = pending {
+            let sf = step_factor(x.norms.get(0, v), eps, maxlen);
+            for k in 0..D {
+                pv[k] = T::from_f64(pv[k].to_f64() - sf * x.q.get(k, v).to_f64());
+                x.p.set(k, v, pv[k]);
+            }
+        }
+        let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
+        let qn = compose_voxel(pv, xyz, &x.pm, &x.planes, &x.grid).unwrap_or([T::default(); D]);
+        for k in 0..D {
+            x.q.set(k, v, qn[k]);
+        }
+        let mag = norm_vox(&qn, &x.spacing);
+        x.norms.set(0, v, mag);
+        mag
+    }
+}
+
+/// One iteration over a chunk: `(Σ norms, max norm)`, summed in voxel order.
+#[inline(always)]
+fn chunk<T: Real, const D: usize>(
+    x: &Ctx<'_, T, D>,
+    r: Range<usize>,
+    pending: Option<(f64, f64)>,
+) -> (f64, f64) {
+    x.p.check(&r);
+    x.q.check(&r);
+    x.norms.check(&r);
+    let mut c = coords(r.start, x.dims);
+    let (mut sum, mut mx) = (0.0f64, 0.0f64);
+    let mut v = r.start;
+    if D == 3 {
+        let planes: &[&[T]; 3] = x.planes[..3].try_into().expect("3 planes");
+        while v + L <= r.end {
+            let mut xyz = [[0.0f64; L]; 3];
+            for l in 0..L {
+                for k in 0..3 {
+                    xyz[k][l] = c[k] as f64;
+                }
+                step(&mut c, x.dims);
+            }
+            let mut pv = [[0.0f64; L]; 3];
+            // SAFETY: v..v + L lies in this chunk's range (checked above)
+            unsafe {
+                for k in 0..3 {
+                    for l in 0..L {
+                        pv[k][l] = x.p.get(k, v + l).to_f64();
+                    }
+                }
+                if let Some((eps, maxlen)) = pending {
+                    let mut sf = [0.0f64; L];
+                    for l in 0..L {
+                        sf[l] = step_factor(x.norms.get(0, v + l), eps, maxlen);
+                    }
+                    for k in 0..3 {
+                        for l in 0..L {
+                            let nv = T::from_f64(pv[k][l] - sf[l] * x.q.get(k, v + l).to_f64());
+                            pv[k][l] = nv.to_f64();
+                            x.p.set(k, v + l, nv);
+                        }
+                    }
+                }
+            }
+            let (qn, _) = compose4::<T>(
+                &pv,
+                &xyz,
+                &x.pm.disp,
+                x.pm.index.as_ref(),
+                x.pm.t,
+                planes,
+                &x.grid,
+            );
+            let mut mag = [0.0f64; L];
+            for l in 0..L {
+                let mut a = 0.0;
+                for k in 0..3 {
+                    let u = qn[k][l] / x.spacing[k];
+                    a += u * u;
+                }
+                mag[l] = a.sqrt();
+            }
+            // SAFETY: as above
+            unsafe {
+                for k in 0..3 {
+                    for l in 0..L {
+                        x.q.set(k, v + l, T::from_f64(qn[k][l]));
+                    }
+                }
+                for l in 0..L {
+                    x.norms.set(0, v + l, mag[l]);
+                }
+            }
+            for m in mag {
+                sum += m;
+                if mx < m {
+                    mx = m;
+                }
+            }
+            v += L;
+        }
+    }
+    while v < r.end {
+        // SAFETY: v lies in this chunk's range (checked above)
+        let m = unsafe { voxel(x, v, c, pending) };
+        sum += m;
+        if mx < m {
+            mx = m;
+        }
+        step(&mut c, x.dims);
+        v += 1;
+    }
+    (sum, mx)
+}
+
+/// [`chunk`] compiled for AVX2 (same bits: no FMA contraction, IEEE operations only).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn chunk_avx2<T: Real, const D: usize>(
+    x: &Ctx<'_, T, D>,
+    r: Range<usize>,
+    pending: Option<(f64, f64)>,
+) -> (f64, f64) {
+    chunk(x, r, pending)
+}
+
+fn run_chunk<T: Real, const D: usize>(
+    avx2: bool,
+    x: &Ctx<'_, T, D>,
+    r: Range<usize>,
+    pending: Option<(f64, f64)>,
+) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the CPU has AVX2 (checked once per call)
+        return unsafe { chunk_avx2(x, r, pending) };
+    }
+    let _ = avx2;
+    chunk(x, r, pending)
+}
+
 fn invert_impl<T: Real, const D: usize>(
     d: &Field<'_, T>,
     p: &mut [T],
@@ -114,18 +296,23 @@ fn invert_impl<T: Real, const D: usize>(
     ctl: &Control,
 ) -> Result<InvertStats> {
     let n = d.grid.nvox();
-    let dims = d.grid.dims;
-    let dims2 = Dims::new(dims);
-    let spacing = d.grid.spacing();
-    let planes: [&[T]; D] = planes_of(d);
-    let pm = Premult {
-        index: None,
-        disp: w,
-        t: 1.0,
-    };
     let mut q = vec![T::default(); D * n];
-    let pp = Planes::<T, D>::new(p, n);
-    let qq = Planes::<T, D>::new(&mut q, n);
+    let mut norms = vec![0.0f64; n];
+    let x = Ctx {
+        dims: d.grid.dims,
+        grid: Dims::new(d.grid.dims),
+        spacing: d.grid.spacing(),
+        planes: planes_of(d),
+        pm: Premult {
+            index: None,
+            disp: w,
+            t: 1.0,
+        },
+        p: Planes::<T, D>::new(p, n),
+        q: Planes::<T, D>::new(&mut q, n),
+        norms: Planes::<f64, 1>::new(&mut norms, n),
+    };
+    let avx2 = o.simd && has_avx2();
     // one unit per voxel and iteration, plus the final update pass
     ctl.set_total(((o.max_iter + 1) * n) as u64);
 
@@ -137,41 +324,7 @@ fn invert_impl<T: Real, const D: usize>(
     let mut ran = false;
     while (D == 2 || 0.1 < difmag) && iter < o.max_iter && o.tolerance < error {
         let epsilon = if iter == 0 { 0.75 } else { 0.5 };
-        let parts = chunks::run(pool, n, ctl, |r| {
-            pp.check(&r);
-            qq.check(&r);
-            let mut c = coords(r.start, dims);
-            let (mut sum, mut mx) = (0.0f64, 0.0f64);
-            for v in r {
-                // SAFETY: v lies in this chunk's range (checked above); chunks are disjoint
-                let mut pv: [T; D] = std::array::from_fn(|k| unsafe { pp.get(k, v) });
-                if let Some((eps, maxlen)) = pending {
-                    let qv: [T; D] = std::array::from_fn(|k| unsafe { qq.get(k, v) });
-                    let mag = norm_vox(&qv, &spacing);
-                    let sf = if mag > maxlen {
-                        eps * maxlen / mag
-                    } else {
-                        eps
-                    };
-                    for k in 0..D {
-                        pv[k] = T::from_f64(pv[k].to_f64() - sf * qv[k].to_f64());
-                        unsafe { pp.set(k, v, pv[k]) };
-                    }
-                }
-                let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
-                let qn = compose_voxel(pv, xyz, &pm, &planes, &dims2).unwrap_or([T::default(); D]);
-                for k in 0..D {
-                    unsafe { qq.set(k, v, qn[k]) };
-                }
-                let mag = norm_vox(&qn, &spacing);
-                sum += mag;
-                if mx < mag {
-                    mx = mag;
-                }
-                step(&mut c, dims);
-            }
-            Ok((sum, mx))
-        })?;
+        let parts = chunks::run(pool, n, ctl, |r| Ok(run_chunk(avx2, &x, r, pending)))?;
         error = 0.0;
         difmag = 0.0;
         for (s, m) in parts {
@@ -187,20 +340,17 @@ fn invert_impl<T: Real, const D: usize>(
     }
     if let Some((eps, maxlen)) = pending {
         chunks::run(pool, n, ctl, |r| {
-            pp.check(&r);
-            qq.check(&r);
+            x.p.check(&r);
+            x.q.check(&r);
+            x.norms.check(&r);
             for v in r {
-                // SAFETY: as above
-                let qv: [T; D] = std::array::from_fn(|k| unsafe { qq.get(k, v) });
-                let mag = norm_vox(&qv, &spacing);
-                let sf = if mag > maxlen {
-                    eps * maxlen / mag
-                } else {
-                    eps
-                };
-                for k in 0..D {
-                    let pv = unsafe { pp.get(k, v) };
-                    unsafe { pp.set(k, v, T::from_f64(pv.to_f64() - sf * qv[k].to_f64())) };
+                // SAFETY: v lies in this chunk's range (checked above)
+                unsafe {
+                    let sf = step_factor(x.norms.get(0, v), eps, maxlen);
+                    for k in 0..D {
+                        let pv = x.p.get(k, v).to_f64();
+                        x.p.set(k, v, T::from_f64(pv - sf * x.q.get(k, v).to_f64()));
+                    }
                 }
             }
             Ok(())

@@ -34,6 +34,7 @@ mod chunks;
 pub mod compose;
 pub mod interp;
 pub mod invert;
+mod lanes;
 pub mod warp;
 
 pub use affine::Affine;

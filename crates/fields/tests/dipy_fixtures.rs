@@ -112,6 +112,7 @@ fn check_invert<T: Real>(name: &str, m: &Value, field: Vec<T>, start: Option<Vec
     let mut worst = 0.0f64;
     for t in THREADS {
         let o = InvertOptions {
+            simd: true,
             max_iter: m["max_iter"].as_u64().unwrap() as usize,
             tolerance: m["tolerance"].as_f64().unwrap(),
             threads: Some(t),
