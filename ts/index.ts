@@ -16,6 +16,22 @@ export { gradientTable, GradientTable } from './gradients'
 export type { GradientTableOptions } from './gradients'
 export { fitDti, fitDtiSync, TensorFit, FitStatus } from './dti'
 export type { DtiMethod, DtiOptions, DtiSyncOptions, PredictOptions } from './dti'
+export { invertField, invertFieldSync, composeFields, composeFieldsSync, warpVolume, warpVolumeSync } from './fields'
+export type {
+  DisplacementField,
+  InvertedField,
+  ComposedField,
+  InvertStats,
+  ComposeStats,
+  InvertFieldOptions,
+  InvertFieldSyncOptions,
+  ComposeFieldsOptions,
+  ComposeFieldsSyncOptions,
+  WarpVolumeOptions,
+  WarpVolumeSyncOptions,
+  WarpInterpolation,
+  GridLike,
+} from './fields'
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom } from './phantom'

@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod dti;
+mod fields;
 mod io;
 
 use napi::bindgen_prelude::*;
