@@ -27,6 +27,19 @@ export interface BvalsBvecsOut {
   bvecs: Float64Array
 }
 
+export declare function composeFieldsAsync(d1: Float32Array | Float64Array, grid1: GridIn, d2: Float32Array | Float64Array, grid2: GridIn, timeScaling: number, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<unknown>
+
+/** `x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`). */
+export declare function composeFieldsSync(d1: Float32Array | Float64Array, grid1: GridIn, d2: Float32Array | Float64Array, grid2: GridIn, timeScaling: number, threads?: number | undefined | null, job?: JobHandle | undefined | null): ComposeOut
+
+export interface ComposeOut {
+  field: TypedOut
+  maxNorm: number
+  meanNorm: number
+  stdNorm: number
+  count: number
+}
+
 export interface DkiFitOut {
   evals: Float64Array
   evecs: Float64Array
@@ -156,11 +169,39 @@ export interface GradientsOut {
 
 export declare function gradientTable(g: GradientsIn): GradientsOut
 
+/** A grid given as JS values. */
+export interface GridIn {
+  /** Spatial shape: 2 or 3 sizes. */
+  shape: Array<number>
+  /** 4x4 row-major voxel-to-world. */
+  affine: Array<number>
+}
+
 /** Test hook: whether float32 data are logged with numpy's SIMD kernel on this CPU. */
 export declare function internalNumpySimdLogf(): boolean
 
 /** Test hook: panics inside a worker thread of the pool, to prove containment. */
 export declare function internalPanicForTest(): void
+
+export declare function invertFieldAsync(field: Float32Array | Float64Array, grid: GridIn, start: Float32Array | Float64Array | undefined | null, options: InvertOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+
+/** Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`). */
+export declare function invertFieldSync(field: Float32Array | Float64Array, grid: GridIn, start: Float32Array | Float64Array | undefined | null, options: InvertOptionsIn, job?: JobHandle | undefined | null): InvertOut
+
+export interface InvertOptionsIn {
+  maxIter: number
+  tolerance: number
+  threads?: number
+}
+
+export interface InvertOut {
+  field: TypedOut
+  /** Mean residual norm (voxels) at the last iteration; NaN when no iteration ran. */
+  error: number
+  iterations: number
+  /** Largest residual norm (voxels) at the last iteration; NaN when no iteration ran. */
+  maxResidual: number
+}
 
 export declare function parseBvalsBvecs(bvalText: string, bvecText: string): BvalsBvecsOut
 
@@ -189,6 +230,19 @@ export declare function simulateDkiPhantom(nx: number, ny: number, nz: number, s
 /** A synthetic DTI phantom (see `voxelkit_dmri::phantom`). */
 export declare function simulateDtiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
 
+/** Output arrays: exactly one is set, named by `dtype`. */
+export interface TypedOut {
+  dtype: string
+  uint8?: Uint8Array
+  int8?: Int8Array
+  int16?: Int16Array
+  uint16?: Uint16Array
+  int32?: Int32Array
+  uint32?: Uint32Array
+  float32?: Float32Array
+  float64?: Float64Array
+}
+
 /** A volume read from a file; exactly one of the typed fields is set, named by `dtype`. */
 export interface VolumeOut {
   shape: Array<number>
@@ -207,6 +261,14 @@ export interface VolumeOut {
   int64?: BigInt64Array
   uint64?: BigUint64Array
 }
+
+export declare function warpVolumeAsync(moving: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array, movingGrid: GridIn, field: Float32Array | Float64Array, fieldGrid: GridIn, reference: GridIn | undefined | null, interpolation: string, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<unknown>
+
+/**
+ * Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on the
+ * field's grid or `reference`. Linear: float64; nearest: the moving image's type.
+ */
+export declare function warpVolumeSync(moving: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array, movingGrid: GridIn, field: Float32Array | Float64Array, fieldGrid: GridIn, reference: GridIn | undefined | null, interpolation: string, threads?: number | undefined | null, job?: JobHandle | undefined | null): TypedOut
 
 export declare function writeVolumeFloat32(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 

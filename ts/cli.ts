@@ -10,6 +10,7 @@ import { writeVolume } from './io'
 import { simulateDtiPhantom } from './phantom'
 import { FitStatus, type DtiMethod } from './dti'
 import { version } from './index'
+import { FIELDS_USAGE, cmdInvertField, cmdWarp } from './cliFields'
 
 const HELP = `voxelkit ${version}: quantitative medical imaging (DIPY-equivalent DTI and DKI, Rust kernels)
 
@@ -24,7 +25,7 @@ Usage:
   voxelkit demo [--out DIR] [--threads N]
       Generates a synthetic DTI phantom (int16, 6 b0 + 60 directions, Rician noise), writes it to
       DIR (default ./voxelkit-demo), runs the dti job on it and prints a summary.
-  voxelkit --version | --help
+${FIELDS_USAGE}  voxelkit --version | --help
 `
 
 class UsageError extends Error {}
@@ -147,6 +148,8 @@ async function main(argv: string[]): Promise<number> {
     if (cmd === 'dti') await cmdDti(rest)
     else if (cmd === 'dki') await cmdDti(rest, 'dki')
     else if (cmd === 'demo') await cmdDemo(rest)
+    else if (cmd === 'invert-field') await cmdInvertField(rest)
+    else if (cmd === 'warp') await cmdWarp(rest)
     else throw new UsageError(`unknown command '${cmd}'`)
     return 0
   } catch (e) {

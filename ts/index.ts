@@ -1,7 +1,8 @@
 /**
  * voxelkit: quantitative medical imaging for Node.js with Rust kernels.
  *
- * Diffusion tensor and kurtosis fitting with DIPY 1.12 semantics, NIfTI I/O, gradient tables.
+ * Diffusion tensor and kurtosis fitting with DIPY 1.12 semantics, registration fields (SyN
+ * inversion, composition, warping), NIfTI and NRRD I/O, gradient tables.
  * Every long call has an async form (off the event loop, with `signal`, `onProgress`,
  * `threads`) and a `…Sync` twin. Errors are {@link VoxelkitError} with a stable `code`.
  *
@@ -19,6 +20,22 @@ export { fitDti, fitDtiSync, TensorFit, FitStatus } from './dti'
 export type { DtiMethod, DtiOptions, DtiSyncOptions, PredictOptions } from './dti'
 export { fitDki, fitDkiSync, KurtosisFit } from './dki'
 export type { DkiMethod, DkiOptions, DkiSyncOptions, DkiPredictOptions, KurtosisOptions } from './dki'
+export { invertField, invertFieldSync, composeFields, composeFieldsSync, warpVolume, warpVolumeSync } from './fields'
+export type {
+  DisplacementField,
+  InvertedField,
+  ComposedField,
+  InvertStats,
+  ComposeStats,
+  InvertFieldOptions,
+  InvertFieldSyncOptions,
+  ComposeFieldsOptions,
+  ComposeFieldsSyncOptions,
+  WarpVolumeOptions,
+  WarpVolumeSyncOptions,
+  WarpInterpolation,
+  GridLike,
+} from './fields'
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'

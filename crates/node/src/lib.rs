@@ -12,6 +12,7 @@
 
 mod dki;
 mod dti;
+mod fields;
 mod io;
 
 use napi::bindgen_prelude::*;
