@@ -132,7 +132,7 @@ function compareFit(c: DtiCase, fit: TensorFit, r: DtiResult, rtol: number): str
   return bad
 }
 
-const cases = listCases().map(loadCase)
+const cases = listCases().map((f) => loadCase(f))
 const require = createRequire(__filename)
 const SIMD_LOGF: boolean = require(join(ROOT, 'native', 'index.js')).internalNumpySimdLogf()
 
