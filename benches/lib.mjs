@@ -263,11 +263,75 @@ export async function collectGarbage() {
   collect()
 }
 export const mib = (bytes) => bytes / 2 ** 20
-export const peakRssMib = () => process.resourceUsage().maxRSS / 1024 // KiB on every platform
+/**
+ * Peak RSS of this process in MiB: VmHWM of /proc/self/status where there is one (Linux).
+ * getrusage's maxRSS is not used there: Linux carries the parent's high-water mark across
+ * fork + exec, so a small contender started by a big runner would report the runner's peak.
+ */
+export function peakRssMib() {
+  try {
+    const m = /^VmHWM:\s*(\d+)\s*kB/m.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (m) return Number(m[1]) / 1024
+  } catch {}
+  return process.resourceUsage().maxRSS / 1024 // KiB on every platform
+}
 export const now = () => Number(process.hrtime.bigint()) / 1e9
 /** The bytes of a float64 array, little-endian (the dump format). */
 export function f64Bytes(arr) {
   if (os.endianness() !== 'LE') throw new Error('dump format is little-endian; this host is not')
   const f = arr instanceof Float64Array ? arr : Float64Array.from(arr)
   return new Uint8Array(f.buffer, f.byteOffset, f.byteLength)
+}
+
+// ---------------------------------------------------------------- correctness
+/**
+ * Compares two contenders' dumps (DIR/NAME.f64, float64 LE, NIfTI order, component-major):
+ * evals as max |a-b| / max|λ| of the voxel (either side), each of `scalars` (e.g. fa, mk) as
+ * max |a-b|, and `signal` (e.g. pred, [nvox * nvol]) as max |a-b| / max(|a|, |b|) per value.
+ * NaN on one side only is counted, not measured; `bitwise_identical` covers every array.
+ * Returns { max_rel_diff_evals, max_abs_diff_<scalar>..., max_rel_diff_<signal>, nan_mismatches, bitwise_identical }.
+ */
+export function compareDumps(dirA, dirB, { scalars = [], signal } = {}) {
+  const ea = readF64(join(dirA, 'evals.f64'))
+  const eb = readF64(join(dirB, 'evals.f64'))
+  const nvox = ea.length / 3
+  if (ea.length !== eb.length || !Number.isInteger(nvox)) throw new BenchError(`output sizes differ: evals ${ea.length} / ${eb.length}`)
+  let nanMismatch = 0
+  let identical = true
+  // |x - y| (or the caller's relative form) unless NaN; NaN on one side only is counted
+  const diff = (x, y, scale) => {
+    if (!Object.is(x, y)) identical = false
+    if (Number.isNaN(x) || Number.isNaN(y)) {
+      if (Number.isNaN(x) !== Number.isNaN(y)) nanMismatch++
+      return 0
+    }
+    const d = Math.abs(x - y)
+    return scale > 0 ? d / scale : d
+  }
+  let evals = 0
+  for (let v = 0; v < nvox; v++) {
+    let scale = 0
+    for (let k = 0; k < 3; k++) scale = Math.max(scale, Math.abs(ea[v + k * nvox]), Math.abs(eb[v + k * nvox]))
+    for (let k = 0; k < 3; k++) evals = Math.max(evals, diff(ea[v + k * nvox], eb[v + k * nvox], scale))
+  }
+  const out = { max_rel_diff_evals: evals }
+  for (const name of scalars) {
+    const a = readF64(join(dirA, `${name}.f64`))
+    const b = readF64(join(dirB, `${name}.f64`))
+    if (a.length !== b.length || a.length !== nvox) throw new BenchError(`output sizes differ: ${name} ${a.length} / ${b.length}, evals ${3 * nvox}`)
+    let m = 0
+    for (let v = 0; v < nvox; v++) m = Math.max(m, diff(a[v], b[v], 0))
+    out[`max_abs_diff_${name}`] = m
+  }
+  if (signal) {
+    const a = readF64(join(dirA, `${signal}.f64`))
+    const b = readF64(join(dirB, `${signal}.f64`))
+    if (a.length !== b.length || a.length % nvox !== 0) throw new BenchError(`output sizes differ: ${signal} ${a.length} / ${b.length}`)
+    let m = 0
+    for (let i = 0; i < a.length; i++) m = Math.max(m, diff(a[i], b[i], Math.max(Math.abs(a[i]), Math.abs(b[i]))))
+    out[`max_rel_diff_${signal}`] = m
+  }
+  out.nan_mismatches = nanMismatch
+  out.bitwise_identical = identical
+  return out
 }

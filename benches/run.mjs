@@ -21,6 +21,7 @@ import {
   VENV_PY,
   cli,
   commonSettings,
+  compareDumps,
   dayStamp,
   environmentNotes,
   f1,
@@ -31,7 +32,6 @@ import {
   machine,
   machineLine,
   matcher,
-  readF64,
   refEnv,
   rel,
   run,
@@ -85,46 +85,7 @@ function contender(kind, mode, inp, extra, o, tmp, tag) {
 }
 
 /** Max |a-b| / max|λ| of the voxel (both sides) for evals, max |a-b| for FA; NaN-aware. */
-function compare(dirA, dirB) {
-  const ea = readF64(join(dirA, 'evals.f64'))
-  const eb = readF64(join(dirB, 'evals.f64'))
-  const fa = readF64(join(dirA, 'fa.f64'))
-  const fb = readF64(join(dirB, 'fa.f64'))
-  if (ea.length !== eb.length || fa.length !== fb.length || ea.length !== 3 * fa.length) {
-    throw new BenchError(`output sizes differ: evals ${ea.length} / ${eb.length}, fa ${fa.length} / ${fb.length}`)
-  }
-  const nvox = fa.length
-  let evals = 0
-  let faMax = 0
-  let nanMismatch = 0
-  let identical = true
-  for (let v = 0; v < nvox; v++) {
-    let scale = 0
-    for (let k = 0; k < 3; k++) scale = Math.max(scale, Math.abs(ea[v + k * nvox]), Math.abs(eb[v + k * nvox]))
-    for (let k = 0; k < 3; k++) {
-      const x = ea[v + k * nvox]
-      const y = eb[v + k * nvox]
-      if (!Object.is(x, y)) identical = false
-      if (Number.isNaN(x) || Number.isNaN(y)) {
-        if (Number.isNaN(x) !== Number.isNaN(y)) nanMismatch++
-        continue
-      }
-      const d = Math.abs(x - y)
-      const r = scale > 0 ? d / scale : d
-      if (r > evals) evals = r
-    }
-    const x = fa[v]
-    const y = fb[v]
-    if (!Object.is(x, y)) identical = false
-    if (Number.isNaN(x) || Number.isNaN(y)) {
-      if (Number.isNaN(x) !== Number.isNaN(y)) nanMismatch++
-      continue
-    }
-    const d = Math.abs(x - y)
-    if (d > faMax) faMax = d
-  }
-  return { max_rel_diff_evals: evals, max_abs_diff_fa: faMax, nan_mismatches: nanMismatch, bitwise_identical: identical }
-}
+const compare = (dirA, dirB) => compareDumps(dirA, dirB, { scalars: ['fa'] })
 
 // ---------------------------------------------------------------- formatting
 function diffCell(c) {
