@@ -226,7 +226,7 @@ function main() {
             bitwise_identical_across_threads: same,
           })
         }
-        for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
+        if (!o.keepTmp) for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
       }
     }
   } finally {

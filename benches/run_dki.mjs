@@ -225,7 +225,7 @@ function main() {
             bitwise_identical_across_threads: compare(row, one.dump, all.dump).bitwise_identical,
           })
         }
-        for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
+        if (!o.keepTmp) for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
       }
     }
   } finally {
