@@ -32,6 +32,15 @@ def rss_now_mib():
 
 
 def peak_rss_mib():
+    # VmHWM where there is one (Linux): ru_maxrss there carries the parent's high-water mark
+    # across fork + exec, so a process started by a big runner would report the runner's peak
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     # ru_maxrss is in KiB on Linux, in bytes on macOS
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 2**20 if sys.platform == "darwin" else r / 1024

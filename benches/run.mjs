@@ -7,206 +7,61 @@
 //
 // filters: `dti` (everything), an input (`dti-64`, `dti-101`, `dti-101x4`), an input and
 // method (`dti-64/WLS`), or `io` (only the I/O rows); `*` is a wildcard (`dti-101*`).
-import { spawnSync } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import os from 'node:os'
+import {
+  BenchError,
+  COMMON_OPTIONS,
+  DATA,
+  HERE,
+  ONE_THREAD,
+  RESULTS,
+  VENV_PY,
+  cli,
+  commonSettings,
+  compareDumps,
+  dayStamp,
+  environmentNotes,
+  f1,
+  generate,
+  helpAndExit,
+  loadVoxelkit,
+  loadavgText,
+  machine,
+  machineLine,
+  matcher,
+  refEnv,
+  rel,
+  run,
+  say,
+  sci,
+  setupVenv,
+  span,
+  stats,
+} from './lib.mjs'
 
-const HERE = dirname(fileURLToPath(import.meta.url))
-const ROOT = resolve(HERE, '..')
-const VENV = join(HERE, '.venv')
-const VENV_PY = process.platform === 'win32' ? join(VENV, 'Scripts', 'python.exe') : join(VENV, 'bin', 'python')
-const REQUIREMENTS = join(ROOT, 'fixtures', 'dipy', 'requirements.txt') // the fixtures' pins, one source of truth
-const DATA = join(HERE, 'data')
-const RESULTS = join(HERE, 'results')
 const INPUTS = ['dti-64', 'dti-101', 'dti-101x4']
 const ALL_METHODS = ['WLS', 'OLS']
-const REF_ONLY_UNSET = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE']
-const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' }
-
-class BenchError extends Error {}
-const say = (msg = '') => process.stderr.write(`${msg}\n`)
-const rel = (p) => relative(process.cwd(), p) || '.'
 
 // ---------------------------------------------------------------- arguments
 function args() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      samples: { type: 'string', default: '5' },
-      warmup: { type: 'string', default: '1' },
+      ...COMMON_OPTIONS,
       methods: { type: 'string', default: ALL_METHODS.join(',') },
-      threads: { type: 'string' },
       'no-io': { type: 'boolean', default: false },
-      out: { type: 'string' },
-      shared: { type: 'string', default: resolve(ROOT, '..', 'shared', 'reference', 'dipy') },
-      python: { type: 'string', default: process.env.PYTHON || 'python3' },
-      timeout: { type: 'string', default: '1800' },
-      'keep-tmp': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   })
-  if (values.help) {
-    say(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 9).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
-    process.exit(0)
-  }
-  const int = (name, min) => {
-    const v = Number(values[name])
-    if (!Number.isInteger(v) || v < min) throw new BenchError(`--${name} must be an integer >= ${min}, got ${values[name]}`)
-    return v
-  }
+  if (values.help) helpAndExit(import.meta.url, 9)
   const methods = values.methods.split(',').map((m) => m.trim().toUpperCase()).filter(Boolean)
   for (const m of methods) if (!ALL_METHODS.includes(m)) throw new BenchError(`--methods: unknown method ${m} (WLS, OLS)`)
-  const cores = os.availableParallelism()
-  return {
-    filters: positionals,
-    samples: int('samples', 1),
-    warmup: int('warmup', 0),
-    methods,
-    cores,
-    allThreads: values.threads === undefined ? cores : int('threads', 1),
-    io: !values['no-io'],
-    out: values.out,
-    shared: resolve(values.shared),
-    python: values.python,
-    timeoutS: int('timeout', 1),
-    keepTmp: values['keep-tmp'],
-  }
-}
-
-function matcher(filters) {
-  if (filters.length === 0) return () => true
-  const res = filters.map((f) => new RegExp(`^${f.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i'))
-  // a row is named by several keys: `dti`, `dti-64`, `dti-64/WLS`, `io`, `dti-64/io`
-  return (...keys) => res.some((re) => keys.some((k) => re.test(k)))
-}
-
-// ---------------------------------------------------------------- processes
-function run(cmd, argv, { env, timeoutS, what, capture = false }) {
-  const r = spawnSync(cmd, argv, {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
-    encoding: 'utf8',
-    timeout: timeoutS * 1000,
-    killSignal: 'SIGKILL',
-    maxBuffer: 64 * 2 ** 20,
-  })
-  if (r.error?.code === 'ETIMEDOUT') throw new BenchError(`${what}: killed after ${timeoutS} s (--timeout)`)
-  if (r.error) throw new BenchError(`${what}: could not start ${cmd}: ${r.error.message}`)
-  if (r.status !== 0) throw new BenchError(`${what}: exited with ${r.status ?? r.signal}`)
-  return r.stdout
-}
-
-function refEnv() {
-  const env = { ...process.env, ...ONE_THREAD }
-  for (const k of REF_ONLY_UNSET) delete env[k]
-  return env
-}
-
-// ---------------------------------------------------------------- set-up
-function pins() {
-  if (!existsSync(REQUIREMENTS)) throw new BenchError(`missing ${rel(REQUIREMENTS)} (the pinned DIPY requirements)`)
-  const out = {}
-  for (const line of readFileSync(REQUIREMENTS, 'utf8').split('\n')) {
-    const m = /^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s#;]+)/.exec(line)
-    if (m) out[m[1].toLowerCase()] = m[2]
-  }
-  return out
-}
-
-function venvVersions(timeoutS) {
-  if (!existsSync(VENV_PY)) return null
-  const code =
-    'import json,sys\nv={"python":sys.version.split()[0]}\n' +
-    'for m in ("dipy","numpy","scipy","nibabel"):\n' +
-    '    try:\n        v[m]=__import__(m).__version__\n    except Exception:\n        v[m]=None\n' +
-    'print(json.dumps(v))'
-  try {
-    return JSON.parse(run(VENV_PY, ['-c', code], { env: refEnv(), timeoutS, what: 'venv check', capture: true }))
-  } catch {
-    return null
-  }
-}
-
-function setupVenv(o) {
-  const want = pins()
-  let have = venvVersions(120)
-  const ok = (v) => v && Object.entries(want).every(([k, ver]) => v[k] === ver)
-  if (ok(have)) {
-    say(`reference: ${rel(VENV)} has ${Object.keys(want).map((k) => `${k} ${have[k]}`).join(', ')} (pins of ${rel(REQUIREMENTS)}); nothing to install`)
-    return have
-  }
-  if (!existsSync(VENV_PY)) {
-    say(`reference: creating the virtual environment ${rel(VENV)} with ${o.python} -m venv`)
-    run(o.python, ['-m', 'venv', VENV], { env: process.env, timeoutS: 300, what: `${o.python} -m venv` })
-  }
-  say(`reference: installing ${Object.entries(want).map(([k, v]) => `${k}==${v}`).join(' ')} into ${rel(VENV)} from PyPI (pip install -r ${rel(REQUIREMENTS)})`)
-  run(VENV_PY, ['-m', 'pip', 'install', '--disable-pip-version-check', '-r', REQUIREMENTS], {
-    env: process.env,
-    timeoutS: 1800,
-    what: 'pip install',
-  })
-  have = venvVersions(120)
-  if (!ok(have)) throw new BenchError(`reference: ${rel(VENV)} still does not match the pins after pip install: ${JSON.stringify(have)}`)
-  return have
-}
-
-function loadVoxelkit() {
-  const require = createRequire(import.meta.url)
-  try {
-    return require(ROOT)
-  } catch (e) {
-    throw new BenchError(`cannot load voxelkit from ${rel(ROOT)} (run \`npm run build\` first): ${e.message}`)
-  }
-}
-
-function generate(o, names) {
-  if (!existsSync(o.shared)) throw new BenchError(`bench inputs need ../shared/reference/dipy (not found: ${o.shared}; --shared DIR to point elsewhere)`)
-  say(`inputs: ${names.join(', ')} in ${rel(DATA)} (generated from ${rel(o.shared)} if missing or stale)`)
-  const out = run(VENV_PY, [join(HERE, 'gen_data.py'), '--shared', o.shared, '--out', DATA, ...names], {
-    env: refEnv(),
-    timeoutS: 900,
-    what: 'gen_data.py',
-    capture: true,
-  })
-  return JSON.parse(out.trim().split('\n').pop())
-}
-
-function machine(refVersions, vk) {
-  let cpu = os.cpus()[0]?.model?.trim() || 'unknown'
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))
-    if (m) cpu = m[1].trim()
-  } catch {}
-  return {
-    cpu,
-    cores: os.availableParallelism(),
-    memory_gib: os.totalmem() / 2 ** 30,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.versions.node,
-    voxelkit: vk.version,
-    python: refVersions.python,
-    dipy: refVersions.dipy,
-    numpy: refVersions.numpy,
-    scipy: refVersions.scipy,
-    nibabel: refVersions.nibabel,
-    date: new Date().toISOString(),
-    loadavg_start: os.loadavg(),
-  }
+  return { filters: positionals, methods, io: !values['no-io'], ...commonSettings(values) }
 }
 
 // ---------------------------------------------------------------- measuring
-function stats(times) {
-  const s = [...times].sort((a, b) => a - b)
-  const n = s.length
-  const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
-  return { min: s[0], median, max: s[n - 1], n, samples_s: times }
-}
-
 function contender(kind, mode, inp, extra, o, tmp, tag) {
   const result = join(tmp, `${tag}.json`)
   const common = ['--data', inp.nii, '--samples', String(o.samples), '--warmup', String(o.warmup), '--result', result]
@@ -229,63 +84,10 @@ function contender(kind, mode, inp, extra, o, tmp, tag) {
   return r
 }
 
-function readF64(path) {
-  const b = readFileSync(path)
-  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
-}
-
 /** Max |a-b| / max|λ| of the voxel (both sides) for evals, max |a-b| for FA; NaN-aware. */
-function compare(dirA, dirB) {
-  const ea = readF64(join(dirA, 'evals.f64'))
-  const eb = readF64(join(dirB, 'evals.f64'))
-  const fa = readF64(join(dirA, 'fa.f64'))
-  const fb = readF64(join(dirB, 'fa.f64'))
-  if (ea.length !== eb.length || fa.length !== fb.length || ea.length !== 3 * fa.length) {
-    throw new BenchError(`output sizes differ: evals ${ea.length} / ${eb.length}, fa ${fa.length} / ${fb.length}`)
-  }
-  const nvox = fa.length
-  let evals = 0
-  let faMax = 0
-  let nanMismatch = 0
-  let identical = true
-  for (let v = 0; v < nvox; v++) {
-    let scale = 0
-    for (let k = 0; k < 3; k++) scale = Math.max(scale, Math.abs(ea[v + k * nvox]), Math.abs(eb[v + k * nvox]))
-    for (let k = 0; k < 3; k++) {
-      const x = ea[v + k * nvox]
-      const y = eb[v + k * nvox]
-      if (!Object.is(x, y)) identical = false
-      if (Number.isNaN(x) || Number.isNaN(y)) {
-        if (Number.isNaN(x) !== Number.isNaN(y)) nanMismatch++
-        continue
-      }
-      const d = Math.abs(x - y)
-      const r = scale > 0 ? d / scale : d
-      if (r > evals) evals = r
-    }
-    const x = fa[v]
-    const y = fb[v]
-    if (!Object.is(x, y)) identical = false
-    if (Number.isNaN(x) || Number.isNaN(y)) {
-      if (Number.isNaN(x) !== Number.isNaN(y)) nanMismatch++
-      continue
-    }
-    const d = Math.abs(x - y)
-    if (d > faMax) faMax = d
-  }
-  return { max_rel_diff_evals: evals, max_abs_diff_fa: faMax, nan_mismatches: nanMismatch, bitwise_identical: identical }
-}
+const compare = (dirA, dirB) => compareDumps(dirA, dirB, { scalars: ['fa'] })
 
 // ---------------------------------------------------------------- formatting
-function fmtT(t, unit) {
-  return unit === 'ms' ? (t * 1e3).toFixed(t < 0.01 ? 2 : 1) : t.toFixed(t < 10 ? 3 : 2)
-}
-function span(st) {
-  const unit = st.median < 1 ? 'ms' : 's'
-  return `${fmtT(st.median, unit)} ${unit} (${fmtT(st.min, unit)}–${fmtT(st.max, unit)})`
-}
-const f1 = (x) => (x === undefined || x === null ? '—' : x.toFixed(0))
-const sci = (x) => (x === 0 ? '0' : x.toExponential(1))
 function diffCell(c) {
   if (!c) return '—'
   return `${sci(c.max_rel_diff_evals)} / ${sci(c.max_abs_diff_fa)}${c.nan_mismatches ? ` (${c.nan_mismatches} NaN mismatches)` : ''}`
@@ -350,12 +152,7 @@ function main() {
   const refVersions = setupVenv(o)
   const manifest = generate(o, plan.map((p) => p.input))
   const m = machine(refVersions, vk)
-  const unset = REF_ONLY_UNSET.filter((k) => process.env[k] !== undefined)
-  const notes = []
-  if (unset.length) {
-    notes.push(`${unset.map((k) => `${k}=${process.env[k]}`).join(', ')} set in the environment: unset for the DIPY process only (BENCHMARKS.md)`)
-  }
-  if (m.loadavg_start[0] > 0.5) notes.push(`load average ${m.loadavg_start[0].toFixed(2)} at start: other work on the machine may disturb the timings`)
+  const { unset, notes } = environmentNotes(m)
   for (const n of notes) say(`note: ${n}`)
 
   const tmp = mkdtempSync(join(os.tmpdir(), 'voxelkit-bench-'))
@@ -429,7 +226,7 @@ function main() {
             bitwise_identical_across_threads: same,
           })
         }
-        for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
+        if (!o.keepTmp) for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
       }
     }
   } finally {
@@ -457,8 +254,8 @@ function main() {
   const header = [
     `## DTI: voxelkit ${m.voxelkit} vs DIPY ${m.dipy}`,
     '',
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib.toFixed(0)} GiB, ${m.os}. Node ${m.node}; Python ${m.python}, DIPY ${m.dipy}, numpy ${m.numpy}, scipy ${m.scipy}, nibabel ${m.nibabel}. ${m.date.slice(0, 16).replace('T', ' ')} UTC.`,
-    `Method: ${o.warmup} warm-up + ${o.samples} timed samples per contender, each contender in its own process; time = kernel call (fit + FA, MD, AD, RD), no mask; DIPY with OMP/OPENBLAS/MKL_NUM_THREADS=1. Load average ${m.loadavg_start.map((x) => x.toFixed(2)).join(' ')} at start, ${m.loadavg_end.map((x) => x.toFixed(2)).join(' ')} at end.`,
+    machineLine(m),
+    `Method: ${o.warmup} warm-up + ${o.samples} timed samples per contender, each contender in its own process; time = kernel call (fit + FA, MD, AD, RD), no mask; DIPY with OMP/OPENBLAS/MKL_NUM_THREADS=1. Load average ${loadavgText(m.loadavg_start)} at start, ${loadavgText(m.loadavg_end)} at end.`,
     ...notes.map((n) => `Note: ${n}.`),
     '',
   ].join('\n')
@@ -481,9 +278,7 @@ function main() {
   ].join('\n')
   process.stdout.write(`\n${md}`)
 
-  const date = new Date()
-  const day = `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`
-  const outPath = o.out ? resolve(o.out) : join(RESULTS, `${day}-dti.json`)
+  const outPath = o.out ? resolve(o.out) : join(RESULTS, `${dayStamp()}-dti.json`)
   mkdirSync(dirname(outPath), { recursive: true })
   writeFileSync(
     outPath,
@@ -516,12 +311,4 @@ function main() {
   say(`\nwrote ${rel(outPath)} (${m.total_wall_s.toFixed(0)} s in all)`)
 }
 
-try {
-  main()
-} catch (e) {
-  if (e instanceof BenchError) {
-    say(`bench: ${e.message}`)
-    process.exit(1)
-  }
-  throw e
-}
+cli(main)

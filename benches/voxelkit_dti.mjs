@@ -10,15 +10,10 @@
 // last sample go to DIR/fa.f64 and DIR/evals.f64 (float64 little-endian, NIfTI order).
 // io: times readVolumeSync(path).
 // Progress goes to stderr, the result JSON to --result.
-import { createRequire } from 'node:module'
 import { writeFileSync, mkdirSync } from 'node:fs'
-import { join, dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import os from 'node:os'
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const require = createRequire(import.meta.url)
+import { collectGarbage as gc, f64Bytes, loadVoxelkit, mib, now, peakRssMib } from './lib.mjs'
 
 const { values: a, positionals } = parseArgs({
   allowPositionals: true,
@@ -42,21 +37,8 @@ const warmup = Number(a.warmup)
 const threads = Number(a.threads)
 
 const log = (msg) => process.stderr.write(`    [voxelkit] ${msg}\n`)
-const collect = globalThis.gc ?? (() => {})
-// Free the previous sample's outputs: the native (external) buffers are released by
-// finalizers that run only once the event loop turns, so collect, yield, collect.
-const tick = () => new Promise((r) => setImmediate(r))
-async function gc() {
-  collect()
-  await tick()
-  await tick()
-  collect()
-}
-const mib = (bytes) => bytes / 2 ** 20
-const peakRssMib = () => process.resourceUsage().maxRSS / 1024 // KiB on every platform
-const now = () => Number(process.hrtime.bigint()) / 1e9
 
-const vk = require(ROOT) // the package as built: dist/ + native/
+const vk = loadVoxelkit() // the package as built: dist/ + native/
 const rssStart = mib(process.memoryUsage().rss)
 const res = {
   contender: 'voxelkit',
@@ -66,12 +48,6 @@ const res = {
   rss_after_imports_mib: rssStart,
 }
 const times = []
-
-function f64Bytes(arr) {
-  if (os.endianness() !== 'LE') throw new Error('dump format is little-endian; this host is not')
-  const f = arr instanceof Float64Array ? arr : Float64Array.from(arr)
-  return new Uint8Array(f.buffer, f.byteOffset, f.byteLength)
-}
 
 if (mode === 'io') {
   for (let i = 0; i < warmup + samples; i++) {

@@ -1,0 +1,315 @@
+#!/usr/bin/env node
+// Cross-language DKI benchmark: voxelkit against DIPY 1.12.1, side by side on one machine.
+// See benches/README.md and shared/design/BENCHMARKS.md.
+//
+//   node benches/run_dki.mjs [filters...] [--samples N] [--warmup N] [--threads N]
+//                            [--out FILE] [--timeout S] [--keep-tmp]
+//
+// filters: `dki` (everything), the input (`dki-3shell`), a row (`dki-3shell/WLS`, `/fit`,
+// `/maps`, `/predict`, `/OLS`) or a row name alone (`predict`); `*` is a wildcard.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import os from 'node:os'
+import {
+  BenchError,
+  COMMON_OPTIONS,
+  DATA,
+  HERE,
+  ONE_THREAD,
+  RESULTS,
+  VENV_PY,
+  cli,
+  commonSettings,
+  compareDumps,
+  dayStamp,
+  environmentNotes,
+  f1,
+  generate,
+  helpAndExit,
+  loadVoxelkit,
+  loadavgText,
+  machine,
+  machineLine,
+  matcher,
+  refEnv,
+  rel,
+  run,
+  say,
+  sci,
+  setupVenv,
+  span,
+  stats,
+} from './lib.mjs'
+
+const INPUTS = ['dki-3shell']
+// mode: what the contender scripts time (see dipy_dki.py / voxelkit_dki.mjs)
+const ROWS = [
+  { name: 'WLS', mode: 'all', method: 'WLS', kernel: 'DKI WLS fit + FA/MD/MK/AK/RK/KFA' },
+  { name: 'fit', mode: 'fit', method: 'WLS', kernel: 'DKI WLS fit' },
+  { name: 'maps', mode: 'maps', method: 'WLS', kernel: 'MK/AK/RK/KFA on a WLS fit' },
+  { name: 'predict', mode: 'predict', method: 'WLS', kernel: 'predict (S0 = 1) on a WLS fit' },
+  { name: 'OLS', mode: 'all', method: 'OLS', kernel: 'DKI OLS fit + FA/MD/MK/AK/RK/KFA' },
+]
+const TIMED = {
+  all: {
+    dipy: 'DiffusionKurtosisModel(gtab, fit_method=M).fit(data); fit.fa, fit.md, fit.mk(), fit.ak(), fit.rk(), fit.kfa',
+    voxelkit: 'fitDkiSync(dwi, gtab, { method, threads }); .fa() .md() .mk() .ak() .rk() .kfa()',
+  },
+  fit: { dipy: 'DiffusionKurtosisModel(gtab, fit_method=M).fit(data)', voxelkit: 'fitDkiSync(dwi, gtab, { method, threads })' },
+  maps: { dipy: 'fit.mk(), fit.ak(), fit.rk(), fit.kfa', voxelkit: 'fit.mk() .ak() .rk() .kfa()' },
+  predict: { dipy: 'fit.predict(gtab)', voxelkit: 'fit.predictSync(gtab, { threads })' },
+}
+// The issue's DIPY figures (1 thread, 20,000 voxels), µs per voxel, for context only
+const ISSUE_DIPY_US = { WLS: 550, fit: 280, maps: 210, predict: 215 }
+// The issue's targets
+const TARGET_RATIO = { WLS: 30, predict: 30 }
+const TARGET_EFFICIENCY = 0.8
+const TARGET_OVERHEAD_MIB = 64
+
+// ---------------------------------------------------------------- arguments
+function args() {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: COMMON_OPTIONS })
+  if (values.help) helpAndExit(import.meta.url, 9)
+  return { filters: positionals, ...commonSettings(values) }
+}
+
+// ---------------------------------------------------------------- measuring
+function contender(kind, row, inp, threads, o, tmp, tag) {
+  const result = join(tmp, `${tag}.json`)
+  const dump = join(tmp, tag)
+  const argv = [row.mode, '--data', inp.nii, '--bval', inp.bval, '--bvec', inp.bvec, '--method', row.method]
+  argv.push('--samples', String(o.samples), '--warmup', String(o.warmup), '--result', result, '--dump', dump)
+  const t0 = Date.now()
+  if (kind === 'dipy') {
+    run(VENV_PY, [join(HERE, 'dipy_dki.py'), ...argv], { env: refEnv(), timeoutS: o.timeoutS, what: `DIPY ${tag}` })
+  } else {
+    run(process.execPath, ['--expose-gc', join(HERE, 'voxelkit_dki.mjs'), ...argv, '--threads', String(threads)], {
+      env: process.env,
+      timeoutS: o.timeoutS,
+      what: `voxelkit ${tag}`,
+    })
+  }
+  const r = JSON.parse(readFileSync(result, 'utf8'))
+  r.stats = stats(r.times_s)
+  r.process_wall_s = (Date.now() - t0) / 1000
+  r.dump = dump
+  return r
+}
+
+const compare = (row, dirA, dirB) => compareDumps(dirA, dirB, { scalars: ['fa', 'mk'], ...(row.mode === 'predict' ? { signal: 'pred' } : {}) })
+
+// ---------------------------------------------------------------- formatting
+function diffCell(r) {
+  const c = r.diff
+  const nan = c.nan_mismatches ? ` (${c.nan_mismatches} NaN mismatches)` : ''
+  if (r.mode === 'predict') return `signal ${sci(c.max_rel_diff_pred)} (rel.)${nan}`
+  return `${sci(c.max_rel_diff_evals)} / ${sci(c.max_abs_diff_fa)} / ${sci(c.max_abs_diff_mk)}${nan}`
+}
+
+function table(rows) {
+  const head = [
+    'row',
+    'kernel',
+    'voxels',
+    'threads DIPY / vk',
+    'DIPY median (min–max)',
+    'voxelkit median (min–max)',
+    'DIPY / voxelkit',
+    'µs/voxel DIPY / vk',
+    'peak RSS MiB DIPY / vk',
+    'in / out MiB',
+    'max diff evals / FA / MK',
+  ]
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i >= 2 && i !== 3 ? '---:' : '---')).join(' | ')} |`]
+  for (const r of rows) {
+    lines.push(
+      `| ${[
+        `${r.input}/${r.name}`,
+        r.kernel,
+        r.voxels.toLocaleString('en-US'),
+        `${r.dipy.threads} / ${r.voxelkit.threads}`,
+        span(r.dipy.stats),
+        span(r.voxelkit.stats),
+        `${r.ratio.toFixed(1)}x`,
+        `${r.dipy.us_per_voxel.toFixed(1)} / ${r.voxelkit.us_per_voxel.toFixed(2)}`,
+        `${f1(r.dipy.peak_rss_mib)} / ${f1(r.voxelkit.peak_rss_mib)}`,
+        `${r.input_mib.toFixed(1)} / ${r.output_mib.toFixed(1)}`,
+        diffCell(r),
+      ].join(' | ')} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+// ---------------------------------------------------------------- main
+function main() {
+  const o = args()
+  const match = matcher(o.filters)
+  const t0 = Date.now()
+  const vk = loadVoxelkit()
+
+  const plan = []
+  for (const input of INPUTS) {
+    const rows = ROWS.filter((r) => match('dki', input, `${input}/${r.name}`, r.name))
+    if (rows.length) plan.push({ input, rows })
+  }
+  if (plan.length === 0) {
+    throw new BenchError(`no bench matches ${o.filters.join(' ')} (inputs: ${INPUTS.join(', ')}; rows: ${ROWS.map((r) => r.name).join(', ')})`)
+  }
+  if (o.samples < 5) say(`note: --samples ${o.samples} is below the 5 samples BENCHMARKS.md asks for: a smoke run, not a claim`)
+  if (!existsSync(o.shared)) throw new BenchError(`bench inputs need ../shared/reference/dipy (not found: ${o.shared}; --shared DIR to point elsewhere)`)
+
+  const refVersions = setupVenv(o)
+  const manifest = generate(o, plan.map((p) => p.input))
+  const m = machine(refVersions, vk)
+  const { unset, notes } = environmentNotes(m)
+  for (const n of notes) say(`note: ${n}`)
+
+  const tmp = mkdtempSync(join(os.tmpdir(), 'voxelkit-bench-dki-'))
+  const rows = []
+  const efficiency = []
+  try {
+    for (const p of plan) {
+      const mf = manifest[p.input]
+      const inp = { nii: join(DATA, `${p.input}.nii`), bval: join(DATA, `${p.input}.bval`), bvec: join(DATA, `${p.input}.bvec`) }
+      const voxels = mf.voxels
+      for (const row of p.rows) {
+        say(`\n== ${p.input}/${row.name}: ${row.kernel} (${voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
+        const tag = `${p.input}-${row.name}`
+        const d = contender('dipy', row, inp, 1, o, tmp, `${tag}-dipy`)
+        const threadSet = o.allThreads > 1 ? [1, o.allThreads] : [1]
+        const vks = threadSet.map((threads) => contender('voxelkit', row, inp, threads, o, tmp, `${tag}-vk${threads}`))
+        const side = (r) => ({
+          threads: r.threads,
+          stats: r.stats,
+          us_per_voxel: (r.stats.median / voxels) * 1e6,
+          peak_rss_mib: r.peak_rss_mib,
+          rss_after_imports_mib: r.rss_after_imports_mib,
+          rss_after_load_mib: r.rss_after_load_mib,
+          ...(r.rss_after_fit_mib !== undefined ? { rss_after_fit_mib: r.rss_after_fit_mib } : {}),
+          output_mib: r.output_mib,
+          overhead_mib: r.peak_rss_mib - r.input_mib - r.output_mib,
+          process_wall_s: r.process_wall_s,
+          ...(r.env_threads ? { env_seen: r.env_threads } : {}),
+        })
+        for (const v of vks) {
+          rows.push({
+            kernel: row.kernel,
+            name: row.name,
+            mode: row.mode,
+            method: row.method,
+            input: p.input,
+            voxels,
+            volumes: mf.volumes,
+            dtype: mf.dtype,
+            input_mib: mf.data_mib,
+            output_mib: v.output_mib,
+            dipy: side(d),
+            voxelkit: side(v),
+            ratio: d.stats.median / v.stats.median,
+            diff: compare(row, v.dump, d.dump),
+          })
+        }
+        if (vks.length > 1) {
+          const [one, all] = vks
+          const speedup = one.stats.median / all.stats.median
+          efficiency.push({
+            input: p.input,
+            row: row.name,
+            threads: all.threads,
+            t1_s: one.stats.median,
+            tn_s: all.stats.median,
+            speedup,
+            efficiency: speedup / all.threads,
+            bitwise_identical_across_threads: compare(row, one.dump, all.dump).bitwise_identical,
+          })
+        }
+        if (!o.keepTmp) for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
+      }
+    }
+  } finally {
+    if (!o.keepTmp) rmSync(tmp, { recursive: true, force: true })
+    else say(`kept ${tmp}`)
+  }
+
+  // the issue's targets, checked on this run
+  const targets = []
+  for (const r of rows) {
+    if (r.voxelkit.threads === 1 && TARGET_RATIO[r.name] !== undefined) {
+      targets.push({ what: `${r.input}/${r.name} ratio at 1 thread`, target: `>= ${TARGET_RATIO[r.name]}x`, value: `${r.ratio.toFixed(1)}x`, met: r.ratio >= TARGET_RATIO[r.name] })
+    }
+    targets.push({
+      what: `${r.input}/${r.name} voxelkit ${r.voxelkit.threads} thr peak RSS - in - out`,
+      target: `<= ${TARGET_OVERHEAD_MIB} MiB`,
+      value: `${r.voxelkit.overhead_mib.toFixed(0)} MiB`,
+      met: r.voxelkit.overhead_mib <= TARGET_OVERHEAD_MIB,
+    })
+  }
+  for (const e of efficiency) {
+    targets.push({ what: `${e.input}/${e.row} parallel efficiency at ${e.threads} threads`, target: `>= ${TARGET_EFFICIENCY}`, value: e.efficiency.toFixed(2), met: e.efficiency >= TARGET_EFFICIENCY })
+  }
+
+  m.loadavg_end = os.loadavg()
+  m.total_wall_s = (Date.now() - t0) / 1000
+  const header = [
+    `## DKI: voxelkit ${m.voxelkit} vs DIPY ${m.dipy}`,
+    '',
+    machineLine(m),
+    `Method: ${o.warmup} warm-up + ${o.samples} timed samples per contender, each contender in its own process; no mask; DIPY with OMP/OPENBLAS/MKL_NUM_THREADS=1, voxelkit with threads = setThreads = 1 or ${o.allThreads} (fit, maps and predict). Load average ${loadavgText(m.loadavg_start)} at start, ${loadavgText(m.loadavg_end)} at end.`,
+    ...plan.map((p) => {
+      const mf = manifest[p.input]
+      return `Input ${p.input}: ${mf.shape.join('x')} ${mf.dtype}, multi-compartment kurtosis phantom on ${mf.source.split('/').pop()} (b = ${Object.keys(mf.shells).join('/')}; ${Object.values(mf.shells).join('/')} volumes), Rician noise, SNR ${mf.settings.snr} at S0 ${mf.settings.s0}, seed ${mf.settings.seed} (benches/gen_data.py).`
+    }),
+    ...notes.map((n) => `Note: ${n}.`),
+    '',
+  ].join('\n')
+  const effLines = efficiency.map(
+    (e) =>
+      `- ${e.input}/${e.row}: voxelkit 1 thread ${e.t1_s.toFixed(3)} s -> ${e.threads} threads ${e.tn_s.toFixed(3)} s: speed-up ${e.speedup.toFixed(2)}x, parallel efficiency ${e.efficiency.toFixed(2)}; outputs bitwise identical across thread counts: ${e.bitwise_identical_across_threads ? 'yes' : 'NO'}`,
+  )
+  const issueLines = rows
+    .filter((r) => r.voxelkit.threads === 1 && ISSUE_DIPY_US[r.name] !== undefined)
+    .map((r) => `${r.name} ${r.dipy.us_per_voxel.toFixed(0)} µs/voxel (issue: ~${ISSUE_DIPY_US[r.name]})`)
+  const md = [
+    header,
+    table(rows),
+    '',
+    "Ratio = DIPY median / voxelkit median (DIPY always at 1 thread). Peak RSS of each contender's process includes the runtime, the input and the outputs held (in / out MiB: the data as stored / fit parameters (evals, evecs, kt: 27 float64 per voxel) plus the row's maps or prediction); memory overhead = peak - in - out. Max diff, voxelkit vs DIPY on the last sample: eigenvalues relative to the voxel's largest |λ|, FA and MK absolute; predict: the signal relative to the larger of the two values.",
+    ...(effLines.length ? ['', 'Parallel efficiency (speed-up at all cores / cores):', ...effLines] : []),
+    ...(targets.length ? ['', "The issue's targets on this run:", ...targets.map((t) => `- ${t.what}: ${t.value} (target ${t.target}): ${t.met ? 'met' : 'NOT met'}`)] : []),
+    ...(issueLines.length ? ['', `DIPY on this machine vs the issue's figures: ${issueLines.join('; ')}.`] : []),
+    '',
+  ].join('\n')
+  process.stdout.write(`\n${md}`)
+
+  const outPath = o.out ? resolve(o.out) : join(RESULTS, `${dayStamp()}-dki.json`)
+  mkdirSync(dirname(outPath), { recursive: true })
+  writeFileSync(
+    outPath,
+    `${JSON.stringify(
+      {
+        bench: 'dki',
+        machine: m,
+        settings: {
+          filters: o.filters,
+          samples: o.samples,
+          warmup: o.warmup,
+          threads: o.allThreads,
+          reference_env: { ...ONE_THREAD, unset },
+          rows: Object.fromEntries(ROWS.map((r) => [r.name, { kernel: r.kernel, method: r.method, timed_region: TIMED[r.mode] }])),
+        },
+        inputs: Object.fromEntries(plan.map((p) => [p.input, manifest[p.input]])),
+        rows,
+        parallel_efficiency: efficiency,
+        targets,
+        markdown: md,
+      },
+      null,
+      2,
+    )}\n`,
+  )
+  say(`\nwrote ${rel(outPath)} (${m.total_wall_s.toFixed(0)} s in all)`)
+}
+
+cli(main)
