@@ -39,6 +39,8 @@ const threads = Number(a.threads)
 const log = (msg) => process.stderr.write(`    [voxelkit] ${msg}\n`)
 
 const vk = loadVoxelkit() // the package as built: dist/ + native/
+// the maps run on the default pool: make `threads` the default so a 1-thread row is 1 thread
+vk.setThreads(threads)
 const rssStart = mib(process.memoryUsage().rss)
 const res = {
   contender: 'voxelkit',
