@@ -30,6 +30,7 @@ export interface BvalsBvecsOut {
 /** Colour FA, component-major `[nvox * 3]`. */
 export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Float64Array
 
+/** Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops. */
 export interface DtiFitOut {
   evals: Float64Array
   evecs: Float64Array
@@ -134,7 +135,11 @@ export declare function setThreads(n: number): void
 /** A synthetic DTI phantom (see `voxelkit_dmri::phantom`). */
 export declare function simulateDtiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
 
-/** A volume read from a file; exactly one of the typed fields is set, named by `dtype`. */
+/**
+ * A volume read from a file; exactly one of the typed fields is set, named by `dtype`. The
+ * data are engine-owned arrays up to 64 MiB ([`Out`]: freed by GC, also in synchronous
+ * loops), larger ones are handed over without a copy.
+ */
 export interface VolumeOut {
   shape: Array<number>
   spacing: Array<number>

@@ -12,6 +12,7 @@
 
 mod dti;
 mod io;
+mod owned;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
