@@ -40,6 +40,7 @@ export interface ComposeOut {
   count: number
 }
 
+/** Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops. */
 export interface DkiFitOut {
   evals: Float64Array
   evecs: Float64Array
@@ -71,6 +72,7 @@ export declare function dkiPredictSync(evals: Float64Array, evecs: Float64Array,
 /** Colour FA, component-major `[nvox * 3]`. */
 export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Float64Array
 
+/** Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops. */
 export interface DtiFitOut {
   evals: Float64Array
   evecs: Float64Array
@@ -230,7 +232,10 @@ export declare function simulateDkiPhantom(nx: number, ny: number, nz: number, s
 /** A synthetic DTI phantom (see `voxelkit_dmri::phantom`). */
 export declare function simulateDtiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
 
-/** Output arrays: exactly one is set, named by `dtype`. */
+/**
+ * Output arrays: exactly one is set, named by `dtype`. Engine-owned ([`Out`]): freed by GC,
+ * also in synchronous loops.
+ */
 export interface TypedOut {
   dtype: string
   uint8?: Uint8Array
@@ -243,7 +248,11 @@ export interface TypedOut {
   float64?: Float64Array
 }
 
-/** A volume read from a file; exactly one of the typed fields is set, named by `dtype`. */
+/**
+ * A volume read from a file; exactly one of the typed fields is set, named by `dtype`. The
+ * data are engine-owned arrays up to 64 MiB ([`Out`]: freed by GC, also in synchronous
+ * loops), larger ones are handed over without a copy.
+ */
 export interface VolumeOut {
   shape: Array<number>
   spacing: Array<number>

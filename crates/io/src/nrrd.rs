@@ -39,8 +39,8 @@
 //!
 //! # Geometry (the RAS+ affine)
 //!
-//! * Axes: when `space directions` is given, the axes whose direction is `none` are the
-//!   *component* axes (vector, list, time, …); otherwise the axes whose `kinds` entry is a
+//! * Axes: when `space directions` is given, the axes whose direction is `none` (or, in a
+//!   `-time` space, has no spatial component) are the *component* axes (vector, list, time, …); otherwise the axes whose `kinds` entry is a
 //!   non-spatial kind (anything but `domain`, `space`, `none`, `???`). Component axes are moved
 //!   behind the spatial axes (keeping their order), so a file with a leading 3-vector axis
 //!   (`sizes: 3 X Y Z`, `kinds: vector domain domain domain`) becomes the volume `[X, Y, Z, 3]`
@@ -960,7 +960,14 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
 fn axis_order(h: &NrrdHeader) -> (Vec<usize>, usize) {
     let dim = h.sizes.len();
     let component: Vec<bool> = match (&h.space_directions, &h.kinds) {
-        (Some(d), _) => d.iter().map(|v| v.is_none()).collect(),
+        // `none`, or a direction along time only (a -time space): not a spatial axis
+        (Some(d), _) => d
+            .iter()
+            .map(|v| {
+                v.as_ref()
+                    .is_none_or(|v| v.iter().take(3).all(|&x| x == 0.0))
+            })
+            .collect(),
         (None, Some(k)) => k.iter().map(|s| !is_domain_kind(s)).collect(),
         (None, None) => vec![false; dim],
     };
@@ -980,7 +987,7 @@ fn geometry(h: &NrrdHeader, order: &[usize], nspatial: usize) -> ([f64; 16], Vec
     match &h.space_directions {
         Some(dirs) => {
             for &ax in order.iter().take(ncols) {
-                let d = dirs[ax].as_ref().expect("spatial axes have directions");
+                let d = dirs[ax].as_deref().unwrap_or(&[]);
                 let mut c = [0.0; 3];
                 for (k, x) in d.iter().take(3).enumerate() {
                     c[k] = *x;

@@ -1,6 +1,7 @@
 //! DKI fit, kurtosis maps and prediction.
 
 use crate::dti::{gtab, GradientsIn, PhantomOut};
+use crate::owned::Out;
 use crate::{control, guarded, threads, JobHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -20,23 +21,29 @@ pub struct DkiOptionsIn {
     pub threads: Option<u32>,
 }
 
-#[napi(object)]
+/// Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops.
+#[napi(object, object_from_js = false)]
 pub struct DkiFitOut {
-    pub evals: Float64Array,
-    pub evecs: Float64Array,
-    pub kt: Float64Array,
-    pub s0: Option<Float64Array>,
-    pub status: Uint8Array,
+    #[napi(ts_type = "Float64Array")]
+    pub evals: Out<f64>,
+    #[napi(ts_type = "Float64Array")]
+    pub evecs: Out<f64>,
+    #[napi(ts_type = "Float64Array")]
+    pub kt: Out<f64>,
+    #[napi(ts_type = "Float64Array")]
+    pub s0: Option<Out<f64>>,
+    #[napi(ts_type = "Uint8Array")]
+    pub status: Out<u8>,
 }
 
 impl From<DkiFit> for DkiFitOut {
     fn from(f: DkiFit) -> Self {
         DkiFitOut {
-            evals: Float64Array::new(f.evals),
-            evecs: Float64Array::new(f.evecs),
-            kt: Float64Array::new(f.kt),
-            s0: f.s0.map(Float64Array::new),
-            status: Uint8Array::new(f.status),
+            evals: Out(f.evals),
+            evecs: Out(f.evecs),
+            kt: Out(f.kt),
+            s0: f.s0.map(Out),
+            status: Out(f.status),
         }
     }
 }
@@ -164,7 +171,7 @@ fit_dki_entry!(
 /// A kurtosis map ('mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa') from component-major parameters,
 /// clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped); `analytical = false` picks
 /// DIPY's numerical estimators of MK, AK and RK.
-#[napi]
+#[napi(ts_return_type = "Float64Array")]
 pub fn dki_kurtosis_map(
     name: String,
     evals: Float64Array,
@@ -173,7 +180,7 @@ pub fn dki_kurtosis_map(
     min_kurtosis: f64,
     max_kurtosis: f64,
     analytical: bool,
-) -> napi::Result<Float64Array> {
+) -> napi::Result<Out<f64>> {
     guarded(|| {
         let m: KurtosisMap = name.parse()?;
         kurtosis_map(
@@ -185,7 +192,7 @@ pub fn dki_kurtosis_map(
             min_kurtosis,
             max_kurtosis,
         )
-        .map(Float64Array::new)
+        .map(Out)
     })
 }
 
@@ -218,17 +225,17 @@ fn predict_impl(t: &DkiPredictTask) -> voxelkit_core::Result<Vec<f64>> {
 
 impl Task for DkiPredictTask {
     type Output = Vec<f64>;
-    type JsValue = Float64Array;
+    type JsValue = Out<f64>;
     fn compute(&mut self) -> napi::Result<Vec<f64>> {
         guarded(|| predict_impl(self))
     }
-    fn resolve(&mut self, _env: Env, out: Vec<f64>) -> napi::Result<Float64Array> {
-        Ok(Float64Array::new(out))
+    fn resolve(&mut self, _env: Env, out: Vec<f64>) -> napi::Result<Out<f64>> {
+        Ok(Out(out))
     }
 }
 
 /// Predicted DKI signal, volume-major `[nvox * nvol]`. `s0Volume` wins over `s0Scalar`.
-#[napi]
+#[napi(ts_return_type = "Float64Array")]
 #[allow(clippy::too_many_arguments)]
 pub fn dki_predict_sync(
     evals: Float64Array,
@@ -239,7 +246,7 @@ pub fn dki_predict_sync(
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
     job: Option<&JobHandle>,
-) -> napi::Result<Float64Array> {
+) -> napi::Result<Out<f64>> {
     let t = DkiPredictTask {
         evals,
         evecs,
@@ -250,7 +257,7 @@ pub fn dki_predict_sync(
         threads,
         ctl: control(job),
     };
-    guarded(|| predict_impl(&t)).map(Float64Array::new)
+    guarded(|| predict_impl(&t)).map(Out)
 }
 
 #[napi]

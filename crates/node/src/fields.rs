@@ -7,6 +7,7 @@
 // napi entries take their arguments positionally, as the generated TypeScript declares them
 #![allow(clippy::too_many_arguments)]
 
+use crate::owned::Out;
 use crate::{control, guarded, threads, JobHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -16,18 +17,27 @@ use voxelkit_fields::{
     compose_fields, invert_field, warp_linear, warp_nearest, Field, Grid, InvertOptions, Real,
 };
 
-/// Output arrays: exactly one is set, named by `dtype`.
-#[napi(object)]
+/// Output arrays: exactly one is set, named by `dtype`. Engine-owned ([`Out`]): freed by GC,
+/// also in synchronous loops.
+#[napi(object, object_from_js = false)]
 pub struct TypedOut {
     pub dtype: String,
-    pub uint8: Option<Uint8Array>,
-    pub int8: Option<Int8Array>,
-    pub int16: Option<Int16Array>,
-    pub uint16: Option<Uint16Array>,
-    pub int32: Option<Int32Array>,
-    pub uint32: Option<Uint32Array>,
-    pub float32: Option<Float32Array>,
-    pub float64: Option<Float64Array>,
+    #[napi(ts_type = "Uint8Array")]
+    pub uint8: Option<Out<u8>>,
+    #[napi(ts_type = "Int8Array")]
+    pub int8: Option<Out<i8>>,
+    #[napi(ts_type = "Int16Array")]
+    pub int16: Option<Out<i16>>,
+    #[napi(ts_type = "Uint16Array")]
+    pub uint16: Option<Out<u16>>,
+    #[napi(ts_type = "Int32Array")]
+    pub int32: Option<Out<i32>>,
+    #[napi(ts_type = "Uint32Array")]
+    pub uint32: Option<Out<u32>>,
+    #[napi(ts_type = "Float32Array")]
+    pub float32: Option<Out<f32>>,
+    #[napi(ts_type = "Float64Array")]
+    pub float64: Option<Out<f64>>,
 }
 
 pub enum Data {
@@ -55,14 +65,14 @@ impl From<Data> for TypedOut {
             float64: None,
         };
         o.dtype = match d {
-            Data::U8(v) => (o.uint8 = Some(v.into()), "uint8").1,
-            Data::I8(v) => (o.int8 = Some(v.into()), "int8").1,
-            Data::I16(v) => (o.int16 = Some(v.into()), "int16").1,
-            Data::U16(v) => (o.uint16 = Some(v.into()), "uint16").1,
-            Data::I32(v) => (o.int32 = Some(v.into()), "int32").1,
-            Data::U32(v) => (o.uint32 = Some(v.into()), "uint32").1,
-            Data::F32(v) => (o.float32 = Some(v.into()), "float32").1,
-            Data::F64(v) => (o.float64 = Some(v.into()), "float64").1,
+            Data::U8(v) => (o.uint8 = Some(Out(v)), "uint8").1,
+            Data::I8(v) => (o.int8 = Some(Out(v)), "int8").1,
+            Data::I16(v) => (o.int16 = Some(Out(v)), "int16").1,
+            Data::U16(v) => (o.uint16 = Some(Out(v)), "uint16").1,
+            Data::I32(v) => (o.int32 = Some(Out(v)), "int32").1,
+            Data::U32(v) => (o.uint32 = Some(Out(v)), "uint32").1,
+            Data::F32(v) => (o.float32 = Some(Out(v)), "float32").1,
+            Data::F64(v) => (o.float64 = Some(Out(v)), "float64").1,
         }
         .to_string();
         o
@@ -90,7 +100,7 @@ pub struct InvertOptionsIn {
     pub threads: Option<u32>,
 }
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct InvertOut {
     pub field: TypedOut,
     /// Mean residual norm (voxels) at the last iteration; NaN when no iteration ran.
@@ -210,7 +220,7 @@ pub fn invert_field_async(
     })
 }
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct ComposeOut {
     pub field: TypedOut,
     pub max_norm: f64,

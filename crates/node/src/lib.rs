@@ -14,6 +14,7 @@ mod dki;
 mod dti;
 mod fields;
 mod io;
+mod owned;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
