@@ -124,7 +124,7 @@ fn run_warp<S: Copy + Send + Sync, O: Copy + Default + Send + Sync, T: Real, con
     let fdims = Dims::new(field.grid.dims);
     let mdims = Dims::new(mgrid.dims);
     let fp: [&[T]; D] = planes_of(field);
-    let mut out = vec![O::default(); n];
+    let mut out = chunks::zeroed::<O>(n);
     let o = Planes::<O, 1>::new(&mut out, n);
     let pool = chunks::pool(threads)?;
     ctl.set_total(n as u64);

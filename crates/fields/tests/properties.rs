@@ -168,3 +168,19 @@ fn bad_arguments_are_coded_errors() {
         Code::Aborted
     );
 }
+
+#[test]
+fn thin_grids_take_the_scalar_path() {
+    // one voxel thick: nothing is interior to the grid, DIPY composes to zero vectors
+    let dims = [6, 5, 1];
+    let g = Grid::new(&dims, &AFF, "f").unwrap();
+    let d = vec![0.1f64; 3 * 30];
+    let f = Field::new(&d, &g, "f").unwrap();
+    let (c, st) = compose_fields(f, f, 1.0, None, &Control::new()).unwrap();
+    assert!(c.iter().all(|&v| v == 0.0));
+    assert_eq!(st.count, 0);
+    assert!(st.mean_norm.is_nan());
+    let (p, s) = invert_field(f, None, &InvertOptions::default(), &Control::new()).unwrap();
+    assert!(p.iter().all(|&v| v == 0.0));
+    assert_eq!(s.iterations, 1);
+}
