@@ -131,7 +131,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--result")
     ap.add_argument("--dump")
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()
     if a.mode == "gen":
         gen(a.out, a.names)
     else:
