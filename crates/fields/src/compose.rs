@@ -147,6 +147,10 @@ pub fn compose_fields<T: Real>(
         t: time_scaling,
     };
     let pool = chunks::pool(threads)?;
+    pool.install(|| {
+        d1.check_finite("d1")?;
+        d2.check_finite("d2")
+    })?;
     if d1.grid.ndim == 3 {
         compose_impl::<T, 3>(&d1, &d2, &pm, &pool, ctl)
     } else {

@@ -83,15 +83,17 @@ pub fn invert_field<T: Real>(
             o.tolerance
         )));
     }
-    let mut p = match start {
-        Some(s) => {
-            let s = Field::new(s, d.grid, "start")?;
-            s.data.to_vec()
-        }
-        None => chunks::zeroed::<T>(d.data.len()),
-    };
+    let start = start.map(|s| Field::new(s, d.grid, "start")).transpose()?;
     let w = d.grid.affine.inverse("field")?;
     let pool = chunks::pool(o.threads)?;
+    pool.install(|| {
+        d.check_finite("field")?;
+        start.map_or(Ok(()), |s| s.check_finite("start"))
+    })?;
+    let mut p = match start {
+        Some(s) => s.data.to_vec(),
+        None => chunks::zeroed::<T>(d.data.len()),
+    };
     let stats = if d.grid.ndim == 3 {
         invert_impl::<T, 3>(&d, &mut p, w, o, &pool, ctl)?
     } else {

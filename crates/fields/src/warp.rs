@@ -308,6 +308,7 @@ pub fn warp_linear<S: Sample, T: Real>(
 ) -> Result<Vec<f64>> {
     check_moving(moving, mgrid)?;
     let m = maps(mgrid, &field, reference)?;
+    chunks::pool(threads)?.install(|| field.check_finite("field"))?;
     if field.grid.ndim == 3 {
         warp_linear3(moving, mgrid, &field, &m, threads, ctl)
     } else {
@@ -329,6 +330,7 @@ pub fn warp_nearest<S: Copy + Default + Send + Sync, T: Real>(
 ) -> Result<Vec<S>> {
     check_moving(moving, mgrid)?;
     let m = maps(mgrid, &field, reference)?;
+    chunks::pool(threads)?.install(|| field.check_finite("field"))?;
     if field.grid.ndim == 3 {
         run_warp::<S, S, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
             nearest::<3>(d, pos).map_or(S::default(), |i| img[i])

@@ -97,7 +97,29 @@ fn bad_arguments_are_coded_errors() {
     let mut d = vec![0.0f64; 3 * 64];
     assert_eq!(Field::new(&d[..10], &g, "f").unwrap_err().code, Code::Shape);
     d[70] = f64::NAN;
-    assert_eq!(Field::new(&d, &g, "f").unwrap_err().code, Code::Format);
+    {
+        let bad = Field::new(&d, &g, "f").unwrap();
+        let e = invert_field(bad, None, &InvertOptions::default(), &Control::new()).unwrap_err();
+        assert_eq!(e.code, Code::Format);
+        assert!(
+            e.message.contains("voxel (2, 1, 0), component 1"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            compose_fields(bad, bad, 1.0, None, &Control::new())
+                .unwrap_err()
+                .code,
+            Code::Format
+        );
+        let img = vec![1.0f64; 64];
+        assert_eq!(
+            warp_linear(&img, &g, bad, None, None, &Control::new())
+                .unwrap_err()
+                .code,
+            Code::Format
+        );
+    }
     d[70] = 0.0;
     let f = Field::new(&d, &g, "f").unwrap();
     let mut o = InvertOptions {
