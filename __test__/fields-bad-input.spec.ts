@@ -147,3 +147,25 @@ test('maxIter 0 returns the start (or zero) with NaN statistics, as DIPY returns
   t.is(r.stats.iterations, 0)
   t.true(Number.isNaN(r.stats.error))
 })
+
+test('concurrent calls give the sequential results, and aborting one leaves the others intact', async (t) => {
+  const fields = Array.from({ length: 6 }, (_, k) => {
+    const g = field(20, 18, 16)
+    for (let i = 0; i < g.data.length; i++) g.data[i] = 0.8 * Math.sin(0.011 * (k + 1) * i)
+    return g
+  })
+  const seq = fields.map((g) => invertFieldSync(g, { threads: 1 }))
+  const ac = new AbortController()
+  const big = invertField(field(64, 64, 48), { signal: ac.signal, maxIter: 1000, tolerance: 0 })
+  const par = Promise.all(fields.map((g, k) => invertField(g, { threads: 1 + (k % 3) })))
+  setTimeout(() => ac.abort(), 10)
+  const e = await t.throwsAsync(big, { instanceOf: VoxelkitError })
+  t.is(e?.code, 'ERR_ABORTED')
+  const res = await par
+  for (const [k, r] of res.entries()) {
+    t.deepEqual(Array.from(r.data), Array.from(seq[k].data), `field ${k}`)
+    t.deepEqual(r.stats, seq[k].stats)
+  }
+  const comp = await Promise.all(fields.map((g) => composeFields(g, fields[0])))
+  for (const [k, c] of comp.entries()) t.deepEqual(Array.from(c.data), Array.from(composeFieldsSync(fields[k], fields[0]).data))
+})

@@ -29,7 +29,10 @@ import {
   type VoxelArray,
 } from '../ts/index'
 
-const DIR = join(__dirname, '..', 'fixtures', 'dipy_fields')
+// VOXELKIT_FIELDS_FIXTURES=DIR runs the same checks on other DIPY output, e.g. fields from a seed
+// nobody chose: `fixtures/.venv/bin/python fixtures/dipy_fields/generate.py --fresh DIR`
+const OWN = join(__dirname, '..', 'fixtures', 'dipy_fields')
+const DIR = process.env.VOXELKIT_FIELDS_FIXTURES || OWN
 
 interface Meta {
   kind: 'invert' | 'compose' | 'warp'
@@ -71,6 +74,7 @@ function spacing(aff: number[], nd: number): number[] {
 }
 
 test('fixtures are present', (t) => {
+  if (DIR !== OWN) return t.true(cases.length > 0, `no cases in ${DIR}`)
   t.true(cases.filter((c) => c.m.kind === 'invert').length >= 10)
   t.true(cases.filter((c) => c.m.kind === 'compose').length >= 5)
   t.true(cases.filter((c) => c.m.kind === 'warp').length >= 5)

@@ -20,7 +20,7 @@ fn cpu() -> f64 {
     t
 }
 use voxelkit_core::Control;
-use voxelkit_fields::{compose_fields, invert_field, Field, Grid, InvertOptions};
+use voxelkit_fields::{compose_fields, invert_field, warp_linear, Field, Grid, InvertOptions};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -60,6 +60,17 @@ fn main() {
             cpu() - c0,
             st.count,
             c[12345]
+        );
+    }
+    let img: Vec<f64> = (0..g.nvox()).map(|i| (i % 977) as f64).collect();
+    for _ in 0..3 {
+        let (t, c0) = (Instant::now(), cpu());
+        let w = warp_linear(&img, &g, f, None, Some(threads), &Control::new()).unwrap();
+        println!(
+            "warp {:.4} s wall {:.4} s cpu {}",
+            t.elapsed().as_secs_f64(),
+            cpu() - c0,
+            w[12345]
         );
     }
 }

@@ -82,3 +82,26 @@ impl<T: Copy, const D: usize> Planes<T, D> {
         unsafe { *self.ptr[c].add(i) = v }
     }
 }
+
+/// A zero-filled buffer of `len` values. On Linux, buffers of 4 MiB and more are advised to use
+/// transparent huge pages before their first touch: a field of 1.5 M voxels is 37 MB, and
+/// faulting it in 4 KiB pages costs as much as a composition pass.
+pub(crate) fn zeroed<T: Copy + Default>(len: usize) -> Vec<T> {
+    // `vec![0; n]` of a float type is a calloc: fresh, untouched pages
+    let v = vec![T::default(); len];
+    #[cfg(target_os = "linux")]
+    {
+        let bytes = len * std::mem::size_of::<T>();
+        if bytes >= 4 << 20 {
+            let page = 4096usize;
+            let start = v.as_ptr() as usize;
+            let a = start.div_ceil(page) * page;
+            let end = (start + bytes) / page * page;
+            if end > a {
+                // SAFETY: advice only, on whole pages inside this allocation; failure is harmless
+                unsafe { libc::madvise(a as *mut libc::c_void, end - a, libc::MADV_HUGEPAGE) };
+            }
+        }
+    }
+    v
+}

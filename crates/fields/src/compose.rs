@@ -13,7 +13,7 @@
 use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::interp::{vector2_full, vector3_full, Dims};
-use crate::lanes::{compose4, has_avx2, L};
+use crate::lanes::{compose4, has_avx2, lanes_ok, L};
 use crate::{Field, Real};
 use voxelkit_core::{Control, Error, Result};
 
@@ -147,6 +147,10 @@ pub fn compose_fields<T: Real>(
         t: time_scaling,
     };
     let pool = chunks::pool(threads)?;
+    pool.install(|| {
+        d1.check_finite("d1")?;
+        d2.check_finite("d2")
+    })?;
     if d1.grid.ndim == 3 {
         compose_impl::<T, 3>(&d1, &d2, &pm, &pool, ctl)
     } else {
@@ -182,7 +186,7 @@ fn chunk<T: Real, const D: usize>(x: &Ctx<'_, T, D>, r: std::ops::Range<usize>) 
     let mut c = coords(r.start, x.dims1);
     let mut part: Part = (0, 0.0, 0.0, 0.0);
     let mut v = r.start;
-    if D == 3 {
+    if D == 3 && lanes_ok(&x.dims2) {
         let a3: &[&[T]; 3] = x.a[..3].try_into().expect("3 planes");
         let b3: &[&[T]; 3] = x.b[..3].try_into().expect("3 planes");
         while v + L <= r.end {
@@ -273,7 +277,7 @@ fn compose_impl<T: Real, const D: usize>(
     ctl: &Control,
 ) -> Result<(Vec<T>, ComposeStats)> {
     let n = d1.grid.nvox();
-    let mut out = vec![T::default(); D * n];
+    let mut out = chunks::zeroed::<T>(D * n);
     let x = Ctx {
         dims1: d1.grid.dims,
         dims2: Dims::new(d2.grid.dims),

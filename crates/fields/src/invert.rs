@@ -20,7 +20,7 @@
 use crate::chunks::{self, Planes};
 use crate::compose::{compose_voxel, coords, planes_of, step, Premult};
 use crate::interp::Dims;
-use crate::lanes::{compose4, has_avx2, L};
+use crate::lanes::{compose4, has_avx2, lanes_ok, L};
 use crate::{Field, Real};
 use std::ops::Range;
 use voxelkit_core::{Control, Error, Result};
@@ -83,15 +83,17 @@ pub fn invert_field<T: Real>(
             o.tolerance
         )));
     }
-    let mut p = match start {
-        Some(s) => {
-            let s = Field::new(s, d.grid, "start")?;
-            s.data.to_vec()
-        }
-        None => vec![T::default(); d.data.len()],
-    };
+    let start = start.map(|s| Field::new(s, d.grid, "start")).transpose()?;
     let w = d.grid.affine.inverse("field")?;
     let pool = chunks::pool(o.threads)?;
+    pool.install(|| {
+        d.check_finite("field")?;
+        start.map_or(Ok(()), |s| s.check_finite("start"))
+    })?;
+    let mut p = match start {
+        Some(s) => s.data.to_vec(),
+        None => chunks::zeroed::<T>(d.data.len()),
+    };
     let stats = if d.grid.ndim == 3 {
         invert_impl::<T, 3>(&d, &mut p, w, o, &pool, ctl)?
     } else {
@@ -178,7 +180,7 @@ fn chunk<T: Real, const D: usize>(
     let mut c = coords(r.start, x.dims);
     let (mut sum, mut mx) = (0.0f64, 0.0f64);
     let mut v = r.start;
-    if D == 3 {
+    if D == 3 && lanes_ok(&x.grid) {
         let planes: &[&[T]; 3] = x.planes[..3].try_into().expect("3 planes");
         while v + L <= r.end {
             let mut xyz = [[0.0f64; L]; 3];
@@ -296,8 +298,8 @@ fn invert_impl<T: Real, const D: usize>(
     ctl: &Control,
 ) -> Result<InvertStats> {
     let n = d.grid.nvox();
-    let mut q = vec![T::default(); D * n];
-    let mut norms = vec![0.0f64; n];
+    let mut q = chunks::zeroed::<T>(D * n);
+    let mut norms = chunks::zeroed::<f64>(n);
     let x = Ctx {
         dims: d.grid.dims,
         grid: Dims::new(d.grid.dims),

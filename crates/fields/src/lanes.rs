@@ -86,6 +86,10 @@ pub(crate) fn compose4<T: Real>(
         w[6][l] = cy[l] * cz[l] * cx[l];
         w[7][l] = cy[l] * wz[l] * cx[l];
     }
+    assert!(
+        dims.n.iter().all(|&n| n >= 2),
+        "lane path needs 2 voxels per axis"
+    );
     let (sy, sz) = (dims.sy, dims.sz);
     let off = [0, sz, sy + sz, sy, 1, 1 + sz, 1 + sy + sz, 1 + sy];
     let mut base = [0usize; L];
@@ -99,12 +103,10 @@ pub(crate) fn compose4<T: Real>(
         for l in 0..L {
             debug_assert!(base[l] + off[6] < pl.len());
             for k in 0..8 {
-                // SAFETY: an interior lane's corners lie on the grid; other lanes read voxel
-                // (0, 0, 0)'s corners, which exist whenever a lane is interior (n >= 2 on every
-                // axis); when no lane is interior and the grid is thin the value is unused, so
-                // the index is clamped to 0
-                let i = base[l] + off[k];
-                g[k][l] = unsafe { pl.get_unchecked(if i < pl.len() { i } else { 0 }) }.to_f64();
+                // SAFETY: an interior lane's corners lie on the grid; other lanes read the
+                // corners of voxel (0, 0, 0), which exist because the grid has at least 2
+                // voxels on every axis (callers take the lane path only then; checked above)
+                g[k][l] = unsafe { pl.get_unchecked(base[l] + off[k]) }.to_f64();
             }
         }
         let mut acc = [0.0f64; L];
@@ -122,6 +124,11 @@ pub(crate) fn compose4<T: Real>(
         }
     }
     (out, inside)
+}
+
+/// Whether the lane path may run on a grid (it reads the corners of voxel (0, 0, 0)).
+pub(crate) fn lanes_ok(dims: &Dims) -> bool {
+    dims.n.iter().all(|&n| n >= 2)
 }
 
 /// Whether the AVX2 build of the lane kernels runs on this CPU.

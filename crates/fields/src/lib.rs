@@ -147,7 +147,8 @@ pub struct Field<'a, T> {
 }
 
 impl<'a, T: Real> Field<'a, T> {
-    /// Checks that `data` holds one value per voxel and component, all finite.
+    /// Checks that `data` holds one value per voxel and component. The kernels also check
+    /// that every value is finite ([`Field::check_finite`], run on the call's thread pool).
     pub fn new(data: &'a [T], grid: &'a Grid, what: &str) -> Result<Self> {
         let n = grid.nvox() * grid.ndim;
         if data.len() != n {
@@ -158,19 +159,25 @@ impl<'a, T: Real> Field<'a, T> {
                 &grid.dims[..grid.ndim]
             )));
         }
-        if let Some(i) = first_non_finite(data) {
-            let nvox = grid.nvox();
+        Ok(Field { data, grid })
+    }
+
+    /// `ERR_FORMAT` naming the first non-finite displacement (NaN or ±inf), if any. Parallel
+    /// over the current rayon pool (the kernels call it inside theirs).
+    pub fn check_finite(&self, what: &str) -> Result<()> {
+        if let Some(i) = first_non_finite(self.data) {
+            let nvox = self.grid.nvox();
             let (c, v) = (i / nvox, i % nvox);
-            let [nx, ny, _] = grid.dims;
+            let [nx, ny, _] = self.grid.dims;
             return Err(Error::format(format!(
                 "{what} holds a non-finite displacement ({}) at voxel ({}, {}, {}), component {c}",
-                data[i].to_f64(),
+                self.data[i].to_f64(),
                 v % nx,
                 (v / nx) % ny,
                 v / (nx * ny)
             )));
         }
-        Ok(Field { data, grid })
+        Ok(())
     }
 
     /// Component plane `c`.

@@ -15,6 +15,7 @@ use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::compose::{coords, planes_of, step};
 use crate::interp::{nearest, scalar, vector_partial, Dims};
+use crate::lanes::{has_avx2, lanes_ok, L};
 use crate::{Field, Grid, Real};
 use voxelkit_core::{Control, Error, Result, Sample};
 
@@ -124,7 +125,7 @@ fn run_warp<S: Copy + Send + Sync, O: Copy + Default + Send + Sync, T: Real, con
     let fdims = Dims::new(field.grid.dims);
     let mdims = Dims::new(mgrid.dims);
     let fp: [&[T]; D] = planes_of(field);
-    let mut out = vec![O::default(); n];
+    let mut out = chunks::zeroed::<O>(n);
     let o = Planes::<O, 1>::new(&mut out, n);
     let pool = chunks::pool(threads)?;
     ctl.set_total(n as u64);
@@ -143,6 +144,158 @@ fn run_warp<S: Copy + Send + Sync, O: Copy + Default + Send + Sync, T: Real, con
     Ok(out)
 }
 
+/// Everything a linear 3D warp chunk needs.
+struct Lin<'a, S, T> {
+    m: &'a Maps,
+    fp: [&'a [T]; 3],
+    fdims: Dims,
+    mdims: Dims,
+    img: &'a [S],
+    o: Planes<f64, 1>,
+    lanes: bool,
+}
+
+/// Linear 3D warp of a chunk: four output voxels at a time where the moving image is sampled
+/// at interior points (all 8 corners on its grid), with the scalar path's arithmetic in the
+/// same order (`0 + w0 v0 + … + w7 v7`, DIPY's corner order); border and outside points, and
+/// the chunk's tail, go through the scalar path.
+#[inline(always)]
+fn lin_chunk<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
+    x.o.check(&r);
+    let odims = x.m.out.dims;
+    let mut c = coords(r.start, odims);
+    let mut v = r.start;
+    if x.lanes {
+        let (sy, sz) = (x.mdims.sy, x.mdims.sz);
+        let off = [0, sz, sy + sz, sy, 1, 1 + sz, 1 + sy + sz, 1 + sy];
+        while v + L <= r.end {
+            let mut xyz = [[0.0f64; 3]; L];
+            for l in 0..L {
+                xyz[l] = [c[0] as f64, c[1] as f64, c[2] as f64];
+                step(&mut c, odims);
+            }
+            let mut pos = [[0.0f64; L]; 3];
+            for l in 0..L {
+                let p = target::<T, 3>(x.m, &x.fp, &x.fdims, v + l, xyz[l]);
+                for k in 0..3 {
+                    pos[k][l] = p[k];
+                }
+            }
+            let mut inside = [true; L];
+            for k in 0..3 {
+                let hi = x.mdims.nf[k] - 1.0;
+                for l in 0..L {
+                    inside[l] &= 0.0 <= pos[k][l] && pos[k][l] < hi;
+                }
+            }
+            let mut f = [[0.0f64; L]; 3];
+            let mut cf = [[0.0f64; L]; 3];
+            let mut wf = [[0.0f64; L]; 3];
+            for k in 0..3 {
+                for l in 0..L {
+                    let p = if inside[l] { pos[k][l] } else { 0.0 };
+                    f[k][l] = p.floor();
+                    cf[k][l] = p - f[k][l];
+                    wf[k][l] = 1.0 - cf[k][l];
+                }
+            }
+            let (wx, wy, wz) = (&wf[0], &wf[1], &wf[2]);
+            let (cx, cy, cz) = (&cf[0], &cf[1], &cf[2]);
+            let mut w = [[0.0f64; L]; 8];
+            for l in 0..L {
+                w[0][l] = wy[l] * wz[l] * wx[l];
+                w[1][l] = wy[l] * cz[l] * wx[l];
+                w[2][l] = cy[l] * cz[l] * wx[l];
+                w[3][l] = cy[l] * wz[l] * wx[l];
+                w[4][l] = wy[l] * wz[l] * cx[l];
+                w[5][l] = wy[l] * cz[l] * cx[l];
+                w[6][l] = cy[l] * cz[l] * cx[l];
+                w[7][l] = cy[l] * wz[l] * cx[l];
+            }
+            let mut g = [[0.0f64; L]; 8];
+            for l in 0..L {
+                let b = f[0][l] as usize + sy * f[1][l] as usize + sz * f[2][l] as usize;
+                for k in 0..8 {
+                    // SAFETY: an interior lane's corners lie on the moving grid; other lanes
+                    // read voxel (0, 0, 0)'s corners, which exist (2+ voxels per axis, checked
+                    // when `lanes` was set)
+                    g[k][l] = unsafe { x.img.get_unchecked(b + off[k]) }.to_f64();
+                }
+            }
+            let mut acc = [0.0f64; L];
+            for k in 0..8 {
+                for l in 0..L {
+                    acc[l] += w[k][l] * g[k][l];
+                }
+            }
+            for l in 0..L {
+                let val = if inside[l] {
+                    acc[l]
+                } else {
+                    let p = [pos[0][l], pos[1][l], pos[2][l]];
+                    scalar::<S, 3>(x.img, S::to_f64, &x.mdims, p)
+                };
+                // SAFETY: v + l lies in this chunk's range (checked above)
+                unsafe { x.o.set(0, v + l, val) };
+            }
+            v += L;
+        }
+    }
+    while v < r.end {
+        let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
+        let pos = target::<T, 3>(x.m, &x.fp, &x.fdims, v, xyz);
+        // SAFETY: v lies in this chunk's range (checked above)
+        unsafe {
+            x.o.set(0, v, scalar::<S, 3>(x.img, S::to_f64, &x.mdims, pos))
+        };
+        step(&mut c, odims);
+        v += 1;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn lin_chunk_avx2<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
+    lin_chunk(x, r)
+}
+
+fn warp_linear3<S: Sample, T: Real>(
+    moving: &[S],
+    mgrid: &Grid,
+    field: &Field<'_, T>,
+    m: &Maps,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    let n = m.out.nvox();
+    let mut out = chunks::zeroed::<f64>(n);
+    let mdims = Dims::new(mgrid.dims);
+    let x = Lin {
+        m,
+        fp: planes_of(field),
+        fdims: Dims::new(field.grid.dims),
+        lanes: lanes_ok(&mdims),
+        mdims,
+        img: moving,
+        o: Planes::<f64, 1>::new(&mut out, n),
+    };
+    let avx2 = has_avx2();
+    let pool = chunks::pool(threads)?;
+    ctl.set_total(n as u64);
+    chunks::run(&pool, n, ctl, |r| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU has AVX2 (checked once per call)
+            unsafe { lin_chunk_avx2(&x, r) };
+            return Ok(());
+        }
+        let _ = avx2;
+        lin_chunk(&x, r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Warps `moving` (on `mgrid`) through `field` with trilinear (bilinear in 2D) interpolation,
 /// on the field's grid or `reference`. Float64 output.
 pub fn warp_linear<S: Sample, T: Real>(
@@ -155,10 +308,9 @@ pub fn warp_linear<S: Sample, T: Real>(
 ) -> Result<Vec<f64>> {
     check_moving(moving, mgrid)?;
     let m = maps(mgrid, &field, reference)?;
+    chunks::pool(threads)?.install(|| field.check_finite("field"))?;
     if field.grid.ndim == 3 {
-        run_warp::<S, f64, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
-            scalar::<S, 3>(img, S::to_f64, d, pos)
-        })
+        warp_linear3(moving, mgrid, &field, &m, threads, ctl)
     } else {
         run_warp::<S, f64, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
             scalar::<S, 2>(img, S::to_f64, d, pos)
@@ -178,6 +330,7 @@ pub fn warp_nearest<S: Copy + Default + Send + Sync, T: Real>(
 ) -> Result<Vec<S>> {
     check_moving(moving, mgrid)?;
     let m = maps(mgrid, &field, reference)?;
+    chunks::pool(threads)?.install(|| field.check_finite("field"))?;
     if field.grid.ndim == 3 {
         run_warp::<S, S, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
             nearest::<3>(d, pos).map_or(S::default(), |i| img[i])

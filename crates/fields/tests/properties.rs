@@ -97,7 +97,29 @@ fn bad_arguments_are_coded_errors() {
     let mut d = vec![0.0f64; 3 * 64];
     assert_eq!(Field::new(&d[..10], &g, "f").unwrap_err().code, Code::Shape);
     d[70] = f64::NAN;
-    assert_eq!(Field::new(&d, &g, "f").unwrap_err().code, Code::Format);
+    {
+        let bad = Field::new(&d, &g, "f").unwrap();
+        let e = invert_field(bad, None, &InvertOptions::default(), &Control::new()).unwrap_err();
+        assert_eq!(e.code, Code::Format);
+        assert!(
+            e.message.contains("voxel (2, 1, 0), component 1"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            compose_fields(bad, bad, 1.0, None, &Control::new())
+                .unwrap_err()
+                .code,
+            Code::Format
+        );
+        let img = vec![1.0f64; 64];
+        assert_eq!(
+            warp_linear(&img, &g, bad, None, None, &Control::new())
+                .unwrap_err()
+                .code,
+            Code::Format
+        );
+    }
     d[70] = 0.0;
     let f = Field::new(&d, &g, "f").unwrap();
     let mut o = InvertOptions {
@@ -167,4 +189,20 @@ fn bad_arguments_are_coded_errors() {
             .code,
         Code::Aborted
     );
+}
+
+#[test]
+fn thin_grids_take_the_scalar_path() {
+    // one voxel thick: nothing is interior to the grid, DIPY composes to zero vectors
+    let dims = [6, 5, 1];
+    let g = Grid::new(&dims, &AFF, "f").unwrap();
+    let d = vec![0.1f64; 3 * 30];
+    let f = Field::new(&d, &g, "f").unwrap();
+    let (c, st) = compose_fields(f, f, 1.0, None, &Control::new()).unwrap();
+    assert!(c.iter().all(|&v| v == 0.0));
+    assert_eq!(st.count, 0);
+    assert!(st.mean_norm.is_nan());
+    let (p, s) = invert_field(f, None, &InvertOptions::default(), &Control::new()).unwrap();
+    assert!(p.iter().all(|&v| v == 0.0));
+    assert_eq!(s.iterations, 1);
 }
