@@ -64,10 +64,13 @@ export interface DkiOptionsIn {
   threads?: number
 }
 
-export declare function dkiPredict(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume?: Float64Array | undefined | null, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<unknown>
+export declare function dkiPredict(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): Promise<unknown>
 
-/** Predicted DKI signal, volume-major `[nvox * nvol]`. `s0Volume` wins over `s0Scalar`. */
-export declare function dkiPredictSync(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume?: Float64Array | undefined | null, threads?: number | undefined | null, job?: JobHandle | undefined | null): Float64Array
+/**
+ * Predicted DKI signal written into `out` (volume-major `[nvox * nvol]`, allocated by the
+ * caller so the engine owns it). `s0Volume` wins over `s0Scalar`.
+ */
+export declare function dkiPredictSync(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): void
 
 /** Colour FA, component-major `[nvox * 3]`. */
 export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Float64Array
@@ -91,10 +94,13 @@ export interface DtiOptionsIn {
   threads?: number
 }
 
-export declare function dtiPredict(evals: Float64Array, evecs: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume?: Float64Array | undefined | null, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<unknown>
+export declare function dtiPredict(evals: Float64Array, evecs: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): Promise<unknown>
 
-/** Predicted signal, volume-major `[nvox * nvol]`. `s0Volume` (per voxel) wins over `s0Scalar`. */
-export declare function dtiPredictSync(evals: Float64Array, evecs: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume?: Float64Array | undefined | null, threads?: number | undefined | null, job?: JobHandle | undefined | null): Float64Array
+/**
+ * Predicted signal written into `out` (volume-major `[nvox * nvol]`, allocated by the caller so
+ * the engine owns it). `s0Volume` (per voxel) wins over `s0Scalar`.
+ */
+export declare function dtiPredictSync(evals: Float64Array, evecs: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): void
 
 /**
  * A scalar tensor map ('fa', 'md', 'ad', 'rd', 'trace', 'mode', 'ga', 'linearity',

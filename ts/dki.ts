@@ -3,7 +3,7 @@ import type { DkiFitOut, JobHandle } from './native'
 import { VoxelkitError, call } from './errors'
 import { GradientTable } from './gradients'
 import { ASYNC_KEYS, AsyncOptions, SyncOptions, checkKeys, checkThreads, runJob } from './jobs'
-import { FitFns, TensorFit, prepare } from './dti'
+import { FitFns, TensorFit, allocOut, prepare } from './dti'
 import { OutputType, Volume, VoxelArray, checkVolume, outVolume } from './volume'
 
 /**
@@ -183,9 +183,8 @@ export class KurtosisFit extends TensorFit {
     const [s, vol] = this.#s0Args(opts.s0)
     const threads = checkThreads(opts.threads)
     const o = this.#out
-    const out = await runJob(opts, (job) =>
-      native.dkiPredict(o.evals, o.evecs, o.kt, gtab.native(), s, vol, threads, job) as Promise<Float64Array>,
-    )
+    const out = allocOut(shape) // engine-owned, filled by the kernel
+    await runJob(opts, (job) => native.dkiPredict(o.evals, o.evecs, o.kt, gtab.native(), s, vol, threads, out, job) as Promise<void>)
     return outVolume(out, shape, this.#like, this.#outputType)
   }
 
@@ -196,7 +195,8 @@ export class KurtosisFit extends TensorFit {
     const [s, vol] = this.#s0Args(opts.s0)
     const threads = checkThreads(opts.threads)
     const o = this.#out
-    const out = call(() => native.dkiPredictSync(o.evals, o.evecs, o.kt, gtab.native(), s, vol, threads))
+    const out = allocOut(shape)
+    call(() => native.dkiPredictSync(o.evals, o.evecs, o.kt, gtab.native(), s, vol, threads, out))
     return outVolume(out, shape, this.#like, this.#outputType)
   }
 }

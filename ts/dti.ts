@@ -179,6 +179,16 @@ export function fitDtiSync(dwi: Volume, gtab: GradientTable, opts: DtiSyncOption
   return new TensorFit(out, p.dwi, p.spatial, p.outputType)
 }
 
+/** @internal A zeroed Float64Array for a kernel to fill: engine-owned, freed by GC. */
+export function allocOut(shape: number[]): Float64Array {
+  const n = shape.reduce((a, b) => a * b, 1)
+  try {
+    return new Float64Array(n)
+  } catch (e) {
+    throw new VoxelkitError('ERR_SETTING', `cannot allocate an output of ${n} values (${shape.join(' x ')}): ${(e as Error).message}`)
+  }
+}
+
 /** Options of {@link TensorFit.predict}. */
 export interface PredictOptions extends AsyncOptions {
   /** S0: one number, or a Volume on the spatial grid (e.g. `fit.s0`). @defaultValue the fit's S0 when it was estimated, else 1 (DIPY) */
@@ -302,9 +312,9 @@ export class TensorFit {
     const shape = this.#predictShape(gtab)
     const [s, vol] = this.#s0Args(opts.s0)
     const threads = checkThreads(opts.threads)
-    const out = await runJob(opts, (job) =>
-      native.dtiPredict(this.#evals, this.#evecs, gtab.native(), s, vol, threads, job) as Promise<Float64Array>,
-    )
+    // the output is allocated here (engine-owned, freed by GC) and filled by the kernel
+    const out = allocOut(shape)
+    await runJob(opts, (job) => native.dtiPredict(this.#evals, this.#evecs, gtab.native(), s, vol, threads, out, job) as Promise<void>)
     return outVolume(out, shape, this.#like, this.#outputType)
   }
 
@@ -314,7 +324,8 @@ export class TensorFit {
     const shape = this.#predictShape(gtab)
     const [s, vol] = this.#s0Args(opts.s0)
     const threads = checkThreads(opts.threads)
-    const out = call(() => native.dtiPredictSync(this.#evals, this.#evecs, gtab.native(), s, vol, threads))
+    const out = allocOut(shape)
+    call(() => native.dtiPredictSync(this.#evals, this.#evecs, gtab.native(), s, vol, threads, out))
     return outVolume(out, shape, this.#like, this.#outputType)
   }
 }

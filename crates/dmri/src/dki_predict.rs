@@ -22,6 +22,23 @@ pub fn predict_dki(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
+    let mut out = vec![0.0; gtab.bvals.len() * (evals.len() / 3)];
+    predict_dki_into(evals, evecs, kt, gtab, s0, threads, ctl, &mut out)?;
+    Ok(out)
+}
+
+/// [`predict_dki`] into a caller's buffer of `n * nvox` values (e.g. memory the JS engine
+/// owns), so the output is never allocated twice. Voxels that were not fitted are set to 0.
+pub fn predict_dki_into(
+    evals: &[f64],
+    evecs: &[f64],
+    kt: &[f64],
+    gtab: &GradientTable,
+    s0: S0<'_>,
+    threads: Option<usize>,
+    ctl: &Control,
+    out: &mut [f64],
+) -> Result<()> {
     let nvox = evals.len() / 3;
     if evals.len() != 3 * nvox || evecs.len() != 9 * nvox || kt.len() != 15 * nvox {
         return Err(Error::shape(format!(
@@ -50,8 +67,14 @@ pub fn predict_dki(
     }
     let x = design_matrix(gtab);
     let n = x.len();
-    let mut out = vec![0.0; n * nvox];
-    let o = SharedOut::new(&mut out);
+    if out.len() != n * nvox {
+        return Err(Error::shape(format!(
+            "the output holds {} values, expected {nvox} voxels x {n} volumes",
+            out.len()
+        )));
+    }
+    out.fill(0.0);
+    let o = SharedOut::new(out);
     for_each_tile(nvox, threads, ctl, |_, range| {
         let mut p = [0.0; 22];
         for v in range {
@@ -80,5 +103,5 @@ pub fn predict_dki(
         }
         Ok(())
     })?;
-    Ok(out)
+    Ok(())
 }

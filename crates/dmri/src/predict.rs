@@ -27,6 +27,22 @@ pub fn predict(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
+    let mut out = vec![0.0; gtab.bvals.len() * (evals.len() / 3)];
+    predict_into(evals, evecs, gtab, s0, threads, ctl, &mut out)?;
+    Ok(out)
+}
+
+/// [`predict`] into a caller's buffer of `n * nvox` values (e.g. memory the JS engine owns), so
+/// the output is never allocated twice. Voxels that were not fitted are set to 0.
+pub fn predict_into(
+    evals: &[f64],
+    evecs: &[f64],
+    gtab: &GradientTable,
+    s0: S0<'_>,
+    threads: Option<usize>,
+    ctl: &Control,
+    out: &mut [f64],
+) -> Result<()> {
     let nvox = evals.len() / 3;
     if evals.len() != 3 * nvox || evecs.len() != 9 * nvox {
         return Err(Error::shape(format!(
@@ -51,8 +67,14 @@ pub fn predict(
     }
     let x = design_matrix(gtab);
     let n = x.len();
-    let mut out = vec![0.0; n * nvox];
-    let o = SharedOut::new(&mut out);
+    if out.len() != n * nvox {
+        return Err(Error::shape(format!(
+            "the output holds {} values, expected {nvox} voxels x {n} volumes",
+            out.len()
+        )));
+    }
+    out.fill(0.0);
+    let o = SharedOut::new(out);
     for_each_tile(nvox, threads, ctl, |_, range| {
         for v in range {
             if evals[v] == 0.0 && evals[nvox + v] == 0.0 && evals[2 * nvox + v] == 0.0 {
@@ -77,5 +99,5 @@ pub fn predict(
         }
         Ok(())
     })?;
-    Ok(out)
+    Ok(())
 }

@@ -8,7 +8,7 @@ use napi_derive::napi;
 use std::sync::Arc;
 use voxelkit_core::Control;
 use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap};
-use voxelkit_dmri::dki_predict::predict_dki;
+use voxelkit_dmri::dki_predict::predict_dki_into;
 use voxelkit_dmri::predict::S0;
 use voxelkit_dmri::{fit_dki, DkiFit, DkiOptions};
 
@@ -205,37 +205,36 @@ pub struct DkiPredictTask {
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
     ctl: Arc<Control>,
+    out: Float64Array,
 }
 
-fn predict_impl(t: &DkiPredictTask) -> voxelkit_core::Result<Vec<f64>> {
+fn predict_impl(t: &mut DkiPredictTask) -> voxelkit_core::Result<()> {
     let s0 = match &t.s0_volume {
         Some(v) => S0::PerVoxel(v),
         None => S0::Scalar(t.s0_scalar),
     };
-    predict_dki(
-        &t.evals,
-        &t.evecs,
-        &t.kt,
-        &gtab(&t.g)?,
-        s0,
-        threads(t.threads)?,
-        &t.ctl,
-    )
+    let g = gtab(&t.g)?;
+    let th = threads(t.threads)?;
+    // SAFETY: `out` is allocated by the façade for this call and not visible to user code
+    // until the call returns (sync) or its promise settles (async); nothing else touches it.
+    let out = unsafe { t.out.as_mut() };
+    predict_dki_into(&t.evals, &t.evecs, &t.kt, &g, s0, th, &t.ctl, out)
 }
 
 impl Task for DkiPredictTask {
-    type Output = Vec<f64>;
-    type JsValue = Out<f64>;
-    fn compute(&mut self) -> napi::Result<Vec<f64>> {
+    type Output = ();
+    type JsValue = ();
+    fn compute(&mut self) -> napi::Result<()> {
         guarded(|| predict_impl(self))
     }
-    fn resolve(&mut self, _env: Env, out: Vec<f64>) -> napi::Result<Out<f64>> {
-        Ok(Out(out))
+    fn resolve(&mut self, _env: Env, _out: ()) -> napi::Result<()> {
+        Ok(())
     }
 }
 
-/// Predicted DKI signal, volume-major `[nvox * nvol]`. `s0Volume` wins over `s0Scalar`.
-#[napi(ts_return_type = "Float64Array")]
+/// Predicted DKI signal written into `out` (volume-major `[nvox * nvol]`, allocated by the
+/// caller so the engine owns it). `s0Volume` wins over `s0Scalar`.
+#[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn dki_predict_sync(
     evals: Float64Array,
@@ -245,9 +244,10 @@ pub fn dki_predict_sync(
     s0_scalar: f64,
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
+    out: Float64Array,
     job: Option<&JobHandle>,
-) -> napi::Result<Out<f64>> {
-    let t = DkiPredictTask {
+) -> napi::Result<()> {
+    let mut t = DkiPredictTask {
         evals,
         evecs,
         kt,
@@ -256,8 +256,9 @@ pub fn dki_predict_sync(
         s0_volume,
         threads,
         ctl: control(job),
+        out,
     };
-    guarded(|| predict_impl(&t)).map(Out)
+    guarded(|| predict_impl(&mut t))
 }
 
 #[napi]
@@ -270,6 +271,7 @@ pub fn dki_predict(
     s0_scalar: f64,
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
+    out: Float64Array,
     job: Option<&JobHandle>,
 ) -> AsyncTask<DkiPredictTask> {
     AsyncTask::new(DkiPredictTask {
@@ -281,6 +283,7 @@ pub fn dki_predict(
         s0_volume,
         threads,
         ctl: control(job),
+        out,
     })
 }
 

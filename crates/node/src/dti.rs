@@ -7,7 +7,7 @@ use napi_derive::napi;
 use std::sync::Arc;
 use voxelkit_core::{Control, Error};
 use voxelkit_dmri::maps::{self, ScalarMap};
-use voxelkit_dmri::predict::{predict, S0};
+use voxelkit_dmri::predict::{predict_into, S0};
 use voxelkit_dmri::{fit_dti, DtiFit, DtiOptions, GradientTable};
 
 /// Raw gradient input; DIPY's processing is applied by the kernel on every use.
@@ -263,37 +263,38 @@ pub struct PredictTask {
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
     ctl: Arc<Control>,
+    out: Float64Array,
 }
 
-fn predict_impl(t: &PredictTask) -> voxelkit_core::Result<Vec<f64>> {
-    // the kernel checks the evals/evecs/s0 lengths
+fn predict_impl(t: &mut PredictTask) -> voxelkit_core::Result<()> {
+    // the kernel checks the evals/evecs/s0/out lengths
     let s0 = match &t.s0_volume {
         Some(v) => S0::PerVoxel(v),
         None => S0::Scalar(t.s0_scalar),
     };
-    predict(
-        &t.evals,
-        &t.evecs,
-        &gtab(&t.g)?,
-        s0,
-        threads(t.threads)?,
-        &t.ctl,
-    )
+    let g = gtab(&t.g)?;
+    let th = threads(t.threads)?;
+    // SAFETY: `out` is allocated by the façade for this call and not visible to user code
+    // until the call returns (sync) or its promise settles (async); nothing else touches it.
+    let out = unsafe { t.out.as_mut() };
+    predict_into(&t.evals, &t.evecs, &g, s0, th, &t.ctl, out)
 }
 
 impl Task for PredictTask {
-    type Output = Vec<f64>;
-    type JsValue = Out<f64>;
-    fn compute(&mut self) -> napi::Result<Vec<f64>> {
+    type Output = ();
+    type JsValue = ();
+    fn compute(&mut self) -> napi::Result<()> {
         guarded(|| predict_impl(self))
     }
-    fn resolve(&mut self, _env: Env, out: Vec<f64>) -> napi::Result<Out<f64>> {
-        Ok(Out(out))
+    fn resolve(&mut self, _env: Env, _out: ()) -> napi::Result<()> {
+        Ok(())
     }
 }
 
-/// Predicted signal, volume-major `[nvox * nvol]`. `s0Volume` (per voxel) wins over `s0Scalar`.
-#[napi(ts_return_type = "Float64Array")]
+/// Predicted signal written into `out` (volume-major `[nvox * nvol]`, allocated by the caller so
+/// the engine owns it). `s0Volume` (per voxel) wins over `s0Scalar`.
+#[napi]
+#[allow(clippy::too_many_arguments)]
 pub fn dti_predict_sync(
     evals: Float64Array,
     evecs: Float64Array,
@@ -301,9 +302,10 @@ pub fn dti_predict_sync(
     s0_scalar: f64,
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
+    out: Float64Array,
     job: Option<&JobHandle>,
-) -> napi::Result<Out<f64>> {
-    let t = PredictTask {
+) -> napi::Result<()> {
+    let mut t = PredictTask {
         evals,
         evecs,
         g,
@@ -311,11 +313,13 @@ pub fn dti_predict_sync(
         s0_volume,
         threads,
         ctl: control(job),
+        out,
     };
-    guarded(|| predict_impl(&t)).map(Out)
+    guarded(|| predict_impl(&mut t))
 }
 
 #[napi]
+#[allow(clippy::too_many_arguments)]
 pub fn dti_predict(
     evals: Float64Array,
     evecs: Float64Array,
@@ -323,6 +327,7 @@ pub fn dti_predict(
     s0_scalar: f64,
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
+    out: Float64Array,
     job: Option<&JobHandle>,
 ) -> AsyncTask<PredictTask> {
     AsyncTask::new(PredictTask {
@@ -333,6 +338,7 @@ pub fn dti_predict(
         s0_volume,
         threads,
         ctl: control(job),
+        out,
     })
 }
 
