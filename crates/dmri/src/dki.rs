@@ -30,6 +30,7 @@ use crate::dti::{
 };
 use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
 use crate::gradients::GradientTable;
+use crate::lanesolve::{cholesky_solve_lanes, pk};
 use nalgebra::{DMatrix, DVector};
 use std::collections::HashMap;
 use voxelkit_core::par::{for_each_tile, SharedOut};
@@ -192,12 +193,6 @@ pub fn design_matrix(gtab: &GradientTable) -> Vec<[f64; NP]> {
             ]
         })
         .collect()
-}
-
-/// Index of entry (r, c), c <= r, in a packed lower triangle.
-#[inline(always)]
-const fn pk(r: usize, c: usize) -> usize {
-    r * (r + 1) / 2 + c
 }
 
 /// DIPY's `check_multi_b(gtab, 3, non_zero=False)`: b-values rounded to one order of magnitude
@@ -437,7 +432,7 @@ impl DkiModel {
                 }
             }
         }
-        let (ps, ok) = cholesky_solve_lanes(&ne, &rhs);
+        let (ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
         let mut p = [[0.0; L]; NP];
         let mut status = [FitStatus::Ok; L];
         for l in 0..L {
@@ -495,102 +490,6 @@ impl DkiModel {
 pub struct DkiScratch {
     y: Vec<V>,
     w: Vec<V>,
-}
-
-/// Cholesky solve of L packed 22 x 22 systems with the condition certificate (see the module
-/// notes). Branch-free whole-lane steps so that it vectorises across lanes.
-#[inline(always)]
-fn cholesky_solve_lanes(a: &[V; NPK], b: &[V; NP]) -> ([V; NP], [bool; L]) {
-    let mut f = *a;
-    let mut ok = [true; L];
-    let mut tr = [0.0; L];
-    for j in 0..NP {
-        for l in 0..L {
-            tr[l] += a[pk(j, j)][l];
-        }
-    }
-    let mut inv = [[0.0; L]; NP];
-    for j in 0..NP {
-        let mut d = f[pk(j, j)];
-        for k in 0..j {
-            let fjk = f[pk(j, k)];
-            for l in 0..L {
-                d[l] -= fjk[l] * fjk[l];
-            }
-        }
-        for l in 0..L {
-            let good = (d[l] > 0.0) & d[l].is_finite();
-            ok[l] &= good;
-            let lj = (if good { d[l] } else { 1.0 }).sqrt();
-            f[pk(j, j)][l] = lj;
-            inv[j][l] = 1.0 / lj;
-        }
-        for i in j + 1..NP {
-            let mut s = f[pk(i, j)];
-            for k in 0..j {
-                let (fik, fjk) = (f[pk(i, k)], f[pk(j, k)]);
-                for l in 0..L {
-                    s[l] -= fik[l] * fjk[l];
-                }
-            }
-            for l in 0..L {
-                f[pk(i, j)][l] = s[l] * inv[j][l];
-            }
-        }
-    }
-    // tr(a^-1) = |L^-1|_F^2; cond(a) <= tr(a) tr(a^-1)
-    let mut linv = [[0.0; L]; NPK];
-    let mut trinv = [0.0; L];
-    for i in 0..NP {
-        linv[pk(i, i)] = inv[i];
-        for l in 0..L {
-            trinv[l] += inv[i][l] * inv[i][l];
-        }
-        for j in (0..i).rev() {
-            let mut s = [0.0; L];
-            for k in j..i {
-                let (fik, lkj) = (f[pk(i, k)], linv[pk(k, j)]);
-                for l in 0..L {
-                    s[l] += fik[l] * lkj[l];
-                }
-            }
-            for l in 0..L {
-                let v = -s[l] * inv[i][l];
-                linv[pk(i, j)][l] = v;
-                trinv[l] += v * v;
-            }
-        }
-    }
-    for l in 0..L {
-        ok[l] &= tr[l] * trinv[l] < COND2_CERTIFICATE;
-    }
-    let mut z = [[0.0; L]; NP];
-    for i in 0..NP {
-        let mut s = b[i];
-        for k in 0..i {
-            let fik = f[pk(i, k)];
-            for l in 0..L {
-                s[l] -= fik[l] * z[k][l];
-            }
-        }
-        for l in 0..L {
-            z[i][l] = s[l] * inv[i][l];
-        }
-    }
-    let mut x = [[0.0; L]; NP];
-    for i in (0..NP).rev() {
-        let mut s = z[i];
-        for k in i + 1..NP {
-            let fki = f[pk(k, i)];
-            for l in 0..L {
-                s[l] -= fki[l] * x[k][l];
-            }
-        }
-        for l in 0..L {
-            x[i][l] = s[l] * inv[i][l];
-        }
-    }
-    (x, ok)
 }
 
 /// Fits the kurtosis model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).

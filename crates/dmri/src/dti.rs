@@ -30,6 +30,7 @@
 
 use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
 use crate::gradients::GradientTable;
+use crate::lanesolve::{cholesky_solve_lanes, pk};
 use nalgebra::{DMatrix, DVector};
 use voxelkit_core::par::{for_each_tile, SharedOut};
 use voxelkit_core::vmath::{exp_approx_in_place, numpy_simd_logf};
@@ -131,12 +132,6 @@ pub struct DtiModel {
     scale: [f64; 7],
     /// DIPY's eigenvalue floor.
     pub min_diffusivity: f64,
-}
-
-/// Index of (r, c), c <= r, in a packed lower triangle.
-#[inline(always)]
-const fn pk(r: usize, c: usize) -> usize {
-    r * (r + 1) / 2 + c
 }
 
 /// DIPY's `design_matrix(gtab)`.
@@ -317,7 +312,7 @@ impl DtiModel {
                 }
             }
         }
-        let (ps, ok) = cholesky_solve_lanes(&ne, &rhs);
+        let (ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
         let mut p = [[0.0; L]; 7];
         let mut status = [FitStatus::Ok; L];
         for l in 0..L {
@@ -420,106 +415,6 @@ impl Scratch {
     pub fn weights(&self, l: usize) -> Vec<f64> {
         self.w.iter().map(|v| v[l].sqrt()).collect()
     }
-}
-
-/// Cholesky of the packed lower triangles `a` of L systems and solve. A lane fails when its
-/// matrix is not numerically positive definite or when `tr(a) tr(a^-1)` exceeds
-/// [`COND2_CERTIFICATE`]; its solution is then meaningless and `ok[l]` is false.
-///
-/// Written as whole-lane array steps without branches so that it vectorises across lanes;
-/// divisions are by the 7 pivots only (their reciprocals are reused).
-#[inline(always)]
-fn cholesky_solve_lanes(a: &[V; 28], b: &[V; 7]) -> ([V; 7], [bool; L]) {
-    let mut f = *a;
-    let mut ok = [true; L];
-    let mut tr = [0.0; L];
-    for j in 0..7 {
-        for l in 0..L {
-            tr[l] += a[pk(j, j)][l];
-        }
-    }
-    let mut inv = [[0.0; L]; 7];
-    for j in 0..7 {
-        let mut d = f[pk(j, j)];
-        for k in 0..j {
-            let fjk = f[pk(j, k)];
-            for l in 0..L {
-                d[l] -= fjk[l] * fjk[l];
-            }
-        }
-        for l in 0..L {
-            let good = (d[l] > 0.0) & d[l].is_finite();
-            ok[l] &= good;
-            let lj = (if good { d[l] } else { 1.0 }).sqrt();
-            f[pk(j, j)][l] = lj;
-            inv[j][l] = 1.0 / lj;
-        }
-        for i in j + 1..7 {
-            let mut s = f[pk(i, j)];
-            for k in 0..j {
-                let (fik, fjk) = (f[pk(i, k)], f[pk(j, k)]);
-                for l in 0..L {
-                    s[l] -= fik[l] * fjk[l];
-                }
-            }
-            for l in 0..L {
-                f[pk(i, j)][l] = s[l] * inv[j][l];
-            }
-        }
-    }
-    // tr(a^-1) = |L^-1|_F^2 bounds the condition number: cond(a) <= tr(a) tr(a^-1)
-    let mut linv = [[[0.0; L]; 7]; 7];
-    let mut trinv = [0.0; L];
-    for i in 0..7 {
-        linv[i][i] = inv[i];
-        for l in 0..L {
-            trinv[l] += inv[i][l] * inv[i][l];
-        }
-        for j in (0..i).rev() {
-            let mut s = [0.0; L];
-            for k in j..i {
-                let (fik, lkj) = (f[pk(i, k)], linv[k][j]);
-                for l in 0..L {
-                    s[l] += fik[l] * lkj[l];
-                }
-            }
-            for l in 0..L {
-                linv[i][j][l] = -s[l] * inv[i][l];
-                trinv[l] += linv[i][j][l] * linv[i][j][l];
-            }
-        }
-    }
-    for l in 0..L {
-        ok[l] &= tr[l] * trinv[l] < COND2_CERTIFICATE;
-    }
-    // forward and back substitution
-    let mut z = [[0.0; L]; 7];
-    for i in 0..7 {
-        let mut s = b[i];
-        for k in 0..i {
-            let fik = f[pk(i, k)];
-            for l in 0..L {
-                s[l] -= fik[l] * z[k][l];
-            }
-        }
-        for l in 0..L {
-            z[i][l] = s[l] * inv[i][l];
-        }
-    }
-    let mut x = [[0.0; L]; 7];
-    for i in (0..7).rev() {
-        let mut s = z[i];
-        for k in i + 1..7 {
-            let fki = f[pk(k, i)];
-            for l in 0..L {
-                s[l] -= fki[l] * x[k][l];
-            }
-        }
-        for l in 0..L {
-            x[i][l] = s[l] * inv[i][l];
-        }
-    }
-    (x, ok)
 }
 
 /// Fits the tensor model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).

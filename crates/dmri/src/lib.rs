@@ -19,6 +19,7 @@ pub mod dki_predict;
 pub mod dti;
 pub mod eig3;
 pub mod gradients;
+mod lanesolve;
 pub mod maps;
 pub mod phantom;
 pub mod predict;

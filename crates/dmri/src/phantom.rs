@@ -37,12 +37,51 @@ pub fn fibonacci_directions(n: usize) -> Vec<[f64; 3]> {
         .collect()
 }
 
-/// Builds the phantom. `snr` is relative to an S0 of 1000.
-pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
+/// The phantom's tissue at voxel (i, j, k) of `shape`: a head-like ellipsoid with CSF at the
+/// centre, a ring of white matter whose fibres run tangentially in-plane, grey matter elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tissue {
+    Outside,
+    Csf,
+    /// White matter with its unit fibre direction.
+    WhiteMatter([f64; 3]),
+    GreyMatter,
+}
+
+fn tissue_at(shape: [usize; 3], i: usize, j: usize, k: usize) -> Tissue {
     let [nx, ny, nz] = shape;
-    if nx < 4 || ny < 4 || nz < 1 || nx * ny * nz > 1 << 24 {
+    let (cx, cy, cz) = (
+        (nx as f64 - 1.0) / 2.0,
+        (ny as f64 - 1.0) / 2.0,
+        (nz as f64 - 1.0) / 2.0,
+    );
+    let (dx, dy) = (
+        (i as f64 - cx) / (nx as f64 / 2.0),
+        (j as f64 - cy) / (ny as f64 / 2.0),
+    );
+    let dz = if nz > 1 {
+        (k as f64 - cz) / (nz as f64 / 2.0)
+    } else {
+        0.0
+    };
+    let r = (dx * dx + dy * dy).sqrt();
+    if dx * dx + dy * dy + 0.5 * dz * dz >= 0.85 {
+        Tissue::Outside
+    } else if r < 0.2 {
+        Tissue::Csf
+    } else if (0.4..0.6).contains(&r) {
+        Tissue::WhiteMatter([-dy / r, dx / r, 0.0])
+    } else {
+        Tissue::GreyMatter
+    }
+}
+
+/// Checks a phantom's shape and SNR.
+fn check_args(shape: [usize; 3], snr: f64, max_voxels: usize) -> Result<()> {
+    let [nx, ny, nz] = shape;
+    if nx < 4 || ny < 4 || nz < 1 || nx * ny * nz > max_voxels {
         return Err(Error::setting(format!(
-            "phantom shape must be at least 4x4x1 and at most 2^24 voxels, got {nx}x{ny}x{nz}"
+            "phantom shape must be at least 4x4x1 and at most {max_voxels} voxels, got {nx}x{ny}x{nz}"
         )));
     }
     if !(snr.is_finite() && snr > 0.0) {
@@ -50,6 +89,13 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
             "snr must be a finite number > 0, got {snr}"
         )));
     }
+    Ok(())
+}
+
+/// Builds the phantom. `snr` is relative to an S0 of 1000.
+pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
+    check_args(shape, snr, 1 << 24)?;
+    let [nx, ny, nz] = shape;
     let mut bvals = vec![0.0; 6];
     let mut bvecs = vec![[0.0; 3]; 6];
     for d in fibonacci_directions(60) {
@@ -65,37 +111,18 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
     let mut data = vec![0i16; n * nvox];
     let mut mask = vec![0u8; nvox];
     let mut true_fa = vec![0.0; nvox];
-    let (cx, cy, cz) = (
-        (nx as f64 - 1.0) / 2.0,
-        (ny as f64 - 1.0) / 2.0,
-        (nz as f64 - 1.0) / 2.0,
-    );
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
                 let v = i + nx * (j + ny * k);
-                let (dx, dy) = (
-                    (i as f64 - cx) / (nx as f64 / 2.0),
-                    (j as f64 - cy) / (ny as f64 / 2.0),
-                );
-                let dz = if nz > 1 {
-                    (k as f64 - cz) / (nz as f64 / 2.0)
-                } else {
-                    0.0
-                };
-                let r = (dx * dx + dy * dy).sqrt();
-                let head = dx * dx + dy * dy + 0.5 * dz * dz < 0.85;
+                let tissue = tissue_at(shape, i, j, k);
+                let head = tissue != Tissue::Outside;
                 // (S0, eigenvalues, principal direction)
-                let (s0, ev, dir): (f64, [f64; 3], [f64; 3]) = if !head {
-                    (0.0, [0.0; 3], [1.0, 0.0, 0.0])
-                } else if r < 0.2 {
-                    (1800.0, [3.0e-3; 3], [1.0, 0.0, 0.0]) // CSF
-                } else if (0.4..0.6).contains(&r) {
-                    // white-matter ring, fibres tangential in-plane
-                    let t = [-dy / r, dx / r, 0.0];
-                    (900.0, [1.7e-3, 0.3e-3, 0.3e-3], t)
-                } else {
-                    (1000.0, [0.8e-3, 0.7e-3, 0.65e-3], [0.0, 0.0, 1.0]) // grey matter
+                let (s0, ev, dir): (f64, [f64; 3], [f64; 3]) = match tissue {
+                    Tissue::Outside => (0.0, [0.0; 3], [1.0, 0.0, 0.0]),
+                    Tissue::Csf => (1800.0, [3.0e-3; 3], [1.0, 0.0, 0.0]),
+                    Tissue::WhiteMatter(t) => (900.0, [1.7e-3, 0.3e-3, 0.3e-3], t),
+                    Tissue::GreyMatter => (1000.0, [0.8e-3, 0.7e-3, 0.65e-3], [0.0, 0.0, 1.0]),
                 };
                 if head {
                     mask[v] = 1;
@@ -139,17 +166,8 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
 /// (193 volumes), Rician noise, int16. `true_fa` holds the FA of the signal-weighted mean
 /// tensor only as a rough reference.
 pub fn dki_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
+    check_args(shape, snr, 1 << 22)?;
     let [nx, ny, nz] = shape;
-    if nx < 4 || ny < 4 || nz < 1 || nx * ny * nz > 1 << 22 {
-        return Err(Error::setting(format!(
-            "phantom shape must be at least 4x4x1 and at most 2^22 voxels, got {nx}x{ny}x{nz}"
-        )));
-    }
-    if !(snr.is_finite() && snr > 0.0) {
-        return Err(Error::setting(format!(
-            "snr must be a finite number > 0, got {snr}"
-        )));
-    }
     let mut bvals = vec![0.0];
     let mut bvecs = vec![[0.0; 3]];
     for b in [1000.0, 2000.0, 3000.0] {
@@ -167,11 +185,6 @@ pub fn dki_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
     let mut data = vec![0i16; n * nvox];
     let mut mask = vec![0u8; nvox];
     let mut true_fa = vec![0.0; nvox];
-    let (cx, cy, cz) = (
-        (nx as f64 - 1.0) / 2.0,
-        (ny as f64 - 1.0) / 2.0,
-        (nz as f64 - 1.0) / 2.0,
-    );
     // lower triangle of l2 I + (l1 - l2) d d^T
     let axial = |l1: f64, l2: f64, d: [f64; 3]| {
         [
@@ -187,40 +200,27 @@ pub fn dki_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
         for j in 0..ny {
             for i in 0..nx {
                 let v = i + nx * (j + ny * k);
-                let (dx, dy) = (
-                    (i as f64 - cx) / (nx as f64 / 2.0),
-                    (j as f64 - cy) / (ny as f64 / 2.0),
-                );
-                let dz = if nz > 1 {
-                    (k as f64 - cz) / (nz as f64 / 2.0)
-                } else {
-                    0.0
-                };
-                let r = (dx * dx + dy * dy).sqrt();
-                let head = dx * dx + dy * dy + 0.5 * dz * dz < 0.85;
+                let tissue = tissue_at(shape, i, j, k);
+                let head = tissue != Tissue::Outside;
                 let z = [0.0, 0.0, 1.0];
                 // (S0, [(fraction, tensor)])
-                let (s0, comps): (f64, Vec<(f64, [f64; 6])>) = if !head {
-                    (0.0, vec![])
-                } else if r < 0.2 {
-                    (1800.0, vec![(1.0, axial(3.0e-3, 3.0e-3, z))])
-                } else if (0.4..0.6).contains(&r) {
-                    let t = [-dy / r, dx / r, 0.0];
-                    (
+                let (s0, comps): (f64, Vec<(f64, [f64; 6])>) = match tissue {
+                    Tissue::Outside => (0.0, vec![]),
+                    Tissue::Csf => (1800.0, vec![(1.0, axial(3.0e-3, 3.0e-3, z))]),
+                    Tissue::WhiteMatter(t) => (
                         900.0,
                         vec![
                             (0.45, axial(2.2e-3, 0.05e-3, t)),
                             (0.55, axial(1.8e-3, 0.6e-3, t)),
                         ],
-                    )
-                } else {
-                    (
+                    ),
+                    Tissue::GreyMatter => (
                         1000.0,
                         vec![
                             (0.7, axial(0.7e-3, 0.65e-3, z)),
                             (0.3, axial(1.6e-3, 1.5e-3, z)),
                         ],
-                    )
+                    ),
                 };
                 if head {
                     mask[v] = 1;

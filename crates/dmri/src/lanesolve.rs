@@ -1,0 +1,116 @@
+//! Small dense solves on lanes of [`L`] systems at once (shared by the DTI and DKI fits).
+
+use crate::eig3::{L, V};
+
+/// Index of entry (r, c), c <= r, in a packed lower triangle.
+#[inline(always)]
+pub(crate) const fn pk(r: usize, c: usize) -> usize {
+    r * (r + 1) / 2 + c
+}
+
+/// Cholesky of the packed lower triangles `a` of L systems of size `N` (`P = N (N + 1) / 2`)
+/// and solve. A lane fails when its matrix is not numerically positive definite or when
+/// `tr(a) tr(a^-1)` (an upper bound on its condition number) exceeds `cert`; its solution is
+/// then meaningless and `ok[l]` is false.
+///
+/// Written as whole-lane array steps without branches so that it vectorises across lanes;
+/// divisions are by the N pivots only (their reciprocals are reused). Every reduction runs in a
+/// fixed order per lane, so a lane's result does not depend on the other lanes.
+#[inline(always)]
+pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
+    a: &[V; P],
+    b: &[V; N],
+    cert: f64,
+) -> ([V; N], [bool; L]) {
+    debug_assert_eq!(P, N * (N + 1) / 2);
+    let mut f = *a;
+    let mut ok = [true; L];
+    let mut tr = [0.0; L];
+    for j in 0..N {
+        for l in 0..L {
+            tr[l] += a[pk(j, j)][l];
+        }
+    }
+    let mut inv = [[0.0; L]; N];
+    for j in 0..N {
+        let mut d = f[pk(j, j)];
+        for k in 0..j {
+            let fjk = f[pk(j, k)];
+            for l in 0..L {
+                d[l] -= fjk[l] * fjk[l];
+            }
+        }
+        for l in 0..L {
+            let good = (d[l] > 0.0) & d[l].is_finite();
+            ok[l] &= good;
+            let lj = (if good { d[l] } else { 1.0 }).sqrt();
+            f[pk(j, j)][l] = lj;
+            inv[j][l] = 1.0 / lj;
+        }
+        for i in j + 1..N {
+            let mut s = f[pk(i, j)];
+            for k in 0..j {
+                let (fik, fjk) = (f[pk(i, k)], f[pk(j, k)]);
+                for l in 0..L {
+                    s[l] -= fik[l] * fjk[l];
+                }
+            }
+            for l in 0..L {
+                f[pk(i, j)][l] = s[l] * inv[j][l];
+            }
+        }
+    }
+    // tr(a^-1) = |L^-1|_F^2; cond(a) <= tr(a) tr(a^-1)
+    let mut linv = [[0.0; L]; P];
+    let mut trinv = [0.0; L];
+    for i in 0..N {
+        linv[pk(i, i)] = inv[i];
+        for l in 0..L {
+            trinv[l] += inv[i][l] * inv[i][l];
+        }
+        for j in (0..i).rev() {
+            let mut s = [0.0; L];
+            for k in j..i {
+                let (fik, lkj) = (f[pk(i, k)], linv[pk(k, j)]);
+                for l in 0..L {
+                    s[l] += fik[l] * lkj[l];
+                }
+            }
+            for l in 0..L {
+                let v = -s[l] * inv[i][l];
+                linv[pk(i, j)][l] = v;
+                trinv[l] += v * v;
+            }
+        }
+    }
+    for l in 0..L {
+        ok[l] &= tr[l] * trinv[l] < cert;
+    }
+    let mut z = [[0.0; L]; N];
+    for i in 0..N {
+        let mut s = b[i];
+        for k in 0..i {
+            let fik = f[pk(i, k)];
+            for l in 0..L {
+                s[l] -= fik[l] * z[k][l];
+            }
+        }
+        for l in 0..L {
+            z[i][l] = s[l] * inv[i][l];
+        }
+    }
+    let mut x = [[0.0; L]; N];
+    for i in (0..N).rev() {
+        let mut s = z[i];
+        for k in i + 1..N {
+            let fki = f[pk(k, i)];
+            for l in 0..L {
+                s[l] -= fki[l] * x[k][l];
+            }
+        }
+        for l in 0..L {
+            x[i][l] = s[l] * inv[i][l];
+        }
+    }
+    (x, ok)
+}
