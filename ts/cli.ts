@@ -10,6 +10,7 @@ import { writeVolume } from './io'
 import { simulateDtiPhantom } from './phantom'
 import { FitStatus, type DtiMethod } from './dti'
 import { version } from './index'
+import { RADIOMICS_USAGE, cmdRadiomics } from './cliRadiomics'
 
 const HELP = `voxelkit ${version}: quantitative medical imaging (DIPY-equivalent DTI, Rust kernels)
 
@@ -20,7 +21,7 @@ Usage:
   voxelkit demo [--out DIR] [--threads N]
       Generates a synthetic DTI phantom (int16, 6 b0 + 60 directions, Rician noise), writes it to
       DIR (default ./voxelkit-demo), runs the dti job on it and prints a summary.
-  voxelkit --version | --help
+${RADIOMICS_USAGE}  voxelkit --version | --help
 `
 
 class UsageError extends Error {}
@@ -141,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'dti') await cmdDti(rest)
     else if (cmd === 'demo') await cmdDemo(rest)
+    else if (cmd === 'radiomics') return await cmdRadiomics(rest)
     else throw new UsageError(`unknown command '${cmd}'`)
     return 0
   } catch (e) {

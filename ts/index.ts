@@ -19,6 +19,8 @@ export type { DtiMethod, DtiOptions, DtiSyncOptions, PredictOptions } from './dt
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom } from './phantom'
+export { extractFeatures, extractFeaturesSync, glcm, glcmSync, glrlm, glrlmSync, readParams } from './radiomics'
+export type { Aggregation, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
 export type { Phantom, PhantomOptions } from './phantom'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -12,6 +12,7 @@
 
 mod dti;
 mod io;
+mod radiomics;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

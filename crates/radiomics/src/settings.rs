@@ -71,10 +71,12 @@ impl Aggregation {
             "2.5D_merged" => Aggregation::TwoHalfDMerged,
             "3D_averaged" => Aggregation::ThreeDAveraged,
             "3D_merged" => Aggregation::ThreeDMerged,
-            _ => return Err(Error::setting(format!(
+            _ => {
+                return Err(Error::setting(format!(
                 "aggregation must be one of 2D_averaged, 2D_slice_merged, 2.5D_direction_merged, \
                      2.5D_merged, 3D_averaged, 3D_merged; got '{s}'"
-            ))),
+            )))
+            }
         })
     }
     /// In-plane (2D) directions rather than the 13 3D ones.
