@@ -210,7 +210,7 @@ const fileCases: FileCase[] = [
   { name: 'NIfTI-2 negative vox_offset', code: 'ERR_FORMAT', ext: '.nii', bytes: p2((dv) => dv.setBigInt64(N2.voxOffset, -1n, true)) },
   // names
   { name: 'unknown extension (.png)', code: 'ERR_FORMAT', ext: '.png', bytes: () => nii1 },
-  { name: '.nrrd (not supported yet)', code: 'ERR_UNSUPPORTED', ext: '.nrrd', bytes: () => Buffer.from('NRRD0004\ntype: short\n') },
+  { name: '.nrrd header without its end', code: 'ERR_FORMAT', ext: '.nrrd', bytes: () => Buffer.from('NRRD0004\ntype: short\n') },
 ]
 
 let fileNo = 0

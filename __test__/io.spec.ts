@@ -86,7 +86,7 @@ test('malformed files give coded errors', async (t) => {
   t.is(await acode(() => readVolume(gz)), 'ERR_FORMAT')
   t.is(await acode(() => readVolume(join(dir, 'missing.nii'))), 'ERR_IO')
   t.is(await acode(() => readVolume(join(dir, 'x.png'))), 'ERR_FORMAT')
-  t.is(await acode(() => readVolume(join(dir, 'x.nrrd'))), 'ERR_UNSUPPORTED')
+  t.is(await acode(() => readVolume(join(dir, 'x.nrrd'))), 'ERR_IO')
   t.is(await acode(() => readVolume('' as string)), 'ERR_SETTING')
 })
 

@@ -11,6 +11,10 @@
 # nifti_header: the first 600 bytes of every nifti_read seed that is not gzip.
 # bvals_bvecs:  each .bval and its .bvec joined by one 0 byte (plus gtab_3shell.txt as an
 #               N x 3 comma-separated bvec table with a column of b-values).
+# nrrd_read:    every reference .nrrd truncated to its first 64 KiB, the attached files of
+#               fixtures/nrrd/files (in the repository), and, when python3 is present, small
+#               valid files rebuilt from each reference header (sizes 2 3 2) in raw, gzip, ascii
+#               and hex, little- and big-endian, with and without a leading vector axis.
 set -euo pipefail
 
 REF=${1:-/work/shared/reference}
@@ -18,8 +22,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CORPUS=$HERE/corpus
 MAX=65536
 
-rm -rf "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs"
-mkdir -p "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs"
+rm -rf "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs" "$CORPUS/nrrd_read"
+mkdir -p "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs" "$CORPUS/nrrd_read"
 
 # --- NIfTI ---------------------------------------------------------------------------------
 nii=()
@@ -117,6 +121,58 @@ if [ -f "$REF/dipy/gtab_3shell.txt" ]; then
         > "$CORPUS/bvals_bvecs/gtab_3shell"
 fi
 
-for t in nifti_read nifti_header bvals_bvecs; do
+# --- NRRD ------------------------------------------------------------------------------------
+for f in "$REF"/pyradiomics/*.nrrd; do
+    [ -f "$f" ] || continue
+    head -c $MAX "$f" > "$CORPUS/nrrd_read/ref_$(basename "$f")"
+done
+for f in "$HERE"/../fixtures/nrrd/files/*.nrrd; do
+    [ -f "$f" ] && cp "$f" "$CORPUS/nrrd_read/fixture_$(basename "$f")" && chmod u+w "$CORPUS/nrrd_read/fixture_$(basename "$f")"
+done
+if command -v python3 >/dev/null 2>&1; then
+    python3 - "$CORPUS/nrrd_read" <<'PY'
+import glob, gzip, os, struct, sys
+
+out = sys.argv[1]
+SIZE = {"short": 2, "int": 4, "unsigned short": 2, "unsigned char": 1, "float": 4, "double": 8}
+for path in sorted(glob.glob(os.path.join(out, "ref_*.nrrd"))):
+    b = open(path, "rb").read()
+    head = b[: b.index(b"\n\n")].decode()
+    lines = [l for l in head.split("\n") if not l.startswith(("sizes:", "encoding:", "endian:"))]
+    t = [l for l in lines if l.startswith("type:")][0].split(": ")[1]
+    sz = SIZE.get(t, 2)
+    vals = list(range(-3, 9))
+    base = os.path.basename(path)[4:-5]
+    for enc in ("raw", "gzip", "ascii", "hex"):
+        for be in (False, True):
+            le = "<>"[be]
+            fmt = {1: "b", 2: "h", 4: "i", 8: "q"}[sz] if t not in ("float", "double") else {4: "f", 8: "d"}[sz]
+            if t.startswith("unsigned"):
+                fmt = fmt.upper()
+                vv = [abs(v) for v in vals]
+            else:
+                vv = vals
+            raw = b"".join(struct.pack(le + fmt, v) for v in vv)
+            if enc == "raw":
+                data = raw
+            elif enc == "gzip":
+                data = gzip.compress(raw, 1, mtime=0)
+            elif enc == "ascii":
+                data = " ".join(str(v) for v in vv).encode() + b"\n"
+            else:
+                data = raw.hex().encode() + b"\n"
+            extra = ["sizes: 2 3 2", "encoding: " + enc, "endian: " + ("big" if be else "little")]
+            hdr = ("\n".join(lines + extra) + "\n\n").encode()
+            open(os.path.join(out, "%s_%s_%s.nrrd" % (base, enc, "be" if be else "le")), "wb").write(hdr + data)
+    # a leading vector axis
+    vec = [l for l in lines if not l.startswith(("dimension:", "space directions:", "kinds:"))]
+    vec += ["dimension: 4", "sizes: 3 2 2 1", "space directions: none (1,0,0) (0,1,0) (0,0,1)",
+            "kinds: vector domain domain domain", "encoding: raw", "endian: little"]
+    raw = bytes(12 * sz)
+    open(os.path.join(out, "%s_vector.nrrd" % base), "wb").write(("\n".join(vec) + "\n\n").encode() + raw)
+PY
+fi
+
+for t in nifti_read nifti_header bvals_bvecs nrrd_read; do
     echo "$t: $(ls "$CORPUS/$t" | wc -l) seeds, $(du -sk "$CORPUS/$t" | cut -f1) KiB"
 done

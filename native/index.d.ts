@@ -30,6 +30,7 @@ export interface BvalsBvecsOut {
 /** Colour FA, component-major `[nvox * 3]`. */
 export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Float64Array
 
+/** Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops. */
 export interface DtiFitOut {
   evals: Float64Array
   evecs: Float64Array
@@ -175,7 +176,11 @@ export declare function setThreads(n: number): void
 /** A synthetic DTI phantom (see `voxelkit_dmri::phantom`). */
 export declare function simulateDtiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
 
-/** A volume read from a file; exactly one of the typed fields is set, named by `dtype`. */
+/**
+ * A volume read from a file; exactly one of the typed fields is set, named by `dtype`. The
+ * data are engine-owned arrays up to 64 MiB ([`Out`]: freed by GC, also in synchronous
+ * loops), larger ones are handed over without a copy.
+ */
 export interface VolumeOut {
   shape: Array<number>
   spacing: Array<number>
@@ -194,34 +199,34 @@ export interface VolumeOut {
   uint64?: BigUint64Array
 }
 
-export declare function writeVolumeFloat32(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeFloat32(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeFloat32Sync(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeFloat32Sync(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeFloat64(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeFloat64(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeFloat64Sync(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeFloat64Sync(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeInt16(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeInt16(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeInt16Sync(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeInt16Sync(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeInt32(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeInt32(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeInt32Sync(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeInt32Sync(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeInt8(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeInt8(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeInt8Sync(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeInt8Sync(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeUint16(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeUint16(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeUint16Sync(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeUint16Sync(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeUint32(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeUint32(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeUint32Sync(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeUint32Sync(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
 
-export declare function writeVolumeUint8(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>): Promise<unknown>
+export declare function writeVolumeUint8(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
 
-export declare function writeVolumeUint8Sync(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>): void
+export declare function writeVolumeUint8Sync(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void

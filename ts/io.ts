@@ -37,9 +37,15 @@ function checkReadOptions(opts: ReadOptions): number | undefined {
 }
 
 /**
- * Reads a NIfTI-1/NIfTI-2 volume (`.nii`, `.nii.gz`). The data keep the file's element type
- * (scaled data, `scl_slope`/`scl_inter`, become Float64Array as nibabel's `get_fdata`), in
- * file order, without copies. `affine` is nibabel's best affine (sform, else qform, else base).
+ * Reads a NIfTI-1/NIfTI-2 volume (`.nii`, `.nii.gz`) or a NRRD volume (`.nrrd` with attached
+ * data, `.nhdr` with detached data files next to it). The data keep the file's element type
+ * (scaled NIfTI data, `scl_slope`/`scl_inter`, become Float64Array as nibabel's `get_fdata`),
+ * in file order (first axis fastest), without copies.
+ *
+ * NIfTI: `affine` is nibabel's best affine (sform, else qform, else base). NRRD: `affine` is the
+ * `space directions`/`space origin` mapping converted to RAS+ (LPS flips x and y), so a NRRD
+ * and the equivalent NIfTI give the same Volume; non-spatial axes (a leading vector axis, for
+ * instance) are moved last. Detached data files must lie in the header's directory or below.
  */
 export async function readVolume(path: string, opts: ReadOptions = {}): Promise<Volume> {
   checkPath(path)
@@ -70,22 +76,45 @@ const WRITE: Partial<Record<string, WriteFns>> = {
   float64: [native.writeVolumeFloat64, native.writeVolumeFloat64Sync] as WriteFns,
 }
 
-function writeArgs(path: string, volume: Volume): [WriteFns, unknown[]] {
+/** Options of {@link writeVolume}. */
+export interface WriteOptions {
+  /**
+   * Encoding of a `.nrrd` file: `'gzip'` (what Slicer writes) or `'raw'`. NIfTI compression
+   * follows the name (`.nii.gz`), so this option is an `ERR_SETTING` error there.
+   * @defaultValue 'gzip' for `.nrrd`
+   */
+  encoding?: 'gzip' | 'raw'
+}
+
+function checkWriteOptions(opts: WriteOptions): boolean | undefined {
+  checkKeys(opts, ['encoding'], 'writeVolume')
+  const e = opts.encoding
+  if (e === undefined) return undefined
+  if (e !== 'gzip' && e !== 'raw') {
+    throw new VoxelkitError('ERR_SETTING', `encoding must be 'gzip' or 'raw', got ${String(e)}`)
+  }
+  return e === 'gzip'
+}
+
+function writeArgs(path: string, volume: Volume, opts: WriteOptions): [WriteFns, unknown[]] {
   checkPath(path)
+  const gzip = checkWriteOptions(opts)
   const v = checkVolume(volume, 'volume')
   const dtype = dtypeOf(v.data)!
   const fns = WRITE[dtype]
   if (!fns) throw new VoxelkitError('ERR_DTYPE', `writing ${dtype} volumes is not supported yet`)
   const affine = v.affine ? checkAffine(v.affine, 'volume.affine') : affineFromSpacing(v.spacing)
-  return [fns, [path, v.data, v.shape, affine]]
+  return [fns, [path, v.data, v.shape, affine, gzip]]
 }
 
 /**
  * Writes a volume as NIfTI-1 (`.nii`, or gzip-compressed `.nii.gz`; NIfTI-2 when a dimension
- * exceeds 32767). Without an affine, `diag(spacing)` (or identity) is written.
+ * exceeds 32767) or as an attached NRRD (`.nrrd`, gzip unless `encoding: 'raw'`, with
+ * `space: left-posterior-superior` as ITK and Slicer write it). Without an affine,
+ * `diag(spacing)` (or identity) is written.
  */
-export async function writeVolume(path: string, volume: Volume): Promise<void> {
-  const [fns, args] = writeArgs(path, volume)
+export async function writeVolume(path: string, volume: Volume, opts: WriteOptions = {}): Promise<void> {
+  const [fns, args] = writeArgs(path, volume, opts)
   try {
     await fns[0](...args)
   } catch (e) {
@@ -94,8 +123,8 @@ export async function writeVolume(path: string, volume: Volume): Promise<void> {
 }
 
 /** The synchronous twin of {@link writeVolume}. */
-export function writeVolumeSync(path: string, volume: Volume): void {
-  const [fns, args] = writeArgs(path, volume)
+export function writeVolumeSync(path: string, volume: Volume, opts: WriteOptions = {}): void {
+  const [fns, args] = writeArgs(path, volume, opts)
   call(() => fns[1](...args))
 }
 

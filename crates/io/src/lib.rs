@@ -4,11 +4,16 @@
 
 pub mod bvals;
 pub mod nifti;
+pub mod nrrd;
 
 pub use bvals::{parse_bvals_bvecs, read_bvals_bvecs, BvalsBvecs};
 pub use nifti::{
     parse_nifti_header, read_nifti, read_nifti_bytes, read_nifti_header, write_nifti,
     write_nifti_bytes, NiftiDtype, NiftiHeader, NiftiOptions,
+};
+pub use nrrd::{
+    parse_nrrd_header, read_nrrd, read_nrrd_bytes, read_nrrd_header, write_nrrd, write_nrrd_bytes,
+    NrrdHeader, NrrdOptions,
 };
 
 /// Voxel data in its stored element type (after scaling, see [`nifti`]).

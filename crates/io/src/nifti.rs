@@ -75,14 +75,14 @@ pub const NIFTI2_MIN_VOX_OFFSET: u64 = 544;
 
 const NIFTI2_MAGIC: [u8; 8] = *b"n+2\0\r\n\x1a\n";
 /// A deflate stream cannot expand more than 1032:1; the slack covers headers of tiny files.
-const MAX_DEFLATE_RATIO: u64 = 1032;
-const GZIP_SLACK: u64 = 1 << 16;
+pub(crate) const MAX_DEFLATE_RATIO: u64 = 1032;
+pub(crate) const GZIP_SLACK: u64 = 1 << 16;
 /// How far past the voxel data a gzip stream is read to reach (and verify) its trailer.
 const GZIP_TRAILER_PEEK: usize = 64 << 10;
 /// Elements decoded per read call while filling the data vector.
-const CHUNK_BYTES: usize = 8 << 20;
+pub(crate) const CHUNK_BYTES: usize = 8 << 20;
 /// gzip level used when writing `.nii.gz` (nibabel's default, favouring speed).
-const GZIP_LEVEL: u32 = 1;
+pub(crate) const GZIP_LEVEL: u32 = 1;
 
 /// Options for reading NIfTI files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -602,12 +602,12 @@ fn decode_header(b: &[u8], version: u8, be: bool) -> NiftiHeader {
 // ---------------------------------------------------------------------------------------------
 // Typed element access
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
 /// Plain numeric element types: no padding, every bit pattern valid.
-trait Element: sealed::Sealed + Copy + Default + 'static {
+pub(crate) trait Element: sealed::Sealed + Copy + Default + 'static {
     fn swap(self) -> Self;
     fn to_f64(self) -> f64;
     fn wrap(v: Vec<Self>) -> VolumeData;
@@ -638,13 +638,13 @@ macro_rules! element_float {
 }
 element_float!(f32 => F32, f64 => F64);
 
-fn bytes_of<T: Element>(v: &[T]) -> &[u8] {
+pub(crate) fn bytes_of<T: Element>(v: &[T]) -> &[u8] {
     // SAFETY: `Element` is sealed and implemented only for primitive integers and floats,
     // which have no padding bytes; u8 has alignment 1 and the length covers exactly `v`.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
-fn bytes_of_mut<T: Element>(v: &mut [T]) -> &mut [u8] {
+pub(crate) fn bytes_of_mut<T: Element>(v: &mut [T]) -> &mut [u8] {
     // SAFETY: as in `bytes_of`; additionally every bit pattern is a valid value of these
     // types, so any bytes written through the view leave valid elements.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
@@ -687,7 +687,7 @@ fn stream_err(e: io::Error, src: Source, what: &str) -> Error {
 }
 
 /// Reads until `buf` is full or the stream ends; returns the number of bytes read.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
@@ -917,7 +917,7 @@ fn read_stream<R: Read>(r: &mut R, src: Source, opts: &NiftiOptions) -> Result<V
 /// were damaged without breaking the deflate syntax is then `ERR_FORMAT` instead of silently
 /// wrong voxels. When the decompressed file carries more bytes than that after the data, the
 /// check is skipped (nibabel never reads past the data).
-fn check_gzip_trailer<R: Read>(r: &mut R) -> Result<()> {
+pub(crate) fn check_gzip_trailer<R: Read>(r: &mut R) -> Result<()> {
     let mut scratch = [0u8; 4096];
     let mut seen = 0usize;
     while seen < GZIP_TRAILER_PEEK {
@@ -935,7 +935,7 @@ fn check_gzip_trailer<R: Read>(r: &mut R) -> Result<()> {
     Ok(())
 }
 
-fn is_gzip(first: &[u8]) -> bool {
+pub(crate) fn is_gzip(first: &[u8]) -> bool {
     first.len() >= 2 && first[0] == 0x1f && first[1] == 0x8b
 }
 
@@ -1222,7 +1222,7 @@ fn write_elements<T: Element, W: Write>(w: &mut W, v: &[T]) -> io::Result<()> {
     }
 }
 
-fn write_data<W: Write>(w: &mut W, data: &VolumeData) -> io::Result<()> {
+pub(crate) fn write_data<W: Write>(w: &mut W, data: &VolumeData) -> io::Result<()> {
     match data {
         VolumeData::U8(v) => write_elements(w, v),
         VolumeData::I8(v) => write_elements(w, v),
@@ -1277,7 +1277,7 @@ pub fn write_nifti(path: &Path, vol: &VolumeFile) -> Result<()> {
 }
 
 /// Flushes the buffer, surfacing write errors that dropping would swallow.
-fn finish_file(w: BufWriter<File>) -> io::Result<()> {
+pub(crate) fn finish_file(w: BufWriter<File>) -> io::Result<()> {
     w.into_inner().map_err(|e| e.into_error())?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Regression tests from fuzzing the NIfTI and bval/bvec parsers (see `fuzz/README.md`).
+//! Regression tests from fuzzing the NIfTI, NRRD and bval/bvec parsers (see `fuzz/README.md`).
 //!
 //! Every crash, timeout or out-of-memory input that `cargo fuzz` finds is minimised and added
 //! here with the input inlined as bytes. The campaigns so far (listed in `fuzz/README.md`)
@@ -11,7 +11,10 @@ use std::io::Write;
 
 use common::Spec;
 use voxelkit_core::Code;
-use voxelkit_io::{parse_bvals_bvecs, read_nifti_bytes, NiftiOptions, VolumeData, VolumeFile};
+use voxelkit_io::{
+    parse_bvals_bvecs, read_nifti_bytes, read_nrrd_bytes, write_nrrd_bytes, NiftiOptions,
+    NrrdOptions, VolumeData, VolumeFile,
+};
 
 fn opts() -> NiftiOptions {
     NiftiOptions::default()
@@ -129,5 +132,95 @@ fn bval_bvec_token_edge_cases() {
         let e = parse_bvals_bvecs(&format!("0 {bad}"), "1 0 0\n0 1 0").unwrap_err();
         assert_eq!(e.code, Code::Format, "{bad:?}: {e}");
         assert!(e.message.contains(bad), "names the token: {e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// NRRD (`nrrd_read` target; its campaigns found nothing: these are the inputs its invariants
+// lean on hardest)
+
+fn nrrd(bytes: &[u8]) -> voxelkit_core::Result<VolumeFile> {
+    read_nrrd_bytes(bytes, &NrrdOptions { max_bytes: 1 << 24 })
+}
+
+/// A header that never ends (no empty line within the 4 MiB cap) is refused without scanning
+/// further, and a text header of comments followed by binary bytes is not decoded as a header.
+#[test]
+fn nrrd_header_without_end_or_with_binary_lines() {
+    let mut b = b"NRRD0004\n".to_vec();
+    while b.len() < (5 << 20) {
+        b.extend_from_slice(b"# a comment line that goes on\n");
+    }
+    let t = std::time::Instant::now();
+    assert_eq!(nrrd(&b).unwrap_err().code, Code::Format);
+    assert!(t.elapsed().as_secs_f64() < 2.0);
+    let mut b = b"NRRD0004\ntype: uchar\n".to_vec();
+    b.extend_from_slice(&[0x80, 0xff, b'\n', b'\n']);
+    assert_eq!(nrrd(&b).unwrap_err().code, Code::Format);
+}
+
+/// Text encodings promise at most one value per two bytes: sizes beyond that are refused before
+/// allocating, a token without whitespace is read in bounded pieces, and hex needs two digits
+/// per byte.
+#[test]
+fn nrrd_text_encodings_are_bounded_by_their_bytes() {
+    let h = |enc: &str, sizes: &str| {
+        format!("NRRD0004\ntype: double\ndimension: 1\nsizes: {sizes}\nendian: big\nencoding: {enc}\n\n")
+    };
+    let mut b = h("ascii", "1000000000").into_bytes();
+    b.extend_from_slice(b"1 2 3\n");
+    assert_eq!(nrrd(&b).unwrap_err().code, Code::Format);
+    let mut b = h("ascii", "3").into_bytes();
+    b.extend(std::iter::repeat_n(b'7', 100_000));
+    assert_eq!(nrrd(&b).unwrap_err().code, Code::Format);
+    let mut b = h("hex", "2").into_bytes();
+    b.extend_from_slice(b"3ff0000000000000 400000000000000\n");
+    assert_eq!(nrrd(&b).unwrap_err().code, Code::Format);
+    let mut b = h("hex", "2").into_bytes();
+    b.extend_from_slice(b"3ff0000000000000\n4000 0000 0000 0000\n");
+    let v = nrrd(&b).unwrap();
+    check_invariants(&v);
+    assert_eq!(v.data, VolumeData::F64(vec![1.0, 2.0]));
+}
+
+/// A gzip byte skip counts decompressed bytes: past the end of the stream it is `ERR_FORMAT`;
+/// and a gzip stream whose promise exceeds `max_bytes` is refused before decoding.
+#[test]
+fn nrrd_gzip_byte_skip_and_limits() {
+    let head = |skip: usize, sizes: &str| {
+        format!(
+            "NRRD0004\ntype: uchar\ndimension: 1\nsizes: {sizes}\nencoding: gzip\nbyte skip: {skip}\n\n"
+        )
+        .into_bytes()
+    };
+    let mut b = head(3, "4");
+    b.extend(gzip(b"abc\x01\x02\x03\x04"));
+    assert_eq!(nrrd(&b).unwrap().data, VolumeData::U8(vec![1, 2, 3, 4]));
+    let mut b = head(30, "4");
+    b.extend(gzip(b"abc\x01\x02\x03\x04"));
+    assert_eq!(nrrd(&b).unwrap_err().code, Code::Format);
+    let mut b = head(0, "20000000");
+    b.extend(gzip(&vec![0u8; 1 << 16]));
+    let e = nrrd(&b).unwrap_err();
+    assert_eq!(e.code, Code::Format);
+    assert!(e.message.contains("max_bytes"), "{e}");
+}
+
+/// What the target checks on every accepted input: a volume read from an unusual layout (RAS,
+/// two spatial axes and a leading vector axis, a time space) writes and reads back identically.
+#[test]
+fn nrrd_unusual_layouts_round_trip_through_the_writer() {
+    let files: [&[u8]; 3] = [
+        b"NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 3 2\nspace: RAS\nspace directions: none (0,2,0) (-1.5,0,0.5)\nkinds: vector domain domain\nencoding: raw\n\n012345678901",
+        b"NRRD0004\ntype: uchar\ndimension: 2\nsizes: 3 2\nspace: right-anterior-superior-time\nspace directions: (1,0,0,0) (0,0,0,2)\nspace origin: (1,2,3,4)\nencoding: raw\n\n012345",
+        b"NRRD0004\ntype: uchar\ndimension: 1\nsizes: 3\nspacings: nan\nencoding: raw\n\n012",
+    ];
+    for f in files {
+        let v = nrrd(f).unwrap();
+        check_invariants(&v);
+        let back = nrrd(&write_nrrd_bytes(&v, false).unwrap()).unwrap();
+        assert_eq!(back.shape, v.shape);
+        assert_eq!(back.affine, v.affine);
+        assert_eq!(back.data, v.data);
     }
 }

@@ -1,5 +1,6 @@
 //! Gradient tables, DTI fit, maps and prediction.
 
+use crate::owned::Out;
 use crate::{control, guarded, threads, JobHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -65,21 +66,26 @@ pub struct DtiOptionsIn {
     pub threads: Option<u32>,
 }
 
-#[napi(object)]
+/// Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops.
+#[napi(object, object_from_js = false)]
 pub struct DtiFitOut {
-    pub evals: Float64Array,
-    pub evecs: Float64Array,
-    pub s0: Option<Float64Array>,
-    pub status: Uint8Array,
+    #[napi(ts_type = "Float64Array")]
+    pub evals: Out<f64>,
+    #[napi(ts_type = "Float64Array")]
+    pub evecs: Out<f64>,
+    #[napi(ts_type = "Float64Array")]
+    pub s0: Option<Out<f64>>,
+    #[napi(ts_type = "Uint8Array")]
+    pub status: Out<u8>,
 }
 
 impl From<DtiFit> for DtiFitOut {
     fn from(f: DtiFit) -> Self {
         DtiFitOut {
-            evals: Float64Array::new(f.evals),
-            evecs: Float64Array::new(f.evecs),
-            s0: f.s0.map(Float64Array::new),
-            status: Uint8Array::new(f.status),
+            evals: Out(f.evals),
+            evecs: Out(f.evecs),
+            s0: f.s0.map(Out),
+            status: Out(f.status),
         }
     }
 }
@@ -217,8 +223,8 @@ fn check_fit_arrays(evals: &[f64], evecs: &[f64]) -> voxelkit_core::Result<()> {
 
 /// A scalar tensor map ('fa', 'md', 'ad', 'rd', 'trace', 'mode', 'ga', 'linearity',
 /// 'planarity', 'sphericity') from component-major eigenvalues.
-#[napi]
-pub fn dti_scalar_map(name: String, evals: Float64Array) -> napi::Result<Float64Array> {
+#[napi(ts_return_type = "Float64Array")]
+pub fn dti_scalar_map(name: String, evals: Float64Array) -> napi::Result<Out<f64>> {
     guarded(|| {
         if !evals.len().is_multiple_of(3) {
             return Err(Error::shape(format!(
@@ -227,28 +233,25 @@ pub fn dti_scalar_map(name: String, evals: Float64Array) -> napi::Result<Float64
             )));
         }
         let m: ScalarMap = name.parse()?;
-        Ok(Float64Array::new(maps::scalar_map(m, &evals)))
+        Ok(Out(maps::scalar_map(m, &evals)))
     })
 }
 
 /// Colour FA, component-major `[nvox * 3]`.
-#[napi]
-pub fn dti_color_fa(evals: Float64Array, evecs: Float64Array) -> napi::Result<Float64Array> {
+#[napi(ts_return_type = "Float64Array")]
+pub fn dti_color_fa(evals: Float64Array, evecs: Float64Array) -> napi::Result<Out<f64>> {
     guarded(|| {
         check_fit_arrays(&evals, &evecs)?;
-        Ok(Float64Array::new(maps::color_fa(&evals, &evecs)))
+        Ok(Out(maps::color_fa(&evals, &evecs)))
     })
 }
 
 /// The tensor's lower triangle `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`, component-major `[nvox * 6]`.
-#[napi]
-pub fn dti_lower_triangular(
-    evals: Float64Array,
-    evecs: Float64Array,
-) -> napi::Result<Float64Array> {
+#[napi(ts_return_type = "Float64Array")]
+pub fn dti_lower_triangular(evals: Float64Array, evecs: Float64Array) -> napi::Result<Out<f64>> {
     guarded(|| {
         check_fit_arrays(&evals, &evecs)?;
-        Ok(Float64Array::new(maps::lower_triangular(&evals, &evecs)))
+        Ok(Out(maps::lower_triangular(&evals, &evecs)))
     })
 }
 
@@ -280,17 +283,17 @@ fn predict_impl(t: &PredictTask) -> voxelkit_core::Result<Vec<f64>> {
 
 impl Task for PredictTask {
     type Output = Vec<f64>;
-    type JsValue = Float64Array;
+    type JsValue = Out<f64>;
     fn compute(&mut self) -> napi::Result<Vec<f64>> {
         guarded(|| predict_impl(self))
     }
-    fn resolve(&mut self, _env: Env, out: Vec<f64>) -> napi::Result<Float64Array> {
-        Ok(Float64Array::new(out))
+    fn resolve(&mut self, _env: Env, out: Vec<f64>) -> napi::Result<Out<f64>> {
+        Ok(Out(out))
     }
 }
 
 /// Predicted signal, volume-major `[nvox * nvol]`. `s0Volume` (per voxel) wins over `s0Scalar`.
-#[napi]
+#[napi(ts_return_type = "Float64Array")]
 pub fn dti_predict_sync(
     evals: Float64Array,
     evecs: Float64Array,
@@ -299,7 +302,7 @@ pub fn dti_predict_sync(
     s0_volume: Option<Float64Array>,
     threads: Option<u32>,
     job: Option<&JobHandle>,
-) -> napi::Result<Float64Array> {
+) -> napi::Result<Out<f64>> {
     let t = PredictTask {
         evals,
         evecs,
@@ -309,7 +312,7 @@ pub fn dti_predict_sync(
         threads,
         ctl: control(job),
     };
-    guarded(|| predict_impl(&t)).map(Float64Array::new)
+    guarded(|| predict_impl(&t)).map(Out)
 }
 
 #[napi]

@@ -1,30 +1,43 @@
 //! Volume files and gradient files.
 
 use crate::guarded;
+use crate::owned::Out;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::path::PathBuf;
 use voxelkit_core::Error;
-use voxelkit_io::{NiftiOptions, VolumeData, VolumeFile};
+use voxelkit_io::{NiftiOptions, NrrdOptions, VolumeData, VolumeFile};
 
-/// A volume read from a file; exactly one of the typed fields is set, named by `dtype`.
-#[napi(object)]
+/// A volume read from a file; exactly one of the typed fields is set, named by `dtype`. The
+/// data are engine-owned arrays up to 64 MiB ([`Out`]: freed by GC, also in synchronous
+/// loops), larger ones are handed over without a copy.
+#[napi(object, object_from_js = false)]
 pub struct VolumeOut {
     pub shape: Vec<u32>,
     pub spacing: Vec<f64>,
     /// 4x4 row-major voxel-to-world (RAS+ mm).
     pub affine: Vec<f64>,
     pub dtype: String,
-    pub uint8: Option<Uint8Array>,
-    pub int8: Option<Int8Array>,
-    pub int16: Option<Int16Array>,
-    pub uint16: Option<Uint16Array>,
-    pub int32: Option<Int32Array>,
-    pub uint32: Option<Uint32Array>,
-    pub float32: Option<Float32Array>,
-    pub float64: Option<Float64Array>,
-    pub int64: Option<BigInt64Array>,
-    pub uint64: Option<BigUint64Array>,
+    #[napi(ts_type = "Uint8Array")]
+    pub uint8: Option<Out<u8>>,
+    #[napi(ts_type = "Int8Array")]
+    pub int8: Option<Out<i8>>,
+    #[napi(ts_type = "Int16Array")]
+    pub int16: Option<Out<i16>>,
+    #[napi(ts_type = "Uint16Array")]
+    pub uint16: Option<Out<u16>>,
+    #[napi(ts_type = "Int32Array")]
+    pub int32: Option<Out<i32>>,
+    #[napi(ts_type = "Uint32Array")]
+    pub uint32: Option<Out<u32>>,
+    #[napi(ts_type = "Float32Array")]
+    pub float32: Option<Out<f32>>,
+    #[napi(ts_type = "Float64Array")]
+    pub float64: Option<Out<f64>>,
+    #[napi(ts_type = "BigInt64Array")]
+    pub int64: Option<Out<i64>>,
+    #[napi(ts_type = "BigUint64Array")]
+    pub uint64: Option<Out<u64>>,
 }
 
 impl From<VolumeFile> for VolumeOut {
@@ -45,18 +58,17 @@ impl From<VolumeFile> for VolumeOut {
             int64: None,
             uint64: None,
         };
-        // the decoded vector is moved into the JS array: no copy
         match v.data {
-            VolumeData::U8(d) => o.uint8 = Some(Uint8Array::new(d)),
-            VolumeData::I8(d) => o.int8 = Some(Int8Array::new(d)),
-            VolumeData::I16(d) => o.int16 = Some(Int16Array::new(d)),
-            VolumeData::U16(d) => o.uint16 = Some(Uint16Array::new(d)),
-            VolumeData::I32(d) => o.int32 = Some(Int32Array::new(d)),
-            VolumeData::U32(d) => o.uint32 = Some(Uint32Array::new(d)),
-            VolumeData::F32(d) => o.float32 = Some(Float32Array::new(d)),
-            VolumeData::F64(d) => o.float64 = Some(Float64Array::new(d)),
-            VolumeData::I64(d) => o.int64 = Some(BigInt64Array::new(d)),
-            VolumeData::U64(d) => o.uint64 = Some(BigUint64Array::new(d)),
+            VolumeData::U8(d) => o.uint8 = Some(Out(d)),
+            VolumeData::I8(d) => o.int8 = Some(Out(d)),
+            VolumeData::I16(d) => o.int16 = Some(Out(d)),
+            VolumeData::U16(d) => o.uint16 = Some(Out(d)),
+            VolumeData::I32(d) => o.int32 = Some(Out(d)),
+            VolumeData::U32(d) => o.uint32 = Some(Out(d)),
+            VolumeData::F32(d) => o.float32 = Some(Out(d)),
+            VolumeData::F64(d) => o.float64 = Some(Out(d)),
+            VolumeData::I64(d) => o.int64 = Some(Out(d)),
+            VolumeData::U64(d) => o.uint64 = Some(Out(d)),
         }
         o
     }
@@ -77,9 +89,12 @@ fn read_impl(path: &str, max_bytes: Option<f64>) -> voxelkit_core::Result<Volume
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
         voxelkit_io::read_nifti(&p, &opts)
     } else if lower.ends_with(".nrrd") || lower.ends_with(".nhdr") {
-        Err(Error::unsupported(format!(
-            "NRRD reading is not built yet: {path}"
-        )))
+        voxelkit_io::read_nrrd(
+            &p,
+            &NrrdOptions {
+                max_bytes: opts.max_bytes,
+            },
+        )
     } else {
         Err(Error::format(format!(
             "unknown volume file extension (expected .nii, .nii.gz, .nrrd, .nhdr): {path}"
@@ -113,17 +128,28 @@ pub fn read_volume(path: String, max_bytes: Option<f64>) -> AsyncTask<ReadTask> 
     AsyncTask::new(ReadTask { path, max_bytes })
 }
 
-fn write_impl(path: &str, vol: &VolumeFile) -> voxelkit_core::Result<()> {
+/// `gzip`: NRRD encoding (default true); NIfTI compression follows the name, so `Some(_)` is an
+/// error there.
+fn write_impl(path: &str, vol: &VolumeFile, gzip: Option<bool>) -> voxelkit_core::Result<()> {
     let lower = path.to_ascii_lowercase();
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
+        if gzip.is_some() {
+            return Err(Error::setting(format!(
+                "encoding applies to NRRD files only; NIfTI compression follows the name \
+                 (.nii or .nii.gz): {path}"
+            )));
+        }
         voxelkit_io::write_nifti(&PathBuf::from(path), vol)
     } else if lower.ends_with(".nrrd") {
+        voxelkit_io::write_nrrd(&PathBuf::from(path), vol, gzip.unwrap_or(true))
+    } else if lower.ends_with(".nhdr") {
         Err(Error::unsupported(format!(
-            "NRRD writing is not built yet: {path}"
+            "writing detached NRRD headers (.nhdr) is not supported; write an attached .nrrd: \
+             {path}"
         )))
     } else {
         Err(Error::format(format!(
-            "unknown volume file extension (expected .nii or .nii.gz): {path}"
+            "unknown volume file extension (expected .nii, .nii.gz or .nrrd): {path}"
         )))
     }
 }
@@ -172,13 +198,14 @@ fn volume_file(
 pub struct WriteTask {
     path: String,
     vol: VolumeFile,
+    gzip: Option<bool>,
 }
 
 impl Task for WriteTask {
     type Output = ();
     type JsValue = ();
     fn compute(&mut self) -> napi::Result<()> {
-        guarded(|| write_impl(&self.path, &self.vol))
+        guarded(|| write_impl(&self.path, &self.vol, self.gzip))
     }
     fn resolve(&mut self, _env: Env, _o: ()) -> napi::Result<()> {
         Ok(())
@@ -193,11 +220,13 @@ macro_rules! write_entry {
             data: $arr,
             shape: Vec<u32>,
             affine: Vec<f64>,
+            gzip: Option<bool>,
         ) -> napi::Result<()> {
             guarded(|| {
                 write_impl(
                     &path,
                     &volume_file(&shape, &affine, VolumeData::$variant(data.to_vec()))?,
+                    gzip,
                 )
             })
         }
@@ -208,10 +237,11 @@ macro_rules! write_entry {
             data: $arr,
             shape: Vec<u32>,
             affine: Vec<f64>,
+            gzip: Option<bool>,
         ) -> napi::Result<AsyncTask<WriteTask>> {
             let vol =
                 guarded(|| volume_file(&shape, &affine, VolumeData::$variant(data.to_vec())))?;
-            Ok(AsyncTask::new(WriteTask { path, vol }))
+            Ok(AsyncTask::new(WriteTask { path, vol, gzip }))
         }
     };
 }

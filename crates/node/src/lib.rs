@@ -12,6 +12,7 @@
 
 mod dti;
 mod io;
+mod owned;
 mod radiomics;
 
 use napi::bindgen_prelude::*;
