@@ -431,13 +431,15 @@ pub fn prepare<T: Sample, M: Sample>(
             })
     });
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut finite = true;
     for (v, &ins) in vals.iter().zip(&inside) {
         if ins {
+            finite &= v.is_finite();
             min = min.min(*v);
             max = max.max(*v);
         }
     }
-    if !min.is_finite() || !max.is_finite() {
+    if !finite || !min.is_finite() || !max.is_finite() {
         return Err(Error::setting(
             "the ROI holds non-finite image values (NaN or infinity)",
         ));
