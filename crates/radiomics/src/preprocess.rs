@@ -488,16 +488,28 @@ pub fn prepare<T: Sample, M: Sample>(
             .map(|(&v, &ins)| if ins { bin(v) } else { 0 })
             .collect()
     });
-    let mut present = std::collections::BTreeSet::new();
+    // grey levels present: a bitmap up to the largest bin (a sort when bins are astronomically many)
+    let mut top = 0u32;
     for (&g, &ins) in grey.iter().zip(&inside) {
         if ins {
             if g == 0 {
                 return Err(Error::internal("a ROI voxel fell below the first bin edge"));
             }
-            present.insert(g);
+            top = top.max(g);
         }
     }
-    let grey_levels: Vec<u32> = present.into_iter().collect();
+    let grey_levels: Vec<u32> = if top <= 1 << 24 {
+        let mut seen = vec![false; top as usize + 1];
+        for &g in &grey {
+            seen[g as usize] = true;
+        }
+        (1..=top).filter(|&g| seen[g as usize]).collect()
+    } else {
+        let mut v: Vec<u32> = grey.iter().copied().filter(|&g| g != 0).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
     let ng = *grey_levels.last().unwrap();
     Ok(Roi {
         size: [bz, by, bx],
