@@ -16,17 +16,42 @@ use voxelkit_io::{
 fn check(r: &Result<VolumeFile>, what: &str) {
     match r {
         Ok(v) => {
-            assert!((1..=16).contains(&v.shape.len()), "{what}: shape {:?}", v.shape);
-            assert!(v.shape.iter().all(|&d| d >= 1), "{what}: shape {:?}", v.shape);
+            assert!(
+                (1..=16).contains(&v.shape.len()),
+                "{what}: shape {:?}",
+                v.shape
+            );
+            assert!(
+                v.shape.iter().all(|&d| d >= 1),
+                "{what}: shape {:?}",
+                v.shape
+            );
             let count = v
                 .shape
                 .iter()
                 .try_fold(1usize, |a, &d| a.checked_mul(d))
                 .expect("shape product overflows usize on Ok");
-            assert_eq!(v.data.len(), count, "{what}: data length vs shape {:?}", v.shape);
-            assert!(v.affine.iter().all(|x| x.is_finite()), "{what}: affine {:?}", v.affine);
-            assert_eq!(v.affine[12..], [0.0, 0.0, 0.0, 1.0], "{what}: affine last row");
-            assert_eq!(v.spacing.len(), v.shape.len().min(3), "{what}: spacing length");
+            assert_eq!(
+                v.data.len(),
+                count,
+                "{what}: data length vs shape {:?}",
+                v.shape
+            );
+            assert!(
+                v.affine.iter().all(|x| x.is_finite()),
+                "{what}: affine {:?}",
+                v.affine
+            );
+            assert_eq!(
+                v.affine[12..],
+                [0.0, 0.0, 0.0, 1.0],
+                "{what}: affine last row"
+            );
+            assert_eq!(
+                v.spacing.len(),
+                v.shape.len().min(3),
+                "{what}: spacing length"
+            );
             assert!(
                 v.spacing.iter().all(|s| s.is_finite() && *s > 0.0),
                 "{what}: spacing {:?}",
