@@ -108,6 +108,15 @@ export declare function dtiPredictSync(evals: Float64Array, evecs: Float64Array,
  */
 export declare function dtiScalarMap(name: string, evals: Float64Array): Float64Array
 
+/**
+ * Feature names (PyRadiomics keys) and values, in the same order (engine-owned, see
+ * [`Out`]).
+ */
+export interface FeaturesOut {
+  names: Array<string>
+  values: Float64Array
+}
+
 export declare function fitDkiFloat32(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
 
 export declare function fitDkiFloat32Sync(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
@@ -211,6 +220,19 @@ export interface InvertOut {
   maxResidual: number
 }
 
+/**
+ * Texture matrices, first axis fastest (see `TextureMatrices` in the kernel crate);
+ * engine-owned data (see [`Out`]).
+ */
+export interface MatrixOut {
+  data: Float64Array
+  shape: Array<number>
+  greyLevels: Array<number>
+  runLengths: Array<number>
+  /** Directions `(z, y, x)` flattened, 3 per matrix (empty when matrices are not single directions). */
+  angles: Array<number>
+}
+
 export declare function parseBvalsBvecs(bvalText: string, bvecText: string): BvalsBvecsOut
 
 export interface PhantomOut {
@@ -222,6 +244,31 @@ export interface PhantomOut {
   trueFa: Float64Array
   spacing: Array<number>
 }
+
+/** What a radiomics call receives besides the arrays. */
+export interface RadiomicsArgs {
+  imageDtype: string
+  maskDtype: string
+  /** `[nx, ny, nz]` */
+  shape: Array<number>
+  /** `[sx, sy, sz]` in mm */
+  spacing: Array<number>
+  /** PyRadiomics settings as a JSON object. */
+  settings: string
+  threads?: number
+}
+
+/** GLCM/GLRLM features of one ROI (PyRadiomics keys), off the event loop. */
+export declare function radiomicsFeatures(image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): Promise<unknown>
+
+/** The synchronous twin of `radiomicsFeatures`. */
+export declare function radiomicsFeaturesSync(image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): FeaturesOut
+
+/** GLCM or GLRLM matrices of one ROI as PyRadiomics' feature classes hold them, off the event loop. */
+export declare function radiomicsMatrix(kind: string, image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): Promise<unknown>
+
+/** The synchronous twin of `radiomicsMatrix`. */
+export declare function radiomicsMatrixSync(kind: string, image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): MatrixOut
 
 export declare function readBvalsBvecs(bvalPath: string, bvecPath: string): BvalsBvecsOut
 

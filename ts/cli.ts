@@ -11,6 +11,7 @@ import { simulateDtiPhantom } from './phantom'
 import { FitStatus, type DtiMethod } from './dti'
 import { version } from './index'
 import { FIELDS_USAGE, cmdInvertField, cmdWarp } from './cliFields'
+import { RADIOMICS_USAGE, cmdRadiomics } from './cliRadiomics'
 
 const HELP = `voxelkit ${version}: quantitative medical imaging (DIPY-equivalent DTI and DKI, Rust kernels)
 
@@ -25,7 +26,7 @@ Usage:
   voxelkit demo [--out DIR] [--threads N]
       Generates a synthetic DTI phantom (int16, 6 b0 + 60 directions, Rician noise), writes it to
       DIR (default ./voxelkit-demo), runs the dti job on it and prints a summary.
-${FIELDS_USAGE}  voxelkit --version | --help
+${FIELDS_USAGE}${RADIOMICS_USAGE}  voxelkit --version | --help
 `
 
 class UsageError extends Error {}
@@ -150,6 +151,7 @@ async function main(argv: string[]): Promise<number> {
     else if (cmd === 'demo') await cmdDemo(rest)
     else if (cmd === 'invert-field') await cmdInvertField(rest)
     else if (cmd === 'warp') await cmdWarp(rest)
+    else if (cmd === 'radiomics') return await cmdRadiomics(rest)
     else throw new UsageError(`unknown command '${cmd}'`)
     return 0
   } catch (e) {

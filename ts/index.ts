@@ -39,6 +39,8 @@ export type {
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'
+export { extractFeatures, extractFeaturesSync, glcm, glcmSync, glrlm, glrlmSync, readParams } from './radiomics'
+export type { Aggregation, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
 export type { Phantom, PhantomOptions } from './phantom'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

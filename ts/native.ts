@@ -2,4 +2,4 @@
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import native = require('../native/index.js')
 export default native
-export type { DkiFitOut, DtiFitOut, GradientsIn, VolumeOut, JobHandle } from '../native/index.js'
+export type { DkiFitOut, DtiFitOut, GradientsIn, VolumeOut, JobHandle, FeaturesOut, MatrixOut } from '../native/index.js'

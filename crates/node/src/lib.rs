@@ -15,6 +15,7 @@ mod dti;
 mod fields;
 mod io;
 mod owned;
+mod radiomics;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

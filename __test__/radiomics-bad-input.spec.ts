@@ -1,0 +1,157 @@
+// Bad inputs to the radiomics API: each must end in a VoxelkitError with a stable code, quickly,
+// and the module must keep working afterwards (same features, bitwise, as before).
+import test from 'ava'
+import {
+  VoxelkitError,
+  extractFeatures,
+  extractFeaturesSync,
+  glcmSync,
+  glrlmSync,
+  type ErrorCode,
+  type Volume,
+} from '../ts/index'
+
+function phantom(n: number, seed = 1): { image: Volume; mask: Volume } {
+  const shape = [n, n, Math.max(2, n >> 1)]
+  const len = shape[0] * shape[1] * shape[2]
+  const img = new Int16Array(len)
+  const msk = new Uint8Array(len)
+  let s = seed
+  for (let i = 0; i < len; i++) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff
+    const x = i % shape[0]
+    const y = Math.floor(i / shape[0]) % shape[1]
+    const z = Math.floor(i / (shape[0] * shape[1]))
+    img[i] = Math.round(100 * Math.sin(x / 3) + 80 * Math.cos(y / 4) + 30 * z + (s % 50))
+    const c = (x - shape[0] / 2) ** 2 + (y - shape[1] / 2) ** 2 + (z - shape[2] / 2) ** 2
+    msk[i] = c < (n / 2.5) ** 2 ? 1 : 0
+  }
+  return { image: { data: img, shape, spacing: [1, 1, 2] }, mask: { data: msk, shape } }
+}
+
+const { image, mask } = phantom(12)
+const ref = extractFeaturesSync(image, mask, { binWidth: 10 })
+
+function alive(): boolean {
+  const f = extractFeaturesSync(image, mask, { binWidth: 10 })
+  return Object.keys(ref).every((k) => Object.is(f[k], ref[k]))
+}
+
+function expectCode(t: import('ava').ExecutionContext, f: () => unknown, code: ErrorCode, what: string): void {
+  const t0 = performance.now()
+  const e = t.throws(f, undefined, what)
+  t.true(e instanceof VoxelkitError, `${what}: ${e?.constructor?.name} ${e?.message}`)
+  t.is((e as VoxelkitError).code, code, `${what}: ${e?.message}`)
+  t.true(performance.now() - t0 < 5000, `${what} took too long`)
+}
+
+const sync: [string, () => unknown, ErrorCode][] = [
+  ['mask of the wrong shape', () => extractFeaturesSync(image, { data: new Uint8Array(10), shape: [10] }), 'ERR_SHAPE'],
+  ['mask of another 3D shape', () => extractFeaturesSync(image, { data: new Uint8Array(12 * 12 * 5), shape: [12, 12, 5] }), 'ERR_SHAPE'],
+  ['bare mask array of the wrong length', () => extractFeaturesSync(image, new Uint8Array(7)), 'ERR_SHAPE'],
+  ['empty mask', () => extractFeaturesSync(image, { data: new Uint8Array(mask.data.length), shape: mask.shape }), 'ERR_SHAPE'],
+  ['label not present', () => extractFeaturesSync(image, mask, { label: 2 }), 'ERR_SETTING'],
+  ['label 0', () => extractFeaturesSync(image, mask, { label: 0 }), 'ERR_SETTING'],
+  ['label not an integer', () => extractFeaturesSync(image, mask, { label: 1.5 }), 'ERR_SETTING'],
+  ['binWidth zero', () => extractFeaturesSync(image, mask, { binWidth: 0 }), 'ERR_SETTING'],
+  ['binWidth negative', () => extractFeaturesSync(image, mask, { binWidth: -5 }), 'ERR_SETTING'],
+  ['binWidth NaN', () => extractFeaturesSync(image, mask, { binWidth: NaN }), 'ERR_SETTING'],
+  ['binWidth a string', () => extractFeaturesSync(image, mask, { binWidth: '25' as unknown as number }), 'ERR_SETTING'],
+  ['binCount zero', () => extractFeaturesSync(image, mask, { binCount: 0 }), 'ERR_SETTING'],
+  ['negative distance', () => extractFeaturesSync(image, mask, { distances: [-1] }), 'ERR_SETTING'],
+  ['zero distance', () => extractFeaturesSync(image, mask, { distances: [0] }), 'ERR_SETTING'],
+  ['empty distances', () => extractFeaturesSync(image, mask, { distances: [] }), 'ERR_SETTING'],
+  ['distance beyond the ROI box', () => extractFeaturesSync(image, mask, { distances: [40] }), 'ERR_SETTING'],
+  ['unknown setting', () => extractFeaturesSync(image, mask, { binwidth: 25 }), 'ERR_SETTING'],
+  ['unknown weightingNorm', () => extractFeaturesSync(image, mask, { weightingNorm: 'l2' as 'manhattan' }), 'ERR_SETTING'],
+  ['unknown aggregation', () => extractFeaturesSync(image, mask, { aggregation: '4D' as '3D_merged' }), 'ERR_SETTING'],
+  ['force2Ddimension 3', () => extractFeaturesSync(image, mask, { force2D: true, force2Ddimension: 3 }), 'ERR_SETTING'],
+  ['3D aggregation with force2D', () => extractFeaturesSync(image, mask, { force2D: true, aggregation: '3D_merged' }), 'ERR_SETTING'],
+  ['resegmentRange of 3 values', () => extractFeaturesSync(image, mask, { resegmentRange: [1, 2, 3] }), 'ERR_SETTING'],
+  ['resegmentation excluding everything', () => extractFeaturesSync(image, mask, { resegmentRange: [1e6] }), 'ERR_SHAPE'],
+  ['unknown resegmentMode', () => extractFeaturesSync(image, mask, { resegmentMode: 'median' as 'sigma', resegmentRange: [0] }), 'ERR_SETTING'],
+  ['minimumROISize above the ROI', () => extractFeaturesSync(image, mask, { minimumROISize: 1e6 }), 'ERR_SHAPE'],
+  ['resampling requested', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, 1, 1], interpolator: 'sitkBSpline' }), 'ERR_UNSUPPORTED'],
+  ['feature class not built', () => extractFeaturesSync(image, mask, { classes: ['glszm' as 'glcm'] }), 'ERR_UNSUPPORTED'],
+  ['unknown feature class', () => extractFeaturesSync(image, mask, { classes: ['texture' as 'glcm'] }), 'ERR_SETTING'],
+  ['vector label channel', () => extractFeaturesSync(image, mask, { label_channel: 1 }), 'ERR_UNSUPPORTED'],
+  ['settings not an object', () => extractFeaturesSync(image, mask, 5 as unknown as object), 'ERR_SETTING'],
+  ['settings an array', () => extractFeaturesSync(image, mask, [] as unknown as object), 'ERR_SETTING'],
+  ['threads 0', () => extractFeaturesSync(image, mask, {}, { threads: 0 }), 'ERR_SETTING'],
+  ['threads absurd', () => extractFeaturesSync(image, mask, {}, { threads: 1e9 }), 'ERR_SETTING'],
+  ['threads fractional', () => extractFeaturesSync(image, mask, {}, { threads: 1.5 }), 'ERR_SETTING'],
+  ['unknown option', () => extractFeaturesSync(image, mask, {}, { thread: 2 } as object), 'ERR_SETTING'],
+  ['image not a volume', () => extractFeaturesSync(null as unknown as Volume, mask), 'ERR_SHAPE'],
+  ['image data not typed', () => extractFeaturesSync({ data: [1, 2] as unknown as Int16Array, shape: [2] }, mask), 'ERR_DTYPE'],
+  ['image of int64', () => extractFeaturesSync({ data: new BigInt64Array(8), shape: [2, 2, 2] }, new Uint8Array(8)), 'ERR_DTYPE'],
+  ['4D image', () => extractFeaturesSync({ data: new Int16Array(16), shape: [2, 2, 2, 2] }, new Uint8Array(16)), 'ERR_SHAPE'],
+  ['shape not matching data', () => extractFeaturesSync({ data: new Int16Array(8), shape: [3, 3] }, new Uint8Array(8)), 'ERR_SHAPE'],
+  ['single-voxel ROI', () => {
+    const m = new Uint8Array(mask.data.length)
+    m[200] = 1
+    return extractFeaturesSync(image, { data: m, shape: mask.shape })
+  }, 'ERR_SHAPE'],
+  ['NaN inside the ROI', () => {
+    const d = Float32Array.from(image.data as Int16Array)
+    d[6 + 12 * 6 + 144 * 3] = NaN // the ROI's centre
+    return extractFeaturesSync({ data: d, shape: image.shape }, mask)
+  }, 'ERR_SETTING'],
+  ['negative spacing', () => extractFeaturesSync({ ...image, spacing: [1, -1, 1] }, mask), 'ERR_SHAPE'],
+  ['glcm with a bad setting', () => glcmSync(image, mask, { binWidth: -1 }), 'ERR_SETTING'],
+  ['glrlm with an empty mask', () => glrlmSync(image, new Uint8Array(mask.data.length)), 'ERR_SHAPE'],
+]
+
+for (const [what, f, code] of sync) {
+  test(`bad input: ${what} -> ${code}`, (t) => {
+    expectCode(t, f, code, what)
+    t.true(alive())
+  })
+}
+
+test('bad input: an already aborted signal -> ERR_ABORTED', async (t) => {
+  const ac = new AbortController()
+  ac.abort()
+  const e = await t.throwsAsync(extractFeatures(image, mask, {}, { signal: ac.signal }))
+  t.is((e as VoxelkitError).code, 'ERR_ABORTED')
+  t.true(alive())
+})
+
+test('bad input: abort while running -> ERR_ABORTED', async (t) => {
+  const big = phantom(128, 3)
+  const ac = new AbortController()
+  const p = extractFeatures(big.image, big.mask, { binWidth: 5 }, { signal: ac.signal })
+  ac.abort()
+  const e = await t.throwsAsync(p)
+  t.is((e as VoxelkitError).code, 'ERR_ABORTED')
+  t.true(alive())
+})
+
+test('bad input: async errors reject with the same codes', async (t) => {
+  for (const [settings, code] of [
+    [{ binWidth: 0 }, 'ERR_SETTING'],
+    [{ label: 9 }, 'ERR_SETTING'],
+    [{ resampledPixelSpacing: [2, 2, 2], interpolator: 'sitkLinear' }, 'ERR_UNSUPPORTED'],
+  ] as const) {
+    const e = await t.throwsAsync(extractFeatures(image, mask, settings as object))
+    t.is((e as VoxelkitError).code, code)
+  }
+  const e = await t.throwsAsync(extractFeatures(image, mask, {}, { threads: 0 }))
+  t.is((e as VoxelkitError).code, 'ERR_SETTING')
+})
+
+test('edge cases that are values, not errors (as PyRadiomics)', (t) => {
+  // flat region: one grey level
+  const f = extractFeaturesSync(image, mask, { binWidth: 1e6 })
+  t.is(f.original_glcm_MCC, 1)
+  t.is(f.original_glcm_Contrast, 0)
+  t.is(f.original_glcm_Imc2, 0)
+  // two voxels in a line with minimumROIDimensions 1
+  const m = new Uint8Array(mask.data.length)
+  m[200] = 1
+  m[201] = 1
+  const g = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1 })
+  t.is(Object.keys(g).length, 40)
+  // PyRadiomics' settings that do not change these features are accepted
+  t.notThrows(() => extractFeaturesSync(image, mask, { binWidth: 10, additionalInfo: true, voxelArrayShift: 2000, gldm_a: 0, interpolator: 'sitkBSpline', resampledPixelSpacing: null, padDistance: 5, preCrop: true }))
+  t.true(alive())
+})

@@ -1,0 +1,364 @@
+// Radiomics conformance: PyRadiomics golden fixtures (fixtures/radiomics), PyRadiomics' own
+// baseline (../shared/reference/pyradiomics/baseline), the IBSI digital phantom
+// (../shared/reference/ibsi1), thread-count invariance, async/sync parity, params files.
+//
+// Tolerances:
+// - own PyRadiomics fixtures: 1e-9 relative for every feature (same formulas in float64 on the
+//   same integer counts; only summation order and the eigen-solver of MCC differ, ~1e-14);
+//   GLRLM matrices exactly, GLCM matrices within 1e-15 absolute (the same count over the same
+//   sum); with weightingNorm 1e-12 relative (weighted sums in another order).
+// - PyRadiomics baseline: 1e-9 relative or half a unit of the last printed digit, whichever is
+//   looser; baseline matrices within 1e-15 absolute (exact counts / exact sums).
+// - IBSI: half a unit of the last published digit (3 significant digits), or the published
+//   tolerance where one is given.
+import test from 'ava'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  VoxelkitError,
+  extractFeatures,
+  extractFeaturesSync,
+  glcm,
+  glcmSync,
+  glrlmSync,
+  readParams,
+  readVolumeSync,
+  type Volume,
+} from '../ts/index'
+import {
+  IBSI,
+  PYRAD,
+  caseVolumes,
+  close,
+  num,
+  parseCsv,
+  printedHalfUlp,
+  pyDict,
+  radCases,
+  readNpy,
+} from './helpers/radiomics'
+
+const cases = radCases()
+
+test('PyRadiomics fixtures: every GLCM/GLRLM feature within 1e-9 relative, errors coded', (t) => {
+  let n = 0
+  let worst = 0
+  for (const c of cases) {
+    const { image, mask } = caseVolumes(c)
+    if (c.error !== undefined) {
+      const e = t.throws(() => extractFeaturesSync(image, mask, c.settings), { instanceOf: VoxelkitError }, c.name)
+      t.true(['ERR_SHAPE', 'ERR_SETTING'].includes((e as VoxelkitError).code), `${c.name}: ${e?.message}`)
+      continue
+    }
+    const got = extractFeaturesSync(image, mask, c.settings)
+    const want = c.features!
+    t.deepEqual(Object.keys(got).sort(), Object.keys(want).sort(), c.name)
+    for (const [k, w] of Object.entries(want)) {
+      const wv = num(w)
+      t.true(close(got[k], wv, 1e-9), `${c.name} ${k}: ${got[k]} vs PyRadiomics ${wv}`)
+      if (Number.isFinite(wv) && wv !== 0) worst = Math.max(worst, Math.abs(got[k] - wv) / Math.abs(wv))
+      n++
+    }
+  }
+  t.true(n > 600, `checked ${n} values`)
+  t.log(`${n} feature values from ${cases.length} cases, max relative error ${worst.toExponential(2)}`)
+})
+
+test('PyRadiomics fixtures: GLCM and GLRLM matrices', (t) => {
+  for (const c of cases.filter((c) => c.error === undefined)) {
+    const { image, mask } = caseVolumes(c)
+    for (const [kind, exact] of [
+      ['glcm', false],
+      ['glrlm', true],
+    ] as const) {
+      const m = kind === 'glcm' ? glcmSync(image, mask, c.settings) : glrlmSync(image, mask, c.settings)
+      const want = c[kind]!
+      t.deepEqual(m.shape, want.shape, `${c.name} ${kind} shape`)
+      const weighted = c.settings.weightingNorm !== undefined && c.settings.weightingNorm !== null
+      let bad = 0
+      want.data.forEach((w, i) => {
+        const wv = num(w)
+        const ok = weighted ? close(m.data[i], wv, 1e-12, 1e-15) : exact ? m.data[i] === wv : close(m.data[i], wv, 0, 1e-15)
+        if (!ok) bad++
+      })
+      t.is(bad, 0, `${c.name} ${kind}: ${bad} elements differ`)
+    }
+  }
+})
+
+test('results are bitwise identical with 1, 2 and 4 threads', async (t) => {
+  for (const c of cases.filter((c) => c.error === undefined).slice(0, 12)) {
+    const { image, mask } = caseVolumes(c)
+    const ref = extractFeaturesSync(image, mask, c.settings, { threads: 1 })
+    for (const threads of [2, 4]) {
+      const got = await extractFeatures(image, mask, c.settings, { threads })
+      for (const k of Object.keys(ref)) {
+        t.true(Object.is(ref[k], got[k]) || ref[k] === got[k], `${c.name} ${k} at ${threads} threads`)
+        const a = new Float64Array([ref[k]])
+        const b = new Float64Array([got[k]])
+        t.deepEqual(new Uint8Array(a.buffer), new Uint8Array(b.buffer))
+      }
+    }
+  }
+})
+
+test('async and sync forms agree; progress reaches the total', async (t) => {
+  const c = cases.find((c) => c.error === undefined)!
+  const { image, mask } = caseVolumes(c)
+  let last: [number, number] = [0, 0]
+  const a = await extractFeatures(image, mask, c.settings, { onProgress: (d, n) => (last = [d, n]) })
+  t.deepEqual(a, extractFeaturesSync(image, mask, c.settings))
+  t.true(last[1] > 0 && last[0] === last[1])
+  const m = await glcm(image, mask, c.settings)
+  t.deepEqual(m, glcmSync(image, mask, c.settings))
+})
+
+// ------------------------------------------------------------------------------------------
+// PyRadiomics' own baseline
+// ------------------------------------------------------------------------------------------
+
+const BASE = join(PYRAD, 'baseline')
+const CASES = ['brain1', 'brain2', 'breast1']
+
+function loadCase(name: string): { image: Volume; mask: Volume } | string {
+  const ip = join(PYRAD, `${name}_image.nrrd`)
+  const mp = join(PYRAD, `${name}_label.nrrd`)
+  if (!existsSync(ip) || !existsSync(mp)) return `${name} images are not present (../shared is absent)`
+  try {
+    return { image: readVolumeSync(ip), mask: readVolumeSync(mp) }
+  } catch (e) {
+    return `${name}: readVolume cannot read .nrrd here (${(e as Error).message})`
+  }
+}
+
+for (const cls of ['glcm', 'glrlm'] as const) {
+  test(`PyRadiomics baseline_${cls}.csv: every column without resampling, every feature`, (t) => {
+    const csv = join(BASE, `baseline_${cls}.csv`)
+    if (!existsSync(csv)) {
+      t.log(`SKIPPED: ${csv} is not present (../shared is absent)`)
+      t.pass()
+      return
+    }
+    const rows = parseCsv(readFileSync(csv, 'utf8'))
+    const head = rows[0]
+    const row = (k: string) => rows.find((r) => r[0] === k)!
+    const settingsRow = row('diagnostics_Configuration_Settings')
+    const caseRow = row('diagnostics_Configuration_TestCase')
+    const featRows = rows.filter((r) => r[0].startsWith(`original_${cls}_`))
+    t.is(featRows.length, cls === 'glcm' ? 24 : 16)
+    let columns = 0
+    let values = 0
+    let worst = 0
+    const loaded = new Map<string, ReturnType<typeof loadCase>>()
+    for (let col = 1; col < head.length; col++) {
+      const caseName = caseRow[col]
+      if (!CASES.includes(caseName)) continue
+      const settings = pyDict(settingsRow[col])
+      if (settings.resampledPixelSpacing !== null && settings.resampledPixelSpacing !== undefined) {
+        // resampling is ERR_UNSUPPORTED: check that, then skip the column
+        if (!loaded.has(caseName)) loaded.set(caseName, loadCase(caseName))
+        const v = loaded.get(caseName)!
+        if (typeof v !== 'string') {
+          const e = t.throws(() => extractFeaturesSync(v.image, v.mask, { ...settings, classes: [cls] }))
+          t.is((e as VoxelkitError).code, 'ERR_UNSUPPORTED')
+        }
+        continue
+      }
+      if (!loaded.has(caseName)) loaded.set(caseName, loadCase(caseName))
+      const v = loaded.get(caseName)!
+      if (typeof v === 'string') {
+        t.log(`SKIPPED ${head[col]}: ${v}`)
+        continue
+      }
+      const got = extractFeaturesSync(v.image, v.mask, { ...settings, classes: [cls] })
+      for (const r of featRows) {
+        const text = r[col]
+        const want = Number(text)
+        const tol = Math.max(1e-9 * Math.abs(want), printedHalfUlp(text))
+        const g = got[r[0]]
+        t.true(Math.abs(g - want) <= tol, `${head[col]} ${r[0]}: ${g} vs baseline ${text} (tol ${tol})`)
+        if (want !== 0) worst = Math.max(worst, Math.abs(g - want) / Math.abs(want))
+        values++
+      }
+      columns++
+    }
+    if (columns === 0) {
+      t.log('SKIPPED: no baseline column could be run (images absent or unreadable)')
+      t.pass()
+      return
+    }
+    t.log(`${columns} columns, ${values} values, max relative difference ${worst.toExponential(2)}`)
+  })
+
+  test(`PyRadiomics baseline matrices <case>_${cls}.npy reproduced`, (t) => {
+    let done = 0
+    for (const name of CASES) {
+      const npy = join(BASE, `${name}_${cls}.npy`)
+      const v = loadCase(name)
+      if (!existsSync(npy) || typeof v === 'string') {
+        t.log(`SKIPPED ${name}: ${typeof v === 'string' ? v : `${npy} absent`}`)
+        continue
+      }
+      // the baseline's default column settings (binWidth 25, minimumROIDimensions 1)
+      const rows = parseCsv(readFileSync(join(BASE, `baseline_${cls}.csv`), 'utf8'))
+      const col = rows[0].indexOf(name)
+      const settings = pyDict(rows.find((r) => r[0] === 'diagnostics_Configuration_Settings')![col])
+      const want = readNpy(npy) // C order [rows, cols, angles]
+      const m = cls === 'glcm' ? glcmSync(v.image, v.mask, settings) : glrlmSync(v.image, v.mask, settings)
+      t.deepEqual(m.shape, want.shape, `${name} ${cls} shape`)
+      const [r, c, a] = want.shape
+      let maxd = 0
+      for (let i = 0; i < r; i++)
+        for (let j = 0; j < c; j++)
+          for (let k = 0; k < a; k++) {
+            const w = want.data[(i * c + j) * a + k]
+            const g = m.data[i + r * (j + c * k)]
+            maxd = Math.max(maxd, Math.abs(g - w))
+          }
+      t.true(maxd <= (cls === 'glrlm' ? 0 : 1e-15), `${name} ${cls}: max difference ${maxd}`)
+      t.log(`${name} ${cls}: [${want.shape}] max difference ${maxd}`)
+      done++
+    }
+    if (done === 0) t.pass()
+  })
+}
+
+// ------------------------------------------------------------------------------------------
+// IBSI digital phantom
+// ------------------------------------------------------------------------------------------
+
+const IBSI_NAMES: Record<string, string> = {
+  'Joint maximum': 'glcm_MaximumProbability',
+  'Joint average': 'glcm_JointAverage',
+  'Joint variance': 'glcm_SumSquares',
+  'Joint entropy': 'glcm_JointEntropy',
+  'Difference average': 'glcm_DifferenceAverage',
+  'Difference variance': 'glcm_DifferenceVariance',
+  'Difference entropy': 'glcm_DifferenceEntropy',
+  'Sum average': 'glcm_SumAverage',
+  'Sum variance': 'glcm_ClusterTendency',
+  'Sum entropy': 'glcm_SumEntropy',
+  'Angular second moment': 'glcm_JointEnergy',
+  Contrast: 'glcm_Contrast',
+  Dissimilarity: 'glcm_DifferenceAverage',
+  'Inverse difference': 'glcm_Id',
+  'Normalised inverse difference': 'glcm_Idn',
+  'Inverse difference moment': 'glcm_Idm',
+  'Normalised inverse difference moment': 'glcm_Idmn',
+  'Inverse variance': 'glcm_InverseVariance',
+  Correlation: 'glcm_Correlation',
+  Autocorrelation: 'glcm_Autocorrelation',
+  'Cluster tendency': 'glcm_ClusterTendency',
+  'Cluster shade': 'glcm_ClusterShade',
+  'Cluster prominence': 'glcm_ClusterProminence',
+  'Information correlation 1': 'glcm_Imc1',
+  'Information correlation 2': 'glcm_Imc2',
+  'Short runs emphasis': 'glrlm_ShortRunEmphasis',
+  'Long runs emphasis': 'glrlm_LongRunEmphasis',
+  'Low grey level run emphasis': 'glrlm_LowGrayLevelRunEmphasis',
+  'High grey level run emphasis': 'glrlm_HighGrayLevelRunEmphasis',
+  'Short run low grey level emphasis': 'glrlm_ShortRunLowGrayLevelEmphasis',
+  'Short run high grey level emphasis': 'glrlm_ShortRunHighGrayLevelEmphasis',
+  'Long run low grey level emphasis': 'glrlm_LongRunLowGrayLevelEmphasis',
+  'Long run high grey level emphasis': 'glrlm_LongRunHighGrayLevelEmphasis',
+  'Grey level non-uniformity': 'glrlm_GrayLevelNonUniformity',
+  'Normalised grey level non-uniformity': 'glrlm_GrayLevelNonUniformityNormalized',
+  'Run length non-uniformity': 'glrlm_RunLengthNonUniformity',
+  'Normalised run length non-uniformity': 'glrlm_RunLengthNonUniformityNormalized',
+  'Run percentage': 'glrlm_RunPercentage',
+  'Grey level variance': 'glrlm_GrayLevelVariance',
+  'Run length variance': 'glrlm_RunVariance',
+  'Run entropy': 'glrlm_RunEntropy',
+}
+
+const AGG: Record<string, string> = {
+  '2D, averaged': '2D_averaged',
+  '2D, slice-merged': '2D_slice_merged',
+  '2.5D, direction-merged': '2.5D_direction_merged',
+  '2.5D, merged': '2.5D_merged',
+  '3D, averaged': '3D_averaged',
+  '3D, merged': '3D_merged',
+}
+
+test('IBSI digital phantom: every GLCM and GLRLM value, all six aggregation methods', (t) => {
+  const csv = join(IBSI, 'reference_values.csv')
+  const ip = join(IBSI, 'digital_phantom', 'image.nii.gz')
+  const mp = join(IBSI, 'digital_phantom', 'mask.nii.gz')
+  if (![csv, ip, mp].every(existsSync)) {
+    t.log('SKIPPED: ../shared/reference/ibsi1 is not present')
+    t.pass()
+    return
+  }
+  const image = readVolumeSync(ip)
+  const mask = readVolumeSync(mp)
+  const rows = parseCsv(readFileSync(csv, 'utf8'))
+  const head = rows[0]
+  const col = (k: string) => head.indexOf(k)
+  const refs = rows
+    .slice(1)
+    .filter((r) => r[col('data')] === 'dig. phantom' && /co-occurrence|run length/.test(r[col('family')]))
+  const byAgg = new Map<string, Record<string, number>>()
+  let n = 0
+  for (const r of refs) {
+    const agg = AGG[r[col('aggregation')]]
+    t.truthy(agg, `aggregation ${r[col('aggregation')]}`)
+    const key = IBSI_NAMES[r[col('feature')]]
+    t.truthy(key, `IBSI feature ${r[col('feature')]}`)
+    if (!byAgg.has(agg)) byAgg.set(agg, extractFeaturesSync(image, mask, { binWidth: 1, ibsi: true, aggregation: agg }))
+    const got = byAgg.get(agg)![`original_${key}`]
+    const text = r[col('value')]
+    const want = Number(text)
+    const tol = r[col('tolerance')] ? Number(r[col('tolerance')]) : printedHalfUlp(text)
+    t.true(Math.abs(got - want) <= tol + 1e-12, `${r[col('feature')]} (${r[col('aggregation')]}): ${got} vs IBSI ${text} ± ${tol}`)
+    n++
+  }
+  t.true(n >= 200, `checked ${n} IBSI values`)
+  t.log(`${n} IBSI reference values checked`)
+})
+
+// ------------------------------------------------------------------------------------------
+// Parameter files
+// ------------------------------------------------------------------------------------------
+
+test('readParams: YAML and JSON PyRadiomics parameter files load unchanged', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'voxelkit-params-'))
+  try {
+    const y = join(dir, 'params.yaml')
+    writeFileSync(
+      y,
+      [
+        'imageType:',
+        '  Original: {}',
+        'featureClass:',
+        '  glcm:',
+        '  glrlm: []',
+        'setting:',
+        '  binWidth: 25',
+        '  label: 1',
+        '  interpolator: sitkBSpline',
+        '  resampledPixelSpacing:',
+        '  weightingNorm:',
+        '  voxelArrayShift: 1000',
+        '  additionalInfo: true',
+        '',
+      ].join('\n'),
+    )
+    const p = readParams(y)
+    t.deepEqual(p.imageType, { Original: {} })
+    t.is(p.setting.binWidth, 25)
+    const c = cases.find((c) => c.error === undefined && Object.keys(c.settings).length <= 2)!
+    const { image, mask } = caseVolumes(c)
+    t.notThrows(() => extractFeaturesSync(image, mask, p.setting))
+    const j = join(dir, 'params.json')
+    writeFileSync(j, JSON.stringify({ setting: { binCount: 16 } }))
+    t.deepEqual(readParams(j).setting, { binCount: 16 })
+    writeFileSync(j, '{ not json')
+    t.is(t.throws(() => readParams(j), { instanceOf: VoxelkitError })!.code, 'ERR_FORMAT')
+    writeFileSync(j, JSON.stringify({ settings: {} }))
+    t.is(t.throws(() => readParams(j), { instanceOf: VoxelkitError })!.code, 'ERR_SETTING')
+    t.is(t.throws(() => readParams(join(dir, 'missing.yaml')), { instanceOf: VoxelkitError })!.code, 'ERR_IO')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

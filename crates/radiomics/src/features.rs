@@ -1,0 +1,312 @@
+//! Feature formulas of PyRadiomics' GLCM (24) and GLRLM (16) classes, for one normalised
+//! matrix; the caller averages over matrices (directions, slices) ignoring NaN like `nanmean`.
+//!
+//! `eps` is `numpy.spacing(1)` (2^-52) wherever PyRadiomics adds it.
+
+use nalgebra::DMatrix;
+
+const EPS: f64 = f64::EPSILON;
+
+/// GLCM feature names, in PyRadiomics' alphabetical key order.
+pub const GLCM_NAMES: [&str; 24] = [
+    "Autocorrelation",
+    "ClusterProminence",
+    "ClusterShade",
+    "ClusterTendency",
+    "Contrast",
+    "Correlation",
+    "DifferenceAverage",
+    "DifferenceEntropy",
+    "DifferenceVariance",
+    "Id",
+    "Idm",
+    "Idmn",
+    "Idn",
+    "Imc1",
+    "Imc2",
+    "InverseVariance",
+    "JointAverage",
+    "JointEnergy",
+    "JointEntropy",
+    "MCC",
+    "MaximumProbability",
+    "SumAverage",
+    "SumEntropy",
+    "SumSquares",
+];
+
+/// GLRLM feature names, in PyRadiomics' alphabetical key order.
+pub const GLRLM_NAMES: [&str; 16] = [
+    "GrayLevelNonUniformity",
+    "GrayLevelNonUniformityNormalized",
+    "GrayLevelVariance",
+    "HighGrayLevelRunEmphasis",
+    "LongRunEmphasis",
+    "LongRunHighGrayLevelEmphasis",
+    "LongRunLowGrayLevelEmphasis",
+    "LowGrayLevelRunEmphasis",
+    "RunEntropy",
+    "RunLengthNonUniformity",
+    "RunLengthNonUniformityNormalized",
+    "RunPercentage",
+    "RunVariance",
+    "ShortRunEmphasis",
+    "ShortRunHighGrayLevelEmphasis",
+    "ShortRunLowGrayLevelEmphasis",
+];
+
+/// Mean of the non-NaN values (`numpy.nanmean`); NaN when there are none.
+pub fn nanmean(v: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut s, mut k) = (0.0, 0usize);
+    for x in v {
+        if !x.is_nan() {
+            s += x;
+            k += 1;
+        }
+    }
+    if k == 0 {
+        f64::NAN
+    } else {
+        s / k as f64
+    }
+}
+
+/// GLCM features of one normalised `n x n` matrix `p` (row-major, rows = first voxel's level)
+/// whose axes hold the grey levels `g`; `ng` is the largest grey level of the ROI.
+/// MCC is returned as the real part of the square root of the second-largest eigenvalue.
+pub fn glcm_features(p: &[f64], g: &[f64], ng: f64) -> [f64; 24] {
+    let n = g.len();
+    let at = |i: usize, j: usize| p[i * n + j];
+    let mut px = vec![0.0; n];
+    let mut py = vec![0.0; n];
+    let (mut ux, mut uy) = (0.0, 0.0);
+    let ngi = ng as usize;
+    let mut psum = vec![0.0; 2 * ngi + 1]; // index k = g_i + g_j
+    let mut pdiff = vec![0.0; ngi]; // index k = |g_i - g_j|
+    let (mut hxy, mut autoc, mut contrast, mut energy, mut maxp) = (0.0, 0.0, 0.0, 0.0, f64::NAN);
+    for i in 0..n {
+        for j in 0..n {
+            let v = at(i, j);
+            px[i] += v;
+            py[j] += v;
+            ux += g[i] * v;
+            uy += g[j] * v;
+            psum[(g[i] + g[j]) as usize] += v;
+            pdiff[(g[i] - g[j]).abs() as usize] += v;
+            hxy -= v * (v + EPS).log2();
+            autoc += v * g[i] * g[j];
+            contrast += v * (g[i] - g[j]).powi(2);
+            energy += v * v;
+            maxp = if maxp.is_nan() || v.is_nan() {
+                v
+            } else {
+                maxp.max(v)
+            };
+        }
+    }
+    let (mut cp, mut cs, mut ct, mut sigx2, mut sigy2, mut corm, mut hxy1, mut hxy2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for i in 0..n {
+        for j in 0..n {
+            let v = at(i, j);
+            let t = g[i] + g[j] - ux - uy;
+            cp += v * t.powi(4);
+            cs += v * t.powi(3);
+            ct += v * t * t;
+            sigx2 += v * (g[i] - ux).powi(2);
+            sigy2 += v * (g[j] - uy).powi(2);
+            corm += v * (g[i] - ux) * (g[j] - uy);
+            let q = px[i] * py[j];
+            hxy1 -= v * (q + EPS).log2();
+            hxy2 -= q * (q + EPS).log2();
+        }
+    }
+    let (sigx, sigy) = (sigx2.sqrt(), sigy2.sqrt());
+    let corr = if sigx * sigy == 0.0 {
+        1.0
+    } else {
+        corm / (sigx * sigy + EPS)
+    };
+    let (mut davg, mut dent, mut idm, mut idmn, mut id, mut idn, mut ivar) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (k, &v) in pdiff.iter().enumerate() {
+        let kf = k as f64;
+        davg += kf * v;
+        dent -= v * (v + EPS).log2();
+        idm += v / (1.0 + kf * kf);
+        idmn += v / (1.0 + kf * kf / (ng * ng));
+        id += v / (1.0 + kf);
+        idn += v / (1.0 + kf / ng);
+        if k >= 1 {
+            ivar += v / (kf * kf);
+        }
+    }
+    let mut dvar = 0.0;
+    for (k, &v) in pdiff.iter().enumerate() {
+        dvar += v * (k as f64 - davg).powi(2);
+    }
+    let (mut savg, mut sent) = (0.0, 0.0);
+    for (k, &v) in psum.iter().enumerate().skip(2) {
+        savg += k as f64 * v;
+        sent -= v * (v + EPS).log2();
+    }
+    let (mut hx, mut hy) = (0.0, 0.0);
+    for i in 0..n {
+        hx -= px[i] * (px[i] + EPS).log2();
+        hy -= py[i] * (py[i] + EPS).log2();
+    }
+    let div = if hx.is_nan() {
+        hy
+    } else if hy.is_nan() {
+        hx
+    } else {
+        hx.max(hy)
+    };
+    let imc1 = if div == 0.0 { 0.0 } else { (hxy - hxy1) / div };
+    let imc2 = if hxy2 == hxy {
+        0.0
+    } else {
+        let x = 1.0 - std::f64::consts::E.powf(-2.0 * (hxy2 - hxy));
+        if x < 0.0 {
+            f64::NAN
+        } else {
+            x.sqrt()
+        }
+    };
+    let mcc = mcc(p, &px, &py, n);
+    [
+        autoc, cp, cs, ct, contrast, corr, davg, dent, dvar, id, idm, idmn, idn, imc1, imc2, ivar,
+        ux, energy, hxy, mcc, maxp, savg, sent, sigx2,
+    ]
+}
+
+/// Maximal correlation coefficient: square root of the second-largest eigenvalue of
+/// `Q_ij = sum_k p_ik p_jk / (px_i py_k + eps)` (PyRadiomics takes numpy's `eigvals` of Q, sorts
+/// them and keeps the real part of the square root).
+///
+/// Rows of Q with `px_i = 0` are zero and contribute eigenvalues 0. On the other rows,
+/// `S = D^1/2 Q D^-1/2` (`D = diag(px)`) has Q's eigenvalues and differs from a symmetric matrix
+/// only through `eps` (relative size <= eps / (px_i py_k)); the eigenvalues of its symmetric part
+/// differ from S's by the square of that antisymmetric part (first-order terms `v^T E v` vanish
+/// for antisymmetric E), far below the test tolerance, so a symmetric solver is used.
+fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize) -> f64 {
+    if n < 2 {
+        return 1.0;
+    }
+    if p.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let rows: Vec<usize> = (0..n).filter(|&i| px[i] > 0.0).collect();
+    let m = rows.len();
+    let q = |i: usize, j: usize| -> f64 {
+        let mut s = 0.0;
+        for k in 0..n {
+            s += p[i * n + k] * p[j * n + k] / (px[i] * py[k] + EPS);
+        }
+        s
+    };
+    let mut ev: Vec<f64> = vec![0.0; n - m];
+    if m > 0 {
+        let sq: Vec<f64> = rows.iter().map(|&i| px[i].sqrt()).collect();
+        let mut sm = DMatrix::<f64>::zeros(m, m);
+        for a in 0..m {
+            for b in a..m {
+                let sab = q(rows[a], rows[b]) * sq[a] / sq[b];
+                let sba = q(rows[b], rows[a]) * sq[b] / sq[a];
+                let v = 0.5 * (sab + sba);
+                sm[(a, b)] = v;
+                sm[(b, a)] = v;
+            }
+        }
+        match nalgebra::SymmetricEigen::try_new(sm, f64::EPSILON, 100_000) {
+            Some(e) => ev.extend(e.eigenvalues.iter()),
+            None => return f64::NAN,
+        }
+    }
+    ev.sort_by(f64::total_cmp);
+    let second = ev[n - 2];
+    // real part of the principal square root (0 for a negative number)
+    if second > 0.0 {
+        second.sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// GLRLM features of one matrix of (possibly weighted) run counts `p` (`n x nr`, row-major,
+/// rows = grey levels `g`, column c = run length c + 1).
+pub fn glrlm_features(p: &[f64], g: &[f64], nr: usize) -> [f64; 16] {
+    let n = g.len();
+    let mut total = 0.0;
+    let mut pr = vec![0.0; nr];
+    let mut pg = vec![0.0; n];
+    for i in 0..n {
+        for j in 0..nr {
+            let v = p[i * nr + j];
+            total += v;
+            pr[j] += v;
+            pg[i] += v;
+        }
+    }
+    let nt = if total == 0.0 { f64::NAN } else { total };
+    let (mut sre, mut lre, mut rln, mut np) = (0.0, 0.0, 0.0, 0.0);
+    for (j, &v) in pr.iter().enumerate() {
+        let jf = (j + 1) as f64;
+        sre += v / (jf * jf);
+        lre += v * jf * jf;
+        rln += v * v;
+        np += v * jf;
+    }
+    let (mut gln, mut lgl, mut hgl) = (0.0, 0.0, 0.0);
+    for (i, &v) in pg.iter().enumerate() {
+        gln += v * v;
+        lgl += v / (g[i] * g[i]);
+        hgl += v * g[i] * g[i];
+    }
+    let (mut ui, mut uj) = (0.0, 0.0);
+    for (i, &v) in pg.iter().enumerate() {
+        ui += v / nt * g[i];
+    }
+    for (j, &v) in pr.iter().enumerate() {
+        uj += v / nt * (j + 1) as f64;
+    }
+    let (mut glv, mut rv) = (0.0, 0.0);
+    for (i, &v) in pg.iter().enumerate() {
+        glv += v / nt * (g[i] - ui).powi(2);
+    }
+    for (j, &v) in pr.iter().enumerate() {
+        rv += v / nt * ((j + 1) as f64 - uj).powi(2);
+    }
+    let (mut re, mut srlg, mut srhg, mut lrlg, mut lrhg) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for i in 0..n {
+        let g2 = g[i] * g[i];
+        for j in 0..nr {
+            let v = p[i * nr + j];
+            let j2 = ((j + 1) * (j + 1)) as f64;
+            let q = v / nt;
+            re -= q * (q + EPS).log2();
+            srlg += v / (g2 * j2);
+            srhg += v * g2 / j2;
+            lrlg += v * j2 / g2;
+            lrhg += v * j2 * g2;
+        }
+    }
+    [
+        gln / nt,
+        gln / (nt * nt),
+        glv,
+        hgl / nt,
+        lre / nt,
+        lrhg / nt,
+        lrlg / nt,
+        lgl / nt,
+        re,
+        rln / nt,
+        rln / (nt * nt),
+        nt / np,
+        rv,
+        sre / nt,
+        srhg / nt,
+        srlg / nt,
+    ]
+}

@@ -1,0 +1,342 @@
+//! voxelkit-radiomics: GLCM and GLRLM texture features with PyRadiomics 3.1 semantics
+//! (setting names, defaults, preprocessing, feature formulas, empty-level and empty-direction
+//! handling) and IBSI's six aggregation methods.
+//!
+//! Pipeline: [`preprocess::prepare`] (label, normalise, mask checks, resegment, crop, discretise)
+//! -> raw counts per (region, direction) ([`matrices`]) -> groups of matrices merged according to
+//! the aggregation (or PyRadiomics' distance weighting) -> one normalised matrix per group ->
+//! features per group ([`features`]) -> mean over groups ignoring NaN (PyRadiomics' `nanmean`).
+//!
+//! Parallelism: regions, directions and slabs of the box are counted in parallel; counts are
+//! exact integers and every floating-point reduction runs in a fixed order, so results are
+//! bitwise identical at any thread count.
+
+pub mod features;
+pub mod matrices;
+pub mod preprocess;
+pub mod settings;
+
+use matrices::{Angle, Region};
+use preprocess::{Input, Roi};
+use rayon::prelude::*;
+pub use settings::{Aggregation, FeatureClass, Settings, WeightingNorm};
+use voxelkit_core::{par, Control, Result, Sample};
+
+/// Texture matrices as a feature class sees them after PyRadiomics' processing.
+#[derive(Debug, Clone)]
+pub struct TextureMatrices {
+    /// `shape = [rows, cols, groups]`, first axis fastest: element `(i, j, m)` at
+    /// `i + rows * (j + cols * m)`. GLCM: normalised co-occurrence probabilities, rows and
+    /// columns the grey levels present in the ROI. GLRLM: run counts, rows the grey levels,
+    /// columns the run lengths that occur (`run_lengths`).
+    pub data: Vec<f64>,
+    pub shape: [usize; 3],
+    /// Grey levels (bin indices) of the matrix rows.
+    pub grey_levels: Vec<u32>,
+    /// GLRLM: the run length of each column; GLCM: empty.
+    pub run_lengths: Vec<u32>,
+    /// Directions `(z, y, x)` of the matrices when each group is one direction over the whole
+    /// ROI (PyRadiomics' default); empty otherwise.
+    pub angles: Vec<Angle>,
+}
+
+/// One group: matrices (region index, angle index, weight) summed into one.
+type Group = Vec<(usize, usize, f64)>;
+
+struct Plan {
+    regions: Vec<Region>,
+    angles: Vec<Angle>,
+    groups: Vec<Group>,
+    /// groups are single directions over the whole ROI
+    per_angle: bool,
+}
+
+fn weight(norm: WeightingNorm, a: &Angle, sp: &[f64; 3], glcm: bool) -> f64 {
+    let d: Vec<f64> = (0..3).map(|k| (a[k].abs() as f64) * sp[k]).collect();
+    let (inf, euc2, man) = (
+        d.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        d.iter().map(|x| x * x).sum::<f64>(),
+        d.iter().sum::<f64>(),
+    );
+    match (norm, glcm) {
+        (WeightingNorm::NoWeighting, _) => 1.0,
+        (WeightingNorm::Infinity, true) => (-(inf * inf)).exp(),
+        (WeightingNorm::Euclidean, true) => (-euc2).exp(),
+        (WeightingNorm::Manhattan, true) => (-(man * man)).exp(),
+        (WeightingNorm::Infinity, false) => inf,
+        (WeightingNorm::Euclidean, false) => euc2.sqrt(),
+        (WeightingNorm::Manhattan, false) => man,
+    }
+}
+
+fn plan(roi: &Roi, s: &Settings, glcm: bool) -> Result<Plan> {
+    let agg = s.effective_aggregation();
+    let dim = s.force2d_dimension;
+    // PyRadiomics' GLRLM always uses distance 1 (its `distances` setting is the GLCM's)
+    let distances: &[usize] = if glcm { &s.distances } else { &[1] };
+    let angles = matrices::angles(
+        roi.size,
+        distances,
+        if agg.in_plane() { Some(dim) } else { None },
+    );
+    let na = angles.len();
+    if na == 0 {
+        return Err(voxelkit_core::Error::setting(format!(
+            "no direction at distances {:?} fits in the ROI's bounding box {:?} (z, y, x)",
+            distances, roi.size
+        )));
+    }
+    let whole = vec![Region::whole(roi)];
+    let slices: Vec<Region> = (0..roi.size[dim])
+        .map(|k| Region::slice(roi, dim, k))
+        .collect();
+    use Aggregation::*;
+    if let Some(norm) = s.weighting_norm {
+        let g = (0..na)
+            .map(|a| (0, a, weight(norm, &angles[a], &roi.spacing, glcm)))
+            .collect();
+        return Ok(Plan {
+            regions: whole,
+            angles,
+            groups: vec![g],
+            per_angle: false,
+        });
+    }
+    let (regions, groups, per_angle): (Vec<Region>, Vec<Group>, bool) = match agg {
+        ThreeDAveraged | TwoHalfDDirectionMerged => {
+            (whole, (0..na).map(|a| vec![(0, a, 1.0)]).collect(), true)
+        }
+        ThreeDMerged | TwoHalfDMerged => {
+            (whole, vec![(0..na).map(|a| (0, a, 1.0)).collect()], false)
+        }
+        TwoDAveraged => {
+            let g = (0..slices.len())
+                .flat_map(|r| (0..na).map(move |a| vec![(r, a, 1.0)]))
+                .collect();
+            (slices, g, false)
+        }
+        TwoDSliceMerged => {
+            let g = (0..slices.len())
+                .map(|r| (0..na).map(|a| (r, a, 1.0)).collect())
+                .collect();
+            (slices, g, false)
+        }
+    };
+    Ok(Plan {
+        regions,
+        angles,
+        groups,
+        per_angle,
+    })
+}
+
+/// Merges each group, drops empty groups when there are several (PyRadiomics deletes empty
+/// directions), and returns the group matrices (not normalised) and their sums.
+fn merge_groups(
+    counts: &[Vec<Vec<f64>>],
+    groups: &[Group],
+    len: usize,
+) -> Vec<(Vec<f64>, f64, usize)> {
+    let merged: Vec<(Vec<f64>, f64, usize)> = groups
+        .iter()
+        .enumerate()
+        .map(|(gi, g)| {
+            let mut m = vec![0.0; len];
+            for &(r, a, w) in g {
+                for (t, v) in m.iter_mut().zip(&counts[r][a]) {
+                    *t += v * w;
+                }
+            }
+            let s: f64 = m.iter().sum();
+            (m, s, gi)
+        })
+        .collect();
+    if merged.len() > 1 {
+        merged.into_iter().filter(|(_, s, _)| *s != 0.0).collect()
+    } else {
+        merged
+    }
+}
+
+struct GlcmGroups {
+    mats: Vec<Vec<f64>>,
+    kept: Vec<usize>,
+    plan: Plan,
+}
+
+fn glcm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<GlcmGroups> {
+    let plan = plan(roi, s, true)?;
+    let n = roi.grey_levels.len();
+    let mut counts = matrices::glcm_counts(roi, &plan.regions, &plan.angles, ctl)?;
+    if s.symmetrical_glcm {
+        for m in counts.iter_mut().flatten() {
+            let t = m.clone();
+            for i in 0..n {
+                for j in 0..n {
+                    m[i * n + j] += t[j * n + i];
+                }
+            }
+        }
+    }
+    let merged = merge_groups(&counts, &plan.groups, n * n);
+    let mut mats = Vec::new();
+    let mut kept = Vec::new();
+    for (mut m, sum, gi) in merged {
+        let d = if sum == 0.0 { f64::NAN } else { sum };
+        m.iter_mut().for_each(|v| *v /= d);
+        mats.push(m);
+        kept.push(gi);
+    }
+    Ok(GlcmGroups { mats, kept, plan })
+}
+
+struct GlrlmGroups {
+    mats: Vec<Vec<f64>>,
+    kept: Vec<usize>,
+    nr: usize,
+    plan: Plan,
+}
+
+fn glrlm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<GlrlmGroups> {
+    let plan = plan(roi, s, false)?;
+    let n = roi.grey_levels.len();
+    let nr = *roi.size.iter().max().unwrap();
+    let counts = matrices::glrlm_counts(roi, &plan.regions, &plan.angles, nr, !s.ibsi, ctl)?;
+    let merged = merge_groups(&counts, &plan.groups, n * nr);
+    let (mut mats, mut kept) = (Vec::new(), Vec::new());
+    for (m, _, gi) in merged {
+        mats.push(m);
+        kept.push(gi);
+    }
+    Ok(GlrlmGroups {
+        mats,
+        kept,
+        nr,
+        plan,
+    })
+}
+
+/// Extracts the enabled feature classes; keys are PyRadiomics' (`original_glcm_Contrast`, …).
+pub fn extract<T: Sample, M: Sample>(
+    inp: &Input<'_, T, M>,
+    s: &Settings,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<(String, f64)>> {
+    let pool = par::pool(threads)?;
+    ctl.set_total(1 + s.classes.len() as u64);
+    let roi = preprocess::prepare(inp, s, threads, ctl)?;
+    ctl.advance(1);
+    let levels: Vec<f64> = roi.grey_levels.iter().map(|&g| g as f64).collect();
+    let mut out = Vec::new();
+    for &c in &s.classes {
+        ctl.check()?;
+        match c {
+            FeatureClass::Glcm => {
+                let g = pool.install(|| glcm_groups(&roi, s, ctl))?;
+                let per: Vec<[f64; 24]> = pool.install(|| {
+                    g.mats
+                        .par_iter()
+                        .map(|m| features::glcm_features(m, &levels, roi.ng as f64))
+                        .collect()
+                });
+                for (k, name) in features::GLCM_NAMES.iter().enumerate() {
+                    let v = if *name == "MCC" && levels.len() < 2 {
+                        1.0
+                    } else {
+                        features::nanmean(per.iter().map(|f| f[k]))
+                    };
+                    out.push((format!("original_glcm_{name}"), v));
+                }
+            }
+            FeatureClass::Glrlm => {
+                let g = pool.install(|| glrlm_groups(&roi, s, ctl))?;
+                let per: Vec<[f64; 16]> = pool.install(|| {
+                    g.mats
+                        .par_iter()
+                        .map(|m| features::glrlm_features(m, &levels, g.nr))
+                        .collect()
+                });
+                for (k, name) in features::GLRLM_NAMES.iter().enumerate() {
+                    out.push((
+                        format!("original_glrlm_{name}"),
+                        features::nanmean(per.iter().map(|f| f[k])),
+                    ));
+                }
+            }
+        }
+        ctl.advance(1);
+    }
+    Ok(out)
+}
+
+fn pack(mats: &[Vec<f64>], rows: usize, cols: usize, keep_cols: &[usize]) -> Vec<f64> {
+    // row-major (rows x cols) per group -> first axis fastest [rows, kept cols, groups]
+    let mut out = Vec::with_capacity(rows * keep_cols.len() * mats.len());
+    for m in mats {
+        for &j in keep_cols {
+            for i in 0..rows {
+                out.push(m[i * cols + j]);
+            }
+        }
+    }
+    out
+}
+
+/// The GLCM matrices as PyRadiomics' `P_glcm` after its processing (empty grey levels removed,
+/// symmetrised, weighted, empty directions removed, normalised per matrix).
+pub fn glcm_matrices<T: Sample, M: Sample>(
+    inp: &Input<'_, T, M>,
+    s: &Settings,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<TextureMatrices> {
+    let pool = par::pool(threads)?;
+    let roi = preprocess::prepare(inp, s, threads, ctl)?;
+    let g = pool.install(|| glcm_groups(&roi, s, ctl))?;
+    let n = roi.grey_levels.len();
+    let cols: Vec<usize> = (0..n).collect();
+    Ok(TextureMatrices {
+        data: pack(&g.mats, n, n, &cols),
+        shape: [n, n, g.mats.len()],
+        grey_levels: roi.grey_levels.clone(),
+        run_lengths: vec![],
+        angles: if g.plan.per_angle {
+            g.kept.iter().map(|&k| g.plan.angles[k]).collect()
+        } else {
+            vec![]
+        },
+    })
+}
+
+/// The GLRLM matrices as PyRadiomics' `P_glrlm` after its processing (empty grey levels and
+/// run lengths removed, weighted, empty directions removed; counts, not normalised).
+pub fn glrlm_matrices<T: Sample, M: Sample>(
+    inp: &Input<'_, T, M>,
+    s: &Settings,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<TextureMatrices> {
+    let pool = par::pool(threads)?;
+    let roi = preprocess::prepare(inp, s, threads, ctl)?;
+    let g = pool.install(|| glrlm_groups(&roi, s, ctl))?;
+    let n = roi.grey_levels.len();
+    let cols: Vec<usize> = (0..g.nr)
+        .filter(|&j| {
+            g.mats
+                .iter()
+                .any(|m| (0..n).any(|i| m[i * g.nr + j] != 0.0))
+        })
+        .collect();
+    Ok(TextureMatrices {
+        data: pack(&g.mats, n, g.nr, &cols),
+        shape: [n, cols.len(), g.mats.len()],
+        grey_levels: roi.grey_levels.clone(),
+        run_lengths: cols.iter().map(|&j| j as u32 + 1).collect(),
+        angles: if g.plan.per_angle {
+            g.kept.iter().map(|&k| g.plan.angles[k]).collect()
+        } else {
+            vec![]
+        },
+    })
+}

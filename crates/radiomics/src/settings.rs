@@ -1,0 +1,435 @@
+//! Extraction settings with PyRadiomics' names and the defaults of its
+//! `RadiomicsFeatureExtractor`, parsed from a JSON object.
+//!
+//! Every setting name PyRadiomics' parameter schema defines is accepted (a params file loads
+//! unchanged); names that only matter for image types or voxel-based extraction voxelkit does not
+//! build are accepted and have no effect on the `original` GLCM/GLRLM features; a setting that
+//! would change the result but whose processing is not built (resampling, vector masks) is
+//! `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`. A JSON `null` means "PyRadiomics'
+//! default", as `None` does in a PyRadiomics settings dictionary.
+
+use serde_json::{Map, Value};
+use voxelkit_core::{Error, Result};
+
+/// Resegmentation threshold mode (`resegmentMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResegmentMode {
+    Absolute,
+    Relative,
+    Sigma,
+}
+
+/// Distance weighting of the per-direction matrices (`weightingNorm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightingNorm {
+    Manhattan,
+    Euclidean,
+    Infinity,
+    NoWeighting,
+}
+
+/// Feature classes voxelkit computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureClass {
+    Glcm,
+    Glrlm,
+}
+
+impl FeatureClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureClass::Glcm => "glcm",
+            FeatureClass::Glrlm => "glrlm",
+        }
+    }
+}
+
+/// IBSI's six texture aggregation methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Per slice and in-plane direction; features averaged.
+    TwoDAveraged,
+    /// Per slice, the in-plane directions merged; features averaged over slices.
+    TwoDSliceMerged,
+    /// Per in-plane direction, slices merged; features averaged over directions
+    /// (PyRadiomics with `force2D: true`).
+    TwoHalfDDirectionMerged,
+    /// All slices and in-plane directions merged into one matrix.
+    TwoHalfDMerged,
+    /// Per 3D direction (13); features averaged (PyRadiomics' default).
+    ThreeDAveraged,
+    /// The 13 directions merged into one matrix.
+    ThreeDMerged,
+}
+
+impl Aggregation {
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "2D_averaged" => Aggregation::TwoDAveraged,
+            "2D_slice_merged" => Aggregation::TwoDSliceMerged,
+            "2.5D_direction_merged" => Aggregation::TwoHalfDDirectionMerged,
+            "2.5D_merged" => Aggregation::TwoHalfDMerged,
+            "3D_averaged" => Aggregation::ThreeDAveraged,
+            "3D_merged" => Aggregation::ThreeDMerged,
+            _ => {
+                return Err(Error::setting(format!(
+                "aggregation must be one of 2D_averaged, 2D_slice_merged, 2.5D_direction_merged, \
+                     2.5D_merged, 3D_averaged, 3D_merged; got '{s}'"
+            )))
+            }
+        })
+    }
+    /// In-plane (2D) directions rather than the 13 3D ones.
+    pub fn in_plane(self) -> bool {
+        !matches!(
+            self,
+            Aggregation::ThreeDAveraged | Aggregation::ThreeDMerged
+        )
+    }
+}
+
+/// Parsed settings. Field names follow PyRadiomics (camelCase there).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub label: u32,
+    pub bin_width: f64,
+    pub bin_count: Option<usize>,
+    pub normalize: bool,
+    pub normalize_scale: f64,
+    pub remove_outliers: Option<f64>,
+    pub distances: Vec<usize>,
+    pub force2d: bool,
+    pub force2d_dimension: usize,
+    pub resegment_range: Option<Vec<f64>>,
+    pub resegment_mode: ResegmentMode,
+    pub minimum_roi_dimensions: usize,
+    pub minimum_roi_size: Option<f64>,
+    pub symmetrical_glcm: bool,
+    pub weighting_norm: Option<WeightingNorm>,
+    pub classes: Vec<FeatureClass>,
+    /// `None`: PyRadiomics' behaviour (3D averaged, or 2.5D direction-merged with `force2D`).
+    pub aggregation: Option<Aggregation>,
+    pub ibsi: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            label: 1,
+            bin_width: 25.0,
+            bin_count: None,
+            normalize: false,
+            normalize_scale: 1.0,
+            remove_outliers: None,
+            distances: vec![1],
+            force2d: false,
+            force2d_dimension: 0,
+            resegment_range: None,
+            resegment_mode: ResegmentMode::Absolute,
+            minimum_roi_dimensions: 2,
+            minimum_roi_size: None,
+            symmetrical_glcm: true,
+            weighting_norm: None,
+            classes: vec![FeatureClass::Glcm, FeatureClass::Glrlm],
+            aggregation: None,
+            ibsi: false,
+        }
+    }
+}
+
+/// PyRadiomics setting names that do not change the `original` GLCM/GLRLM features (image-type
+/// filters voxelkit does not build, voxel-based extraction, diagnostics, shape-only options,
+/// cropping that the final bounding-box crop makes irrelevant).
+const NO_EFFECT: &[&str] = &[
+    "geometryTolerance",
+    "correctMask",
+    "additionalInfo",
+    "padDistance",
+    "preCrop",
+    "resegmentShape",
+    "sigma",
+    "start_level",
+    "level",
+    "wavelet",
+    "gradientUseSpacing",
+    "lbp2DRadius",
+    "lbp2DSamples",
+    "lbp2DMethod",
+    "lbp3DLevels",
+    "lbp3DIcosphereRadius",
+    "lbp3DIcosphereSubdivision",
+    "voxelArrayShift",
+    "gldm_a",
+    "kernelRadius",
+    "maskedKernel",
+    "initValue",
+    "voxelBatch",
+];
+
+/// Every name [`Settings::from_json`] accepts.
+pub const KNOWN: &[&str] = &[
+    "label",
+    "label_channel",
+    "binWidth",
+    "binCount",
+    "normalize",
+    "normalizeScale",
+    "removeOutliers",
+    "resampledPixelSpacing",
+    "interpolator",
+    "distances",
+    "force2D",
+    "force2Ddimension",
+    "resegmentRange",
+    "resegmentMode",
+    "minimumROIDimensions",
+    "minimumROISize",
+    "symmetricalGLCM",
+    "weightingNorm",
+    "classes",
+    "aggregation",
+    "ibsi",
+];
+
+fn num(name: &str, v: &Value) -> Result<f64> {
+    match v.as_f64() {
+        Some(x) if x.is_finite() => Ok(x),
+        _ => Err(Error::setting(format!(
+            "{name} must be a finite number, got {v}"
+        ))),
+    }
+}
+
+fn int(name: &str, v: &Value, min: i64, max: i64) -> Result<i64> {
+    let x = num(name, v)?;
+    if x.fract() != 0.0 || x < min as f64 || x > max as f64 {
+        return Err(Error::setting(format!(
+            "{name} must be an integer from {min} to {max}, got {v}"
+        )));
+    }
+    Ok(x as i64)
+}
+
+fn boolean(name: &str, v: &Value) -> Result<bool> {
+    v.as_bool()
+        .ok_or_else(|| Error::setting(format!("{name} must be true or false, got {v}")))
+}
+
+fn positive(name: &str, v: &Value) -> Result<f64> {
+    let x = num(name, v)?;
+    if x <= 0.0 {
+        return Err(Error::setting(format!("{name} must be > 0, got {v}")));
+    }
+    Ok(x)
+}
+
+impl Settings {
+    /// Parses a JSON object of settings (PyRadiomics names, plus voxelkit's `classes`,
+    /// `aggregation` and `ibsi`).
+    pub fn from_json(v: &Value) -> Result<Settings> {
+        let empty = Map::new();
+        let obj = match v {
+            Value::Object(m) => m,
+            Value::Null => &empty,
+            _ => {
+                return Err(Error::setting(format!(
+                    "settings must be an object, got {v}"
+                )))
+            }
+        };
+        let mut s = Settings::default();
+        let mut interpolator_set = false;
+        let mut resampled: Option<Vec<f64>> = None;
+        for (k, v) in obj {
+            if NO_EFFECT.contains(&k.as_str()) {
+                continue;
+            }
+            if !KNOWN.contains(&k.as_str()) {
+                return Err(Error::setting(format!(
+                    "unknown setting '{k}' (PyRadiomics' setting names, plus classes, aggregation, ibsi)"
+                )));
+            }
+            if v.is_null() {
+                continue; // PyRadiomics' None: the default
+            }
+            match k.as_str() {
+                "label" => s.label = int(k, v, 1, u32::MAX as i64)? as u32,
+                "label_channel" => {
+                    if int(k, v, 0, i32::MAX as i64)? != 0 {
+                        return Err(Error::unsupported(
+                            "label_channel > 0 (vector label maps) is not supported yet",
+                        ));
+                    }
+                }
+                "binWidth" => s.bin_width = positive(k, v)?,
+                "binCount" => s.bin_count = Some(int(k, v, 1, 1 << 24)? as usize),
+                "normalize" => s.normalize = boolean(k, v)?,
+                "normalizeScale" => s.normalize_scale = positive(k, v)?,
+                "removeOutliers" => s.remove_outliers = Some(positive(k, v)?),
+                "resampledPixelSpacing" => {
+                    let a = v.as_array().ok_or_else(|| {
+                        Error::setting(format!("resampledPixelSpacing must be a list, got {v}"))
+                    })?;
+                    resampled = Some(a.iter().map(|x| num(k, x)).collect::<Result<_>>()?);
+                }
+                "interpolator" => interpolator_set = true,
+                "distances" => {
+                    let a = v.as_array().ok_or_else(|| {
+                        Error::setting(format!("distances must be a list of integers >= 1, got {v}"))
+                    })?;
+                    if a.is_empty() {
+                        return Err(Error::setting("distances must not be empty"));
+                    }
+                    s.distances = a
+                        .iter()
+                        .map(|x| int("distances", x, 1, 1 << 16).map(|d| d as usize))
+                        .collect::<Result<_>>()?;
+                }
+                "force2D" => s.force2d = boolean(k, v)?,
+                "force2Ddimension" => s.force2d_dimension = int(k, v, 0, 2)? as usize,
+                "resegmentRange" => {
+                    let a = v.as_array().ok_or_else(|| {
+                        Error::setting(format!("resegmentRange must be a list of 1 or 2 numbers, got {v}"))
+                    })?;
+                    if a.is_empty() || a.len() > 2 {
+                        return Err(Error::setting(format!(
+                            "resegmentRange must hold 1 or 2 numbers, got {}",
+                            a.len()
+                        )));
+                    }
+                    s.resegment_range = Some(a.iter().map(|x| num(k, x)).collect::<Result<_>>()?);
+                }
+                "resegmentMode" => {
+                    s.resegment_mode = match v.as_str() {
+                        Some("absolute") => ResegmentMode::Absolute,
+                        Some("relative") => ResegmentMode::Relative,
+                        Some("sigma") => ResegmentMode::Sigma,
+                        _ => {
+                            return Err(Error::setting(format!(
+                                "resegmentMode must be 'absolute', 'relative' or 'sigma', got {v}"
+                            )))
+                        }
+                    }
+                }
+                "minimumROIDimensions" => s.minimum_roi_dimensions = int(k, v, 1, 3)? as usize,
+                "minimumROISize" => s.minimum_roi_size = Some(positive(k, v)?),
+                "symmetricalGLCM" => s.symmetrical_glcm = boolean(k, v)?,
+                "weightingNorm" => {
+                    s.weighting_norm = Some(match v.as_str() {
+                        Some("manhattan") => WeightingNorm::Manhattan,
+                        Some("euclidean") => WeightingNorm::Euclidean,
+                        Some("infinity") => WeightingNorm::Infinity,
+                        Some("no_weighting") => WeightingNorm::NoWeighting,
+                        _ => {
+                            return Err(Error::setting(format!(
+                                "weightingNorm must be null, 'manhattan', 'euclidean', 'infinity' or 'no_weighting', got {v}"
+                            )))
+                        }
+                    })
+                }
+                "classes" => {
+                    let a = v.as_array().ok_or_else(|| {
+                        Error::setting(format!("classes must be a list such as ['glcm', 'glrlm'], got {v}"))
+                    })?;
+                    let mut c = Vec::new();
+                    for x in a {
+                        let f = match x.as_str() {
+                            Some("glcm") => FeatureClass::Glcm,
+                            Some("glrlm") => FeatureClass::Glrlm,
+                            Some(
+                                n @ ("firstorder" | "shape" | "shape2D" | "glszm" | "gldm"
+                                | "ngtdm"),
+                            ) => {
+                                return Err(Error::unsupported(format!(
+                                    "feature class '{n}' is not built yet (glcm and glrlm are)"
+                                )))
+                            }
+                            _ => {
+                                return Err(Error::setting(format!(
+                                    "unknown feature class {x} (glcm, glrlm)"
+                                )))
+                            }
+                        };
+                        if !c.contains(&f) {
+                            c.push(f);
+                        }
+                    }
+                    s.classes = c;
+                }
+                "aggregation" => {
+                    let a = v.as_str().ok_or_else(|| {
+                        Error::setting(format!("aggregation must be a string, got {v}"))
+                    })?;
+                    s.aggregation = Some(Aggregation::parse(a)?);
+                }
+                "ibsi" => s.ibsi = boolean(k, v)?,
+                _ => unreachable!("every KNOWN name is matched"),
+            }
+        }
+        // PyRadiomics resamples only when both are given
+        if let Some(sp) = resampled {
+            if interpolator_set && !sp.is_empty() {
+                return Err(Error::unsupported(
+                    "resampling (resampledPixelSpacing with an interpolator) is not supported yet",
+                ));
+            }
+        }
+        if let Some(a) = s.aggregation {
+            if s.force2d && !a.in_plane() {
+                return Err(Error::setting(format!(
+                    "aggregation {a:?} uses 3D directions but force2D is true"
+                )));
+            }
+            if s.weighting_norm.is_some() {
+                return Err(Error::setting(
+                    "weightingNorm merges the directions itself; it cannot be combined with aggregation",
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    /// The aggregation in effect: the explicit one, or PyRadiomics' behaviour.
+    pub fn effective_aggregation(&self) -> Aggregation {
+        self.aggregation.unwrap_or(if self.force2d {
+            Aggregation::TwoHalfDDirectionMerged
+        } else {
+            Aggregation::ThreeDAveraged
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use voxelkit_core::Code;
+
+    #[test]
+    fn defaults_and_nulls() {
+        let s = Settings::from_json(
+            &json!({"binWidth": null, "label": 2, "interpolator": "sitkBSpline"}),
+        )
+        .unwrap();
+        assert_eq!(s.bin_width, 25.0);
+        assert_eq!(s.label, 2);
+        assert_eq!(s.effective_aggregation(), Aggregation::ThreeDAveraged);
+    }
+
+    #[test]
+    fn errors_are_coded() {
+        let e = |v| Settings::from_json(&v).unwrap_err().code;
+        assert_eq!(e(json!({"binWidht": 2})), Code::Setting);
+        assert_eq!(e(json!({"binWidth": 0})), Code::Setting);
+        assert_eq!(e(json!({"binWidth": -1})), Code::Setting);
+        assert_eq!(e(json!({"distances": [-1]})), Code::Setting);
+        assert_eq!(e(json!({"distances": [0]})), Code::Setting);
+        assert_eq!(
+            e(json!({"resampledPixelSpacing": [1, 1, 1], "interpolator": "sitkBSpline"})),
+            Code::Unsupported
+        );
+        assert_eq!(e(json!({"aggregation": "4D"})), Code::Setting);
+        assert_eq!(e(json!({"classes": ["glszm"]})), Code::Unsupported);
+        assert_eq!(e(json!(3)), Code::Setting);
+    }
+}

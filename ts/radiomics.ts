@@ -1,0 +1,335 @@
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import native from './native'
+import type { FeaturesOut, JobHandle, MatrixOut } from './native'
+import { VoxelkitError, call } from './errors'
+import { ASYNC_KEYS, AsyncOptions, SyncOptions, checkKeys, checkThreads, runJob } from './jobs'
+import { Volume, VoxelArray, checkVolume, dtypeOf } from './volume'
+
+/** IBSI's six texture aggregation methods. */
+export type Aggregation =
+  | '2D_averaged'
+  | '2D_slice_merged'
+  | '2.5D_direction_merged'
+  | '2.5D_merged'
+  | '3D_averaged'
+  | '3D_merged'
+
+/**
+ * Extraction settings: PyRadiomics' names and the defaults of its `RadiomicsFeatureExtractor`
+ * (a PyRadiomics settings dictionary or the `setting` block of a params file can be passed
+ * unchanged). `null` means the default, as `None` does in PyRadiomics. Every setting name
+ * PyRadiomics defines is accepted; names that only concern image filters or voxel-based
+ * extraction (`sigma`, `wavelet`, `lbp…`, `kernelRadius`, …) or diagnostics (`additionalInfo`)
+ * have no effect here; resampling (`resampledPixelSpacing` with an `interpolator`) is
+ * `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`.
+ */
+export interface RadiomicsSettings {
+  /** Label value of the ROI in the mask. @defaultValue 1 */
+  label?: number | null
+  /** Fixed bin width (PyRadiomics' edges: multiples of the width; IBSI's with `ibsi`). @defaultValue 25 */
+  binWidth?: number | null
+  /** Fixed bin count (overrides binWidth). */
+  binCount?: number | null
+  /** Normalise the whole image to mean 0, SD 1 (then `removeOutliers`, then `normalizeScale`). @defaultValue false */
+  normalize?: boolean | null
+  /** @defaultValue 1 */
+  normalizeScale?: number | null
+  /** Clip normalised values to ±this many SD. */
+  removeOutliers?: number | null
+  /** Chebyshev distances of the neighbours. @defaultValue [1] */
+  distances?: number[] | null
+  /** In-plane directions only. @defaultValue false */
+  force2D?: boolean | null
+  /** The out-of-plane axis in numpy order (0 = z, 1 = y, 2 = x). @defaultValue 0 */
+  force2Ddimension?: number | null
+  /** Resegmentation thresholds (1 or 2 numbers). */
+  resegmentRange?: number[] | null
+  /** @defaultValue 'absolute' */
+  resegmentMode?: 'absolute' | 'relative' | 'sigma' | null
+  /** @defaultValue 2 */
+  minimumROIDimensions?: number | null
+  minimumROISize?: number | null
+  /** @defaultValue true */
+  symmetricalGLCM?: boolean | null
+  /** Merge directions weighted by distance. */
+  weightingNorm?: 'manhattan' | 'euclidean' | 'infinity' | 'no_weighting' | null
+  /** Feature classes. @defaultValue ['glcm', 'glrlm'] */
+  classes?: ('glcm' | 'glrlm')[]
+  /** IBSI aggregation; default PyRadiomics' (3D averaged, 2.5D direction-merged with force2D). */
+  aggregation?: Aggregation | null
+  /** Follow the IBSI manual where PyRadiomics differs (discretisation). @defaultValue false */
+  ibsi?: boolean | null
+  /** Other PyRadiomics setting names (accepted; see above). */
+  [pyradiomicsName: string]: unknown
+}
+
+/** Feature values keyed like PyRadiomics (`original_glcm_Contrast`, …). */
+export type Features = Record<string, number>
+
+/** A stack of texture matrices, first axis fastest: element (i, j, m) at `i + rows * (j + cols * m)`. */
+export interface TextureMatrices {
+  data: Float64Array
+  /** `[rows, cols, matrices]` */
+  shape: number[]
+  /** Grey level (bin index) of each row (and, for the GLCM, each column). */
+  greyLevels: number[]
+  /** GLRLM: run length of each column. */
+  runLengths: number[]
+  /** Direction `[dz, dy, dx]` of each matrix when each matrix is one direction over the ROI. */
+  angles: number[][]
+}
+
+const SETTINGS_DTYPES = ['uint8', 'int8', 'int16', 'uint16', 'int32', 'uint32', 'float32', 'float64']
+
+function bytes(a: VoxelArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+}
+
+function spacingOf(v: Volume): number[] {
+  if (v.spacing !== undefined) {
+    if (!Array.isArray(v.spacing) || v.spacing.length < 2 || !v.spacing.every((s) => Number.isFinite(s) && s > 0)) {
+      throw new VoxelkitError('ERR_SHAPE', `spacing must hold positive finite numbers, got ${String(v.spacing)}`)
+    }
+    return [v.spacing[0], v.spacing[1], v.spacing[2] ?? 1]
+  }
+  if (v.affine !== undefined) {
+    const a = v.affine
+    return [0, 1, 2].map((c) => Math.hypot(a[c], a[4 + c], a[8 + c]) || 1)
+  }
+  return [1, 1, 1]
+}
+
+interface Prepared {
+  image: Uint8Array
+  mask: Uint8Array
+  args: {
+    imageDtype: string
+    maskDtype: string
+    shape: number[]
+    spacing: number[]
+    settings: string
+    threads?: number
+  }
+}
+
+function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, threads: number | undefined): Prepared {
+  const v = checkVolume(image, 'image')
+  let shape = v.shape
+  while (shape.length > 3 && shape[shape.length - 1] === 1) shape = shape.slice(0, -1)
+  if (shape.length < 2 || shape.length > 3) {
+    throw new VoxelkitError('ERR_SHAPE', `image must be 2D or 3D, got shape [${v.shape.join(', ')}]`)
+  }
+  const shape3 = [shape[0], shape[1], shape[2] ?? 1]
+  let m: VoxelArray
+  if (dtypeOf(mask) !== undefined) {
+    m = mask as VoxelArray
+  } else {
+    const mv = checkVolume(mask, 'mask')
+    const ms = mv.shape.concat([1, 1, 1]).slice(0, Math.max(mv.shape.length, 3))
+    const is = v.shape.concat([1, 1, 1]).slice(0, Math.max(v.shape.length, 3))
+    if (ms.length !== is.length || ms.some((s, i) => s !== is[i])) {
+      throw new VoxelkitError('ERR_SHAPE', `mask shape [${mv.shape.join(', ')}] must equal the image shape [${v.shape.join(', ')}]`)
+    }
+    m = mv.data
+  }
+  if (m.length !== v.data.length) {
+    throw new VoxelkitError('ERR_SHAPE', `mask has ${m.length} voxels, the image ${v.data.length}`)
+  }
+  const idt = dtypeOf(v.data)!
+  const mdt = dtypeOf(m)!
+  for (const [dt, what] of [[idt, 'image'], [mdt, 'mask']]) {
+    if (!SETTINGS_DTYPES.includes(dt)) {
+      throw new VoxelkitError('ERR_DTYPE', `${what} data of type ${dt} are not supported (${SETTINGS_DTYPES.join(', ')})`)
+    }
+  }
+  if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) {
+    throw new VoxelkitError('ERR_SETTING', `settings must be an object, got ${String(settings)}`)
+  }
+  let json: string
+  try {
+    json = JSON.stringify(settings, (_k, x) => {
+      if (typeof x === 'number' && !Number.isFinite(x)) throw new VoxelkitError('ERR_SETTING', `settings hold a non-finite number (${x})`)
+      return x
+    })
+  } catch (e) {
+    if (e instanceof VoxelkitError) throw e
+    throw new VoxelkitError('ERR_SETTING', `settings cannot be serialised: ${(e as Error).message}`)
+  }
+  return {
+    image: bytes(v.data),
+    mask: bytes(m),
+    args: { imageDtype: idt, maskDtype: mdt, shape: shape3, spacing: spacingOf(v), settings: json, threads },
+  }
+}
+
+function toFeatures(o: FeaturesOut): Features {
+  const out: Features = {}
+  o.names.forEach((n, i) => (out[n] = o.values[i]))
+  return out
+}
+
+function toMatrices(o: MatrixOut): TextureMatrices {
+  const angles: number[][] = []
+  for (let k = 0; k < o.angles.length; k += 3) angles.push(o.angles.slice(k, k + 3))
+  return { data: o.data, shape: o.shape, greyLevels: o.greyLevels, runLengths: o.runLengths, angles }
+}
+
+/**
+ * GLCM and GLRLM features of the ROI `mask == label`, with PyRadiomics 3.1 semantics (its
+ * `RadiomicsFeatureExtractor` with the `original` image type), off the event loop.
+ *
+ * The arrays are read in place while the call runs: do not modify them until it settles.
+ *
+ * @param image 2D or 3D Volume (any integer or float type); spacing from `spacing` or the affine
+ * @param mask label map on the same grid (Volume or bare typed array)
+ * @param settings PyRadiomics settings (see {@link RadiomicsSettings})
+ * @example
+ * ```ts
+ * const f = await extractFeatures(await readVolume('ct.nrrd'), await readVolume('seg.nrrd'), { binWidth: 25 })
+ * f.original_glcm_Contrast
+ * ```
+ */
+export async function extractFeatures(
+  image: Volume,
+  mask: Volume | VoxelArray,
+  settings: RadiomicsSettings = {},
+  options: AsyncOptions = {},
+): Promise<Features> {
+  checkKeys(options, ASYNC_KEYS, 'extractFeatures')
+  const p = prepare(image, mask, settings, checkThreads(options.threads))
+  const out = await runJob(options, (job: JobHandle) => native.radiomicsFeatures(p.image, p.mask, p.args, job) as Promise<FeaturesOut>)
+  return toFeatures(out)
+}
+
+/** The synchronous twin of {@link extractFeatures} (blocks the event loop). */
+export function extractFeaturesSync(
+  image: Volume,
+  mask: Volume | VoxelArray,
+  settings: RadiomicsSettings = {},
+  options: SyncOptions = {},
+): Features {
+  checkKeys(options, ['threads'], 'extractFeaturesSync')
+  const p = prepare(image, mask, settings, checkThreads(options.threads))
+  return toFeatures(call(() => native.radiomicsFeaturesSync(p.image, p.mask, p.args)))
+}
+
+async function matrixAsync(kind: string, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: AsyncOptions) {
+  checkKeys(options, ASYNC_KEYS, kind)
+  const p = prepare(image, mask, settings, checkThreads(options.threads))
+  const out = await runJob(options, (job: JobHandle) => native.radiomicsMatrix(kind, p.image, p.mask, p.args, job) as Promise<MatrixOut>)
+  return toMatrices(out)
+}
+
+function matrixSync(kind: string, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: SyncOptions) {
+  checkKeys(options, ['threads'], `${kind}Sync`)
+  const p = prepare(image, mask, settings, checkThreads(options.threads))
+  return toMatrices(call(() => native.radiomicsMatrixSync(kind, p.image, p.mask, p.args)))
+}
+
+/**
+ * The GLCM matrices as PyRadiomics' `P_glcm` holds them after its processing: grey levels absent
+ * from the ROI removed, symmetrised (`symmetricalGLCM`), weighted (`weightingNorm`), empty
+ * directions removed, each matrix normalised to sum 1. One matrix per direction by default, per
+ * aggregation group otherwise.
+ */
+export function glcm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return matrixAsync('glcm', image, mask, settings, options)
+}
+
+/** The synchronous twin of {@link glcm}. */
+export function glcmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return matrixSync('glcm', image, mask, settings, options)
+}
+
+/**
+ * The GLRLM matrices as PyRadiomics' `P_glrlm` holds them: run counts (not normalised), grey
+ * levels absent from the ROI and run lengths that never occur removed, weighted, empty directions
+ * removed.
+ */
+export function glrlm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return matrixAsync('glrlm', image, mask, settings, options)
+}
+
+/** The synchronous twin of {@link glrlm}. */
+export function glrlmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return matrixSync('glrlm', image, mask, settings, options)
+}
+
+/** A PyRadiomics parameter file. */
+export interface RadiomicsParams {
+  /** Settings, passable to {@link extractFeatures} unchanged. */
+  setting: RadiomicsSettings
+  /** Enabled feature classes: name -> feature names (null or [] = all). */
+  featureClass: Record<string, string[] | null>
+  /** Enabled image types: name -> custom settings. */
+  imageType: Record<string, Record<string, unknown>>
+  /** Voxel-based settings. */
+  voxelSetting: Record<string, unknown>
+}
+
+const PARAM_KEYS = ['setting', 'featureClass', 'imageType', 'voxelSetting']
+
+/**
+ * Reads a PyRadiomics parameter file (YAML or JSON). Defaults as PyRadiomics: no `imageType`
+ * means `{ Original: {} }`; no `featureClass` means every class.
+ */
+export function readParams(path: string): RadiomicsParams {
+  if (typeof path !== 'string') throw new VoxelkitError('ERR_SETTING', `readParams: path must be a string, got ${typeof path}`)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new VoxelkitError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`)
+  }
+  let doc: unknown
+  try {
+    doc = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)
+  } catch (e) {
+    throw new VoxelkitError('ERR_FORMAT', `${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`)
+  }
+  if (doc === null || doc === undefined) doc = {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new VoxelkitError('ERR_FORMAT', `${path}: a parameter file must be a mapping (setting, featureClass, imageType, voxelSetting)`)
+  }
+  for (const k of Object.keys(doc as object)) {
+    if (!PARAM_KEYS.includes(k)) {
+      throw new VoxelkitError('ERR_SETTING', `${path}: unknown top-level key '${k}' (${PARAM_KEYS.join(', ')})`)
+    }
+  }
+  const d = doc as Record<string, unknown>
+  const obj = (k: string): Record<string, unknown> => {
+    const v = d[k]
+    if (v === undefined || v === null) return {}
+    if (typeof v !== 'object' || Array.isArray(v)) throw new VoxelkitError('ERR_FORMAT', `${path}: '${k}' must be a mapping`)
+    return v as Record<string, unknown>
+  }
+  const setting = obj('setting') as RadiomicsSettings
+  const featureClass = obj('featureClass') as Record<string, string[] | null>
+  const imageType = obj('imageType') as Record<string, Record<string, unknown>>
+  return {
+    setting,
+    featureClass: Object.keys(featureClass).length ? featureClass : { glcm: null, glrlm: null },
+    imageType: Object.keys(imageType).length ? Object.fromEntries(Object.entries(imageType).map(([k, v]) => [k, v ?? {}])) : { Original: {} },
+    voxelSetting: obj('voxelSetting'),
+  }
+}
+
+/**
+ * Settings for {@link extractFeatures} from a parameter file: its `setting` block, with `classes`
+ * from `featureClass`. Image types other than `Original` and classes other than glcm/glrlm are
+ * `ERR_UNSUPPORTED` (never silently skipped). @internal
+ */
+export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
+  for (const t of Object.keys(p.imageType)) {
+    if (t !== 'Original') throw new VoxelkitError('ERR_UNSUPPORTED', `image type '${t}' is not built yet (Original is)`)
+  }
+  const classes = Object.keys(p.featureClass)
+  for (const [c, names] of Object.entries(p.featureClass)) {
+    if (c !== 'glcm' && c !== 'glrlm') throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (glcm and glrlm are)`)
+    if (names !== null && names !== undefined && !(Array.isArray(names) && names.length === 0)) {
+      throw new VoxelkitError('ERR_UNSUPPORTED', `selecting single features of '${c}' is not supported yet; list the class with no features to enable all`)
+    }
+  }
+  return { ...p.setting, classes: classes as ('glcm' | 'glrlm')[] }
+}
