@@ -25,10 +25,21 @@ const names = [
 names.forEach((name, i) => {
   test(`RSS stays flat over ${CALLS} calls: ${name}`, async (t) => {
     t.timeout(10 * 60_000)
-    const { stdout } = await run(process.execPath, ['--expose-gc', '--import=tsx', CHILD, String(i), String(CALLS)], {
-      maxBuffer: 1 << 20,
-    })
-    const r = JSON.parse(stdout.trim().split('\n').pop()!) as { name: string; scenarios: number; warm: number; end: number; grew: number }
+    // A leak grows on every run; allocator and heap noise (a one-off step of a few MiB, seen
+    // when the suite loads the machine) does not repeat. A run above the limit is therefore
+    // repeated once in a fresh process, and the test fails only if both runs exceed it.
+    type R = { name: string; scenarios: number; warm: number; end: number; grew: number }
+    const once = async (): Promise<R> => {
+      const { stdout } = await run(process.execPath, ['--expose-gc', '--import=tsx', CHILD, String(i), String(CALLS)], {
+        maxBuffer: 1 << 20,
+      })
+      return JSON.parse(stdout.trim().split('\n').pop()!) as R
+    }
+    let r = await once()
+    if (r.grew >= LIMIT_MIB) {
+      t.log(`first run grew by ${r.grew.toFixed(2)} MiB; repeating once in a fresh process`)
+      r = await once()
+    }
     t.is(r.name, name)
     t.is(r.scenarios, names.length)
     t.log(`${name}: ${r.warm.toFixed(1)} -> ${r.end.toFixed(1)} MiB (${r.grew >= 0 ? '+' : ''}${r.grew.toFixed(2)})`)
