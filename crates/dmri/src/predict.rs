@@ -73,11 +73,14 @@ pub fn predict_into(
             out.len()
         )));
     }
-    out.fill(0.0);
     let o = SharedOut::new(out);
     for_each_tile(nvox, threads, ctl, |_, range| {
         for v in range {
             if evals[v] == 0.0 && evals[nvox + v] == 0.0 && evals[2 * nvox + v] == 0.0 {
+                for k in 0..n {
+                    // SAFETY: voxel v belongs to this tile only.
+                    unsafe { o.write(k * nvox + v, 0.0) };
+                }
                 continue;
             }
             let lt = lower_triangular_at(evals, evecs, nvox, v);
