@@ -155,3 +155,25 @@ test('edge cases that are values, not errors (as PyRadiomics)', (t) => {
   t.notThrows(() => extractFeaturesSync(image, mask, { binWidth: 10, additionalInfo: true, voxelArrayShift: 2000, gldm_a: 0, interpolator: 'sitkBSpline', resampledPixelSpacing: null, padDistance: 5, preCrop: true }))
   t.true(alive())
 })
+
+test('32 concurrent feature extractions equal the sequential ones bitwise; aborting one leaves the others intact', async (t) => {
+  const cases = [1, 2, 3, 4].map((seed) => phantom(10 + 2 * seed, seed))
+  const settings = [{ binWidth: 10 }, { binCount: 16 }, { binWidth: 5, force2D: true }, { binWidth: 20, weightingNorm: 'euclidean' }]
+  const refs = cases.map((c, i) => extractFeaturesSync(c.image, c.mask, settings[i] as never))
+  const ac = new AbortController()
+  const jobs = Array.from({ length: 32 }, (_, j) => {
+    const i = j % 4
+    return extractFeatures(cases[i].image, cases[i].mask, settings[i] as never, { threads: 1 + (j % 3), ...(j === 7 ? { signal: ac.signal } : {}) })
+  })
+  ac.abort()
+  const settled = await Promise.allSettled(jobs)
+  settled.forEach((s, j) => {
+    if (s.status === 'rejected') {
+      t.is((s.reason as VoxelkitError).code, 'ERR_ABORTED')
+      t.is(j, 7, 'only the aborted call may reject')
+      return
+    }
+    const r = refs[j % 4]
+    t.true(Object.keys(r).length > 0 && Object.keys(r).every((k) => Object.is(s.value[k], r[k])), `job ${j}`)
+  })
+})
