@@ -13,7 +13,13 @@ use napi::sys;
 use std::ptr;
 
 /// Outputs up to this size (bytes) are copied into engine-owned memory; larger ones move.
-pub const COPY_LIMIT: usize = 64 << 20;
+///
+/// 4 MiB: the outputs that pile up in synchronous loops are the many small ones (a 1,000-call
+/// loop of small fits grew by 590 MiB before); for larger outputs the copy costs more than it
+/// saves (reading a 48 MiB NIfTI took twice as long as nibabel with a 64 MiB limit), and a
+/// synchronous loop that creates many of them without yielding is memory-bound anyway.
+/// Predictions, the largest outputs, are written straight into arrays the façade allocates.
+pub const COPY_LIMIT: usize = 4 << 20;
 
 /// Element types and their TypedArray.
 pub trait Kind: Copy + 'static {
