@@ -25,8 +25,8 @@
 //! voxel's result has the same bits however voxels are grouped, tiled or threaded.
 
 use crate::dti::{
-    has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus, LogSpec,
-    MIN_DIFFUSIVITY_TOL, MIN_POSITIVE_SIGNAL, PINV_RCOND,
+    check_fit_inputs, has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus,
+    LogSpec, MIN_DIFFUSIVITY_TOL, PINV_RCOND,
 };
 use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
 use crate::gradients::GradientTable;
@@ -504,30 +504,7 @@ pub fn fit_dki<T: Sample>(
 ) -> Result<DkiFit> {
     let model = DkiModel::new(gtab)?;
     let n = model.len();
-    if nvox.checked_mul(n) != Some(data.len()) {
-        return Err(Error::shape(format!(
-            "the data hold {} values, expected {nvox} voxels x {n} volumes = {}",
-            data.len(),
-            nvox.saturating_mul(n)
-        )));
-    }
-    if let Some(m) = mask {
-        if m.len() != nvox {
-            return Err(Error::shape(format!(
-                "the mask has {} voxels, the data have {nvox}",
-                m.len()
-            )));
-        }
-    }
-    let min_signal = match opts.min_signal {
-        None => MIN_POSITIVE_SIGNAL,
-        Some(s) if s > 0.0 && s.is_finite() => s,
-        Some(s) => {
-            return Err(Error::setting(format!(
-                "minSignal must be a finite number > 0, got {s}"
-            )))
-        }
-    };
+    let min_signal = check_fit_inputs(data.len(), nvox, n, mask, opts.min_signal)?;
     let mut evals = vec![0.0; 3 * nvox];
     let mut evecs = vec![0.0; 9 * nvox];
     let mut kt = vec![0.0; 15 * nvox];

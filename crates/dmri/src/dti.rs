@@ -417,6 +417,38 @@ impl Scratch {
     }
 }
 
+/// Checks a fit's inputs (data length, mask length, `minSignal`) and returns the signal floor
+/// (DIPY's default when `min_signal` is `None`). Shared by the DTI and DKI fits.
+pub(crate) fn check_fit_inputs(
+    data_len: usize,
+    nvox: usize,
+    n: usize,
+    mask: Option<&[u8]>,
+    min_signal: Option<f64>,
+) -> Result<f64> {
+    if nvox.checked_mul(n) != Some(data_len) {
+        return Err(Error::shape(format!(
+            "the data hold {data_len} values, expected {nvox} voxels x {n} volumes = {}",
+            nvox.saturating_mul(n)
+        )));
+    }
+    if let Some(m) = mask {
+        if m.len() != nvox {
+            return Err(Error::shape(format!(
+                "the mask has {} voxels, the data have {nvox}",
+                m.len()
+            )));
+        }
+    }
+    match min_signal {
+        None => Ok(MIN_POSITIVE_SIGNAL),
+        Some(s) if s > 0.0 && s.is_finite() => Ok(s),
+        Some(s) => Err(Error::setting(format!(
+            "minSignal must be a finite number > 0, got {s}"
+        ))),
+    }
+}
+
 /// Fits the tensor model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
 ///
 /// `mask` (length `nvox`, non-zero = fit) restricts the fit; voxels outside get zero outputs.
@@ -430,30 +462,7 @@ pub fn fit_dti<T: Sample>(
 ) -> Result<DtiFit> {
     let model = DtiModel::new(gtab)?;
     let n = model.len();
-    if nvox.checked_mul(n) != Some(data.len()) {
-        return Err(Error::shape(format!(
-            "the data hold {} values, expected {nvox} voxels x {n} volumes = {}",
-            data.len(),
-            nvox.saturating_mul(n)
-        )));
-    }
-    if let Some(m) = mask {
-        if m.len() != nvox {
-            return Err(Error::shape(format!(
-                "the mask has {} voxels, the data have {nvox}",
-                m.len()
-            )));
-        }
-    }
-    let min_signal = match opts.min_signal {
-        None => MIN_POSITIVE_SIGNAL,
-        Some(s) if s > 0.0 && s.is_finite() => s,
-        Some(s) => {
-            return Err(Error::setting(format!(
-                "minSignal must be a finite number > 0, got {s}"
-            )))
-        }
-    };
+    let min_signal = check_fit_inputs(data.len(), nvox, n, mask, opts.min_signal)?;
     let mut evals = vec![0.0; 3 * nvox];
     let mut evecs = vec![0.0; 9 * nvox];
     let mut s0 = if opts.return_s0 {
