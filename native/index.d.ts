@@ -286,8 +286,9 @@ export declare function simulateDkiPhantom(nx: number, ny: number, nz: number, s
 export declare function simulateDtiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
 
 /**
- * Output arrays: exactly one is set, named by `dtype`. Engine-owned ([`Out`]): freed by GC,
- * also in synchronous loops.
+ * Voxel data in its element type: exactly one of the typed fields is set, named by `dtype`.
+ * Engine-owned arrays up to 4 MiB ([`Out`]: freed by GC, also in synchronous loops), larger
+ * ones handed over without a copy.
  */
 export interface TypedOut {
   dtype: string
@@ -299,13 +300,11 @@ export interface TypedOut {
   uint32?: Uint32Array
   float32?: Float32Array
   float64?: Float64Array
+  int64?: BigInt64Array
+  uint64?: BigUint64Array
 }
 
-/**
- * A volume read from a file; exactly one of the typed fields is set, named by `dtype`. The
- * data are engine-owned arrays up to 64 MiB ([`Out`]: freed by GC, also in synchronous
- * loops), larger ones are handed over without a copy.
- */
+/** A volume read from a file: its grid plus the data as in [`TypedOut`]. */
 export interface VolumeOut {
   shape: Array<number>
   spacing: Array<number>

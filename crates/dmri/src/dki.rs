@@ -74,20 +74,8 @@ impl std::str::FromStr for DkiMethod {
     }
 }
 
-/// Options of a fit.
-#[derive(Debug, Clone, Default)]
-pub struct DkiOptions {
-    pub method: DkiMethod,
-    /// Lower clip of the signal; `None` = DIPY's default 1e-4. Must be > 0.
-    pub min_signal: Option<f64>,
-    /// Also return the fitted S0.
-    pub return_s0: bool,
-    /// Threads; `None` = the default.
-    pub threads: Option<usize>,
-    /// Testing: use the baseline instruction set even where AVX2 is available.
-    #[doc(hidden)]
-    pub force_baseline_isa: bool,
-}
+/// Options of a DKI fit.
+pub type DkiOptions = crate::dti::FitOptions<DkiMethod>;
 
 /// A fitted kurtosis volume. Component-major layouts (component `c` of voxel `v` at `c*nvox+v`).
 #[derive(Debug, Clone, PartialEq)]

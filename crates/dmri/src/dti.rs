@@ -73,10 +73,10 @@ impl std::str::FromStr for DtiMethod {
     }
 }
 
-/// Options of a fit.
+/// Options of a model fit (DTI or DKI); `M` is the model's method enum.
 #[derive(Debug, Clone, Default)]
-pub struct DtiOptions {
-    pub method: DtiMethod,
+pub struct FitOptions<M> {
+    pub method: M,
     /// Lower clip of the signal; `None` = DIPY's default 1e-4. Must be > 0.
     pub min_signal: Option<f64>,
     /// Also return the fitted S0.
@@ -87,6 +87,9 @@ pub struct DtiOptions {
     #[doc(hidden)]
     pub force_baseline_isa: bool,
 }
+
+/// Options of a DTI fit.
+pub type DtiOptions = FitOptions<DtiMethod>;
 
 /// Per-voxel outcome, reported as a status map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,5 +25,5 @@ pub mod phantom;
 pub mod predict;
 
 pub use dki::{fit_dki, DkiFit, DkiMethod, DkiModel, DkiOptions};
-pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions, FitStatus};
+pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions, FitOptions, FitStatus};
 pub use gradients::GradientTable;

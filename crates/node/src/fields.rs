@@ -7,7 +7,7 @@
 // napi entries take their arguments positionally, as the generated TypeScript declares them
 #![allow(clippy::too_many_arguments)]
 
-use crate::owned::Out;
+pub use crate::io::TypedOut;
 use crate::{control, guarded, threads, JobHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -16,68 +16,7 @@ use voxelkit_core::{Control, Error, Result as VkResult};
 use voxelkit_fields::{
     compose_fields, invert_field, warp_linear, warp_nearest, Field, Grid, InvertOptions, Real,
 };
-
-/// Output arrays: exactly one is set, named by `dtype`. Engine-owned ([`Out`]): freed by GC,
-/// also in synchronous loops.
-#[napi(object, object_from_js = false)]
-pub struct TypedOut {
-    pub dtype: String,
-    #[napi(ts_type = "Uint8Array")]
-    pub uint8: Option<Out<u8>>,
-    #[napi(ts_type = "Int8Array")]
-    pub int8: Option<Out<i8>>,
-    #[napi(ts_type = "Int16Array")]
-    pub int16: Option<Out<i16>>,
-    #[napi(ts_type = "Uint16Array")]
-    pub uint16: Option<Out<u16>>,
-    #[napi(ts_type = "Int32Array")]
-    pub int32: Option<Out<i32>>,
-    #[napi(ts_type = "Uint32Array")]
-    pub uint32: Option<Out<u32>>,
-    #[napi(ts_type = "Float32Array")]
-    pub float32: Option<Out<f32>>,
-    #[napi(ts_type = "Float64Array")]
-    pub float64: Option<Out<f64>>,
-}
-
-pub enum Data {
-    U8(Vec<u8>),
-    I8(Vec<i8>),
-    I16(Vec<i16>),
-    U16(Vec<u16>),
-    I32(Vec<i32>),
-    U32(Vec<u32>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-}
-
-impl From<Data> for TypedOut {
-    fn from(d: Data) -> Self {
-        let mut o = TypedOut {
-            dtype: String::new(),
-            uint8: None,
-            int8: None,
-            int16: None,
-            uint16: None,
-            int32: None,
-            uint32: None,
-            float32: None,
-            float64: None,
-        };
-        o.dtype = match d {
-            Data::U8(v) => (o.uint8 = Some(Out(v)), "uint8").1,
-            Data::I8(v) => (o.int8 = Some(Out(v)), "int8").1,
-            Data::I16(v) => (o.int16 = Some(Out(v)), "int16").1,
-            Data::U16(v) => (o.uint16 = Some(Out(v)), "uint16").1,
-            Data::I32(v) => (o.int32 = Some(Out(v)), "int32").1,
-            Data::U32(v) => (o.uint32 = Some(Out(v)), "uint32").1,
-            Data::F32(v) => (o.float32 = Some(Out(v)), "float32").1,
-            Data::F64(v) => (o.float64 = Some(Out(v)), "float64").1,
-        }
-        .to_string();
-        o
-    }
-}
+use voxelkit_io::VolumeData as Data;
 
 fn grid(shape: &[u32], affine: &[f64], what: &str) -> VkResult<Grid> {
     let s: Vec<usize> = shape.iter().map(|&v| v as usize).collect();

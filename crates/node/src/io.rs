@@ -8,9 +8,66 @@ use std::path::PathBuf;
 use voxelkit_core::Error;
 use voxelkit_io::{NiftiOptions, NrrdOptions, VolumeData, VolumeFile};
 
-/// A volume read from a file; exactly one of the typed fields is set, named by `dtype`. The
-/// data are engine-owned arrays up to 64 MiB ([`Out`]: freed by GC, also in synchronous
-/// loops), larger ones are handed over without a copy.
+/// Voxel data in its element type: exactly one of the typed fields is set, named by `dtype`.
+/// Engine-owned arrays up to 4 MiB ([`Out`]: freed by GC, also in synchronous loops), larger
+/// ones handed over without a copy.
+#[napi(object, object_from_js = false)]
+pub struct TypedOut {
+    pub dtype: String,
+    #[napi(ts_type = "Uint8Array")]
+    pub uint8: Option<Out<u8>>,
+    #[napi(ts_type = "Int8Array")]
+    pub int8: Option<Out<i8>>,
+    #[napi(ts_type = "Int16Array")]
+    pub int16: Option<Out<i16>>,
+    #[napi(ts_type = "Uint16Array")]
+    pub uint16: Option<Out<u16>>,
+    #[napi(ts_type = "Int32Array")]
+    pub int32: Option<Out<i32>>,
+    #[napi(ts_type = "Uint32Array")]
+    pub uint32: Option<Out<u32>>,
+    #[napi(ts_type = "Float32Array")]
+    pub float32: Option<Out<f32>>,
+    #[napi(ts_type = "Float64Array")]
+    pub float64: Option<Out<f64>>,
+    #[napi(ts_type = "BigInt64Array")]
+    pub int64: Option<Out<i64>>,
+    #[napi(ts_type = "BigUint64Array")]
+    pub uint64: Option<Out<u64>>,
+}
+
+impl From<VolumeData> for TypedOut {
+    fn from(d: VolumeData) -> Self {
+        let mut o = TypedOut {
+            dtype: d.dtype().to_string(),
+            uint8: None,
+            int8: None,
+            int16: None,
+            uint16: None,
+            int32: None,
+            uint32: None,
+            float32: None,
+            float64: None,
+            int64: None,
+            uint64: None,
+        };
+        match d {
+            VolumeData::U8(v) => o.uint8 = Some(Out(v)),
+            VolumeData::I8(v) => o.int8 = Some(Out(v)),
+            VolumeData::I16(v) => o.int16 = Some(Out(v)),
+            VolumeData::U16(v) => o.uint16 = Some(Out(v)),
+            VolumeData::I32(v) => o.int32 = Some(Out(v)),
+            VolumeData::U32(v) => o.uint32 = Some(Out(v)),
+            VolumeData::F32(v) => o.float32 = Some(Out(v)),
+            VolumeData::F64(v) => o.float64 = Some(Out(v)),
+            VolumeData::I64(v) => o.int64 = Some(Out(v)),
+            VolumeData::U64(v) => o.uint64 = Some(Out(v)),
+        }
+        o
+    }
+}
+
+/// A volume read from a file: its grid plus the data as in [`TypedOut`].
 #[napi(object, object_from_js = false)]
 pub struct VolumeOut {
     pub shape: Vec<u32>,
@@ -42,35 +99,23 @@ pub struct VolumeOut {
 
 impl From<VolumeFile> for VolumeOut {
     fn from(v: VolumeFile) -> Self {
-        let mut o = VolumeOut {
+        let t = TypedOut::from(v.data);
+        VolumeOut {
             shape: v.shape.iter().map(|&s| s as u32).collect(),
             spacing: v.spacing,
             affine: v.affine.to_vec(),
-            dtype: v.data.dtype().to_string(),
-            uint8: None,
-            int8: None,
-            int16: None,
-            uint16: None,
-            int32: None,
-            uint32: None,
-            float32: None,
-            float64: None,
-            int64: None,
-            uint64: None,
-        };
-        match v.data {
-            VolumeData::U8(d) => o.uint8 = Some(Out(d)),
-            VolumeData::I8(d) => o.int8 = Some(Out(d)),
-            VolumeData::I16(d) => o.int16 = Some(Out(d)),
-            VolumeData::U16(d) => o.uint16 = Some(Out(d)),
-            VolumeData::I32(d) => o.int32 = Some(Out(d)),
-            VolumeData::U32(d) => o.uint32 = Some(Out(d)),
-            VolumeData::F32(d) => o.float32 = Some(Out(d)),
-            VolumeData::F64(d) => o.float64 = Some(Out(d)),
-            VolumeData::I64(d) => o.int64 = Some(Out(d)),
-            VolumeData::U64(d) => o.uint64 = Some(Out(d)),
+            dtype: t.dtype,
+            uint8: t.uint8,
+            int8: t.int8,
+            int16: t.int16,
+            uint16: t.uint16,
+            int32: t.int32,
+            uint32: t.uint32,
+            float32: t.float32,
+            float64: t.float64,
+            int64: t.int64,
+            uint64: t.uint64,
         }
-        o
     }
 }
 
