@@ -19,7 +19,7 @@ Usage:
   voxelkit dti <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS] [--threads N]
       Fits the diffusion tensor (DIPY TensorModel semantics) and writes fa, md, ad, rd, evals,
       evecs and color_fa NIfTI files (float32) and preview.png (mid-slice FA | colour FA) to DIR.
-  voxelkit dki <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS] [--threads N]
+  voxelkit dki <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS|CLS|CWLS] [--threads N]
       Fits the diffusion kurtosis model (DIPY DiffusionKurtosisModel semantics) and writes the
       DTI maps plus mk, ak, rk, kfa, mkt and kt NIfTI files (float32) and preview.png
       (mid-slice MK | colour FA) to DIR. Needs at least 3 distinct b-values (b=0 counts).
@@ -75,7 +75,7 @@ async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<voi
     onProgress: progressBar('fitting'),
   })
   const nvox = r.fit.status.data.length
-  const fitted = r.fit.status.data.filter((s) => s === FitStatus.Ok || s === FitStatus.PinvFallback).length
+  const fitted = r.fit.status.data.filter((s) => s === FitStatus.Ok || s === FitStatus.PinvFallback || s === FitStatus.Constrained).length
   console.log(`fitted ${fitted} of ${nvox} voxels (${values.method}) in ${(r.timings.fit / 1000).toFixed(2)} s`)
   for (const f of r.files) console.log(`  wrote ${f}`)
   console.log(`total ${((performance.now() - started) / 1000).toFixed(2)} s`)

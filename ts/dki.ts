@@ -8,7 +8,12 @@ import { OutputType, Volume, VoxelArray, checkVolume, outVolume } from './volume
 
 /**
  * DKI fit methods (DIPY names; `WLLS`/`UWLLS` are aliases of `WLS`, `ULLS`/`LS`/`LLS`/`OLLS`
- * of `OLS`). The constrained fits `CLS` and `CWLS` are planned and give `ERR_UNSUPPORTED` today.
+ * of `OLS`). `CLS` and `CWLS` are DIPY's constrained OLS and WLS (Dela Haije et al. 2020): the
+ * fit is kept where it satisfies DIPY's sufficient conditions for a positive-definite diffusion
+ * tensor and non-negative directional kurtosis (a linear matrix inequality), else it is the
+ * closest (in the least-squares metric) parameter set that does, found by a semidefinite program
+ * (Clarabel, the solver cvxpy picks for DIPY). Such voxels get {@link FitStatus}.Constrained.
+ * They cost about a millisecond each, where WLS costs microseconds.
  */
 export type DkiMethod = 'WLS' | 'OLS' | 'WLLS' | 'UWLLS' | 'ULLS' | 'LS' | 'LLS' | 'OLLS' | 'CLS' | 'CWLS'
 

@@ -35,6 +35,13 @@ export const FitStatus = {
   NonFinite: 2,
   /** Outside the mask: not fitted, outputs 0. */
   Masked: 3,
+  /** DKI `CLS`/`CWLS`: the unconstrained fit violated the constraints; the semidefinite program gave the fit. */
+  Constrained: 4,
+  /**
+   * DKI `CLS`/`CWLS`: the constrained fit failed (singular weighted design or a solver error);
+   * the 22 parameters are zero as DIPY returns them (eigenvalues at the minimum diffusivity, K = 0, S0 = 1).
+   */
+  SolverFailed: 5,
 } as const
 
 const SYNC_KEYS = ['method', 'mask', 'minSignal', 'returnS0', 'outputType', 'threads'] as const

@@ -24,6 +24,7 @@
 //! Groups of [`L`] voxels are fitted in lockstep with sequential per-lane reductions, so every
 //! voxel's result has the same bits however voxels are grouped, tiled or threaded.
 
+use crate::dki_cls::ClsSetup;
 use crate::dti::{
     check_fit_inputs, has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus,
     LogSpec, MIN_DIFFUSIVITY_TOL, PINV_RCOND,
@@ -54,6 +55,17 @@ pub enum DkiMethod {
     #[default]
     Wls,
     Ols,
+    /// OLS constrained by DIPY's LMI (see [`crate::dki_cls`]).
+    Cls,
+    /// WLS constrained by DIPY's LMI.
+    Cwls,
+}
+
+impl DkiMethod {
+    /// CLS or CWLS.
+    pub fn constrained(self) -> bool {
+        matches!(self, DkiMethod::Cls | DkiMethod::Cwls)
+    }
 }
 
 impl std::str::FromStr for DkiMethod {
@@ -62,13 +74,13 @@ impl std::str::FromStr for DkiMethod {
         match s {
             "WLS" | "WLLS" | "UWLLS" => Ok(DkiMethod::Wls),
             "OLS" | "ULLS" | "LS" | "LLS" | "OLLS" => Ok(DkiMethod::Ols),
-            "CLS" | "CWLS" | "NLS" | "NLLS" | "RESTORE" | "IRLS" | "RWLS" | "RNLLS" => {
-                Err(Error::unsupported(format!(
-                    "DKI fit method '{s}' is not built yet (available: 'WLS', 'OLS')"
-                )))
-            }
+            "CLS" => Ok(DkiMethod::Cls),
+            "CWLS" => Ok(DkiMethod::Cwls),
+            "NLS" | "NLLS" | "RESTORE" | "IRLS" | "RWLS" | "RNLLS" => Err(Error::unsupported(
+                format!("DKI fit method '{s}' is not built yet (available: 'WLS', 'OLS', 'CLS', 'CWLS')"),
+            )),
             _ => Err(Error::setting(format!(
-                "unknown DKI fit method '{s}': expected 'WLS' or 'OLS'"
+                "unknown DKI fit method '{s}': expected 'WLS', 'OLS', 'CLS' or 'CWLS'"
             ))),
         }
     }
@@ -351,6 +363,22 @@ impl DkiModel {
         p
     }
 
+    /// Reciprocal norms of the design's columns.
+    pub(crate) fn column_scale(&self) -> &[f64; NP] {
+        &self.scale
+    }
+
+    /// OLS of one voxel, summed in the order of [`Self::ols`] (same bits as its lane).
+    pub(crate) fn ols_voxel(&self, y: &[f64]) -> [f64; NP] {
+        let mut p = [0.0; NP];
+        for (pr, yi) in self.pinv_t.iter().zip(y) {
+            for r in 0..NP {
+                p[r] += pr[r] * yi;
+            }
+        }
+        p
+    }
+
     /// Moments `K0..K0 + W` of `w2`: `sum_i q[i][k] * w2[i]`, in order of i.
     #[inline(always)]
     fn moment_pass<const K0: usize, const W: usize>(&self, w2: &[V], m: &mut [V; NM]) {
@@ -467,8 +495,8 @@ impl DkiModel {
     #[inline(always)]
     pub fn fit_group(&self, method: DkiMethod, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
         match method {
-            DkiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
-            DkiMethod::Wls => self.wls(s),
+            DkiMethod::Ols | DkiMethod::Cls => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
+            DkiMethod::Wls | DkiMethod::Cwls => self.wls(s),
         }
     }
 }
@@ -498,6 +526,7 @@ pub fn fit_dki<T: Sample>(
     let mut kt = vec![0.0; 15 * nvox];
     let mut s0 = opts.return_s0.then(|| vec![0.0; nvox]);
     let mut status = vec![FitStatus::Masked as u8; nvox];
+    let cls = opts.method.constrained().then(|| ClsSetup::new(&model));
     {
         let table = log_table::<T>(nvox * n, min_signal);
         let ctx = Ctx {
@@ -517,18 +546,18 @@ pub fn fit_dki<T: Sample>(
             o_kt: SharedOut::new(&mut kt),
             o_s0: s0.as_deref_mut().map(SharedOut::new),
             o_status: SharedOut::new(&mut status),
+            ctl,
+            cls: cls.as_ref(),
         };
         let avx2 = !opts.force_baseline_isa && has_avx2_fma();
         for_each_tile(nvox, opts.threads, ctl, |_, range| {
             #[cfg(target_arch = "x86_64")]
             if avx2 {
                 // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-                unsafe { fit_tile_avx2(&ctx, range) };
-                return Ok(());
+                return unsafe { fit_tile_avx2(&ctx, range) };
             }
             let _ = avx2;
-            fit_tile(&ctx, range);
-            Ok(())
+            fit_tile(&ctx, range)
         })?;
     }
     Ok(DkiFit {
@@ -554,18 +583,46 @@ struct Ctx<'a, T> {
     o_kt: SharedOut<f64>,
     o_s0: Option<SharedOut<f64>>,
     o_status: SharedOut<u8>,
+    ctl: &'a Control,
+    cls: Option<&'a ClsSetup>,
 }
 
 /// The tile kernel compiled for AVX2 (+FMA); no operation is contracted, so the bits are those
 /// of the baseline build.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn fit_tile_avx2<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) {
+unsafe fn fit_tile_avx2<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) -> Result<()> {
     fit_tile(c, range)
 }
 
+/// The constrained step of CLS/CWLS for the `len` voxels of a group, replacing their
+/// unconstrained parameters (kept out of line: it runs in the baseline instruction set whatever
+/// the tile kernel's).
+#[inline(never)]
+fn constrain_group<T: Sample>(
+    c: &Ctx<'_, T>,
+    s: &DkiScratch,
+    p: &mut [V; NP],
+    st: &mut [FitStatus; L],
+    len: usize,
+) {
+    let weighted = c.method == DkiMethod::Cwls;
+    let Some(cls) = c.cls else { return };
+    for l in 0..len {
+        let y: Vec<f64> = s.y[..c.n].iter().map(|v| v[l]).collect();
+        let h: [f64; NP] = std::array::from_fn(|r| p[r][l]);
+        let (h, status) = cls.constrain(c.model, &y, weighted, &h);
+        for r in 0..NP {
+            p[r][l] = h[r];
+        }
+        if status != FitStatus::Ok {
+            st[l] = status;
+        }
+    }
+}
+
 #[inline(always)]
-fn fit_tile<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) {
+fn fit_tile<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) -> Result<()> {
     let (n, nvox) = (c.n, c.nvox);
     let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
     let start = tile.start;
@@ -573,7 +630,12 @@ fn fit_tile<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) {
     for group in tile.todo.chunks(L) {
         let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
         tile.load_group(&local, &mut scratch.y[..n], &c.spec);
-        let (p, st) = c.model.fit_group(c.method, &mut scratch);
+        let (mut p, mut st) = c.model.fit_group(c.method, &mut scratch);
+        if c.method.constrained() {
+            // seconds per tile: honour an abort between voxel groups
+            c.ctl.check()?;
+            constrain_group(c, &scratch, &mut p, &mut st, group.len());
+        }
         let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
         let (d, vecs) = jacobi_lanes(&lt);
         for (l, &j) in local.iter().enumerate().take(group.len()) {
@@ -610,4 +672,5 @@ fn fit_tile<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) {
             }
         }
     }
+    Ok(())
 }

@@ -103,6 +103,12 @@ pub enum FitStatus {
     NonFinite = 2,
     /// Outside the mask; not fitted, outputs are zero.
     Masked = 3,
+    /// CLS/CWLS: the unconstrained solution violated the constraints; the semidefinite program
+    /// gave the fit.
+    Constrained = 4,
+    /// CLS/CWLS: the constrained fit failed (singular weighted design or a solver error); the
+    /// parameters are zero, as DIPY returns them.
+    SolverFailed = 5,
 }
 
 /// A fitted tensor volume. Component-major layouts (component `c` of voxel `v` at `c*nvox+v`).

@@ -4,7 +4,8 @@
 //! * [`dti`]: the diffusion tensor model (`TensorModel`): design matrix, OLS and two-pass WLS
 //!   fits, eigen-decomposition with DIPY's minimum-diffusivity rule.
 //! * [`dki`], [`dki_maps`], [`dki_predict`]: the diffusion kurtosis model
-//!   (`DiffusionKurtosisModel`): WLS/OLS fits, MK/AK/RK/MKT/RTK/KFA, prediction.
+//!   (`DiffusionKurtosisModel`): WLS/OLS fits, MK/AK/RK/MKT/RTK/KFA, prediction;
+//!   [`dki_cls`]: the constrained CLS/CWLS fits (semidefinite programs solved by Clarabel).
 //! * [`maps`]: scalar and colour maps of a fitted tensor (FA, MD, AD, RD, mode, GA, …).
 //! * [`predict`]: signal prediction from fitted tensors.
 //! * [`phantom`]: a synthetic DTI phantom with Rician noise (demo and tests).
@@ -14,6 +15,7 @@
 //! component axis last: component `c` of voxel `v` is at `c * nvox + v`.
 
 pub mod dki;
+pub mod dki_cls;
 pub mod dki_maps;
 pub mod dki_predict;
 pub mod dti;

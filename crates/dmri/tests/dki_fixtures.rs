@@ -10,145 +10,25 @@
 //! their predicted signal is not compared either (the fit is undetermined there on both sides).
 //! Observed agreement is printed (`cargo test -- --nocapture`) and is far below RTOL.
 
+mod common;
+
+use common::{gtab_of, load, num, nums, root, Worst};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
 use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
 use voxelkit_dmri::dki_predict::predict_dki;
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::predict::S0;
-use voxelkit_dmri::{fit_dki, DkiFit, DkiMethod, DkiOptions, GradientTable};
-use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
+use voxelkit_dmri::{fit_dki, DkiMethod, DkiOptions, GradientTable};
 
 const RTOL: f64 = 1e-5;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => s.parse().unwrap(),
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(num).collect()
-}
-
-fn gtab_of(input: &Value) -> voxelkit_core::Result<GradientTable> {
-    let bvecs: Vec<[f64; 3]> = input["bvecs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let r = nums(r);
-            [r[0], r[1], r[2]]
-        })
-        .collect();
-    GradientTable::new(
-        &nums(&input["bvals"]),
-        &bvecs,
-        num(&input["b0_threshold"]),
-        1e-2,
-    )
-}
-
-fn fit_case<T: voxelkit_core::Sample>(
-    data: &[T],
-    nvox: usize,
-    input: &Value,
-    method: DkiMethod,
-    threads: Option<usize>,
-) -> voxelkit_core::Result<DkiFit> {
-    let gtab = gtab_of(input)?;
-    let mask: Option<Vec<u8>> = input["mask"]
-        .as_array()
-        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect());
-    let opts = DkiOptions {
-        method,
-        min_signal: input["min_signal"].as_f64(),
-        return_s0: true,
-        threads,
-        ..Default::default()
-    };
-    fit_dki(data, nvox, &gtab, mask.as_deref(), &opts, &Control::new())
-}
-
-fn load(
-    c: &Value,
-    file: &str,
-    method: DkiMethod,
-    threads: Option<usize>,
-) -> Option<voxelkit_core::Result<DkiFit>> {
-    let input = &c["input"];
-    let shape: Vec<usize> = input["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_u64().unwrap() as usize)
-        .collect();
-    let nvox: usize = shape[..shape.len() - 1].iter().product();
-    if input["source"] == "synthetic" {
-        let d = nums(&input["data"]);
-        Some(match input["dtype"].as_str().unwrap() {
-            "float32" => fit_case(
-                &d.iter().map(|&x| x as f32).collect::<Vec<_>>(),
-                nvox,
-                input,
-                method,
-                threads,
-            ),
-            "int16" => fit_case(
-                &d.iter().map(|&x| x as i16).collect::<Vec<_>>(),
-                nvox,
-                input,
-                method,
-                threads,
-            ),
-            _ => fit_case(&d, nvox, input, method, threads),
-        })
-    } else {
-        let path = root().join("..").join(input["source"].as_str().unwrap());
-        if !path.exists() {
-            eprintln!("SKIPPED {file}: {} is absent", path.display());
-            return None;
-        }
-        let vol = read_nifti(&path, &NiftiOptions::default()).unwrap();
-        Some(match vol.data {
-            VolumeData::I16(d) => fit_case(&d, nvox, input, method, threads),
-            VolumeData::U16(d) => fit_case(&d, nvox, input, method, threads),
-            other => panic!("unexpected dtype {}", other.dtype()),
-        })
-    }
-}
-
-#[derive(Default)]
-struct Worst(Vec<(String, f64)>);
-
-impl Worst {
-    fn check(&mut self, what: &str, got: f64, want: f64, floor: f64) {
-        let err = (got - want).abs() / want.abs().max(floor);
-        assert!(
-            err <= RTOL,
-            "{what}: got {got}, DIPY {want} (relative error {err:.2e})"
-        );
-        let key = what.split(' ').nth(2).unwrap_or(what).to_string();
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, w)) => *w = w.max(err),
-            None => self.0.push((key, err)),
-        }
-    }
-}
 
 #[test]
 fn dki_matches_dipy_fixtures() {
     let dir = root().join("fixtures/dipy_dki");
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
-    let mut worst = Worst::default();
+    let mut worst = Worst::new(RTOL);
     let mut checked = 0;
     let mut fallbacks = 0;
     for entry in index["cases"].as_array().unwrap() {
@@ -297,20 +177,18 @@ fn dki_matches_dipy_fixtures() {
             checked += 1;
         }
     }
-    for (k, w) in &worst.0 {
-        eprintln!("max relative error {k:>16}: {w:.2e}");
-    }
+    worst.report("WLS/OLS");
     assert!(checked >= 14, "only {checked} fixture fits checked");
     // the degenerate case sends voxels through the SVD path (DIPY's own formulation)
     eprintln!("voxels solved by the SVD fallback: {fallbacks}");
     assert!(fallbacks > 0, "no fixture voxel exercised the SVD fallback");
 }
 
-/// Same bits at any thread count and with or without the AVX2 build, fit and maps.
-#[test]
-fn dki_bits_do_not_depend_on_threads_or_isa() {
+/// A 3-shell scheme (20 random directions per shell) and `nvox` two-compartment voxels with
+/// Gaussian noise of standard deviation `noise` (S0 = 1000).
+fn synthetic(seed: u64, nvox: usize, noise: f64) -> (GradientTable, Vec<f64>) {
     use voxelkit_core::rng::SplitMix64;
-    let mut r = SplitMix64::new(77);
+    let mut r = SplitMix64::new(seed);
     let mut bvals = vec![0.0];
     let mut bvecs = vec![[0.0; 3]];
     for b in [1000.0, 2000.0, 3000.0] {
@@ -322,7 +200,6 @@ fn dki_bits_do_not_depend_on_threads_or_isa() {
         }
     }
     let gtab = GradientTable::new(&bvals, &bvecs, 50.0, 1e-2).unwrap();
-    let nvox = 3000; // several tiles, a short last group
     let n = bvals.len();
     let mut data = vec![0.0f64; nvox * n];
     for v in 0..nvox {
@@ -332,9 +209,20 @@ fn dki_bits_do_not_depend_on_threads_or_isa() {
             let c = bvecs[k][0] * bvecs[k][0];
             let s = f * (-bvals[k] * (d1 * c + 0.2e-3 * (1.0 - c))).exp()
                 + (1.0 - f) * (-bvals[k] * d2).exp();
-            data[k * nvox + v] = 1000.0 * s + 20.0 * r.normal();
+            data[k * nvox + v] = 1000.0 * s + noise * r.normal();
         }
     }
+    (gtab, data)
+}
+
+/// Same bits at any thread count and with or without the AVX2 build, fit and maps.
+fn assert_bits_do_not_depend_on_threads_or_isa(
+    gtab: &GradientTable,
+    data: &[f64],
+    nvox: usize,
+    methods: &[DkiMethod],
+    configs: &[(Option<usize>, bool)],
+) {
     let run = |threads: Option<usize>, baseline: bool, method: DkiMethod| {
         let opts = DkiOptions {
             method,
@@ -343,7 +231,7 @@ fn dki_bits_do_not_depend_on_threads_or_isa() {
             force_baseline_isa: baseline,
             ..Default::default()
         };
-        let f = fit_dki(&data, nvox, &gtab, None, &opts, &Control::new()).unwrap();
+        let f = fit_dki(data, nvox, gtab, None, &opts, &Control::new()).unwrap();
         let mk = kurtosis_map(
             KurtosisMap::Mk,
             true,
@@ -356,14 +244,9 @@ fn dki_bits_do_not_depend_on_threads_or_isa() {
         .unwrap();
         (f, mk)
     };
-    for method in [DkiMethod::Wls, DkiMethod::Ols] {
+    for &method in methods {
         let (a, mka) = run(Some(1), false, method);
-        for (t, base) in [
-            (Some(2), false),
-            (Some(3), false),
-            (Some(1), true),
-            (Some(4), true),
-        ] {
+        for &(t, base) in configs {
             let (b, mkb) = run(t, base, method);
             let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&a.evals), bits(&b.evals), "{method:?} {t:?} {base}");
@@ -374,4 +257,55 @@ fn dki_bits_do_not_depend_on_threads_or_isa() {
             assert_eq!(bits(&mka), bits(&mkb));
         }
     }
+}
+
+#[test]
+fn dki_bits_do_not_depend_on_threads_or_isa() {
+    let nvox = 3000; // several tiles, a short last group
+    let (gtab, data) = synthetic(77, nvox, 20.0);
+    let configs = [
+        (Some(2), false),
+        (Some(3), false),
+        (Some(1), true),
+        (Some(4), true),
+    ];
+    assert_bits_do_not_depend_on_threads_or_isa(
+        &gtab,
+        &data,
+        nvox,
+        &[DkiMethod::Wls, DkiMethod::Ols],
+        &configs,
+    );
+}
+
+/// The constrained fits too: two tiles and a short last group, noisy enough that the constraint
+/// is active in many voxels (checked, so that the semidefinite programs do run).
+#[test]
+fn dki_constrained_bits_do_not_depend_on_threads_or_isa() {
+    let nvox = 530;
+    let (gtab, data) = synthetic(78, nvox, 60.0);
+    for method in [DkiMethod::Cls, DkiMethod::Cwls] {
+        let opts = DkiOptions {
+            method,
+            ..Default::default()
+        };
+        let f = fit_dki(&data, nvox, &gtab, None, &opts, &Control::new()).unwrap();
+        let constrained = f
+            .status
+            .iter()
+            .filter(|&&s| s == voxelkit_dmri::FitStatus::Constrained as u8)
+            .count();
+        assert!(
+            constrained >= 20,
+            "{method:?}: only {constrained} voxels constrained"
+        );
+    }
+    let configs = [(Some(3), false), (Some(2), true)];
+    assert_bits_do_not_depend_on_threads_or_isa(
+        &gtab,
+        &data,
+        nvox,
+        &[DkiMethod::Cls, DkiMethod::Cwls],
+        &configs,
+    );
 }

@@ -1,0 +1,146 @@
+//! Shared by the DKI fixture tests: loading the DIPY fixture cases of fixtures/dipy_dki and
+//! fixtures/dipy_dki_cls (same JSON format) and fitting them.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use voxelkit_core::Control;
+use voxelkit_dmri::{fit_dki, DkiFit, DkiMethod, DkiOptions, GradientTable};
+use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn num(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().unwrap(),
+        Value::String(s) => s.parse().unwrap(),
+        _ => panic!("not a number: {v}"),
+    }
+}
+
+pub fn nums(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(num).collect()
+}
+
+pub fn gtab_of(input: &Value) -> voxelkit_core::Result<GradientTable> {
+    let bvecs: Vec<[f64; 3]> = input["bvecs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let r = nums(r);
+            [r[0], r[1], r[2]]
+        })
+        .collect();
+    GradientTable::new(
+        &nums(&input["bvals"]),
+        &bvecs,
+        num(&input["b0_threshold"]),
+        1e-2,
+    )
+}
+
+pub fn fit_case<T: voxelkit_core::Sample>(
+    data: &[T],
+    nvox: usize,
+    input: &Value,
+    method: DkiMethod,
+    threads: Option<usize>,
+) -> voxelkit_core::Result<DkiFit> {
+    let gtab = gtab_of(input)?;
+    let mask: Option<Vec<u8>> = input["mask"]
+        .as_array()
+        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect());
+    let opts = DkiOptions {
+        method,
+        min_signal: input["min_signal"].as_f64(),
+        return_s0: true,
+        threads,
+        ..Default::default()
+    };
+    fit_dki(data, nvox, &gtab, mask.as_deref(), &opts, &Control::new())
+}
+
+pub fn load(
+    c: &Value,
+    file: &str,
+    method: DkiMethod,
+    threads: Option<usize>,
+) -> Option<voxelkit_core::Result<DkiFit>> {
+    let input = &c["input"];
+    let shape: Vec<usize> = input["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap() as usize)
+        .collect();
+    let nvox: usize = shape[..shape.len() - 1].iter().product();
+    if input["source"] == "synthetic" {
+        let d = nums(&input["data"]);
+        Some(match input["dtype"].as_str().unwrap() {
+            "float32" => fit_case(
+                &d.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+                nvox,
+                input,
+                method,
+                threads,
+            ),
+            "int16" => fit_case(
+                &d.iter().map(|&x| x as i16).collect::<Vec<_>>(),
+                nvox,
+                input,
+                method,
+                threads,
+            ),
+            _ => fit_case(&d, nvox, input, method, threads),
+        })
+    } else {
+        let path = root().join("..").join(input["source"].as_str().unwrap());
+        if !path.exists() {
+            eprintln!("SKIPPED {file}: {} is absent", path.display());
+            return None;
+        }
+        let vol = read_nifti(&path, &NiftiOptions::default()).unwrap();
+        Some(match vol.data {
+            VolumeData::I16(d) => fit_case(&d, nvox, input, method, threads),
+            VolumeData::U16(d) => fit_case(&d, nvox, input, method, threads),
+            other => panic!("unexpected dtype {}", other.dtype()),
+        })
+    }
+}
+
+/// Largest relative error per quantity (the third word of `what`), each checked against `rtol`.
+pub struct Worst {
+    pub rtol: f64,
+    pub seen: Vec<(String, f64)>,
+}
+
+impl Worst {
+    pub fn new(rtol: f64) -> Self {
+        Worst {
+            rtol,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn check(&mut self, what: &str, got: f64, want: f64, floor: f64) {
+        let err = (got - want).abs() / want.abs().max(floor);
+        assert!(
+            err <= self.rtol,
+            "{what}: got {got}, reference {want} (relative error {err:.2e})"
+        );
+        let key = what.split(' ').nth(2).unwrap_or(what).to_string();
+        match self.seen.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, w)) => *w = w.max(err),
+            None => self.seen.push((key, err)),
+        }
+    }
+
+    pub fn report(&self, label: &str) {
+        for (k, w) in &self.seen {
+            eprintln!("{label} max relative error {k:>16}: {w:.2e}");
+        }
+    }
+}
