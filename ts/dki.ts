@@ -56,7 +56,8 @@ export interface DkiPredictOptions extends AsyncOptions {
 }
 
 const SYNC_KEYS = ['method', 'mask', 'minSignal', 'returnS0', 'outputType', 'threads'] as const
-const METHODS: readonly string[] = ['WLS', 'OLS', 'WLLS', 'UWLLS', 'ULLS', 'LS', 'LLS', 'OLLS', 'CLS', 'CWLS']
+// DIPY's other DKI methods reach the engine, which answers ERR_UNSUPPORTED (not built yet)
+const METHODS: readonly string[] = ['WLS', 'OLS', 'WLLS', 'UWLLS', 'ULLS', 'LS', 'LLS', 'OLLS', 'CLS', 'CWLS', 'NLS', 'NLLS', 'RESTORE', 'IRLS', 'RWLS', 'RNLLS']
 const FIT: Partial<Record<string, FitFns>> = {
   uint8: [native.fitDkiUint8, native.fitDkiUint8Sync] as unknown as FitFns,
   int16: [native.fitDkiInt16, native.fitDkiInt16Sync] as unknown as FitFns,
