@@ -102,4 +102,9 @@ test('voxelkit dki writes the DTI and kurtosis maps and a PNG preview', async (t
   const bad = await cli('dki', join(dir, 'dwi.nii.gz'), '--bval', join(dir, 'dwi.bval'), '--bvec', join(dir, 'dwi.bvec'), '--out', join(d, 'x'))
   t.is(bad.code, 1)
   t.regex(bad.stderr, /ERR_GRADIENTS.*3 distinct b-values/)
+  // the constrained fit reports how many voxels the constraint moved
+  const cwls = await cli('dki', join(d, 'dwi.nii.gz'), '--bval', join(d, 'dwi.bval'), '--bvec', join(d, 'dwi.bvec'), '--mask', join(d, 'mask.nii'), '--out', join(d, 'cwls'), '--method', 'CWLS')
+  t.is(cwls.code, 0, cwls.stderr)
+  t.regex(cwls.stdout, /fitted \d+ of 240 voxels \(CWLS(; \d+ moved by the constraint)?\)/)
+  t.true(existsSync(join(d, 'cwls', 'mk.nii.gz')))
 })

@@ -76,7 +76,10 @@ async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<voi
   })
   const nvox = r.fit.status.data.length
   const fitted = r.fit.status.data.filter((s) => s === FitStatus.Ok || s === FitStatus.PinvFallback || s === FitStatus.Constrained).length
-  console.log(`fitted ${fitted} of ${nvox} voxels (${values.method}) in ${(r.timings.fit / 1000).toFixed(2)} s`)
+  const constrained = r.fit.status.data.filter((s) => s === FitStatus.Constrained).length
+  const failed = r.fit.status.data.filter((s) => s === FitStatus.SolverFailed).length
+  const extra = constrained || failed ? `; ${constrained} moved by the constraint${failed ? `, ${failed} failed (zero parameters)` : ''}` : ''
+  console.log(`fitted ${fitted} of ${nvox} voxels (${values.method}${extra}) in ${(r.timings.fit / 1000).toFixed(2)} s`)
   for (const f of r.files) console.log(`  wrote ${f}`)
   console.log(`total ${((performance.now() - started) / 1000).toFixed(2)} s`)
 }
