@@ -13,6 +13,15 @@ read once before with nibabel.load(mmap=False) + np.asanyarray(dataobj)):
 After the last sample, DIR/evals.f64, fa.f64 and mk.f64 (and pred.f64 for predict) hold the
 outputs as float64 little-endian, first axis fastest (NIfTI order), for the comparison.
 
+Constrained methods (CLS, CWLS):
+- --solver NAME passes cvxpy_solver=NAME to the model (DIPY's default is None: cvxpy picks,
+  which for the SDPs is SCS with its default tolerances).
+- --units ms gives DIPY the b-values in ms/µm² (b / 1000) instead of s/mm²: the SDPs are then
+  well scaled for a generic solver. The dumped eigenvalues are converted back to mm²/s.
+- After the clock, the unconstrained fit DIPY starts from (OLS for CLS, WLS for CWLS) is made
+  too, and DIR/moved.f64 holds 1 where the constrained fit differs from it (the constraint moved
+  the voxel), 0 elsewhere; the result JSON counts those voxels and the all-zero (failed) ones.
+
 Threads are whatever the environment says (the runner sets OMP/OPENBLAS/MKL = 1).
 Progress goes to stderr, the result JSON to --result.
 """
@@ -40,7 +49,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--result", required=True)
     ap.add_argument("--dump")
+    ap.add_argument("--units", choices=("s", "ms"), default="s")
+    ap.add_argument("--solver")
     a = ap.parse_args()
+    constrained = a.method.upper() in ("CLS", "CWLS")
 
     import dipy
     import nibabel
@@ -66,10 +78,14 @@ def main():
             for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
         },
         "threads": 1,
+        "units": a.units,
+        "solver": a.solver,
         "rss_after_imports_mib": rss_now_mib(),
     }
     bvals, bvecs = read_bvals_bvecs(a.bval, a.bvec)
-    gtab = gradient_table(bvals, bvecs=bvecs)
+    unit = 1e-3 if a.units == "ms" else 1.0  # b in ms/µm²: diffusivities come out in µm²/ms
+    gtab = gradient_table(bvals * unit, bvecs=bvecs)
+    kw = {"cvxpy_solver": a.solver} if a.solver else {}
     img, data = load(a.data)
     res["shape"] = list(data.shape)
     res["dtype"] = str(data.dtype)
@@ -78,7 +94,7 @@ def main():
     nvox = int(np.prod(data.shape[:-1]))
 
     def new_fit():
-        return DiffusionKurtosisModel(gtab, fit_method=a.method).fit(data)
+        return DiffusionKurtosisModel(gtab, fit_method=a.method, **kw).fit(data)
 
     def kurtosis_maps(fit):
         return [np.asarray(fit.mk()), np.asarray(fit.ak()), np.asarray(fit.rk()), np.asarray(fit.kfa)]
@@ -117,6 +133,20 @@ def main():
     res["times_s"] = times
     res["peak_rss_mib"] = peak_rss_mib()  # before the dump, which computes more maps
 
+    if constrained:
+        # which voxels the constraint moved: compare with the unconstrained fit DIPY starts from
+        ls = DiffusionKurtosisModel(gtab, fit_method="OLS" if a.method.upper() == "CLS" else "WLS").fit(data)
+        d_c, d_u = np.asarray(fit.lower_triangular()), np.asarray(ls.lower_triangular())
+        k_c, k_u = np.asarray(fit.kt), np.asarray(ls.kt)
+        scale_d = np.maximum(np.abs(d_u).max(axis=-1), 1e-300)
+        moved = (np.abs(d_c - d_u).max(axis=-1) > 1e-6 * scale_d) | (
+            np.abs(k_c - k_u).max(axis=-1) > 1e-6 * np.maximum(np.abs(k_u).max(axis=-1), 1.0)
+        )
+        failed = np.all(np.asarray(fit.model_params) == 0, axis=-1)
+        res["moved_voxels"] = int(moved.sum())
+        res["failed_voxels"] = int(failed.sum())
+        log(f"{a.method}: the constraint moved {moved.sum()} of {nvox} voxels; {failed.sum()} all-zero (solver failed)")
+
     if a.dump:
         os.makedirs(a.dump, exist_ok=True)
 
@@ -124,11 +154,13 @@ def main():
             with open(os.path.join(a.dump, f"{name}.f64"), "wb") as f:
                 f.write(np.asarray(arr, dtype="<f8").tobytes(order="F"))
 
-        dump("evals", fit.evals)
+        dump("evals", np.asarray(fit.evals) * unit)
         dump("fa", fit.fa)
         dump("mk", out[2] if a.mode == "all" else out[0] if a.mode == "maps" else fit.mk())
         if a.mode == "predict":
             dump("pred", out[0])
+        if constrained:
+            dump("moved", moved.astype(float))
 
     with open(a.result, "w") as f:
         json.dump(res, f)

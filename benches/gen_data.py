@@ -9,6 +9,7 @@ DKI input (`dki-3shell`): a multi-compartment kurtosis phantom simulated on the 
 table ../shared/reference/dipy/gtab_3shell.txt (one `bx,by,bz` row per volume: the unit
 direction scaled by the b-value), with Rician noise, stored as int16, with FSL .bval/.bvec
 written from the table; numpy default_rng with a fixed seed (see PHANTOMS and dki_phantom).
+`dki-3shell-cls` is the same phantom on a 13x10x10 grid (another seed) for the constrained fits.
 
     python benches/gen_data.py --shared ../shared/reference/dipy --out benches/data [names...]
 
@@ -44,6 +45,16 @@ PHANTOMS = {
         "gtab": "gtab_3shell.txt",
         "shape": [40, 25, 20],
         "seed": 20261123,
+        "s0": 1000.0,
+        "snr": 30.0,
+        "voxel_mm": 2.0,
+    },
+    # the constrained fits (CLS/CWLS) cost milliseconds per voxel on both sides: the same
+    # phantom on a smaller grid (1,300 voxels)
+    "dki-3shell-cls": {
+        "gtab": "gtab_3shell.txt",
+        "shape": [13, 10, 10],
+        "seed": 20261124,
         "s0": 1000.0,
         "snr": 30.0,
         "voxel_mm": 2.0,

@@ -94,22 +94,25 @@ export function refEnv() {
 }
 
 // ---------------------------------------------------------------- set-up
-function pins() {
-  if (!existsSync(REQUIREMENTS)) throw new BenchError(`missing ${rel(REQUIREMENTS)} (the pinned DIPY requirements)`)
+function pins(files) {
   const out = {}
-  for (const line of readFileSync(REQUIREMENTS, 'utf8').split('\n')) {
-    const m = /^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s#;]+)/.exec(line)
-    if (m) out[m[1].toLowerCase()] = m[2]
+  for (const file of files) {
+    if (!existsSync(file)) throw new BenchError(`missing ${rel(file)} (pinned reference requirements)`)
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s#;]+)/.exec(line)
+      if (m) out[m[1].toLowerCase()] = m[2]
+    }
   }
   return out
 }
 
-function venvVersions(timeoutS) {
+// the installed version of each pinned distribution (importlib.metadata), plus Python's
+function venvVersions(names, timeoutS) {
   if (!existsSync(VENV_PY)) return null
   const code =
-    'import json,sys\nv={"python":sys.version.split()[0]}\n' +
-    'for m in ("dipy","numpy","scipy","nibabel"):\n' +
-    '    try:\n        v[m]=__import__(m).__version__\n    except Exception:\n        v[m]=None\n' +
+    'import json,sys\nfrom importlib import metadata\nv={"python":sys.version.split()[0]}\n' +
+    `for m in ${JSON.stringify(names)}:\n` +
+    '    try:\n        v[m]=metadata.version(m)\n    except Exception:\n        v[m]=None\n' +
     'print(json.dumps(v))'
   try {
     return JSON.parse(run(VENV_PY, ['-c', code], { env: refEnv(), timeoutS, what: 'venv check', capture: true }))
@@ -118,26 +121,32 @@ function venvVersions(timeoutS) {
   }
 }
 
-/** Creates benches/.venv with the fixtures' pins unless it already imports exactly those. */
-export function setupVenv(o) {
-  const want = pins()
-  let have = venvVersions(120)
+/**
+ * Creates benches/.venv with the fixtures' pins (plus those of `extra` requirement files, e.g.
+ * the constrained-DKI fixtures' cvxpy stack) unless it already has exactly those versions.
+ */
+export function setupVenv(o, extra = []) {
+  const files = [REQUIREMENTS, ...extra]
+  const want = pins(files)
+  const names = [...new Set(['dipy', 'numpy', 'scipy', 'nibabel', ...Object.keys(want)])]
+  let have = venvVersions(names, 120)
   const ok = (v) => v && Object.entries(want).every(([k, ver]) => v[k] === ver)
+  const from = files.map(rel).join(', ')
   if (ok(have)) {
-    say(`reference: ${rel(VENV)} has ${Object.keys(want).map((k) => `${k} ${have[k]}`).join(', ')} (pins of ${rel(REQUIREMENTS)}); nothing to install`)
+    say(`reference: ${rel(VENV)} has ${Object.keys(want).map((k) => `${k} ${have[k]}`).join(', ')} (pins of ${from}); nothing to install`)
     return have
   }
   if (!existsSync(VENV_PY)) {
     say(`reference: creating the virtual environment ${rel(VENV)} with ${o.python} -m venv`)
     run(o.python, ['-m', 'venv', VENV], { env: process.env, timeoutS: 300, what: `${o.python} -m venv` })
   }
-  say(`reference: installing ${Object.entries(want).map(([k, v]) => `${k}==${v}`).join(' ')} into ${rel(VENV)} from PyPI (pip install -r ${rel(REQUIREMENTS)})`)
-  run(VENV_PY, ['-m', 'pip', 'install', '--disable-pip-version-check', '-r', REQUIREMENTS], {
+  say(`reference: installing ${Object.entries(want).map(([k, v]) => `${k}==${v}`).join(' ')} into ${rel(VENV)} from PyPI (pip install -r ${from})`)
+  run(VENV_PY, ['-m', 'pip', 'install', '--disable-pip-version-check', ...files.flatMap((f) => ['-r', f])], {
     env: process.env,
     timeoutS: 1800,
     what: 'pip install',
   })
-  have = venvVersions(120)
+  have = venvVersions(names, 120)
   if (!ok(have)) throw new BenchError(`reference: ${rel(VENV)} still does not match the pins after pip install: ${JSON.stringify(have)}`)
   return have
 }

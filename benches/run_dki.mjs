@@ -5,8 +5,9 @@
 //   node benches/run_dki.mjs [filters...] [--samples N] [--warmup N] [--threads N]
 //                            [--out FILE] [--timeout S] [--keep-tmp]
 //
-// filters: `dki` (everything), the input (`dki-3shell`), a row (`dki-3shell/WLS`, `/fit`,
-// `/maps`, `/predict`, `/OLS`) or a row name alone (`predict`); `*` is a wildcard.
+// filters: `dki` (everything), an input (`dki-3shell`, `dki-3shell-cls`), a row
+// (`dki-3shell/WLS`, `/fit`, `/maps`, `/predict`, `/OLS`, `dki-3shell-cls/CLS`, `/CWLS`) or a
+// row name alone (`predict`, `CLS`); `*` is a wildcard.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -36,13 +37,23 @@ import {
   rel,
   run,
   say,
+  readF64,
   sci,
   setupVenv,
   span,
   stats,
 } from './lib.mjs'
 
-const INPUTS = ['dki-3shell']
+const INPUTS = ['dki-3shell', 'dki-3shell-cls']
+// The constrained fits' requirements (cvxpy and its solvers), pinned with their fixtures
+const CLS_REQUIREMENTS = join(HERE, '..', 'fixtures', 'dipy_dki_cls', 'requirements.txt')
+// DIPY as a user calls it, and for the constrained fits also DIPY made to solve its SDPs well:
+// b in ms/µm² (well-scaled problems) and Clarabel (an interior-point solver, as voxelkit uses)
+const DIPY_PLAIN = [{ key: 'dipy', label: 'DIPY', args: [] }]
+const DIPY_CONSTRAINED = [
+  { key: 'dipy', label: 'DIPY default (s/mm², cvxpy picks SCS)', args: [] },
+  { key: 'dipy-ms-clarabel', label: 'DIPY b in ms/µm² + Clarabel', args: ['--units', 'ms', '--solver', 'CLARABEL'] },
+]
 // mode: what the contender scripts time (see dipy_dki.py / voxelkit_dki.mjs)
 const ROWS = [
   { name: 'WLS', mode: 'all', method: 'WLS', kernel: 'DKI WLS fit + FA/MD/MK/AK/RK/KFA' },
@@ -50,7 +61,10 @@ const ROWS = [
   { name: 'maps', mode: 'maps', method: 'WLS', kernel: 'MK/AK/RK/KFA on a WLS fit' },
   { name: 'predict', mode: 'predict', method: 'WLS', kernel: 'predict (S0 = 1) on a WLS fit' },
   { name: 'OLS', mode: 'all', method: 'OLS', kernel: 'DKI OLS fit + FA/MD/MK/AK/RK/KFA' },
-]
+  { name: 'CLS', input: 'dki-3shell-cls', mode: 'fit', method: 'CLS', kernel: 'DKI CLS fit', dipy: DIPY_CONSTRAINED },
+  { name: 'CWLS', input: 'dki-3shell-cls', mode: 'fit', method: 'CWLS', kernel: 'DKI CWLS fit', dipy: DIPY_CONSTRAINED },
+].map((r) => ({ input: 'dki-3shell', dipy: DIPY_PLAIN, ...r }))
+const constrainedRow = (r) => r.method === 'CLS' || r.method === 'CWLS'
 const TIMED = {
   all: {
     dipy: 'DiffusionKurtosisModel(gtab, fit_method=M).fit(data); fit.fa, fit.md, fit.mk(), fit.ak(), fit.rk(), fit.kfa',
@@ -75,14 +89,14 @@ function args() {
 }
 
 // ---------------------------------------------------------------- measuring
-function contender(kind, row, inp, threads, o, tmp, tag) {
+function contender(kind, row, inp, threads, o, tmp, tag, variant = DIPY_PLAIN[0]) {
   const result = join(tmp, `${tag}.json`)
   const dump = join(tmp, tag)
   const argv = [row.mode, '--data', inp.nii, '--bval', inp.bval, '--bvec', inp.bvec, '--method', row.method]
   argv.push('--samples', String(o.samples), '--warmup', String(o.warmup), '--result', result, '--dump', dump)
   const t0 = Date.now()
   if (kind === 'dipy') {
-    run(VENV_PY, [join(HERE, 'dipy_dki.py'), ...argv], { env: refEnv(), timeoutS: o.timeoutS, what: `DIPY ${tag}` })
+    run(VENV_PY, [join(HERE, 'dipy_dki.py'), ...argv, ...variant.args], { env: refEnv(), timeoutS: o.timeoutS, what: `DIPY ${tag}` })
   } else {
     run(process.execPath, ['--expose-gc', join(HERE, 'voxelkit_dki.mjs'), ...argv, '--threads', String(threads)], {
       env: process.env,
@@ -97,7 +111,20 @@ function contender(kind, row, inp, threads, o, tmp, tag) {
   return r
 }
 
-const compare = (row, dirA, dirB) => compareDumps(dirA, dirB, { scalars: ['fa', 'mk'], ...(row.mode === 'predict' ? { signal: 'pred' } : {}) })
+function compare(row, dirA, dirB) {
+  const c = compareDumps(dirA, dirB, { scalars: ['fa', 'mk'], ...(row.mode === 'predict' ? { signal: 'pred' } : {}) })
+  if (constrainedRow(row)) {
+    // the voxels the constraint moved: the same ones on both sides?
+    const a = readF64(join(dirA, 'moved.f64'))
+    const b = readF64(join(dirB, 'moved.f64'))
+    if (a.length !== b.length) throw new BenchError(`output sizes differ: moved ${a.length} / ${b.length}`)
+    let differ = 0
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++
+    c.moved_voxels_differ = differ
+    if (differ) c.bitwise_identical = false
+  }
+  return c
+}
 
 // ---------------------------------------------------------------- formatting
 function diffCell(r) {
@@ -108,9 +135,11 @@ function diffCell(r) {
 }
 
 function table(rows) {
+  const cls = rows.some((r) => constrainedRow(r))
   const head = [
     'row',
     'kernel',
+    ...(cls ? ['reference', 'moved by the constraint DIPY / vk (differ)', 'failed DIPY / vk'] : []),
     'voxels',
     'threads DIPY / vk',
     'DIPY median (min–max)',
@@ -121,18 +150,20 @@ function table(rows) {
     'in / out MiB',
     'max diff evals / FA / MK',
   ]
-  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i >= 2 && i !== 3 ? '---:' : '---')).join(' | ')} |`]
+  const left = new Set(['row', 'kernel', 'reference', 'threads DIPY / vk'])
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h) => (left.has(h) ? '---' : '---:')).join(' | ')} |`]
   for (const r of rows) {
     lines.push(
       `| ${[
         `${r.input}/${r.name}`,
         r.kernel,
+        ...(cls ? [r.reference, `${r.dipy.moved_voxels} / ${r.voxelkit.moved_voxels} (${r.diff.moved_voxels_differ})`, `${r.dipy.failed_voxels} / ${r.voxelkit.failed_voxels}`] : []),
         r.voxels.toLocaleString('en-US'),
         `${r.dipy.threads} / ${r.voxelkit.threads}`,
         span(r.dipy.stats),
         span(r.voxelkit.stats),
         `${r.ratio.toFixed(1)}x`,
-        `${r.dipy.us_per_voxel.toFixed(1)} / ${r.voxelkit.us_per_voxel.toFixed(2)}`,
+        `${r.dipy.us_per_voxel.toFixed(1)} / ${r.voxelkit.us_per_voxel.toFixed(r.voxelkit.us_per_voxel >= 100 ? 0 : 2)}`,
         `${f1(r.dipy.peak_rss_mib)} / ${f1(r.voxelkit.peak_rss_mib)}`,
         `${r.input_mib.toFixed(1)} / ${r.output_mib.toFixed(1)}`,
         diffCell(r),
@@ -151,7 +182,7 @@ function main() {
 
   const plan = []
   for (const input of INPUTS) {
-    const rows = ROWS.filter((r) => match('dki', input, `${input}/${r.name}`, r.name))
+    const rows = ROWS.filter((r) => r.input === input && match('dki', input, `${input}/${r.name}`, r.name))
     if (rows.length) plan.push({ input, rows })
   }
   if (plan.length === 0) {
@@ -160,7 +191,7 @@ function main() {
   if (o.samples < 5) say(`note: --samples ${o.samples} is below the 5 samples BENCHMARKS.md asks for: a smoke run, not a claim`)
   if (!existsSync(o.shared)) throw new BenchError(`bench inputs need ../shared/reference/dipy (not found: ${o.shared}; --shared DIR to point elsewhere)`)
 
-  const refVersions = setupVenv(o)
+  const refVersions = setupVenv(o, plan.some((p) => p.rows.some(constrainedRow)) ? [CLS_REQUIREMENTS] : [])
   const manifest = generate(o, plan.map((p) => p.input))
   const m = machine(refVersions, vk)
   const { unset, notes } = environmentNotes(m)
@@ -177,7 +208,7 @@ function main() {
       for (const row of p.rows) {
         say(`\n== ${p.input}/${row.name}: ${row.kernel} (${voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
         const tag = `${p.input}-${row.name}`
-        const d = contender('dipy', row, inp, 1, o, tmp, `${tag}-dipy`)
+        const ds = row.dipy.map((variant) => ({ variant, r: contender('dipy', row, inp, 1, o, tmp, `${tag}-${variant.key}`, variant) }))
         const threadSet = o.allThreads > 1 ? [1, o.allThreads] : [1]
         const vks = threadSet.map((threads) => contender('voxelkit', row, inp, threads, o, tmp, `${tag}-vk${threads}`))
         const side = (r) => ({
@@ -192,9 +223,13 @@ function main() {
           overhead_mib: r.peak_rss_mib - r.input_mib - r.output_mib,
           process_wall_s: r.process_wall_s,
           ...(r.env_threads ? { env_seen: r.env_threads } : {}),
+          ...(r.moved_voxels !== undefined ? { moved_voxels: r.moved_voxels, failed_voxels: r.failed_voxels } : {}),
+          ...(r.units ? { units: r.units, solver: r.solver ?? null } : {}),
         })
-        for (const v of vks) {
+        for (const [k, { variant, r: d }] of ds.entries()) for (const v of vks) {
           rows.push({
+            reference: variant.label,
+            first_reference: k === 0,
             kernel: row.kernel,
             name: row.name,
             mode: row.mode,
@@ -225,7 +260,7 @@ function main() {
             bitwise_identical_across_threads: compare(row, one.dump, all.dump).bitwise_identical,
           })
         }
-        if (!o.keepTmp) for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
+        if (!o.keepTmp) for (const r of [...ds.map((x) => x.r), ...vks]) rmSync(r.dump, { recursive: true, force: true })
       }
     }
   } finally {
@@ -235,7 +270,7 @@ function main() {
 
   // the issue's targets, checked on this run
   const targets = []
-  for (const r of rows) {
+  for (const r of rows.filter((x) => x.first_reference)) {
     if (r.voxelkit.threads === 1 && TARGET_RATIO[r.name] !== undefined) {
       targets.push({ what: `${r.input}/${r.name} ratio at 1 thread`, target: `>= ${TARGET_RATIO[r.name]}x`, value: `${r.ratio.toFixed(1)}x`, met: r.ratio >= TARGET_RATIO[r.name] })
     }
@@ -273,7 +308,15 @@ function main() {
     .map((r) => `${r.name} ${r.dipy.us_per_voxel.toFixed(0)} µs/voxel (issue: ~${ISSUE_DIPY_US[r.name]})`)
   const md = [
     header,
-    table(rows),
+    ...(rows.some((r) => !constrainedRow(r)) ? [table(rows.filter((r) => !constrainedRow(r)))] : []),
+    ...(rows.some(constrainedRow)
+      ? [
+          '',
+          `Constrained fits (CLS, CWLS) on ${rows.find(constrainedRow).input}, against DIPY as a user calls it and against DIPY with b in ms/µm² and Clarabel (which solves its SDPs to a tight tolerance: the answer to compare with). Moved by the constraint: voxels whose fit differs from the unconstrained OLS/WLS one (DIPY) or whose status is Constrained (voxelkit), and in brackets the voxels where the two sides disagree on that; failed: all-zero parameters (DIPY) or SolverFailed (voxelkit).`,
+          '',
+          table(rows.filter(constrainedRow)),
+        ]
+      : []),
     '',
     "Ratio = DIPY median / voxelkit median (DIPY always at 1 thread). Peak RSS of each contender's process includes the runtime, the input and the outputs held (in / out MiB: the data as stored / fit parameters (evals, evecs, kt: 27 float64 per voxel) plus the row's maps or prediction); memory overhead = peak - in - out. Max diff, voxelkit vs DIPY on the last sample: eigenvalues relative to the voxel's largest |λ|, FA and MK absolute; predict: the signal relative to the larger of the two values.",
     ...(effLines.length ? ['', 'Parallel efficiency (speed-up at all cores / cores):', ...effLines] : []),

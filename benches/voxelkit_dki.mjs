@@ -13,7 +13,9 @@
 // `threads` also becomes the default (setThreads) so that the maps, which run on the default
 // pool, use the same number of threads as the fit. After the last sample, DIR/evals.f64,
 // fa.f64 and mk.f64 (and pred.f64 for predict) hold the outputs (float64 little-endian, NIfTI
-// order). Progress goes to stderr, the result JSON to --result.
+// order). For the constrained methods (CLS, CWLS) DIR/moved.f64 holds 1 where the fit's status
+// is FitStatus.Constrained (the constraint moved the voxel), and the result JSON counts those
+// and the SolverFailed voxels. Progress goes to stderr, the result JSON to --result.
 import { writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -101,6 +103,18 @@ for (let i = 0; i < warmup + samples; i++) {
 // outputs held by the user: evals (3) + evecs (9) + kt (15) + what the region made, float64
 res.output_mib = mib(fit.evals.data.byteLength + fit.evecs.data.byteLength + fit.kt.data.byteLength + out.reduce((s, m) => s + m.data.byteLength, 0))
 res.voxels = nvox
+const constrained = ['CLS', 'CWLS'].includes(method.toUpperCase())
+if (constrained) {
+  let moved = 0
+  let failed = 0
+  for (const s of fit.status.data) {
+    if (s === vk.FitStatus.Constrained) moved++
+    else if (s === vk.FitStatus.SolverFailed) failed++
+  }
+  res.moved_voxels = moved
+  res.failed_voxels = failed
+  log(`${method}: the constraint moved ${moved} of ${nvox} voxels; ${failed} solver failures`)
+}
 res.times_s = times
 res.peak_rss_mib = peakRssMib() // before the dump, which computes more maps
 
@@ -111,5 +125,6 @@ if (a.dump) {
   dump('fa', fit.fa())
   dump('mk', mode === 'all' ? out[2] : mode === 'maps' ? out[0] : fit.mk())
   if (mode === 'predict') dump('pred', out[0])
+  if (constrained) dump('moved', { data: Float64Array.from(fit.status.data, (s) => (s === vk.FitStatus.Constrained ? 1 : 0)) })
 }
 writeFileSync(a.result, JSON.stringify(res))

@@ -12,8 +12,10 @@ import { OutputType, Volume, VoxelArray, checkVolume, outVolume } from './volume
  * fit is kept where it satisfies DIPY's sufficient conditions for a positive-definite diffusion
  * tensor and non-negative directional kurtosis (a linear matrix inequality), else it is the
  * closest (in the least-squares metric) parameter set that does, found by a semidefinite program
- * (Clarabel, the solver cvxpy picks for DIPY). Such voxels get {@link FitStatus}.Constrained.
- * They cost about a millisecond each, where WLS costs microseconds.
+ * solved by Clarabel (DIPY goes through cvxpy, which picks SCS for these programs). Such voxels
+ * get {@link FitStatus}.Constrained. Every voxel pays a feasibility check unless its fit passes
+ * a Cholesky test; one that needs the constraint costs a few milliseconds (about 5 ms per voxel
+ * on average at one thread on the benchmark phantom, where most voxels do), WLS microseconds.
  */
 export type DkiMethod = 'WLS' | 'OLS' | 'WLLS' | 'UWLLS' | 'ULLS' | 'LS' | 'LLS' | 'OLLS' | 'CLS' | 'CWLS'
 
