@@ -15,12 +15,11 @@
 //! 3. otherwise the second-order-cone + semidefinite program `min t, ||X h - y|| <= t,
 //!    M(h, s) ⪰ 0` is solved.
 //!
-//! Both programs go to Clarabel (the interior-point solver cvxpy uses for DIPY by default), laid
-//! out exactly as cvxpy 1.9 hands them to it: variables `[t, h, s]`, the cone rows `(t, X h - y)`
-//! then the scaled upper-triangle vector of `M`, every entry of `X` stored (zeros included),
-//! Clarabel's default settings. Step 2 is skipped when `M(h, 0)` is positive definite already
-//! (a Cholesky factorisation succeeds): the feasibility problem is then strictly feasible and the
-//! solver could only agree.
+//! Both programs are solved by Clarabel (DIPY goes through cvxpy, which hands the SOCP to
+//! Clarabel and the two semidefinite programs to SCS by default), in well-scaled variables (an
+//! exact change of variables, see [`ClsSetup`]) at tolerance [`SOLVER_TOL`]. Step 2 is skipped
+//! when `M(h, 0)` is positive definite already (a Cholesky factorisation succeeds): the
+//! feasibility problem is then strictly feasible and the solver could only agree.
 //!
 //! Failures follow DIPY: a singular `A' A` or a solver error gives the zero parameter vector
 //! (status [`FitStatus::SolverFailed`]). Each voxel is solved on its own, so results do not
