@@ -72,6 +72,41 @@ test('voxelkit reports usage and coded errors with exit codes', async (t) => {
   t.regex(th.stderr, /\[ERR_SETTING\] threads/)
 })
 
+// The README's command lines are a copy of the usage text; keep them from drifting: every option
+// a README line uses exists for that command, and enumerated values (`--method WLS|OLS`) match.
+test('README command lines agree with voxelkit --help', async (t) => {
+  const help = (await cli('--help')).stdout
+  const options = (lines: string[]) => {
+    const byCmd = new Map<string, Map<string, string | undefined>>()
+    for (const line of lines) {
+      const cmd = /^\s*voxelkit ([a-z-]+)/.exec(line)?.[1]
+      if (!cmd) continue
+      const opts = byCmd.get(cmd) ?? new Map<string, string | undefined>()
+      for (const m of line.matchAll(/--([a-z-]+)(?: (\S+))?/g)) {
+        const v = m[2]?.replace(/[\]]+$/, '')
+        opts.set(m[1], v && /^[A-Za-z]+(\|[A-Za-z]+)+$/.test(v) ? v : undefined)
+      }
+      byCmd.set(cmd, opts)
+    }
+    return byCmd
+  }
+  const fromHelp = options(help.split('\n'))
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n').filter((l) => l.startsWith('voxelkit '))
+  const fromReadme = options(readme)
+  t.true(fromReadme.size >= 3, 'README has command lines')
+  for (const [cmd, opts] of fromReadme) {
+    const h = fromHelp.get(cmd)
+    if (!h) {
+      t.fail(`README shows \`voxelkit ${cmd}\`, which --help does not list`)
+      continue
+    }
+    for (const [flag, choices] of opts) {
+      t.true(h.has(flag), `README: voxelkit ${cmd} --${flag} is not in --help`)
+      if (h.get(flag) !== undefined || choices !== undefined) t.is(choices, h.get(flag), `voxelkit ${cmd} --${flag} values`)
+    }
+  }
+})
+
 test('voxelkit dki writes the DTI and kurtosis maps and a PNG preview', async (t) => {
   const p = simulateDkiPhantom({ shape: [12, 10, 2], snr: 40, seed: 3 })
   const d = join(dir, 'dki')
