@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 // The `voxelkit` command line.
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { VoxelkitError } from './errors'
+import { join } from 'node:path'
 import { runDtiJob } from './dtiJob'
-import { checkThreads, getThreads, setThreads } from './jobs'
+import { getThreads, setThreads } from './jobs'
 import { writeVolume } from './io'
 import { simulateDtiPhantom } from './phantom'
 import { FitStatus, type DtiMethod } from './dti'
 import { version } from './index'
 import { FIELDS_USAGE, cmdInvertField, cmdWarp } from './cliFields'
 import { RADIOMICS_USAGE, cmdRadiomics } from './cliRadiomics'
+import {
+  UsageError,
+  makeOutputDir,
+  parseCommandLine,
+  printWritten,
+  progressBar,
+  runCli,
+  seconds,
+  secondsSince,
+  threadsOption,
+  writeLines,
+} from './cliKit'
 
 const HELP = `voxelkit ${version}: quantitative medical imaging (DIPY-equivalent DTI and DKI, Rust kernels)
 
@@ -29,36 +38,11 @@ Usage:
 ${FIELDS_USAGE}${RADIOMICS_USAGE}  voxelkit --version | --help
 `
 
-class UsageError extends Error {}
-
-function progressBar(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined
-  return (done, total) => {
-    const w = 30
-    const f = total > 0 ? done / total : 0
-    const n = Math.round(f * w)
-    process.stderr.write(`\r${label} [${'#'.repeat(n)}${' '.repeat(w - n)}] ${(100 * f).toFixed(0).padStart(3)}%`)
-    if (done >= total) process.stderr.write('\n')
-  }
-}
-
-function threadsOpt(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined
-  return checkThreads(Number(v))
-}
-
 async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      bval: { type: 'string' },
-      bvec: { type: 'string' },
-      mask: { type: 'string' },
-      method: { type: 'string', default: 'WLS' },
-      threads: { type: 'string' },
-      out: { type: 'string' },
-    },
+  const { values, positionals } = parseCommandLine(args, {
+    options: ['bval', 'bvec', 'mask', 'method', 'threads', 'out'],
+    defaults: { method: 'WLS' },
+    positionals: true,
   })
   if (positionals.length !== 1) throw new UsageError(`${model} needs exactly one input series <dwi.nii[.gz]>`)
   for (const k of ['bval', 'bvec', 'out'] as const) if (!values[k]) throw new UsageError(`${model} needs --${k}`)
@@ -70,7 +54,7 @@ async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<voi
     mask: values.mask,
     model,
     method: values.method as DtiMethod,
-    threads: threadsOpt(values.threads),
+    threads: threadsOption(values.threads),
     out: values.out!,
     onProgress: progressBar('fitting'),
   })
@@ -79,9 +63,9 @@ async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<voi
   const constrained = r.fit.status.data.filter((s) => s === FitStatus.Constrained).length
   const failed = r.fit.status.data.filter((s) => s === FitStatus.SolverFailed).length
   const extra = constrained || failed ? `; ${constrained} moved by the constraint${failed ? `, ${failed} failed (zero parameters)` : ''}` : ''
-  console.log(`fitted ${fitted} of ${nvox} voxels (${values.method}${extra}) in ${(r.timings.fit / 1000).toFixed(2)} s`)
-  for (const f of r.files) console.log(`  wrote ${f}`)
-  console.log(`total ${((performance.now() - started) / 1000).toFixed(2)} s`)
+  console.log(`fitted ${fitted} of ${nvox} voxels (${values.method}${extra}) in ${seconds(r.timings.fit)} s`)
+  printWritten(r.files)
+  console.log(`total ${secondsSince(started)} s`)
 }
 
 function mean(a: ArrayLike<number>, keep: (i: number) => boolean): number {
@@ -92,23 +76,22 @@ function mean(a: ArrayLike<number>, keep: (i: number) => boolean): number {
 }
 
 async function cmdDemo(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'voxelkit-demo' }, threads: { type: 'string' } } })
-  const out = resolve(values.out!)
-  const threads = threadsOpt(values.threads)
+  const { values } = parseCommandLine(args, { options: ['out', 'threads'], defaults: { out: 'voxelkit-demo' } })
+  const threads = threadsOption(values.threads)
   if (threads !== undefined) setThreads(threads)
-  mkdirSync(out, { recursive: true })
+  const out = makeOutputDir(values.out)
   console.log(`voxelkit ${version} demo: synthetic DTI phantom -> DTI maps (${getThreads()} threads)`)
   const t0 = performance.now()
   const p = simulateDtiPhantom({ shape: [96, 96, 24], snr: 30, seed: 1 })
   const dwiPath = join(out, 'dwi.nii.gz')
   await writeVolume(dwiPath, p.dwi)
   await writeVolume(join(out, 'mask.nii.gz'), p.mask)
-  writeFileSync(join(out, 'dwi.bval'), Array.from(p.bvals).join(' ') + '\n')
+  writeLines(join(out, 'dwi.bval'), [Array.from(p.bvals).join(' ')])
   const rows = [0, 1, 2].map((c) => Array.from({ length: p.bvals.length }, (_, i) => p.bvecs[3 * i + c].toFixed(6)).join(' '))
-  writeFileSync(join(out, 'dwi.bvec'), rows.join('\n') + '\n')
+  writeLines(join(out, 'dwi.bvec'), rows)
   const t1 = performance.now()
   const [nx, ny, nz, nvol] = p.dwi.shape
-  console.log(`  phantom ${nx}x${ny}x${nz} voxels x ${nvol} volumes (int16, SNR 30) written in ${((t1 - t0) / 1000).toFixed(2)} s`)
+  console.log(`  phantom ${nx}x${ny}x${nz} voxels x ${nvol} volumes (int16, SNR 30) written in ${seconds(t1 - t0)} s`)
   const r = await runDtiJob({
     dwi: dwiPath,
     bval: join(out, 'dwi.bval'),
@@ -127,8 +110,8 @@ async function cmdDemo(args: string[]): Promise<void> {
   const csf = (i: number) => p.mask.data[i] === 1 && tf[i] === 0
   let err = 0
   for (let i = 0; i < nvox; i++) if (p.mask.data[i]) err += Math.abs(fa[i] - tf[i])
-  console.log(`  read ${(r.timings.read / 1000).toFixed(2)} s, WLS fit of ${fitted} voxels ${(r.timings.fit / 1000).toFixed(3)} s ` +
-    `(${((r.timings.fit * 1000) / fitted).toFixed(2)} µs/voxel), maps ${(r.timings.maps / 1000).toFixed(3)} s, write ${(r.timings.write / 1000).toFixed(2)} s`)
+  console.log(`  read ${seconds(r.timings.read)} s, WLS fit of ${fitted} voxels ${seconds(r.timings.fit, 3)} s ` +
+    `(${((r.timings.fit * 1000) / fitted).toFixed(2)} µs/voxel), maps ${seconds(r.timings.maps, 3)} s, write ${seconds(r.timings.write)} s`)
   console.log(`  white matter: FA ${mean(fa, wm).toFixed(3)} (true ${mean(tf, wm).toFixed(3)}), MD ${mean(md, wm).toExponential(2)} mm²/s`)
   console.log(`  grey matter:  FA ${mean(fa, gm).toFixed(3)} (true ${mean(tf, gm).toFixed(3)}), MD ${mean(md, gm).toExponential(2)} mm²/s`)
   console.log(`  CSF:          FA ${mean(fa, csf).toFixed(3)} (true 0.000), MD ${mean(md, csf).toExponential(2)} mm²/s (true 3.00e-3)`)
@@ -138,39 +121,17 @@ async function cmdDemo(args: string[]): Promise<void> {
   console.log(`  maps:   ${r.files.map((f) => f.slice(out.length + 1)).join(', ')}`)
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv
-  try {
-    if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-      process.stdout.write(HELP)
-      return cmd === undefined ? 2 : 0
-    }
-    if (cmd === '--version' || cmd === '-v') {
-      console.log(version)
-      return 0
-    }
-    if (cmd === 'dti') await cmdDti(rest)
-    else if (cmd === 'dki') await cmdDti(rest, 'dki')
-    else if (cmd === 'demo') await cmdDemo(rest)
-    else if (cmd === 'invert-field') await cmdInvertField(rest)
-    else if (cmd === 'warp') await cmdWarp(rest)
-    else if (cmd === 'radiomics') return await cmdRadiomics(rest)
-    else throw new UsageError(`unknown command '${cmd}'`)
-    return 0
-  } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`voxelkit: ${(e as Error).message}\n\n${HELP}`)
-      return 2
-    }
-    if (e instanceof VoxelkitError) {
-      process.stderr.write(`voxelkit: [${e.code}] ${e.message}\n`)
-      return 1
-    }
-    process.stderr.write(`voxelkit: ${(e as Error).stack ?? String(e)}\n`)
-    return 1
-  }
-}
-
-main(process.argv.slice(2)).then((code) => {
+runCli(process.argv.slice(2), {
+  help: HELP,
+  version,
+  commands: {
+    dti: (args) => cmdDti(args),
+    dki: (args) => cmdDti(args, 'dki'),
+    demo: cmdDemo,
+    'invert-field': cmdInvertField,
+    warp: cmdWarp,
+    radiomics: cmdRadiomics,
+  },
+}).then((code) => {
   process.exitCode = code
 })

@@ -5,17 +5,21 @@
 // the vector components in LPS): x and y components are negated on the way in and out so that
 // voxelkit computes in the header's RAS world. A 4D [nx, ny, nz, 3] (or 2D [nx, ny, 2]) file is
 // taken as RAS vectors as they are (DIPY/nibabel style). `--convention itk|ras` overrides.
-import { parseArgs } from 'node:util'
 import { VoxelkitError } from './errors'
-import { checkThreads } from './jobs'
 import { readVolume, writeVolume } from './io'
 import { invertField, warpVolume, type DisplacementField } from './fields'
 import type { Volume } from './volume'
-
-/** Usage mistakes: the main CLI prints the help for codes starting with ERR_PARSE_ARGS. */
-class FieldsUsageError extends Error {
-  readonly code = 'ERR_PARSE_ARGS_FIELDS'
-}
+import {
+  UsageError,
+  choiceOption,
+  numberOption,
+  parseCommandLine,
+  printWritten,
+  progressBar,
+  seconds,
+  secondsSince,
+  threadsOption,
+} from './cliKit'
 
 export const FIELDS_USAGE = `  voxelkit invert-field <field.nii[.gz]> --out FILE [--max-iter N] [--tolerance T] [--start FILE]
                         [--convention auto|itk|ras] [--threads N]
@@ -27,30 +31,11 @@ export const FIELDS_USAGE = `  voxelkit invert-field <field.nii[.gz]> --out FILE
       field's grid (or the reference image's grid).
 `
 
-function progressBar(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined
-  return (done, total) => {
-    const w = 30
-    const f = total > 0 ? done / total : 0
-    const n = Math.round(f * w)
-    process.stderr.write(`\r${label} [${'#'.repeat(n)}${' '.repeat(w - n)}] ${(100 * f).toFixed(0).padStart(3)}%`)
-    if (done >= total) process.stderr.write('\n')
-  }
-}
-
-function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined
-  const x = Number(v)
-  if (v.trim() === '' || !Number.isFinite(x)) throw new FieldsUsageError(`--${name} must be a number, got '${v}'`)
-  return x
-}
-
 type Convention = 'itk' | 'ras'
 
 function convention(v: string | undefined, shape: number[]): Convention {
-  const c = v ?? 'auto'
-  if (c === 'itk' || c === 'ras') return c
-  if (c !== 'auto') throw new FieldsUsageError(`--convention must be auto, itk or ras, got '${c}'`)
+  const c = choiceOption(v ?? 'auto', 'convention', ['auto', 'itk', 'ras'])
+  if (c !== 'auto') return c
   return shape.length === 5 ? 'itk' : 'ras'
 }
 
@@ -74,23 +59,15 @@ async function readField(path: string, conv: string | undefined): Promise<[Displ
 }
 
 export async function cmdInvertField(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      'max-iter': { type: 'string' },
-      tolerance: { type: 'string' },
-      start: { type: 'string' },
-      convention: { type: 'string' },
-      threads: { type: 'string' },
-    },
+  const { values, positionals } = parseCommandLine(args, {
+    options: ['out', 'max-iter', 'tolerance', 'start', 'convention', 'threads'],
+    positionals: true,
   })
-  if (positionals.length !== 1) throw new FieldsUsageError('invert-field needs exactly one field file')
-  if (!values.out) throw new FieldsUsageError('invert-field needs --out FILE')
-  const maxIter = num(values['max-iter'], 'max-iter')
-  const tolerance = num(values.tolerance, 'tolerance')
-  const threads = values.threads === undefined ? undefined : checkThreads(Number(values.threads))
+  if (positionals.length !== 1) throw new UsageError('invert-field needs exactly one field file')
+  if (!values.out) throw new UsageError('invert-field needs --out FILE')
+  const maxIter = numberOption(values['max-iter'], 'max-iter')
+  const tolerance = numberOption(values.tolerance, 'tolerance')
+  const threads = threadsOption(values.threads)
   const t0 = performance.now()
   const [field, conv] = await readField(positionals[0], values.convention)
   const start = values.start ? (await readField(values.start, values.convention))[0] : undefined
@@ -107,31 +84,22 @@ export async function cmdInvertField(args: string[]): Promise<void> {
   await writeVolume(values.out, { data: out.data, shape: inv.shape, affine: inv.affine })
   const nvox = field.shape.slice(0, -1).reduce((a, b) => a * b, 1)
   console.log(
-    `inverted a ${field.shape.join('x')} ${conv.toUpperCase()} field (${nvox} voxels) in ${((t2 - t1) / 1000).toFixed(3)} s: ` +
+    `inverted a ${field.shape.join('x')} ${conv.toUpperCase()} field (${nvox} voxels) in ${seconds(t2 - t1, 3)} s: ` +
       `${inv.stats.iterations} iterations, mean residual ${inv.stats.error.toExponential(3)} voxel, max ${inv.stats.maxResidual.toExponential(3)} voxel`,
   )
-  console.log(`  wrote ${values.out} (total ${((performance.now() - t0) / 1000).toFixed(2)} s)`)
+  printWritten(values.out, `total ${secondsSince(t0)} s`)
 }
 
 export async function cmdWarp(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      interpolation: { type: 'string', default: 'linear' },
-      reference: { type: 'string' },
-      convention: { type: 'string' },
-      threads: { type: 'string' },
-    },
+  const { values, positionals } = parseCommandLine(args, {
+    options: ['out', 'interpolation', 'reference', 'convention', 'threads'],
+    defaults: { interpolation: 'linear' },
+    positionals: true,
   })
-  if (positionals.length !== 2) throw new FieldsUsageError('warp needs <moving> and <field> files')
-  if (!values.out) throw new FieldsUsageError('warp needs --out FILE')
-  const interpolation = values.interpolation
-  if (interpolation !== 'linear' && interpolation !== 'nearest') {
-    throw new FieldsUsageError(`--interpolation must be linear or nearest, got '${interpolation}'`)
-  }
-  const threads = values.threads === undefined ? undefined : checkThreads(Number(values.threads))
+  if (positionals.length !== 2) throw new UsageError('warp needs <moving> and <field> files')
+  if (!values.out) throw new UsageError('warp needs --out FILE')
+  const interpolation = choiceOption(values.interpolation, 'interpolation', ['linear', 'nearest'])
+  const threads = threadsOption(values.threads)
   const t0 = performance.now()
   const moving = await readVolume(positionals[0])
   const [field] = await readField(positionals[1], values.convention)
@@ -150,6 +118,6 @@ export async function cmdWarp(args: string[]): Promise<void> {
   // linear output is float64; store float32 unless the moving image was float64
   const data = interpolation === 'linear' && !(moving.data instanceof Float64Array) ? Float32Array.from(out.data as Float64Array) : out.data
   await writeVolume(values.out, { ...out, data })
-  console.log(`warped ${positionals[0]} (${interpolation}) onto a ${out.shape.join('x')} grid in ${((t2 - t1) / 1000).toFixed(3)} s`)
-  console.log(`  wrote ${values.out} (total ${((performance.now() - t0) / 1000).toFixed(2)} s)`)
+  console.log(`warped ${positionals[0]} (${interpolation}) onto a ${out.shape.join('x')} grid in ${seconds(t2 - t1, 3)} s`)
+  printWritten(values.out, `total ${secondsSince(t0)} s`)
 }
