@@ -1,40 +1,19 @@
 // The voxelkit command: the main job end to end, and its error paths.
 import test from 'ava'
-import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { readVolumeSync, simulateDkiPhantom, writeVolumeSync } from '../ts/index'
+import { readVolumeSync, simulateDkiPhantom } from '../ts/index'
+import { cli, scratchDir, writeDwiFiles } from './helpers/cli'
 import { phantom } from './helpers/data'
 import { ROOT } from './helpers/fixtures'
 
-const run = promisify(execFile)
-const CLI = join(ROOT, 'dist', 'cli.js')
-const dir = mkdtempSync(join(tmpdir(), 'voxelkit-cli-'))
-test.after.always(() => rmSync(dir, { recursive: true, force: true }))
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args])
-    return { code: 0, ...r }
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string }
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr }
-  }
-}
+const dir = scratchDir('cli')
 
 test('voxelkit dti writes the maps and a PNG preview', async (t) => {
   const p = phantom([20, 18, 3])
-  writeVolumeSync(join(dir, 'dwi.nii.gz'), p.dwi)
-  writeVolumeSync(join(dir, 'mask.nii'), p.mask)
-  writeFileSync(join(dir, 'dwi.bval'), Array.from(p.bvals).join(' '))
-  writeFileSync(
-    join(dir, 'dwi.bvec'),
-    [0, 1, 2].map((c) => Array.from({ length: p.bvals.length }, (_, i) => p.bvecs[3 * i + c])).map((r) => r.join(' ')).join('\n'),
-  )
+  const f = writeDwiFiles(dir, p)
   const out = join(dir, 'out')
-  const r = await cli('dti', join(dir, 'dwi.nii.gz'), '--bval', join(dir, 'dwi.bval'), '--bvec', join(dir, 'dwi.bvec'), '--mask', join(dir, 'mask.nii'), '--out', out)
+  const r = await cli('dti', f.dwi, '--bval', f.bval, '--bvec', f.bvec, '--mask', f.mask, '--out', out)
   t.is(r.code, 0, r.stderr)
   for (const f of ['fa', 'md', 'ad', 'rd', 'evals', 'evecs', 'color_fa']) {
     const v = readVolumeSync(join(out, `${f}.nii.gz`))
@@ -110,16 +89,9 @@ test('README command lines agree with voxelkit --help', async (t) => {
 test('voxelkit dki writes the DTI and kurtosis maps and a PNG preview', async (t) => {
   const p = simulateDkiPhantom({ shape: [12, 10, 2], snr: 40, seed: 3 })
   const d = join(dir, 'dki')
-  mkdirSync(d, { recursive: true })
-  writeVolumeSync(join(d, 'dwi.nii.gz'), p.dwi)
-  writeVolumeSync(join(d, 'mask.nii'), p.mask)
-  writeFileSync(join(d, 'dwi.bval'), Array.from(p.bvals).join(' '))
-  writeFileSync(
-    join(d, 'dwi.bvec'),
-    [0, 1, 2].map((c) => Array.from({ length: p.bvals.length }, (_, i) => p.bvecs[3 * i + c])).map((r) => r.join(' ')).join('\n'),
-  )
+  const f = writeDwiFiles(d, p)
   const out = join(d, 'out')
-  const r = await cli('dki', join(d, 'dwi.nii.gz'), '--bval', join(d, 'dwi.bval'), '--bvec', join(d, 'dwi.bvec'), '--mask', join(d, 'mask.nii'), '--out', out)
+  const r = await cli('dki', f.dwi, '--bval', f.bval, '--bvec', f.bvec, '--mask', f.mask, '--out', out)
   t.is(r.code, 0, r.stderr)
   for (const f of ['fa', 'md', 'mk', 'ak', 'rk', 'kfa', 'mkt']) {
     const v = readVolumeSync(join(out, `${f}.nii.gz`))
@@ -138,7 +110,7 @@ test('voxelkit dki writes the DTI and kurtosis maps and a PNG preview', async (t
   t.is(bad.code, 1)
   t.regex(bad.stderr, /ERR_GRADIENTS.*3 distinct b-values/)
   // the constrained fit reports how many voxels the constraint moved
-  const cwls = await cli('dki', join(d, 'dwi.nii.gz'), '--bval', join(d, 'dwi.bval'), '--bvec', join(d, 'dwi.bvec'), '--mask', join(d, 'mask.nii'), '--out', join(d, 'cwls'), '--method', 'CWLS')
+  const cwls = await cli('dki', f.dwi, '--bval', f.bval, '--bvec', f.bvec, '--mask', f.mask, '--out', join(d, 'cwls'), '--method', 'CWLS')
   t.is(cwls.code, 0, cwls.stderr)
   t.regex(cwls.stdout, /fitted \d+ of 240 voxels \(CWLS(; \d+ moved by the constraint)?\)/)
   t.true(existsSync(join(d, 'cwls', 'mk.nii.gz')))

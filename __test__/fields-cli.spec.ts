@@ -3,29 +3,14 @@
 // 1e-6 voxel (NIfTI stores the affine in float32, which moves results by ~1e-7 voxel); a warp
 // equal to the API's on the volumes as stored; usage errors exit 2.
 import test from 'ava'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { readVolumeSync, warpVolumeSync, writeVolumeSync, type DisplacementField } from '../ts/index'
+import { cli, scratchDir } from './helpers/cli'
 import { ROOT } from './helpers/fixtures'
 
-const run = promisify(execFile)
-const CLI = join(ROOT, 'dist', 'cli.js')
 const FIX = join(ROOT, 'fixtures', 'dipy_fields')
-const dir = mkdtempSync(join(tmpdir(), 'voxelkit-fields-cli-'))
-test.after.always(() => rmSync(dir, { recursive: true, force: true }))
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args])
-    return { code: 0, ...r }
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string }
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr }
-  }
-}
+const dir = scratchDir('fields-cli')
 
 function fixture(name: string) {
   const m = JSON.parse(readFileSync(join(FIX, `${name}.json`), 'utf8'))

@@ -1,29 +1,13 @@
 // `voxelkit radiomics`: one case (CSV on stdout, --out json/csv, --params), batch mode over a
 // cases CSV with --jobs (one row per case, failures in the error column, exit status 1).
 import test from 'ava'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { extractFeaturesSync, writeVolumeSync } from '../ts/index'
-import { ROOT } from './helpers/fixtures'
+import { cli, scratchDir } from './helpers/cli'
 import { caseVolumes, parseCsv, radCases } from './helpers/radiomics'
 
-const run = promisify(execFile)
-const CLI = join(ROOT, 'dist', 'cli.js')
-const dir = mkdtempSync(join(tmpdir(), 'voxelkit-rad-cli-'))
-test.after.always(() => rmSync(dir, { recursive: true, force: true }))
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args])
-    return { code: 0, ...r }
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string }
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr }
-  }
-}
+const dir = scratchDir('rad-cli')
 
 const ok = radCases().filter((c) => c.error === undefined && Object.keys(c.settings).length <= 2 && c.image.dtype === 'int16')
 const vols = ok.slice(0, 3).map((c, k) => {
