@@ -63,32 +63,17 @@ export function printedHalfUlp(s: string): number {
   return 0.5 * 10 ** (exp - decimals)
 }
 
-/** Minimal CSV parser (quoted fields with commas). */
+/**
+ * Minimal CSV reader (quoted cells with commas and doubled quotes; blank lines skipped). It splits
+ * at the commas outside quotes, a different way from the CLI's reader, so that it checks it.
+ */
 export function parseCsv(text: string): string[][] {
-  const rows: string[][] = []
-  for (const line of text.split(/\r?\n/)) {
-    if (!line) continue
-    const row: string[] = []
-    let cur = ''
-    let q = false
-    for (let i = 0; i < line.length; i++) {
-      const ch = line[i]
-      if (q) {
-        if (ch === '"' && line[i + 1] === '"') {
-          cur += '"'
-          i++
-        } else if (ch === '"') q = false
-        else cur += ch
-      } else if (ch === '"') q = true
-      else if (ch === ',') {
-        row.push(cur)
-        cur = ''
-      } else cur += ch
-    }
-    row.push(cur)
-    rows.push(row)
-  }
-  return rows
+  const comma = /,(?=(?:[^"]*"[^"]*")*[^"]*$)/ // followed by an even number of quotes
+  const unquote = (cell: string) => (/^"[\s\S]*"$/.test(cell) ? cell.slice(1, -1).replace(/""/g, '"') : cell)
+  return text
+    .split(/\r?\n/)
+    .filter((line) => line !== '')
+    .map((line) => line.split(comma).map(unquote))
 }
 
 /** A Python dict literal (as PyRadiomics prints its settings) as a JS object. */
