@@ -1,24 +1,30 @@
 // The voxelkit command: the main job end to end, and its error paths.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { readVolumeSync, simulateDkiPhantom } from '../ts/index'
-import { cli, scratchDir, writeDwiFiles } from './helpers/cli'
+import { readVolumeSync, simulateDkiPhantom, type Volume } from '../ts/index'
+import { cli, fitArgs, scratchDir, writeDwiFiles } from './helpers/cli'
 import { phantom } from './helpers/data'
 import { ROOT } from './helpers/fixtures'
 
 const dir = scratchDir('cli')
 
+/** The maps `<name>.nii.gz` in `out`, each checked to be float32. */
+function float32Maps(t: ExecutionContext, out: string, names: string[]): [string, Volume][] {
+  return names.map((name) => {
+    const v = readVolumeSync(join(out, `${name}.nii.gz`))
+    t.true(v.data instanceof Float32Array, name)
+    return [name, v]
+  })
+}
+
 test('voxelkit dti writes the maps and a PNG preview', async (t) => {
   const p = phantom([20, 18, 3])
-  const f = writeDwiFiles(dir, p)
   const out = join(dir, 'out')
-  const r = await cli('dti', f.dwi, '--bval', f.bval, '--bvec', f.bvec, '--mask', f.mask, '--out', out)
+  const r = await cli('dti', ...fitArgs(writeDwiFiles(dir, p), out))
   t.is(r.code, 0, r.stderr)
-  for (const f of ['fa', 'md', 'ad', 'rd', 'evals', 'evecs', 'color_fa']) {
-    const v = readVolumeSync(join(out, `${f}.nii.gz`))
+  for (const [f, v] of float32Maps(t, out, ['fa', 'md', 'ad', 'rd', 'evals', 'evecs', 'color_fa'])) {
     t.deepEqual(v.shape.slice(0, 3), [20, 18, 3], f)
-    t.true(v.data instanceof Float32Array, f)
     t.deepEqual(v.affine, p.dwi.affine, f)
   }
   t.deepEqual(readVolumeSync(join(out, 'evecs.nii.gz')).shape, [20, 18, 3, 3, 3])
@@ -91,13 +97,9 @@ test('voxelkit dki writes the DTI and kurtosis maps and a PNG preview', async (t
   const d = join(dir, 'dki')
   const f = writeDwiFiles(d, p)
   const out = join(d, 'out')
-  const r = await cli('dki', f.dwi, '--bval', f.bval, '--bvec', f.bvec, '--mask', f.mask, '--out', out)
+  const r = await cli('dki', ...fitArgs(f, out))
   t.is(r.code, 0, r.stderr)
-  for (const f of ['fa', 'md', 'mk', 'ak', 'rk', 'kfa', 'mkt']) {
-    const v = readVolumeSync(join(out, `${f}.nii.gz`))
-    t.deepEqual(v.shape, [12, 10, 2], f)
-    t.true(v.data instanceof Float32Array, f)
-  }
+  for (const [name, v] of float32Maps(t, out, ['fa', 'md', 'mk', 'ak', 'rk', 'kfa', 'mkt'])) t.deepEqual(v.shape, [12, 10, 2], name)
   t.deepEqual(readVolumeSync(join(out, 'kt.nii.gz')).shape, [12, 10, 2, 15])
   // white matter of the phantom (stick + hindered compartments) has clearly positive kurtosis
   const mk = readVolumeSync(join(out, 'mk.nii.gz')).data
@@ -110,7 +112,7 @@ test('voxelkit dki writes the DTI and kurtosis maps and a PNG preview', async (t
   t.is(bad.code, 1)
   t.regex(bad.stderr, /ERR_GRADIENTS.*3 distinct b-values/)
   // the constrained fit reports how many voxels the constraint moved
-  const cwls = await cli('dki', f.dwi, '--bval', f.bval, '--bvec', f.bvec, '--mask', f.mask, '--out', join(d, 'cwls'), '--method', 'CWLS')
+  const cwls = await cli('dki', ...fitArgs(f, join(d, 'cwls')), '--method', 'CWLS')
   t.is(cwls.code, 0, cwls.stderr)
   t.regex(cwls.stdout, /fitted \d+ of 240 voxels \(CWLS(; \d+ moved by the constraint)?\)/)
   t.true(existsSync(join(d, 'cwls', 'mk.nii.gz')))

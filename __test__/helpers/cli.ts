@@ -60,3 +60,8 @@ export function writeDwiFiles(dir: string, p: { dwi: Volume; mask: Volume; bvals
   writeFileSync(f.bvec, axes.join('\n'))
   return f
 }
+
+/** The arguments of `voxelkit dti|dki` for these files, with the mask, writing to `out`. */
+export function fitArgs(f: DwiFiles, out: string): string[] {
+  return [f.dwi, '--bval', f.bval, '--bvec', f.bvec, '--mask', f.mask, '--out', out]
+}
