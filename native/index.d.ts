@@ -18,89 +18,69 @@ export declare class JobHandle {
   progress(): Array<number>
 }
 
-/** Logical cores seen by the process. */
-export declare function availableThreads(): number
-
 export interface BvalsBvecsOut {
   bvals: Float64Array
   /** Row per gradient. */
   bvecs: Float64Array
 }
 
-export declare function composeFieldsAsync(d1: Float32Array | Float64Array, grid1: GridIn, d2: Float32Array | Float64Array, grid2: GridIn, timeScaling: number, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<unknown>
-
 /** `x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`). */
-export declare function composeFieldsSync(d1: Float32Array | Float64Array, grid1: GridIn, d2: Float32Array | Float64Array, grid2: GridIn, timeScaling: number, threads?: number | undefined | null, job?: JobHandle | undefined | null): ComposeOut
+export declare function composeFields(d1: VolumeIn, d2: VolumeIn, o?: ComposeOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FieldOut>
 
-export interface ComposeOut {
-  field: TypedOut
-  maxNorm: number
-  meanNorm: number
-  stdNorm: number
-  count: number
-}
+/** The synchronous twin of `composeFields`. */
+export declare function composeFieldsSync(d1: VolumeIn, d2: VolumeIn, o?: ComposeOptionsIn | undefined | null): FieldOut
 
-/** Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops. */
-export interface DkiFitOut {
-  evals: Float64Array
-  evecs: Float64Array
-  kt: Float64Array
-  s0?: Float64Array
-  status: Uint8Array
+/** Options of a composition. */
+export interface ComposeOptionsIn {
+  /** `t` in `x -> d1(x) + t d2(x + d1(x))`. @default 1 */
+  timeScaling?: number
+  /** Threads for this call. @default getThreads() */
+  threads?: number
 }
 
 /**
  * A kurtosis map ('mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa') from component-major parameters,
- * clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped); `analytical = false` picks
- * DIPY's numerical estimators of MK, AK and RK.
+ * clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped).
  */
-export declare function dkiKurtosisMap(name: string, evals: Float64Array, evecs: Float64Array, kt: Float64Array, minKurtosis: number, maxKurtosis: number, analytical: boolean): Float64Array
-
-export interface DkiOptionsIn {
-  /** 'WLS' or 'OLS' (and DIPY's aliases). */
-  method: string
-  minSignal?: number
-  returnS0: boolean
-  threads?: number
-}
-
-export declare function dkiPredict(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): Promise<unknown>
+export declare function dkiKurtosisMap(name: string, fit: PredictIn, o?: KurtosisOptionsIn | undefined | null): Float64Array
 
 /**
- * Predicted DKI signal written into `out` (volume-major `[nvox * nvol]`, allocated by the
- * caller so the engine owns it). `s0Volume` wins over `s0Scalar`.
+ * r" DKI fit methods (DIPY `DiffusionKurtosisModel` names; `WLLS`/`UWLLS` are aliases of `WLS`,
+ * r" `ULLS`/`LS`/`LLS`/`OLLS` of `OLS`). `CLS` and `CWLS` are DIPY's constrained OLS and WLS.
+ * r" `NLS`, `NLLS`, `RESTORE`, `IRLS`, `RWLS` and `RNLLS` are planned: `ERR_UNSUPPORTED` today.
  */
-export declare function dkiPredictSync(evals: Float64Array, evecs: Float64Array, kt: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): void
+export declare const enum DkiMethod {
+  Wls = 'WLS',
+  Ols = 'OLS',
+  Wlls = 'WLLS',
+  Uwlls = 'UWLLS',
+  Ulls = 'ULLS',
+  Ls = 'LS',
+  Lls = 'LLS',
+  Olls = 'OLLS',
+  Cls = 'CLS',
+  Cwls = 'CWLS',
+  Nls = 'NLS',
+  Nlls = 'NLLS',
+  Restore = 'RESTORE',
+  Irls = 'IRLS',
+  Rwls = 'RWLS',
+  Rnlls = 'RNLLS',
+}
 
 /** Colour FA, component-major `[nvox * 3]`. */
 export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Float64Array
 
-/** Outputs are engine-owned arrays ([`Out`]): freed by GC, also in synchronous loops. */
-export interface DtiFitOut {
-  evals: Float64Array
-  evecs: Float64Array
-  s0?: Float64Array
-  status: Uint8Array
-}
-
 /** The tensor's lower triangle `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`, component-major `[nvox * 6]`. */
 export declare function dtiLowerTriangular(evals: Float64Array, evecs: Float64Array): Float64Array
 
-export interface DtiOptionsIn {
-  /** 'WLS' or 'OLS'. */
-  method: string
-  minSignal?: number
-  returnS0: boolean
-  threads?: number
+/** r" DTI fit methods (DIPY `TensorModel`). `NLLS` and `RESTORE` are planned: `ERR_UNSUPPORTED` today. */
+export declare const enum DtiMethod {
+  Wls = 'WLS',
+  Ols = 'OLS',
+  Nlls = 'NLLS',
+  Restore = 'RESTORE',
 }
-
-export declare function dtiPredict(evals: Float64Array, evecs: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): Promise<unknown>
-
-/**
- * Predicted signal written into `out` (volume-major `[nvox * nvol]`, allocated by the caller so
- * the engine owns it). `s0Volume` (per voxel) wins over `s0Scalar`.
- */
-export declare function dtiPredictSync(evals: Float64Array, evecs: Float64Array, g: GradientsIn, s0Scalar: number, s0Volume: Float64Array | undefined | null, threads: number | undefined | null, out: Float64Array, job?: JobHandle | undefined | null): void
 
 /**
  * A scalar tensor map ('fa', 'md', 'ad', 'rd', 'trace', 'mode', 'ga', 'linearity',
@@ -108,62 +88,62 @@ export declare function dtiPredictSync(evals: Float64Array, evecs: Float64Array,
  */
 export declare function dtiScalarMap(name: string, evals: Float64Array): Float64Array
 
-/**
- * Feature names (PyRadiomics keys) and values, in the same order (engine-owned, see
- * [`Out`]).
- */
-export interface FeaturesOut {
-  names: Array<string>
-  values: Float64Array
+/** A field computed by a kernel and its statistics. */
+export interface FieldOut {
+  field: Float32Array | Float64Array
+  /**
+   * Inversion: mean residual norm (voxels) at the last iteration (NaN when none ran).
+   * Composition: root-mean-square norm of the composed vectors.
+   */
+  error: number
+  /** Inversion: iterations run. Composition: voxels whose target was inside d2's grid. */
+  count: number
+  /** Inversion: largest residual norm (voxels). Composition: largest norm (world units). */
+  max: number
+  /** Composition: DIPY's third statistic, `sqrt(mean(n⁴) - mean(n²)²)`; NaN for inversion. */
+  std: number
 }
 
-export declare function fitDkiFloat32(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+/** Fits the diffusion kurtosis model (DIPY `DiffusionKurtosisModel`), off the event loop. */
+export declare function fitDki(dwi: VolumeIn, g: GradientsIn, method?: DkiMethod | undefined | null, o?: FitOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FitOut>
 
-export declare function fitDkiFloat32Sync(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
+/** The synchronous twin of `fitDki`. */
+export declare function fitDkiSync(dwi: VolumeIn, g: GradientsIn, method?: DkiMethod | undefined | null, o?: FitOptionsIn | undefined | null): FitOut
 
-export declare function fitDkiFloat64(data: Float64Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+/** Fits the diffusion tensor (DIPY `TensorModel`), off the event loop. */
+export declare function fitDti(dwi: VolumeIn, g: GradientsIn, method?: DtiMethod | undefined | null, o?: FitOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FitOut>
 
-export declare function fitDkiFloat64Sync(data: Float64Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
+/** The synchronous twin of `fitDti`. */
+export declare function fitDtiSync(dwi: VolumeIn, g: GradientsIn, method?: DtiMethod | undefined | null, o?: FitOptionsIn | undefined | null): FitOut
 
-export declare function fitDkiInt16(data: Int16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+/** Options of every model fit (DIPY's names); unset fields take the kernel's defaults. */
+export interface FitOptionsIn {
+  /** Voxels to fit, one byte per voxel of the spatial grid (non-zero = fit). @default every voxel */
+  mask?: Uint8Array
+  /** Signals are clipped below at this value before the log. @default 1e-4 (DIPY's MIN_POSITIVE_SIGNAL) */
+  minSignal?: number
+  /** Also estimate S0. @default false */
+  returnS0?: boolean
+  /** Threads for this call (1 to 1024). @default getThreads() */
+  threads?: number
+}
 
-export declare function fitDkiInt16Sync(data: Int16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
-
-export declare function fitDkiInt32(data: Int32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDkiInt32Sync(data: Int32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
-
-export declare function fitDkiUint16(data: Uint16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDkiUint16Sync(data: Uint16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
-
-export declare function fitDkiUint8(data: Uint8Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDkiUint8Sync(data: Uint8Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DkiOptionsIn, job?: JobHandle | undefined | null): DkiFitOut
-
-export declare function fitDtiFloat32(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDtiFloat32Sync(data: Float32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): DtiFitOut
-
-export declare function fitDtiFloat64(data: Float64Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDtiFloat64Sync(data: Float64Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): DtiFitOut
-
-export declare function fitDtiInt16(data: Int16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDtiInt16Sync(data: Int16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): DtiFitOut
-
-export declare function fitDtiInt32(data: Int32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDtiInt32Sync(data: Int32Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): DtiFitOut
-
-export declare function fitDtiUint16(data: Uint16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDtiUint16Sync(data: Uint16Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): DtiFitOut
-
-export declare function fitDtiUint8(data: Uint8Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
-
-export declare function fitDtiUint8Sync(data: Uint8Array, nvox: number, g: GradientsIn, mask: Uint8Array | undefined | null, o: DtiOptionsIn, job?: JobHandle | undefined | null): DtiFitOut
+/**
+ * A model fit: eigen-decomposed tensors plus the model's extra parameters. Outputs are
+ * engine-owned arrays ([`Out`]), component-major (component `c` of voxel `v` at `c*nvox+v`).
+ */
+export interface FitOut {
+  /** `[nvox * 3]` eigenvalues, descending. */
+  evals: Float64Array
+  /** `[nvox * 9]` eigenvectors: component `i` of eigenvector `j` at `(i + 3 j) * nvox + v`. */
+  evecs: Float64Array
+  /** DKI: `[nvox * 15]` kurtosis-tensor elements in DIPY's order. */
+  kt?: Float64Array
+  /** `[nvox]` S0 when `returnS0` was set. */
+  s0?: Float64Array
+  /** `[nvox]` per-voxel `FitStatus` codes. */
+  status: Uint8Array
+}
 
 /** The default number of threads. */
 export declare function getThreads(): number
@@ -186,54 +166,50 @@ export interface GradientsOut {
 
 export declare function gradientTable(g: GradientsIn): GradientsOut
 
-/** A grid given as JS values. */
-export interface GridIn {
-  /** Spatial shape: 2 or 3 sizes. */
-  shape: Array<number>
-  /** 4x4 row-major voxel-to-world. */
-  affine: Array<number>
-}
-
 /** Test hook: whether float32 data are logged with numpy's SIMD kernel on this CPU. */
 export declare function internalNumpySimdLogf(): boolean
 
 /** Test hook: panics inside a worker thread of the pool, to prove containment. */
 export declare function internalPanicForTest(): void
 
-export declare function invertFieldAsync(field: Float32Array | Float64Array, grid: GridIn, start: Float32Array | Float64Array | undefined | null, options: InvertOptionsIn, job?: JobHandle | undefined | null): Promise<unknown>
+/** Interpolation of a warp. */
+export declare const enum Interpolation {
+  /** Trilinear; float64 output. */
+  Linear = 'linear',
+  /** Nearest neighbour (ties round down); the moving image's type. */
+  Nearest = 'nearest',
+}
 
 /** Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`). */
-export declare function invertFieldSync(field: Float32Array | Float64Array, grid: GridIn, start: Float32Array | Float64Array | undefined | null, options: InvertOptionsIn, job?: JobHandle | undefined | null): InvertOut
+export declare function invertField(field: VolumeIn, o?: InvertOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FieldOut>
 
+/** The synchronous twin of `invertField`. */
+export declare function invertFieldSync(field: VolumeIn, o?: InvertOptionsIn | undefined | null): FieldOut
+
+/**
+ * Options of an inversion (DIPY's `invert_vector_field_fixed_point_3d`); unset fields take
+ * the kernel's defaults.
+ */
 export interface InvertOptionsIn {
-  maxIter: number
-  tolerance: number
+  /** Maximum number of iterations (0 to 1e6). @default 20 */
+  maxIter?: number
+  /** Stop when the mean residual norm, in voxels, is at most this. @default 1e-3 */
+  tolerance?: number
+  /** Initial guess of the inverse: a field on the same grid, of the same element type. @default zero */
+  start?: VolumeIn
+  /** Threads for this call. @default getThreads() */
   threads?: number
 }
 
-export interface InvertOut {
-  field: TypedOut
-  /** Mean residual norm (voxels) at the last iteration; NaN when no iteration ran. */
-  error: number
-  iterations: number
-  /** Largest residual norm (voxels) at the last iteration; NaN when no iteration ran. */
-  maxResidual: number
+/** Options of the kurtosis maps (DIPY's names); unset fields take the kernel's defaults. */
+export interface KurtosisOptionsIn {
+  /** Values below are replaced by it. @default -3/7 (DIPY: water in spherical pores) */
+  minKurtosis?: number
+  /** Values above are replaced by it. @default 10 */
+  maxKurtosis?: number
+  /** DIPY's analytical solution; false selects DIPY's numerical estimators of MK, AK and RK. @default true */
+  analytical?: boolean
 }
-
-/**
- * Texture matrices, first axis fastest (see `TextureMatrices` in the kernel crate);
- * engine-owned data (see [`Out`]).
- */
-export interface MatrixOut {
-  data: Float64Array
-  shape: Array<number>
-  greyLevels: Array<number>
-  runLengths: Array<number>
-  /** Directions `(z, y, x)` flattened, 3 per matrix (empty when matrices are not single directions). */
-  angles: Array<number>
-}
-
-export declare function parseBvalsBvecs(bvalText: string, bvecText: string): BvalsBvecsOut
 
 export interface PhantomOut {
   shape: Array<number>
@@ -245,120 +221,152 @@ export interface PhantomOut {
   spacing: Array<number>
 }
 
-/** What a radiomics call receives besides the arrays. */
-export interface RadiomicsArgs {
-  imageDtype: string
-  maskDtype: string
-  /** `[nx, ny, nz]` */
-  shape: Array<number>
-  /** `[sx, sy, sz]` in mm */
-  spacing: Array<number>
-  /** PyRadiomics settings as a JSON object. */
-  settings: string
+/**
+ * Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major
+ * `[nvox * nvol]`, allocated by the caller so the engine owns it), off the event loop.
+ */
+export declare function predict(fit: PredictIn, g: GradientsIn, out: Float64Array, job?: JobHandle | undefined | null): Promise<void>
+
+/** A fitted model's parameters, as [`FitOut`] returned them, plus S0 for prediction. */
+export interface PredictIn {
+  evals: Float64Array
+  evecs: Float64Array
+  /** DKI's kurtosis tensor; absent for DTI. */
+  kt?: Float64Array
+  /** One S0 for every voxel. @default 1 (DIPY) */
+  s0?: number
+  /** One S0 per voxel (wins over `s0`). */
+  s0Volume?: Float64Array
+  /** Threads for this call. @default getThreads() */
   threads?: number
 }
 
-/** GLCM/GLRLM features of one ROI (PyRadiomics keys), off the event loop. */
-export declare function radiomicsFeatures(image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): Promise<unknown>
+/** The synchronous twin of `predict`. */
+export declare function predictSync(fit: PredictIn, g: GradientsIn, out: Float64Array): void
 
-/** The synchronous twin of `radiomicsFeatures`. */
-export declare function radiomicsFeaturesSync(image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): FeaturesOut
+/**
+ * Features (PyRadiomics keys) or texture matrices of one ROI, off the event loop. `image`:
+ * `shape` `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read).
+ */
+export declare function radiomics(what: RadiomicsOutput, image: VolumeIn, mask: VolumeIn, settings: any, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<RadiomicsOut>
 
-/** GLCM or GLRLM matrices of one ROI as PyRadiomics' feature classes hold them, off the event loop. */
-export declare function radiomicsMatrix(kind: string, image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): Promise<unknown>
+/**
+ * Feature names (PyRadiomics keys) and values in the same order, or texture matrices (first
+ * axis fastest, see `TextureMatrices` in the kernel crate); engine-owned arrays ([`Out`]).
+ */
+export interface RadiomicsOut {
+  names: Array<string>
+  /** Feature values, or the matrices' elements. */
+  values: Float64Array
+  /** Matrices: `[rows, cols, matrices]`. */
+  shape: Array<number>
+  greyLevels: Array<number>
+  runLengths: Array<number>
+  /** Directions `(z, y, x)` flattened, 3 per matrix (empty when matrices are not single directions). */
+  angles: Array<number>
+}
 
-/** The synchronous twin of `radiomicsMatrix`. */
-export declare function radiomicsMatrixSync(kind: string, image: Uint8Array, mask: Uint8Array, a: RadiomicsArgs, job?: JobHandle | undefined | null): MatrixOut
+/** What a radiomics call computes. */
+export declare const enum RadiomicsOutput {
+  /** Feature values (PyRadiomics keys). */
+  Features = 'features',
+  /** GLCM matrices. */
+  Glcm = 'glcm',
+  /** GLRLM matrices. */
+  Glrlm = 'glrlm',
+}
+
+/** The synchronous twin of `radiomics`. */
+export declare function radiomicsSync(what: RadiomicsOutput, image: VolumeIn, mask: VolumeIn, settings: any, threads?: number | undefined | null): RadiomicsOut
 
 export declare function readBvalsBvecs(bvalPath: string, bvecPath: string): BvalsBvecsOut
 
-export declare function readVolume(path: string, maxBytes?: number | undefined | null): Promise<unknown>
+/** Options of a read. Unset fields take the kernel's defaults. */
+export interface ReadOptionsIn {
+  /** Largest decoded data size accepted, in bytes. @default 16 GiB */
+  maxBytes?: number
+}
 
-export declare function readVolumeSync(path: string, maxBytes?: number | undefined | null): VolumeOut
+export declare function readVolume(path: string, o?: ReadOptionsIn | undefined | null): Promise<VolumeOut>
+
+export declare function readVolumeSync(path: string, o?: ReadOptionsIn | undefined | null): VolumeOut
+
+/** An output grid. */
+export interface ReferenceIn {
+  shape: Array<number>
+  affine: Array<number>
+}
 
 /** Sets the default number of threads (0 = all cores). */
 export declare function setThreads(n: number): void
 
-/** A synthetic kurtosis phantom (see `voxelkit_dmri::phantom::dki_phantom`). */
-export declare function simulateDkiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
-
-/** A synthetic DTI phantom (see `voxelkit_dmri::phantom`). */
-export declare function simulateDtiPhantom(nx: number, ny: number, nz: number, snr: number, seed: number): PhantomOut
+/**
+ * A synthetic phantom (see `voxelkit_dmri::phantom`): `'dti'` (a tensor phantom) or `'dki'`
+ * (a kurtosis phantom on a three-shell scheme).
+ */
+export declare function simulatePhantom(model: string, shape: Array<number>, snr: number, seed: number): PhantomOut
 
 /**
- * Voxel data in its element type: exactly one of the typed fields is set, named by `dtype`.
- * Engine-owned arrays up to 4 MiB ([`Out`]: freed by GC, also in synchronous loops), larger
- * ones handed over without a copy.
+ * Voxel data with its shape (first axis fastest) and, where the call needs a grid, its
+ * voxel-to-world affine. Every entry that takes voxels takes this.
  */
-export interface TypedOut {
-  dtype: string
-  uint8?: Uint8Array
-  int8?: Int8Array
-  int16?: Int16Array
-  uint16?: Uint16Array
-  int32?: Int32Array
-  uint32?: Uint32Array
-  float32?: Float32Array
-  float64?: Float64Array
-  int64?: BigInt64Array
-  uint64?: BigUint64Array
+export interface VolumeIn {
+  data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | Float32Array | Float64Array
+  /** Sizes, first axis fastest (fields: the spatial shape of the grid). */
+  shape: Array<number>
+  /** 4x4 row-major voxel-to-world (RAS+ mm), where the call needs a grid. */
+  affine?: Array<number>
+  /** Voxel sizes (mm), where the call needs them (radiomics). */
+  spacing?: Array<number>
 }
 
-/** A volume read from a file: its grid plus the data as in [`TypedOut`]. */
+/**
+ * A volume read from a file: its grid and its data in the stored element type (engine-owned
+ * up to 4 MiB, freed by GC also in synchronous loops; larger arrays handed over without a copy).
+ */
 export interface VolumeOut {
   shape: Array<number>
   spacing: Array<number>
   /** 4x4 row-major voxel-to-world (RAS+ mm). */
   affine: Array<number>
-  dtype: string
-  uint8?: Uint8Array
-  int8?: Int8Array
-  int16?: Int16Array
-  uint16?: Uint16Array
-  int32?: Int32Array
-  uint32?: Uint32Array
-  float32?: Float32Array
-  float64?: Float64Array
-  int64?: BigInt64Array
-  uint64?: BigUint64Array
+  data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | Float32Array | Float64Array
 }
 
-export declare function warpVolumeAsync(moving: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array, movingGrid: GridIn, field: Float32Array | Float64Array, fieldGrid: GridIn, reference: GridIn | undefined | null, interpolation: string, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<unknown>
+/** Options of a warp. */
+export interface WarpOptionsIn {
+  /** @default 'linear' */
+  interpolation?: Interpolation
+  /** Grid of the output (spatial shape and affine; its data are not read). @default the field's grid */
+  reference?: ReferenceIn
+  /** Threads for this call. @default getThreads() */
+  threads?: number
+}
+
+/** A warped image's voxels (its grid is the field's or the reference's). */
+export interface WarpOut {
+  data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array
+}
 
 /**
  * Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on the
  * field's grid or `reference`. Linear: float64; nearest: the moving image's type.
  */
-export declare function warpVolumeSync(moving: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array, movingGrid: GridIn, field: Float32Array | Float64Array, fieldGrid: GridIn, reference: GridIn | undefined | null, interpolation: string, threads?: number | undefined | null, job?: JobHandle | undefined | null): TypedOut
+export declare function warpVolume(moving: VolumeIn, field: VolumeIn, o?: WarpOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<WarpOut>
 
-export declare function writeVolumeFloat32(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
+/** The synchronous twin of `warpVolume`. */
+export declare function warpVolumeSync(moving: VolumeIn, field: VolumeIn, o?: WarpOptionsIn | undefined | null): WarpOut
 
-export declare function writeVolumeFloat32Sync(path: string, data: Float32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
+/** Options of a write. */
+export interface WriteOptionsIn {
+  /**
+   * NRRD encoding: gzip (true) or raw. NIfTI compression follows the name, so setting it
+   * for NIfTI is an error. @default true for .nrrd
+   */
+  gzip?: boolean
+}
 
-export declare function writeVolumeFloat64(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
+/** Writes a volume of any element type as NIfTI-1/2 or attached NRRD, off the event loop. */
+export declare function writeVolume(path: string, volume: VolumeIn, o?: WriteOptionsIn | undefined | null): Promise<void>
 
-export declare function writeVolumeFloat64Sync(path: string, data: Float64Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
-
-export declare function writeVolumeInt16(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
-
-export declare function writeVolumeInt16Sync(path: string, data: Int16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
-
-export declare function writeVolumeInt32(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
-
-export declare function writeVolumeInt32Sync(path: string, data: Int32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
-
-export declare function writeVolumeInt8(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
-
-export declare function writeVolumeInt8Sync(path: string, data: Int8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
-
-export declare function writeVolumeUint16(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
-
-export declare function writeVolumeUint16Sync(path: string, data: Uint16Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
-
-export declare function writeVolumeUint32(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
-
-export declare function writeVolumeUint32Sync(path: string, data: Uint32Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
-
-export declare function writeVolumeUint8(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): Promise<unknown>
-
-export declare function writeVolumeUint8Sync(path: string, data: Uint8Array, shape: Array<number>, affine: Array<number>, gzip?: boolean | undefined | null): void
+/** The synchronous twin of `writeVolume`. */
+export declare function writeVolumeSync(path: string, volume: VolumeIn, o?: WriteOptionsIn | undefined | null): void

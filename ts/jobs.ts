@@ -1,6 +1,6 @@
 import native from './native'
 import type { JobHandle } from './native'
-import { VoxelkitError, toVoxelkitError } from './errors'
+import { VoxelkitError, call, toVoxelkitError } from './errors'
 
 /** Options every long-running async call accepts. */
 export interface AsyncOptions {
@@ -18,31 +18,41 @@ export interface SyncOptions {
   threads?: number
 }
 
-const MAX_THREADS = 1024
+/** JS types of option values, checked by {@link checkOptions}. @internal */
+export type OptionType = 'number' | 'boolean' | 'string' | 'object' | 'function'
 
-/** @internal */
-export function checkThreads(t: unknown): number | undefined {
-  if (t === undefined) return undefined
-  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > MAX_THREADS) {
-    throw new VoxelkitError('ERR_SETTING', `threads must be an integer from 1 to ${MAX_THREADS}, got ${JSON.stringify(t) ?? String(t)}`)
-  }
-  return t
-}
+/** Option types shared by every async call. @internal */
+export const ASYNC_OPTIONS = { signal: 'object', onProgress: 'function', threads: 'number' } as const satisfies Record<string, OptionType>
 
-/** Rejects option names the call does not know. @internal */
-export function checkKeys(opts: object, known: readonly string[], fn: string): void {
+/**
+ * Checks an options object against the JS types of the options a call knows: unknown names and
+ * values of the wrong JS type are `ERR_SETTING`. Ranges, defaults and meaning are the kernels'
+ * (checked once, in Rust); this only catches what napi would otherwise coerce. @internal
+ */
+export function checkOptions(opts: unknown, known: Record<string, OptionType>, fn: string): void {
   if (opts === null || typeof opts !== 'object') {
     throw new VoxelkitError('ERR_SETTING', `${fn} options must be an object, got ${String(opts)}`)
   }
-  for (const k of Object.keys(opts)) {
-    if (!known.includes(k)) {
-      throw new VoxelkitError('ERR_SETTING', `${fn}: unknown option '${k}' (known: ${[...new Set(known)].join(', ')})`)
+  for (const [k, v] of Object.entries(opts)) {
+    const type = known[k]
+    if (type === undefined) {
+      throw new VoxelkitError('ERR_SETTING', `${fn}: unknown option '${k}' (known: ${Object.keys(known).join(', ')})`)
+    }
+    if (v !== undefined && (typeof v !== type || v === null)) {
+      throw new VoxelkitError('ERR_SETTING', `${fn}: ${k} must be a ${type}, got ${JSON.stringify(v) ?? String(v)}`)
     }
   }
 }
 
-/** @internal */
-export const ASYNC_KEYS = ['signal', 'onProgress', 'threads'] as const
+/** Checks that `value` is one of a generated string enum's values. @internal */
+export function checkChoice<T extends string>(value: unknown, choices: Record<string, T>, name: string): T | undefined {
+  if (value === undefined) return undefined
+  const all = Object.values(choices)
+  if (!all.includes(value as T)) {
+    throw new VoxelkitError('ERR_SETTING', `${name} must be one of ${all.join(', ')}; got ${String(value)}`)
+  }
+  return value as T
+}
 
 /**
  * Runs a native async task with cancellation and progress wiring. @internal
@@ -80,13 +90,19 @@ export async function runJob<T>(opts: AsyncOptions, start: (job: JobHandle) => P
   }
 }
 
-/** Sets the default number of threads for every call (0 = all cores). */
+/** Sets the default number of threads for every call (0 = all cores, else 1 to 1024). */
 export function setThreads(n: number): void {
-  if (n !== 0) checkThreads(n)
-  native.setThreads(n)
+  if (typeof n !== 'number') throw new VoxelkitError('ERR_SETTING', `threads must be a number, got ${String(n)}`)
+  call(() => native.setThreads(n))
 }
 
 /** The default number of threads (all logical cores unless {@link setThreads} changed it). */
 export function getThreads(): number {
   return native.getThreads()
+}
+
+/** Validates a thread count as every call does (an integer from 1 to 1024). @internal */
+export function checkThreads(n: number): number {
+  if (typeof n !== 'number') throw new VoxelkitError('ERR_SETTING', `threads must be a number, got ${String(n)}`)
+  return call(() => native.checkThreads(n))
 }

@@ -1,30 +1,35 @@
+import type { VolumeIn } from './native'
 import { VoxelkitError } from './errors'
 
-/** Element arrays accepted as voxel data. */
-export type VoxelArray =
-  | Uint8Array
-  | Int8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array
+/**
+ * The element types voxelkit handles: name -> TypedArray constructor. Every entry point takes
+ * these ten; computing kernels answer `ERR_DTYPE` for the 64-bit integer types (float64
+ * arithmetic cannot hold them exactly). The native binding's list (`voxelkit_core::voxels`) is
+ * the same; `VoxelArray` below is the generated binding's type, checked against this table.
+ */
+const ARRAY_TYPES = {
+  uint8: Uint8Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+} as const
 
 /** Name of a {@link VoxelArray} element type. */
-export type Dtype =
-  | 'uint8'
-  | 'int8'
-  | 'int16'
-  | 'uint16'
-  | 'int32'
-  | 'uint32'
-  | 'float32'
-  | 'float64'
-  | 'int64'
-  | 'uint64'
+export type Dtype = keyof typeof ARRAY_TYPES
+
+/** Element arrays accepted as voxel data (the native binding's `VolumeIn.data`). */
+export type VoxelArray = VolumeIn['data']
+
+// compile-time proof that the table and the binding agree
+type TableArray = InstanceType<(typeof ARRAY_TYPES)[Dtype]>
+const agree: [VoxelArray, TableArray] extends [TableArray, VoxelArray] ? true : never = true
+void agree
 
 /**
  * An image: data in NIfTI memory order (the first axis varies fastest; for a 4D series
@@ -40,16 +45,9 @@ export interface Volume<T extends VoxelArray = VoxelArray> {
 
 /** The element type of a voxel array. */
 export function dtypeOf(a: unknown): Dtype | undefined {
-  if (a instanceof Uint8Array) return 'uint8'
-  if (a instanceof Int8Array) return 'int8'
-  if (a instanceof Int16Array) return 'int16'
-  if (a instanceof Uint16Array) return 'uint16'
-  if (a instanceof Int32Array) return 'int32'
-  if (a instanceof Uint32Array) return 'uint32'
-  if (a instanceof Float32Array) return 'float32'
-  if (a instanceof Float64Array) return 'float64'
-  if (a instanceof BigInt64Array) return 'int64'
-  if (a instanceof BigUint64Array) return 'uint64'
+  for (const [name, ctor] of Object.entries(ARRAY_TYPES)) {
+    if (a instanceof ctor) return name as Dtype
+  }
   return undefined
 }
 

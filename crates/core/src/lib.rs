@@ -6,13 +6,17 @@
 //!   its caller (checked between tiles).
 //! * [`par`]: thread-pool selection and deterministic tiling over voxels.
 //! * [`rng`]: a small seeded generator for simulations and tests (reproducible everywhere).
+//! * [`voxels`]: the element types voxelkit handles ([`Dtype`], borrowed [`Voxels`], owned
+//!   [`VoxelBuf`]) and the one dispatch macro [`with_samples!`].
 
 pub mod error;
 pub mod par;
 pub mod rng;
 pub mod sample;
 pub mod vmath;
+pub mod voxels;
 
 pub use error::{Code, Error, Result};
 pub use par::{Control, TILE};
 pub use sample::Sample;
+pub use voxels::{Dtype, VoxelBuf, Voxels};

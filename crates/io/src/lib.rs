@@ -16,57 +16,9 @@ pub use nrrd::{
     NrrdHeader, NrrdOptions,
 };
 
-/// Voxel data in its stored element type (after scaling, see [`nifti`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum VolumeData {
-    U8(Vec<u8>),
-    I8(Vec<i8>),
-    I16(Vec<i16>),
-    U16(Vec<u16>),
-    I32(Vec<i32>),
-    U32(Vec<u32>),
-    I64(Vec<i64>),
-    U64(Vec<u64>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-}
-
-impl VolumeData {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        match self {
-            VolumeData::U8(v) => v.len(),
-            VolumeData::I8(v) => v.len(),
-            VolumeData::I16(v) => v.len(),
-            VolumeData::U16(v) => v.len(),
-            VolumeData::I32(v) => v.len(),
-            VolumeData::U32(v) => v.len(),
-            VolumeData::I64(v) => v.len(),
-            VolumeData::U64(v) => v.len(),
-            VolumeData::F32(v) => v.len(),
-            VolumeData::F64(v) => v.len(),
-        }
-    }
-    /// Whether there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Name of the element type as the JS TypedArray family calls it: "uint8", "int16", "float32", …
-    pub fn dtype(&self) -> &'static str {
-        match self {
-            VolumeData::U8(_) => "uint8",
-            VolumeData::I8(_) => "int8",
-            VolumeData::I16(_) => "int16",
-            VolumeData::U16(_) => "uint16",
-            VolumeData::I32(_) => "int32",
-            VolumeData::U32(_) => "uint32",
-            VolumeData::I64(_) => "int64",
-            VolumeData::U64(_) => "uint64",
-            VolumeData::F32(_) => "float32",
-            VolumeData::F64(_) => "float64",
-        }
-    }
-}
+/// Voxel data in its stored element type (after scaling, see [`nifti`]): the core's
+/// [`VoxelBuf`](voxelkit_core::VoxelBuf), named for what it holds here.
+pub use voxelkit_core::VoxelBuf as VolumeData;
 
 /// A volume read from or written to a file.
 #[derive(Debug, Clone, PartialEq)]

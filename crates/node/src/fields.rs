@@ -1,476 +1,352 @@
 //! Registration fields: inversion, composition, warping (kernels in `voxelkit-fields`).
 //!
-//! Fields cross as float32 or float64 arrays (component-major, first axis fastest) with their
-//! spatial shape (2 or 3 sizes) and 4x4 row-major voxel-to-world affine; results keep the
-//! field's element type, as DIPY does.
+//! Fields cross as [`VolumeIn`]s of float32 or float64 displacements (component-major, first
+//! axis fastest) whose `shape` is the spatial grid (2 or 3 sizes) and whose `affine` is the
+//! grid's voxel-to-world; results keep the field's element type, as DIPY does.
 
-// napi entries take their arguments positionally, as the generated TypeScript declares them
-#![allow(clippy::too_many_arguments)]
-
-pub use crate::io::TypedOut;
-use crate::{control, guarded, threads, JobHandle};
+use crate::voxels::{VolumeIn, VoxelOut};
+use crate::{int_arg, run_async, run_sync, threads, Job, JobHandle, Op};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::sync::Arc;
-use voxelkit_core::{Control, Error, Result as VkResult};
+use voxelkit_core::{with_samples, Control, Error, Result, Sample, VoxelBuf, Voxels};
 use voxelkit_fields::{
-    compose_fields, invert_field, warp_linear, warp_nearest, Field, Grid, InvertOptions, Real,
+    warp_linear, warp_nearest, ComposeStats, Field, Grid, InvertOptions, InvertStats, Real,
 };
-use voxelkit_io::VolumeData as Data;
+use voxelkit_fields::invert::MAX_ITER;
 
-fn grid(shape: &[u32], affine: &[f64], what: &str) -> VkResult<Grid> {
-    let s: Vec<usize> = shape.iter().map(|&v| v as usize).collect();
-    Grid::new(&s, affine, what)
+fn grid(v: &VolumeIn, what: &str) -> Result<Grid> {
+    Grid::new(&v.dims(), v.affine(what)?, what)
 }
 
-/// A grid given as JS values.
-#[napi(object)]
-pub struct GridIn {
-    /// Spatial shape: 2 or 3 sizes.
-    pub shape: Vec<u32>,
-    /// 4x4 row-major voxel-to-world.
-    pub affine: Vec<f64>,
-}
-
-#[napi(object)]
-pub struct InvertOptionsIn {
-    pub max_iter: u32,
-    pub tolerance: f64,
-    pub threads: Option<u32>,
-}
-
-#[napi(object, object_from_js = false)]
-pub struct InvertOut {
-    pub field: TypedOut,
-    /// Mean residual norm (voxels) at the last iteration; NaN when no iteration ran.
-    pub error: f64,
-    pub iterations: u32,
-    /// Largest residual norm (voxels) at the last iteration; NaN when no iteration ran.
-    pub max_residual: f64,
-}
-
-pub struct InvertResult(Data, voxelkit_fields::InvertStats);
-
-fn invert_typed<T: Real>(
-    d: &[T],
-    start: Option<&[T]>,
-    g: &GridIn,
-    o: &InvertOptionsIn,
-    ctl: &Control,
-) -> VkResult<(Vec<T>, voxelkit_fields::InvertStats)> {
-    let gr = grid(&g.shape, &g.affine, "field")?;
-    let f = Field::new(d, &gr, "field")?;
-    let opts = InvertOptions {
-        max_iter: o.max_iter as usize,
-        tolerance: o.tolerance,
-        threads: threads(o.threads)?,
-        ..Default::default()
+/// Calls `$body` with `$f` bound to the float slice of a field (`ERR_DTYPE` otherwise).
+macro_rules! with_field {
+    ($v:expr, $what:expr, |$f:ident| $body:expr) => {
+        match $v {
+            Voxels::F32($f) => $body,
+            Voxels::F64($f) => $body,
+            other => Err(Error::dtype(format!(
+                "{} must hold float32 or float64 displacements, got {}",
+                $what,
+                other.dtype()
+            ))),
+        }
     };
-    invert_field(f, start, &opts, ctl)
 }
 
-fn invert_impl(
-    d: &Either<Float32Array, Float64Array>,
-    start: Option<&Either<Float32Array, Float64Array>>,
-    g: &GridIn,
-    o: &InvertOptionsIn,
-    ctl: &Control,
-) -> VkResult<InvertResult> {
-    let mismatch = || Error::dtype("start must have the field's element type (float32 or float64)");
-    Ok(match d {
-        Either::A(f) => {
-            let s = match start {
-                None => None,
-                Some(Either::A(s)) => Some(&s[..]),
-                Some(Either::B(_)) => return Err(mismatch()),
-            };
-            let (p, st) = invert_typed::<f32>(f, s, g, o, ctl)?;
-            InvertResult(Data::F32(p), st)
+/// A field's element type: picks its slice out of [`Voxels`].
+trait FieldType: Real {
+    fn slice(v: Voxels<'_>) -> Option<&[Self]>;
+}
+
+impl FieldType for f32 {
+    fn slice(v: Voxels<'_>) -> Option<&[f32]> {
+        match v {
+            Voxels::F32(s) => Some(s),
+            _ => None,
         }
-        Either::B(f) => {
-            let s = match start {
-                None => None,
-                Some(Either::B(s)) => Some(&s[..]),
-                Some(Either::A(_)) => return Err(mismatch()),
-            };
-            let (p, st) = invert_typed::<f64>(f, s, g, o, ctl)?;
-            InvertResult(Data::F64(p), st)
+    }
+}
+
+impl FieldType for f64 {
+    fn slice(v: Voxels<'_>) -> Option<&[f64]> {
+        match v {
+            Voxels::F64(s) => Some(s),
+            _ => None,
         }
+    }
+}
+
+/// The float slice of `v` when it has the element type `T` of the field it goes with.
+fn same_type<'a, T: FieldType>(v: Voxels<'a>, what: &str) -> Result<&'a [T]> {
+    T::slice(v).ok_or_else(|| {
+        Error::dtype(format!(
+            "{what} must have the field's element type ({}), got {}",
+            T::NAME,
+            v.dtype()
+        ))
     })
 }
 
-impl From<InvertResult> for InvertOut {
-    fn from(r: InvertResult) -> Self {
-        InvertOut {
-            field: r.0.into(),
-            error: r.1.error,
-            iterations: r.1.iterations as u32,
-            max_residual: r.1.max_residual,
+/// Options of an inversion (DIPY's `invert_vector_field_fixed_point_3d`); unset fields take
+/// the kernel's defaults.
+#[napi(object, object_to_js = false)]
+pub struct InvertOptionsIn {
+    /// Maximum number of iterations (0 to 1e6). @default 20
+    pub max_iter: Option<f64>,
+    /// Stop when the mean residual norm, in voxels, is at most this. @default 1e-3
+    pub tolerance: Option<f64>,
+    /// Initial guess of the inverse: a field on the same grid, of the same element type. @default zero
+    pub start: Option<VolumeIn>,
+    /// Threads for this call. @default getThreads()
+    pub threads: Option<f64>,
+}
+
+/// A field computed by a kernel and its statistics.
+#[napi(object, object_from_js = false)]
+pub struct FieldOut {
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub field: VoxelOut,
+    /// Inversion: mean residual norm (voxels) at the last iteration (NaN when none ran).
+    /// Composition: root-mean-square norm of the composed vectors.
+    pub error: f64,
+    /// Inversion: iterations run. Composition: voxels whose target was inside d2's grid.
+    pub count: f64,
+    /// Inversion: largest residual norm (voxels). Composition: largest norm (world units).
+    pub max: f64,
+    /// Composition: DIPY's third statistic, `sqrt(mean(n⁴) - mean(n²)²)`; NaN for inversion.
+    pub std: f64,
+}
+
+impl From<(VoxelBuf, InvertStats)> for FieldOut {
+    fn from((f, s): (VoxelBuf, InvertStats)) -> Self {
+        FieldOut {
+            field: VoxelOut(f),
+            error: s.error,
+            count: s.iterations as f64,
+            max: s.max_residual,
+            std: f64::NAN,
         }
     }
 }
 
-pub struct InvertTask {
-    d: Either<Float32Array, Float64Array>,
-    start: Option<Either<Float32Array, Float64Array>>,
-    g: GridIn,
-    o: InvertOptionsIn,
-    ctl: Arc<Control>,
+impl From<(VoxelBuf, ComposeStats)> for FieldOut {
+    fn from((f, s): (VoxelBuf, ComposeStats)) -> Self {
+        FieldOut {
+            field: VoxelOut(f),
+            error: s.mean_norm,
+            count: s.count as f64,
+            max: s.max_norm,
+            std: s.std_norm,
+        }
+    }
 }
 
-impl Task for InvertTask {
-    type Output = InvertResult;
-    type JsValue = InvertOut;
-    fn compute(&mut self) -> napi::Result<InvertResult> {
-        guarded(|| invert_impl(&self.d, self.start.as_ref(), &self.g, &self.o, &self.ctl))
+pub struct Invert {
+    field: VolumeIn,
+    o: Option<InvertOptionsIn>,
+}
+
+impl Op for Invert {
+    type Output = (VoxelBuf, InvertStats);
+    type Js = FieldOut;
+    fn run(&mut self, ctl: &Control) -> Result<Self::Output> {
+        let d = InvertOptions::default();
+        let o = self.o.as_ref();
+        let opts = InvertOptions {
+            max_iter: match o.and_then(|o| o.max_iter) {
+                Some(m) => int_arg(m, "maxIter", 0, MAX_ITER as u64)?,
+                None => d.max_iter,
+            },
+            tolerance: o.and_then(|o| o.tolerance).unwrap_or(d.tolerance),
+            threads: threads(o.and_then(|o| o.threads))?,
+            ..d
+        };
+        let g = grid(&self.field, "field")?;
+        let start = o.and_then(|o| o.start.as_ref());
+        with_field!(self.field.data.voxels(), "field", |f| {
+            let s = match start {
+                Some(s) => Some(same_type(s.data.voxels(), "start")?),
+                None => None,
+            };
+            let (inv, stats) = voxelkit_fields::invert_field(Field::new(f, &g, "field")?, s, &opts, ctl)?;
+            Ok((inv.into(), stats))
+        })
     }
-    fn resolve(&mut self, _env: Env, out: InvertResult) -> napi::Result<InvertOut> {
-        Ok(out.into())
+    fn js(out: Self::Output) -> FieldOut {
+        out.into()
     }
 }
 
 /// Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`).
-#[napi]
-pub fn invert_field_sync(
-    field: Either<Float32Array, Float64Array>,
-    grid: GridIn,
-    start: Option<Either<Float32Array, Float64Array>>,
-    options: InvertOptionsIn,
+#[napi(ts_return_type = "Promise<FieldOut>")]
+pub fn invert_field(
+    field: VolumeIn,
+    o: Option<InvertOptionsIn>,
     job: Option<&JobHandle>,
-) -> napi::Result<InvertOut> {
-    let ctl = control(job);
-    guarded(|| invert_impl(&field, start.as_ref(), &grid, &options, &ctl)).map(Into::into)
+) -> AsyncTask<Job<Invert>> {
+    run_async(Invert { field, o }, job)
 }
 
+/// The synchronous twin of `invertField`.
 #[napi]
-pub fn invert_field_async(
-    field: Either<Float32Array, Float64Array>,
-    grid: GridIn,
-    start: Option<Either<Float32Array, Float64Array>>,
-    options: InvertOptionsIn,
-    job: Option<&JobHandle>,
-) -> AsyncTask<InvertTask> {
-    AsyncTask::new(InvertTask {
-        d: field,
-        start,
-        g: grid,
-        o: options,
-        ctl: control(job),
-    })
+pub fn invert_field_sync(field: VolumeIn, o: Option<InvertOptionsIn>) -> napi::Result<FieldOut> {
+    run_sync(Invert { field, o }, None)
 }
 
-#[napi(object, object_from_js = false)]
-pub struct ComposeOut {
-    pub field: TypedOut,
-    pub max_norm: f64,
-    pub mean_norm: f64,
-    pub std_norm: f64,
-    pub count: f64,
+/// Options of a composition.
+#[napi(object, object_to_js = false)]
+pub struct ComposeOptionsIn {
+    /// `t` in `x -> d1(x) + t d2(x + d1(x))`. @default 1
+    pub time_scaling: Option<f64>,
+    /// Threads for this call. @default getThreads()
+    pub threads: Option<f64>,
 }
 
-pub struct ComposeResult(Data, voxelkit_fields::ComposeStats);
-
-impl From<ComposeResult> for ComposeOut {
-    fn from(r: ComposeResult) -> Self {
-        ComposeOut {
-            field: r.0.into(),
-            max_norm: r.1.max_norm,
-            mean_norm: r.1.mean_norm,
-            std_norm: r.1.std_norm,
-            count: r.1.count as f64,
-        }
-    }
+pub struct Compose {
+    d1: VolumeIn,
+    d2: VolumeIn,
+    o: Option<ComposeOptionsIn>,
 }
 
-fn compose_typed<T: Real>(
-    a: &[T],
-    ga: &GridIn,
-    b: &[T],
-    gb: &GridIn,
-    t: f64,
-    th: Option<u32>,
-    ctl: &Control,
-) -> VkResult<(Vec<T>, voxelkit_fields::ComposeStats)> {
-    let g1 = grid(&ga.shape, &ga.affine, "d1")?;
-    let g2 = grid(&gb.shape, &gb.affine, "d2")?;
-    let f1 = Field::new(a, &g1, "d1")?;
-    let f2 = Field::new(b, &g2, "d2")?;
-    compose_fields(f1, f2, t, threads(th)?, ctl)
-}
-
-fn compose_impl(
-    d1: &Either<Float32Array, Float64Array>,
-    g1: &GridIn,
-    d2: &Either<Float32Array, Float64Array>,
-    g2: &GridIn,
-    t: f64,
-    th: Option<u32>,
-    ctl: &Control,
-) -> VkResult<ComposeResult> {
-    Ok(match (d1, d2) {
-        (Either::A(a), Either::A(b)) => {
-            let (c, s) = compose_typed::<f32>(a, g1, b, g2, t, th, ctl)?;
-            ComposeResult(Data::F32(c), s)
-        }
-        (Either::B(a), Either::B(b)) => {
-            let (c, s) = compose_typed::<f64>(a, g1, b, g2, t, th, ctl)?;
-            ComposeResult(Data::F64(c), s)
-        }
-        _ => {
-            return Err(Error::dtype(
-                "both fields must have the same element type (float32 or float64)",
-            ))
-        }
-    })
-}
-
-pub struct ComposeTask {
-    d1: Either<Float32Array, Float64Array>,
-    g1: GridIn,
-    d2: Either<Float32Array, Float64Array>,
-    g2: GridIn,
-    t: f64,
-    threads: Option<u32>,
-    ctl: Arc<Control>,
-}
-
-impl Task for ComposeTask {
-    type Output = ComposeResult;
-    type JsValue = ComposeOut;
-    fn compute(&mut self) -> napi::Result<ComposeResult> {
-        guarded(|| {
-            compose_impl(
-                &self.d1,
-                &self.g1,
-                &self.d2,
-                &self.g2,
-                self.t,
-                self.threads,
-                &self.ctl,
-            )
+impl Op for Compose {
+    type Output = (VoxelBuf, ComposeStats);
+    type Js = FieldOut;
+    fn run(&mut self, ctl: &Control) -> Result<Self::Output> {
+        let o = self.o.as_ref();
+        let t = o.and_then(|o| o.time_scaling).unwrap_or(1.0);
+        let th = threads(o.and_then(|o| o.threads))?;
+        let (g1, g2) = (grid(&self.d1, "d1")?, grid(&self.d2, "d2")?);
+        with_field!(self.d1.data.voxels(), "d1", |a| {
+            let b = same_type(self.d2.data.voxels(), "d2")?;
+            let f1 = Field::new(a, &g1, "d1")?;
+            let (c, s) = voxelkit_fields::compose_fields(f1, Field::new(b, &g2, "d2")?, t, th, ctl)?;
+            Ok((c.into(), s))
         })
     }
-    fn resolve(&mut self, _env: Env, out: ComposeResult) -> napi::Result<ComposeOut> {
-        Ok(out.into())
+    fn js(out: Self::Output) -> FieldOut {
+        out.into()
     }
 }
 
 /// `x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`).
+#[napi(ts_return_type = "Promise<FieldOut>")]
+pub fn compose_fields(
+    d1: VolumeIn,
+    d2: VolumeIn,
+    o: Option<ComposeOptionsIn>,
+    job: Option<&JobHandle>,
+) -> AsyncTask<Job<Compose>> {
+    run_async(Compose { d1, d2, o }, job)
+}
+
+/// The synchronous twin of `composeFields`.
 #[napi]
 pub fn compose_fields_sync(
-    d1: Either<Float32Array, Float64Array>,
-    grid1: GridIn,
-    d2: Either<Float32Array, Float64Array>,
-    grid2: GridIn,
-    time_scaling: f64,
-    threads: Option<u32>,
-    job: Option<&JobHandle>,
-) -> napi::Result<ComposeOut> {
-    let ctl = control(job);
-    guarded(|| compose_impl(&d1, &grid1, &d2, &grid2, time_scaling, threads, &ctl)).map(Into::into)
+    d1: VolumeIn,
+    d2: VolumeIn,
+    o: Option<ComposeOptionsIn>,
+) -> napi::Result<FieldOut> {
+    run_sync(Compose { d1, d2, o }, None)
 }
 
-#[napi]
-pub fn compose_fields_async(
-    d1: Either<Float32Array, Float64Array>,
-    grid1: GridIn,
-    d2: Either<Float32Array, Float64Array>,
-    grid2: GridIn,
-    time_scaling: f64,
-    threads: Option<u32>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<ComposeTask> {
-    AsyncTask::new(ComposeTask {
-        d1,
-        g1: grid1,
-        d2,
-        g2: grid2,
-        t: time_scaling,
-        threads,
-        ctl: control(job),
-    })
+/// Interpolation of a warp.
+#[napi(string_enum = "lowercase")]
+pub enum Interpolation {
+    /// Trilinear; float64 output.
+    Linear,
+    /// Nearest neighbour (ties round down); the moving image's type.
+    Nearest,
 }
 
-fn warp_typed<S, T>(
+/// Options of a warp.
+#[napi(object, object_to_js = false)]
+pub struct WarpOptionsIn {
+    /// @default 'linear'
+    pub interpolation: Option<Interpolation>,
+    /// Grid of the output (spatial shape and affine; its data are not read). @default the field's grid
+    pub reference: Option<ReferenceIn>,
+    /// Threads for this call. @default getThreads()
+    pub threads: Option<f64>,
+}
+
+/// An output grid.
+#[napi(object, object_to_js = false)]
+pub struct ReferenceIn {
+    pub shape: Vec<u32>,
+    pub affine: Vec<f64>,
+}
+
+pub struct Warp {
+    moving: VolumeIn,
+    field: VolumeIn,
+    o: Option<WarpOptionsIn>,
+}
+
+fn warp_typed<S: Sample + Default, T: Real>(
     m: &[S],
     gm: &Grid,
-    f: &[T],
-    gf: &Grid,
+    f: Field<'_, T>,
     r: Option<&Grid>,
     nearest: bool,
     th: Option<usize>,
     ctl: &Control,
-    wrap: impl FnOnce(Vec<S>) -> Data,
-) -> VkResult<Data>
+) -> Result<VoxelBuf>
 where
-    S: voxelkit_core::Sample + Default,
-    T: Real,
+    VoxelBuf: From<Vec<S>>,
 {
-    let field = Field::new(f, gf, "field")?;
-    if nearest {
-        Ok(wrap(warp_nearest(m, gm, field, r, th, ctl)?))
+    Ok(if nearest {
+        warp_nearest(m, gm, f, r, th, ctl)?.into()
     } else {
-        Ok(Data::F64(warp_linear(m, gm, field, r, th, ctl)?))
-    }
+        warp_linear(m, gm, f, r, th, ctl)?.into()
+    })
 }
 
-pub struct WarpArgs {
-    moving: Either8<
-        Uint8Array,
-        Int8Array,
-        Int16Array,
-        Uint16Array,
-        Int32Array,
-        Uint32Array,
-        Float32Array,
-        Float64Array,
-    >,
-    gm: GridIn,
-    field: Either<Float32Array, Float64Array>,
-    gf: GridIn,
-    reference: Option<GridIn>,
-    interpolation: String,
-    threads: Option<u32>,
-}
-
-fn warp_impl(a: &WarpArgs, ctl: &Control) -> VkResult<Data> {
-    let nearest = match a.interpolation.as_str() {
-        "linear" => false,
-        "nearest" => true,
-        other => {
-            return Err(Error::setting(format!(
-                "interpolation must be 'linear' or 'nearest', got '{other}'"
-            )))
-        }
-    };
-    let gm = grid(&a.gm.shape, &a.gm.affine, "moving")?;
-    let gf = grid(&a.gf.shape, &a.gf.affine, "field")?;
-    let gr = match &a.reference {
-        Some(r) => Some(grid(&r.shape, &r.affine, "reference")?),
-        None => None,
-    };
-    let th = threads(a.threads)?;
-    macro_rules! go {
-        ($m:expr, $wrap:expr) => {
-            match &a.field {
-                Either::A(f) => warp_typed(
-                    &$m[..],
-                    &gm,
-                    &f[..],
-                    &gf,
-                    gr.as_ref(),
-                    nearest,
-                    th,
-                    ctl,
-                    $wrap,
-                ),
-                Either::B(f) => warp_typed(
-                    &$m[..],
-                    &gm,
-                    &f[..],
-                    &gf,
-                    gr.as_ref(),
-                    nearest,
-                    th,
-                    ctl,
-                    $wrap,
-                ),
+impl Op for Warp {
+    type Output = VoxelBuf;
+    type Js = WarpOut;
+    fn run(&mut self, ctl: &Control) -> Result<VoxelBuf> {
+        let o = self.o.as_ref();
+        let nearest = matches!(
+            o.and_then(|o| o.interpolation.as_ref()),
+            Some(Interpolation::Nearest)
+        );
+        let th = threads(o.and_then(|o| o.threads))?;
+        let gm = grid(&self.moving, "moving")?;
+        let gf = grid(&self.field, "field")?;
+        let gr = match o.and_then(|o| o.reference.as_ref()) {
+            Some(r) => {
+                let s: Vec<usize> = r.shape.iter().map(|&v| v as usize).collect();
+                Some(Grid::new(&s, &r.affine, "reference")?)
             }
+            None => None,
         };
+        with_field!(self.field.data.voxels(), "field", |f| {
+            let field = Field::new(f, &gf, "field")?;
+            with_samples!(self.moving.data.voxels(), "moving", |m| warp_typed(
+                m,
+                &gm,
+                field,
+                gr.as_ref(),
+                nearest,
+                th,
+                ctl
+            ))
+        })
     }
-    match &a.moving {
-        Either8::A(m) => go!(m, Data::U8),
-        Either8::B(m) => go!(m, Data::I8),
-        Either8::C(m) => go!(m, Data::I16),
-        Either8::D(m) => go!(m, Data::U16),
-        Either8::E(m) => go!(m, Data::I32),
-        Either8::F(m) => go!(m, Data::U32),
-        Either8::G(m) => go!(m, Data::F32),
-        Either8::H(m) => go!(m, Data::F64),
+    fn js(out: VoxelBuf) -> WarpOut {
+        WarpOut {
+            data: VoxelOut(out),
+        }
     }
 }
 
-pub struct WarpTask {
-    a: WarpArgs,
-    ctl: Arc<Control>,
-}
-
-impl Task for WarpTask {
-    type Output = Data;
-    type JsValue = TypedOut;
-    fn compute(&mut self) -> napi::Result<Data> {
-        guarded(|| warp_impl(&self.a, &self.ctl))
-    }
-    fn resolve(&mut self, _env: Env, out: Data) -> napi::Result<TypedOut> {
-        Ok(out.into())
-    }
+/// A warped image's voxels (its grid is the field's or the reference's).
+#[napi(object, object_from_js = false)]
+pub struct WarpOut {
+    #[napi(
+        ts_type = "Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array"
+    )]
+    pub data: VoxelOut,
 }
 
 /// Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on the
 /// field's grid or `reference`. Linear: float64; nearest: the moving image's type.
-#[napi]
-pub fn warp_volume_sync(
-    moving: Either8<
-        Uint8Array,
-        Int8Array,
-        Int16Array,
-        Uint16Array,
-        Int32Array,
-        Uint32Array,
-        Float32Array,
-        Float64Array,
-    >,
-    moving_grid: GridIn,
-    field: Either<Float32Array, Float64Array>,
-    field_grid: GridIn,
-    reference: Option<GridIn>,
-    interpolation: String,
-    threads: Option<u32>,
+#[napi(ts_return_type = "Promise<WarpOut>")]
+pub fn warp_volume(
+    moving: VolumeIn,
+    field: VolumeIn,
+    o: Option<WarpOptionsIn>,
     job: Option<&JobHandle>,
-) -> napi::Result<TypedOut> {
-    let ctl = control(job);
-    let a = WarpArgs {
-        moving,
-        gm: moving_grid,
-        field,
-        gf: field_grid,
-        reference,
-        interpolation,
-        threads,
-    };
-    guarded(|| warp_impl(&a, &ctl)).map(Into::into)
+) -> AsyncTask<Job<Warp>> {
+    run_async(Warp { moving, field, o }, job)
 }
 
+/// The synchronous twin of `warpVolume`.
 #[napi]
-pub fn warp_volume_async(
-    moving: Either8<
-        Uint8Array,
-        Int8Array,
-        Int16Array,
-        Uint16Array,
-        Int32Array,
-        Uint32Array,
-        Float32Array,
-        Float64Array,
-    >,
-    moving_grid: GridIn,
-    field: Either<Float32Array, Float64Array>,
-    field_grid: GridIn,
-    reference: Option<GridIn>,
-    interpolation: String,
-    threads: Option<u32>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<WarpTask> {
-    AsyncTask::new(WarpTask {
-        a: WarpArgs {
-            moving,
-            gm: moving_grid,
-            field,
-            gf: field_grid,
-            reference,
-            interpolation,
-            threads,
-        },
-        ctl: control(job),
-    })
+pub fn warp_volume_sync(
+    moving: VolumeIn,
+    field: VolumeIn,
+    o: Option<WarpOptionsIn>,
+) -> napi::Result<WarpOut> {
+    run_sync(Warp { moving, field, o }, None)
 }

@@ -1,30 +1,36 @@
 //! The napi binding: converts JS values to kernel types, maps errors, schedules work.
 //! No numerics here; every algorithm lives in the kernel crates.
 //!
+//! Shape of every operation: a struct of its converted arguments implements [`Op`] (one
+//! `run` that calls the kernel); the two exports `fooSync` and `foo` hand it to [`run_sync`]
+//! (on the calling thread) or [`run_async`] (an [`AsyncTask`] on the libuv pool). Voxel data
+//! of any element type cross as one [`voxels::VolumeIn`] and come back as one
+//! [`voxels::VoxelOut`]; option structs have optional fields that fall back to the kernels'
+//! defaults.
+//!
 //! Errors cross as `[ERR_CODE] message`; the TypeScript façade turns them into
-//! `VoxelkitError { code }`. Every entry runs its kernel inside `catch_panic`, so no Rust panic
-//! reaches Node. Voxel data come in through one entry per element type (`…Int16`, `…Float32`, …)
-//! chosen by the façade, so no conversion copy is made in JS.
+//! `VoxelkitError { code }`. Every kernel call runs inside `catch_panic`, so no Rust panic
+//! reaches Node.
 
 #![deny(clippy::all)]
 // napi-derive registers exports only outside `cfg(test)`, so the test build sees them as unused
 #![cfg_attr(test, allow(dead_code))]
 
-mod dki;
-mod dti;
+mod dmri;
 mod fields;
 mod io;
 mod owned;
 mod radiomics;
+mod voxels;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
 use voxelkit_core::error::catch_panic;
-use voxelkit_core::{par, Control};
+use voxelkit_core::{par, Control, Error};
 
 /// Maps a kernel error to a JS error whose message starts with `[ERR_CODE]`.
-pub(crate) fn js_err(e: voxelkit_core::Error) -> napi::Error {
+pub(crate) fn js_err(e: Error) -> napi::Error {
     napi::Error::new(Status::GenericFailure, e.to_string())
 }
 
@@ -33,9 +39,68 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> voxelkit_core::Result<T>) -> napi::
     catch_panic(f).map_err(js_err)
 }
 
-/// Converts an optional JS thread count.
-pub(crate) fn threads(t: Option<u32>) -> voxelkit_core::Result<Option<usize>> {
-    t.map(|n| par::check_threads(n as usize)).transpose()
+/// One operation of the binding: its converted arguments and the kernel call they make.
+pub trait Op: Send + 'static {
+    /// What the kernel returns (moved back to the JS thread).
+    type Output: Send + 'static;
+    /// Its JS form.
+    type Js: ToNapiValue + TypeName;
+    /// Calls the kernel (on a worker thread for the async export).
+    fn run(&mut self, ctl: &Control) -> voxelkit_core::Result<Self::Output>;
+    /// Converts the result on the JS thread.
+    fn js(out: Self::Output) -> Self::Js;
+}
+
+/// The async form of an [`Op`].
+pub struct Job<O: Op> {
+    op: O,
+    ctl: Arc<Control>,
+}
+
+impl<O: Op> Task for Job<O> {
+    type Output = O::Output;
+    type JsValue = O::Js;
+    fn compute(&mut self) -> napi::Result<O::Output> {
+        guarded(|| self.op.run(&self.ctl))
+    }
+    fn resolve(&mut self, _env: Env, out: O::Output) -> napi::Result<O::Js> {
+        Ok(O::js(out))
+    }
+}
+
+/// Runs an operation on the calling thread.
+pub(crate) fn run_sync<O: Op>(op: O, job: Option<&JobHandle>) -> napi::Result<O::Js> {
+    let ctl = control(job);
+    let mut op = op;
+    guarded(|| op.run(&ctl)).map(O::js)
+}
+
+/// Runs an operation on the libuv pool.
+pub(crate) fn run_async<O: Op>(op: O, job: Option<&JobHandle>) -> AsyncTask<Job<O>> {
+    AsyncTask::new(Job {
+        op,
+        ctl: control(job),
+    })
+}
+
+/// A JS number that must be an integer from `lo` to `hi` (napi would truncate or wrap it).
+pub(crate) fn int_arg(v: f64, name: &str, lo: u64, hi: u64) -> voxelkit_core::Result<usize> {
+    if v.fract() == 0.0 && v >= lo as f64 && v <= hi as f64 {
+        Ok(v as usize)
+    } else {
+        Err(Error::setting(format!(
+            "{name} must be an integer from {lo} to {hi}, got {v}"
+        )))
+    }
+}
+
+/// An optional thread count (JS number) checked as the kernels check it.
+pub(crate) fn threads(t: Option<f64>) -> voxelkit_core::Result<Option<usize>> {
+    t.map(|n| {
+        let max = par::MAX_THREADS as u64;
+        par::check_threads(int_arg(n, "threads", 1, max)?)
+    })
+    .transpose()
 }
 
 /// Cancellation and progress handle shared by the façade and one running call.
@@ -74,20 +139,17 @@ pub(crate) fn control(job: Option<&JobHandle>) -> Arc<Control> {
 
 /// Sets the default number of threads (0 = all cores).
 #[napi]
-pub fn set_threads(n: u32) -> napi::Result<()> {
-    guarded(|| par::set_default_threads(n as usize))
+pub fn set_threads(n: f64) -> napi::Result<()> {
+    guarded(|| {
+        let n = int_arg(n, "threads", 0, par::MAX_THREADS as u64)?;
+        par::set_default_threads(n)
+    })
 }
 
 /// The default number of threads.
 #[napi]
 pub fn get_threads() -> u32 {
     par::default_threads() as u32
-}
-
-/// Logical cores seen by the process.
-#[napi]
-pub fn available_threads() -> u32 {
-    par::available_threads() as u32
 }
 
 /// Test hook: whether float32 data are logged with numpy's SIMD kernel on this CPU.
@@ -107,4 +169,10 @@ pub fn internal_panic_for_test() -> napi::Result<()> {
             Ok(())
         })
     })
+}
+
+/// Validates a thread count as every call does (an integer from 1 to 1024).
+#[napi]
+pub fn check_threads(n: f64) -> napi::Result<u32> {
+    guarded(|| Ok(threads(Some(n))?.unwrap_or_default() as u32))
 }

@@ -23,6 +23,8 @@ pub const COPY_LIMIT: usize = 4 << 20;
 
 /// Element types and their TypedArray.
 pub trait Kind: Copy + 'static {
+    /// The JS array type, as napi converts it.
+    type Array: FromNapiValue + std::ops::Deref<Target = [Self]> + Send;
     const TYPE: TypedArrayType;
     const TS: &'static str;
     /// Hands `v` to JS as an external buffer (no copy).
@@ -35,6 +37,7 @@ pub trait Kind: Copy + 'static {
 macro_rules! kind {
     ($($t:ty => $arr:ident, $ty:ident);* $(;)?) => {$(
         impl Kind for $t {
+            type Array = $arr;
             const TYPE: TypedArrayType = TypedArrayType::$ty;
             const TS: &'static str = stringify!($arr);
             unsafe fn external(env: sys::napi_env, v: Vec<Self>) -> napi::Result<sys::napi_value> {
