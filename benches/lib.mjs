@@ -180,15 +180,23 @@ export function contender(label, script, argv, { o, tmp, tag, python = VENV_PY, 
 /** voxelkit's thread settings: 1 and all cores (just 1 where all cores is 1). */
 export const threadSet = (o) => (o.allThreads > 1 ? [1, o.allThreads] : [1])
 
-/** Runs fn(tmp) with a fresh temporary folder, removed afterwards unless --keep-tmp. */
+/** Runs fn(tmp) (sync or async) with a fresh temporary folder, removed afterwards unless --keep-tmp. */
 export function withTmp(o, prefix, fn) {
   const tmp = mkdtempSync(join(os.tmpdir(), prefix))
-  try {
-    return fn(tmp)
-  } finally {
+  const done = () => {
     if (!o.keepTmp) rmSync(tmp, { recursive: true, force: true })
     else say(`kept ${tmp}`)
   }
+  let r
+  try {
+    r = fn(tmp)
+  } catch (e) {
+    done()
+    throw e
+  }
+  if (typeof r?.then === 'function') return r.finally(done) // an async fn: once it settles
+  done()
+  return r
 }
 
 // ---------------------------------------------------------------- set-up
@@ -308,7 +316,7 @@ export function environmentNotes(m, ref = 'DIPY') {
   return { unset, notes }
 }
 
-const PRETTY = { dipy: 'DIPY', pyradiomics: 'PyRadiomics', simpleitk: 'SimpleITK' }
+const PRETTY = { dipy: 'DIPY', 'pyradiomics-bhklab': 'PyRadiomics (pyradiomics-bhklab)', pynrrd: 'pynrrd', simpleitk: 'SimpleITK' }
 
 /** The header line describing the machine and the software (`report`: the versions to name). */
 export function machineLine(m, report = DIPY_STACK) {
