@@ -77,7 +77,7 @@ def contender_parser(modes=None, dmri=True, bvals_required=False, result_require
 def result_base(contender, modules, **fields):
     """The start of the result JSON: who, `fields`, the versions of `modules` (imported modules)."""
     versions = {"python": sys.version.split()[0]}
-    versions.update({m.__name__: m.__version__ for m in modules})
+    versions.update({m.__name__: getattr(m, "__version__", None) for m in modules})
     return {
         "contender": contender,
         **fields,

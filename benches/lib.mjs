@@ -126,11 +126,15 @@ export function matcher(filters) {
 }
 
 // ---------------------------------------------------------------- processes
+/**
+ * Runs a process to its end (killed after timeoutS). Its stdout is returned with `capture`, else
+ * sent to stderr like its progress: the runner's stdout carries only the Markdown.
+ */
 export function run(cmd, argv, { env, timeoutS, what, capture = false }) {
   const r = spawnSync(cmd, argv, {
     cwd: ROOT,
     env,
-    stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
+    stdio: ['ignore', capture ? 'pipe' : 2, 'inherit'],
     encoding: 'utf8',
     timeout: timeoutS * 1000,
     killSignal: 'SIGKILL',
@@ -158,8 +162,8 @@ export function pythonJson(python, script, argv, { timeoutS = 900, what = script
 /**
  * Runs one contender process and reads its result: `script` (in benches/) is run with `python`
  * (default the bench venv's, in refEnv()) when it ends in .py, else with `node --expose-gc`;
- * `--samples N --warmup N --result FILE` are appended to `argv`. The result JSON (which has
- * `times_s`) comes back with `stats` and `process_wall_s` added.
+ * `--samples N --warmup N --result FILE` are appended to `argv`. The result JSON comes back with
+ * `process_wall_s` added, and `stats` of its `times_s` where it has them.
  */
 export function contender(label, script, argv, { o, tmp, tag, python = VENV_PY, samples = o.samples, warmup = o.warmup }) {
   const result = join(tmp, `${tag}.json`)
@@ -172,7 +176,7 @@ export function contender(label, script, argv, { o, tmp, tag, python = VENV_PY, 
     what: `${label} ${tag}`,
   })
   const r = JSON.parse(readFileSync(result, 'utf8'))
-  r.stats = stats(r.times_s)
+  if (r.times_s) r.stats = stats(r.times_s)
   r.process_wall_s = (Date.now() - t0) / 1000
   return r
 }
