@@ -117,8 +117,8 @@ def load_nifti(path):
 
 
 def input_facts(data):
-    """Shape, type and size of the input read."""
-    return {"shape": list(data.shape), "dtype": str(data.dtype), "input_mib": data.nbytes / 2**20}
+    """Shape, type and size of the input read, and the RSS with it loaded."""
+    return {"shape": list(data.shape), "dtype": str(data.dtype), "input_mib": data.nbytes / 2**20, "rss_after_load_mib": rss_now_mib()}
 
 
 def write_f64(path, arr):
@@ -135,8 +135,9 @@ def dump_f64(folder, name, arr):
 
 
 def finish(path, res, times):
-    """Records times and the peak RSS (unless measured already, e.g. before a dump); writes the
-    result JSON."""
+    """Records times and the peak RSS (unless measured already) and writes the result JSON. Call
+    it before dumping the outputs (a dump copies them): the runner reads both once the process
+    has ended."""
     res["times_s"] = times
     res.setdefault("peak_rss_mib", peak_rss_mib())
     with open(path, "w") as f:

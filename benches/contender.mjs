@@ -6,6 +6,7 @@
 //                  --warmup --result --dump, a mode as the first positional)
 //   timeSamples    warm-up + timed samples, the previous sample's outputs freed outside the clock
 //   resultBase     the start of the result JSON (versions, threads, RSS after imports)
+//   loadDwi        the dMRI input (gradient table, series), read before the clock
 //   dumpF64        one output as float64 little-endian, for the runner's comparison
 //   finish         times, peak RSS and the result JSON to --result
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -91,9 +92,21 @@ export function resultBase(vk, fields) {
   }
 }
 
-/** Shape, type and size of the input read (voxelkit Volume). */
+/** Shape, type and size of the input read (voxelkit Volume), and the RSS with it loaded. */
 export function inputFacts(vol) {
-  return { shape: vol.shape, dtype: vol.data.constructor.name, input_mib: mib(vol.data.byteLength) }
+  return { shape: vol.shape, dtype: vol.data.constructor.name, input_mib: mib(vol.data.byteLength), rss_after_load_mib: mib(process.memoryUsage().rss) }
+}
+
+/**
+ * The dMRI input of a contender (--data, --bval, --bvec), read before the clock: the gradient
+ * table, the series and its spatial voxel count; its facts (inputFacts) go into `res`.
+ */
+export function loadDwi(vk, a, res) {
+  const { bvals, bvecs } = vk.readBvalsBvecs(a.bval, a.bvec)
+  const gtab = vk.gradientTable(bvals, bvecs)
+  const dwi = vk.readVolumeSync(a.data)
+  Object.assign(res, inputFacts(dwi))
+  return { gtab, dwi, nvox: dwi.shape.slice(0, -1).reduce((x, y) => x * y, 1) }
 }
 
 /** Writes `data` (a float64 array) to DIR/NAME.f64, little-endian. */
@@ -103,11 +116,11 @@ export function dumpF64(dir, name, data) {
 }
 
 /**
- * Records `times` and the peak RSS (unless measured already, e.g. before a dump) and writes the
- * result JSON to `path`.
+ * Records `times` and the peak RSS and writes the result JSON to `path`. Call it before dumping
+ * the outputs (the dump may compute more): the runner reads both once the process has ended.
  */
 export function finish(path, res, times) {
   res.times_s = times
-  res.peak_rss_mib ??= peakRssMib()
+  res.peak_rss_mib = peakRssMib()
   writeFileSync(path, JSON.stringify(res))
 }

@@ -63,7 +63,7 @@ def main():
     gtab = gradient_table(bvals * unit, bvecs=bvecs)
     kw = {"cvxpy_solver": a.solver} if a.solver else {}
     img, data = load_nifti(a.data)
-    res.update(input_facts(data), rss_after_load_mib=rss_now_mib())
+    res.update(input_facts(data))
     nvox = int(np.prod(data.shape[:-1]))
 
     def new_fit():
@@ -93,7 +93,7 @@ def main():
     # outputs held by the user: model_params (evals 3 + evecs 9 + kt 15) + what the region made
     res["output_mib"] = (fit.model_params.nbytes + sum(m.nbytes for m in out)) / 2**20
     res["voxels"] = nvox
-    res["peak_rss_mib"] = peak_rss_mib()  # before the dump, which computes more maps
+    res["peak_rss_mib"] = peak_rss_mib()  # before the unconstrained fit and the dump below
 
     if constrained:
         # which voxels the constraint moved: compare with the unconstrained fit DIPY starts from

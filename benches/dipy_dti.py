@@ -14,17 +14,7 @@ Threads are whatever the environment says (the runner sets OMP/OPENBLAS/MKL = 1)
 Progress goes to stderr, the result JSON to --result.
 """
 
-from common import (
-    contender_parser,
-    dump_f64,
-    finish,
-    input_facts,
-    load_nifti,
-    peak_rss_mib,
-    result_base,
-    rss_now_mib,
-    time_samples,
-)
+from common import contender_parser, dump_f64, finish, input_facts, load_nifti, result_base, time_samples
 
 
 def main():
@@ -48,7 +38,7 @@ def main():
         bvals, bvecs = read_bvals_bvecs(a.bval, a.bvec)
         gtab = gradient_table(bvals, bvecs=bvecs)
         img, data = load_nifti(a.data)
-        res.update(input_facts(data), rss_after_load_mib=rss_now_mib())
+        res.update(input_facts(data))
         nvox = int(np.prod(data.shape[:-1]))
 
         def fit_and_maps():
@@ -59,12 +49,10 @@ def main():
         # outputs held by the user: model_params (evals 3 + evecs 9) + 4 maps, float64
         res["output_mib"] = (fit.model_params.nbytes + sum(m.nbytes for m in maps)) / 2**20
         res["voxels"] = nvox
-        res["peak_rss_mib"] = peak_rss_mib()  # before the dump, which copies
-        if a.dump:
-            dump_f64(a.dump, "fa", maps[0])
-            dump_f64(a.dump, "evals", fit.evals)
-
-    finish(a.result, res, times)
+    finish(a.result, res, times)  # before the dump, which copies
+    if a.mode == "fit" and a.dump:
+        dump_f64(a.dump, "fa", maps[0])
+        dump_f64(a.dump, "evals", fit.evals)
 
 
 if __name__ == "__main__":

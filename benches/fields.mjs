@@ -12,32 +12,9 @@
 // in its own process (peak RSS reported). Every row also reports the largest difference from
 // DIPY's output (inverse in voxels; composition in voxels; warp relative to the image range).
 import { join } from 'node:path'
-import {
-  BenchError,
-  DATA,
-  VENV_PY,
-  cli,
-  contender,
-  efficiencyLine,
-  environmentNotes,
-  finishMachine,
-  header,
-  loadVoxelkit,
-  machine,
-  markdownTable,
-  matcher,
-  parallelEfficiency,
-  pythonJson,
-  readF64,
-  rel,
-  runnerArgs,
-  say,
-  setupVenv,
-  span,
-  threadSet,
-  withTmp,
-  writeRecord,
-} from './lib.mjs'
+import { BenchError, DATA, VENV_PY, baseSettings, begin, cli, contender, efficiencyLine, finishMachine, header } from './lib.mjs'
+import { markdownTable, matcher, parallelEfficiency, pythonJson, readF64, rel, rssCell, runnerArgs, say } from './lib.mjs'
+import { threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
 
 const INPUTS = ['field-128', 'field-256']
 const OPS = ['invert', 'compose', 'warp']
@@ -84,17 +61,13 @@ function runContender(kind, op, input, shape, threads, o, tmp) {
 }
 
 function table(rows) {
-  const head = ['kernel', 'input', 'voxels', 'threads DIPY / vk', 'DIPY median (min–max)', 'voxelkit median (min–max)', 'DIPY / voxelkit', 'ns/voxel DIPY / vk', 'peak RSS MiB DIPY / vk', 'max diff vs DIPY']
+  const head = ['kernel', 'input', ...versusHead(), 'ns/voxel DIPY / vk', 'peak RSS MiB DIPY / vk', 'max diff vs DIPY']
   const cells = rows.map((r) => [
     `${LABEL[r.op]}${r.vk_stats?.iterations !== undefined ? `, ${r.vk_stats.iterations} it.` : ''}`,
     r.input,
-    r.voxels.toLocaleString('en-US'),
-    `1 / ${r.voxelkit.threads}`,
-    span(r.dipy.stats, 'ms'),
-    span(r.voxelkit.stats, 'ms'),
-    `${r.ratio.toFixed(2)}x`,
+    ...versusCells(r.voxels, r.dipy, r.voxelkit, { unit: 'ms', digits: 2 }),
     `${((r.dipy.stats.median / r.voxels) * 1e9).toFixed(1)} / ${((r.voxelkit.stats.median / r.voxels) * 1e9).toFixed(1)}`,
-    `${r.dipy.peak_rss_mib.toFixed(0)} / ${r.voxelkit.peak_rss_mib.toFixed(0)}`,
+    rssCell(r.dipy, r.voxelkit),
     r.diff.bitwise_identical ? '0 (identical)' : `${r.diff.max_diff.toExponential(1)}${r.op === 'warp' ? ' (rel.)' : ' voxel'}`,
   ])
   return markdownTable(head, cells, ['kernel', 'input', 'threads DIPY / vk'])
@@ -103,18 +76,13 @@ function table(rows) {
 function main() {
   const o = runnerArgs(import.meta.url, { omit: ['shared'] })
   const match = matcher(o.filters)
-  const t0 = Date.now()
   const plan = []
   for (const input of INPUTS) for (const op of OPS) if (match(input, op, `${input}/${op}`, 'fields')) plan.push({ input, op })
   if (!plan.length) throw new BenchError(`no bench matches ${o.filters.join(' ')} (inputs: ${INPUTS.join(', ')}; ops: ${OPS.join(', ')})`)
-  const vk = loadVoxelkit()
-  const ref = setupVenv(o)
+  const { t0, m, unset, notes } = begin(o)
   const inputs = [...new Set(plan.map((p) => p.input))]
   say(`inputs: ${inputs.join(', ')} in ${rel(DATA)} (generated if missing)`)
   const manifest = pythonJson(VENV_PY, 'dipy_fields.py', ['gen', '--out', DATA, ...inputs], { what: 'dipy_fields.py gen' })
-  const m = machine(ref, vk)
-  const { notes } = environmentNotes(m)
-  for (const n of notes) say(`note: ${n}`)
   const rows = []
   const efficiency = []
   withTmp(o, 'voxelkit-fields-bench-', (tmp) => {
@@ -157,7 +125,7 @@ function main() {
   ].join('\n')
   writeRecord(o, 'fields', {
     machine: m,
-    settings: { samples: o.samples, warmup: o.warmup, threads: o.allThreads, filters: o.filters },
+    settings: baseSettings(o, unset),
     inputs: manifest,
     rows,
     parallel_efficiency: efficiency,

@@ -7,8 +7,10 @@
 //               pythonJson (run a script, read its last stdout line as JSON), generate (gen_data.py)
 //   processes   run, refEnv, contender (one contender process: argv, result JSON, stats), threadSet
 //   measuring   stats, parallelEfficiency, contenderSide, readF64, f64Bytes, peakRssMib, mib, now
-//   reporting   machine, environmentNotes, header, markdownTable, span, efficiencyLine,
-//               writeRecord (the Markdown on stdout, the JSON record under benches/results/), cli
+//   reporting   begin (voxelkit, venv, machine, notes), machine, environmentNotes, header,
+//               markdownTable, versusHead/versusCells/rssCell, span, efficiencyLine, fitRow,
+//               baseSettings, writeRecord (the Markdown on stdout, the JSON record under
+//               benches/results/), cli
 //   comparing   compareDumps (the DTI/DKI dumps: evals, scalar maps, signal)
 // The voxelkit contender scripts use benches/contender.mjs, the Python ones benches/common.py.
 import { spawnSync } from 'node:child_process'
@@ -320,6 +322,26 @@ export function environmentNotes(m, ref = 'DIPY') {
   return { unset, notes }
 }
 
+/**
+ * The start of every runner, once its plan is made: loads voxelkit, sets up the reference's venv
+ * (setupVenv `setup`: venv, requirements, report), describes the machine and prints the notes.
+ * Returns { t0, vk, versions, m (the machine record), unset, notes }.
+ */
+export function begin(o, setup = {}, ref = 'DIPY') {
+  const t0 = Date.now()
+  const vk = loadVoxelkit()
+  const versions = setupVenv(o, setup)
+  const m = machine(versions, vk, setup.report)
+  const { unset, notes } = environmentNotes(m, ref)
+  for (const n of notes) say(`note: ${n}`)
+  return { t0, vk, versions, m, unset, notes }
+}
+
+/** The settings every JSON record has (runners add theirs). */
+export function baseSettings(o, unset = []) {
+  return { filters: o.filters, samples: o.samples, warmup: o.warmup, threads: o.allThreads, reference_env: { ...ONE_THREAD, unset } }
+}
+
 const PRETTY = { dipy: 'DIPY', 'pyradiomics-bhklab': 'PyRadiomics (pyradiomics-bhklab)', pynrrd: 'pynrrd', simpleitk: 'SimpleITK' }
 
 /** The header line describing the machine and the software (`report`: the versions to name). */
@@ -427,6 +449,23 @@ export function contenderSide(r, voxels) {
   }
 }
 
+/**
+ * The fields of a fit row (DTI, DKI): the input (`mf`, its manifest entry), both sides
+ * (contenderSide) and the ratio of the medians.
+ */
+export function fitRow(mf, d, v) {
+  return {
+    voxels: mf.voxels,
+    volumes: mf.volumes,
+    dtype: mf.dtype,
+    input_mib: mf.data_mib,
+    output_mib: v.output_mib,
+    dipy: contenderSide(d, mf.voxels),
+    voxelkit: contenderSide(v, mf.voxels),
+    ratio: d.stats.median / v.stats.median,
+  }
+}
+
 /** A file of float64 little-endian values (no copy when the file's buffer is aligned). */
 export function readF64(path) {
   const b = readFileSync(path)
@@ -472,6 +511,17 @@ export function markdownTable(head, rows, left = [head[0]]) {
   const l = new Set(left)
   return [`| ${head.join(' | ')} |`, `| ${head.map((h) => (l.has(h) ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 }
+
+/** The columns every reference-vs-voxelkit table has, after the row's names. */
+export const versusHead = (ref = 'DIPY') => ['voxels', `threads ${ref} / vk`, `${ref} median (min–max)`, 'voxelkit median (min–max)', `${ref} / voxelkit`]
+
+/** The cells of versusHead for the sides `d` (reference) and `v` (voxelkit): { threads, stats }. */
+export function versusCells(voxels, d, v, { unit, digits = 1 } = {}) {
+  return [voxels.toLocaleString('en-US'), `${d.threads} / ${v.threads}`, span(d.stats, unit), span(v.stats, unit), `${(d.stats.median / v.stats.median).toFixed(digits)}x`]
+}
+
+/** The `peak RSS MiB ref / vk` cell. */
+export const rssCell = (d, v) => `${f1(d.peak_rss_mib)} / ${f1(v.peak_rss_mib)}`
 
 /** One line of the parallel-efficiency list under a table. */
 export function efficiencyLine(e, name, outputs = 'outputs') {

@@ -17,26 +17,8 @@
 // (0: the same voxels). Prints a Markdown table and writes benches/results/nrrd_read-<date>.json.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  ROOT,
-  SHARED_REFERENCE,
-  cli,
-  contender,
-  dayStamp,
-  environmentNotes,
-  finishMachine,
-  header,
-  loadVoxelkit,
-  machine,
-  markdownTable,
-  runnerArgs,
-  setupVenv,
-  span,
-  stats,
-  venvPython,
-  withTmp,
-  writeRecord,
-} from './lib.mjs'
+import { ROOT, SHARED_REFERENCE, begin, cli, contender, dayStamp, finishMachine, header, markdownTable } from './lib.mjs'
+import { runnerArgs, span, stats, venvPython, withTmp, writeRecord } from './lib.mjs'
 import { timeSamples } from './contender.mjs'
 
 const VENV = join(ROOT, 'fixtures', 'nrrd', '.venv')
@@ -48,11 +30,8 @@ const inMs = (st) => ({ median: st.median * 1e3, min: st.min * 1e3, max: st.max 
 
 async function main() {
   const o = runnerArgs(import.meta.url, { defaults: { samples: '7', shared: join(SHARED_REFERENCE, 'pyradiomics') } })
-  const t0 = Date.now()
-  const vk = loadVoxelkit()
-  const ref = setupVenv(o, { venv: VENV, requirements: [join(ROOT, 'fixtures', 'nrrd', 'requirements.txt')], report: REPORT })
-  const m = machine(ref, vk, REPORT)
-  const { notes } = environmentNotes(m, 'pynrrd/SimpleITK')
+  const setup = { venv: VENV, requirements: [join(ROOT, 'fixtures', 'nrrd', 'requirements.txt')], report: REPORT }
+  const { t0, vk, m, notes } = begin(o, setup, 'pynrrd/SimpleITK')
 
   const rows = []
   await withTmp(o, 'voxelkit-nrrd-bench-', async (tmp) => {

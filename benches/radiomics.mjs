@@ -15,33 +15,14 @@
 // test cases (default ../shared/reference/pyradiomics). Correctness rides along: the max
 // relative difference of the 40 features from PyRadiomics'.
 import { join } from 'node:path'
-import {
-  DATA,
-  ROOT,
-  SHARED_REFERENCE,
-  cli,
-  contender,
-  environmentNotes,
-  finishMachine,
-  header,
-  loadVoxelkit,
-  machine,
-  markdownTable,
-  needShared,
-  pythonJson,
-  runnerArgs,
-  say,
-  setupVenv,
-  stats,
-  venvPython,
-  withTmp,
-  writeRecord,
-} from './lib.mjs'
+import { BenchError, DATA, ROOT, SHARED_REFERENCE, begin, cli, contender, finishMachine, header, markdownTable, needShared } from './lib.mjs'
+import { pythonJson, runnerArgs, say, stats, venvPython, withTmp, writeRecord } from './lib.mjs'
 import { timeSamples } from './contender.mjs'
 
 const VENV = join(ROOT, 'fixtures', 'radiomics', '.venv')
 const PY = venvPython(VENV)
 const REQUIREMENTS = join(ROOT, 'fixtures', 'radiomics', 'requirements.txt')
+const CASES = ['brain1', 'brain2', 'breast1', 'synthetic-128']
 const REPORT = ['pyradiomics-bhklab', 'numpy', 'SimpleITK']
 const DATA_R = join(DATA, 'radiomics')
 const SYNTHETIC_SAMPLES = 3 // PyRadiomics takes seconds a sample on the 128^3 ROI: at most 3, no warm-up
@@ -52,19 +33,15 @@ const fmt = (s) => (s < 0.01 ? `${(s * 1000).toFixed(2)} ms` : s < 1 ? `${(s * 1
 
 async function main() {
   const o = runnerArgs(import.meta.url, {
-    options: { cases: { type: 'string', default: 'brain1,brain2,breast1,synthetic-128' } },
+    options: { cases: { type: 'string', default: CASES.join(',') } },
     defaults: { shared: join(SHARED_REFERENCE, 'pyradiomics') },
   })
-  const t0 = Date.now()
   const cases = o.values.cases.split(',')
-  const vk = loadVoxelkit()
+  for (const c of cases) if (!CASES.includes(c)) throw new BenchError(`--cases: unknown case ${c} (${CASES.join(', ')})`)
   needShared(o.shared, '../shared/reference/pyradiomics')
-  const ref = setupVenv(o, { venv: VENV, requirements: [REQUIREMENTS], report: REPORT })
+  const { t0, vk, m, notes } = begin(o, { venv: VENV, requirements: [REQUIREMENTS], report: REPORT }, 'PyRadiomics')
   say('preparing inputs (NIfTI copies of the NRRD cases, synthetic ROI) ...')
   const files = pythonJson(PY, 'pyradiomics_bench.py', ['prepare', '--data', DATA_R, '--shared', o.shared], { what: 'pyradiomics_bench.py prepare' })
-  const m = machine(ref, vk, REPORT)
-  const { notes } = environmentNotes(m, 'PyRadiomics')
-  for (const n of notes) say(`note: ${n}`)
 
   const rows = []
   await withTmp(o, 'voxelkit-radiomics-bench-', async (tmp) => {

@@ -9,35 +9,9 @@
 // method (`dti-64/WLS`), or `io` (only the I/O rows); `*` is a wildcard (`dti-101*`).
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  BenchError,
-  ONE_THREAD,
-  cli,
-  compareDumps,
-  contender,
-  contenderSide,
-  dataFiles,
-  efficiencyLine,
-  environmentNotes,
-  f1,
-  finishMachine,
-  generate,
-  header,
-  loadVoxelkit,
-  machine,
-  markdownTable,
-  matcher,
-  needShared,
-  parallelEfficiency,
-  runnerArgs,
-  say,
-  sci,
-  setupVenv,
-  span,
-  threadSet,
-  withTmp,
-  writeRecord,
-} from './lib.mjs'
+import { BenchError, baseSettings, begin, cli, compareDumps, contender, dataFiles, efficiencyLine, finishMachine } from './lib.mjs'
+import { fitRow, generate, header, markdownTable, matcher, needShared, parallelEfficiency, rssCell, runnerArgs } from './lib.mjs'
+import { say, sci, threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
 
 const INPUTS = ['dti-64', 'dti-101', 'dti-101x4']
 const ALL_METHODS = ['WLS', 'OLS']
@@ -75,31 +49,15 @@ function diffCell(c) {
 }
 
 function table(rows) {
-  const head = [
-    'kernel',
-    'input',
-    'voxels',
-    'threads DIPY / vk',
-    'DIPY median (min–max)',
-    'voxelkit median (min–max)',
-    'DIPY / voxelkit',
-    'µs/voxel DIPY / vk',
-    'peak RSS MiB DIPY / vk',
-    'in / out MiB',
-    'max diff evals / FA',
-  ]
+  const head = ['kernel', 'input', ...versusHead(), 'µs/voxel DIPY / vk', 'peak RSS MiB DIPY / vk', 'in / out MiB', 'max diff evals / FA']
   const cells = rows.map((r) => {
     const io = r.kernel === 'io'
     return [
       io ? 'read .nii' : `DTI ${r.method} + FA/MD/AD/RD`,
       r.input,
-      r.voxels.toLocaleString('en-US'),
-      `${r.dipy.threads} / ${r.voxelkit.threads}`,
-      span(r.dipy.stats),
-      span(r.voxelkit.stats),
-      `${r.ratio.toFixed(1)}x`,
+      ...versusCells(r.voxels, r.dipy, r.voxelkit),
       io ? '—' : `${r.dipy.us_per_voxel.toFixed(2)} / ${r.voxelkit.us_per_voxel.toFixed(3)}`,
-      `${f1(r.dipy.peak_rss_mib)} / ${f1(r.voxelkit.peak_rss_mib)}`,
+      rssCell(r.dipy, r.voxelkit),
       io ? `${r.input_mib.toFixed(1)} / —` : `${r.input_mib.toFixed(1)} / ${r.output_mib.toFixed(1)}`,
       diffCell(r.diff),
     ]
@@ -111,8 +69,6 @@ function table(rows) {
 function main() {
   const o = args()
   const match = matcher(o.filters)
-  const t0 = Date.now()
-  const vk = loadVoxelkit()
 
   // what to run
   const plan = []
@@ -123,12 +79,8 @@ function main() {
   }
   if (plan.length === 0) throw new BenchError(`no bench matches ${o.filters.join(' ')} (inputs: ${INPUTS.join(', ')}; methods: ${ALL_METHODS.join(', ')}; or io)`)
   needShared(o.shared)
-
-  const refVersions = setupVenv(o)
+  const { t0, m, unset, notes } = begin(o)
   const manifest = generate(o, plan.map((p) => p.input))
-  const m = machine(refVersions, vk)
-  const { unset, notes } = environmentNotes(m)
-  for (const n of notes) say(`note: ${n}`)
 
   const rows = []
   const efficiency = []
@@ -136,7 +88,6 @@ function main() {
     for (const p of plan) {
       const mf = manifest[p.input]
       const inp = dataFiles(p.input)
-      const voxels = mf.voxels
       if (p.io) {
         say(`\n== ${p.input}: I/O (${mf.shape.join('x')} ${mf.dtype}, ${mf.data_mib.toFixed(1)} MiB)`)
         const d = runContender('dipy', 'io', inp, {}, o, tmp, `${p.input}-io-dipy`)
@@ -144,7 +95,7 @@ function main() {
         rows.push({
           kernel: 'io',
           input: p.input,
-          voxels,
+          voxels: mf.voxels,
           input_mib: mf.data_mib,
           dipy: { label: 'nibabel.load(mmap=False) + np.asanyarray(dataobj)', threads: 1, stats: d.stats, peak_rss_mib: d.peak_rss_mib },
           voxelkit: { label: 'readVolumeSync', threads: 1, stats: v.stats, peak_rss_mib: v.peak_rss_mib },
@@ -152,24 +103,11 @@ function main() {
         })
       }
       for (const method of p.methods) {
-        say(`\n== ${p.input}: DTI ${method} (${voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
+        say(`\n== ${p.input}: DTI ${method} (${mf.voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
         const d = runContender('dipy', 'fit', inp, { method }, o, tmp, `${p.input}-${method}-dipy`)
         const vks = threadSet(o).map((threads) => runContender('voxelkit', 'fit', inp, { method, threads }, o, tmp, `${p.input}-${method}-vk${threads}`))
         for (const v of vks) {
-          rows.push({
-            kernel: 'dti',
-            method,
-            input: p.input,
-            voxels,
-            volumes: mf.volumes,
-            dtype: mf.dtype,
-            input_mib: mf.data_mib,
-            output_mib: v.output_mib,
-            dipy: contenderSide(d, voxels),
-            voxelkit: contenderSide(v, voxels),
-            ratio: d.stats.median / v.stats.median,
-            diff: compare(v.dump, d.dump),
-          })
+          rows.push({ kernel: 'dti', method, input: p.input, ...fitRow(mf, d, v), diff: compare(v.dump, d.dump) })
         }
         if (vks.length > 1) efficiency.push(parallelEfficiency({ input: p.input, method }, vks[0], vks[1], compare(vks[0].dump, vks[1].dump).bitwise_identical))
         if (!o.keepTmp) for (const r of [d, ...vks]) rmSync(r.dump, { recursive: true, force: true })
@@ -216,12 +154,8 @@ function main() {
   writeRecord(o, 'dti', {
     machine: m,
     settings: {
-      filters: o.filters,
-      samples: o.samples,
-      warmup: o.warmup,
+      ...baseSettings(o, unset),
       methods: o.methods,
-      threads: o.allThreads,
-      reference_env: { ...ONE_THREAD, unset },
       timed_region: {
         dipy: 'TensorModel(gtab, fit_method=M).fit(data); fit.fa, fit.md, fit.ad, fit.rd',
         voxelkit: 'fitDtiSync(dwi, gtab, { method, threads }); .fa() .md() .ad() .rd()',

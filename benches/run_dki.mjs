@@ -10,38 +10,9 @@
 // row name alone (`predict`, `CLS`); `*` is a wildcard.
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  BenchError,
-  ROOT,
-  ONE_THREAD,
-  cli,
-  compareDumps,
-  contender,
-  contenderSide,
-  dataFiles,
-  efficiencyLine,
-  environmentNotes,
-  f1,
-  finishMachine,
-  generate,
-  header,
-  loadVoxelkit,
-  machine,
-  markdownTable,
-  matcher,
-  needShared,
-  parallelEfficiency,
-  readF64,
-  REQUIREMENTS,
-  runnerArgs,
-  say,
-  sci,
-  setupVenv,
-  span,
-  threadSet,
-  withTmp,
-  writeRecord,
-} from './lib.mjs'
+import { BenchError, REQUIREMENTS, ROOT, baseSettings, begin, cli, compareDumps, contender, dataFiles, efficiencyLine } from './lib.mjs'
+import { finishMachine, fitRow, generate, header, markdownTable, matcher, needShared, parallelEfficiency, readF64 } from './lib.mjs'
+import { rssCell, runnerArgs, say, sci, threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
 
 const INPUTS = ['dki-3shell', 'dki-3shell-cls']
 // The constrained fits' requirements (cvxpy and its solvers), pinned with their fixtures
@@ -122,11 +93,7 @@ function table(rows) {
     'row',
     'kernel',
     ...(cls ? ['reference', 'moved by the constraint DIPY / vk (differ)', 'failed DIPY / vk'] : []),
-    'voxels',
-    'threads DIPY / vk',
-    'DIPY median (min–max)',
-    'voxelkit median (min–max)',
-    'DIPY / voxelkit',
+    ...versusHead(),
     'µs/voxel DIPY / vk',
     'peak RSS MiB DIPY / vk',
     'in / out MiB',
@@ -136,13 +103,9 @@ function table(rows) {
     `${r.input}/${r.name}`,
     r.kernel,
     ...(cls ? [r.reference, `${r.dipy.moved_voxels} / ${r.voxelkit.moved_voxels} (${r.diff.moved_voxels_differ})`, `${r.dipy.failed_voxels} / ${r.voxelkit.failed_voxels}`] : []),
-    r.voxels.toLocaleString('en-US'),
-    `${r.dipy.threads} / ${r.voxelkit.threads}`,
-    span(r.dipy.stats),
-    span(r.voxelkit.stats),
-    `${r.ratio.toFixed(1)}x`,
+    ...versusCells(r.voxels, r.dipy, r.voxelkit),
     `${r.dipy.us_per_voxel.toFixed(1)} / ${r.voxelkit.us_per_voxel.toFixed(r.voxelkit.us_per_voxel >= 100 ? 0 : 2)}`,
-    `${f1(r.dipy.peak_rss_mib)} / ${f1(r.voxelkit.peak_rss_mib)}`,
+    rssCell(r.dipy, r.voxelkit),
     `${r.input_mib.toFixed(1)} / ${r.output_mib.toFixed(1)}`,
     diffCell(r),
   ])
@@ -153,8 +116,6 @@ function table(rows) {
 function main() {
   const o = runnerArgs(import.meta.url)
   const match = matcher(o.filters)
-  const t0 = Date.now()
-  const vk = loadVoxelkit()
 
   const plan = []
   for (const input of INPUTS) {
@@ -165,12 +126,8 @@ function main() {
     throw new BenchError(`no bench matches ${o.filters.join(' ')} (inputs: ${INPUTS.join(', ')}; rows: ${ROWS.map((r) => r.name).join(', ')})`)
   }
   needShared(o.shared)
-
-  const refVersions = setupVenv(o, { requirements: [REQUIREMENTS, ...(plan.some((p) => p.rows.some(constrainedRow)) ? [CLS_REQUIREMENTS] : [])] })
+  const { t0, m, unset, notes } = begin(o, { requirements: [REQUIREMENTS, ...(plan.some((p) => p.rows.some(constrainedRow)) ? [CLS_REQUIREMENTS] : [])] })
   const manifest = generate(o, plan.map((p) => p.input))
-  const m = machine(refVersions, vk)
-  const { unset, notes } = environmentNotes(m)
-  for (const n of notes) say(`note: ${n}`)
 
   const rows = []
   const efficiency = []
@@ -178,9 +135,8 @@ function main() {
     for (const p of plan) {
       const mf = manifest[p.input]
       const inp = dataFiles(p.input)
-      const voxels = mf.voxels
       for (const row of p.rows) {
-        say(`\n== ${p.input}/${row.name}: ${row.kernel} (${voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
+        say(`\n== ${p.input}/${row.name}: ${row.kernel} (${mf.voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
         const tag = `${p.input}-${row.name}`
         const ds = row.dipy.map((variant) => ({ variant, r: runContender('dipy', row, inp, 1, o, tmp, `${tag}-${variant.key}`, variant) }))
         const vks = threadSet(o).map((threads) => runContender('voxelkit', row, inp, threads, o, tmp, `${tag}-vk${threads}`))
@@ -193,14 +149,7 @@ function main() {
             mode: row.mode,
             method: row.method,
             input: p.input,
-            voxels,
-            volumes: mf.volumes,
-            dtype: mf.dtype,
-            input_mib: mf.data_mib,
-            output_mib: v.output_mib,
-            dipy: contenderSide(d, voxels),
-            voxelkit: contenderSide(v, voxels),
-            ratio: d.stats.median / v.stats.median,
+            ...fitRow(mf, d, v),
             diff: compare(row, v.dump, d.dump),
           })
         }
@@ -263,11 +212,7 @@ function main() {
   writeRecord(o, 'dki', {
     machine: m,
     settings: {
-      filters: o.filters,
-      samples: o.samples,
-      warmup: o.warmup,
-      threads: o.allThreads,
-      reference_env: { ...ONE_THREAD, unset },
+      ...baseSettings(o, unset),
       rows: Object.fromEntries(ROWS.map((r) => [r.name, { kernel: r.kernel, method: r.method, timed_region: TIMED[r.mode] }])),
     },
     inputs: Object.fromEntries(plan.map((p) => [p.input, manifest[p.input]])),

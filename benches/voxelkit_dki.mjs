@@ -16,7 +16,7 @@
 // order). For the constrained methods (CLS, CWLS) DIR/moved.f64 holds 1 where the fit's status
 // is FitStatus.Constrained (the constraint moved the voxel), and the result JSON counts those
 // and the SolverFailed voxels. Progress goes to stderr, the result JSON to --result.
-import { contenderArgs, dumpF64, finish, inputFacts, loadVoxelkit, log, mib, peakRssMib, resultBase, timeSamples } from './contender.mjs'
+import { contenderArgs, dumpF64, finish, loadDwi, loadVoxelkit, log, mib, resultBase, timeSamples } from './contender.mjs'
 
 const MODES = ['all', 'fit', 'maps', 'predict']
 const { a, mode, samples, warmup, threads } = contenderArgs('voxelkit_dki.mjs', { modes: MODES, required: ['data', 'bval', 'bvec', 'result'] })
@@ -25,11 +25,7 @@ const method = a.method
 const vk = loadVoxelkit() // the package as built: dist/ + native/
 vk.setThreads(threads)
 const res = resultBase(vk, { mode, method, threads, default_threads: vk.getThreads() })
-const { bvals, bvecs } = vk.readBvalsBvecs(a.bval, a.bvec)
-const gtab = vk.gradientTable(bvals, bvecs)
-const dwi = vk.readVolumeSync(a.data)
-Object.assign(res, inputFacts(dwi), { rss_after_load_mib: mib(process.memoryUsage().rss) })
-const nvox = dwi.shape.slice(0, -1).reduce((x, y) => x * y, 1)
+const { gtab, dwi, nvox } = loadDwi(vk, a, res)
 
 const newFit = () => vk.fitDkiSync(dwi, gtab, { method, threads })
 const kurtosisMaps = (fit) => [fit.mk(), fit.ak(), fit.rk(), fit.kfa()]
@@ -71,7 +67,7 @@ if (constrained) {
   res.failed_voxels = failed
   log(`${method}: the constraint moved ${moved} of ${nvox} voxels; ${failed} solver failures`)
 }
-res.peak_rss_mib = peakRssMib() // before the dump, which computes more maps
+finish(a.result, res, times) // before the dump, which computes more maps
 
 if (a.dump) {
   dumpF64(a.dump, 'evals', fit.evals.data)
@@ -80,4 +76,3 @@ if (a.dump) {
   if (mode === 'predict') dumpF64(a.dump, 'pred', out[0].data)
   if (constrained) dumpF64(a.dump, 'moved', Float64Array.from(fit.status.data, (s) => (s === vk.FitStatus.Constrained ? 1 : 0)))
 }
-finish(a.result, res, times)

@@ -13,7 +13,7 @@
 // peak RSS is read.
 import { writeFileSync } from 'node:fs'
 import { f64Bytes, readF64 } from './lib.mjs'
-import { contenderArgs, finish, loadVoxelkit, peakRssMib, resultBase, timeSamples } from './contender.mjs'
+import { contenderArgs, finish, loadVoxelkit, resultBase, timeSamples } from './contender.mjs'
 
 const { a, threads, samples, warmup } = contenderArgs('voxelkit_fields.mjs', {
   options: { op: undefined, input: undefined, shape: undefined },
@@ -38,6 +38,5 @@ const { times, out } = await timeSamples(
   (t, kind, o) => `${a.op} ${threads} thread(s) ${kind} ${t.toFixed(3)} s${o.stats?.iterations !== undefined ? ` (${o.stats.iterations} iterations)` : ''}`,
 )
 res.op_stats = out.stats ?? null
-res.peak_rss_mib = peakRssMib()
-writeFileSync(a.dump, f64Bytes(out.data))
 finish(a.result, res, times)
+writeFileSync(a.dump, f64Bytes(out.data))
