@@ -26,29 +26,24 @@ Threads are whatever the environment says (the runner sets OMP/OPENBLAS/MKL = 1)
 Progress goes to stderr, the result JSON to --result.
 """
 
-import argparse
-import gc
-import json
-import os
-import sys
-import time
-
-from dipy_dti import load, log, peak_rss_mib, rss_now_mib
+from common import (
+    contender_parser,
+    dump_f64,
+    finish,
+    input_facts,
+    load_nifti,
+    log,
+    peak_rss_mib,
+    result_base,
+    rss_now_mib,
+    time_samples,
+)
 
 MODES = ("all", "fit", "maps", "predict")
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=MODES)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--bval", required=True)
-    ap.add_argument("--bvec", required=True)
-    ap.add_argument("--method", default="WLS")
-    ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--result", required=True)
-    ap.add_argument("--dump")
+    ap = contender_parser(MODES, bvals_required=True)
     ap.add_argument("--units", choices=("s", "ms"), default="s")
     ap.add_argument("--solver")
     a = ap.parse_args()
@@ -62,35 +57,13 @@ def main():
     from dipy.io import read_bvals_bvecs
     from dipy.reconst.dki import DiffusionKurtosisModel
 
-    res = {
-        "contender": "dipy",
-        "mode": a.mode,
-        "method": a.method,
-        "versions": {
-            "python": sys.version.split()[0],
-            "dipy": dipy.__version__,
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "nibabel": nibabel.__version__,
-        },
-        "env_threads": {
-            k: os.environ.get(k)
-            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-        },
-        "threads": 1,
-        "units": a.units,
-        "solver": a.solver,
-        "rss_after_imports_mib": rss_now_mib(),
-    }
+    res = result_base("dipy", (dipy, np, scipy, nibabel), mode=a.mode, method=a.method, units=a.units, solver=a.solver)
     bvals, bvecs = read_bvals_bvecs(a.bval, a.bvec)
     unit = 1e-3 if a.units == "ms" else 1.0  # b in ms/µm²: diffusivities come out in µm²/ms
     gtab = gradient_table(bvals * unit, bvecs=bvecs)
     kw = {"cvxpy_solver": a.solver} if a.solver else {}
-    img, data = load(a.data)
-    res["shape"] = list(data.shape)
-    res["dtype"] = str(data.dtype)
-    res["input_mib"] = data.nbytes / 2**20
-    res["rss_after_load_mib"] = rss_now_mib()
+    img, data = load_nifti(a.data)
+    res.update(input_facts(data))
     nvox = int(np.prod(data.shape[:-1]))
 
     def new_fit():
@@ -104,34 +77,23 @@ def main():
         base = new_fit()  # the existing fit the timed region works on
         res["rss_after_fit_mib"] = rss_now_mib()
 
-    times = []
-    fit = out = None
-    for i in range(a.warmup + a.samples):
-        fit = out = None  # drop the previous sample's outputs before the next run
-        gc.collect()
-        t0 = time.perf_counter()
+    def region():  # the fit it made or worked on, and what the timed region produced
         if a.mode == "all":
             fit = new_fit()
-            out = [np.asarray(fit.fa), np.asarray(fit.md), *kurtosis_maps(fit)]
-        elif a.mode == "fit":
-            fit = new_fit()
-            out = []
-        elif a.mode == "maps":
-            fit = base
-            out = kurtosis_maps(fit)
-        else:
-            fit = base
-            out = [np.asarray(fit.predict(gtab))]
-        t = time.perf_counter() - t0
-        kind = "warm-up" if i < a.warmup else f"sample {i - a.warmup + 1}/{a.samples}"
-        log(f"{a.mode} {a.method} {kind}: {t:.3f} s ({t / nvox * 1e6:.2f} us/voxel)")
-        if i >= a.warmup:
-            times.append(t)
+            return fit, [np.asarray(fit.fa), np.asarray(fit.md), *kurtosis_maps(fit)]
+        if a.mode == "fit":
+            return new_fit(), []
+        if a.mode == "maps":
+            return base, kurtosis_maps(base)
+        return base, [np.asarray(base.predict(gtab))]
+
+    times, (fit, out) = time_samples(
+        a, region, lambda t, kind, _: f"{a.mode} {a.method} {kind}: {t:.3f} s ({t / nvox * 1e6:.2f} us/voxel)"
+    )
     # outputs held by the user: model_params (evals 3 + evecs 9 + kt 15) + what the region made
     res["output_mib"] = (fit.model_params.nbytes + sum(m.nbytes for m in out)) / 2**20
     res["voxels"] = nvox
-    res["times_s"] = times
-    res["peak_rss_mib"] = peak_rss_mib()  # before the dump, which computes more maps
+    res["peak_rss_mib"] = peak_rss_mib()  # before the unconstrained fit and the dump below
 
     if constrained:
         # which voxels the constraint moved: compare with the unconstrained fit DIPY starts from
@@ -148,22 +110,15 @@ def main():
         log(f"{a.method}: the constraint moved {moved.sum()} of {nvox} voxels; {failed.sum()} all-zero (solver failed)")
 
     if a.dump:
-        os.makedirs(a.dump, exist_ok=True)
-
-        def dump(name, arr):
-            with open(os.path.join(a.dump, f"{name}.f64"), "wb") as f:
-                f.write(np.asarray(arr, dtype="<f8").tobytes(order="F"))
-
-        dump("evals", np.asarray(fit.evals) * unit)
-        dump("fa", fit.fa)
-        dump("mk", out[2] if a.mode == "all" else out[0] if a.mode == "maps" else fit.mk())
+        dump_f64(a.dump, "evals", np.asarray(fit.evals) * unit)
+        dump_f64(a.dump, "fa", fit.fa)
+        dump_f64(a.dump, "mk", out[2] if a.mode == "all" else out[0] if a.mode == "maps" else fit.mk())
         if a.mode == "predict":
-            dump("pred", out[0])
+            dump_f64(a.dump, "pred", out[0])
         if constrained:
-            dump("moved", moved.astype(float))
+            dump_f64(a.dump, "moved", moved.astype(float))
 
-    with open(a.result, "w") as f:
-        json.dump(res, f)
+    finish(a.result, res, times)
 
 
 if __name__ == "__main__":

@@ -17,24 +17,12 @@ with DIPY's arrays in its own layout (C order, component last), converted once b
 timing. The last sample's output is dumped in NIfTI order for the correctness check.
 """
 
-import argparse
-import gc
 import json
 import os
-import resource
-import sys
-import time
+
+from common import contender_parser, finish, log, peak_rss_mib, result_base, time_samples, write_f64
 
 SHAPES = {"field-128": (128, 128, 96), "field-256": (256, 256, 192)}
-
-
-def log(msg):
-    print(f"    [dipy] {msg}", file=sys.stderr, flush=True)
-
-
-def peak_rss_mib():
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 2**20 if sys.platform == "darwin" else r / 1024
 
 
 def smooth(rng, shape, ncomp, sigma):
@@ -61,9 +49,9 @@ def gen(out, names):
             for k in ("d1", "d2"):
                 d = smooth(rng, shape, 3, 4.0)
                 d *= 2.0 / np.sqrt((d**2).sum(-1)).max()  # at most 2 voxels of displacement
-                d.ravel(order="F").astype("<f8").tofile(paths[k])
+                write_f64(paths[k], d)
             img = smooth(rng, shape, 1, 2.0)[..., 0] * 100 + 500
-            img.ravel(order="F").astype("<f8").tofile(paths["img"])
+            write_f64(paths["img"], img)
         n = shape[0] * shape[1] * shape[2]
         manifest[name] = {"shape": list(shape), "voxels": n, "field_mib": 3 * n * 8 / 2**20}
     print(json.dumps(manifest))
@@ -83,6 +71,7 @@ def run(a):
     import dipy
     import dipy.align.vector_fields as vf
 
+    res = result_base("dipy", (dipy, np), op=a.op)
     name = os.path.basename(a.input)
     shape = SHAPES[name]
     d1 = load(a.input + ".d1.f64", shape, 3)
@@ -97,40 +86,19 @@ def run(a):
         img = load(a.input + ".img.f64", shape, 1)
         out_shape = np.array(shape, dtype=np.int32)
         fn = lambda: vf.warp_3d(img, d1, None, eye, eye, out_shape)
-    times = []
-    out = None
-    for i in range(a.warmup + a.samples):
-        out = None
-        gc.collect()
-        t0 = time.perf_counter()
-        out = fn()
-        t = time.perf_counter() - t0
-        if i >= a.warmup:
-            times.append(t)
-        log(f"{a.op} {name} {'warm-up' if i < a.warmup else 'sample'} {t:.3f} s")
-    np.asarray(out).ravel(order="F").astype("<f8").tofile(a.dump)
-    res = {
-        "times_s": times,
-        "threads": 1,
-        "peak_rss_mib": peak_rss_mib(),
-        "dipy": dipy.__version__,
-        "env_threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-    }
-    with open(a.result, "w") as f:
-        json.dump(res, f)
+    times, out = time_samples(a, fn, lambda t, kind, _: f"{a.op} {name} {kind} {t:.3f} s")
+    res["peak_rss_mib"] = peak_rss_mib()  # before the dump, which copies
+    write_f64(a.dump, out)
+    finish(a.result, res, times)
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = contender_parser(dmri=False, result_required=False)
     ap.add_argument("mode", choices=["gen", "run"])
     ap.add_argument("names", nargs="*")
     ap.add_argument("--out")
     ap.add_argument("--op", choices=["invert", "compose", "warp"])
     ap.add_argument("--input")
-    ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--result")
-    ap.add_argument("--dump")
     a = ap.parse_intermixed_args()
     if a.mode == "gen":
         gen(a.out, a.names)

@@ -74,6 +74,42 @@ def log(msg):
     print(f"[gen_data] {msg}", file=sys.stderr, flush=True)
 
 
+def up_to_date(name, out, manifest, **expect):
+    """NAME's .nii, .bval and .bvec exist, the .nii has the size the manifest says and the
+    manifest entry has the values of `expect` (source hash, settings, generator version...)."""
+    nii = out / f"{name}.nii"
+    old = manifest.get(name, {})
+    fresh = (
+        all((out / f"{name}.{ext}").is_file() for ext in ("nii", "bval", "bvec"))
+        and all(old.get(k) == v for k, v in expect.items())
+        and old.get("bytes") == nii.stat().st_size
+    )
+    if fresh:
+        log(f"{name}: up to date ({nii})")
+    return fresh
+
+
+def save_nii(img, nii):
+    """Writes the image aside, then renames it: no half-written input."""
+    tmp = nii.with_suffix(".tmp.nii")
+    nib.save(img, str(tmp))
+    tmp.replace(nii)
+
+
+def file_facts(nii, data, version):
+    """The manifest fields every input has, after its own."""
+    return {
+        "shape": list(data.shape),
+        "dtype": str(data.dtype),
+        "voxels": int(np.prod(data.shape[:3])),
+        "volumes": int(data.shape[3]),
+        "data_mib": data.nbytes / 2**20,
+        "bytes": nii.stat().st_size,
+        "sha256": sha256(nii),
+        "generator_version": version,
+    }
+
+
 def read_gtab(path):
     """bvals, unit bvecs [nvol, 3] of a `bx,by,bz`-per-row table (b = row norm; b=0 rows zero)."""
     g = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
@@ -159,19 +195,7 @@ def write_phantom(name, spec, shared, out, manifest):
         sys.exit(f"bench inputs need ../shared/reference/dipy: missing {gpath}")
     src_hash = sha256(gpath)
     nii = out / f"{name}.nii"
-    bval = out / f"{name}.bval"
-    bvec = out / f"{name}.bvec"
-    old = manifest.get(name, {})
-    if (
-        nii.is_file()
-        and bval.is_file()
-        and bvec.is_file()
-        and old.get("source_sha256") == src_hash
-        and old.get("settings") == spec
-        and old.get("generator_version") == PHANTOM_VERSION
-        and old.get("bytes") == nii.stat().st_size
-    ):
-        log(f"{name}: up to date ({nii})")
+    if up_to_date(name, out, manifest, source_sha256=src_hash, settings=spec, generator_version=PHANTOM_VERSION):
         return
     bvals, bvecs = read_gtab(gpath)
     data, tissue = dki_phantom(bvals, bvecs, spec["shape"], spec["seed"], spec["s0"], spec["snr"])
@@ -181,13 +205,10 @@ def write_phantom(name, spec, shared, out, manifest):
     img = nib.Nifti1Image(data, affine)
     img.header.set_data_dtype(np.int16)
     img.header.set_xyzt_units("mm", "sec")
-    tmp = out / f"{name}.tmp.nii"
-    nib.save(img, str(tmp))
-    tmp.replace(nii)
+    save_nii(img, nii)
     # FSL: one line of b-values, three lines (x, y, z) of unit vectors; b=0 columns are zero
-    bval.write_text(" ".join(f"{b:.10g}" for b in bvals) + "\n")
-    bvec.write_text("\n".join(" ".join(f"{c:.10g}" for c in row) for row in bvecs.T) + "\n")
-    nvox = int(np.prod(data.shape[:3]))
+    (out / f"{name}.bval").write_text(" ".join(f"{b:.10g}" for b in bvals) + "\n")
+    (out / f"{name}.bvec").write_text("\n".join(" ".join(f"{c:.10g}" for c in row) for row in bvecs.T) + "\n")
     manifest[name] = {
         "source": f"../shared/reference/dipy/{spec['gtab']}",
         "source_sha256": src_hash,
@@ -195,15 +216,9 @@ def write_phantom(name, spec, shared, out, manifest):
         "settings": spec,
         "shells": {str(int(round(b, -2))): int(c) for b, c in zip(*np.unique(np.round(bvals, -2), return_counts=True))},
         "tissue": tissue,
-        "shape": list(data.shape),
-        "dtype": "int16",
-        "voxels": nvox,
-        "volumes": int(data.shape[3]),
-        "data_mib": data.nbytes / 2**20,
-        "bytes": nii.stat().st_size,
-        "sha256": sha256(nii),
-        "generator_version": PHANTOM_VERSION,
+        **file_facts(nii, data, PHANTOM_VERSION),
     }
+    nvox = manifest[name]["voxels"]
     log(
         f"{name}: wrote {nii} {list(data.shape)} int16 ({nvox} voxels, {data.nbytes / 2**20:.1f} MiB), "
         f"phantom on {spec['gtab']}: {tissue}"
@@ -242,19 +257,7 @@ def main():
                 sys.exit(f"bench inputs need ../shared/reference/dipy: missing {p}")
         src_hash = sha256(src)
         nii = out / f"{name}.nii"
-        bval = out / f"{name}.bval"
-        bvec = out / f"{name}.bvec"
-        old = manifest.get(name, {})
-        if (
-            nii.is_file()
-            and bval.is_file()
-            and bvec.is_file()
-            and old.get("source_sha256") == src_hash
-            and old.get("tiling") == list(reps)
-            and old.get("generator_version") == GENERATOR_VERSION
-            and old.get("bytes") == nii.stat().st_size
-        ):
-            log(f"{name}: up to date ({nii})")
+        if up_to_date(name, out, manifest, source_sha256=src_hash, tiling=list(reps), generator_version=GENERATOR_VERSION):
             continue
 
         img = nib.load(str(src))
@@ -268,26 +271,17 @@ def main():
         hdr.set_data_dtype(stored)
         hdr.set_slope_inter(None, None)
         out_img = nib.Nifti1Image(tiled, img.affine, hdr)
-        tmp = out / f"{name}.tmp.nii"  # written aside, then renamed: no half-written input
-        nib.save(out_img, str(tmp))
-        tmp.replace(nii)
-        shutil.copyfile(shared / f"{stem}.bval", bval)
-        shutil.copyfile(shared / f"{stem}.bvec", bvec)
-        nvox = int(np.prod(tiled.shape[:3]))
+        save_nii(out_img, nii)
+        shutil.copyfile(shared / f"{stem}.bval", out / f"{name}.bval")
+        shutil.copyfile(shared / f"{stem}.bvec", out / f"{name}.bvec")
         manifest[name] = {
             "source": f"../shared/reference/dipy/{src_file}",
             "source_sha256": src_hash,
             "source_shape": list(data.shape),
             "tiling": list(reps),
-            "shape": list(tiled.shape),
-            "dtype": str(np.dtype(stored)),
-            "voxels": nvox,
-            "volumes": int(tiled.shape[3]),
-            "data_mib": tiled.nbytes / 2**20,
-            "bytes": nii.stat().st_size,
-            "sha256": sha256(nii),
-            "generator_version": GENERATOR_VERSION,
+            **file_facts(nii, tiled, GENERATOR_VERSION),
         }
+        nvox = manifest[name]["voxels"]
         log(
             f"{name}: wrote {nii} {list(tiled.shape)} {np.dtype(stored)} "
             f"({nvox} voxels, {tiled.nbytes / 2**20:.1f} MiB) = {src_file} tiled {'x'.join(map(str, reps))}"

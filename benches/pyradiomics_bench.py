@@ -1,30 +1,35 @@
 #!/usr/bin/env python3
-"""PyRadiomics side of the radiomics benchmark (benches/radiomics.mjs drives it).
+"""PyRadiomics contender of the radiomics benchmark (benches/radiomics.mjs drives it).
 
-  python pyradiomics_bench.py prepare DATA_DIR SHARED_PYRADIOMICS_DIR
+  python pyradiomics_bench.py prepare --data DATA_DIR --shared SHARED_PYRADIOMICS_DIR
       writes DATA_DIR/<case>_{image,mask}.nii.gz for brain1, brain2, breast1 (the NRRD test
       cases, voxel data unchanged) and the synthetic case 'synthetic-128' (a 144x144x144 int16
-      volume of smooth random texture with a 128^3-voxel box ROI), so that
-      both contenders read the same files.
-  python pyradiomics_bench.py run DATA_DIR CASE SAMPLES WARMUP OUT_JSON
+      volume of smooth random texture with a 128^3-voxel box ROI), so that both contenders
+      read the same files; prints the cases and their files as one JSON line.
+  python pyradiomics_bench.py run --data DATA_DIR --case CASE --samples N --warmup N --result OUT_JSON
       loads the case's image and mask (not timed), then times
-      RadiomicsFeatureExtractor(glcm + glrlm, default settings).execute(image, mask) SAMPLES
-      times after WARMUP untimed runs; writes times (s) and the features to OUT_JSON.
+      RadiomicsFeatureExtractor(glcm + glrlm, default settings).execute(image, mask) N times
+      after the warm-up runs; writes times (s), peak RSS and the features to OUT_JSON.
 """
 
 import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 import radiomics
+from common import contender_parser, finish, make_log, result_base, time_samples
 from radiomics import featureextractor
 
 radiomics.setVerbosity(60)
 CASES = ["brain1", "brain2", "breast1"]
+SYNTHETIC = "synthetic-128"
+log = make_log("pyradiomics")
+
+
+def files(data, case):
+    return {"image": str(data / f"{case}_image.nii.gz"), "mask": str(data / f"{case}_mask.nii.gz")}
 
 
 def prepare(data, shared):
@@ -34,7 +39,7 @@ def prepare(data, shared):
             out = data / f"{c}_{dst}.nii.gz"
             if not out.exists():
                 sitk.WriteImage(sitk.ReadImage(str(shared / f"{c}_{src}.nrrd")), str(out))
-    img_p = data / "synthetic-128_image.nii.gz"
+    img_p = data / f"{SYNTHETIC}_image.nii.gz"
     if not img_p.exists():
         rng = np.random.default_rng(128)
         n = 144
@@ -50,30 +55,35 @@ def prepare(data, shared):
         msk = sitk.GetImageFromArray(m)
         msk.CopyInformation(img)
         sitk.WriteImage(img, str(img_p))
-        sitk.WriteImage(msk, str(data / "synthetic-128_mask.nii.gz"))
+        sitk.WriteImage(msk, str(data / f"{SYNTHETIC}_mask.nii.gz"))
+    print(json.dumps({c: files(data, c) for c in [*CASES, SYNTHETIC]}))
 
 
-def run(data, case, samples, warmup, out):
-    img = sitk.ReadImage(str(data / f"{case}_image.nii.gz"))
-    msk = sitk.ReadImage(str(data / f"{case}_mask.nii.gz"))
+def run(a):
+    res = result_base("pyradiomics", (radiomics, np, sitk), case=a.case)
+    f = files(Path(a.data), a.case)
+    img = sitk.ReadImage(f["image"])
+    msk = sitk.ReadImage(f["mask"])
     ext = featureextractor.RadiomicsFeatureExtractor()
     ext.disableAllFeatures()
     ext.enableFeatureClassByName("glcm")
     ext.enableFeatureClassByName("glrlm")
-    res = None
-    for _ in range(warmup):
-        res = ext.execute(img, msk)
-    times = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        res = ext.execute(img, msk)
-        times.append(time.perf_counter() - t0)
-    feats = {k: float(v) for k, v in res.items() if k.startswith("original_gl")}
-    Path(out).write_text(json.dumps({"times": times, "features": feats, "version": radiomics.__version__}))
+    times, out = time_samples(a, lambda: ext.execute(img, msk), lambda t, kind, _: f"{a.case} {kind}: {t:.3f} s", log=log)
+    res["features"] = {k: float(v) for k, v in out.items() if k.startswith("original_gl")}
+    finish(a.result, res, times)
+
+
+def main():
+    ap = contender_parser(("prepare", "run"), dmri=False, result_required=False)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--shared")
+    ap.add_argument("--case")
+    a = ap.parse_args()
+    if a.mode == "prepare":
+        prepare(Path(a.data), Path(a.shared))
+    else:
+        run(a)
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "prepare":
-        prepare(Path(sys.argv[2]), Path(sys.argv[3]))
-    else:
-        run(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+    main()

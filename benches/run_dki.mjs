@@ -8,45 +8,15 @@
 // filters: `dki` (everything), an input (`dki-3shell`, `dki-3shell-cls`), a row
 // (`dki-3shell/WLS`, `/fit`, `/maps`, `/predict`, `/OLS`, `dki-3shell-cls/CLS`, `/CWLS`) or a
 // row name alone (`predict`, `CLS`); `*` is a wildcard.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import os from 'node:os'
-import {
-  BenchError,
-  COMMON_OPTIONS,
-  DATA,
-  HERE,
-  ONE_THREAD,
-  RESULTS,
-  VENV_PY,
-  cli,
-  commonSettings,
-  compareDumps,
-  dayStamp,
-  environmentNotes,
-  f1,
-  generate,
-  helpAndExit,
-  loadVoxelkit,
-  loadavgText,
-  machine,
-  machineLine,
-  matcher,
-  refEnv,
-  rel,
-  run,
-  say,
-  readF64,
-  sci,
-  setupVenv,
-  span,
-  stats,
-} from './lib.mjs'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { BenchError, REQUIREMENTS, ROOT, baseSettings, begin, cli, compareDumps, contender, dataFiles, efficiencyLine } from './lib.mjs'
+import { finishMachine, fitRow, generate, header, markdownTable, matcher, needShared, parallelEfficiency, readF64 } from './lib.mjs'
+import { rssCell, runnerArgs, say, sci, threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
 
 const INPUTS = ['dki-3shell', 'dki-3shell-cls']
 // The constrained fits' requirements (cvxpy and its solvers), pinned with their fixtures
-const CLS_REQUIREMENTS = join(HERE, '..', 'fixtures', 'dipy_dki_cls', 'requirements.txt')
+const CLS_REQUIREMENTS = join(ROOT, 'fixtures', 'dipy_dki_cls', 'requirements.txt')
 // DIPY as a user calls it, and for the constrained fits also DIPY made to solve its SDPs well:
 // b in ms/µm² (well-scaled problems) and Clarabel (an interior-point solver, as voxelkit uses)
 const DIPY_PLAIN = [{ key: 'dipy', label: 'DIPY', args: [] }]
@@ -81,32 +51,15 @@ const TARGET_RATIO = { WLS: 30, predict: 30 }
 const TARGET_EFFICIENCY = 0.8
 const TARGET_OVERHEAD_MIB = 64
 
-// ---------------------------------------------------------------- arguments
-function args() {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: COMMON_OPTIONS })
-  if (values.help) helpAndExit(import.meta.url, 9)
-  return { filters: positionals, ...commonSettings(values) }
-}
-
 // ---------------------------------------------------------------- measuring
-function contender(kind, row, inp, threads, o, tmp, tag, variant = DIPY_PLAIN[0]) {
-  const result = join(tmp, `${tag}.json`)
+/** One contender process (DIPY in `variant`, or voxelkit at `threads`); outputs dumped to tmp/tag. */
+function runContender(kind, row, inp, threads, o, tmp, tag, variant = DIPY_PLAIN[0]) {
   const dump = join(tmp, tag)
-  const argv = [row.mode, '--data', inp.nii, '--bval', inp.bval, '--bvec', inp.bvec, '--method', row.method]
-  argv.push('--samples', String(o.samples), '--warmup', String(o.warmup), '--result', result, '--dump', dump)
-  const t0 = Date.now()
-  if (kind === 'dipy') {
-    run(VENV_PY, [join(HERE, 'dipy_dki.py'), ...argv, ...variant.args], { env: refEnv(), timeoutS: o.timeoutS, what: `DIPY ${tag}` })
-  } else {
-    run(process.execPath, ['--expose-gc', join(HERE, 'voxelkit_dki.mjs'), ...argv, '--threads', String(threads)], {
-      env: process.env,
-      timeoutS: o.timeoutS,
-      what: `voxelkit ${tag}`,
-    })
-  }
-  const r = JSON.parse(readFileSync(result, 'utf8'))
-  r.stats = stats(r.times_s)
-  r.process_wall_s = (Date.now() - t0) / 1000
+  const argv = [row.mode, '--data', inp.nii, '--bval', inp.bval, '--bvec', inp.bvec, '--method', row.method, '--dump', dump]
+  const r =
+    kind === 'dipy'
+      ? contender('DIPY', 'dipy_dki.py', [...argv, ...variant.args], { o, tmp, tag })
+      : contender('voxelkit', 'voxelkit_dki.mjs', [...argv, '--threads', String(threads)], { o, tmp, tag })
   r.dump = dump
   return r
 }
@@ -140,45 +93,29 @@ function table(rows) {
     'row',
     'kernel',
     ...(cls ? ['reference', 'moved by the constraint DIPY / vk (differ)', 'failed DIPY / vk'] : []),
-    'voxels',
-    'threads DIPY / vk',
-    'DIPY median (min–max)',
-    'voxelkit median (min–max)',
-    'DIPY / voxelkit',
+    ...versusHead(),
     'µs/voxel DIPY / vk',
     'peak RSS MiB DIPY / vk',
     'in / out MiB',
     'max diff evals / FA / MK',
   ]
-  const left = new Set(['row', 'kernel', 'reference', 'threads DIPY / vk'])
-  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h) => (left.has(h) ? '---' : '---:')).join(' | ')} |`]
-  for (const r of rows) {
-    lines.push(
-      `| ${[
-        `${r.input}/${r.name}`,
-        r.kernel,
-        ...(cls ? [r.reference, `${r.dipy.moved_voxels} / ${r.voxelkit.moved_voxels} (${r.diff.moved_voxels_differ})`, `${r.dipy.failed_voxels} / ${r.voxelkit.failed_voxels}`] : []),
-        r.voxels.toLocaleString('en-US'),
-        `${r.dipy.threads} / ${r.voxelkit.threads}`,
-        span(r.dipy.stats),
-        span(r.voxelkit.stats),
-        `${r.ratio.toFixed(1)}x`,
-        `${r.dipy.us_per_voxel.toFixed(1)} / ${r.voxelkit.us_per_voxel.toFixed(r.voxelkit.us_per_voxel >= 100 ? 0 : 2)}`,
-        `${f1(r.dipy.peak_rss_mib)} / ${f1(r.voxelkit.peak_rss_mib)}`,
-        `${r.input_mib.toFixed(1)} / ${r.output_mib.toFixed(1)}`,
-        diffCell(r),
-      ].join(' | ')} |`,
-    )
-  }
-  return lines.join('\n')
+  const cells = rows.map((r) => [
+    `${r.input}/${r.name}`,
+    r.kernel,
+    ...(cls ? [r.reference, `${r.dipy.moved_voxels} / ${r.voxelkit.moved_voxels} (${r.diff.moved_voxels_differ})`, `${r.dipy.failed_voxels} / ${r.voxelkit.failed_voxels}`] : []),
+    ...versusCells(r.voxels, r.dipy, r.voxelkit),
+    `${r.dipy.us_per_voxel.toFixed(1)} / ${r.voxelkit.us_per_voxel.toFixed(r.voxelkit.us_per_voxel >= 100 ? 0 : 2)}`,
+    rssCell(r.dipy, r.voxelkit),
+    `${r.input_mib.toFixed(1)} / ${r.output_mib.toFixed(1)}`,
+    diffCell(r),
+  ])
+  return markdownTable(head, cells, ['row', 'kernel', 'reference', 'threads DIPY / vk'])
 }
 
 // ---------------------------------------------------------------- main
 function main() {
-  const o = args()
+  const o = runnerArgs(import.meta.url)
   const match = matcher(o.filters)
-  const t0 = Date.now()
-  const vk = loadVoxelkit()
 
   const plan = []
   for (const input of INPUTS) {
@@ -188,44 +125,21 @@ function main() {
   if (plan.length === 0) {
     throw new BenchError(`no bench matches ${o.filters.join(' ')} (inputs: ${INPUTS.join(', ')}; rows: ${ROWS.map((r) => r.name).join(', ')})`)
   }
-  if (o.samples < 5) say(`note: --samples ${o.samples} is below the 5 samples BENCHMARKS.md asks for: a smoke run, not a claim`)
-  if (!existsSync(o.shared)) throw new BenchError(`bench inputs need ../shared/reference/dipy (not found: ${o.shared}; --shared DIR to point elsewhere)`)
-
-  const refVersions = setupVenv(o, plan.some((p) => p.rows.some(constrainedRow)) ? [CLS_REQUIREMENTS] : [])
+  needShared(o.shared)
+  const { t0, m, unset, notes } = begin(o, { requirements: [REQUIREMENTS, ...(plan.some((p) => p.rows.some(constrainedRow)) ? [CLS_REQUIREMENTS] : [])] })
   const manifest = generate(o, plan.map((p) => p.input))
-  const m = machine(refVersions, vk)
-  const { unset, notes } = environmentNotes(m)
-  for (const n of notes) say(`note: ${n}`)
 
-  const tmp = mkdtempSync(join(os.tmpdir(), 'voxelkit-bench-dki-'))
   const rows = []
   const efficiency = []
-  try {
+  withTmp(o, 'voxelkit-bench-dki-', (tmp) => {
     for (const p of plan) {
       const mf = manifest[p.input]
-      const inp = { nii: join(DATA, `${p.input}.nii`), bval: join(DATA, `${p.input}.bval`), bvec: join(DATA, `${p.input}.bvec`) }
-      const voxels = mf.voxels
+      const inp = dataFiles(p.input)
       for (const row of p.rows) {
-        say(`\n== ${p.input}/${row.name}: ${row.kernel} (${voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
+        say(`\n== ${p.input}/${row.name}: ${row.kernel} (${mf.voxels.toLocaleString('en-US')} voxels x ${mf.volumes} volumes, ${o.warmup} warm-up + ${o.samples} samples each)`)
         const tag = `${p.input}-${row.name}`
-        const ds = row.dipy.map((variant) => ({ variant, r: contender('dipy', row, inp, 1, o, tmp, `${tag}-${variant.key}`, variant) }))
-        const threadSet = o.allThreads > 1 ? [1, o.allThreads] : [1]
-        const vks = threadSet.map((threads) => contender('voxelkit', row, inp, threads, o, tmp, `${tag}-vk${threads}`))
-        const side = (r) => ({
-          threads: r.threads,
-          stats: r.stats,
-          us_per_voxel: (r.stats.median / voxels) * 1e6,
-          peak_rss_mib: r.peak_rss_mib,
-          rss_after_imports_mib: r.rss_after_imports_mib,
-          rss_after_load_mib: r.rss_after_load_mib,
-          ...(r.rss_after_fit_mib !== undefined ? { rss_after_fit_mib: r.rss_after_fit_mib } : {}),
-          output_mib: r.output_mib,
-          overhead_mib: r.peak_rss_mib - r.input_mib - r.output_mib,
-          process_wall_s: r.process_wall_s,
-          ...(r.env_threads ? { env_seen: r.env_threads } : {}),
-          ...(r.moved_voxels !== undefined ? { moved_voxels: r.moved_voxels, failed_voxels: r.failed_voxels } : {}),
-          ...(r.units ? { units: r.units, solver: r.solver ?? null } : {}),
-        })
+        const ds = row.dipy.map((variant) => ({ variant, r: runContender('dipy', row, inp, 1, o, tmp, `${tag}-${variant.key}`, variant) }))
+        const vks = threadSet(o).map((threads) => runContender('voxelkit', row, inp, threads, o, tmp, `${tag}-vk${threads}`))
         for (const [k, { variant, r: d }] of ds.entries()) for (const v of vks) {
           rows.push({
             reference: variant.label,
@@ -235,38 +149,15 @@ function main() {
             mode: row.mode,
             method: row.method,
             input: p.input,
-            voxels,
-            volumes: mf.volumes,
-            dtype: mf.dtype,
-            input_mib: mf.data_mib,
-            output_mib: v.output_mib,
-            dipy: side(d),
-            voxelkit: side(v),
-            ratio: d.stats.median / v.stats.median,
+            ...fitRow(mf, d, v),
             diff: compare(row, v.dump, d.dump),
           })
         }
-        if (vks.length > 1) {
-          const [one, all] = vks
-          const speedup = one.stats.median / all.stats.median
-          efficiency.push({
-            input: p.input,
-            row: row.name,
-            threads: all.threads,
-            t1_s: one.stats.median,
-            tn_s: all.stats.median,
-            speedup,
-            efficiency: speedup / all.threads,
-            bitwise_identical_across_threads: compare(row, one.dump, all.dump).bitwise_identical,
-          })
-        }
+        if (vks.length > 1) efficiency.push(parallelEfficiency({ input: p.input, row: row.name }, vks[0], vks[1], compare(row, vks[0].dump, vks[1].dump).bitwise_identical))
         if (!o.keepTmp) for (const r of [...ds.map((x) => x.r), ...vks]) rmSync(r.dump, { recursive: true, force: true })
       }
     }
-  } finally {
-    if (!o.keepTmp) rmSync(tmp, { recursive: true, force: true })
-    else say(`kept ${tmp}`)
-  }
+  })
 
   // the issue's targets, checked on this run
   const targets = []
@@ -285,29 +176,22 @@ function main() {
     targets.push({ what: `${e.input}/${e.row} parallel efficiency at ${e.threads} threads`, target: `>= ${TARGET_EFFICIENCY}`, value: e.efficiency.toFixed(2), met: e.efficiency >= TARGET_EFFICIENCY })
   }
 
-  m.loadavg_end = os.loadavg()
-  m.total_wall_s = (Date.now() - t0) / 1000
-  const header = [
-    `## DKI: voxelkit ${m.voxelkit} vs DIPY ${m.dipy}`,
-    '',
-    machineLine(m),
-    `Method: ${o.warmup} warm-up + ${o.samples} timed samples per contender, each contender in its own process; no mask; DIPY with OMP/OPENBLAS/MKL_NUM_THREADS=1, voxelkit with threads = setThreads = 1 or ${o.allThreads} (fit, maps and predict). Load average ${loadavgText(m.loadavg_start)} at start, ${loadavgText(m.loadavg_end)} at end.`,
-    ...plan.map((p) => {
-      const mf = manifest[p.input]
-      return `Input ${p.input}: ${mf.shape.join('x')} ${mf.dtype}, multi-compartment kurtosis phantom on ${mf.source.split('/').pop()} (b = ${Object.keys(mf.shells).join('/')}; ${Object.values(mf.shells).join('/')} volumes), Rician noise, SNR ${mf.settings.snr} at S0 ${mf.settings.s0}, seed ${mf.settings.seed} (benches/gen_data.py).`
-    }),
-    ...notes.map((n) => `Note: ${n}.`),
-    '',
-  ].join('\n')
-  const effLines = efficiency.map(
-    (e) =>
-      `- ${e.input}/${e.row}: voxelkit 1 thread ${e.t1_s.toFixed(3)} s -> ${e.threads} threads ${e.tn_s.toFixed(3)} s: speed-up ${e.speedup.toFixed(2)}x, parallel efficiency ${e.efficiency.toFixed(2)}; outputs bitwise identical across thread counts: ${e.bitwise_identical_across_threads ? 'yes' : 'NO'}`,
-  )
+  finishMachine(m, t0)
+  const inputLines = plan.map((p) => {
+    const mf = manifest[p.input]
+    return `Input ${p.input}: ${mf.shape.join('x')} ${mf.dtype}, multi-compartment kurtosis phantom on ${mf.source.split('/').pop()} (b = ${Object.keys(mf.shells).join('/')}; ${Object.values(mf.shells).join('/')} volumes), Rician noise, SNR ${mf.settings.snr} at S0 ${mf.settings.s0}, seed ${mf.settings.seed} (benches/gen_data.py).`
+  })
+  const effLines = efficiency.map((e) => efficiencyLine(e, `${e.input}/${e.row}`))
   const issueLines = rows
     .filter((r) => r.voxelkit.threads === 1 && ISSUE_DIPY_US[r.name] !== undefined)
     .map((r) => `${r.name} ${r.dipy.us_per_voxel.toFixed(0)} µs/voxel (issue: ~${ISSUE_DIPY_US[r.name]})`)
   const md = [
-    header,
+    header(
+      `DKI: voxelkit ${m.voxelkit} vs DIPY ${m.dipy}`,
+      m,
+      `${o.warmup} warm-up + ${o.samples} timed samples per contender, each contender in its own process; no mask; DIPY with OMP/OPENBLAS/MKL_NUM_THREADS=1, voxelkit with threads = setThreads = 1 or ${o.allThreads} (fit, maps and predict).`,
+      { notes, extra: inputLines },
+    ),
     ...(rows.some((r) => !constrainedRow(r)) ? [table(rows.filter((r) => !constrainedRow(r)))] : []),
     ...(rows.some(constrainedRow)
       ? [
@@ -324,35 +208,19 @@ function main() {
     ...(issueLines.length ? ['', `DIPY on this machine vs the issue's figures: ${issueLines.join('; ')}.`] : []),
     '',
   ].join('\n')
-  process.stdout.write(`\n${md}`)
 
-  const outPath = o.out ? resolve(o.out) : join(RESULTS, `${dayStamp()}-dki.json`)
-  mkdirSync(dirname(outPath), { recursive: true })
-  writeFileSync(
-    outPath,
-    `${JSON.stringify(
-      {
-        bench: 'dki',
-        machine: m,
-        settings: {
-          filters: o.filters,
-          samples: o.samples,
-          warmup: o.warmup,
-          threads: o.allThreads,
-          reference_env: { ...ONE_THREAD, unset },
-          rows: Object.fromEntries(ROWS.map((r) => [r.name, { kernel: r.kernel, method: r.method, timed_region: TIMED[r.mode] }])),
-        },
-        inputs: Object.fromEntries(plan.map((p) => [p.input, manifest[p.input]])),
-        rows,
-        parallel_efficiency: efficiency,
-        targets,
-        markdown: md,
-      },
-      null,
-      2,
-    )}\n`,
-  )
-  say(`\nwrote ${rel(outPath)} (${m.total_wall_s.toFixed(0)} s in all)`)
+  writeRecord(o, 'dki', {
+    machine: m,
+    settings: {
+      ...baseSettings(o, unset),
+      rows: Object.fromEntries(ROWS.map((r) => [r.name, { kernel: r.kernel, method: r.method, timed_region: TIMED[r.mode] }])),
+    },
+    inputs: Object.fromEntries(plan.map((p) => [p.input, manifest[p.input]])),
+    rows,
+    parallel_efficiency: efficiency,
+    targets,
+    markdown: md,
+  })
 }
 
 cli(main)

@@ -16,55 +16,16 @@
 // order). For the constrained methods (CLS, CWLS) DIR/moved.f64 holds 1 where the fit's status
 // is FitStatus.Constrained (the constraint moved the voxel), and the result JSON counts those
 // and the SolverFailed voxels. Progress goes to stderr, the result JSON to --result.
-import { writeFileSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { parseArgs } from 'node:util'
-import { collectGarbage, f64Bytes, loadVoxelkit, mib, now, peakRssMib } from './lib.mjs'
+import { contenderArgs, dumpF64, finish, loadDwi, loadVoxelkit, log, mib, resultBase, timeSamples } from './contender.mjs'
 
 const MODES = ['all', 'fit', 'maps', 'predict']
-const { values: a, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    data: { type: 'string' },
-    bval: { type: 'string' },
-    bvec: { type: 'string' },
-    method: { type: 'string', default: 'WLS' },
-    threads: { type: 'string', default: '1' },
-    samples: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '1' },
-    result: { type: 'string' },
-    dump: { type: 'string' },
-  },
-})
-const mode = positionals[0]
-if (!MODES.includes(mode)) throw new Error(`usage: voxelkit_dki.mjs ${MODES.join('|')} --data ... --bval ... --bvec ... --result ...`)
-if (!a.data || !a.bval || !a.bvec || !a.result) throw new Error('--data, --bval, --bvec and --result are required')
-const samples = Number(a.samples)
-const warmup = Number(a.warmup)
-const threads = Number(a.threads)
+const { a, mode, samples, warmup, threads } = contenderArgs('voxelkit_dki.mjs', { modes: MODES, required: ['data', 'bval', 'bvec', 'result'] })
 const method = a.method
-
-const log = (msg) => process.stderr.write(`    [voxelkit] ${msg}\n`)
 
 const vk = loadVoxelkit() // the package as built: dist/ + native/
 vk.setThreads(threads)
-const res = {
-  contender: 'voxelkit',
-  mode,
-  method,
-  versions: { node: process.versions.node, voxelkit: vk.version },
-  threads,
-  default_threads: vk.getThreads(),
-  rss_after_imports_mib: mib(process.memoryUsage().rss),
-}
-const { bvals, bvecs } = vk.readBvalsBvecs(a.bval, a.bvec)
-const gtab = vk.gradientTable(bvals, bvecs)
-const dwi = vk.readVolumeSync(a.data)
-res.shape = dwi.shape
-res.dtype = dwi.data.constructor.name
-res.input_mib = mib(dwi.data.byteLength)
-res.rss_after_load_mib = mib(process.memoryUsage().rss)
-const nvox = dwi.shape.slice(0, -1).reduce((x, y) => x * y, 1)
+const res = resultBase(vk, { mode, method, threads, default_threads: vk.getThreads() })
+const { gtab, dwi, nvox } = loadDwi(vk, a, res)
 
 const newFit = () => vk.fitDkiSync(dwi, gtab, { method, threads })
 const kurtosisMaps = (fit) => [fit.mk(), fit.ak(), fit.rk(), fit.kfa()]
@@ -75,31 +36,22 @@ if (mode === 'maps' || mode === 'predict') {
   res.rss_after_fit_mib = mib(process.memoryUsage().rss)
 }
 
-const times = []
-let fit = null
-let out = null
-for (let i = 0; i < warmup + samples; i++) {
-  fit = out = null // drop the previous sample's outputs before the next run
-  await collectGarbage()
-  const t0 = now()
-  if (mode === 'all') {
-    fit = newFit()
-    out = [fit.fa(), fit.md(), ...kurtosisMaps(fit)]
-  } else if (mode === 'fit') {
-    fit = newFit()
-    out = []
-  } else if (mode === 'maps') {
-    fit = base
-    out = kurtosisMaps(fit)
-  } else {
-    fit = base
-    out = [fit.predictSync(gtab, { threads })]
-  }
-  const t = now() - t0
-  const kind = i < warmup ? 'warm-up' : `sample ${i - warmup + 1}/${samples}`
-  log(`${mode} ${method} ${threads} thr ${kind}: ${t.toFixed(3)} s (${((t / nvox) * 1e6).toFixed(2)} us/voxel)`)
-  if (i >= warmup) times.push(t)
-}
+// each sample: the fit it made or worked on, and what the timed region produced
+const region = {
+  all: () => {
+    const fit = newFit()
+    return { fit, out: [fit.fa(), fit.md(), ...kurtosisMaps(fit)] }
+  },
+  fit: () => ({ fit: newFit(), out: [] }),
+  maps: () => ({ fit: base, out: kurtosisMaps(base) }),
+  predict: () => ({ fit: base, out: [base.predictSync(gtab, { threads })] }),
+}[mode]
+const { times, out: last } = await timeSamples(
+  { warmup, samples },
+  region,
+  (t, kind) => `${mode} ${method} ${threads} thr ${kind}: ${t.toFixed(3)} s (${((t / nvox) * 1e6).toFixed(2)} us/voxel)`,
+)
+const { fit, out } = last
 // outputs held by the user: evals (3) + evecs (9) + kt (15) + what the region made, float64
 res.output_mib = mib(fit.evals.data.byteLength + fit.evecs.data.byteLength + fit.kt.data.byteLength + out.reduce((s, m) => s + m.data.byteLength, 0))
 res.voxels = nvox
@@ -115,16 +67,12 @@ if (constrained) {
   res.failed_voxels = failed
   log(`${method}: the constraint moved ${moved} of ${nvox} voxels; ${failed} solver failures`)
 }
-res.times_s = times
-res.peak_rss_mib = peakRssMib() // before the dump, which computes more maps
+finish(a.result, res, times) // before the dump, which computes more maps
 
 if (a.dump) {
-  mkdirSync(a.dump, { recursive: true })
-  const dump = (name, vol) => writeFileSync(join(a.dump, `${name}.f64`), f64Bytes(vol.data))
-  dump('evals', fit.evals)
-  dump('fa', fit.fa())
-  dump('mk', mode === 'all' ? out[2] : mode === 'maps' ? out[0] : fit.mk())
-  if (mode === 'predict') dump('pred', out[0])
-  if (constrained) dump('moved', { data: Float64Array.from(fit.status.data, (s) => (s === vk.FitStatus.Constrained ? 1 : 0)) })
+  dumpF64(a.dump, 'evals', fit.evals.data)
+  dumpF64(a.dump, 'fa', fit.fa().data)
+  dumpF64(a.dump, 'mk', (mode === 'all' ? out[2] : mode === 'maps' ? out[0] : fit.mk()).data)
+  if (mode === 'predict') dumpF64(a.dump, 'pred', out[0].data)
+  if (constrained) dumpF64(a.dump, 'moved', Float64Array.from(fit.status.data, (s) => (s === vk.FitStatus.Constrained ? 1 : 0)))
 }
-writeFileSync(a.result, JSON.stringify(res))
