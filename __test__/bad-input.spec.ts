@@ -319,16 +319,16 @@ const cases: Case[] = [
     code: 'ERR_SHAPE',
     run: () => fitDti(dwi, gtab, { mask: { data: new Uint8Array(36), shape: [36] } }),
   },
-  { name: 'fitDti: Int8Array data', code: 'ERR_DTYPE', run: () => fitDti(dwiWith({ data: new Int8Array(dwi.data.length) }), gtab) },
+  { name: 'fitDti: Uint8ClampedArray data', code: 'ERR_DTYPE', run: () => fitDti(dwiWith({ data: new Uint8ClampedArray(dwi.data.length) as never }), gtab) },
   {
     name: 'fitDti: BigInt64Array data',
     code: 'ERR_DTYPE',
     run: () => fitDti(dwiWith({ data: new BigInt64Array(dwi.data.length) }), gtab),
   },
   {
-    name: 'fitDti: Uint32Array data',
+    name: 'fitDti: BigUint64Array data',
     code: 'ERR_DTYPE',
-    run: () => fitDti(dwiWith({ data: new Uint32Array(dwi.data.length) }), gtab),
+    run: () => fitDti(dwiWith({ data: new BigUint64Array(dwi.data.length) }), gtab),
   },
   {
     name: 'fitDti: plain Array data',

@@ -246,7 +246,7 @@ test.serial('200 sync fits and 200 error-path calls in a loop', (t) => {
   const bad: [string, () => unknown][] = [
     ['ERR_SETTING', () => fitDtiSync(ph.dwi, ph.gtab, { method: 'FOO' as never })],
     ['ERR_SHAPE', () => fitDtiSync({ ...ph.dwi, shape: [8, 8, 2, 65] }, ph.gtab)],
-    ['ERR_DTYPE', () => fitDtiSync({ ...ph.dwi, data: new Int8Array(ph.dwi.data.length) }, ph.gtab)],
+    ['ERR_DTYPE', () => fitDtiSync({ ...ph.dwi, data: new BigInt64Array(ph.dwi.data.length) }, ph.gtab)],
     ['ERR_GRADIENTS', () => gradientTable([0, NaN], [0, 0, 0, 1, 0, 0])],
     ['ERR_IO', () => readVolumeSync(join(ROOT, 'no-such-file.nii'))],
     ['ERR_UNSUPPORTED', () => fitDtiSync(ph.dwi, ph.gtab, { method: 'NLLS' })],

@@ -24,6 +24,9 @@ export interface BvalsBvecsOut {
   bvecs: Float64Array
 }
 
+/** Validates a thread count as every call does (an integer from 1 to 1024). */
+export declare function checkThreads(n: number): number
+
 /** `x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`). */
 export declare function composeFields(d1: VolumeIn, d2: VolumeIn, o?: ComposeOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FieldOut>
 
@@ -44,29 +47,12 @@ export interface ComposeOptionsIn {
  */
 export declare function dkiKurtosisMap(name: string, fit: PredictIn, o?: KurtosisOptionsIn | undefined | null): Float64Array
 
-/**
- * r" DKI fit methods (DIPY `DiffusionKurtosisModel` names; `WLLS`/`UWLLS` are aliases of `WLS`,
- * r" `ULLS`/`LS`/`LLS`/`OLLS` of `OLS`). `CLS` and `CWLS` are DIPY's constrained OLS and WLS.
- * r" `NLS`, `NLLS`, `RESTORE`, `IRLS`, `RWLS` and `RNLLS` are planned: `ERR_UNSUPPORTED` today.
- */
-export declare const enum DkiMethod {
-  Wls = 'WLS',
-  Ols = 'OLS',
-  Wlls = 'WLLS',
-  Uwlls = 'UWLLS',
-  Ulls = 'ULLS',
-  Ls = 'LS',
-  Lls = 'LLS',
-  Olls = 'OLLS',
-  Cls = 'CLS',
-  Cwls = 'CWLS',
-  Nls = 'NLS',
-  Nlls = 'NLLS',
-  Restore = 'RESTORE',
-  Irls = 'IRLS',
-  Rwls = 'RWLS',
-  Rnlls = 'RNLLS',
-}
+/** "DKI fit methods (DIPY `DiffusionKurtosisModel` names; `WLLS`/`UWLLS` are aliases of `WLS`, \
+`ULLS`/`LS`/`LLS`/`OLLS` of `OLS`). `CLS` and `CWLS` are DIPY's constrained OLS and WLS \
+(Dela Haije et al. 2020), solved by Clarabel where the unconstrained fit violates DIPY's \
+sufficient conditions. `NLS`, `NLLS`, `RESTORE`, `IRLS`, `RWLS` and `RNLLS` are planned: \
+`ERR_UNSUPPORTED` today." */
+export type DkiMethod = 'WLS' | 'OLS' | 'WLLS' | 'UWLLS' | 'ULLS' | 'LS' | 'LLS' | 'OLLS' | 'CLS' | 'CWLS' | 'NLS' | 'NLLS' | 'RESTORE' | 'IRLS' | 'RWLS' | 'RNLLS'
 
 /** Colour FA, component-major `[nvox * 3]`. */
 export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Float64Array
@@ -74,13 +60,8 @@ export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Fl
 /** The tensor's lower triangle `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`, component-major `[nvox * 6]`. */
 export declare function dtiLowerTriangular(evals: Float64Array, evecs: Float64Array): Float64Array
 
-/** r" DTI fit methods (DIPY `TensorModel`). `NLLS` and `RESTORE` are planned: `ERR_UNSUPPORTED` today. */
-export declare const enum DtiMethod {
-  Wls = 'WLS',
-  Ols = 'OLS',
-  Nlls = 'NLLS',
-  Restore = 'RESTORE',
-}
+/** DTI fit methods (DIPY `TensorModel`). `NLLS` and `RESTORE` are planned: `ERR_UNSUPPORTED` today. */
+export type DtiMethod = 'WLS' | 'OLS' | 'NLLS' | 'RESTORE'
 
 /**
  * A scalar tensor map ('fa', 'md', 'ad', 'rd', 'trace', 'mode', 'ga', 'linearity',
@@ -173,12 +154,7 @@ export declare function internalNumpySimdLogf(): boolean
 export declare function internalPanicForTest(): void
 
 /** Interpolation of a warp. */
-export declare const enum Interpolation {
-  /** Trilinear; float64 output. */
-  Linear = 'linear',
-  /** Nearest neighbour (ties round down); the moving image's type. */
-  Nearest = 'nearest',
-}
+export type Interpolation = 'linear' | 'nearest'
 
 /** Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`). */
 export declare function invertField(field: VolumeIn, o?: InvertOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FieldOut>
@@ -267,14 +243,7 @@ export interface RadiomicsOut {
 }
 
 /** What a radiomics call computes. */
-export declare const enum RadiomicsOutput {
-  /** Feature values (PyRadiomics keys). */
-  Features = 'features',
-  /** GLCM matrices. */
-  Glcm = 'glcm',
-  /** GLRLM matrices. */
-  Glrlm = 'glrlm',
-}
+export type RadiomicsOutput = 'features' | 'glcm' | 'glrlm'
 
 /** The synchronous twin of `radiomics`. */
 export declare function radiomicsSync(what: RadiomicsOutput, image: VolumeIn, mask: VolumeIn, settings: any, threads?: number | undefined | null): RadiomicsOut
@@ -311,7 +280,7 @@ export declare function simulatePhantom(model: string, shape: Array<number>, snr
  * voxel-to-world affine. Every entry that takes voxels takes this.
  */
 export interface VolumeIn {
-  data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | Float32Array | Float64Array
+  data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array
   /** Sizes, first axis fastest (fields: the spatial shape of the grid). */
   shape: Array<number>
   /** 4x4 row-major voxel-to-world (RAS+ mm), where the call needs a grid. */

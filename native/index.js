@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.JobHandle = nativeBinding.JobHandle
+module.exports.checkThreads = nativeBinding.checkThreads
 module.exports.composeFields = nativeBinding.composeFields
 module.exports.composeFieldsSync = nativeBinding.composeFieldsSync
 module.exports.dkiKurtosisMap = nativeBinding.dkiKurtosisMap

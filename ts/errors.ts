@@ -1,3 +1,5 @@
+import native from './native'
+
 /** Stable error codes carried by {@link VoxelkitError.code}. */
 export type ErrorCode =
   | 'ERR_SHAPE'
@@ -24,6 +26,7 @@ export class VoxelkitError extends Error {
 }
 
 const CODED = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/
+const ENUM_MISMATCH = /value `(.*)` does not match any variant of enum `(\w+)`/
 
 /** Converts anything thrown by the native layer into a VoxelkitError. @internal */
 export function toVoxelkitError(e: unknown): VoxelkitError {
@@ -31,8 +34,14 @@ export function toVoxelkitError(e: unknown): VoxelkitError {
   const message = e instanceof Error ? e.message : String(e)
   const m = CODED.exec(message)
   if (m) return new VoxelkitError(m[1] as ErrorCode, m[2])
-  // napi argument conversion failures: the façade validates first, so these are type slips
   if (e && typeof e === 'object' && (e as { code?: string }).code === 'InvalidArg') {
+    // a string that is not a value of a generated enum (DtiMethod, Interpolation, …): a setting
+    const en = ENUM_MISMATCH.exec(message)
+    if (en) {
+      const values = Object.values((native as unknown as Record<string, Record<string, string>>)[en[2]] ?? {})
+      return new VoxelkitError('ERR_SETTING', `${en[1]} is not a valid ${en[2]} (one of ${values.join(', ')})`)
+    }
+    // other argument conversion failures: the façade checks JS types first, so these are type slips
     return new VoxelkitError('ERR_DTYPE', message)
   }
   return new VoxelkitError('ERR_INTERNAL', message)

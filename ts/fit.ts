@@ -6,7 +6,7 @@ import type { FitOptionsIn, FitOut, GradientsIn, JobHandle, VolumeIn } from './n
 import { VoxelkitError, call } from './errors'
 import { GradientTable } from './gradients'
 import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, checkOptions, runJob } from './jobs'
-import { OutputType, Volume, VoxelArray, checkVolume, dtypeOf } from './volume'
+import { OutputType, Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
 /** Options of every synchronous model fit: DIPY's names; defaults are the kernel's (see {@link FitOptionsIn}). */
 export interface FitSyncOptions<M extends string> extends Omit<FitOptionsIn, 'mask' | 'threads'>, SyncOptions {
@@ -79,7 +79,6 @@ export function maskArray(mask: Volume | VoxelArray | undefined, spatial: number
 /** A model's native entries and its fit class. @internal */
 export interface ModelWiring<M extends string, F extends ModelFit> {
   name: string
-  methods: Record<string, M>
   fit: (dwi: VolumeIn, g: GradientsIn, method: M | undefined, o: FitOptionsIn, job?: JobHandle) => Promise<FitOut>
   fitSync: (dwi: VolumeIn, g: GradientsIn, method: M | undefined, o: FitOptionsIn) => FitOut
   make: (out: FitOut, grid: FitGrid) => F
@@ -92,7 +91,7 @@ export interface FitGrid {
   outputType: OutputType
 }
 
-function prepare<M extends string>(dwi: Volume, gtab: GradientTable, opts: FitSyncOptions<M>, known: Record<string, OptionType>, fn: string, methods: Record<string, M>) {
+function prepare<M extends string>(dwi: Volume, gtab: GradientTable, opts: FitSyncOptions<M>, known: Record<string, OptionType>, fn: string) {
   checkOptions(opts, known, fn)
   const v = checkVolume(dwi, 'dwi')
   if (!(gtab instanceof GradientTable)) {
@@ -100,9 +99,8 @@ function prepare<M extends string>(dwi: Volume, gtab: GradientTable, opts: FitSy
   }
   const spatial = v.shape.slice(0, -1)
   const outputType = checkChoice(opts.outputType, { float64: 'float64', float32: 'float32' } as const, 'outputType') ?? 'float64'
-  const method = checkChoice(opts.method, methods, 'method')
   const o: FitOptionsIn = { mask: maskArray(opts.mask, spatial), minSignal: opts.minSignal, returnS0: opts.returnS0, threads: opts.threads }
-  return { dwi: { data: v.data, shape: v.shape }, method, o, grid: { like: v, spatial, outputType } }
+  return { dwi: { data: voxelsIn(v.data), shape: v.shape }, method: opts.method, o, grid: { like: v, spatial, outputType } }
 }
 
 /** Fits a model off the event loop. @internal */
@@ -113,14 +111,14 @@ export async function fitModel<M extends string, F extends ModelFit>(
   opts: FitAsyncOptions<M>,
 ): Promise<F> {
   const fn = `fit${w.name}`
-  const p = prepare(dwi, gtab, opts, { ...FIT_OPTIONS, ...ASYNC_OPTIONS }, fn, w.methods)
+  const p = prepare(dwi, gtab, opts, { ...FIT_OPTIONS, ...ASYNC_OPTIONS }, fn)
   const out = await runJob(opts, (job) => w.fit(p.dwi, gtab.native(), p.method, p.o, job))
   return w.make(out, p.grid)
 }
 
 /** Fits a model on the calling thread. @internal */
 export function fitModelSync<M extends string, F extends ModelFit>(w: ModelWiring<M, F>, dwi: Volume, gtab: GradientTable, opts: FitSyncOptions<M>): F {
-  const p = prepare(dwi, gtab, opts, FIT_OPTIONS, `fit${w.name}Sync`, w.methods)
+  const p = prepare(dwi, gtab, opts, FIT_OPTIONS, `fit${w.name}Sync`)
   return w.make(call(() => w.fitSync(p.dwi, gtab.native(), p.method, p.o)), p.grid)
 }
 
@@ -184,7 +182,7 @@ export abstract class ModelFit {
   /** S0 used by {@link ModelFit.predict} when none is given. @internal */
   protected abstract defaultS0(): Float64Array | number
 
-  #predictArgs(gtab: GradientTable, opts: PredictSyncOptions, known: Record<string, OptionType>, fn: string) {
+  #predictArgs(gtab: GradientTable, opts: PredictSyncOptions, known: Record<string, OptionType | readonly OptionType[]>, fn: string) {
     checkOptions(opts, known, fn)
     if (!(gtab instanceof GradientTable)) throw new VoxelkitError('ERR_GRADIENTS', 'gtab must be a GradientTable')
     let s0 = opts.s0 ?? this.defaultS0()
@@ -201,14 +199,14 @@ export abstract class ModelFit {
 
   /** Predicts the signal for a gradient table, `[..., nvol]`, off the event loop. */
   async predict(gtab: GradientTable, opts: PredictOptions = {}): Promise<Volume<Float64Array | Float32Array>> {
-    const p = this.#predictArgs(gtab, opts, { s0: 'object', ...ASYNC_OPTIONS }, 'predict')
+    const p = this.#predictArgs(gtab, opts, { s0: ['number', 'object'], ...ASYNC_OPTIONS }, 'predict')
     await runJob(opts, (job) => native.predict(p.fit, gtab.native(), p.out, job))
     return this.volume(p.out, p.shape)
   }
 
   /** The synchronous twin of {@link ModelFit.predict}. */
   predictSync(gtab: GradientTable, opts: PredictSyncOptions = {}): Volume<Float64Array | Float32Array> {
-    const p = this.#predictArgs(gtab, opts, { s0: 'object', threads: 'number' }, 'predictSync')
+    const p = this.#predictArgs(gtab, opts, { s0: ['number', 'object'], threads: 'number' }, 'predictSync')
     call(() => native.predictSync(p.fit, gtab.native(), p.out))
     return this.volume(p.out, p.shape)
   }

@@ -1,8 +1,9 @@
 /**
  * voxelkit: quantitative medical imaging for Node.js with Rust kernels.
  *
- * Diffusion tensor and kurtosis fitting with DIPY 1.12 semantics, registration fields (SyN
- * inversion, composition, warping), NIfTI and NRRD I/O, gradient tables.
+ * Diffusion tensor and kurtosis fitting with DIPY 1.12 semantics, radiomics texture features
+ * (GLCM, GLRLM) with PyRadiomics 3.1 semantics, registration fields (SyN inversion,
+ * composition, warping), NIfTI and NRRD I/O, gradient tables.
  * Every long call has an async form (off the event loop, with `signal`, `onProgress`,
  * `threads`) and a `…Sync` twin. Errors are {@link VoxelkitError} with a stable `code`.
  *
@@ -16,10 +17,21 @@ export type { BvalsBvecs, ReadOptions } from './io'
 export type { WriteOptions } from './io'
 export { gradientTable, GradientTable } from './gradients'
 export type { GradientTableOptions } from './gradients'
-export { fitDti, fitDtiSync, TensorFit, FitStatus } from './dti'
-export type { DtiMethod, DtiOptions, DtiSyncOptions, PredictOptions } from './dti'
+export { FitStatus, ModelFit } from './fit'
+export type { FitSyncOptions, FitAsyncOptions, PredictOptions, PredictSyncOptions } from './fit'
+export { fitDti, fitDtiSync, TensorFit } from './dti'
+export type { DtiMethod, DtiOptions, DtiSyncOptions } from './dti'
 export { fitDki, fitDkiSync, KurtosisFit } from './dki'
-export type { DkiMethod, DkiOptions, DkiSyncOptions, DkiPredictOptions, KurtosisOptions } from './dki'
+export type { DkiMethod, DkiOptions, DkiSyncOptions, KurtosisOptions } from './dki'
+export type {
+  FitOptionsIn,
+  KurtosisOptionsIn,
+  InvertOptionsIn,
+  ComposeOptionsIn,
+  WarpOptionsIn,
+  ReadOptionsIn,
+  Interpolation,
+} from './native'
 export { invertField, invertFieldSync, composeFields, composeFieldsSync, warpVolume, warpVolumeSync } from './fields'
 export type {
   DisplacementField,
@@ -43,7 +55,6 @@ export { extractFeatures, extractFeaturesSync, glcm, glcmSync, glrlm, glrlmSync,
 export type { Aggregation, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
 export type { Phantom, PhantomOptions } from './phantom'
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../package.json') as { version: string }
 /** The package version. */
 export const version: string = pkg.version

@@ -1,8 +1,8 @@
 import native from './native'
-import type { VolumeOut } from './native'
+import type { ReadOptionsIn, VolumeIn, VolumeOut, WriteOptionsIn } from './native'
 import { VoxelkitError, call, toVoxelkitError } from './errors'
-import { checkKeys } from './jobs'
-import { Volume, VoxelArray, affineFromSpacing, checkAffine, checkVolume, dtypeOf } from './volume'
+import { checkOptions } from './jobs'
+import { Volume, affineFromSpacing, checkAffine, checkVolume, voxelsIn } from './volume'
 
 function checkPath(p: unknown, name = 'path'): string {
   if (typeof p !== 'string' || p.length === 0) {
@@ -12,28 +12,19 @@ function checkPath(p: unknown, name = 'path'): string {
 }
 
 function fromNative(o: VolumeOut): Volume {
-  const data = (o as unknown as Record<string, VoxelArray | undefined>)[o.dtype]
-  if (!data) throw new VoxelkitError('ERR_INTERNAL', `reader returned no ${o.dtype} data`)
-  return { data, shape: o.shape, affine: o.affine, spacing: o.spacing }
+  return { data: o.data, shape: o.shape, affine: o.affine, spacing: o.spacing }
 }
 
-/** Options of {@link readVolume}. */
-export interface ReadOptions {
-  /**
-   * Largest decoded data size accepted, in bytes. A header is never allowed to make voxelkit
-   * allocate more than the file can hold either; both checks run before any allocation.
-   * @defaultValue 16 GiB
-   */
-  maxBytes?: number
-}
+/**
+ * Options of {@link readVolume}: `maxBytes`, the largest decoded data size accepted (a header
+ * is never allowed to make voxelkit allocate more than the file can hold either; both checks
+ * run before any allocation).
+ */
+export type ReadOptions = ReadOptionsIn
 
-function checkReadOptions(opts: ReadOptions): number | undefined {
-  checkKeys(opts, ['maxBytes'], 'readVolume')
-  const m = opts.maxBytes
-  if (m !== undefined && !(typeof m === 'number' && Number.isFinite(m) && m >= 0)) {
-    throw new VoxelkitError('ERR_SETTING', `maxBytes must be a finite number >= 0, got ${String(m)}`)
-  }
-  return m
+function checkReadOptions(opts: ReadOptions): ReadOptions {
+  checkOptions(opts, { maxBytes: 'number' }, 'readVolume')
+  return opts
 }
 
 /**
@@ -49,9 +40,9 @@ function checkReadOptions(opts: ReadOptions): number | undefined {
  */
 export async function readVolume(path: string, opts: ReadOptions = {}): Promise<Volume> {
   checkPath(path)
-  const maxBytes = checkReadOptions(opts)
+  const o = checkReadOptions(opts)
   try {
-    return fromNative((await native.readVolume(path, maxBytes)) as VolumeOut)
+    return fromNative(await native.readVolume(path, o))
   } catch (e) {
     throw toVoxelkitError(e)
   }
@@ -60,20 +51,8 @@ export async function readVolume(path: string, opts: ReadOptions = {}): Promise<
 /** The synchronous twin of {@link readVolume}. */
 export function readVolumeSync(path: string, opts: ReadOptions = {}): Volume {
   checkPath(path)
-  const maxBytes = checkReadOptions(opts)
-  return fromNative(call(() => native.readVolumeSync(path, maxBytes)))
-}
-
-type WriteFns = [(...a: unknown[]) => Promise<unknown>, (...a: unknown[]) => void]
-const WRITE: Partial<Record<string, WriteFns>> = {
-  uint8: [native.writeVolumeUint8, native.writeVolumeUint8Sync] as WriteFns,
-  int8: [native.writeVolumeInt8, native.writeVolumeInt8Sync] as WriteFns,
-  int16: [native.writeVolumeInt16, native.writeVolumeInt16Sync] as WriteFns,
-  uint16: [native.writeVolumeUint16, native.writeVolumeUint16Sync] as WriteFns,
-  int32: [native.writeVolumeInt32, native.writeVolumeInt32Sync] as WriteFns,
-  uint32: [native.writeVolumeUint32, native.writeVolumeUint32Sync] as WriteFns,
-  float32: [native.writeVolumeFloat32, native.writeVolumeFloat32Sync] as WriteFns,
-  float64: [native.writeVolumeFloat64, native.writeVolumeFloat64Sync] as WriteFns,
+  const o = checkReadOptions(opts)
+  return fromNative(call(() => native.readVolumeSync(path, o)))
 }
 
 /** Options of {@link writeVolume}. */
@@ -86,25 +65,16 @@ export interface WriteOptions {
   encoding?: 'gzip' | 'raw'
 }
 
-function checkWriteOptions(opts: WriteOptions): boolean | undefined {
-  checkKeys(opts, ['encoding'], 'writeVolume')
+function writeArgs(path: string, volume: Volume, opts: WriteOptions): [VolumeIn, WriteOptionsIn] {
+  checkPath(path)
+  checkOptions(opts, { encoding: 'string' }, 'writeVolume')
   const e = opts.encoding
-  if (e === undefined) return undefined
-  if (e !== 'gzip' && e !== 'raw') {
+  if (e !== undefined && e !== 'gzip' && e !== 'raw') {
     throw new VoxelkitError('ERR_SETTING', `encoding must be 'gzip' or 'raw', got ${String(e)}`)
   }
-  return e === 'gzip'
-}
-
-function writeArgs(path: string, volume: Volume, opts: WriteOptions): [WriteFns, unknown[]] {
-  checkPath(path)
-  const gzip = checkWriteOptions(opts)
   const v = checkVolume(volume, 'volume')
-  const dtype = dtypeOf(v.data)!
-  const fns = WRITE[dtype]
-  if (!fns) throw new VoxelkitError('ERR_DTYPE', `writing ${dtype} volumes is not supported yet`)
   const affine = v.affine ? checkAffine(v.affine, 'volume.affine') : affineFromSpacing(v.spacing)
-  return [fns, [path, v.data, v.shape, affine, gzip]]
+  return [{ data: voxelsIn(v.data), shape: v.shape, affine }, { gzip: e === undefined ? undefined : e === 'gzip' }]
 }
 
 /**
@@ -114,9 +84,9 @@ function writeArgs(path: string, volume: Volume, opts: WriteOptions): [WriteFns,
  * `diag(spacing)` (or identity) is written.
  */
 export async function writeVolume(path: string, volume: Volume, opts: WriteOptions = {}): Promise<void> {
-  const [fns, args] = writeArgs(path, volume, opts)
+  const [v, o] = writeArgs(path, volume, opts)
   try {
-    await fns[0](...args)
+    await native.writeVolume(path, v, o)
   } catch (e) {
     throw toVoxelkitError(e)
   }
@@ -124,8 +94,8 @@ export async function writeVolume(path: string, volume: Volume, opts: WriteOptio
 
 /** The synchronous twin of {@link writeVolume}. */
 export function writeVolumeSync(path: string, volume: Volume, opts: WriteOptions = {}): void {
-  const [fns, args] = writeArgs(path, volume, opts)
-  call(() => fns[1](...args))
+  const [v, o] = writeArgs(path, volume, opts)
+  call(() => native.writeVolumeSync(path, v, o))
 }
 
 /** b-values and b-vectors as read from FSL-style files. */

@@ -29,7 +29,7 @@ export const ASYNC_OPTIONS = { signal: 'object', onProgress: 'function', threads
  * values of the wrong JS type are `ERR_SETTING`. Ranges, defaults and meaning are the kernels'
  * (checked once, in Rust); this only catches what napi would otherwise coerce. @internal
  */
-export function checkOptions(opts: unknown, known: Record<string, OptionType>, fn: string): void {
+export function checkOptions(opts: unknown, known: Record<string, OptionType | readonly OptionType[]>, fn: string): void {
   if (opts === null || typeof opts !== 'object') {
     throw new VoxelkitError('ERR_SETTING', `${fn} options must be an object, got ${String(opts)}`)
   }
@@ -38,8 +38,9 @@ export function checkOptions(opts: unknown, known: Record<string, OptionType>, f
     if (type === undefined) {
       throw new VoxelkitError('ERR_SETTING', `${fn}: unknown option '${k}' (known: ${Object.keys(known).join(', ')})`)
     }
-    if (v !== undefined && (typeof v !== type || v === null)) {
-      throw new VoxelkitError('ERR_SETTING', `${fn}: ${k} must be a ${type}, got ${JSON.stringify(v) ?? String(v)}`)
+    const types: readonly string[] = typeof type === 'string' ? [type] : type
+    if (v !== undefined && (!types.includes(typeof v) || v === null)) {
+      throw new VoxelkitError('ERR_SETTING', `${fn}: ${k} must be a ${types.join(' or ')}, got ${JSON.stringify(v) ?? String(v)}`)
     }
   }
 }

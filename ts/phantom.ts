@@ -27,7 +27,7 @@ export interface Phantom {
  * matter with tangential fibres, 6 b=0 + 60 directions at b = 1000, Rician noise, int16.
  */
 export function simulateDtiPhantom(opts: PhantomOptions = {}): Phantom {
-  return simulate(opts, native.simulateDtiPhantom)
+  return simulate(opts, 'dti')
 }
 
 /**
@@ -36,10 +36,10 @@ export function simulateDtiPhantom(opts: PhantomOptions = {}): Phantom {
  * (193 volumes), Rician noise, int16. `trueFa` is the FA of the volume-weighted mean tensor.
  */
 export function simulateDkiPhantom(opts: PhantomOptions = {}): Phantom {
-  return simulate(opts, native.simulateDkiPhantom)
+  return simulate(opts, 'dki')
 }
 
-function simulate(opts: PhantomOptions, make: typeof native.simulateDtiPhantom): Phantom {
+function simulate(opts: PhantomOptions, model: 'dti' | 'dki'): Phantom {
   const { shape = [64, 64, 12], snr = 30, seed = 1 } = opts
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0 && s < 4096)) {
     throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${String(shape)}`)
@@ -47,7 +47,7 @@ function simulate(opts: PhantomOptions, make: typeof native.simulateDtiPhantom):
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new VoxelkitError('ERR_SETTING', `seed must be an integer from 0 to 2^32-1, got ${seed}`)
   }
-  const p = call(() => make(shape[0], shape[1], shape[2], snr, seed))
+  const p = call(() => native.simulatePhantom(model, shape, snr, seed))
   const affine = [p.spacing[0], 0, 0, 0, 0, p.spacing[1], 0, 0, 0, 0, p.spacing[2], 0, 0, 0, 0, 1]
   const grid = { affine, spacing: [...p.spacing] }
   return {

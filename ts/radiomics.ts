@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import native from './native'
-import type { FeaturesOut, JobHandle, MatrixOut } from './native'
+import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
 import { VoxelkitError, call } from './errors'
-import { ASYNC_KEYS, AsyncOptions, SyncOptions, checkKeys, checkThreads, runJob } from './jobs'
-import { Volume, VoxelArray, checkVolume, dtypeOf } from './volume'
+import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
+import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
 /** IBSI's six texture aggregation methods. */
 export type Aggregation =
@@ -80,12 +80,6 @@ export interface TextureMatrices {
   angles: number[][]
 }
 
-const SETTINGS_DTYPES = ['uint8', 'int8', 'int16', 'uint16', 'int32', 'uint32', 'float32', 'float64']
-
-function bytes(a: VoxelArray): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
-}
-
 function spacingOf(v: Volume): number[] {
   if (v.spacing !== undefined) {
     if (!Array.isArray(v.spacing) || v.spacing.length < 2 || !v.spacing.every((s) => Number.isFinite(s) && s > 0)) {
@@ -101,19 +95,12 @@ function spacingOf(v: Volume): number[] {
 }
 
 interface Prepared {
-  image: Uint8Array
-  mask: Uint8Array
-  args: {
-    imageDtype: string
-    maskDtype: string
-    shape: number[]
-    spacing: number[]
-    settings: string
-    threads?: number
-  }
+  image: VolumeIn
+  mask: VolumeIn
+  settings: RadiomicsSettings
 }
 
-function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, threads: number | undefined): Prepared {
+function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings): Prepared {
   const v = checkVolume(image, 'image')
   let shape = v.shape
   while (shape.length > 3 && shape[shape.length - 1] === 1) shape = shape.slice(0, -1)
@@ -136,43 +123,31 @@ function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSe
   if (m.length !== v.data.length) {
     throw new VoxelkitError('ERR_SHAPE', `mask has ${m.length} voxels, the image ${v.data.length}`)
   }
-  const idt = dtypeOf(v.data)!
-  const mdt = dtypeOf(m)!
-  for (const [dt, what] of [[idt, 'image'], [mdt, 'mask']]) {
-    if (!SETTINGS_DTYPES.includes(dt)) {
-      throw new VoxelkitError('ERR_DTYPE', `${what} data of type ${dt} are not supported (${SETTINGS_DTYPES.join(', ')})`)
-    }
-  }
   if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) {
     throw new VoxelkitError('ERR_SETTING', `settings must be an object, got ${String(settings)}`)
   }
-  let json: string
-  try {
-    json = JSON.stringify(settings, (_k, x) => {
-      if (typeof x === 'number' && !Number.isFinite(x)) throw new VoxelkitError('ERR_SETTING', `settings hold a non-finite number (${x})`)
-      return x
-    })
-  } catch (e) {
-    if (e instanceof VoxelkitError) throw e
-    throw new VoxelkitError('ERR_SETTING', `settings cannot be serialised: ${(e as Error).message}`)
-  }
+  // JSON has no NaN or infinity: the settings cross as JSON values
+  JSON.stringify(settings, (_k, x) => {
+    if (typeof x === 'number' && !Number.isFinite(x)) throw new VoxelkitError('ERR_SETTING', `settings hold a non-finite number (${x})`)
+    return x
+  })
   return {
-    image: bytes(v.data),
-    mask: bytes(m),
-    args: { imageDtype: idt, maskDtype: mdt, shape: shape3, spacing: spacingOf(v), settings: json, threads },
+    image: { data: voxelsIn(v.data), shape: shape3, spacing: spacingOf(v) },
+    mask: { data: voxelsIn(m), shape: shape3 },
+    settings,
   }
 }
 
-function toFeatures(o: FeaturesOut): Features {
+function toFeatures(o: RadiomicsOut): Features {
   const out: Features = {}
   o.names.forEach((n, i) => (out[n] = o.values[i]))
   return out
 }
 
-function toMatrices(o: MatrixOut): TextureMatrices {
+function toMatrices(o: RadiomicsOut): TextureMatrices {
   const angles: number[][] = []
   for (let k = 0; k < o.angles.length; k += 3) angles.push(o.angles.slice(k, k + 3))
-  return { data: o.data, shape: o.shape, greyLevels: o.greyLevels, runLengths: o.runLengths, angles }
+  return { data: o.values, shape: o.shape, greyLevels: o.greyLevels, runLengths: o.runLengths, angles }
 }
 
 /**
@@ -196,10 +171,7 @@ export async function extractFeatures(
   settings: RadiomicsSettings = {},
   options: AsyncOptions = {},
 ): Promise<Features> {
-  checkKeys(options, ASYNC_KEYS, 'extractFeatures')
-  const p = prepare(image, mask, settings, checkThreads(options.threads))
-  const out = await runJob(options, (job: JobHandle) => native.radiomicsFeatures(p.image, p.mask, p.args, job) as Promise<FeaturesOut>)
-  return toFeatures(out)
+  return toFeatures(await computeAsync('features', image, mask, settings, options))
 }
 
 /** The synchronous twin of {@link extractFeatures} (blocks the event loop). */
@@ -209,22 +181,21 @@ export function extractFeaturesSync(
   settings: RadiomicsSettings = {},
   options: SyncOptions = {},
 ): Features {
-  checkKeys(options, ['threads'], 'extractFeaturesSync')
-  const p = prepare(image, mask, settings, checkThreads(options.threads))
-  return toFeatures(call(() => native.radiomicsFeaturesSync(p.image, p.mask, p.args)))
+  return toFeatures(computeSync('features', image, mask, settings, options))
 }
 
-async function matrixAsync(kind: string, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: AsyncOptions) {
-  checkKeys(options, ASYNC_KEYS, kind)
-  const p = prepare(image, mask, settings, checkThreads(options.threads))
-  const out = await runJob(options, (job: JobHandle) => native.radiomicsMatrix(kind, p.image, p.mask, p.args, job) as Promise<MatrixOut>)
-  return toMatrices(out)
+const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm' }
+
+async function computeAsync(what: RadiomicsOutput, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: AsyncOptions) {
+  checkOptions(options, ASYNC_OPTIONS, FN[what])
+  const p = prepare(image, mask, settings)
+  return runJob(options, (job) => native.radiomics(what, p.image, p.mask, p.settings, options.threads, job))
 }
 
-function matrixSync(kind: string, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: SyncOptions) {
-  checkKeys(options, ['threads'], `${kind}Sync`)
-  const p = prepare(image, mask, settings, checkThreads(options.threads))
-  return toMatrices(call(() => native.radiomicsMatrixSync(kind, p.image, p.mask, p.args)))
+function computeSync(what: RadiomicsOutput, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: SyncOptions) {
+  checkOptions(options, { threads: 'number' }, `${FN[what]}Sync`)
+  const p = prepare(image, mask, settings)
+  return call(() => native.radiomicsSync(what, p.image, p.mask, p.settings, options.threads))
 }
 
 /**
@@ -234,12 +205,12 @@ function matrixSync(kind: string, image: Volume, mask: Volume | VoxelArray, sett
  * aggregation group otherwise.
  */
 export function glcm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
-  return matrixAsync('glcm', image, mask, settings, options)
+  return computeAsync('glcm', image, mask, settings, options).then(toMatrices)
 }
 
 /** The synchronous twin of {@link glcm}. */
 export function glcmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
-  return matrixSync('glcm', image, mask, settings, options)
+  return toMatrices(computeSync('glcm', image, mask, settings, options))
 }
 
 /**
@@ -248,12 +219,12 @@ export function glcmSync(image: Volume, mask: Volume | VoxelArray, settings: Rad
  * removed.
  */
 export function glrlm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
-  return matrixAsync('glrlm', image, mask, settings, options)
+  return computeAsync('glrlm', image, mask, settings, options).then(toMatrices)
 }
 
 /** The synchronous twin of {@link glrlm}. */
 export function glrlmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
-  return matrixSync('glrlm', image, mask, settings, options)
+  return toMatrices(computeSync('glrlm', image, mask, settings, options))
 }
 
 /** A PyRadiomics parameter file. */

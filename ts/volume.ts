@@ -1,11 +1,11 @@
-import type { VolumeIn } from './native'
+import type { VolumeIn, VolumeOut } from './native'
 import { VoxelkitError } from './errors'
 
 /**
- * The element types voxelkit handles: name -> TypedArray constructor. Every entry point takes
- * these ten; computing kernels answer `ERR_DTYPE` for the 64-bit integer types (float64
- * arithmetic cannot hold them exactly). The native binding's list (`voxelkit_core::voxels`) is
- * the same; `VoxelArray` below is the generated binding's type, checked against this table.
+ * The element types voxelkit handles: name -> TypedArray constructor. Readers return all ten;
+ * every entry point that takes voxels takes the eight others and answers `ERR_DTYPE` for the
+ * 64-bit integer types (float64 arithmetic cannot hold them exactly: convert first). The native binding's list (`voxelkit_core::voxels`) is
+ * the same (a test checks it); `VoxelArray` below is the generated binding's type.
  */
 const ARRAY_TYPES = {
   uint8: Uint8Array,
@@ -23,13 +23,8 @@ const ARRAY_TYPES = {
 /** Name of a {@link VoxelArray} element type. */
 export type Dtype = keyof typeof ARRAY_TYPES
 
-/** Element arrays accepted as voxel data (the native binding's `VolumeIn.data`). */
-export type VoxelArray = VolumeIn['data']
-
-// compile-time proof that the table and the binding agree
-type TableArray = InstanceType<(typeof ARRAY_TYPES)[Dtype]>
-const agree: [VoxelArray, TableArray] extends [TableArray, VoxelArray] ? true : never = true
-void agree
+/** Element arrays of voxel data (the native binding's `VolumeOut.data`). */
+export type VoxelArray = VolumeOut['data']
 
 /**
  * An image: data in NIfTI memory order (the first axis varies fastest; for a 4D series
@@ -41,6 +36,14 @@ export interface Volume<T extends VoxelArray = VoxelArray> {
   shape: number[]
   affine?: number[]
   spacing?: number[]
+}
+
+/**
+ * Voxel data as the binding takes them: the binding itself answers `ERR_DTYPE` for the 64-bit
+ * integer types, in one place for every entry point. @internal
+ */
+export function voxelsIn(a: VoxelArray): VolumeIn['data'] {
+  return a as VolumeIn['data']
 }
 
 /** The element type of a voxel array. */

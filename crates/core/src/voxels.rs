@@ -7,10 +7,10 @@
 //! * [`with_samples!`](crate::with_samples): calls generic code with the typed slice of a
 //!   [`Voxels`] whose type is a [`Sample`](crate::Sample).
 //!
-//! Every binding accepts the same ten element types; the computing kernels accept the eight
-//! [`Sample`](crate::Sample) types and answer `ERR_DTYPE` for 64-bit integers, which float64
-//! arithmetic cannot hold exactly (convert them to float64 first). The file readers return all
-//! ten and the writers take all ten. Adding an element type means one line in
+//! The file readers return all ten types; every entry point that takes voxels (the kernels,
+//! and the writers, so that what is written is what can be processed) takes the eight
+//! [`Sample`](crate::Sample) types and answers `ERR_DTYPE` for 64-bit integers, which float64
+//! arithmetic cannot hold exactly (convert them to float64 first). Adding an element type means one line in
 //! [`for_each_dtype!`](crate::for_each_dtype) (and, for kernels, a [`Sample`](crate::Sample)
 //! impl).
 

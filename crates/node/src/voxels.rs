@@ -1,6 +1,8 @@
-//! Voxel data crossing the boundary: one input type ([`VolumeIn`], whose `data` is any
-//! TypedArray of the ten element types in `voxelkit_core::for_each_dtype!`) and one output type
-//! ([`VoxelOut`]). The element-type table is the core's; nothing here lists types by hand.
+//! Voxel data crossing the boundary: one input type ([`VolumeIn`], whose `data` is a TypedArray
+//! of any of the eight computable element types of `voxelkit_core::for_each_dtype!`; 64-bit
+//! integers are `ERR_DTYPE` at every entry) and one output type ([`VoxelOut`], any of the ten:
+//! readers return 64-bit integers where a file stores them). The element-type table is the
+//! core's; nothing here lists types by hand.
 
 use crate::owned::{Kind, Out};
 use napi::bindgen_prelude::*;
@@ -43,6 +45,10 @@ macro_rules! define_arrays {
                 })?;
                 $(
                     if ty == <$t as Kind>::TYPE as i32 {
+                        if !voxelkit_core::Dtype::$v.is_sample() {
+                            let e = voxelkit_core::voxels::not_a_sample("voxel", voxelkit_core::Dtype::$v);
+                            return Err(crate::js_err(e));
+                        }
                         // SAFETY: forwarded; the array has this element type.
                         return Ok(VoxelArray::$v(unsafe { <<$t as Kind>::Array as FromNapiValue>::from_napi_value(env, v) }?));
                     }
@@ -102,7 +108,7 @@ impl TypeName for VoxelOut {
 #[napi(object, object_to_js = false)]
 pub struct VolumeIn {
     #[napi(
-        ts_type = "Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | Float32Array | Float64Array"
+        ts_type = "Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array"
     )]
     pub data: VoxelArray,
     /// Sizes, first axis fastest (fields: the spatial shape of the grid).
