@@ -30,7 +30,10 @@ export declare function checkThreads(n: number): number
 /** `x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`). */
 export declare function composeFields(d1: VolumeIn, d2: VolumeIn, o?: ComposeOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FieldOut>
 
-/** The synchronous twin of `composeFields`. */
+/**
+ * `x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`).
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function composeFieldsSync(d1: VolumeIn, d2: VolumeIn, o?: ComposeOptionsIn | undefined | null): FieldOut
 
 /** Options of a composition. */
@@ -85,16 +88,22 @@ export interface FieldOut {
   std: number
 }
 
-/** Fits the diffusion kurtosis model (DIPY `DiffusionKurtosisModel`), off the event loop. */
+/** Fits the diffusion kurtosis model (DIPY `DiffusionKurtosisModel`). */
 export declare function fitDki(dwi: VolumeIn, g: GradientsIn, method?: DkiMethod | undefined | null, o?: FitOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FitOut>
 
-/** The synchronous twin of `fitDki`. */
+/**
+ * Fits the diffusion kurtosis model (DIPY `DiffusionKurtosisModel`).
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function fitDkiSync(dwi: VolumeIn, g: GradientsIn, method?: DkiMethod | undefined | null, o?: FitOptionsIn | undefined | null): FitOut
 
-/** Fits the diffusion tensor (DIPY `TensorModel`), off the event loop. */
+/** Fits the diffusion tensor (DIPY `TensorModel`). */
 export declare function fitDti(dwi: VolumeIn, g: GradientsIn, method?: DtiMethod | undefined | null, o?: FitOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FitOut>
 
-/** The synchronous twin of `fitDti`. */
+/**
+ * Fits the diffusion tensor (DIPY `TensorModel`).
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function fitDtiSync(dwi: VolumeIn, g: GradientsIn, method?: DtiMethod | undefined | null, o?: FitOptionsIn | undefined | null): FitOut
 
 /** Options of every model fit (DIPY's names); unset fields take the kernel's defaults. */
@@ -159,7 +168,10 @@ export type Interpolation = 'linear' | 'nearest'
 /** Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`). */
 export declare function invertField(field: VolumeIn, o?: InvertOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<FieldOut>
 
-/** The synchronous twin of `invertField`. */
+/**
+ * Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`).
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function invertFieldSync(field: VolumeIn, o?: InvertOptionsIn | undefined | null): FieldOut
 
 /**
@@ -197,10 +209,8 @@ export interface PhantomOut {
   spacing: Array<number>
 }
 
-/**
- * Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major
- * `[nvox * nvol]`, allocated by the caller so the engine owns it), off the event loop.
- */
+/** "Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major \
+`[nvox * nvol]`, allocated by the caller so the engine owns it)." */
 export declare function predict(fit: PredictIn, g: GradientsIn, out: Float64Array, job?: JobHandle | undefined | null): Promise<void>
 
 /** A fitted model's parameters, as [`FitOut`] returned them, plus S0 for prediction. */
@@ -217,13 +227,15 @@ export interface PredictIn {
   threads?: number
 }
 
-/** The synchronous twin of `predict`. */
+/**
+ * "Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major \
+`[nvox * nvol]`, allocated by the caller so the engine owns it)."
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function predictSync(fit: PredictIn, g: GradientsIn, out: Float64Array): void
 
-/**
- * Features (PyRadiomics keys) or texture matrices of one ROI, off the event loop. `image`:
- * `shape` `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read).
- */
+/** "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \
+`[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read)." */
 export declare function radiomics(what: RadiomicsOutput, image: VolumeIn, mask: VolumeIn, settings: any, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<RadiomicsOut>
 
 /**
@@ -245,7 +257,11 @@ export interface RadiomicsOut {
 /** What a radiomics call computes. */
 export type RadiomicsOutput = 'features' | 'glcm' | 'glrlm'
 
-/** The synchronous twin of `radiomics`. */
+/**
+ * "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \
+`[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read)."
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function radiomicsSync(what: RadiomicsOutput, image: VolumeIn, mask: VolumeIn, settings: any, threads?: number | undefined | null): RadiomicsOut
 
 export declare function readBvalsBvecs(bvalPath: string, bvecPath: string): BvalsBvecsOut
@@ -256,8 +272,13 @@ export interface ReadOptionsIn {
   maxBytes?: number
 }
 
-export declare function readVolume(path: string, o?: ReadOptionsIn | undefined | null): Promise<VolumeOut>
+/** Reads a NIfTI-1/2 or NRRD volume in its stored element type. */
+export declare function readVolume(path: string, o?: ReadOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<VolumeOut>
 
+/**
+ * Reads a NIfTI-1/2 or NRRD volume in its stored element type.
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function readVolumeSync(path: string, o?: ReadOptionsIn | undefined | null): VolumeOut
 
 /** An output grid. */
@@ -316,13 +337,15 @@ export interface WarpOut {
   data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array
 }
 
-/**
- * Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on the
- * field's grid or `reference`. Linear: float64; nearest: the moving image's type.
- */
+/** "Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on \
+the field's grid or `reference`. Linear: float64; nearest: the moving image's type." */
 export declare function warpVolume(moving: VolumeIn, field: VolumeIn, o?: WarpOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<WarpOut>
 
-/** The synchronous twin of `warpVolume`. */
+/**
+ * "Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on \
+the field's grid or `reference`. Linear: float64; nearest: the moving image's type."
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function warpVolumeSync(moving: VolumeIn, field: VolumeIn, o?: WarpOptionsIn | undefined | null): WarpOut
 
 /** Options of a write. */
@@ -334,8 +357,11 @@ export interface WriteOptionsIn {
   gzip?: boolean
 }
 
-/** Writes a volume of any element type as NIfTI-1/2 or attached NRRD, off the event loop. */
-export declare function writeVolume(path: string, volume: VolumeIn, o?: WriteOptionsIn | undefined | null): Promise<void>
+/** Writes a volume as NIfTI-1/2 or attached NRRD (the data are copied when the call is made). */
+export declare function writeVolume(path: string, volume: VolumeIn, o?: WriteOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<void>
 
-/** The synchronous twin of `writeVolume`. */
+/**
+ * Writes a volume as NIfTI-1/2 or attached NRRD (the data are copied when the call is made).
+ * (Synchronous twin: blocks the calling thread.)
+ */
 export declare function writeVolumeSync(path: string, volume: VolumeIn, o?: WriteOptionsIn | undefined | null): void

@@ -241,6 +241,9 @@ mod tests {
         assert_eq!(e.code, crate::Code::Dtype);
         assert!(e.to_string().contains("image data of type int64"));
         assert_eq!(v.to_buf(), VoxelBuf::U16(vec![7, 8]));
-        assert_eq!("float16".parse::<Dtype>().unwrap_err().code, crate::Code::Dtype);
+        assert_eq!(
+            "float16".parse::<Dtype>().unwrap_err().code,
+            crate::Code::Dtype
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::owned::Out;
 use crate::voxels::VolumeIn;
-use crate::{guarded, int_arg, run_async, run_sync, threads, Job, JobHandle, Op};
+use crate::{export_op, guarded, int_arg, run_async, run_sync, threads, Job, JobHandle, Op};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use voxelkit_core::{with_samples, Control, Error, Result, Sample};
@@ -262,51 +262,17 @@ impl<M: FitModel> Op for Fit<M> {
     }
 }
 
-/// Fits the diffusion tensor (DIPY `TensorModel`), off the event loop.
-#[napi(ts_return_type = "Promise<FitOut>")]
-pub fn fit_dti(
-    dwi: VolumeIn,
-    g: GradientsIn,
-    method: Option<DtiMethod>,
-    o: Option<FitOptionsIn>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<Job<Fit<Dti>>> {
-    run_async(Fit::<Dti> { dwi, g, method, o }, job)
-}
+export_op!(
+    "Fits the diffusion tensor (DIPY `TensorModel`)."
+    fit_dti / fit_dti_sync(dwi: VolumeIn, g: GradientsIn, method: Option<DtiMethod>, o: Option<FitOptionsIn>)
+        -> Fit<Dti>, FitOut, "Promise<FitOut>" = Ok::<_, napi::Error>(Fit::<Dti> { dwi, g, method, o })
+);
 
-/// The synchronous twin of `fitDti`.
-#[napi]
-pub fn fit_dti_sync(
-    dwi: VolumeIn,
-    g: GradientsIn,
-    method: Option<DtiMethod>,
-    o: Option<FitOptionsIn>,
-) -> napi::Result<FitOut> {
-    run_sync(Fit::<Dti> { dwi, g, method, o }, None)
-}
-
-/// Fits the diffusion kurtosis model (DIPY `DiffusionKurtosisModel`), off the event loop.
-#[napi(ts_return_type = "Promise<FitOut>")]
-pub fn fit_dki(
-    dwi: VolumeIn,
-    g: GradientsIn,
-    method: Option<DkiMethod>,
-    o: Option<FitOptionsIn>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<Job<Fit<Dki>>> {
-    run_async(Fit::<Dki> { dwi, g, method, o }, job)
-}
-
-/// The synchronous twin of `fitDki`.
-#[napi]
-pub fn fit_dki_sync(
-    dwi: VolumeIn,
-    g: GradientsIn,
-    method: Option<DkiMethod>,
-    o: Option<FitOptionsIn>,
-) -> napi::Result<FitOut> {
-    run_sync(Fit::<Dki> { dwi, g, method, o }, None)
-}
+export_op!(
+    "Fits the diffusion kurtosis model (DIPY `DiffusionKurtosisModel`)."
+    fit_dki / fit_dki_sync(dwi: VolumeIn, g: GradientsIn, method: Option<DkiMethod>, o: Option<FitOptionsIn>)
+        -> Fit<Dki>, FitOut, "Promise<FitOut>" = Ok::<_, napi::Error>(Fit::<Dki> { dwi, g, method, o })
+);
 
 fn check_fit_arrays(evals: &[f64], evecs: &[f64]) -> Result<()> {
     if !evals.len().is_multiple_of(3) || evecs.len() != 3 * evals.len() {
@@ -433,23 +399,12 @@ impl Op for Predict {
     fn js(_: ()) {}
 }
 
-/// Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major
-/// `[nvox * nvol]`, allocated by the caller so the engine owns it), off the event loop.
-#[napi(ts_return_type = "Promise<void>")]
-pub fn predict(
-    fit: PredictIn,
-    g: GradientsIn,
-    out: Float64Array,
-    job: Option<&JobHandle>,
-) -> AsyncTask<Job<Predict>> {
-    run_async(Predict { p: fit, g, out }, job)
-}
-
-/// The synchronous twin of `predict`.
-#[napi]
-pub fn predict_sync(fit: PredictIn, g: GradientsIn, out: Float64Array) -> napi::Result<()> {
-    run_sync(Predict { p: fit, g, out }, None)
-}
+export_op!(
+    "Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major \
+     `[nvox * nvol]`, allocated by the caller so the engine owns it)."
+    predict / predict_sync(fit: PredictIn, g: GradientsIn, out: Float64Array)
+        -> Predict, (), "Promise<void>" = Ok::<_, napi::Error>(Predict { p: fit, g, out })
+);
 
 #[napi(object)]
 pub struct PhantomOut {
@@ -465,15 +420,27 @@ pub struct PhantomOut {
 /// A synthetic phantom (see `voxelkit_dmri::phantom`): `'dti'` (a tensor phantom) or `'dki'`
 /// (a kurtosis phantom on a three-shell scheme).
 #[napi]
-pub fn simulate_phantom(model: String, shape: Vec<f64>, snr: f64, seed: f64) -> napi::Result<PhantomOut> {
+pub fn simulate_phantom(
+    model: String,
+    shape: Vec<f64>,
+    snr: f64,
+    seed: f64,
+) -> napi::Result<PhantomOut> {
     guarded(|| {
         let make = match model.as_str() {
             "dti" => voxelkit_dmri::phantom::dti_phantom,
             "dki" => voxelkit_dmri::phantom::dki_phantom,
-            other => return Err(Error::setting(format!("unknown phantom '{other}' (dti, dki)"))),
+            other => {
+                return Err(Error::setting(format!(
+                    "unknown phantom '{other}' (dti, dki)"
+                )))
+            }
         };
         if shape.len() != 3 {
-            return Err(Error::shape(format!("shape must have 3 sizes, got {}", shape.len())));
+            return Err(Error::shape(format!(
+                "shape must have 3 sizes, got {}",
+                shape.len()
+            )));
         }
         let dim = |i: usize| int_arg(shape[i], "shape", 1, u32::MAX as u64);
         let seed = int_arg(seed, "seed", 0, u32::MAX as u64)?;

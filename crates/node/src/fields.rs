@@ -5,14 +5,14 @@
 //! grid's voxel-to-world; results keep the field's element type, as DIPY does.
 
 use crate::voxels::{VolumeIn, VoxelOut};
-use crate::{int_arg, run_async, run_sync, threads, Job, JobHandle, Op};
+use crate::{export_op, int_arg, run_async, run_sync, threads, Job, JobHandle, Op};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use voxelkit_core::{with_samples, Control, Error, Result, Sample, VoxelBuf, Voxels};
+use voxelkit_fields::invert::MAX_ITER;
 use voxelkit_fields::{
     warp_linear, warp_nearest, ComposeStats, Field, Grid, InvertOptions, InvertStats, Real,
 };
-use voxelkit_fields::invert::MAX_ITER;
 
 fn grid(v: &VolumeIn, what: &str) -> Result<Grid> {
     Grid::new(&v.dims(), v.affine(what)?, what)
@@ -148,7 +148,8 @@ impl Op for Invert {
                 Some(s) => Some(same_type(s.data.voxels(), "start")?),
                 None => None,
             };
-            let (inv, stats) = voxelkit_fields::invert_field(Field::new(f, &g, "field")?, s, &opts, ctl)?;
+            let (inv, stats) =
+                voxelkit_fields::invert_field(Field::new(f, &g, "field")?, s, &opts, ctl)?;
             Ok((inv.into(), stats))
         })
     }
@@ -157,21 +158,11 @@ impl Op for Invert {
     }
 }
 
-/// Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`).
-#[napi(ts_return_type = "Promise<FieldOut>")]
-pub fn invert_field(
-    field: VolumeIn,
-    o: Option<InvertOptionsIn>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<Job<Invert>> {
-    run_async(Invert { field, o }, job)
-}
-
-/// The synchronous twin of `invertField`.
-#[napi]
-pub fn invert_field_sync(field: VolumeIn, o: Option<InvertOptionsIn>) -> napi::Result<FieldOut> {
-    run_sync(Invert { field, o }, None)
-}
+export_op!(
+    "Inverts a displacement field (DIPY's `invert_vector_field_fixed_point_3d` / `_2d`)."
+    invert_field / invert_field_sync(field: VolumeIn, o: Option<InvertOptionsIn>)
+        -> Invert, FieldOut, "Promise<FieldOut>" = Ok::<_, napi::Error>(Invert { field, o })
+);
 
 /// Options of a composition.
 #[napi(object, object_to_js = false)]
@@ -199,7 +190,8 @@ impl Op for Compose {
         with_field!(self.d1.data.voxels(), "d1", |a| {
             let b = same_type(self.d2.data.voxels(), "d2")?;
             let f1 = Field::new(a, &g1, "d1")?;
-            let (c, s) = voxelkit_fields::compose_fields(f1, Field::new(b, &g2, "d2")?, t, th, ctl)?;
+            let (c, s) =
+                voxelkit_fields::compose_fields(f1, Field::new(b, &g2, "d2")?, t, th, ctl)?;
             Ok((c.into(), s))
         })
     }
@@ -208,26 +200,11 @@ impl Op for Compose {
     }
 }
 
-/// `x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`).
-#[napi(ts_return_type = "Promise<FieldOut>")]
-pub fn compose_fields(
-    d1: VolumeIn,
-    d2: VolumeIn,
-    o: Option<ComposeOptionsIn>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<Job<Compose>> {
-    run_async(Compose { d1, d2, o }, job)
-}
-
-/// The synchronous twin of `composeFields`.
-#[napi]
-pub fn compose_fields_sync(
-    d1: VolumeIn,
-    d2: VolumeIn,
-    o: Option<ComposeOptionsIn>,
-) -> napi::Result<FieldOut> {
-    run_sync(Compose { d1, d2, o }, None)
-}
+export_op!(
+    "`x -> d1(x) + t d2(x + d1(x))` on d1's grid (DIPY's `compose_vector_fields_3d` / `_2d`)."
+    compose_fields / compose_fields_sync(d1: VolumeIn, d2: VolumeIn, o: Option<ComposeOptionsIn>)
+        -> Compose, FieldOut, "Promise<FieldOut>" = Ok::<_, napi::Error>(Compose { d1, d2, o })
+);
 
 /// Interpolation of a warp.
 #[napi(string_enum = "lowercase")]
@@ -329,24 +306,9 @@ pub struct WarpOut {
     pub data: VoxelOut,
 }
 
-/// Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on the
-/// field's grid or `reference`. Linear: float64; nearest: the moving image's type.
-#[napi(ts_return_type = "Promise<WarpOut>")]
-pub fn warp_volume(
-    moving: VolumeIn,
-    field: VolumeIn,
-    o: Option<WarpOptionsIn>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<Job<Warp>> {
-    run_async(Warp { moving, field, o }, job)
-}
-
-/// The synchronous twin of `warpVolume`.
-#[napi]
-pub fn warp_volume_sync(
-    moving: VolumeIn,
-    field: VolumeIn,
-    o: Option<WarpOptionsIn>,
-) -> napi::Result<WarpOut> {
-    run_sync(Warp { moving, field, o }, None)
-}
+export_op!(
+    "Warps `moving` through `field` (DIPY's `warp_3d` / `warp_3d_nn` and 2D forms); output on \
+     the field's grid or `reference`. Linear: float64; nearest: the moving image's type."
+    warp_volume / warp_volume_sync(moving: VolumeIn, field: VolumeIn, o: Option<WarpOptionsIn>)
+        -> Warp, WarpOut, "Promise<WarpOut>" = Ok::<_, napi::Error>(Warp { moving, field, o })
+);

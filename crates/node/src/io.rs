@@ -1,7 +1,7 @@
 //! Volume files and gradient files (kernels: `voxelkit-io`).
 
 use crate::voxels::{VolumeIn, VoxelOut};
-use crate::{guarded, run_async, run_sync, Job, Op};
+use crate::{export_op, guarded, run_async, run_sync, Job, JobHandle, Op};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::path::PathBuf;
@@ -79,15 +79,11 @@ impl Op for Read {
     }
 }
 
-#[napi(ts_return_type = "Promise<VolumeOut>")]
-pub fn read_volume(path: String, o: Option<ReadOptionsIn>) -> AsyncTask<Job<Read>> {
-    run_async(Read { path, o }, None)
-}
-
-#[napi]
-pub fn read_volume_sync(path: String, o: Option<ReadOptionsIn>) -> napi::Result<VolumeOut> {
-    run_sync(Read { path, o }, None)
-}
+export_op!(
+    "Reads a NIfTI-1/2 or NRRD volume in its stored element type."
+    read_volume / read_volume_sync(path: String, o: Option<ReadOptionsIn>)
+        -> Read, VolumeOut, "Promise<VolumeOut>" = Ok::<_, napi::Error>(Read { path, o })
+);
 
 /// Options of a write.
 #[napi(object, object_to_js = false)]
@@ -177,21 +173,11 @@ impl Op for Write {
     fn js(_: ()) {}
 }
 
-/// Writes a volume of any element type as NIfTI-1/2 or attached NRRD, off the event loop.
-#[napi(ts_return_type = "Promise<void>")]
-pub fn write_volume(
-    path: String,
-    volume: VolumeIn,
-    o: Option<WriteOptionsIn>,
-) -> napi::Result<AsyncTask<Job<Write>>> {
-    Ok(run_async(Write::new(path, volume, o)?, None))
-}
-
-/// The synchronous twin of `writeVolume`.
-#[napi]
-pub fn write_volume_sync(path: String, volume: VolumeIn, o: Option<WriteOptionsIn>) -> napi::Result<()> {
-    run_sync(Write::new(path, volume, o)?, None)
-}
+export_op!(
+    "Writes a volume as NIfTI-1/2 or attached NRRD (the data are copied when the call is made)."
+    write_volume / write_volume_sync(path: String, volume: VolumeIn, o: Option<WriteOptionsIn>)
+        -> Write, (), "Promise<void>" = Write::new(path, volume, o)
+);
 
 #[napi(object)]
 pub struct BvalsBvecsOut {

@@ -83,6 +83,30 @@ pub(crate) fn run_async<O: Op>(op: O, job: Option<&JobHandle>) -> AsyncTask<Job<
     })
 }
 
+/// Declares the two exports of an [`Op`]: `$name` (async: a Promise, work on the libuv pool,
+/// taking a trailing `JobHandle`) and `$sync` (on the calling thread). `$make` builds the op
+/// from the arguments as a `napi::Result`.
+macro_rules! export_op {
+    (
+        $doc:literal $name:ident / $sync:ident ($($arg:ident: $ty:ty),* $(,)?)
+        -> $op:ty, $out:ty, $ts:literal = $make:expr
+    ) => {
+        #[doc = $doc]
+        #[napi(ts_return_type = $ts)]
+        pub fn $name($($arg: $ty,)* job: Option<&JobHandle>) -> napi::Result<AsyncTask<Job<$op>>> {
+            Ok(run_async($make?, job))
+        }
+
+        #[doc = $doc]
+        #[doc = "(Synchronous twin: blocks the calling thread.)"]
+        #[napi]
+        pub fn $sync($($arg: $ty),*) -> napi::Result<$out> {
+            run_sync($make?, None)
+        }
+    };
+}
+pub(crate) use export_op;
+
 /// A JS number that must be an integer from `lo` to `hi` (napi would truncate or wrap it).
 pub(crate) fn int_arg(v: f64, name: &str, lo: u64, hi: u64) -> voxelkit_core::Result<usize> {
     if v.fract() == 0.0 && v >= lo as f64 && v <= hi as f64 {

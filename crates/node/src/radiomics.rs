@@ -6,7 +6,7 @@
 
 use crate::owned::Out;
 use crate::voxels::VolumeIn;
-use crate::{run_async, run_sync, threads, Job, JobHandle, Op};
+use crate::{export_op, run_async, run_sync, threads, Job, JobHandle, Op};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use voxelkit_core::{with_samples, Control, Error, Result, Sample};
@@ -128,42 +128,20 @@ impl Op for Radiomics {
     }
 }
 
-/// Features (PyRadiomics keys) or texture matrices of one ROI, off the event loop. `image`:
-/// `shape` `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read).
-#[napi(ts_return_type = "Promise<RadiomicsOut>")]
-pub fn radiomics(
-    what: RadiomicsOutput,
-    image: VolumeIn,
-    mask: VolumeIn,
-    settings: serde_json::Value,
-    threads: Option<f64>,
-    job: Option<&JobHandle>,
-) -> AsyncTask<Job<Radiomics>> {
-    let op = Radiomics {
+export_op!(
+    "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \
+     `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read)."
+    radiomics / radiomics_sync(
+        what: RadiomicsOutput,
+        image: VolumeIn,
+        mask: VolumeIn,
+        settings: serde_json::Value,
+        threads: Option<f64>,
+    ) -> Radiomics, RadiomicsOut, "Promise<RadiomicsOut>" = Ok::<_, napi::Error>(Radiomics {
         what,
         image,
         mask,
         settings,
         threads,
-    };
-    run_async(op, job)
-}
-
-/// The synchronous twin of `radiomics`.
-#[napi]
-pub fn radiomics_sync(
-    what: RadiomicsOutput,
-    image: VolumeIn,
-    mask: VolumeIn,
-    settings: serde_json::Value,
-    threads: Option<f64>,
-) -> napi::Result<RadiomicsOut> {
-    let op = Radiomics {
-        what,
-        image,
-        mask,
-        settings,
-        threads,
-    };
-    run_sync(op, None)
-}
+    })
+);
