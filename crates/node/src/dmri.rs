@@ -158,11 +158,11 @@ impl From<DkiFit> for FitOut {
 }
 
 /// What the binding needs to know of a fit model: its JS method enum, its kernel method and
-/// its kernel entry.
+/// its kernel entry. A new model is one [`fit_model!`] line plus its two exports.
 pub trait FitModel: Send + 'static {
     type Method: Send + 'static;
     type KernelMethod: std::str::FromStr<Err = Error> + Default;
-    type Fit: Send + Into<FitOut> + 'static;
+    type Fit: Send + 'static;
     fn name(m: &Self::Method) -> &'static str;
     fn fit<T: Sample>(
         data: &[T],
@@ -174,46 +174,33 @@ pub trait FitModel: Send + 'static {
     ) -> Result<Self::Fit>;
 }
 
-pub struct Dti;
-pub struct Dki;
-
-impl FitModel for Dti {
-    type Method = DtiMethod;
-    type KernelMethod = voxelkit_dmri::DtiMethod;
-    type Fit = DtiFit;
-    fn name(m: &DtiMethod) -> &'static str {
-        m.as_str()
-    }
-    fn fit<T: Sample>(
-        d: &[T],
-        n: usize,
-        g: &GradientTable,
-        m: Option<&[u8]>,
-        o: &FitOptions<Self::KernelMethod>,
-        c: &Control,
-    ) -> Result<DtiFit> {
-        voxelkit_dmri::fit_dti(d, n, g, m, o, c)
-    }
+/// Declares a [`FitModel`]: `Model(JsMethod => KernelMethod) -> KernelFit = kernel_fn`.
+macro_rules! fit_model {
+    ($model:ident($method:ident => $kmethod:ty) -> $fit:ty = $kernel:path) => {
+        pub struct $model;
+        impl FitModel for $model {
+            type Method = $method;
+            type KernelMethod = $kmethod;
+            type Fit = $fit;
+            fn name(m: &$method) -> &'static str {
+                m.as_str()
+            }
+            fn fit<T: Sample>(
+                d: &[T],
+                n: usize,
+                g: &GradientTable,
+                m: Option<&[u8]>,
+                o: &FitOptions<$kmethod>,
+                c: &Control,
+            ) -> Result<$fit> {
+                $kernel(d, n, g, m, o, c)
+            }
+        }
+    };
 }
 
-impl FitModel for Dki {
-    type Method = DkiMethod;
-    type KernelMethod = voxelkit_dmri::DkiMethod;
-    type Fit = DkiFit;
-    fn name(m: &DkiMethod) -> &'static str {
-        m.as_str()
-    }
-    fn fit<T: Sample>(
-        d: &[T],
-        n: usize,
-        g: &GradientTable,
-        m: Option<&[u8]>,
-        o: &FitOptions<Self::KernelMethod>,
-        c: &Control,
-    ) -> Result<DkiFit> {
-        voxelkit_dmri::fit_dki(d, n, g, m, o, c)
-    }
-}
+fit_model!(Dti(DtiMethod => voxelkit_dmri::DtiMethod) -> DtiFit = voxelkit_dmri::fit_dti);
+fit_model!(Dki(DkiMethod => voxelkit_dmri::DkiMethod) -> DkiFit = voxelkit_dmri::fit_dki);
 
 /// The fit operation of a model.
 pub struct Fit<M: FitModel> {
@@ -223,7 +210,10 @@ pub struct Fit<M: FitModel> {
     o: Option<FitOptionsIn>,
 }
 
-impl<M: FitModel> Op for Fit<M> {
+impl<M: FitModel> Op for Fit<M>
+where
+    FitOut: From<M::Fit>,
+{
     type Output = M::Fit;
     type Js = FitOut;
     fn run(&mut self, ctl: &Control) -> Result<M::Fit> {
@@ -256,9 +246,6 @@ impl<M: FitModel> Op for Fit<M> {
         with_samples!(self.dwi.data.voxels(), "dwi", |d| M::fit(
             d, nvox, &gtab, mask, &opts, ctl
         ))
-    }
-    fn js(out: M::Fit) -> FitOut {
-        out.into()
     }
 }
 
@@ -396,7 +383,6 @@ impl Op for Predict {
             None => predict_into(&p.evals, &p.evecs, &g, s0, th, ctl, out),
         }
     }
-    fn js(_: ()) {}
 }
 
 export_op!(

@@ -81,6 +81,42 @@ pub struct InvertOptionsIn {
     pub threads: Option<f64>,
 }
 
+/// Options of a composition.
+#[napi(object, object_to_js = false)]
+pub struct ComposeOptionsIn {
+    /// `t` in `x -> d1(x) + t d2(x + d1(x))`. @default 1
+    pub time_scaling: Option<f64>,
+    /// Threads for this call. @default getThreads()
+    pub threads: Option<f64>,
+}
+
+/// Interpolation of a warp.
+#[napi(string_enum = "lowercase")]
+pub enum Interpolation {
+    /// Trilinear; float64 output.
+    Linear,
+    /// Nearest neighbour (ties round down); the moving image's type.
+    Nearest,
+}
+
+/// Options of a warp.
+#[napi(object, object_to_js = false)]
+pub struct WarpOptionsIn {
+    /// @default 'linear'
+    pub interpolation: Option<Interpolation>,
+    /// Grid of the output (spatial shape and affine; its data are not read). @default the field's grid
+    pub reference: Option<ReferenceIn>,
+    /// Threads for this call. @default getThreads()
+    pub threads: Option<f64>,
+}
+
+/// An output grid.
+#[napi(object, object_to_js = false)]
+pub struct ReferenceIn {
+    pub shape: Vec<u32>,
+    pub affine: Vec<f64>,
+}
+
 /// A field computed by a kernel and its statistics.
 #[napi(object, object_from_js = false)]
 pub struct FieldOut {
@@ -153,9 +189,6 @@ impl Op for Invert {
             Ok((inv.into(), stats))
         })
     }
-    fn js(out: Self::Output) -> FieldOut {
-        out.into()
-    }
 }
 
 export_op!(
@@ -163,15 +196,6 @@ export_op!(
     invert_field / invert_field_sync(field: VolumeIn, o: Option<InvertOptionsIn>)
         -> Invert, FieldOut, "Promise<FieldOut>" = Ok::<_, napi::Error>(Invert { field, o })
 );
-
-/// Options of a composition.
-#[napi(object, object_to_js = false)]
-pub struct ComposeOptionsIn {
-    /// `t` in `x -> d1(x) + t d2(x + d1(x))`. @default 1
-    pub time_scaling: Option<f64>,
-    /// Threads for this call. @default getThreads()
-    pub threads: Option<f64>,
-}
 
 pub struct Compose {
     d1: VolumeIn,
@@ -195,9 +219,6 @@ impl Op for Compose {
             Ok((c.into(), s))
         })
     }
-    fn js(out: Self::Output) -> FieldOut {
-        out.into()
-    }
 }
 
 export_op!(
@@ -205,33 +226,6 @@ export_op!(
     compose_fields / compose_fields_sync(d1: VolumeIn, d2: VolumeIn, o: Option<ComposeOptionsIn>)
         -> Compose, FieldOut, "Promise<FieldOut>" = Ok::<_, napi::Error>(Compose { d1, d2, o })
 );
-
-/// Interpolation of a warp.
-#[napi(string_enum = "lowercase")]
-pub enum Interpolation {
-    /// Trilinear; float64 output.
-    Linear,
-    /// Nearest neighbour (ties round down); the moving image's type.
-    Nearest,
-}
-
-/// Options of a warp.
-#[napi(object, object_to_js = false)]
-pub struct WarpOptionsIn {
-    /// @default 'linear'
-    pub interpolation: Option<Interpolation>,
-    /// Grid of the output (spatial shape and affine; its data are not read). @default the field's grid
-    pub reference: Option<ReferenceIn>,
-    /// Threads for this call. @default getThreads()
-    pub threads: Option<f64>,
-}
-
-/// An output grid.
-#[napi(object, object_to_js = false)]
-pub struct ReferenceIn {
-    pub shape: Vec<u32>,
-    pub affine: Vec<f64>,
-}
 
 pub struct Warp {
     moving: VolumeIn,
@@ -290,11 +284,6 @@ impl Op for Warp {
             ))
         })
     }
-    fn js(out: VoxelBuf) -> WarpOut {
-        WarpOut {
-            data: VoxelOut(out),
-        }
-    }
 }
 
 /// A warped image's voxels (its grid is the field's or the reference's).
@@ -304,6 +293,12 @@ pub struct WarpOut {
         ts_type = "Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array"
     )]
     pub data: VoxelOut,
+}
+
+impl From<VoxelBuf> for WarpOut {
+    fn from(v: VoxelBuf) -> Self {
+        WarpOut { data: VoxelOut(v) }
+    }
 }
 
 export_op!(

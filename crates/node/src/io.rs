@@ -40,6 +40,14 @@ pub struct ReadOptionsIn {
     pub max_bytes: Option<f64>,
 }
 
+/// Options of a write.
+#[napi(object, object_to_js = false)]
+pub struct WriteOptionsIn {
+    /// NRRD encoding: gzip (true) or raw. NIfTI compression follows the name, so setting it
+    /// for NIfTI is an error. @default true for .nrrd
+    pub gzip: Option<bool>,
+}
+
 pub struct Read {
     path: String,
     o: Option<ReadOptionsIn>,
@@ -74,9 +82,6 @@ impl Op for Read {
             )))
         }
     }
-    fn js(v: VolumeFile) -> VolumeOut {
-        v.into()
-    }
 }
 
 export_op!(
@@ -84,14 +89,6 @@ export_op!(
     read_volume / read_volume_sync(path: String, o: Option<ReadOptionsIn>)
         -> Read, VolumeOut, "Promise<VolumeOut>" = Ok::<_, napi::Error>(Read { path, o })
 );
-
-/// Options of a write.
-#[napi(object, object_to_js = false)]
-pub struct WriteOptionsIn {
-    /// NRRD encoding: gzip (true) or raw. NIfTI compression follows the name, so setting it
-    /// for NIfTI is an error. @default true for .nrrd
-    pub gzip: Option<bool>,
-}
 
 /// A write: the volume is copied when the call is made, so the caller may reuse its arrays.
 pub struct Write {
@@ -170,7 +167,6 @@ impl Op for Write {
             )))
         }
     }
-    fn js(_: ()) {}
 }
 
 export_op!(

@@ -43,12 +43,10 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> voxelkit_core::Result<T>) -> napi::
 pub trait Op: Send + 'static {
     /// What the kernel returns (moved back to the JS thread).
     type Output: Send + 'static;
-    /// Its JS form.
-    type Js: ToNapiValue + TypeName;
+    /// Its JS form, converted on the JS thread.
+    type Js: ToNapiValue + TypeName + From<Self::Output>;
     /// Calls the kernel (on a worker thread for the async export).
     fn run(&mut self, ctl: &Control) -> voxelkit_core::Result<Self::Output>;
-    /// Converts the result on the JS thread.
-    fn js(out: Self::Output) -> Self::Js;
 }
 
 /// The async form of an [`Op`].
@@ -64,7 +62,7 @@ impl<O: Op> Task for Job<O> {
         guarded(|| self.op.run(&self.ctl))
     }
     fn resolve(&mut self, _env: Env, out: O::Output) -> napi::Result<O::Js> {
-        Ok(O::js(out))
+        Ok(out.into())
     }
 }
 
@@ -72,7 +70,7 @@ impl<O: Op> Task for Job<O> {
 pub(crate) fn run_sync<O: Op>(op: O, job: Option<&JobHandle>) -> napi::Result<O::Js> {
     let ctl = control(job);
     let mut op = op;
-    guarded(|| op.run(&ctl)).map(O::js)
+    guarded(|| op.run(&ctl)).map(Into::into)
 }
 
 /// Runs an operation on the libuv pool.

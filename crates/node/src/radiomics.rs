@@ -123,9 +123,6 @@ impl Op for Radiomics {
             })
         })
     }
-    fn js(out: Computed) -> RadiomicsOut {
-        out.into()
-    }
 }
 
 export_op!(
