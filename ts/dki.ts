@@ -1,5 +1,5 @@
 import native from './native'
-import type { DkiMethod as NativeDkiMethod, KurtosisOptionsIn } from './native'
+import type { DkiMethod, KurtosisOptionsIn } from './native'
 import { call } from './errors'
 import type { GradientTable } from './gradients'
 import { FitAsyncOptions, FitSyncOptions, ModelWiring, fitModel, fitModelSync } from './fit'
@@ -7,20 +7,7 @@ import { TensorFit } from './dti'
 import { checkOptions } from './jobs'
 import type { Volume } from './volume'
 
-/**
- * DKI fit methods: the generated binding's `DkiMethod` (DIPY names; `WLLS`/`UWLLS` are aliases
- * of `WLS`, `ULLS`/`LS`/`LLS`/`OLLS` of `OLS`). `CLS` and `CWLS` are DIPY's constrained OLS and
- * WLS (Dela Haije et al. 2020): the fit is kept where it satisfies DIPY's sufficient conditions
- * for a positive-definite diffusion tensor and non-negative directional kurtosis (a linear
- * matrix inequality), else it is the closest (in the least-squares metric) parameter set that
- * does, found by a semidefinite program solved by Clarabel (DIPY goes through cvxpy, which picks
- * SCS for these programs). Such voxels get {@link FitStatus}.Constrained. Every voxel pays a
- * feasibility check unless its fit passes a Cholesky test; one that needs the constraint costs a
- * few milliseconds (about 5 ms per voxel on average at one thread on the benchmark phantom,
- * where most voxels do), WLS microseconds. `NLS`, `NLLS`, `RESTORE`, `IRLS`, `RWLS` and `RNLLS`
- * are planned and give `ERR_UNSUPPORTED` today.
- */
-export type DkiMethod = NativeDkiMethod
+export type { DkiMethod }
 
 /** Options of {@link fitDkiSync}: DIPY `DiffusionKurtosisModel` names and defaults. */
 export type DkiSyncOptions = FitSyncOptions<DkiMethod>

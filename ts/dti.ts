@@ -1,12 +1,11 @@
 import native from './native'
-import type { DtiMethod as NativeDtiMethod } from './native'
+import type { DtiMethod } from './native'
 import { call } from './errors'
 import type { GradientTable } from './gradients'
 import { FitAsyncOptions, FitSyncOptions, ModelFit, ModelWiring, fitModel, fitModelSync } from './fit'
 import type { Volume } from './volume'
 
-/** DTI fit methods: the generated binding's `DtiMethod`. `NLLS` and `RESTORE` are planned and give `ERR_UNSUPPORTED` today. */
-export type DtiMethod = NativeDtiMethod
+export type { DtiMethod }
 
 /** Options of {@link fitDtiSync}: DIPY `TensorModel` names and defaults. */
 export type DtiSyncOptions = FitSyncOptions<DtiMethod>

@@ -31,6 +31,8 @@ export type {
   WarpOptionsIn,
   ReadOptionsIn,
   Interpolation,
+  VolumeIn,
+  ReferenceIn,
 } from './native'
 export { invertField, invertFieldSync, composeFields, composeFieldsSync, warpVolume, warpVolumeSync } from './fields'
 export type {

@@ -7,7 +7,7 @@ import { VoxelkitError } from './errors'
  * 64-bit integer types (float64 arithmetic cannot hold them exactly: convert first). The native binding's list (`voxelkit_core::voxels`) is
  * the same (a test checks it); `VoxelArray` below is the generated binding's type.
  */
-const ARRAY_TYPES = {
+const ARRAY_TYPES: { readonly [K in Dtype]: new (n: number) => VoxelArray } = {
   uint8: Uint8Array,
   int8: Int8Array,
   int16: Int16Array,
@@ -18,13 +18,26 @@ const ARRAY_TYPES = {
   uint64: BigUint64Array,
   float32: Float32Array,
   float64: Float64Array,
-} as const
+}
 
-/** Name of a {@link VoxelArray} element type. */
-export type Dtype = keyof typeof ARRAY_TYPES
+/** Name of a {@link VoxelArray} element type (the keys of the table above). */
+export type Dtype = 'uint8' | 'int8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float32' | 'float64'
 
 /** Element arrays of voxel data (the native binding's `VolumeOut.data`). */
-export type VoxelArray = VolumeOut['data']
+export type VoxelArray =
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array
+
+/** What readers return: the table and the binding agree (compile-time check). @internal */
+export type NativeVoxels = VolumeOut['data'] extends VoxelArray ? VolumeOut['data'] : never
 
 /**
  * An image: data in NIfTI memory order (the first axis varies fastest; for a 4D series
