@@ -19,32 +19,15 @@
 use nalgebra::{DMatrix, RealField};
 use std::os::raw::{c_char, c_int};
 
+#[path = "../../blas-shim/src/abi.rs"]
+mod abi;
+pub use abi::Uplo;
+use abi::{mat_len, nn, sym, uplo_of};
+
 /// Element types LAPACK is called with.
 pub trait Real: RealField + Copy {}
 impl Real for f32 {}
 impl Real for f64 {}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Uplo {
-    Upper,
-    Lower,
-}
-
-fn uplo_of(c: c_char) -> Option<Uplo> {
-    match c as u8 {
-        b'U' | b'u' => Some(Uplo::Upper),
-        b'L' | b'l' => Some(Uplo::Lower),
-        _ => None,
-    }
-}
-
-fn mat_len(rows: usize, cols: usize, ld: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        ld * (cols - 1) + rows
-    }
-}
 
 /// Cholesky factor of the `uplo` triangle of the symmetric `n x n` A, in place (A = L L' or
 /// A = U' U). Returns LAPACK's info: 0, or j (1-based) when the leading minor of order j is not
@@ -198,14 +181,7 @@ pub fn sym_eigen<T: Real>(
     a: &[T],
     lda: usize,
 ) -> Option<(Vec<T>, DMatrix<T>)> {
-    let m = DMatrix::from_fn(n, n, |i, j| {
-        let (r, c) = match uplo {
-            Uplo::Upper if i > j => (j, i),
-            Uplo::Lower if i < j => (j, i),
-            _ => (i, j),
-        };
-        a[r + c * lda]
-    });
+    let m = DMatrix::from_fn(n, n, |i, j| sym(a, lda, uplo, i, j));
     if m.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -251,11 +227,6 @@ pub fn thin_svd<T: Real>(
 // ------------------------------------------------------------------------------------------------
 // C ABI entries (the declarations of lapack-sys 0.14).
 // ------------------------------------------------------------------------------------------------
-
-#[inline]
-fn nn(v: c_int) -> Option<usize> {
-    usize::try_from(v).ok()
-}
 
 /// Writes the SVD outputs for job 'S'/'A' (thin when m != n is only allowed for 'S') or 'N'.
 unsafe fn svd_entry<T: Real>(
@@ -598,17 +569,7 @@ lapack_entries!(f32, spotrf_, spotrs_, sgesv_, ssyevr_, sgesdd_, sgesvd_);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rnd(seed: &mut u64, n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::abi::rnd;
 
     /// A random symmetric positive-definite n x n matrix (column-major, ld = n).
     fn spd(seed: &mut u64, n: usize) -> Vec<f64> {
@@ -707,7 +668,7 @@ mod tests {
     fn c_entries_query_and_argument_errors() {
         let n: c_int = 3;
         let mut a = spd(&mut 1, 3);
-        let (mut m, mut info) = (0, 0);
+        let mut info = 0;
         let mut w = [0.0; 3];
         let mut z = [0.0; 9];
         let mut isuppz = [0; 6];
@@ -715,60 +676,41 @@ mod tests {
         let mut iwork = [0; 1];
         let q: c_int = -1;
         let (v, al, up) = (b'V' as c_char, b'A' as c_char, b'U' as c_char);
-        unsafe {
-            dsyevr_(
-                &v,
-                &al,
-                &up,
-                &n,
-                a.as_mut_ptr(),
-                &n,
-                &0.0,
-                &0.0,
-                &0,
-                &0,
-                &0.0,
-                &mut m,
-                w.as_mut_ptr(),
-                z.as_mut_ptr(),
-                &n,
-                isuppz.as_mut_ptr(),
-                work.as_mut_ptr(),
-                &q,
-                iwork.as_mut_ptr(),
-                &q,
-                &mut info,
-            );
-        }
-        assert_eq!((info, work[0], iwork[0]), (0, 78.0, 30));
+        // all eigenpairs of the upper triangle of a with the given workspaces: (info, m)
+        let mut syevr = |work: &mut [f64], lwork: c_int, iwork: &mut [c_int], liwork: c_int| {
+            let (mut m, mut info) = (0, 0);
+            unsafe {
+                dsyevr_(
+                    &v,
+                    &al,
+                    &up,
+                    &n,
+                    a.as_mut_ptr(),
+                    &n,
+                    &0.0,
+                    &0.0,
+                    &0,
+                    &0,
+                    &0.0,
+                    &mut m,
+                    w.as_mut_ptr(),
+                    z.as_mut_ptr(),
+                    &n,
+                    isuppz.as_mut_ptr(),
+                    work.as_mut_ptr(),
+                    &lwork,
+                    iwork.as_mut_ptr(),
+                    &liwork,
+                    &mut info,
+                )
+            };
+            (info, m)
+        };
+        let (info_q, _) = syevr(&mut work, q, &mut iwork, q);
+        assert_eq!((info_q, work[0], iwork[0]), (0, 78.0, 30));
         let mut work = vec![0.0; 78];
         let mut iwork = vec![0; 30];
-        unsafe {
-            dsyevr_(
-                &v,
-                &al,
-                &up,
-                &n,
-                a.as_mut_ptr(),
-                &n,
-                &0.0,
-                &0.0,
-                &0,
-                &0,
-                &0.0,
-                &mut m,
-                w.as_mut_ptr(),
-                z.as_mut_ptr(),
-                &n,
-                isuppz.as_mut_ptr(),
-                work.as_mut_ptr(),
-                &78,
-                iwork.as_mut_ptr(),
-                &30,
-                &mut info,
-            );
-        }
-        assert_eq!((info, m), (0, 3));
+        assert_eq!(syevr(&mut work, 78, &mut iwork, 30), (0, 3));
         let bad = b'Q' as c_char;
         unsafe { dpotrf_(&bad, &n, a.as_mut_ptr(), &n, &mut info) };
         assert_eq!(info, -1);
