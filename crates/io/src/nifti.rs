@@ -514,6 +514,19 @@ impl Fields<'_> {
     fn f64(&self, off: usize) -> f64 {
         f64::from_le_bytes(self.arr(off))
     }
+    /// A real (float64 when `wide`, else float32).
+    fn real(&self, off: usize, wide: bool) -> f64 {
+        if wide {
+            self.f64(off)
+        } else {
+            self.f32(off)
+        }
+    }
+    /// `N` consecutive reals from `off`.
+    fn reals<const N: usize>(&self, off: usize, wide: bool) -> [f64; N] {
+        let w = if wide { 8 } else { 4 };
+        std::array::from_fn(|i| self.real(off + w * i, wide))
+    }
     fn text(&self, off: usize, len: usize) -> String {
         let s = &self.b[off..off + len];
         let end = s.iter().position(|&c| c == 0).unwrap_or(len);
@@ -537,65 +550,100 @@ fn sniff(first4: [u8; 4]) -> Result<(u8, bool)> {
     }
 }
 
+/// Where NIfTI-1 and NIfTI-2 keep the header fields, and how wide their integers, codes and
+/// reals are (NIfTI-1: int16 / int16 / float32, NIfTI-2: int64 / int32 / float64).
+struct HeaderLayout {
+    magic: std::ops::Range<usize>,
+    datatype: usize, // bitpix follows (both int16 in either version)
+    dim: usize,
+    pixdim: usize,
+    vox_offset: usize,
+    scl_slope: usize,  // scl_inter follows
+    qform_code: usize, // sform_code follows
+    quatern: usize,    // then qoffset, then the three srow rows of 4
+    descrip: usize,
+    xyzt_units: usize,
+    wide: bool,
+}
+
+const NIFTI1_LAYOUT: HeaderLayout = HeaderLayout {
+    magic: 344..348,
+    datatype: 70,
+    dim: 40,
+    pixdim: 76,
+    vox_offset: 108,
+    scl_slope: 112,
+    qform_code: 252,
+    quatern: 256,
+    descrip: 148,
+    xyzt_units: 123,
+    wide: false,
+};
+
+const NIFTI2_LAYOUT: HeaderLayout = HeaderLayout {
+    magic: 4..12,
+    datatype: 12,
+    dim: 16,
+    pixdim: 104,
+    vox_offset: 168,
+    scl_slope: 176,
+    qform_code: 344,
+    quatern: 352,
+    descrip: 240,
+    xyzt_units: 500,
+    wide: true,
+};
+
 fn decode_header(b: &[u8], version: u8, be: bool) -> NiftiHeader {
     let f = Fields { b, be };
-    if version == 1 {
-        let mut dim = [0i64; 8];
-        let mut pixdim = [0f64; 8];
-        for i in 0..8 {
-            dim[i] = f.i16(40 + 2 * i) as i64;
-            pixdim[i] = f.f32(76 + 4 * i);
-        }
-        let row = |off: usize| [f.f32(off), f.f32(off + 4), f.f32(off + 8), f.f32(off + 12)];
-        NiftiHeader {
-            version,
-            big_endian: be,
-            magic: b[344..348].to_vec(),
-            dim,
-            datatype: f.i16(70) as i32,
-            bitpix: f.i16(72) as i32,
-            pixdim,
-            vox_offset: f.f32(108),
-            scl_slope: f.f32(112),
-            scl_inter: f.f32(116),
-            xyzt_units: b[123] as i32,
-            qform_code: f.i16(252) as i32,
-            sform_code: f.i16(254) as i32,
-            quatern: [f.f32(256), f.f32(260), f.f32(264)],
-            qoffset: [f.f32(268), f.f32(272), f.f32(276)],
-            srow: [row(280), row(296), row(312)],
-            descrip: f.text(148, 80),
-        }
+    let l = if version == 1 {
+        &NIFTI1_LAYOUT
     } else {
-        let mut dim = [0i64; 8];
-        let mut pixdim = [0f64; 8];
-        for i in 0..8 {
-            dim[i] = f.i64(16 + 8 * i);
-            pixdim[i] = f.f64(104 + 8 * i);
+        &NIFTI2_LAYOUT
+    };
+    let (wi, wc, wr) = if l.wide { (8, 4, 8) } else { (2, 2, 4) };
+    let int = |off: usize| {
+        if l.wide {
+            f.i64(off)
+        } else {
+            f.i16(off) as i64
         }
-        let row = |off: usize| [f.f64(off), f.f64(off + 8), f.f64(off + 16), f.f64(off + 24)];
+    };
+    let code = |off: usize| {
+        if l.wide {
+            f.i32(off)
+        } else {
+            f.i16(off) as i32
+        }
+    };
+    NiftiHeader {
+        version,
+        big_endian: be,
+        magic: b[l.magic.clone()].to_vec(),
+        dim: std::array::from_fn(|i| int(l.dim + wi * i)),
+        datatype: f.i16(l.datatype) as i32,
+        bitpix: f.i16(l.datatype + 2) as i32,
+        pixdim: f.reals(l.pixdim, l.wide),
         // vox_offset is an int64 in NIfTI-2; keep it in f64 for a common representation
         // (values beyond 2^53 are rejected by `data_offset` anyway).
-        let vox = f.i64(168);
-        NiftiHeader {
-            version,
-            big_endian: be,
-            magic: b[4..12].to_vec(),
-            dim,
-            datatype: f.i16(12) as i32,
-            bitpix: f.i16(14) as i32,
-            pixdim,
-            vox_offset: vox as f64,
-            scl_slope: f.f64(176),
-            scl_inter: f.f64(184),
-            xyzt_units: f.i32(500),
-            qform_code: f.i32(344),
-            sform_code: f.i32(348),
-            quatern: [f.f64(352), f.f64(360), f.f64(368)],
-            qoffset: [f.f64(376), f.f64(384), f.f64(392)],
-            srow: [row(400), row(432), row(464)],
-            descrip: f.text(240, 80),
-        }
+        vox_offset: if l.wide {
+            f.i64(l.vox_offset) as f64
+        } else {
+            f.f32(l.vox_offset)
+        },
+        scl_slope: f.real(l.scl_slope, l.wide),
+        scl_inter: f.real(l.scl_slope + wr, l.wide),
+        xyzt_units: if l.wide {
+            f.i32(l.xyzt_units)
+        } else {
+            b[l.xyzt_units] as i32
+        },
+        qform_code: code(l.qform_code),
+        sform_code: code(l.qform_code + wc),
+        quatern: f.reals(l.quatern, l.wide),
+        qoffset: f.reals(l.quatern + 3 * wr, l.wide),
+        srow: std::array::from_fn(|r| f.reals(l.quatern + (6 + 4 * r) * wr, l.wide)),
+        descrip: f.text(l.descrip, 80),
     }
 }
 
@@ -1103,11 +1151,13 @@ fn validate_for_write(vol: &VolumeFile) -> Result<()> {
             vol.shape
         )));
     }
-    if let Some(i) = vol
-        .shape
-        .iter()
-        .position(|&d| d == 0 || d as u64 > i64::MAX as u64)
-    {
+    check_writable(vol, i64::MAX as u64)
+}
+
+/// What both writers require of `vol`: every dimension in `1..=max_dim`, as many voxels as the
+/// shape says (`ERR_SHAPE`), and a finite affine (`ERR_SETTING`).
+pub(crate) fn check_writable(vol: &VolumeFile, max_dim: u64) -> Result<()> {
+    if let Some(i) = vol.shape.iter().position(|&d| d == 0 || d as u64 > max_dim) {
         return Err(Error::shape(format!(
             "every dimension must be >= 1, got shape {:?} (axis {i})",
             vol.shape
@@ -1258,20 +1308,35 @@ pub fn write_nifti_bytes(vol: &VolumeFile) -> Result<Vec<u8>> {
 /// the name ends with `.gz` (case-insensitive). Errors as [`write_nifti_bytes`], plus `ERR_IO`.
 pub fn write_nifti(path: &Path, vol: &VolumeFile) -> Result<()> {
     let header = encode_header(vol)?;
+    let gz = path.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
+    // a .nii.gz compresses the header with the voxels
+    let (plain, packed): (&[u8], &[u8]) = if gz { (&[], &header) } else { (&header, &[]) };
+    write_file(path, plain, packed, &vol.data, gz)
+}
+
+/// Writes `plain`, then `packed` followed by the voxels of `data` to `path`: those two
+/// gzip-compressed (level [`GZIP_LEVEL`]) as one stream when `gzip`. The file part of both
+/// writers; errors are `ERR_IO` naming the path.
+pub(crate) fn write_file(
+    path: &Path,
+    plain: &[u8],
+    packed: &[u8],
+    data: &VolumeData,
+    gzip: bool,
+) -> Result<()> {
     let io_err = |e: io::Error| Error::io(format!("writing {}: {e}", path.display()));
     let file = File::create(path).map_err(io_err)?;
-    let gz = path.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
-    let w = BufWriter::with_capacity(1 << 20, file);
-    if gz {
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(plain).map_err(io_err)?;
+    if gzip {
         let mut enc = GzEncoder::new(w, Compression::new(GZIP_LEVEL));
-        enc.write_all(&header).map_err(io_err)?;
-        write_data(&mut enc, &vol.data).map_err(io_err)?;
+        enc.write_all(packed).map_err(io_err)?;
+        write_data(&mut enc, data).map_err(io_err)?;
         let w = enc.finish().map_err(io_err)?;
         finish_file(w).map_err(io_err)
     } else {
-        let mut w = w;
-        w.write_all(&header).map_err(io_err)?;
-        write_data(&mut w, &vol.data).map_err(io_err)?;
+        w.write_all(packed).map_err(io_err)?;
+        write_data(&mut w, data).map_err(io_err)?;
         finish_file(w).map_err(io_err)
     }
 }

@@ -75,7 +75,7 @@
 //! directions of the axes present are written.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -84,8 +84,8 @@ use flate2::Compression;
 use voxelkit_core::{Error, Result};
 
 use crate::nifti::{
-    bytes_of_mut, check_gzip_trailer, finish_file, read_full, write_data, Element, CHUNK_BYTES,
-    GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
+    bytes_of_mut, check_gzip_trailer, check_writable, read_full, write_data, write_file, Element,
+    CHUNK_BYTES, GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
 };
 use crate::{VolumeData, VolumeFile};
 
@@ -811,16 +811,18 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
         }
         (None, None) => None,
     };
+    // the space dimension, which the per-space fields need
+    let space_dim = |field: &str| {
+        space.map(|s| s.1).ok_or_else(|| {
+            Error::format(format!(
+                "NRRD \"{field}\" given without \"space\" or \"space dimension\""
+            ))
+        })
+    };
     let space_directions = match get("space directions") {
         None => None,
         Some(v) => {
-            let sd = space
-                .ok_or_else(|| {
-                    Error::format(
-                        "NRRD \"space directions\" given without \"space\" or \"space dimension\"",
-                    )
-                })?
-                .1;
+            let sd = space_dim("space directions")?;
             let dirs = split_vectors("space directions", v)?;
             if dirs.len() != dim {
                 return Err(err_field(
@@ -849,13 +851,7 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
     let space_origin = match get("space origin") {
         None => None,
         Some(v) => {
-            let sd = space
-                .ok_or_else(|| {
-                    Error::format(
-                        "NRRD \"space origin\" given without \"space\" or \"space dimension\"",
-                    )
-                })?
-                .1;
+            let sd = space_dim("space origin")?;
             let o = parse_vector("space origin", v)?;
             if o.len() != sd {
                 return Err(err_field(
@@ -1673,27 +1669,7 @@ fn encode_header(vol: &VolumeFile, gzip: bool) -> Result<String> {
             vol.shape
         )));
     }
-    if let Some(i) = vol.shape.iter().position(|&d| d == 0) {
-        return Err(Error::shape(format!(
-            "every dimension must be >= 1, got shape {:?} (axis {i})",
-            vol.shape
-        )));
-    }
-    let count = vol.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if count != Some(vol.data.len()) {
-        return Err(Error::shape(format!(
-            "shape {:?} needs {} elements, data has {}",
-            vol.shape,
-            count.map_or_else(|| "more than usize::MAX".to_string(), |c| c.to_string()),
-            vol.data.len()
-        )));
-    }
-    if let Some(v) = vol.affine.iter().find(|v| !v.is_finite()) {
-        return Err(Error::setting(format!(
-            "affine entries must be finite, got {v} in {:?}",
-            vol.affine
-        )));
-    }
+    check_writable(vol, u64::MAX)?;
     let a = &vol.affine;
     // Columns written as directions must be usable: non-zero, and a basis for 3+ axes.
     let ncols = nd.min(3);
@@ -1781,19 +1757,8 @@ pub fn write_nrrd_bytes(vol: &VolumeFile, gzip: bool) -> Result<Vec<u8>> {
 /// Errors as [`write_nrrd_bytes`], plus `ERR_IO`.
 pub fn write_nrrd(path: &Path, vol: &VolumeFile, gzip: bool) -> Result<()> {
     let header = encode_header(vol, gzip)?;
-    let io_err = |e: io::Error| Error::io(format!("writing {}: {e}", path.display()));
-    let file = File::create(path).map_err(io_err)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    w.write_all(header.as_bytes()).map_err(io_err)?;
-    if gzip {
-        let mut enc = GzEncoder::new(w, Compression::new(GZIP_LEVEL));
-        write_data(&mut enc, &vol.data).map_err(io_err)?;
-        let w = enc.finish().map_err(io_err)?;
-        finish_file(w).map_err(io_err)
-    } else {
-        write_data(&mut w, &vol.data).map_err(io_err)?;
-        finish_file(w).map_err(io_err)
-    }
+    // the header stays plain text, only the voxels are compressed
+    write_file(path, header.as_bytes(), &[], &vol.data, gzip)
 }
 
 #[cfg(test)]
