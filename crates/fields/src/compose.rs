@@ -116,6 +116,19 @@ pub(crate) fn step(c: &mut [usize; 3], n: [usize; 3]) {
     }
 }
 
+/// The coordinates of the next [`L`] voxels from `c` (as f64, `[axis][lane]`), advancing `c`.
+#[inline(always)]
+pub(crate) fn lane_coords(c: &mut [usize; 3], n: [usize; 3]) -> [[f64; L]; 3] {
+    let mut xyz = [[0.0f64; L]; 3];
+    for l in 0..L {
+        for k in 0..3 {
+            xyz[k][l] = c[k] as f64;
+        }
+        step(c, n);
+    }
+    xyz
+}
+
 pub(crate) fn planes_of<'a, T: Real, const D: usize>(f: &Field<'a, T>) -> [&'a [T]; D] {
     std::array::from_fn(|c| f.plane(c))
 }
@@ -190,13 +203,7 @@ fn chunk<T: Real, const D: usize>(x: &Ctx<'_, T, D>, r: std::ops::Range<usize>) 
         let a3: &[&[T]; 3] = x.a[..3].try_into().expect("3 planes");
         let b3: &[&[T]; 3] = x.b[..3].try_into().expect("3 planes");
         while v + L <= r.end {
-            let mut xyz = [[0.0f64; L]; 3];
-            for l in 0..L {
-                for k in 0..3 {
-                    xyz[k][l] = c[k] as f64;
-                }
-                step(&mut c, x.dims1);
-            }
+            let xyz = lane_coords(&mut c, x.dims1);
             let mut av = [[0.0f64; L]; 3];
             for k in 0..3 {
                 for l in 0..L {

@@ -18,7 +18,7 @@
 //! Norms are recomputed from `q` with the same arithmetic, so the update is DIPY's, bit for bit.
 
 use crate::chunks::{self, Planes};
-use crate::compose::{compose_voxel, coords, planes_of, step, Premult};
+use crate::compose::{compose_voxel, coords, lane_coords, planes_of, step, Premult};
 use crate::interp::Dims;
 use crate::lanes::{compose4, has_avx2, lanes_ok, L};
 use crate::{Field, Real};
@@ -183,13 +183,7 @@ fn chunk<T: Real, const D: usize>(
     if D == 3 && lanes_ok(&x.grid) {
         let planes: &[&[T]; 3] = x.planes[..3].try_into().expect("3 planes");
         while v + L <= r.end {
-            let mut xyz = [[0.0f64; L]; 3];
-            for l in 0..L {
-                for k in 0..3 {
-                    xyz[k][l] = c[k] as f64;
-                }
-                step(&mut c, x.dims);
-            }
+            let xyz = lane_coords(&mut c, x.dims);
             let mut pv = [[0.0f64; L]; 3];
             // SAFETY: v..v + L lies in this chunk's range (checked above)
             unsafe {
