@@ -207,19 +207,22 @@ pub fn glcm_counts(
         .collect()
 }
 
-/// [`glrlm_counts`] by walking every line from its first voxel (the straightforward algorithm,
-/// kept as the reference the faster one is tested against).
-pub fn glrlm_counts_by_lines(
+/// What the two run-length counters share: every (region, angle) counted in parallel over
+/// z-slabs of the region by `slab(region, angle, z0, z1, m)`, which adds the runs of slices
+/// `z0..z1` to the `n x nr` matrix `m` and says whether some line held more than one ROI voxel;
+/// the slabs' matrices summed in order; then, with `drop_flat`, a matrix zeroed when
+/// `flat(region, angle, multi)` says that no line of the region held two ROI voxels.
+fn glrlm_frame(
     roi: &Roi,
     regions: &[Region],
     angles: &[Angle],
     nr: usize,
     drop_flat: bool,
     ctl: &Control,
+    slab: impl Fn(&Region, &Angle, usize, usize, &mut [f64]) -> Result<bool> + Sync,
+    flat: impl Fn(&Region, &Angle, bool) -> bool + Sync,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
     let n = roi.grey_levels.len();
-    let lut = level_index(roi);
-    let st = roi.strides();
     regions
         .par_iter()
         .map(|r| {
@@ -231,54 +234,8 @@ pub fn glrlm_counts_by_lines(
                         .par_iter()
                         .map(|&(z0, z1)| -> Result<(Vec<f64>, bool)> {
                             ctl.check()?;
-                            let mut multi = false;
                             let mut m = vec![0.0f64; n * nr];
-                            let mut emit = |g: u32, len: usize| {
-                                if len > nr {
-                                    return Err(Error::internal("run longer than the box"));
-                                }
-                                m[lut[g as usize] as usize * nr + len - 1] += 1.0;
-                                Ok(())
-                            };
-                            for z in z0..z1 {
-                                for y in r.lo[1]..=r.hi[1] {
-                                    for x in r.lo[2]..=r.hi[2] {
-                                        let start = [z as i64, y as i64, x as i64];
-                                        let prev = [
-                                            start[0] - off[0] as i64,
-                                            start[1] - off[1] as i64,
-                                            start[2] - off[2] as i64,
-                                        ];
-                                        if r.contains(prev) {
-                                            continue; // not the first voxel of its line
-                                        }
-                                        let (mut g, mut len, mut elements) = (0u32, 0usize, 0usize);
-                                        let mut p = start;
-                                        while r.contains(p) {
-                                            let v = roi.grey[p[0] as usize * st[0]
-                                                + p[1] as usize * st[1]
-                                                + p[2] as usize];
-                                            elements += usize::from(v != 0);
-                                            if v != 0 && v == g {
-                                                len += 1;
-                                            } else {
-                                                if g != 0 {
-                                                    emit(g, len)?;
-                                                }
-                                                g = v;
-                                                len = usize::from(v != 0);
-                                            }
-                                            for k in 0..3 {
-                                                p[k] += off[k] as i64;
-                                            }
-                                        }
-                                        if g != 0 {
-                                            emit(g, len)?;
-                                        }
-                                        multi |= elements > 1;
-                                    }
-                                }
-                            }
+                            let multi = slab(r, off, z0, z1, &mut m)?;
                             Ok((m, multi))
                         })
                         .collect::<Result<_>>()?;
@@ -290,7 +247,7 @@ pub fn glrlm_counts_by_lines(
                             *t += v;
                         }
                     }
-                    if drop_flat && !multi {
+                    if drop_flat && flat(r, off, multi) {
                         total.iter_mut().for_each(|v| *v = 0.0);
                     }
                     Ok(total)
@@ -298,6 +255,79 @@ pub fn glrlm_counts_by_lines(
                 .collect()
         })
         .collect()
+}
+
+/// [`glrlm_counts`] by walking every line from its first voxel (the straightforward algorithm,
+/// kept as the reference the faster one is tested against).
+pub fn glrlm_counts_by_lines(
+    roi: &Roi,
+    regions: &[Region],
+    angles: &[Angle],
+    nr: usize,
+    drop_flat: bool,
+    ctl: &Control,
+) -> Result<Vec<Vec<Vec<f64>>>> {
+    let lut = level_index(roi);
+    let st = roi.strides();
+    let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
+        let mut multi = false;
+        let mut emit = |g: u32, len: usize| {
+            if len > nr {
+                return Err(Error::internal("run longer than the box"));
+            }
+            m[lut[g as usize] as usize * nr + len - 1] += 1.0;
+            Ok(())
+        };
+        for z in z0..z1 {
+            for y in r.lo[1]..=r.hi[1] {
+                for x in r.lo[2]..=r.hi[2] {
+                    let start = [z as i64, y as i64, x as i64];
+                    let prev = [
+                        start[0] - off[0] as i64,
+                        start[1] - off[1] as i64,
+                        start[2] - off[2] as i64,
+                    ];
+                    if r.contains(prev) {
+                        continue; // not the first voxel of its line
+                    }
+                    let (mut g, mut len, mut elements) = (0u32, 0usize, 0usize);
+                    let mut p = start;
+                    while r.contains(p) {
+                        let v =
+                            roi.grey[p[0] as usize * st[0] + p[1] as usize * st[1] + p[2] as usize];
+                        elements += usize::from(v != 0);
+                        if v != 0 && v == g {
+                            len += 1;
+                        } else {
+                            if g != 0 {
+                                emit(g, len)?;
+                            }
+                            g = v;
+                            len = usize::from(v != 0);
+                        }
+                        for k in 0..3 {
+                            p[k] += off[k] as i64;
+                        }
+                    }
+                    if g != 0 {
+                        emit(g, len)?;
+                    }
+                    multi |= elements > 1;
+                }
+            }
+        }
+        Ok(multi)
+    };
+    glrlm_frame(
+        roi,
+        regions,
+        angles,
+        nr,
+        drop_flat,
+        ctl,
+        slab,
+        |_, _, multi| !multi,
+    )
 }
 
 /// Run-length counts of every (region, angle): `out[m][a]` is an `n x nr` matrix (row = compact
@@ -318,85 +348,55 @@ pub fn glrlm_counts(
     drop_flat: bool,
     ctl: &Control,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
-    let n = roi.grey_levels.len();
     let lut = level_index(roi);
     let st = roi.strides();
-    regions
-        .par_iter()
-        .map(|r| {
-            angles
-                .par_iter()
-                .map(|off| {
-                    let tasks = slabs(r, n * nr * 8);
-                    let lin =
-                        off[0] as i64 * st[0] as i64 + off[1] as i64 * st[1] as i64 + off[2] as i64;
-                    let parts: Vec<(Vec<f64>, bool)> = tasks
-                        .par_iter()
-                        .map(|&(z0, z1)| -> Result<(Vec<f64>, bool)> {
-                            ctl.check()?;
-                            let mut multi = false;
-                            let mut m = vec![0.0f64; n * nr];
-                            for z in z0..z1 {
-                                for y in r.lo[1]..=r.hi[1] {
-                                    let row = z * st[0] + y * st[1];
-                                    for x in r.lo[2]..=r.hi[2] {
-                                        let i = row + x;
-                                        let g = roi.grey[i];
-                                        if g == 0 {
-                                            continue;
-                                        }
-                                        let p = [z as i64, y as i64, x as i64];
-                                        let succ = [
-                                            p[0] + off[0] as i64,
-                                            p[1] + off[1] as i64,
-                                            p[2] + off[2] as i64,
-                                        ];
-                                        if r.contains(succ)
-                                            && roi.grey[(i as i64 + lin) as usize] == g
-                                        {
-                                            continue; // the run goes on
-                                        }
-                                        let mut len = 1usize;
-                                        let mut q = [
-                                            p[0] - off[0] as i64,
-                                            p[1] - off[1] as i64,
-                                            p[2] - off[2] as i64,
-                                        ];
-                                        let mut j = i as i64 - lin;
-                                        while r.contains(q) && roi.grey[j as usize] == g {
-                                            len += 1;
-                                            for k in 0..3 {
-                                                q[k] -= off[k] as i64;
-                                            }
-                                            j -= lin;
-                                        }
-                                        if len > nr {
-                                            return Err(Error::internal("run longer than the box"));
-                                        }
-                                        multi |= len > 1;
-                                        m[lut[g as usize] as usize * nr + len - 1] += 1.0;
-                                    }
-                                }
-                            }
-                            Ok((m, multi))
-                        })
-                        .collect::<Result<_>>()?;
-                    let mut total = vec![0.0f64; n * nr];
-                    let mut multi = false;
-                    for (p, mu) in parts {
-                        multi |= mu;
-                        for (t, v) in total.iter_mut().zip(p) {
-                            *t += v;
+    let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
+        let lin = off[0] as i64 * st[0] as i64 + off[1] as i64 * st[1] as i64 + off[2] as i64;
+        let mut multi = false;
+        for z in z0..z1 {
+            for y in r.lo[1]..=r.hi[1] {
+                let row = z * st[0] + y * st[1];
+                for x in r.lo[2]..=r.hi[2] {
+                    let i = row + x;
+                    let g = roi.grey[i];
+                    if g == 0 {
+                        continue;
+                    }
+                    let p = [z as i64, y as i64, x as i64];
+                    let succ = [
+                        p[0] + off[0] as i64,
+                        p[1] + off[1] as i64,
+                        p[2] + off[2] as i64,
+                    ];
+                    if r.contains(succ) && roi.grey[(i as i64 + lin) as usize] == g {
+                        continue; // the run goes on
+                    }
+                    let mut len = 1usize;
+                    let mut q = [
+                        p[0] - off[0] as i64,
+                        p[1] - off[1] as i64,
+                        p[2] - off[2] as i64,
+                    ];
+                    let mut j = i as i64 - lin;
+                    while r.contains(q) && roi.grey[j as usize] == g {
+                        len += 1;
+                        for k in 0..3 {
+                            q[k] -= off[k] as i64;
                         }
+                        j -= lin;
                     }
-                    if drop_flat && !multi && !line_with_two(roi, r, off) {
-                        total.iter_mut().for_each(|v| *v = 0.0);
+                    if len > nr {
+                        return Err(Error::internal("run longer than the box"));
                     }
-                    Ok(total)
-                })
-                .collect()
-        })
-        .collect()
+                    multi |= len > 1;
+                    m[lut[g as usize] as usize * nr + len - 1] += 1.0;
+                }
+            }
+        }
+        Ok(multi)
+    };
+    let flat = |r: &Region, off: &Angle, multi: bool| !multi && !line_with_two(roi, r, off);
+    glrlm_frame(roi, regions, angles, nr, drop_flat, ctl, slab, flat)
 }
 
 /// Whether some line of the region along `off` holds two ROI voxels (only asked when every run
