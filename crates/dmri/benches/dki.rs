@@ -4,9 +4,13 @@
 //!
 //! `cargo bench -p voxelkit-dmri --bench dki`
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::kurtosis;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use voxelkit_core::Control;
-use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
+use voxelkit_dmri::dki_maps::KurtosisMap;
 use voxelkit_dmri::dki_predict::predict_dki;
 use voxelkit_dmri::phantom::dki_phantom;
 use voxelkit_dmri::predict::S0;
@@ -48,18 +52,7 @@ fn bench(c: &mut Criterion) {
                 KurtosisMap::Rk,
                 KurtosisMap::Kfa,
             ] {
-                std::hint::black_box(
-                    kurtosis_map(
-                        m,
-                        true,
-                        &fit.evals,
-                        &fit.evecs,
-                        &fit.kt,
-                        MIN_KURTOSIS,
-                        MAX_KURTOSIS,
-                    )
-                    .unwrap(),
-                );
+                std::hint::black_box(kurtosis(&fit, m, true));
             }
         })
     });

@@ -29,9 +29,7 @@
 
 mod common;
 
-use common::{load, num, nums, root, Worst};
-use serde_json::Value;
-use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
+use common::{cases, kurtosis, load, num, nums, usizes, Worst};
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::{DkiFit, DkiMethod, FitStatus};
 
@@ -62,18 +60,7 @@ struct Ours {
 fn ours(fit: &DkiFit) -> Ours {
     let kmaps = KMAPS
         .iter()
-        .map(|m| {
-            kurtosis_map(
-                m.parse::<KurtosisMap>().unwrap(),
-                true,
-                &fit.evals,
-                &fit.evecs,
-                &fit.kt,
-                MIN_KURTOSIS,
-                MAX_KURTOSIS,
-            )
-            .unwrap()
-        })
+        .map(|m| kurtosis(fit, m.parse().unwrap(), true))
         .collect();
     Ours {
         fa: scalar_map(ScalarMap::Fa, &fit.evals),
@@ -133,17 +120,12 @@ fn compare(
 
 #[test]
 fn constrained_dki_matches_dipy_fixtures() {
-    let dir = root().join("fixtures/dipy_dki_cls");
-    let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut ls = Worst::new(RTOL_LS);
     let mut opt = Worst::new(RTOL_OPT);
     let (mut n_ls, mut n_opt, mut n_border, mut n_dipy2, mut checked) = (0, 0, 0, 0, 0);
     let mut n_unreliable = 0;
-    for entry in index["cases"].as_array().unwrap() {
-        let file = entry["file"].as_str().unwrap();
-        let c: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+    for (file, c) in cases("fixtures/dipy_dki_cls") {
+        let file = file.as_str();
         for (mname, method) in [("CLS", DkiMethod::Cls), ("CWLS", DkiMethod::Cwls)] {
             let r = &c["results"][mname];
             let Some(fit) = load(&c, file, method, None) else {
@@ -182,12 +164,7 @@ fn constrained_dki_matches_dipy_fixtures() {
             let margin = nums(&r["ls_feasibility_margin"]);
             let branch = nums(&r["branch"]);
             let co = &r["constrained_optimum"];
-            let co_vox: Vec<usize> = co["voxels"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as usize)
-                .collect();
+            let co_vox = usizes(&co["voxels"]);
             let (co_ev, co_kt) = (nums(&co["evals"]), nums(&co["kt"]));
             let (r_ev, r_kt) = (nums(&r["evals"]), nums(&r["kt"]));
             for v in 0..nvox {

@@ -12,10 +12,9 @@
 
 mod common;
 
-use common::{gtab_of, load, num, nums, root, Worst};
-use serde_json::Value;
+use common::{cases, gtab_of, kurtosis, load, num, nums, usizes, Worst};
 use voxelkit_core::Control;
-use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
+use voxelkit_dmri::dki_maps::KurtosisMap;
 use voxelkit_dmri::dki_predict::predict_dki;
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::predict::S0;
@@ -25,16 +24,11 @@ const RTOL: f64 = 1e-5;
 
 #[test]
 fn dki_matches_dipy_fixtures() {
-    let dir = root().join("fixtures/dipy_dki");
-    let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut worst = Worst::new(RTOL);
     let mut checked = 0;
     let mut fallbacks = 0;
-    for entry in index["cases"].as_array().unwrap() {
-        let file = entry["file"].as_str().unwrap();
-        let c: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+    for (file, c) in cases("fixtures/dipy_dki") {
+        let file = file.as_str();
         for (mname, method) in [("WLS", DkiMethod::Wls), ("OLS", DkiMethod::Ols)] {
             let r = &c["results"][mname];
             let Some(fit) = load(&c, file, method, None) else {
@@ -61,21 +55,7 @@ fn dki_matches_dipy_fixtures() {
             let md = scalar_map(ScalarMap::Md, &fit.evals);
             let maps: Vec<(&str, Vec<f64>)> = ["mk", "ak", "rk", "mkt", "rtk", "kfa"]
                 .iter()
-                .map(|m| {
-                    (
-                        *m,
-                        kurtosis_map(
-                            m.parse::<KurtosisMap>().unwrap(),
-                            true,
-                            &fit.evals,
-                            &fit.evecs,
-                            &fit.kt,
-                            MIN_KURTOSIS,
-                            MAX_KURTOSIS,
-                        )
-                        .unwrap(),
-                    )
-                })
+                .map(|m| (*m, kurtosis(&fit, m.parse().unwrap(), true)))
                 .collect();
             let rfa = nums(&r["fa"]);
             let rmd = nums(&r["md"]);
@@ -106,23 +86,9 @@ fn dki_matches_dipy_fixtures() {
             }
             // DIPY's numerical estimators (analytical=False) on a subset of voxels
             if let Some(num) = r.get("numerical") {
-                let vox: Vec<usize> = num["voxels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as usize)
-                    .collect();
+                let vox = usizes(&num["voxels"]);
                 for m in ["mk", "ak", "rk"] {
-                    let ours = kurtosis_map(
-                        m.parse().unwrap(),
-                        false,
-                        &fit.evals,
-                        &fit.evecs,
-                        &fit.kt,
-                        MIN_KURTOSIS,
-                        MAX_KURTOSIS,
-                    )
-                    .unwrap();
+                    let ours = kurtosis(&fit, m.parse().unwrap(), false);
                     let want = nums(&num[m]);
                     for (i, &v) in vox.iter().enumerate() {
                         worst.check(
@@ -151,12 +117,7 @@ fn dki_matches_dipy_fixtures() {
                 )
                 .unwrap();
                 let want = nums(&r[key]["signal"]);
-                let vox: Vec<usize> = r[key]["voxels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as usize)
-                    .collect();
+                let vox = usizes(&r[key]["voxels"]);
                 let n = gtab.bvals.len();
                 for (i, &v) in vox.iter().enumerate() {
                     if fit.status[v] != 3 && (0..3).any(|j| ev[j * nvox + v] <= 2e-7) {
@@ -232,16 +193,7 @@ fn assert_bits_do_not_depend_on_threads_or_isa(
             ..Default::default()
         };
         let f = fit_dki(data, nvox, gtab, None, &opts, &Control::new()).unwrap();
-        let mk = kurtosis_map(
-            KurtosisMap::Mk,
-            true,
-            &f.evals,
-            &f.evecs,
-            &f.kt,
-            MIN_KURTOSIS,
-            MAX_KURTOSIS,
-        )
-        .unwrap();
+        let mk = kurtosis(&f, KurtosisMap::Mk, true);
         (f, mk)
     };
     for &method in methods {
