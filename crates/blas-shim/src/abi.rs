@@ -34,6 +34,33 @@ pub fn nn(v: c_int) -> Option<usize> {
     usize::try_from(v).ok()
 }
 
+/// A leading dimension that is at least max(1, rows).
+#[inline]
+pub fn ld_ok(ld: c_int, rows: usize) -> Option<usize> {
+    nn(ld).filter(|&l| l >= rows.max(1))
+}
+
+/// The column-major `rows x cols` matrix at `p` with leading dimension `ld`, as a slice.
+///
+/// # Safety
+/// `p` must point to that many valid elements (see [`mat_len`]), not mutated while the slice
+/// lives.
+#[inline]
+pub unsafe fn mat<'a, T>(p: *const T, rows: usize, cols: usize, ld: usize) -> &'a [T] {
+    // SAFETY: the caller's contract
+    unsafe { std::slice::from_raw_parts(p, mat_len(rows, cols, ld)) }
+}
+
+/// [`mat`], mutable.
+///
+/// # Safety
+/// As for [`mat`], and no other reference to the elements may live meanwhile.
+#[inline]
+pub unsafe fn mat_mut<'a, T>(p: *mut T, rows: usize, cols: usize, ld: usize) -> &'a mut [T] {
+    // SAFETY: the caller's contract
+    unsafe { std::slice::from_raw_parts_mut(p, mat_len(rows, cols, ld)) }
+}
+
 /// Element (i, j) of a symmetric matrix stored in the `uplo` triangle of `a`.
 #[inline]
 pub fn sym<T: Copy>(a: &[T], lda: usize, uplo: Uplo, i: usize, j: usize) -> T {

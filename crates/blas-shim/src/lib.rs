@@ -20,8 +20,8 @@ use std::ops::{Add, Mul};
 use std::os::raw::{c_char, c_int};
 
 mod abi;
+use abi::{ld_ok, mat, mat_mut, nn, sym};
 pub use abi::{mat_len, uplo_of, Uplo};
-use abi::{nn, sym};
 
 /// The two element types BLAS is called with.
 pub trait Real: Copy + PartialEq + Add<Output = Self> + Mul<Output = Self> {
@@ -290,12 +290,6 @@ pub fn syr2k<T: Real>(
 // before any slice is formed; invalid calls return without touching memory.
 // ------------------------------------------------------------------------------------------------
 
-/// A leading dimension that is at least max(1, rows).
-#[inline]
-fn ld_ok(ld: c_int, rows: usize) -> Option<usize> {
-    nn(ld).filter(|&l| l >= rows.max(1))
-}
-
 #[inline]
 fn inc_ok(inc: c_int) -> Option<isize> {
     (inc != 0).then_some(inc as isize)
@@ -337,9 +331,9 @@ macro_rules! blas_entries {
             }
             // SAFETY: the matrices span the lengths computed from the validated sizes.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(ar, ac, lda));
-                let b = std::slice::from_raw_parts(b, mat_len(br, bc, ldb));
-                let c = std::slice::from_raw_parts_mut(c, mat_len(m, n, ldc));
+                let a = mat(a, ar, ac, lda);
+                let b = mat(b, br, bc, ldb);
+                let c = mat_mut(c, m, n, ldc);
                 gemm(ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
             }
         }
@@ -381,7 +375,7 @@ macro_rules! blas_entries {
             let (leny, lenx) = if t == Trans::No { (m, n) } else { (n, m) };
             // SAFETY: spans computed from the validated sizes and strides.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(m, n, lda));
+                let a = mat(a, m, n, lda);
                 let x = std::slice::from_raw_parts(x, vec_len(lenx, incx));
                 let y = std::slice::from_raw_parts_mut(y, vec_len(leny, incy));
                 gemv(t, m, n, *alpha, a, lda, x, incx, *beta, y, incy);
@@ -416,7 +410,7 @@ macro_rules! blas_entries {
             }
             // SAFETY: spans computed from the validated sizes and strides.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(n, n, lda));
+                let a = mat(a, n, n, lda);
                 let x = std::slice::from_raw_parts(x, vec_len(n, incx));
                 let y = std::slice::from_raw_parts_mut(y, vec_len(n, incy));
                 symv(u, n, *alpha, a, lda, x, incx, *beta, y, incy);
@@ -452,8 +446,8 @@ macro_rules! blas_entries {
             }
             // SAFETY: spans computed from the validated sizes.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(ar, ac, lda));
-                let c = std::slice::from_raw_parts_mut(c, mat_len(n, n, ldc));
+                let a = mat(a, ar, ac, lda);
+                let c = mat_mut(c, n, n, ldc);
                 syrk(u, t, n, k, *alpha, a, lda, *beta, c, ldc);
             }
         }
@@ -489,9 +483,9 @@ macro_rules! blas_entries {
             }
             // SAFETY: spans computed from the validated sizes.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(ar, ac, lda));
-                let b = std::slice::from_raw_parts(b, mat_len(ar, ac, ldb));
-                let c = std::slice::from_raw_parts_mut(c, mat_len(n, n, ldc));
+                let a = mat(a, ar, ac, lda);
+                let b = mat(b, ar, ac, ldb);
+                let c = mat_mut(c, n, n, ldc);
                 syr2k(u, t, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
             }
         }
