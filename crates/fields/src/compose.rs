@@ -210,15 +210,7 @@ fn chunk<T: Real, const D: usize>(x: &Ctx<'_, T, D>, r: std::ops::Range<usize>) 
                     av[k][l] = a3[k][v + l].to_f64();
                 }
             }
-            let (w, inside) = compose4::<T>(
-                &av,
-                &xyz,
-                &x.pm.disp,
-                x.pm.index.as_ref(),
-                x.pm.t,
-                b3,
-                &x.dims2,
-            );
+            let (w, inside) = compose4::<T>(&av, &xyz, &x.pm, b3, &x.dims2);
             for l in 0..L {
                 if inside[l] {
                     let mut nn = 0.0;

@@ -215,27 +215,30 @@ fn corners2(d: &Dims, x: f64, y: f64) -> Option<([usize; 4], [f64; 4], [bool; 4]
     Some((o, w, ok))
 }
 
+/// [`corners3`] or, for `D = 2`, [`corners2`] padded to 8 corners (the last 4 absent).
+#[inline(always)]
+fn corners<const D: usize>(d: &Dims, pos: [f64; 3]) -> Option<([usize; 8], [f64; 8], [bool; 8])> {
+    if D == 3 {
+        return corners3(d, pos[0], pos[1], pos[2]);
+    }
+    let (o, w, ok) = corners2(d, pos[0], pos[1])?;
+    let pad = |k: usize| k < 4 && ok[k];
+    Some((
+        std::array::from_fn(|k| if k < 4 { o[k] } else { 0 }),
+        std::array::from_fn(|k| if k < 4 { w[k] } else { 0.0 }),
+        std::array::from_fn(pad),
+    ))
+}
+
 /// DIPY's `_interpolate_vector_3d` / `_2d` value whatever the corner count (zero outside):
 /// what `warp_3d` reads from the field when it resamples it.
 #[inline(always)]
 pub fn vector_partial<T: Real, const D: usize>(p: &[&[T]; D], d: &Dims, pos: [f64; 3]) -> [T; D] {
     let mut out = [T::default(); D];
-    if D == 3 {
-        if let Some((o, w, ok)) = corners3(d, pos[0], pos[1], pos[2]) {
-            for c in 0..D {
-                let mut a = T::default();
-                for k in 0..8 {
-                    if ok[k] {
-                        a = acc(a, w[k], p[c][o[k]]);
-                    }
-                }
-                out[c] = a;
-            }
-        }
-    } else if let Some((o, w, ok)) = corners2(d, pos[0], pos[1]) {
+    if let Some((o, w, ok)) = corners::<D>(d, pos) {
         for c in 0..D {
             let mut a = T::default();
-            for k in 0..4 {
+            for k in 0..8 {
                 if ok[k] {
                     a = acc(a, w[k], p[c][o[k]]);
                 }
@@ -256,16 +259,8 @@ pub fn scalar<S: Copy, const D: usize>(
     pos: [f64; 3],
 ) -> f64 {
     let mut a = 0.0;
-    if D == 3 {
-        if let Some((o, w, ok)) = corners3(d, pos[0], pos[1], pos[2]) {
-            for k in 0..8 {
-                if ok[k] {
-                    a += w[k] * conv(img[o[k]]);
-                }
-            }
-        }
-    } else if let Some((o, w, ok)) = corners2(d, pos[0], pos[1]) {
-        for k in 0..4 {
+    if let Some((o, w, ok)) = corners::<D>(d, pos) {
+        for k in 0..8 {
             if ok[k] {
                 a += w[k] * conv(img[o[k]]);
             }

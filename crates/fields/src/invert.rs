@@ -206,15 +206,7 @@ fn chunk<T: Real, const D: usize>(
                     }
                 }
             }
-            let (qn, _) = compose4::<T>(
-                &pv,
-                &xyz,
-                &x.pm.disp,
-                x.pm.index.as_ref(),
-                x.pm.t,
-                planes,
-                &x.grid,
-            );
+            let (qn, _) = compose4::<T>(&pv, &xyz, &x.pm, planes, &x.grid);
             let mut mag = [0.0f64; L];
             for l in 0..L {
                 let mut a = 0.0;

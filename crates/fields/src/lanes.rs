@@ -7,7 +7,7 @@
 //! on 4-wide vectors when the AVX2 build is chosen at run time ([`dispatch`]). No FMA
 //! contraction: Rust never fuses `a * b + c`.
 
-use crate::affine::Affine;
+use crate::compose::Premult;
 use crate::interp::Dims;
 use crate::Real;
 
@@ -18,19 +18,18 @@ pub(crate) const L: usize = 4;
 pub(crate) type V3 = [[f64; L]; 3];
 
 /// Composition of four voxels: `a` their first-field values (as f64 of `T`), `xyz` their voxel
-/// coordinates, `disp` (B) applied to `a` without translation, `index` (A) to `xyz`, `d2`
-/// interpolated at interior points only. Returns the composed vectors (rounded to `T`, as f64)
+/// coordinates, `pm.disp` (B) applied to `a` without translation, `pm.index` (A) to `xyz`, `d2`
+/// interpolated at interior points only and scaled by `pm.t`. Returns the composed vectors (rounded to `T`, as f64)
 /// and which lanes were interior (the others are zero).
 #[inline(always)]
 pub(crate) fn compose4<T: Real>(
     a: &V3,
     xyz: &V3,
-    disp: &Affine,
-    index: Option<&Affine>,
-    t: f64,
+    pm: &Premult,
     d2: &[&[T]; 3],
     dims: &Dims,
 ) -> (V3, [bool; L]) {
+    let (disp, index, t) = (&pm.disp, pm.index.as_ref(), pm.t);
     let mut pos = [[0.0f64; L]; 3];
     for r in 0..3 {
         let m = &disp.m[r];
