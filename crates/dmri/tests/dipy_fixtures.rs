@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{cases, gtab_of, nums, root, usizes};
+use common::{cases, gtab_of, mask_of, nums, root, usizes};
 use serde_json::Value;
 use voxelkit_core::Control;
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
@@ -25,15 +25,19 @@ fn fit_case<T: voxelkit_core::Sample>(
 ) -> voxelkit_core::Result<voxelkit_dmri::DtiFit> {
     let input = &c["input"];
     let gtab = gtab_of(input)?;
-    let mask: Option<Vec<u8>> = input["mask"]
-        .as_array()
-        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect());
     let opts = DtiOptions {
         method,
         min_signal: input["min_signal"].as_f64(),
         ..Default::default()
     };
-    fit_dti(data, nvox, &gtab, mask.as_deref(), &opts, &Control::new())
+    fit_dti(
+        data,
+        nvox,
+        &gtab,
+        mask_of(input).as_deref(),
+        &opts,
+        &Control::new(),
+    )
 }
 
 #[test]

@@ -87,6 +87,30 @@ pub fn gtab_of(input: &Value) -> voxelkit_core::Result<GradientTable> {
     )
 }
 
+/// The case's mask (one byte per voxel), if it has one.
+pub fn mask_of(input: &Value) -> Option<Vec<u8>> {
+    input["mask"]
+        .as_array()
+        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect())
+}
+
+/// One fit of a DKI fixture case: (file, case, method name, fit).
+pub type FixtureFit = (String, Value, &'static str, voxelkit_core::Result<DkiFit>);
+
+/// Every fit of the DKI fixture cases in `dir` with each of `methods`, in index order; a case
+/// whose input lives in ../shared and is absent is skipped with a message.
+pub fn dki_fits(dir: &str, methods: &[(&'static str, DkiMethod)]) -> Vec<FixtureFit> {
+    let mut out = Vec::new();
+    for (file, c) in cases(dir) {
+        for &(mname, method) in methods {
+            if let Some(fit) = load(&c, &file, method, None) {
+                out.push((file.clone(), c.clone(), mname, fit));
+            }
+        }
+    }
+    out
+}
+
 pub fn fit_case<T: voxelkit_core::Sample>(
     data: &[T],
     nvox: usize,
@@ -95,9 +119,7 @@ pub fn fit_case<T: voxelkit_core::Sample>(
     threads: Option<usize>,
 ) -> voxelkit_core::Result<DkiFit> {
     let gtab = gtab_of(input)?;
-    let mask: Option<Vec<u8>> = input["mask"]
-        .as_array()
-        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect());
+    let mask = mask_of(input);
     let opts = DkiOptions {
         method,
         min_signal: input["min_signal"].as_f64(),
