@@ -13,7 +13,7 @@
 use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::interp::{vector2_full, vector3_full, Dims};
-use crate::lanes::{compose4, has_avx2, lanes_ok, L};
+use crate::lanes::{avx2_or_baseline, compose4, has_avx2, lanes_ok, L};
 use crate::{Field, Real};
 use voxelkit_core::{Control, Error, Result};
 
@@ -259,13 +259,7 @@ fn run_chunk<T: Real, const D: usize>(
     x: &Ctx<'_, T, D>,
     r: std::ops::Range<usize>,
 ) -> Part {
-    #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: the CPU has AVX2 (checked once per call)
-        return unsafe { chunk_avx2(x, r) };
-    }
-    let _ = avx2;
-    chunk(x, r)
+    avx2_or_baseline!(avx2, chunk_avx2(x, r), chunk(x, r))
 }
 
 fn compose_impl<T: Real, const D: usize>(

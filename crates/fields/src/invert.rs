@@ -20,7 +20,7 @@
 use crate::chunks::{self, Planes};
 use crate::compose::{compose_voxel, coords, lane_coords, planes_of, step, Premult};
 use crate::interp::Dims;
-use crate::lanes::{compose4, has_avx2, lanes_ok, L};
+use crate::lanes::{avx2_or_baseline, compose4, has_avx2, lanes_ok, L};
 use crate::{Field, Real};
 use std::ops::Range;
 use voxelkit_core::{Control, Error, Result};
@@ -266,13 +266,7 @@ fn run_chunk<T: Real, const D: usize>(
     r: Range<usize>,
     pending: Option<(f64, f64)>,
 ) -> (f64, f64) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: the CPU has AVX2 (checked once per call)
-        return unsafe { chunk_avx2(x, r, pending) };
-    }
-    let _ = avx2;
-    chunk(x, r, pending)
+    avx2_or_baseline!(avx2, chunk_avx2(x, r, pending), chunk(x, r, pending))
 }
 
 fn invert_impl<T: Real, const D: usize>(

@@ -171,6 +171,22 @@ pub(crate) fn lanes_ok(dims: &Dims) -> bool {
     dims.n.iter().all(|&n| n >= 2)
 }
 
+/// `$fast` (a kernel's AVX2 build, an `unsafe fn`) when `$avx2`, else `$base` (the same kernel
+/// built for the baseline): the value of the enclosing function. `$avx2` must come from
+/// [`has_avx2`]. Both builds give the same bits (no FMA contraction, IEEE operations only).
+macro_rules! avx2_or_baseline {
+    ($avx2:expr, $fast:expr, $base:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $avx2 {
+            // SAFETY: the CPU has AVX2 (checked once per call)
+            return unsafe { $fast };
+        }
+        let _ = $avx2;
+        $base
+    }};
+}
+pub(crate) use avx2_or_baseline;
+
 /// Whether the AVX2 build of the lane kernels runs on this CPU.
 pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]

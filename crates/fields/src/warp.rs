@@ -15,7 +15,7 @@ use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::compose::{coords, lane_coords, planes_of, step};
 use crate::interp::{nearest, scalar, vector_partial, Dims};
-use crate::lanes::{corners, gather, has_avx2, lanes_ok, Corners, L};
+use crate::lanes::{avx2_or_baseline, corners, gather, has_avx2, lanes_ok, Corners, L};
 use crate::{Field, Grid, Real};
 use voxelkit_core::{Control, Error, Result, Sample};
 
@@ -226,6 +226,10 @@ unsafe fn lin_chunk_avx2<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Ran
     lin_chunk(x, r)
 }
 
+fn run_lin_chunk<S: Sample, T: Real>(avx2: bool, x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
+    avx2_or_baseline!(avx2, lin_chunk_avx2(x, r), lin_chunk(x, r))
+}
+
 fn warp_linear3<S: Sample, T: Real>(
     moving: &[S],
     mgrid: &Grid,
@@ -250,14 +254,7 @@ fn warp_linear3<S: Sample, T: Real>(
     let pool = chunks::pool(threads)?;
     ctl.set_total(n as u64);
     chunks::run(&pool, n, ctl, |r| {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU has AVX2 (checked once per call)
-            unsafe { lin_chunk_avx2(&x, r) };
-            return Ok(());
-        }
-        let _ = avx2;
-        lin_chunk(&x, r);
+        run_lin_chunk(avx2, &x, r);
         Ok(())
     })?;
     Ok(out)
