@@ -16,6 +16,111 @@ pub use nrrd::{
     NrrdHeader, NrrdOptions,
 };
 
+/// Element type of stored voxel data: the ten types [`VolumeData`] holds, which NIfTI
+/// ([`NiftiDtype`]: [`ElementType::from_nifti_code`]) and NRRD ([`nrrd::NrrdType`]:
+/// [`ElementType::from_nrrd_name`]) both name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementType {
+    U8,
+    I8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    F32,
+    F64,
+}
+
+/// `$e` with `$T` the Rust type of the element type `$t` (an [`ElementType`]).
+macro_rules! with_element_type {
+    ($t:expr, $T:ident => $e:expr) => {
+        match $t {
+            $crate::ElementType::U8 => {
+                type $T = u8;
+                $e
+            }
+            $crate::ElementType::I8 => {
+                type $T = i8;
+                $e
+            }
+            $crate::ElementType::I16 => {
+                type $T = i16;
+                $e
+            }
+            $crate::ElementType::U16 => {
+                type $T = u16;
+                $e
+            }
+            $crate::ElementType::I32 => {
+                type $T = i32;
+                $e
+            }
+            $crate::ElementType::U32 => {
+                type $T = u32;
+                $e
+            }
+            $crate::ElementType::I64 => {
+                type $T = i64;
+                $e
+            }
+            $crate::ElementType::U64 => {
+                type $T = u64;
+                $e
+            }
+            $crate::ElementType::F32 => {
+                type $T = f32;
+                $e
+            }
+            $crate::ElementType::F64 => {
+                type $T = f64;
+                $e
+            }
+        }
+    };
+}
+pub(crate) use with_element_type;
+
+impl ElementType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        with_element_type!(self, T => std::mem::size_of::<T>())
+    }
+
+    /// The type of `data`'s elements.
+    pub fn of(data: &VolumeData) -> ElementType {
+        match data {
+            VolumeData::U8(_) => ElementType::U8,
+            VolumeData::I8(_) => ElementType::I8,
+            VolumeData::I16(_) => ElementType::I16,
+            VolumeData::U16(_) => ElementType::U16,
+            VolumeData::I32(_) => ElementType::I32,
+            VolumeData::U32(_) => ElementType::U32,
+            VolumeData::I64(_) => ElementType::I64,
+            VolumeData::U64(_) => ElementType::U64,
+            VolumeData::F32(_) => ElementType::F32,
+            VolumeData::F64(_) => ElementType::F64,
+        }
+    }
+
+    /// Its name as the JS TypedArray family calls it: "uint8", "int16", "float32", …
+    pub fn name(self) -> &'static str {
+        match self {
+            ElementType::U8 => "uint8",
+            ElementType::I8 => "int8",
+            ElementType::I16 => "int16",
+            ElementType::U16 => "uint16",
+            ElementType::I32 => "int32",
+            ElementType::U32 => "uint32",
+            ElementType::I64 => "int64",
+            ElementType::U64 => "uint64",
+            ElementType::F32 => "float32",
+            ElementType::F64 => "float64",
+        }
+    }
+}
+
 /// Voxel data in its stored element type (after scaling, see [`nifti`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum VolumeData {
@@ -53,18 +158,7 @@ impl VolumeData {
     }
     /// Name of the element type as the JS TypedArray family calls it: "uint8", "int16", "float32", …
     pub fn dtype(&self) -> &'static str {
-        match self {
-            VolumeData::U8(_) => "uint8",
-            VolumeData::I8(_) => "int8",
-            VolumeData::I16(_) => "int16",
-            VolumeData::U16(_) => "uint16",
-            VolumeData::I32(_) => "int32",
-            VolumeData::U32(_) => "uint32",
-            VolumeData::I64(_) => "int64",
-            VolumeData::U64(_) => "uint64",
-            VolumeData::F32(_) => "float32",
-            VolumeData::F64(_) => "float64",
-        }
+        ElementType::of(self).name()
     }
 }
 

@@ -62,7 +62,7 @@ use flate2::Compression;
 use nalgebra::{Matrix3, Matrix4};
 use voxelkit_core::{Error, Result};
 
-use crate::{VolumeData, VolumeFile};
+use crate::{with_element_type, ElementType, VolumeData, VolumeFile};
 
 /// Size of a NIfTI-1 header in bytes (`sizeof_hdr`).
 pub const NIFTI1_HEADER_SIZE: usize = 348;
@@ -101,24 +101,12 @@ impl Default for NiftiOptions {
 }
 
 /// Element type of the voxel data as stored in a NIfTI file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NiftiDtype {
-    U8,
-    I8,
-    I16,
-    U16,
-    I32,
-    U32,
-    I64,
-    U64,
-    F32,
-    F64,
-}
+pub type NiftiDtype = ElementType;
 
-impl NiftiDtype {
+impl ElementType {
     /// The type for a NIfTI `datatype` code: supported codes give the type, codes that NIfTI
     /// defines but voxelkit does not read are `ERR_UNSUPPORTED`, other codes `ERR_FORMAT`.
-    pub fn from_code(code: i32) -> Result<NiftiDtype> {
+    pub fn from_nifti_code(code: i32) -> Result<NiftiDtype> {
         Ok(match code {
             2 => NiftiDtype::U8,
             4 => NiftiDtype::I16,
@@ -157,7 +145,7 @@ impl NiftiDtype {
     }
 
     /// The NIfTI `datatype` code.
-    pub fn code(self) -> i16 {
+    pub fn nifti_code(self) -> i16 {
         match self {
             NiftiDtype::U8 => 2,
             NiftiDtype::I16 => 4,
@@ -169,31 +157,6 @@ impl NiftiDtype {
             NiftiDtype::U32 => 768,
             NiftiDtype::I64 => 1024,
             NiftiDtype::U64 => 1280,
-        }
-    }
-
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            NiftiDtype::U8 | NiftiDtype::I8 => 1,
-            NiftiDtype::I16 | NiftiDtype::U16 => 2,
-            NiftiDtype::I32 | NiftiDtype::U32 | NiftiDtype::F32 => 4,
-            NiftiDtype::I64 | NiftiDtype::U64 | NiftiDtype::F64 => 8,
-        }
-    }
-
-    fn of(data: &VolumeData) -> NiftiDtype {
-        match data {
-            VolumeData::U8(_) => NiftiDtype::U8,
-            VolumeData::I8(_) => NiftiDtype::I8,
-            VolumeData::I16(_) => NiftiDtype::I16,
-            VolumeData::U16(_) => NiftiDtype::U16,
-            VolumeData::I32(_) => NiftiDtype::I32,
-            VolumeData::U32(_) => NiftiDtype::U32,
-            VolumeData::I64(_) => NiftiDtype::I64,
-            VolumeData::U64(_) => NiftiDtype::U64,
-            VolumeData::F32(_) => NiftiDtype::F32,
-            VolumeData::F64(_) => NiftiDtype::F64,
         }
     }
 }
@@ -309,9 +272,9 @@ impl NiftiHeader {
         Ok(shape)
     }
 
-    /// The stored element type (see [`NiftiDtype::from_code`]).
+    /// The stored element type (see [`ElementType::from_nifti_code`]).
     pub fn dtype(&self) -> Result<NiftiDtype> {
-        NiftiDtype::from_code(self.datatype)
+        NiftiDtype::from_nifti_code(self.datatype)
     }
 
     /// The offset of the voxel data, validated (`>= 352` for NIfTI-1, `>= 544` for NIfTI-2,
@@ -791,7 +754,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
     let overflow = || {
         Error::format(format!(
             "NIfTI dims {shape:?} of {} ({} bytes each) overflow the addressable size",
-            dtype_name(dtype),
+            dtype.name(),
             dtype.size()
         ))
     };
@@ -809,7 +772,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
         return Err(Error::format(format!(
             "NIfTI data of shape {shape:?} ({}) need {nbytes} bytes, more than the limit \
              max_bytes = {} (NiftiOptions)",
-            dtype_name(dtype),
+            dtype.name(),
             opts.max_bytes
         )));
     }
@@ -820,7 +783,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
                 return Err(Error::format(format!(
                     "truncated NIfTI data: expected {nbytes} bytes of voxel data after \
                      vox_offset {offset} (shape {shape:?}, {}), got {}",
-                    dtype_name(dtype),
+                    dtype.name(),
                     len.saturating_sub(offset)
                 )));
             }
@@ -834,7 +797,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
                     "truncated NIfTI data: expected {end} decompressed bytes (vox_offset {offset} \
                      + {nbytes} bytes of data for shape {shape:?}, {}), but a gzip stream of \
                      {clen} bytes cannot expand to more than {most}",
-                    dtype_name(dtype)
+                    dtype.name()
                 )));
             }
         }
@@ -846,21 +809,6 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
         nbytes,
         offset,
     })
-}
-
-fn dtype_name(d: NiftiDtype) -> &'static str {
-    match d {
-        NiftiDtype::U8 => "uint8",
-        NiftiDtype::I8 => "int8",
-        NiftiDtype::I16 => "int16",
-        NiftiDtype::U16 => "uint16",
-        NiftiDtype::I32 => "int32",
-        NiftiDtype::U32 => "uint32",
-        NiftiDtype::I64 => "int64",
-        NiftiDtype::U64 => "uint64",
-        NiftiDtype::F32 => "float32",
-        NiftiDtype::F64 => "float64",
-    }
 }
 
 /// Decodes `count` elements straight into a `Vec<T>`, filling it chunk by chunk so that a
@@ -936,18 +884,7 @@ fn read_stream<R: Read>(r: &mut R, src: Source, opts: &NiftiOptions) -> Result<V
     }
     let swap = h.big_endian != cfg!(target_endian = "big");
     let n = lay.count;
-    let data = match lay.dtype {
-        NiftiDtype::U8 => read_typed::<u8, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I8 => read_typed::<i8, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I16 => read_typed::<i16, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::U16 => read_typed::<u16, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I32 => read_typed::<i32, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::U32 => read_typed::<u32, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I64 => read_typed::<i64, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::U64 => read_typed::<u64, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::F32 => read_typed::<f32, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::F64 => read_typed::<f64, R>(r, n, swap, scaling, src)?,
-    };
+    let data = with_element_type!(lay.dtype, T => read_typed::<T, R>(r, n, swap, scaling, src)?);
     debug_assert_eq!(lay.nbytes as usize, n * lay.dtype.size());
     if src.is_gzip() {
         check_gzip_trailer(r)?;
@@ -1208,7 +1145,7 @@ fn encode_header(vol: &VolumeFile) -> Result<Vec<u8>> {
             put(40 + 2 * i, &(dim[i] as i16).to_le_bytes());
             put(76 + 4 * i, &(pixdim[i] as f32).to_le_bytes());
         }
-        put(70, &dtype.code().to_le_bytes());
+        put(70, &dtype.nifti_code().to_le_bytes());
         put(72, &((dtype.size() * 8) as i16).to_le_bytes());
         put(108, &(NIFTI1_MIN_VOX_OFFSET as f32).to_le_bytes());
         put(112, &1f32.to_le_bytes());
@@ -1232,7 +1169,7 @@ fn encode_header(vol: &VolumeFile) -> Result<Vec<u8>> {
         let mut put = |off: usize, b: &[u8]| h[off..off + b.len()].copy_from_slice(b);
         put(0, &(NIFTI2_HEADER_SIZE as i32).to_le_bytes());
         put(4, &NIFTI2_MAGIC);
-        put(12, &dtype.code().to_le_bytes());
+        put(12, &dtype.nifti_code().to_le_bytes());
         put(14, &((dtype.size() * 8) as i16).to_le_bytes());
         for i in 0..8 {
             put(16 + 8 * i, &dim[i].to_le_bytes());

@@ -87,7 +87,7 @@ use crate::nifti::{
     bytes_of_mut, check_gzip_trailer, check_writable, read_full, write_data, write_file, Element,
     CHUNK_BYTES, GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
 };
-use crate::{VolumeData, VolumeFile};
+use crate::{with_element_type, ElementType, VolumeData, VolumeFile};
 
 /// Largest number of axes (teem's `NRRD_DIM_MAX`).
 pub const MAX_DIM: usize = 16;
@@ -113,24 +113,12 @@ impl Default for NrrdOptions {
 }
 
 /// Element type of NRRD voxel data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NrrdType {
-    I8,
-    U8,
-    I16,
-    U16,
-    I32,
-    U32,
-    I64,
-    U64,
-    F32,
-    F64,
-}
+pub type NrrdType = ElementType;
 
-impl NrrdType {
+impl ElementType {
     /// The type for a NRRD `type:` value (teem's names and aliases, case-insensitive, inner
     /// whitespace collapsed). `block` is `ERR_UNSUPPORTED`, other names `ERR_FORMAT`.
-    pub fn parse(name: &str) -> Result<NrrdType> {
+    pub fn from_nrrd_name(name: &str) -> Result<NrrdType> {
         let n = name
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -176,18 +164,8 @@ impl NrrdType {
         })
     }
 
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            NrrdType::I8 | NrrdType::U8 => 1,
-            NrrdType::I16 | NrrdType::U16 => 2,
-            NrrdType::I32 | NrrdType::U32 | NrrdType::F32 => 4,
-            NrrdType::I64 | NrrdType::U64 | NrrdType::F64 => 8,
-        }
-    }
-
-    /// teem's canonical name (what ITK writes).
-    pub fn name(self) -> &'static str {
+    /// teem's canonical name for the NRRD `type:` field (what ITK writes).
+    pub fn nrrd_name(self) -> &'static str {
         match self {
             NrrdType::I8 => "signed char",
             NrrdType::U8 => "unsigned char",
@@ -199,21 +177,6 @@ impl NrrdType {
             NrrdType::U64 => "unsigned long long int",
             NrrdType::F32 => "float",
             NrrdType::F64 => "double",
-        }
-    }
-
-    fn of(data: &VolumeData) -> NrrdType {
-        match data {
-            VolumeData::U8(_) => NrrdType::U8,
-            VolumeData::I8(_) => NrrdType::I8,
-            VolumeData::I16(_) => NrrdType::I16,
-            VolumeData::U16(_) => NrrdType::U16,
-            VolumeData::I32(_) => NrrdType::I32,
-            VolumeData::U32(_) => NrrdType::U32,
-            VolumeData::I64(_) => NrrdType::I64,
-            VolumeData::U64(_) => NrrdType::U64,
-            VolumeData::F32(_) => NrrdType::F32,
-            VolumeData::F64(_) => NrrdType::F64,
         }
     }
 }
@@ -759,7 +722,7 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
     let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let missing = |n: &str| Error::format(format!("NRRD header lacks the required field \"{n}\""));
 
-    let dtype = NrrdType::parse(get("type").ok_or_else(|| missing("type"))?)?;
+    let dtype = NrrdType::from_nrrd_name(get("type").ok_or_else(|| missing("type"))?)?;
     let dim_s = get("dimension").ok_or_else(|| missing("dimension"))?;
     let dim: usize = parse_int("dimension", dim_s, &format!("an integer 1..={MAX_DIM}"))?;
     if !(1..=MAX_DIM).contains(&dim) {
@@ -791,7 +754,7 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
     if big_endian.is_none() && dtype.size() > 1 && encoding.binary() {
         return Err(Error::format(format!(
             "NRRD header lacks \"endian\", required for {} data in {:?} encoding",
-            dtype.name(),
+            dtype.nrrd_name(),
             encoding
         )));
     }
@@ -1401,7 +1364,7 @@ fn read_from<T: Ascii, R: Read + Seek>(
         return Err(Error::format(format!(
             "truncated NRRD data in {what}: expected {n} {} values ({:?} encoding), but {avail} \
              bytes cannot hold them",
-            h.dtype.name(),
+            h.dtype.nrrd_name(),
             h.encoding
         )));
     }
@@ -1506,7 +1469,7 @@ fn read_with(
         Error::format(format!(
             "NRRD sizes {:?} of {} ({size} bytes each) overflow the addressable size",
             h.sizes,
-            h.dtype.name()
+            h.dtype.nrrd_name()
         ))
     };
     let count = h
@@ -1522,7 +1485,7 @@ fn read_with(
         return Err(Error::format(format!(
             "NRRD data of sizes {:?} ({}) need {nbytes} bytes, more than the limit max_bytes = {}",
             h.sizes,
-            h.dtype.name(),
+            h.dtype.nrrd_name(),
             opts.max_bytes
         )));
     }
@@ -1576,7 +1539,7 @@ fn read_with(
                 "truncated NRRD data in {}: expected {per} {} values ({} bytes, {:?} encoding), \
                  the file has {avail} bytes of data",
                 input.what(),
-                h.dtype.name(),
+                h.dtype.nrrd_name(),
                 per * size,
                 h.encoding
             )));
@@ -1584,18 +1547,7 @@ fn read_with(
     }
     let (order, nspatial) = axis_order(h);
     debug_assert_eq!(order.len(), dim);
-    let data = match h.dtype {
-        NrrdType::I8 => read_typed::<i8>(h, &inputs, count, &order)?,
-        NrrdType::U8 => read_typed::<u8>(h, &inputs, count, &order)?,
-        NrrdType::I16 => read_typed::<i16>(h, &inputs, count, &order)?,
-        NrrdType::U16 => read_typed::<u16>(h, &inputs, count, &order)?,
-        NrrdType::I32 => read_typed::<i32>(h, &inputs, count, &order)?,
-        NrrdType::U32 => read_typed::<u32>(h, &inputs, count, &order)?,
-        NrrdType::I64 => read_typed::<i64>(h, &inputs, count, &order)?,
-        NrrdType::U64 => read_typed::<u64>(h, &inputs, count, &order)?,
-        NrrdType::F32 => read_typed::<f32>(h, &inputs, count, &order)?,
-        NrrdType::F64 => read_typed::<f64>(h, &inputs, count, &order)?,
-    };
+    let data = with_element_type!(h.dtype, T => read_typed::<T>(h, &inputs, count, &order)?);
     let (affine, spacing) = geometry(h, &order, nspatial);
     Ok(VolumeFile {
         shape: order.iter().map(|&a| h.sizes[a]).collect(),
@@ -1714,7 +1666,7 @@ fn encode_header(vol: &VolumeFile, gzip: bool) -> Result<String> {
     h.push_str("NRRD0004\n");
     h.push_str("# Complete NRRD file format specification at:\n");
     h.push_str("# http://teem.sourceforge.net/nrrd/format.html\n");
-    h.push_str(&format!("type: {}\n", t.name()));
+    h.push_str(&format!("type: {}\n", t.nrrd_name()));
     h.push_str(&format!("dimension: {nd}\n"));
     h.push_str("space: left-posterior-superior\n");
     h.push_str(&format!("sizes: {}\n", sizes.join(" ")));
@@ -1776,14 +1728,14 @@ mod tests {
             ("ulonglong", NrrdType::U64),
             ("double", NrrdType::F64),
         ] {
-            assert_eq!(NrrdType::parse(n).unwrap(), t, "{n}");
+            assert_eq!(NrrdType::from_nrrd_name(n).unwrap(), t, "{n}");
         }
         assert_eq!(
-            NrrdType::parse("block").unwrap_err().code,
+            NrrdType::from_nrrd_name("block").unwrap_err().code,
             voxelkit_core::Code::Unsupported
         );
         assert_eq!(
-            NrrdType::parse("quad").unwrap_err().code,
+            NrrdType::from_nrrd_name("quad").unwrap_err().code,
             voxelkit_core::Code::Format
         );
     }
