@@ -36,47 +36,15 @@ pub enum ElementType {
 /// `$e` with `$T` the Rust type of the element type `$t` (an [`ElementType`]).
 macro_rules! with_element_type {
     ($t:expr, $T:ident => $e:expr) => {
+        with_element_type!(@arms $t, $T, $e; U8 u8, I8 i8, I16 i16, U16 u16, I32 i32, U32 u32,
+                           I64 i64, U64 u64, F32 f32, F64 f64)
+    };
+    (@arms $t:expr, $T:ident, $e:expr; $($variant:ident $ty:ty),*) => {
         match $t {
-            $crate::ElementType::U8 => {
-                type $T = u8;
+            $($crate::ElementType::$variant => {
+                type $T = $ty;
                 $e
-            }
-            $crate::ElementType::I8 => {
-                type $T = i8;
-                $e
-            }
-            $crate::ElementType::I16 => {
-                type $T = i16;
-                $e
-            }
-            $crate::ElementType::U16 => {
-                type $T = u16;
-                $e
-            }
-            $crate::ElementType::I32 => {
-                type $T = i32;
-                $e
-            }
-            $crate::ElementType::U32 => {
-                type $T = u32;
-                $e
-            }
-            $crate::ElementType::I64 => {
-                type $T = i64;
-                $e
-            }
-            $crate::ElementType::U64 => {
-                type $T = u64;
-                $e
-            }
-            $crate::ElementType::F32 => {
-                type $T = f32;
-                $e
-            }
-            $crate::ElementType::F64 => {
-                type $T = f64;
-                $e
-            }
+            })*
         }
     };
 }
@@ -117,6 +85,22 @@ impl ElementType {
             ElementType::U64 => "uint64",
             ElementType::F32 => "float32",
             ElementType::F64 => "float64",
+        }
+    }
+}
+
+/// Options of the volume readers ([`NiftiOptions`], [`NrrdOptions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Largest decoded voxel data (in bytes, as stored in the file) that the reader accepts;
+    /// larger files are `ERR_FORMAT` before anything is allocated. Default 16 GiB.
+    pub max_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_bytes: 16 << 30,
         }
     }
 }

@@ -62,7 +62,7 @@ use flate2::Compression;
 use nalgebra::{Matrix3, Matrix4};
 use voxelkit_core::{Error, Result};
 
-use crate::{with_element_type, ElementType, VolumeData, VolumeFile};
+use crate::{with_element_type, ElementType, ReadOptions, VolumeData, VolumeFile};
 
 /// Size of a NIfTI-1 header in bytes (`sizeof_hdr`).
 pub const NIFTI1_HEADER_SIZE: usize = 348;
@@ -85,20 +85,7 @@ pub(crate) const CHUNK_BYTES: usize = 8 << 20;
 pub(crate) const GZIP_LEVEL: u32 = 1;
 
 /// Options for reading NIfTI files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NiftiOptions {
-    /// Largest decoded voxel data (in bytes, as stored in the file) that the reader accepts;
-    /// larger files are `ERR_FORMAT` before anything is allocated. Default 16 GiB.
-    pub max_bytes: u64,
-}
-
-impl Default for NiftiOptions {
-    fn default() -> Self {
-        NiftiOptions {
-            max_bytes: 16 << 30,
-        }
-    }
-}
+pub type NiftiOptions = ReadOptions;
 
 /// Element type of the voxel data as stored in a NIfTI file.
 pub type NiftiDtype = ElementType;

@@ -87,7 +87,7 @@ use crate::nifti::{
     bytes_of_mut, check_gzip_trailer, check_writable, read_full, write_data, write_file, Element,
     CHUNK_BYTES, GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
 };
-use crate::{with_element_type, ElementType, VolumeData, VolumeFile};
+use crate::{with_element_type, ElementType, ReadOptions, VolumeData, VolumeFile};
 
 /// Largest number of axes (teem's `NRRD_DIM_MAX`).
 pub const MAX_DIM: usize = 16;
@@ -97,20 +97,7 @@ pub const MAX_HEADER_BYTES: usize = 4 << 20;
 pub const MAX_DATA_FILES: usize = 1 << 16;
 
 /// Options for reading NRRD files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NrrdOptions {
-    /// Largest decoded voxel data (in bytes, as stored) that the reader accepts; larger files
-    /// are `ERR_FORMAT` before anything is allocated. Default 16 GiB.
-    pub max_bytes: u64,
-}
-
-impl Default for NrrdOptions {
-    fn default() -> Self {
-        NrrdOptions {
-            max_bytes: 16 << 30,
-        }
-    }
-}
+pub type NrrdOptions = ReadOptions;
 
 /// Element type of NRRD voxel data.
 pub type NrrdType = ElementType;
