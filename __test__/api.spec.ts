@@ -2,37 +2,11 @@
 import test from 'ava'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import {
-  FitStatus,
-  VoxelkitError,
-  fitDti,
-  fitDtiSync,
-  getThreads,
-  gradientTable,
-  setThreads,
-  type Volume,
-} from '../ts/index'
+import { FitStatus, fitDti, fitDtiSync, getThreads, gradientTable, setThreads, type Volume } from '../ts/index'
 import { asType, bitsEqual, phantom } from './helpers/data'
 import { ROOT } from './helpers/fixtures'
+import { acode, code } from './helpers/errors'
 
-const code = (f: () => unknown) => {
-  try {
-    f()
-  } catch (e) {
-    if (e instanceof VoxelkitError) return e.code
-    return `not a VoxelkitError: ${String(e)}`
-  }
-  return 'no error'
-}
-const acode = async (p: () => Promise<unknown>) => {
-  try {
-    await p()
-  } catch (e) {
-    if (e instanceof VoxelkitError) return e.code
-    return `not a VoxelkitError: ${String(e)}`
-  }
-  return 'no error'
-}
 
 test('require and import of the built package expose the same API', async (t) => {
   const require = createRequire(__filename)

@@ -4,18 +4,7 @@
 import test from 'ava'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import {
-  VoxelkitError,
-  fitDti,
-  fitDtiSync,
-  gradientTable,
-  readVolumeSync,
-  simulateDtiPhantom,
-  type DtiMethod,
-  type GradientTable,
-  type TensorFit,
-  type Volume,
-} from '../ts/index'
+import { VoxelkitError, fitDti, fitDtiSync, gradientTable, readVolumeSync, simulateDtiPhantom, type DtiMethod, type GradientTable, type TensorFit, type Volume } from '../ts/index'
 import { bitsEqual } from './helpers/data'
 import { ROOT } from './helpers/fixtures'
 

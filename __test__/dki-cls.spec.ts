@@ -14,18 +14,10 @@
 // through and gives inaccurate constrained answers; those answers are not compared, but every
 // voxel DIPY constrained must be constrained here too.
 import test from 'ava'
-import { caseInput, listCases, loadCase, nums, ROOT, type DtiCase } from './helpers/fixtures'
+import { listCases, loadCase, nums, ROOT } from './helpers/fixtures'
+import { dkiCase, gtabOf } from './helpers/dki'
 import { join } from 'node:path'
-import {
-  FitStatus,
-  VoxelkitError,
-  fitDki,
-  fitDkiSync,
-  gradientTable,
-  simulateDkiPhantom,
-  type KurtosisFit,
-  type Volume,
-} from '../ts/index'
+import { FitStatus, VoxelkitError, fitDki, fitDkiSync, gradientTable, simulateDkiPhantom, type KurtosisFit, type Volume } from '../ts/index'
 
 const CLS_FIXTURES = join(ROOT, 'fixtures', 'dipy_dki_cls')
 const RTOL_LS = 1e-5
@@ -33,11 +25,10 @@ const RTOL_OPT = 5e-4
 const MARGIN_EPS = 1e-6
 const UNRELIABLE_REFERENCE = new Set(['degenerate_voxels:12', 'degenerate_voxels:13'])
 const KMAPS = ['mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa'] as const
-type R = Record<string, unknown> & { error?: string }
-
-function gtabOf(c: DtiCase) {
-  return gradientTable(nums(c.input.bvals), c.input.bvecs.map((r) => Array.from(nums(r))), { b0Threshold: c.input.b0_threshold })
-}
+// Like the kernel suite, the fixture tests together must compare voxels, at least this many
+// (LS and constrained), so that they cannot pass without comparing any.
+const MIN_COMPARED = 20
+const compared = { ls: 0, opt: 0, tests: 0, ran: 0 }
 
 interface Ours {
   fit: KurtosisFit
@@ -73,20 +64,12 @@ function compare(o: Ours, v: number, ref: (q: string, k: number) => number): Rec
 for (const file of listCases(CLS_FIXTURES)) {
   const c = loadCase(file, CLS_FIXTURES)
   for (const method of ['CLS', 'CWLS'] as const) {
+    compared.tests++
     test(`DIPY DKI ${method}: ${c.name}`, async (t) => {
-      const dwi = caseInput(c)
-      if (!dwi) {
-        t.log(`SKIPPED: ${c.input.source} is absent (../shared not beside the repository)`)
-        t.pass()
-        return
-      }
-      const r = c.results[method] as R
-      const opts = {
-        method,
-        returnS0: true,
-        ...(c.input.mask ? { mask: Uint8Array.from(c.input.mask) } : {}),
-        ...(c.input.min_signal !== null ? { minSignal: c.input.min_signal } : {}),
-      }
+      compared.ran++
+      const set = dkiCase(t, c, method)
+      if (!set) return
+      const { dwi, r, opts } = set
       if (c.name.startsWith('rank_deficient')) {
         const e = t.throws(() => fitDkiSync(dwi, gtabOf(c), opts), { instanceOf: VoxelkitError })
         t.is(e?.code, 'ERR_GRADIENTS')
@@ -140,10 +123,22 @@ for (const file of listCases(CLS_FIXTURES)) {
         }
       }
       t.log(`${nls} LS voxels (worst ${worst.ls.toExponential(1)}), ${nopt} constrained (worst ${worst.opt.toExponential(1)})`)
+      compared.ls += nls
+      compared.opt += nopt
       t.pass()
     })
   }
 }
+
+test.after('DIPY DKI CLS/CWLS: the fixture tests compared at least 20 voxels', (t) => {
+  const n = compared.ls + compared.opt
+  t.log(`${n} voxels compared: ${compared.ls} LS, ${compared.opt} constrained`)
+  if (compared.ran < compared.tests) {
+    t.log(`only ${compared.ran} of ${compared.tests} fixture tests ran (--match): the count is not checked`)
+    return
+  }
+  t.true(n >= MIN_COMPARED, `only ${n} voxels compared (${compared.ls} LS, ${compared.opt} constrained)`)
+})
 
 // A noisy 3-shell phantom on which WLS gives negative directional kurtosis in places.
 const noisy = simulateDkiPhantom({ shape: [8, 8, 2], snr: 12, seed: 11 })

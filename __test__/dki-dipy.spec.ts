@@ -16,16 +16,12 @@
 // predicted signal when the fit itself is undetermined there (a voxel with zero signal on two of
 // three shells: both sides take the truncated SVD and the prediction follows rounding noise).
 import test from 'ava'
-import { DKI_FIXTURES, caseInput, listCases, loadCase, nums, type DtiCase } from './helpers/fixtures'
-import { FitStatus, fitDki, fitDkiSync, gradientTable, setThreads, getThreads, VoxelkitError, type KurtosisFit, type Volume } from '../ts/index'
+import { DKI_FIXTURES, caseInput, listCases, loadCase, nums } from './helpers/fixtures'
+import { dkiCase, gtabOf } from './helpers/dki'
+import { FitStatus, fitDki, fitDkiSync, setThreads, getThreads, VoxelkitError, type KurtosisFit, type Volume } from '../ts/index'
 
 const RTOL = 1e-5
 const MAPS = ['mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa'] as const
-type R = Record<string, unknown> & { error?: string }
-
-function gtabOf(c: DtiCase) {
-  return gradientTable(nums(c.input.bvals), c.input.bvecs.map((r) => Array.from(nums(r))), { b0Threshold: c.input.b0_threshold })
-}
 
 function mapOf(fit: KurtosisFit, m: (typeof MAPS)[number], lo?: number, hi?: number): Volume {
   const o = lo === undefined ? {} : { minKurtosis: lo, maxKurtosis: hi }
@@ -51,19 +47,9 @@ for (const file of listCases(DKI_FIXTURES)) {
   const c = loadCase(file, DKI_FIXTURES)
   for (const method of ['WLS', 'OLS'] as const) {
     test(`DIPY DKI ${method}: ${c.name}`, async (t) => {
-      const dwi = caseInput(c)
-      if (!dwi) {
-        t.log(`SKIPPED: ${c.input.source} is absent (../shared not beside the repository)`)
-        t.pass()
-        return
-      }
-      const r = c.results[method] as R
-      const opts = {
-        method,
-        returnS0: true,
-        ...(c.input.mask ? { mask: Uint8Array.from(c.input.mask) } : {}),
-        ...(c.input.min_signal !== null ? { minSignal: c.input.min_signal } : {}),
-      }
+      const set = dkiCase(t, c, method)
+      if (!set) return
+      const { dwi, r, opts } = set
       if (r.error || c.name.startsWith('rank_deficient')) {
         // DIPY refuses fewer than 3 b-values; rank-deficient designs are refused by voxelkit on
         // purpose (DIPY returns a minimum-norm answer)

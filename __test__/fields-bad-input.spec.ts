@@ -1,18 +1,7 @@
 // Bad arguments to the field operations: every case ends in a VoxelkitError with a stable code,
 // quickly, sync and async alike, and the module keeps working afterwards.
 import test from 'ava'
-import {
-  VoxelkitError,
-  composeFields,
-  composeFieldsSync,
-  invertField,
-  invertFieldSync,
-  warpVolume,
-  warpVolumeSync,
-  type DisplacementField,
-  type ErrorCode,
-  type Volume,
-} from '../ts/index'
+import { VoxelkitError, composeFields, composeFieldsSync, invertField, invertFieldSync, warpVolume, warpVolumeSync, type DisplacementField, type ErrorCode, type Volume } from '../ts/index'
 
 const I4 = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
 

@@ -17,17 +17,7 @@
 import test from 'ava'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  composeFields,
-  composeFieldsSync,
-  invertField,
-  invertFieldSync,
-  warpVolume,
-  warpVolumeSync,
-  type DisplacementField,
-  type Volume,
-  type VoxelArray,
-} from '../ts/index'
+import { composeFields, composeFieldsSync, invertField, invertFieldSync, warpVolume, warpVolumeSync, type DisplacementField, type Volume, type VoxelArray } from '../ts/index'
 
 // VOXELKIT_FIELDS_FIXTURES=DIR runs the same checks on other DIPY output, e.g. fields from a seed
 // nobody chose: `fixtures/.venv/bin/python fixtures/dipy_fields/generate.py --fresh DIR`

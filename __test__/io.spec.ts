@@ -5,18 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { VoxelkitError, readBvalsBvecs, readVolume, readVolumeSync, writeVolume, writeVolumeSync, type Volume } from '../ts/index'
 import { SHARED } from './helpers/fixtures'
+import { acode } from './helpers/errors'
 
 const dir = mkdtempSync(join(tmpdir(), 'voxelkit-io-'))
 test.after.always(() => rmSync(dir, { recursive: true, force: true }))
-
-const acode = async (p: () => Promise<unknown>) => {
-  try {
-    await p()
-  } catch (e) {
-    return e instanceof VoxelkitError ? e.code : `not a VoxelkitError: ${String(e)}`
-  }
-  return 'no error'
-}
 
 const affine = [1.5, 0, 0, -10, 0, 2, 0, 20, 0, 0, 2.5, -30, 0, 0, 0, 1]
 const ctors = [Uint8Array, Int8Array, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array] as const

@@ -5,8 +5,9 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { VoxelkitError, readVolume, readVolumeSync, writeVolume, writeVolumeSync, type Volume } from '../ts/index'
+import { readVolume, readVolumeSync, writeVolume, writeVolumeSync, type Volume } from '../ts/index'
 import { ROOT, SHARED } from './helpers/fixtures'
+import { acode } from './helpers/errors'
 
 const FIX = join(ROOT, 'fixtures', 'nrrd')
 const dir = mkdtempSync(join(tmpdir(), 'voxelkit-nrrd-'))
@@ -27,15 +28,6 @@ interface Case {
 }
 const num = (x: Num): number => (typeof x === 'number' ? x : Number(x))
 const load = (f: string): Case[] => (JSON.parse(readFileSync(join(FIX, f), 'utf8')) as { cases: Case[] }).cases
-
-const acode = async (p: () => Promise<unknown>) => {
-  try {
-    await p()
-  } catch (e) {
-    return e instanceof VoxelkitError ? e.code : `not a VoxelkitError: ${String(e)}`
-  }
-  return 'no error'
-}
 
 const sha256 = (v: Volume) => createHash('sha256').update(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength)).digest('hex')
 const same = (a: number, b: number) => a === b || (Number.isNaN(a) && Number.isNaN(b))

@@ -15,16 +15,7 @@
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  VoxelkitError,
-  fitDti,
-  fitDtiSync,
-  gradientTable,
-  readVolumeSync,
-  simulateDtiPhantom,
-  version,
-  writeVolumeSync,
-} from '../dist/index.mjs'
+import { VoxelkitError, fitDti, fitDtiSync, gradientTable, readVolumeSync, simulateDtiPhantom, version, writeVolumeSync } from '../dist/index.mjs'
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`)

@@ -8,83 +8,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use voxelkit_core::{Code, Result};
-use voxelkit_io::{
-    parse_nrrd_header, read_nrrd_bytes, write_nrrd_bytes, NrrdOptions, VolumeData, VolumeFile,
-};
+use voxelkit_core::Code;
+use voxelkit_io::{parse_nrrd_header, read_nrrd_bytes, write_nrrd_bytes, NrrdOptions};
 
-fn check(r: &Result<VolumeFile>, what: &str) {
-    match r {
-        Ok(v) => {
-            assert!(
-                (1..=16).contains(&v.shape.len()),
-                "{what}: shape {:?}",
-                v.shape
-            );
-            assert!(
-                v.shape.iter().all(|&d| d >= 1),
-                "{what}: shape {:?}",
-                v.shape
-            );
-            let count = v
-                .shape
-                .iter()
-                .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .expect("shape product overflows usize on Ok");
-            assert_eq!(
-                v.data.len(),
-                count,
-                "{what}: data length vs shape {:?}",
-                v.shape
-            );
-            assert!(
-                v.affine.iter().all(|x| x.is_finite()),
-                "{what}: affine {:?}",
-                v.affine
-            );
-            assert_eq!(
-                v.affine[12..],
-                [0.0, 0.0, 0.0, 1.0],
-                "{what}: affine last row"
-            );
-            assert_eq!(
-                v.spacing.len(),
-                v.shape.len().min(3),
-                "{what}: spacing length"
-            );
-            assert!(
-                v.spacing.iter().all(|s| s.is_finite() && *s > 0.0),
-                "{what}: spacing {:?}",
-                v.spacing
-            );
-        }
-        Err(e) => assert!(
-            matches!(e.code, Code::Format | Code::Unsupported),
-            "{what}: unexpected error code {:?}: {}",
-            e.code,
-            e.message
-        ),
-    }
-}
+mod common;
+use common::{check, same_data};
 
-fn same_data(a: &VolumeData, b: &VolumeData) -> bool {
-    match (a, b) {
-        (VolumeData::F32(x), VolumeData::F32(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
-        }
-        (VolumeData::F64(x), VolumeData::F64(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
-        }
-        _ => a == b,
-    }
-}
+/// NRRD holds 1 to 16 axes.
+const MAX_AXES: usize = 16;
 
 fuzz_target!(|data: &[u8]| {
     // Keep the decoded size small so that one input cannot spend the run on allocation.
     let opts = NrrdOptions { max_bytes: 1 << 24 };
     let _ = parse_nrrd_header(data, true);
     let r = read_nrrd_bytes(data, &opts);
-    check(&r, "read");
+    check(&r, MAX_AXES, "read");
     if let Ok(v) = r {
         for gz in [false, true] {
             let bytes = match write_nrrd_bytes(&v, gz) {

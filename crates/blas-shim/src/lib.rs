@@ -19,6 +19,10 @@
 use std::ops::{Add, Mul};
 use std::os::raw::{c_char, c_int};
 
+mod abi;
+use abi::{ld_ok, mat, mat_mut, nn, sym};
+pub use abi::{mat_len, uplo_of, Uplo};
+
 /// The two element types BLAS is called with.
 pub trait Real: Copy + PartialEq + Add<Output = Self> + Mul<Output = Self> {
     const ZERO: Self;
@@ -40,35 +44,11 @@ pub enum Trans {
     Yes,
 }
 
-/// Which triangle of a symmetric matrix is referenced.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Uplo {
-    Upper,
-    Lower,
-}
-
 pub fn trans_of(c: c_char) -> Option<Trans> {
     match c as u8 {
         b'N' | b'n' => Some(Trans::No),
         b'T' | b't' | b'C' | b'c' => Some(Trans::Yes),
         _ => None,
-    }
-}
-
-pub fn uplo_of(c: c_char) -> Option<Uplo> {
-    match c as u8 {
-        b'U' | b'u' => Some(Uplo::Upper),
-        b'L' | b'l' => Some(Uplo::Lower),
-        _ => None,
-    }
-}
-
-/// Elements spanned by a column-major `rows x cols` matrix with leading dimension `ld`.
-pub fn mat_len(rows: usize, cols: usize, ld: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        ld * (cols - 1) + rows
     }
 }
 
@@ -89,6 +69,32 @@ fn vidx(i: usize, n: usize, inc: isize) -> usize {
     } else {
         (n - 1 - i) * inc.unsigned_abs()
     }
+}
+
+/// Element (i, l) of op(A) for the column-major A with leading dimension `lda`.
+#[inline]
+fn op<T: Real>(a: &[T], lda: usize, t: Trans, i: usize, l: usize) -> T {
+    if t == Trans::No {
+        a[i + l * lda]
+    } else {
+        a[l + i * lda]
+    }
+}
+
+/// `*dst = alpha * s() + beta * *dst`, the update that gemv, symv, syrk and syr2k end with:
+/// `beta == 0` does not read `dst` (it may hold NaN), `alpha == 0` does not form the sum.
+#[inline]
+fn update<T: Real>(dst: &mut T, alpha: T, beta: T, s: impl FnOnce() -> T) {
+    let old = if beta == T::ZERO {
+        T::ZERO
+    } else {
+        beta * *dst
+    };
+    *dst = if alpha == T::ZERO {
+        old
+    } else {
+        alpha * s() + old
+    };
 }
 
 /// C = alpha op(A) op(B) + beta C, with C `m x n` and inner dimension `k`.
@@ -123,13 +129,7 @@ pub fn gemm<T: Real>(
         if alpha == T::ZERO {
             continue;
         }
-        let blj = |l: usize| {
-            if tb == Trans::No {
-                b[l + j * ldb]
-            } else {
-                b[j + l * ldb]
-            }
-        };
+        let blj = |l: usize| op(b, ldb, tb, l, j);
         match ta {
             Trans::No => {
                 // C[:, j] += sum_l (alpha B[l, j]) A[:, l]
@@ -175,36 +175,12 @@ pub fn gemv<T: Real>(
         return;
     }
     for r in 0..leny {
-        let yr = &mut y[vidx(r, leny, incy)];
-        let mut s = T::ZERO;
-        if alpha != T::ZERO {
-            for q in 0..lenx {
-                let arq = if t == Trans::No {
-                    a[r + q * lda]
-                } else {
-                    a[q + r * lda]
-                };
-                s = s + arq * x[vidx(q, lenx, incx)];
-            }
-        }
-        let old = if beta == T::ZERO { T::ZERO } else { beta * *yr };
-        *yr = if alpha == T::ZERO {
-            old
-        } else {
-            alpha * s + old
-        };
+        update(&mut y[vidx(r, leny, incy)], alpha, beta, || {
+            (0..lenx).fold(T::ZERO, |s, q| {
+                s + op(a, lda, t, r, q) * x[vidx(q, lenx, incx)]
+            })
+        });
     }
-}
-
-/// Element (i, j) of a symmetric matrix stored in the `uplo` triangle.
-#[inline]
-fn sym<T: Real>(a: &[T], lda: usize, uplo: Uplo, i: usize, j: usize) -> T {
-    let (r, c) = match uplo {
-        Uplo::Upper if i > j => (j, i),
-        Uplo::Lower if i < j => (j, i),
-        _ => (i, j),
-    };
-    a[r + c * lda]
 }
 
 /// y = alpha A x + beta y, with A symmetric `n x n` read from its `uplo` triangle.
@@ -224,19 +200,11 @@ pub fn symv<T: Real>(
         return;
     }
     for r in 0..n {
-        let mut s = T::ZERO;
-        if alpha != T::ZERO {
-            for q in 0..n {
-                s = s + sym(a, lda, uplo, r, q) * x[vidx(q, n, incx)];
-            }
-        }
-        let yr = &mut y[vidx(r, n, incy)];
-        let old = if beta == T::ZERO { T::ZERO } else { beta * *yr };
-        *yr = if alpha == T::ZERO {
-            old
-        } else {
-            alpha * s + old
-        };
+        update(&mut y[vidx(r, n, incy)], alpha, beta, || {
+            (0..n).fold(T::ZERO, |s, q| {
+                s + sym(a, lda, uplo, r, q) * x[vidx(q, n, incx)]
+            })
+        });
     }
 }
 
@@ -249,6 +217,26 @@ fn triangle(uplo: Uplo, n: usize) -> impl Iterator<Item = (usize, usize)> {
         };
         (lo..hi).map(move |i| (i, j))
     })
+}
+
+/// C = alpha S + beta C on the `uplo` triangle of the `n x n` C, with S(i, j) = `sum(i, j)` (a sum
+/// over the inner dimension `k`): the common part of syrk and syr2k.
+fn triangle_update<T: Real>(
+    uplo: Uplo,
+    n: usize,
+    k: usize,
+    alpha: T,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+    sum: impl Fn(usize, usize) -> T,
+) {
+    if n == 0 || ((alpha == T::ZERO || k == 0) && beta == T::ONE) {
+        return;
+    }
+    for (i, j) in triangle(uplo, n) {
+        update(&mut c[i + j * ldc], alpha, beta, || sum(i, j));
+    }
 }
 
 /// C = alpha A A' + beta C (`Trans::No`, A `n x k`) or alpha A' A + beta C (`Trans::Yes`, A
@@ -265,35 +253,11 @@ pub fn syrk<T: Real>(
     c: &mut [T],
     ldc: usize,
 ) {
-    if n == 0 || ((alpha == T::ZERO || k == 0) && beta == T::ONE) {
-        return;
-    }
-    let at = |i: usize, l: usize| {
-        if t == Trans::No {
-            a[i + l * lda]
-        } else {
-            a[l + i * lda]
-        }
-    };
-    for (i, j) in triangle(uplo, n) {
-        let mut s = T::ZERO;
-        if alpha != T::ZERO {
-            for l in 0..k {
-                s = s + at(i, l) * at(j, l);
-            }
-        }
-        let cij = &mut c[i + j * ldc];
-        let old = if beta == T::ZERO {
-            T::ZERO
-        } else {
-            beta * *cij
-        };
-        *cij = if alpha == T::ZERO {
-            old
-        } else {
-            alpha * s + old
-        };
-    }
+    triangle_update(uplo, n, k, alpha, beta, c, ldc, |i, j| {
+        (0..k).fold(T::ZERO, |s, l| {
+            s + op(a, lda, t, i, l) * op(a, lda, t, j, l)
+        })
+    });
 }
 
 /// C = alpha (A B' + B A') + beta C (`Trans::No`, A and B `n x k`) or alpha (A' B + B' A) + beta C
@@ -312,60 +276,19 @@ pub fn syr2k<T: Real>(
     c: &mut [T],
     ldc: usize,
 ) {
-    if n == 0 || ((alpha == T::ZERO || k == 0) && beta == T::ONE) {
-        return;
-    }
-    let at = |i: usize, l: usize| {
-        if t == Trans::No {
-            a[i + l * lda]
-        } else {
-            a[l + i * lda]
-        }
-    };
-    let bt = |i: usize, l: usize| {
-        if t == Trans::No {
-            b[i + l * ldb]
-        } else {
-            b[l + i * ldb]
-        }
-    };
-    for (i, j) in triangle(uplo, n) {
-        let mut s = T::ZERO;
-        if alpha != T::ZERO {
-            for l in 0..k {
-                s = s + at(i, l) * bt(j, l) + bt(i, l) * at(j, l);
-            }
-        }
-        let cij = &mut c[i + j * ldc];
-        let old = if beta == T::ZERO {
-            T::ZERO
-        } else {
-            beta * *cij
-        };
-        *cij = if alpha == T::ZERO {
-            old
-        } else {
-            alpha * s + old
-        };
-    }
+    let at = |i: usize, l: usize| op(a, lda, t, i, l);
+    let bt = |i: usize, l: usize| op(b, ldb, t, i, l);
+    triangle_update(uplo, n, k, alpha, beta, c, ldc, |i, j| {
+        (0..k).fold(T::ZERO, |s, l| {
+            s + at(i, l) * bt(j, l) + bt(i, l) * at(j, l)
+        })
+    });
 }
 
 // ------------------------------------------------------------------------------------------------
 // C ABI entries (the declarations of blas-sys 0.7). Sizes and leading dimensions are validated
 // before any slice is formed; invalid calls return without touching memory.
 // ------------------------------------------------------------------------------------------------
-
-/// Non-negative `c_int` as usize.
-#[inline]
-fn nn(v: c_int) -> Option<usize> {
-    usize::try_from(v).ok()
-}
-
-/// A leading dimension that is at least max(1, rows).
-#[inline]
-fn ld_ok(ld: c_int, rows: usize) -> Option<usize> {
-    nn(ld).filter(|&l| l >= rows.max(1))
-}
 
 #[inline]
 fn inc_ok(inc: c_int) -> Option<isize> {
@@ -408,9 +331,9 @@ macro_rules! blas_entries {
             }
             // SAFETY: the matrices span the lengths computed from the validated sizes.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(ar, ac, lda));
-                let b = std::slice::from_raw_parts(b, mat_len(br, bc, ldb));
-                let c = std::slice::from_raw_parts_mut(c, mat_len(m, n, ldc));
+                let a = mat(a, ar, ac, lda);
+                let b = mat(b, br, bc, ldb);
+                let c = mat_mut(c, m, n, ldc);
                 gemm(ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
             }
         }
@@ -452,7 +375,7 @@ macro_rules! blas_entries {
             let (leny, lenx) = if t == Trans::No { (m, n) } else { (n, m) };
             // SAFETY: spans computed from the validated sizes and strides.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(m, n, lda));
+                let a = mat(a, m, n, lda);
                 let x = std::slice::from_raw_parts(x, vec_len(lenx, incx));
                 let y = std::slice::from_raw_parts_mut(y, vec_len(leny, incy));
                 gemv(t, m, n, *alpha, a, lda, x, incx, *beta, y, incy);
@@ -487,7 +410,7 @@ macro_rules! blas_entries {
             }
             // SAFETY: spans computed from the validated sizes and strides.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(n, n, lda));
+                let a = mat(a, n, n, lda);
                 let x = std::slice::from_raw_parts(x, vec_len(n, incx));
                 let y = std::slice::from_raw_parts_mut(y, vec_len(n, incy));
                 symv(u, n, *alpha, a, lda, x, incx, *beta, y, incy);
@@ -523,8 +446,8 @@ macro_rules! blas_entries {
             }
             // SAFETY: spans computed from the validated sizes.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(ar, ac, lda));
-                let c = std::slice::from_raw_parts_mut(c, mat_len(n, n, ldc));
+                let a = mat(a, ar, ac, lda);
+                let c = mat_mut(c, n, n, ldc);
                 syrk(u, t, n, k, *alpha, a, lda, *beta, c, ldc);
             }
         }
@@ -560,9 +483,9 @@ macro_rules! blas_entries {
             }
             // SAFETY: spans computed from the validated sizes.
             unsafe {
-                let a = std::slice::from_raw_parts(a, mat_len(ar, ac, lda));
-                let b = std::slice::from_raw_parts(b, mat_len(ar, ac, ldb));
-                let c = std::slice::from_raw_parts_mut(c, mat_len(n, n, ldc));
+                let a = mat(a, ar, ac, lda);
+                let b = mat(b, ar, ac, ldb);
+                let c = mat_mut(c, n, n, ldc);
                 syr2k(u, t, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
             }
         }
@@ -575,18 +498,7 @@ blas_entries!(f32, sgemm_, sgemv_, ssymv_, ssyrk_, ssyr2k_);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic pseudo-random numbers in [-1, 1).
-    fn rnd(seed: &mut u64, n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::abi::rnd;
 
     /// Dense column-major `r x c` matrix with leading dimension `ld` from a generator.
     fn get(a: &[f64], ld: usize, i: usize, j: usize) -> f64 {
@@ -759,57 +671,29 @@ mod tests {
         let mut c = [5.0f64; 4];
         let (two, bad, one) = (2 as c_int, 1 as c_int, 1.0f64);
         let (n, t) = (b'N' as c_char, b'X' as c_char);
+        // C = A A + C, 2 x 2, with the given transpose character of A and leading dimension of A
+        let call = |ta: &c_char, lda: &c_int, c: &mut [f64; 4]| unsafe {
+            dgemm_(
+                ta,
+                &n,
+                &two,
+                &two,
+                &two,
+                &one,
+                a.as_ptr(),
+                lda,
+                a.as_ptr(),
+                &two,
+                &one,
+                c.as_mut_ptr(),
+                &two,
+            )
+        };
         // lda = 1 < m = 2, then an unknown transpose character
-        unsafe {
-            dgemm_(
-                &n,
-                &n,
-                &two,
-                &two,
-                &two,
-                &one,
-                a.as_ptr(),
-                &bad,
-                a.as_ptr(),
-                &two,
-                &one,
-                c.as_mut_ptr(),
-                &two,
-            );
-            dgemm_(
-                &t,
-                &n,
-                &two,
-                &two,
-                &two,
-                &one,
-                a.as_ptr(),
-                &two,
-                a.as_ptr(),
-                &two,
-                &one,
-                c.as_mut_ptr(),
-                &two,
-            );
-        }
+        call(&n, &bad, &mut c);
+        call(&t, &two, &mut c);
         assert_eq!(c, [5.0; 4]);
-        unsafe {
-            dgemm_(
-                &n,
-                &n,
-                &two,
-                &two,
-                &two,
-                &one,
-                a.as_ptr(),
-                &two,
-                a.as_ptr(),
-                &two,
-                &one,
-                c.as_mut_ptr(),
-                &two,
-            );
-        }
+        call(&n, &two, &mut c);
         assert_eq!(c, [7.0; 4]);
     }
 }

@@ -58,33 +58,34 @@ impl Error {
             message: message.into(),
         }
     }
-    pub fn shape(m: impl Into<String>) -> Self {
-        Self::new(Code::Shape, m)
-    }
-    pub fn dtype(m: impl Into<String>) -> Self {
-        Self::new(Code::Dtype, m)
-    }
-    pub fn gradients(m: impl Into<String>) -> Self {
-        Self::new(Code::Gradients, m)
-    }
-    pub fn format(m: impl Into<String>) -> Self {
-        Self::new(Code::Format, m)
-    }
-    pub fn setting(m: impl Into<String>) -> Self {
-        Self::new(Code::Setting, m)
-    }
-    pub fn unsupported(m: impl Into<String>) -> Self {
-        Self::new(Code::Unsupported, m)
-    }
     pub fn aborted() -> Self {
         Self::new(Code::Aborted, "the operation was aborted")
     }
-    pub fn io(m: impl Into<String>) -> Self {
-        Self::new(Code::Io, m)
-    }
-    pub fn internal(m: impl Into<String>) -> Self {
-        Self::new(Code::Internal, m)
-    }
+}
+
+/// One constructor per code that carries a message: `Error::shape(m)` is
+/// `Error::new(Code::Shape, m)`, and so on.
+macro_rules! constructors {
+    ($($name:ident => $code:ident),* $(,)?) => {
+        impl Error {
+            $(
+                pub fn $name(m: impl Into<String>) -> Self {
+                    Self::new(Code::$code, m)
+                }
+            )*
+        }
+    };
+}
+
+constructors! {
+    shape => Shape,
+    dtype => Dtype,
+    gradients => Gradients,
+    format => Format,
+    setting => Setting,
+    unsupported => Unsupported,
+    io => Io,
+    internal => Internal,
 }
 
 impl fmt::Display for Error {

@@ -88,19 +88,16 @@ pub fn numpy_simd_logf(x: f32) -> f32 {
         e -= 1.0;
     }
     let y = m - 1.0;
-    let num = P[5]
-        .mul_add(y, P[4])
-        .mul_add(y, P[3])
-        .mul_add(y, P[2])
-        .mul_add(y, P[1])
-        .mul_add(y, P[0]);
-    let den = Q[5]
-        .mul_add(y, Q[4])
-        .mul_add(y, Q[3])
-        .mul_add(y, Q[2])
-        .mul_add(y, Q[1])
-        .mul_add(y, Q[0]);
-    e.mul_add(LN2, num / den)
+    e.mul_add(LN2, horner(&P, y) / horner(&Q, y))
+}
+
+/// `c[5] y^5 + ... + c[0]` by Horner's rule with a fused multiply-add per step (numpy's order).
+#[inline(always)]
+fn horner(c: &[f32; 6], y: f32) -> f32 {
+    c[..5]
+        .iter()
+        .rev()
+        .fold(c[5], |acc, &ck| acc.mul_add(y, ck))
 }
 
 #[cfg(test)]

@@ -4,22 +4,23 @@
 //!
 //! `cargo bench -p voxelkit-dmri --bench dki`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+mod common;
+#[path = "../tests/common/mod.rs"]
+mod fixtures;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use fixtures::kurtosis;
 use voxelkit_core::Control;
-use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
+use voxelkit_dmri::dki_maps::KurtosisMap;
 use voxelkit_dmri::dki_predict::predict_dki;
 use voxelkit_dmri::phantom::dki_phantom;
 use voxelkit_dmri::predict::S0;
-use voxelkit_dmri::{fit_dki, DkiMethod, DkiOptions, GradientTable};
+use voxelkit_dmri::{fit_dki, DkiMethod, DkiOptions};
 
 fn bench(c: &mut Criterion) {
     let shape = [40, 25, 20];
     let p = dki_phantom(shape, 30.0, 1).unwrap();
-    let nvox = shape.iter().product::<usize>();
-    let gtab = GradientTable::new(&p.bvals, &p.bvecs, 50.0, 1e-2).unwrap();
-    let mut g = c.benchmark_group("dki");
-    g.throughput(Throughput::Elements(nvox as u64));
-    g.sample_size(10);
+    let (nvox, gtab, mut g) = common::setup(c, "dki", shape, &p);
     for (name, method) in [("wls", DkiMethod::Wls), ("ols", DkiMethod::Ols)] {
         let opts = DkiOptions {
             method,
@@ -48,18 +49,7 @@ fn bench(c: &mut Criterion) {
                 KurtosisMap::Rk,
                 KurtosisMap::Kfa,
             ] {
-                std::hint::black_box(
-                    kurtosis_map(
-                        m,
-                        true,
-                        &fit.evals,
-                        &fit.evecs,
-                        &fit.kt,
-                        MIN_KURTOSIS,
-                        MAX_KURTOSIS,
-                    )
-                    .unwrap(),
-                );
+                std::hint::black_box(kurtosis(&fit, m, true));
             }
         })
     });

@@ -3,20 +3,18 @@
 //!
 //! `cargo bench -p voxelkit-dmri --bench dti`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+mod common;
+
+use criterion::{criterion_group, criterion_main, Criterion};
 use voxelkit_core::Control;
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::phantom::dti_phantom;
-use voxelkit_dmri::{fit_dti, DtiMethod, DtiOptions, GradientTable};
+use voxelkit_dmri::{fit_dti, DtiMethod, DtiOptions};
 
 fn bench(c: &mut Criterion) {
     let shape = [64, 64, 16];
     let p = dti_phantom(shape, 30.0, 1).unwrap();
-    let nvox = shape.iter().product::<usize>();
-    let gtab = GradientTable::new(&p.bvals, &p.bvecs, 50.0, 1e-2).unwrap();
-    let mut g = c.benchmark_group("dti");
-    g.throughput(Throughput::Elements(nvox as u64));
-    g.sample_size(10);
+    let (nvox, gtab, mut g) = common::setup(c, "dti", shape, &p);
     for (name, method) in [("wls", DtiMethod::Wls), ("ols", DtiMethod::Ols)] {
         for threads in [1usize, voxelkit_core::par::available_threads()] {
             let opts = DtiOptions {

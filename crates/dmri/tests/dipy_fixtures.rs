@@ -8,28 +8,14 @@
 //! that generated the fixtures; elsewhere (numpy would use the C library's logf there) the
 //! fixtures' logs differ by up to 4 ulp of float32 and RTOL is 5e-6.
 
+mod common;
+
+use common::{cases, gtab_of, mask_of, nums, root, usizes};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
-use voxelkit_dmri::{fit_dti, DtiMethod, DtiOptions, GradientTable};
+use voxelkit_dmri::{fit_dti, DtiMethod, DtiOptions};
 use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => s.parse().unwrap(), // "NaN", "Infinity", "-Infinity"
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(num).collect()
-}
 
 fn fit_case<T: voxelkit_core::Sample>(
     data: &[T],
@@ -38,52 +24,28 @@ fn fit_case<T: voxelkit_core::Sample>(
     method: DtiMethod,
 ) -> voxelkit_core::Result<voxelkit_dmri::DtiFit> {
     let input = &c["input"];
-    let bvecs: Vec<[f64; 3]> = input["bvecs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let r = nums(r);
-            [r[0], r[1], r[2]]
-        })
-        .collect();
-    let gtab = GradientTable::new(
-        &nums(&input["bvals"]),
-        &bvecs,
-        num(&input["b0_threshold"]),
-        1e-2,
-    )?;
-    let mask: Option<Vec<u8>> = input["mask"]
-        .as_array()
-        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect());
+    let gtab = gtab_of(input)?;
     let opts = DtiOptions {
         method,
         min_signal: input["min_signal"].as_f64(),
         ..Default::default()
     };
-    fit_dti(data, nvox, &gtab, mask.as_deref(), &opts, &Control::new())
+    fit_dti(
+        data,
+        nvox,
+        &gtab,
+        mask_of(input).as_deref(),
+        &opts,
+        &Control::new(),
+    )
 }
 
 #[test]
 fn dti_matches_dipy_fixtures() {
-    let index: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("fixtures/dipy/index.json")).unwrap(),
-    )
-    .unwrap();
     let mut checked = 0;
-    for entry in index["cases"].as_array().unwrap() {
-        let file = entry["file"].as_str().unwrap();
-        let c: Value = serde_json::from_str(
-            &std::fs::read_to_string(root().join("fixtures/dipy").join(file)).unwrap(),
-        )
-        .unwrap();
+    for (file, c) in cases("fixtures/dipy") {
         let input = &c["input"];
-        let shape: Vec<usize> = input["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_u64().unwrap() as usize)
-            .collect();
+        let shape = usizes(&input["shape"]);
         let nvol = *shape.last().unwrap();
         let nvox: usize = shape[..shape.len() - 1].iter().product();
         let dtype = input["dtype"].as_str().unwrap();

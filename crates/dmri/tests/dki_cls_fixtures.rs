@@ -29,9 +29,7 @@
 
 mod common;
 
-use common::{load, num, nums, root, Worst};
-use serde_json::Value;
-use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
+use common::{dki_fits, kurtosis, num, nums, usizes, Worst};
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::{DkiFit, DkiMethod, FitStatus};
 
@@ -62,18 +60,7 @@ struct Ours {
 fn ours(fit: &DkiFit) -> Ours {
     let kmaps = KMAPS
         .iter()
-        .map(|m| {
-            kurtosis_map(
-                m.parse::<KurtosisMap>().unwrap(),
-                true,
-                &fit.evals,
-                &fit.evecs,
-                &fit.kt,
-                MIN_KURTOSIS,
-                MAX_KURTOSIS,
-            )
-            .unwrap()
-        })
+        .map(|m| kurtosis(fit, m.parse().unwrap(), true))
         .collect();
     Ours {
         fa: scalar_map(ScalarMap::Fa, &fit.evals),
@@ -133,119 +120,105 @@ fn compare(
 
 #[test]
 fn constrained_dki_matches_dipy_fixtures() {
-    let dir = root().join("fixtures/dipy_dki_cls");
-    let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut ls = Worst::new(RTOL_LS);
     let mut opt = Worst::new(RTOL_OPT);
     let (mut n_ls, mut n_opt, mut n_border, mut n_dipy2, mut checked) = (0, 0, 0, 0, 0);
     let mut n_unreliable = 0;
-    for entry in index["cases"].as_array().unwrap() {
-        let file = entry["file"].as_str().unwrap();
-        let c: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
-        for (mname, method) in [("CLS", DkiMethod::Cls), ("CWLS", DkiMethod::Cwls)] {
-            let r = &c["results"][mname];
-            let Some(fit) = load(&c, file, method, None) else {
-                continue;
-            };
-            if let Some(err) = r.get("error") {
-                // DIPY raises; we refuse the scheme or flag the voxels it cannot fit
-                match (file, fit) {
-                    (f, Err(e)) if f.starts_with("rank_deficient") => {
-                        assert_eq!(e.code, voxelkit_core::Code::Gradients, "{file}: {e}")
-                    }
-                    (f, Ok(fit)) if f.starts_with("nonfinite") => {
-                        assert_eq!(fit.status[1], FitStatus::NonFinite as u8, "{file} {mname}");
-                        assert!(fit.status[0] != FitStatus::NonFinite as u8);
-                    }
-                    (f, Ok(fit)) if f.starts_with("huge_dynamic_range") => {
-                        // CWLS weights overflow: DIPY raises; the voxel gets DIPY's zeros, flagged
-                        assert_eq!(
-                            fit.status[1],
-                            FitStatus::SolverFailed as u8,
-                            "{file} {mname}"
-                        );
-                        assert!(fit.evals.iter().chain(&fit.kt).all(|x| x.is_finite()));
-                    }
-                    (_, res) => panic!(
-                        "{file} {mname}: DIPY raised {err}, we gave {:?}",
-                        res.map(|f| f.status)
-                    ),
+    let methods = [("CLS", DkiMethod::Cls), ("CWLS", DkiMethod::Cwls)];
+    for (file, c, mname, fit) in dki_fits("fixtures/dipy_dki_cls", &methods) {
+        let file = file.as_str();
+        let r = &c["results"][mname];
+        if let Some(err) = r.get("error") {
+            // DIPY raises; we refuse the scheme or flag the voxels it cannot fit
+            match (file, fit) {
+                (f, Err(e)) if f.starts_with("rank_deficient") => {
+                    assert_eq!(e.code, voxelkit_core::Code::Gradients, "{file}: {e}")
                 }
-                checked += 1;
-                continue;
-            }
-            let fit = fit.unwrap_or_else(|e| panic!("{file} {mname}: {e}"));
-            let nvox = fit.nvox;
-            let o = ours(&fit);
-            let margin = nums(&r["ls_feasibility_margin"]);
-            let branch = nums(&r["branch"]);
-            let co = &r["constrained_optimum"];
-            let co_vox: Vec<usize> = co["voxels"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as usize)
-                .collect();
-            let (co_ev, co_kt) = (nums(&co["evals"]), nums(&co["kt"]));
-            let (r_ev, r_kt) = (nums(&r["evals"]), nums(&r["kt"]));
-            for v in 0..nvox {
-                let st = fit.status[v];
-                if st == FitStatus::Masked as u8 {
-                    assert_eq!(branch[v], 0.0, "{file} {mname} voxel {v}");
-                    continue;
+                (f, Ok(fit)) if f.starts_with("nonfinite") => {
+                    assert_eq!(fit.status[1], FitStatus::NonFinite as u8, "{file} {mname}");
+                    assert!(fit.status[0] != FitStatus::NonFinite as u8);
                 }
-                let tag = format!("{file} {mname}");
-                let tag = tag.as_str();
-                if branch[v] == 2.0 {
-                    n_dipy2 += 1;
+                (f, Ok(fit)) if f.starts_with("huge_dynamic_range") => {
+                    // CWLS weights overflow: DIPY raises; the voxel gets DIPY's zeros, flagged
                     assert_eq!(
-                        st,
-                        FitStatus::Constrained as u8,
-                        "{tag} voxel {v}: DIPY constrained it"
+                        fit.status[1],
+                        FitStatus::SolverFailed as u8,
+                        "{file} {mname}"
                     );
+                    assert!(fit.evals.iter().chain(&fit.kt).all(|x| x.is_finite()));
                 }
-                let t = margin[v];
-                if t > MARGIN_EPS {
-                    assert!(
-                        st == FitStatus::Ok as u8 || st == FitStatus::PinvFallback as u8,
-                        "{tag} voxel {v}: status {st}, margin {t}"
-                    );
-                    let reference = |q: &str, k: usize| match q {
-                        "evals" => r_ev[k * nvox + v],
-                        "kt" => r_kt[k * nvox + v],
-                        _ => num(&r[q][v]),
-                    };
-                    compare(&mut ls, &format!("{tag}/LS"), &fit, &o, v, &reference);
-                    n_ls += 1;
-                } else if t < -MARGIN_EPS {
-                    assert_eq!(
-                        st,
-                        FitStatus::Constrained as u8,
-                        "{tag} voxel {v}: margin {t}"
-                    );
-                    let i = co_vox
-                        .iter()
-                        .position(|&x| x == v)
-                        .unwrap_or_else(|| panic!("{tag} voxel {v}: no reference optimum"));
-                    let reference = |q: &str, k: usize| match q {
-                        "evals" => co_ev[3 * i + k],
-                        "kt" => co_kt[15 * i + k],
-                        _ => num(&co[q][i]),
-                    };
-                    if UNRELIABLE_REFERENCE.contains(&(file, v)) {
-                        n_unreliable += 1;
-                        continue;
-                    }
-                    compare(&mut opt, &format!("{tag}/optimum"), &fit, &o, v, &reference);
-                    n_opt += 1;
-                } else {
-                    n_border += 1;
-                }
+                (_, res) => panic!(
+                    "{file} {mname}: DIPY raised {err}, we gave {:?}",
+                    res.map(|f| f.status)
+                ),
             }
             checked += 1;
+            continue;
         }
+        let fit = fit.unwrap_or_else(|e| panic!("{file} {mname}: {e}"));
+        let nvox = fit.nvox;
+        let o = ours(&fit);
+        let margin = nums(&r["ls_feasibility_margin"]);
+        let branch = nums(&r["branch"]);
+        let co = &r["constrained_optimum"];
+        let co_vox = usizes(&co["voxels"]);
+        let (co_ev, co_kt) = (nums(&co["evals"]), nums(&co["kt"]));
+        let (r_ev, r_kt) = (nums(&r["evals"]), nums(&r["kt"]));
+        for v in 0..nvox {
+            let st = fit.status[v];
+            if st == FitStatus::Masked as u8 {
+                assert_eq!(branch[v], 0.0, "{file} {mname} voxel {v}");
+                continue;
+            }
+            let tag = format!("{file} {mname}");
+            let tag = tag.as_str();
+            if branch[v] == 2.0 {
+                n_dipy2 += 1;
+                assert_eq!(
+                    st,
+                    FitStatus::Constrained as u8,
+                    "{tag} voxel {v}: DIPY constrained it"
+                );
+            }
+            let t = margin[v];
+            if t > MARGIN_EPS {
+                assert!(
+                    st == FitStatus::Ok as u8 || st == FitStatus::PinvFallback as u8,
+                    "{tag} voxel {v}: status {st}, margin {t}"
+                );
+                let reference = |q: &str, k: usize| match q {
+                    "evals" => r_ev[k * nvox + v],
+                    "kt" => r_kt[k * nvox + v],
+                    _ => num(&r[q][v]),
+                };
+                compare(&mut ls, &format!("{tag}/LS"), &fit, &o, v, &reference);
+                n_ls += 1;
+            } else if t < -MARGIN_EPS {
+                assert_eq!(
+                    st,
+                    FitStatus::Constrained as u8,
+                    "{tag} voxel {v}: margin {t}"
+                );
+                let i = co_vox
+                    .iter()
+                    .position(|&x| x == v)
+                    .unwrap_or_else(|| panic!("{tag} voxel {v}: no reference optimum"));
+                let reference = |q: &str, k: usize| match q {
+                    "evals" => co_ev[3 * i + k],
+                    "kt" => co_kt[15 * i + k],
+                    _ => num(&co[q][i]),
+                };
+                if UNRELIABLE_REFERENCE.contains(&(file, v)) {
+                    n_unreliable += 1;
+                    continue;
+                }
+                compare(&mut opt, &format!("{tag}/optimum"), &fit, &o, v, &reference);
+                n_opt += 1;
+            } else {
+                n_border += 1;
+            }
+        }
+        checked += 1;
     }
     ls.report("CLS/CWLS, LS solution kept:");
     opt.report("CLS/CWLS, constrained optimum:");

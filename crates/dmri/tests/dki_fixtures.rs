@@ -12,10 +12,9 @@
 
 mod common;
 
-use common::{gtab_of, load, num, nums, root, Worst};
-use serde_json::Value;
+use common::{dki_fits, gtab_of, kurtosis, num, nums, usizes, Worst};
 use voxelkit_core::Control;
-use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
+use voxelkit_dmri::dki_maps::KurtosisMap;
 use voxelkit_dmri::dki_predict::predict_dki;
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::predict::S0;
@@ -25,157 +24,115 @@ const RTOL: f64 = 1e-5;
 
 #[test]
 fn dki_matches_dipy_fixtures() {
-    let dir = root().join("fixtures/dipy_dki");
-    let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut worst = Worst::new(RTOL);
     let mut checked = 0;
     let mut fallbacks = 0;
-    for entry in index["cases"].as_array().unwrap() {
-        let file = entry["file"].as_str().unwrap();
-        let c: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
-        for (mname, method) in [("WLS", DkiMethod::Wls), ("OLS", DkiMethod::Ols)] {
-            let r = &c["results"][mname];
-            let Some(fit) = load(&c, file, method, None) else {
+    let methods = [("WLS", DkiMethod::Wls), ("OLS", DkiMethod::Ols)];
+    for (file, c, mname, fit) in dki_fits("fixtures/dipy_dki", &methods) {
+        let file = file.as_str();
+        let r = &c["results"][mname];
+        let fit = match (fit, r.get("error")) {
+            (Err(e), Some(_)) => {
+                assert_eq!(e.code, voxelkit_core::Code::Gradients, "{file}: {e}");
                 continue;
-            };
-            let fit = match (fit, r.get("error")) {
-                (Err(e), Some(_)) => {
-                    assert_eq!(e.code, voxelkit_core::Code::Gradients, "{file}: {e}");
-                    continue;
-                }
-                (Err(e), None) if file.starts_with("rank_deficient") => {
-                    assert_eq!(e.code, voxelkit_core::Code::Gradients, "{file}: {e}");
-                    continue;
-                }
-                (Err(e), None) => panic!("{file} {mname}: {e}"),
-                (Ok(_), Some(err)) => panic!("{file} {mname}: DIPY raised {err}, we fitted"),
-                (Ok(f), None) => f,
-            };
-            let nvox = fit.nvox;
-            let ev = nums(&r["evals"]);
-            let kt = nums(&r["kt"]);
-            let s0 = nums(&r["s0"]);
-            let fa = scalar_map(ScalarMap::Fa, &fit.evals);
-            let md = scalar_map(ScalarMap::Md, &fit.evals);
-            let maps: Vec<(&str, Vec<f64>)> = ["mk", "ak", "rk", "mkt", "rtk", "kfa"]
+            }
+            (Err(e), None) if file.starts_with("rank_deficient") => {
+                assert_eq!(e.code, voxelkit_core::Code::Gradients, "{file}: {e}");
+                continue;
+            }
+            (Err(e), None) => panic!("{file} {mname}: {e}"),
+            (Ok(_), Some(err)) => panic!("{file} {mname}: DIPY raised {err}, we fitted"),
+            (Ok(f), None) => f,
+        };
+        let nvox = fit.nvox;
+        let ev = nums(&r["evals"]);
+        let kt = nums(&r["kt"]);
+        let s0 = nums(&r["s0"]);
+        let fa = scalar_map(ScalarMap::Fa, &fit.evals);
+        let md = scalar_map(ScalarMap::Md, &fit.evals);
+        let maps: Vec<(&str, Vec<f64>)> = ["mk", "ak", "rk", "mkt", "rtk", "kfa"]
+            .iter()
+            .map(|m| (*m, kurtosis(&fit, m.parse().unwrap(), true)))
+            .collect();
+        let rfa = nums(&r["fa"]);
+        let rmd = nums(&r["md"]);
+        for v in 0..nvox {
+            let l1 = ev[v].abs().max(1e-12);
+            let tag = |q: &str| format!("{file} {mname} {q} voxel {v}");
+            for j in 0..3 {
+                worst.check(&tag("evals"), fit.evals[j * nvox + v], ev[j * nvox + v], l1);
+            }
+            worst.check(&tag("fa"), fa[v], rfa[v], 1.0);
+            worst.check(&tag("md"), md[v], rmd[v], l1);
+            let wmax = (0..15).map(|k| kt[k * nvox + v].abs()).fold(1.0, f64::max);
+            // where an eigenvalue is not above 2e-7 (DIPY's threshold: every kurtosis map is
+            // 0 there) W = (fitted MD^2 W) / MD^2 divides rounding noise by a floored MD^2,
+            // on both sides: its elements, and KFA and MKT computed from them, carry no information
+            // and are not compared
+            let defined = (0..3).all(|j| ev[j * nvox + v] > 2e-7);
+            for k in (0..15).filter(|_| defined) {
+                worst.check(&tag("kt"), fit.kt[k * nvox + v], kt[k * nvox + v], wmax);
+            }
+            worst.check(&tag("s0"), fit.s0.as_ref().unwrap()[v], s0[v], 1.0);
+            for (m, vals) in maps
                 .iter()
-                .map(|m| {
-                    (
-                        *m,
-                        kurtosis_map(
-                            m.parse::<KurtosisMap>().unwrap(),
-                            true,
-                            &fit.evals,
-                            &fit.evecs,
-                            &fit.kt,
-                            MIN_KURTOSIS,
-                            MAX_KURTOSIS,
-                        )
-                        .unwrap(),
-                    )
-                })
-                .collect();
-            let rfa = nums(&r["fa"]);
-            let rmd = nums(&r["md"]);
-            for v in 0..nvox {
-                let l1 = ev[v].abs().max(1e-12);
-                let tag = |q: &str| format!("{file} {mname} {q} voxel {v}");
-                for j in 0..3 {
-                    worst.check(&tag("evals"), fit.evals[j * nvox + v], ev[j * nvox + v], l1);
-                }
-                worst.check(&tag("fa"), fa[v], rfa[v], 1.0);
-                worst.check(&tag("md"), md[v], rmd[v], l1);
-                let wmax = (0..15).map(|k| kt[k * nvox + v].abs()).fold(1.0, f64::max);
-                // where an eigenvalue is not above 2e-7 (DIPY's threshold: every kurtosis map is
-                // 0 there) W = (fitted MD^2 W) / MD^2 divides rounding noise by a floored MD^2,
-                // on both sides: its elements, and KFA and MKT computed from them, carry no information
-                // and are not compared
-                let defined = (0..3).all(|j| ev[j * nvox + v] > 2e-7);
-                for k in (0..15).filter(|_| defined) {
-                    worst.check(&tag("kt"), fit.kt[k * nvox + v], kt[k * nvox + v], wmax);
-                }
-                worst.check(&tag("s0"), fit.s0.as_ref().unwrap()[v], s0[v], 1.0);
-                for (m, vals) in maps
-                    .iter()
-                    .filter(|(m, _)| defined || !["kfa", "mkt"].contains(m))
-                {
-                    worst.check(&tag(m), vals[v], num(&r[*m][v]), 1.0);
-                }
+                .filter(|(m, _)| defined || !["kfa", "mkt"].contains(m))
+            {
+                worst.check(&tag(m), vals[v], num(&r[*m][v]), 1.0);
             }
-            // DIPY's numerical estimators (analytical=False) on a subset of voxels
-            if let Some(num) = r.get("numerical") {
-                let vox: Vec<usize> = num["voxels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as usize)
-                    .collect();
-                for m in ["mk", "ak", "rk"] {
-                    let ours = kurtosis_map(
-                        m.parse().unwrap(),
-                        false,
-                        &fit.evals,
-                        &fit.evecs,
-                        &fit.kt,
-                        MIN_KURTOSIS,
-                        MAX_KURTOSIS,
-                    )
-                    .unwrap();
-                    let want = nums(&num[m]);
-                    for (i, &v) in vox.iter().enumerate() {
-                        worst.check(
-                            &format!("{file} {mname} {m}_numerical voxel {v}"),
-                            ours[v],
-                            want[i],
-                            1.0,
-                        );
-                    }
-                }
-            }
-            // prediction with S0 = 1 (DIPY's default) and with the fitted S0
-            let gtab = gtab_of(&c["input"]).unwrap();
-            for (key, s0v) in [
-                ("predict", S0::Scalar(1.0)),
-                ("predict_fit_s0", S0::PerVoxel(fit.s0.as_deref().unwrap())),
-            ] {
-                let p = predict_dki(
-                    &fit.evals,
-                    &fit.evecs,
-                    &fit.kt,
-                    &gtab,
-                    s0v,
-                    None,
-                    &Control::new(),
-                )
-                .unwrap();
-                let want = nums(&r[key]["signal"]);
-                let vox: Vec<usize> = r[key]["voxels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as usize)
-                    .collect();
-                let n = gtab.bvals.len();
-                for (i, &v) in vox.iter().enumerate() {
-                    if fit.status[v] != 3 && (0..3).any(|j| ev[j * nvox + v] <= 2e-7) {
-                        continue; // kurtosis undefined (see the `defined` note above)
-                    }
-                    let smax = (0..n).map(|k| want[i * n + k].abs()).fold(1e-300, f64::max);
-                    for k in 0..n {
-                        worst.check(
-                            &format!("{file} {mname} {key} voxel {v} vol {k}"),
-                            p[k * nvox + v],
-                            want[i * n + k],
-                            smax,
-                        );
-                    }
-                }
-            }
-            fallbacks += fit.status.iter().filter(|&&st| st == 1).count();
-            checked += 1;
         }
+        // DIPY's numerical estimators (analytical=False) on a subset of voxels
+        if let Some(num) = r.get("numerical") {
+            let vox = usizes(&num["voxels"]);
+            for m in ["mk", "ak", "rk"] {
+                let ours = kurtosis(&fit, m.parse().unwrap(), false);
+                let want = nums(&num[m]);
+                for (i, &v) in vox.iter().enumerate() {
+                    worst.check(
+                        &format!("{file} {mname} {m}_numerical voxel {v}"),
+                        ours[v],
+                        want[i],
+                        1.0,
+                    );
+                }
+            }
+        }
+        // prediction with S0 = 1 (DIPY's default) and with the fitted S0
+        let gtab = gtab_of(&c["input"]).unwrap();
+        for (key, s0v) in [
+            ("predict", S0::Scalar(1.0)),
+            ("predict_fit_s0", S0::PerVoxel(fit.s0.as_deref().unwrap())),
+        ] {
+            let p = predict_dki(
+                &fit.evals,
+                &fit.evecs,
+                &fit.kt,
+                &gtab,
+                s0v,
+                None,
+                &Control::new(),
+            )
+            .unwrap();
+            let want = nums(&r[key]["signal"]);
+            let vox = usizes(&r[key]["voxels"]);
+            let n = gtab.bvals.len();
+            for (i, &v) in vox.iter().enumerate() {
+                if fit.status[v] != 3 && (0..3).any(|j| ev[j * nvox + v] <= 2e-7) {
+                    continue; // kurtosis undefined (see the `defined` note above)
+                }
+                let smax = (0..n).map(|k| want[i * n + k].abs()).fold(1e-300, f64::max);
+                for k in 0..n {
+                    worst.check(
+                        &format!("{file} {mname} {key} voxel {v} vol {k}"),
+                        p[k * nvox + v],
+                        want[i * n + k],
+                        smax,
+                    );
+                }
+            }
+        }
+        fallbacks += fit.status.iter().filter(|&&st| st == 1).count();
+        checked += 1;
     }
     worst.report("WLS/OLS");
     assert!(checked >= 14, "only {checked} fixture fits checked");
@@ -232,16 +189,7 @@ fn assert_bits_do_not_depend_on_threads_or_isa(
             ..Default::default()
         };
         let f = fit_dki(data, nvox, gtab, None, &opts, &Control::new()).unwrap();
-        let mk = kurtosis_map(
-            KurtosisMap::Mk,
-            true,
-            &f.evals,
-            &f.evecs,
-            &f.kt,
-            MIN_KURTOSIS,
-            MAX_KURTOSIS,
-        )
-        .unwrap();
+        let mk = kurtosis(&f, KurtosisMap::Mk, true);
         (f, mk)
     };
     for &method in methods {

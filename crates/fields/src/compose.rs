@@ -13,7 +13,7 @@
 use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::interp::{vector2_full, vector3_full, Dims};
-use crate::lanes::{compose4, has_avx2, lanes_ok, L};
+use crate::lanes::{avx2_or_baseline, compose4, has_avx2, lanes_ok, L};
 use crate::{Field, Real};
 use voxelkit_core::{Control, Error, Result};
 
@@ -116,6 +116,19 @@ pub(crate) fn step(c: &mut [usize; 3], n: [usize; 3]) {
     }
 }
 
+/// The coordinates of the next [`L`] voxels from `c` (as f64, `[axis][lane]`), advancing `c`.
+#[inline(always)]
+pub(crate) fn lane_coords(c: &mut [usize; 3], n: [usize; 3]) -> [[f64; L]; 3] {
+    let mut xyz = [[0.0f64; L]; 3];
+    for l in 0..L {
+        for k in 0..3 {
+            xyz[k][l] = c[k] as f64;
+        }
+        step(c, n);
+    }
+    xyz
+}
+
 pub(crate) fn planes_of<'a, T: Real, const D: usize>(f: &Field<'a, T>) -> [&'a [T]; D] {
     std::array::from_fn(|c| f.plane(c))
 }
@@ -190,28 +203,14 @@ fn chunk<T: Real, const D: usize>(x: &Ctx<'_, T, D>, r: std::ops::Range<usize>) 
         let a3: &[&[T]; 3] = x.a[..3].try_into().expect("3 planes");
         let b3: &[&[T]; 3] = x.b[..3].try_into().expect("3 planes");
         while v + L <= r.end {
-            let mut xyz = [[0.0f64; L]; 3];
-            for l in 0..L {
-                for k in 0..3 {
-                    xyz[k][l] = c[k] as f64;
-                }
-                step(&mut c, x.dims1);
-            }
+            let xyz = lane_coords(&mut c, x.dims1);
             let mut av = [[0.0f64; L]; 3];
             for k in 0..3 {
                 for l in 0..L {
                     av[k][l] = a3[k][v + l].to_f64();
                 }
             }
-            let (w, inside) = compose4::<T>(
-                &av,
-                &xyz,
-                &x.pm.disp,
-                x.pm.index.as_ref(),
-                x.pm.t,
-                b3,
-                &x.dims2,
-            );
+            let (w, inside) = compose4::<T>(&av, &xyz, &x.pm, b3, &x.dims2);
             for l in 0..L {
                 if inside[l] {
                     let mut nn = 0.0;
@@ -260,13 +259,7 @@ fn run_chunk<T: Real, const D: usize>(
     x: &Ctx<'_, T, D>,
     r: std::ops::Range<usize>,
 ) -> Part {
-    #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: the CPU has AVX2 (checked once per call)
-        return unsafe { chunk_avx2(x, r) };
-    }
-    let _ = avx2;
-    chunk(x, r)
+    avx2_or_baseline!(avx2, chunk_avx2(x, r), chunk(x, r))
 }
 
 fn compose_impl<T: Real, const D: usize>(

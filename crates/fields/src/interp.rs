@@ -50,25 +50,16 @@ fn acc<T: Real>(a: T, w: f64, v: T) -> T {
     T::from_f64(a.to_f64() + w * v.to_f64())
 }
 
-/// 3D vector interpolation at an interior point (all 8 corners on the grid), `None` otherwise
-/// (DIPY's `_interpolate_vector_3d` returning 0).
+/// The cell of a 3D point: its first corner (the floors) and the 8 corner weights in DIPY's
+/// order; `None` outside (a coordinate not in `(-1, n)`).
 #[inline(always)]
-pub fn vector3_full<T: Real>(p: &[&[T]; 3], d: &Dims, x: f64, y: f64, z: f64) -> Option<[T; 3]> {
+fn cell3(d: &Dims, x: f64, y: f64, z: f64) -> Option<([isize; 3], [f64; 8])> {
     if !(-1.0 < x && x < d.nf[0] && -1.0 < y && y < d.nf[1] && -1.0 < z && z < d.nf[2]) {
         return None;
     }
     let (kx, fx0) = floor_in_range(x);
     let (ky, fy0) = floor_in_range(y);
     let (kz, fz0) = floor_in_range(z);
-    if kx < 0
-        || ky < 0
-        || kz < 0
-        || kx + 1 >= d.n[0] as isize
-        || ky + 1 >= d.n[1] as isize
-        || kz + 1 >= d.n[2] as isize
-    {
-        return None;
-    }
     let cx = x - fx0;
     let cy = y - fy0;
     let cz = z - fz0;
@@ -83,6 +74,38 @@ pub fn vector3_full<T: Real>(p: &[&[T]; 3], d: &Dims, x: f64, y: f64, z: f64) ->
         cy * cz * cx,
         cy * wz * cx,
     ];
+    Some(([kx, ky, kz], w))
+}
+
+/// The cell of a 2D point: its first corner and the 4 corner weights in DIPY's order
+/// `(0,0) (0,1) (1,1) (1,0)`, `wx * wy`; `None` outside.
+#[inline(always)]
+fn cell2(d: &Dims, x: f64, y: f64) -> Option<([isize; 2], [f64; 4])> {
+    if !(-1.0 < x && x < d.nf[0] && -1.0 < y && y < d.nf[1]) {
+        return None;
+    }
+    let (kx, fx0) = floor_in_range(x);
+    let (ky, fy0) = floor_in_range(y);
+    let cx = x - fx0;
+    let cy = y - fy0;
+    let (wx, wy) = (1.0 - cx, 1.0 - cy);
+    Some(([kx, ky], [wx * wy, wx * cy, cx * cy, cx * wy]))
+}
+
+/// 3D vector interpolation at an interior point (all 8 corners on the grid), `None` otherwise
+/// (DIPY's `_interpolate_vector_3d` returning 0).
+#[inline(always)]
+pub fn vector3_full<T: Real>(p: &[&[T]; 3], d: &Dims, x: f64, y: f64, z: f64) -> Option<[T; 3]> {
+    let ([kx, ky, kz], w) = cell3(d, x, y, z)?;
+    if kx < 0
+        || ky < 0
+        || kz < 0
+        || kx + 1 >= d.n[0] as isize
+        || ky + 1 >= d.n[1] as isize
+        || kz + 1 >= d.n[2] as isize
+    {
+        return None;
+    }
     let b = kx as usize + d.sy * ky as usize + d.sz * kz as usize;
     let (sy, sz) = (d.sy, d.sz);
     let o = [
@@ -116,18 +139,10 @@ pub fn vector3_full<T: Real>(p: &[&[T]; 3], d: &Dims, x: f64, y: f64, z: f64) ->
 /// `wx * wy` (DIPY's `alpha * beta`).
 #[inline(always)]
 pub fn vector2_full<T: Real>(p: &[&[T]; 2], d: &Dims, x: f64, y: f64) -> Option<[T; 2]> {
-    if !(-1.0 < x && x < d.nf[0] && -1.0 < y && y < d.nf[1]) {
-        return None;
-    }
-    let (kx, fx0) = floor_in_range(x);
-    let (ky, fy0) = floor_in_range(y);
+    let ([kx, ky], w) = cell2(d, x, y)?;
     if kx < 0 || ky < 0 || kx + 1 >= d.n[0] as isize || ky + 1 >= d.n[1] as isize {
         return None;
     }
-    let cx = x - fx0;
-    let cy = y - fy0;
-    let (wx, wy) = (1.0 - cx, 1.0 - cy);
-    let w = [wx * wy, wx * cy, cx * cy, cx * wy];
     let b = kx as usize + d.sy * ky as usize;
     let o = [b, b + d.sy, b + 1 + d.sy, b + 1];
     let mut out = [T::default(); 2];
@@ -145,31 +160,12 @@ pub fn vector2_full<T: Real>(p: &[&[T]; 2], d: &Dims, x: f64, y: f64) -> Option<
 /// Corner offsets, weights and presence for partial (border) interpolation in 3D.
 #[inline(always)]
 fn corners3(d: &Dims, x: f64, y: f64, z: f64) -> Option<([usize; 8], [f64; 8], [bool; 8])> {
-    if !(-1.0 < x && x < d.nf[0] && -1.0 < y && y < d.nf[1] && -1.0 < z && z < d.nf[2]) {
-        return None;
-    }
-    let (kx, fx0) = floor_in_range(x);
-    let (ky, fy0) = floor_in_range(y);
-    let (kz, fz0) = floor_in_range(z);
-    let cx = x - fx0;
-    let cy = y - fy0;
-    let cz = z - fz0;
-    let (wx, wy, wz) = (1.0 - cx, 1.0 - cy, 1.0 - cz);
+    let ([kx, ky, kz], w) = cell3(d, x, y, z)?;
     let lo = [kx >= 0, ky >= 0, kz >= 0];
     let hi = [
         kx + 1 < d.n[0] as isize,
         ky + 1 < d.n[1] as isize,
         kz + 1 < d.n[2] as isize,
-    ];
-    let w = [
-        wy * wz * wx,
-        wy * cz * wx,
-        cy * cz * wx,
-        cy * wz * wx,
-        wy * wz * cx,
-        wy * cz * cx,
-        cy * cz * cx,
-        cy * wz * cx,
     ];
     // (dx, dy, dz) of each corner in DIPY's order
     const OFF: [[usize; 3]; 8] = [
@@ -202,17 +198,9 @@ fn corners3(d: &Dims, x: f64, y: f64, z: f64) -> Option<([usize; 8], [f64; 8], [
 /// Corner offsets, weights and presence for partial interpolation in 2D.
 #[inline(always)]
 fn corners2(d: &Dims, x: f64, y: f64) -> Option<([usize; 4], [f64; 4], [bool; 4])> {
-    if !(-1.0 < x && x < d.nf[0] && -1.0 < y && y < d.nf[1]) {
-        return None;
-    }
-    let (kx, fx0) = floor_in_range(x);
-    let (ky, fy0) = floor_in_range(y);
-    let cx = x - fx0;
-    let cy = y - fy0;
-    let (wx, wy) = (1.0 - cx, 1.0 - cy);
+    let ([kx, ky], w) = cell2(d, x, y)?;
     let lo = [kx >= 0, ky >= 0];
     let hi = [kx + 1 < d.n[0] as isize, ky + 1 < d.n[1] as isize];
-    let w = [wx * wy, wx * cy, cx * cy, cx * wy];
     const OFF: [[usize; 2]; 4] = [[0, 0], [0, 1], [1, 1], [1, 0]];
     let mut o = [0usize; 4];
     let mut ok = [false; 4];
@@ -227,27 +215,30 @@ fn corners2(d: &Dims, x: f64, y: f64) -> Option<([usize; 4], [f64; 4], [bool; 4]
     Some((o, w, ok))
 }
 
+/// [`corners3`] or, for `D = 2`, [`corners2`] padded to 8 corners (the last 4 absent).
+#[inline(always)]
+fn corners<const D: usize>(d: &Dims, pos: [f64; 3]) -> Option<([usize; 8], [f64; 8], [bool; 8])> {
+    if D == 3 {
+        return corners3(d, pos[0], pos[1], pos[2]);
+    }
+    let (o, w, ok) = corners2(d, pos[0], pos[1])?;
+    let pad = |k: usize| k < 4 && ok[k];
+    Some((
+        std::array::from_fn(|k| if k < 4 { o[k] } else { 0 }),
+        std::array::from_fn(|k| if k < 4 { w[k] } else { 0.0 }),
+        std::array::from_fn(pad),
+    ))
+}
+
 /// DIPY's `_interpolate_vector_3d` / `_2d` value whatever the corner count (zero outside):
 /// what `warp_3d` reads from the field when it resamples it.
 #[inline(always)]
 pub fn vector_partial<T: Real, const D: usize>(p: &[&[T]; D], d: &Dims, pos: [f64; 3]) -> [T; D] {
     let mut out = [T::default(); D];
-    if D == 3 {
-        if let Some((o, w, ok)) = corners3(d, pos[0], pos[1], pos[2]) {
-            for c in 0..D {
-                let mut a = T::default();
-                for k in 0..8 {
-                    if ok[k] {
-                        a = acc(a, w[k], p[c][o[k]]);
-                    }
-                }
-                out[c] = a;
-            }
-        }
-    } else if let Some((o, w, ok)) = corners2(d, pos[0], pos[1]) {
+    if let Some((o, w, ok)) = corners::<D>(d, pos) {
         for c in 0..D {
             let mut a = T::default();
-            for k in 0..4 {
+            for k in 0..8 {
                 if ok[k] {
                     a = acc(a, w[k], p[c][o[k]]);
                 }
@@ -268,16 +259,8 @@ pub fn scalar<S: Copy, const D: usize>(
     pos: [f64; 3],
 ) -> f64 {
     let mut a = 0.0;
-    if D == 3 {
-        if let Some((o, w, ok)) = corners3(d, pos[0], pos[1], pos[2]) {
-            for k in 0..8 {
-                if ok[k] {
-                    a += w[k] * conv(img[o[k]]);
-                }
-            }
-        }
-    } else if let Some((o, w, ok)) = corners2(d, pos[0], pos[1]) {
-        for k in 0..4 {
+    if let Some((o, w, ok)) = corners::<D>(d, pos) {
+        for k in 0..8 {
             if ok[k] {
                 a += w[k] * conv(img[o[k]]);
             }

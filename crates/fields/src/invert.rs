@@ -18,9 +18,9 @@
 //! Norms are recomputed from `q` with the same arithmetic, so the update is DIPY's, bit for bit.
 
 use crate::chunks::{self, Planes};
-use crate::compose::{compose_voxel, coords, planes_of, step, Premult};
+use crate::compose::{compose_voxel, coords, lane_coords, planes_of, step, Premult};
 use crate::interp::Dims;
-use crate::lanes::{compose4, has_avx2, lanes_ok, L};
+use crate::lanes::{avx2_or_baseline, compose4, has_avx2, lanes_ok, L};
 use crate::{Field, Real};
 use std::ops::Range;
 use voxelkit_core::{Control, Error, Result};
@@ -183,13 +183,7 @@ fn chunk<T: Real, const D: usize>(
     if D == 3 && lanes_ok(&x.grid) {
         let planes: &[&[T]; 3] = x.planes[..3].try_into().expect("3 planes");
         while v + L <= r.end {
-            let mut xyz = [[0.0f64; L]; 3];
-            for l in 0..L {
-                for k in 0..3 {
-                    xyz[k][l] = c[k] as f64;
-                }
-                step(&mut c, x.dims);
-            }
+            let xyz = lane_coords(&mut c, x.dims);
             let mut pv = [[0.0f64; L]; 3];
             // SAFETY: v..v + L lies in this chunk's range (checked above)
             unsafe {
@@ -212,15 +206,7 @@ fn chunk<T: Real, const D: usize>(
                     }
                 }
             }
-            let (qn, _) = compose4::<T>(
-                &pv,
-                &xyz,
-                &x.pm.disp,
-                x.pm.index.as_ref(),
-                x.pm.t,
-                planes,
-                &x.grid,
-            );
+            let (qn, _) = compose4::<T>(&pv, &xyz, &x.pm, planes, &x.grid);
             let mut mag = [0.0f64; L];
             for l in 0..L {
                 let mut a = 0.0;
@@ -280,13 +266,7 @@ fn run_chunk<T: Real, const D: usize>(
     r: Range<usize>,
     pending: Option<(f64, f64)>,
 ) -> (f64, f64) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: the CPU has AVX2 (checked once per call)
-        return unsafe { chunk_avx2(x, r, pending) };
-    }
-    let _ = avx2;
-    chunk(x, r, pending)
+    avx2_or_baseline!(avx2, chunk_avx2(x, r, pending), chunk(x, r, pending))
 }
 
 fn invert_impl<T: Real, const D: usize>(

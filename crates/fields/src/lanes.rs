@@ -7,7 +7,7 @@
 //! on 4-wide vectors when the AVX2 build is chosen at run time ([`dispatch`]). No FMA
 //! contraction: Rust never fuses `a * b + c`.
 
-use crate::affine::Affine;
+use crate::compose::Premult;
 use crate::interp::Dims;
 use crate::Real;
 
@@ -18,19 +18,18 @@ pub(crate) const L: usize = 4;
 pub(crate) type V3 = [[f64; L]; 3];
 
 /// Composition of four voxels: `a` their first-field values (as f64 of `T`), `xyz` their voxel
-/// coordinates, `disp` (B) applied to `a` without translation, `index` (A) to `xyz`, `d2`
-/// interpolated at interior points only. Returns the composed vectors (rounded to `T`, as f64)
+/// coordinates, `pm.disp` (B) applied to `a` without translation, `pm.index` (A) to `xyz`, `d2`
+/// interpolated at interior points only and scaled by `pm.t`. Returns the composed vectors (rounded to `T`, as f64)
 /// and which lanes were interior (the others are zero).
 #[inline(always)]
 pub(crate) fn compose4<T: Real>(
     a: &V3,
     xyz: &V3,
-    disp: &Affine,
-    index: Option<&Affine>,
-    t: f64,
+    pm: &Premult,
     d2: &[&[T]; 3],
     dims: &Dims,
 ) -> (V3, [bool; L]) {
+    let (disp, index, t) = (&pm.disp, pm.index.as_ref(), pm.t);
     let mut pos = [[0.0f64; L]; 3];
     for r in 0..3 {
         let m = &disp.m[r];
@@ -52,7 +51,55 @@ pub(crate) fn compose4<T: Real>(
             pos[r][l] = ir[l] + dr[l];
         }
     }
-    // interior (all 8 corners on the grid) <=> 0 <= x < n - 1 on every axis
+    assert!(
+        dims.n.iter().all(|&n| n >= 2),
+        "lane path needs 2 voxels per axis"
+    );
+    let Corners { inside, base, w } = corners(&pos, dims);
+    let mut out = [[0.0f64; L]; 3];
+    for c in 0..3 {
+        // SAFETY: `d2` holds the planes of the grid `dims` describes, which has at least 2
+        // voxels on every axis (callers take the lane path only then; checked above)
+        let g = unsafe { gather(d2[c], dims, &base, T::to_f64) };
+        let mut acc = [0.0f64; L];
+        for l in 0..L {
+            acc[l] = T::from_f64(w[0][l] * g[0][l]).to_f64();
+        }
+        for k in 1..8 {
+            for l in 0..L {
+                acc[l] = T::from_f64(acc[l] + w[k][l] * g[k][l]).to_f64();
+            }
+        }
+        for l in 0..L {
+            let v = T::from_f64(t * acc[l] + a[c][l]).to_f64();
+            out[c][l] = if inside[l] { v } else { 0.0 };
+        }
+    }
+    (out, inside)
+}
+
+/// Trilinear interpolation set-up of four points `pos` (voxel coordinates) on the grid `dims`.
+pub(crate) struct Corners {
+    /// Whether all 8 corners of the lane's point lie on the grid (`0 <= x < n - 1` per axis).
+    pub inside: [bool; L],
+    /// Linear index of the lane's first corner (voxel (0, 0, 0) for the other lanes).
+    pub base: [usize; L],
+    /// Weights of the 8 corners in DIPY's order, `(wy * wz) * wx` with x the slowest-varying
+    /// corner bit (the order of [`offsets`]); those of the other lanes weigh voxel (0, 0, 0).
+    pub w: [[f64; L]; 8],
+}
+
+/// The offsets of the 8 corners from the first, in DIPY's order (x slowest), on `dims`.
+#[inline(always)]
+fn offsets(dims: &Dims) -> [usize; 8] {
+    let (sy, sz) = (dims.sy, dims.sz);
+    [0, sz, sy + sz, sy, 1, 1 + sz, 1 + sy + sz, 1 + sy]
+}
+
+/// The corners and weights of four points, with the scalar path's arithmetic per lane (floor,
+/// `x - floor`, `1 - frac`, the weight products in the same order).
+#[inline(always)]
+pub(crate) fn corners(pos: &V3, dims: &Dims) -> Corners {
     let mut inside = [true; L];
     for r in 0..3 {
         let hi = dims.nf[r] - 1.0;
@@ -72,7 +119,6 @@ pub(crate) fn compose4<T: Real>(
             w1[r][l] = 1.0 - c1[r][l];
         }
     }
-    // weights in DIPY's corner order: (wy * wz) * wx with x the slowest-varying corner bit
     let (wx, wy, wz) = (&w1[0], &w1[1], &w1[2]);
     let (cx, cy, cz) = (&c1[0], &c1[1], &c1[2]);
     let mut w = [[0.0f64; L]; 8];
@@ -86,50 +132,60 @@ pub(crate) fn compose4<T: Real>(
         w[6][l] = cy[l] * cz[l] * cx[l];
         w[7][l] = cy[l] * wz[l] * cx[l];
     }
-    assert!(
-        dims.n.iter().all(|&n| n >= 2),
-        "lane path needs 2 voxels per axis"
-    );
     let (sy, sz) = (dims.sy, dims.sz);
-    let off = [0, sz, sy + sz, sy, 1, 1 + sz, 1 + sy + sz, 1 + sy];
     let mut base = [0usize; L];
     for l in 0..L {
         base[l] = fl[0][l] as usize + sy * fl[1][l] as usize + sz * fl[2][l] as usize;
     }
-    let mut out = [[0.0f64; L]; 3];
-    for c in 0..3 {
-        let pl = d2[c];
-        let mut g = [[0.0f64; L]; 8];
-        for l in 0..L {
-            debug_assert!(base[l] + off[6] < pl.len());
-            for k in 0..8 {
-                // SAFETY: an interior lane's corners lie on the grid; other lanes read the
-                // corners of voxel (0, 0, 0), which exist because the grid has at least 2
-                // voxels on every axis (callers take the lane path only then; checked above)
-                g[k][l] = unsafe { pl.get_unchecked(base[l] + off[k]) }.to_f64();
-            }
-        }
-        let mut acc = [0.0f64; L];
-        for l in 0..L {
-            acc[l] = T::from_f64(w[0][l] * g[0][l]).to_f64();
-        }
-        for k in 1..8 {
-            for l in 0..L {
-                acc[l] = T::from_f64(acc[l] + w[k][l] * g[k][l]).to_f64();
-            }
-        }
-        for l in 0..L {
-            let v = T::from_f64(t * acc[l] + a[c][l]).to_f64();
-            out[c][l] = if inside[l] { v } else { 0.0 };
+    Corners { inside, base, w }
+}
+
+/// The 8 corner values of each lane, `[corner][lane]`, read from `src` (one value per voxel of
+/// `dims`) at `base` (from [`corners`]) and converted by `to_f64`.
+///
+/// # Safety
+/// `src` must hold at least the voxels of `dims`, and `dims` must have 2 or more voxels on
+/// every axis: an interior lane's corners then lie on the grid, and the other lanes read the
+/// corners of voxel (0, 0, 0), which exist.
+#[inline(always)]
+pub(crate) unsafe fn gather<E: Copy>(
+    src: &[E],
+    dims: &Dims,
+    base: &[usize; L],
+    to_f64: impl Fn(E) -> f64,
+) -> [[f64; L]; 8] {
+    let off = offsets(dims);
+    let mut g = [[0.0f64; L]; 8];
+    for l in 0..L {
+        debug_assert!(base[l] + off[6] < src.len());
+        for k in 0..8 {
+            // SAFETY: see the function's contract
+            g[k][l] = to_f64(unsafe { *src.get_unchecked(base[l] + off[k]) });
         }
     }
-    (out, inside)
+    g
 }
 
 /// Whether the lane path may run on a grid (it reads the corners of voxel (0, 0, 0)).
 pub(crate) fn lanes_ok(dims: &Dims) -> bool {
     dims.n.iter().all(|&n| n >= 2)
 }
+
+/// `$fast` (a kernel's AVX2 build, an `unsafe fn`) when `$avx2`, else `$base` (the same kernel
+/// built for the baseline): the value of the enclosing function. `$avx2` must come from
+/// [`has_avx2`]. Both builds give the same bits (no FMA contraction, IEEE operations only).
+macro_rules! avx2_or_baseline {
+    ($avx2:expr, $fast:expr, $base:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $avx2 {
+            // SAFETY: the CPU has AVX2 (checked once per call)
+            return unsafe { $fast };
+        }
+        let _ = $avx2;
+        $base
+    }};
+}
+pub(crate) use avx2_or_baseline;
 
 /// Whether the AVX2 build of the lane kernels runs on this CPU.
 pub(crate) fn has_avx2() -> bool {

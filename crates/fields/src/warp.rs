@@ -13,9 +13,9 @@
 
 use crate::affine::Affine;
 use crate::chunks::{self, Planes};
-use crate::compose::{coords, planes_of, step};
+use crate::compose::{coords, lane_coords, planes_of, step};
 use crate::interp::{nearest, scalar, vector_partial, Dims};
-use crate::lanes::{has_avx2, lanes_ok, L};
+use crate::lanes::{avx2_or_baseline, corners, gather, has_avx2, lanes_ok, Corners, L};
 use crate::{Field, Grid, Real};
 use voxelkit_core::{Control, Error, Result, Sample};
 
@@ -99,7 +99,14 @@ fn target<T: Real, const D: usize>(
     }
 }
 
-fn check_moving<S>(moving: &[S], mgrid: &Grid) -> Result<()> {
+/// The checks both warps start with (image size, dimensions, a finite field) and their maps.
+fn prepare<S>(
+    moving: &[S],
+    mgrid: &Grid,
+    field: &Field<'_, impl Real>,
+    reference: Option<&Grid>,
+    threads: Option<usize>,
+) -> Result<Maps> {
     if moving.len() != mgrid.nvox() {
         return Err(Error::shape(format!(
             "the moving image holds {} values but its grid {:?} needs {}",
@@ -108,7 +115,9 @@ fn check_moving<S>(moving: &[S], mgrid: &Grid) -> Result<()> {
             mgrid.nvox()
         )));
     }
-    Ok(())
+    let m = maps(mgrid, field, reference)?;
+    chunks::pool(threads)?.install(|| field.check_finite("field"))?;
+    Ok(m)
 }
 
 fn run_warp<S: Copy + Send + Sync, O: Copy + Default + Send + Sync, T: Real, const D: usize>(
@@ -166,62 +175,20 @@ fn lin_chunk<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
     let mut c = coords(r.start, odims);
     let mut v = r.start;
     if x.lanes {
-        let (sy, sz) = (x.mdims.sy, x.mdims.sz);
-        let off = [0, sz, sy + sz, sy, 1, 1 + sz, 1 + sy + sz, 1 + sy];
         while v + L <= r.end {
-            let mut xyz = [[0.0f64; 3]; L];
-            for l in 0..L {
-                xyz[l] = [c[0] as f64, c[1] as f64, c[2] as f64];
-                step(&mut c, odims);
-            }
+            let xyz = lane_coords(&mut c, odims);
             let mut pos = [[0.0f64; L]; 3];
             for l in 0..L {
-                let p = target::<T, 3>(x.m, &x.fp, &x.fdims, v + l, xyz[l]);
+                let at = [xyz[0][l], xyz[1][l], xyz[2][l]];
+                let p = target::<T, 3>(x.m, &x.fp, &x.fdims, v + l, at);
                 for k in 0..3 {
                     pos[k][l] = p[k];
                 }
             }
-            let mut inside = [true; L];
-            for k in 0..3 {
-                let hi = x.mdims.nf[k] - 1.0;
-                for l in 0..L {
-                    inside[l] &= 0.0 <= pos[k][l] && pos[k][l] < hi;
-                }
-            }
-            let mut f = [[0.0f64; L]; 3];
-            let mut cf = [[0.0f64; L]; 3];
-            let mut wf = [[0.0f64; L]; 3];
-            for k in 0..3 {
-                for l in 0..L {
-                    let p = if inside[l] { pos[k][l] } else { 0.0 };
-                    f[k][l] = p.floor();
-                    cf[k][l] = p - f[k][l];
-                    wf[k][l] = 1.0 - cf[k][l];
-                }
-            }
-            let (wx, wy, wz) = (&wf[0], &wf[1], &wf[2]);
-            let (cx, cy, cz) = (&cf[0], &cf[1], &cf[2]);
-            let mut w = [[0.0f64; L]; 8];
-            for l in 0..L {
-                w[0][l] = wy[l] * wz[l] * wx[l];
-                w[1][l] = wy[l] * cz[l] * wx[l];
-                w[2][l] = cy[l] * cz[l] * wx[l];
-                w[3][l] = cy[l] * wz[l] * wx[l];
-                w[4][l] = wy[l] * wz[l] * cx[l];
-                w[5][l] = wy[l] * cz[l] * cx[l];
-                w[6][l] = cy[l] * cz[l] * cx[l];
-                w[7][l] = cy[l] * wz[l] * cx[l];
-            }
-            let mut g = [[0.0f64; L]; 8];
-            for l in 0..L {
-                let b = f[0][l] as usize + sy * f[1][l] as usize + sz * f[2][l] as usize;
-                for k in 0..8 {
-                    // SAFETY: an interior lane's corners lie on the moving grid; other lanes
-                    // read voxel (0, 0, 0)'s corners, which exist (2+ voxels per axis, checked
-                    // when `lanes` was set)
-                    g[k][l] = unsafe { x.img.get_unchecked(b + off[k]) }.to_f64();
-                }
-            }
+            let Corners { inside, base, w } = corners(&pos, &x.mdims);
+            // SAFETY: `img` holds the moving grid `mdims`, which has 2+ voxels per axis
+            // (checked when `lanes` was set)
+            let g = unsafe { gather(x.img, &x.mdims, &base, S::to_f64) };
             let mut acc = [0.0f64; L];
             for k in 0..8 {
                 for l in 0..L {
@@ -259,6 +226,10 @@ unsafe fn lin_chunk_avx2<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Ran
     lin_chunk(x, r)
 }
 
+fn run_lin_chunk<S: Sample, T: Real>(avx2: bool, x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
+    avx2_or_baseline!(avx2, lin_chunk_avx2(x, r), lin_chunk(x, r))
+}
+
 fn warp_linear3<S: Sample, T: Real>(
     moving: &[S],
     mgrid: &Grid,
@@ -283,14 +254,7 @@ fn warp_linear3<S: Sample, T: Real>(
     let pool = chunks::pool(threads)?;
     ctl.set_total(n as u64);
     chunks::run(&pool, n, ctl, |r| {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU has AVX2 (checked once per call)
-            unsafe { lin_chunk_avx2(&x, r) };
-            return Ok(());
-        }
-        let _ = avx2;
-        lin_chunk(&x, r);
+        run_lin_chunk(avx2, &x, r);
         Ok(())
     })?;
     Ok(out)
@@ -306,9 +270,7 @@ pub fn warp_linear<S: Sample, T: Real>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    check_moving(moving, mgrid)?;
-    let m = maps(mgrid, &field, reference)?;
-    chunks::pool(threads)?.install(|| field.check_finite("field"))?;
+    let m = prepare(moving, mgrid, &field, reference, threads)?;
     if field.grid.ndim == 3 {
         warp_linear3(moving, mgrid, &field, &m, threads, ctl)
     } else {
@@ -328,9 +290,7 @@ pub fn warp_nearest<S: Copy + Default + Send + Sync, T: Real>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<S>> {
-    check_moving(moving, mgrid)?;
-    let m = maps(mgrid, &field, reference)?;
-    chunks::pool(threads)?.install(|| field.check_finite("field"))?;
+    let m = prepare(moving, mgrid, &field, reference, threads)?;
     if field.grid.ndim == 3 {
         run_warp::<S, S, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
             nearest::<3>(d, pos).map_or(S::default(), |i| img[i])

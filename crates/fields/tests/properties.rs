@@ -90,12 +90,20 @@ fn inverse_composes_to_near_identity() {
     assert!(st.error < 1e-2);
 }
 
+/// The code of an error that must happen.
+fn code<T>(r: voxelkit_core::Result<T>) -> Code {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.code,
+    }
+}
+
 #[test]
 fn bad_arguments_are_coded_errors() {
     let dims = [4, 4, 4];
     let g = Grid::new(&dims, &AFF, "f").unwrap();
     let mut d = vec![0.0f64; 3 * 64];
-    assert_eq!(Field::new(&d[..10], &g, "f").unwrap_err().code, Code::Shape);
+    assert_eq!(code(Field::new(&d[..10], &g, "f")), Code::Shape);
     d[70] = f64::NAN;
     {
         let bad = Field::new(&d, &g, "f").unwrap();
@@ -107,16 +115,12 @@ fn bad_arguments_are_coded_errors() {
             e.message
         );
         assert_eq!(
-            compose_fields(bad, bad, 1.0, None, &Control::new())
-                .unwrap_err()
-                .code,
+            code(compose_fields(bad, bad, 1.0, None, &Control::new())),
             Code::Format
         );
         let img = vec![1.0f64; 64];
         assert_eq!(
-            warp_linear(&img, &g, bad, None, None, &Control::new())
-                .unwrap_err()
-                .code,
+            code(warp_linear(&img, &g, bad, None, None, &Control::new())),
             Code::Format
         );
     }
@@ -127,13 +131,13 @@ fn bad_arguments_are_coded_errors() {
         ..Default::default()
     };
     assert_eq!(
-        invert_field(f, None, &o, &Control::new()).unwrap_err().code,
+        code(invert_field(f, None, &o, &Control::new())),
         Code::Setting
     );
     o.tolerance = 1e-3;
     o.max_iter = usize::MAX;
     assert_eq!(
-        invert_field(f, None, &o, &Control::new()).unwrap_err().code,
+        code(invert_field(f, None, &o, &Control::new())),
         Code::Setting
     );
     let mut sing = AFF;
@@ -143,50 +147,39 @@ fn bad_arguments_are_coded_errors() {
     let gs = Grid::new(&dims, &sing, "f").unwrap();
     let fs = Field::new(&d, &gs, "f").unwrap();
     assert_eq!(
-        invert_field(fs, None, &InvertOptions::default(), &Control::new())
-            .unwrap_err()
-            .code,
+        code(invert_field(
+            fs,
+            None,
+            &InvertOptions::default(),
+            &Control::new()
+        )),
         Code::Setting
     );
-    assert_eq!(
-        Grid::new(&[4, 0, 4], &AFF, "f").unwrap_err().code,
-        Code::Shape
-    );
-    assert_eq!(
-        Grid::new(&[4, 4, 4, 4], &AFF, "f").unwrap_err().code,
-        Code::Shape
-    );
+    assert_eq!(code(Grid::new(&[4, 0, 4], &AFF, "f")), Code::Shape);
+    assert_eq!(code(Grid::new(&[4, 4, 4, 4], &AFF, "f")), Code::Shape);
     let mut nan = AFF;
     nan[3] = f64::INFINITY;
-    assert_eq!(Grid::new(&dims, &nan, "f").unwrap_err().code, Code::Setting);
+    assert_eq!(code(Grid::new(&dims, &nan, "f")), Code::Setting);
     let img = vec![1.0f64; 10];
     assert_eq!(
-        warp_linear(&img, &g, f, None, None, &Control::new())
-            .unwrap_err()
-            .code,
+        code(warp_linear(&img, &g, f, None, None, &Control::new())),
         Code::Shape
     );
     let g2 = Grid::new(&[4, 4], &AFF, "f").unwrap();
     let d2 = vec![0.0f64; 32];
     let f2 = Field::new(&d2, &g2, "f").unwrap();
     assert_eq!(
-        compose_fields(f, f2, 1.0, None, &Control::new())
-            .unwrap_err()
-            .code,
+        code(compose_fields(f, f2, 1.0, None, &Control::new())),
         Code::Shape
     );
     assert_eq!(
-        compose_fields(f, f, f64::NAN, None, &Control::new())
-            .unwrap_err()
-            .code,
+        code(compose_fields(f, f, f64::NAN, None, &Control::new())),
         Code::Setting
     );
     let ctl = Control::new();
     ctl.cancel();
     assert_eq!(
-        invert_field(f, None, &InvertOptions::default(), &ctl)
-            .unwrap_err()
-            .code,
+        code(invert_field(f, None, &InvertOptions::default(), &ctl)),
         Code::Aborted
     );
 }

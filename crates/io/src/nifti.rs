@@ -62,7 +62,7 @@ use flate2::Compression;
 use nalgebra::{Matrix3, Matrix4};
 use voxelkit_core::{Error, Result};
 
-use crate::{VolumeData, VolumeFile};
+use crate::{with_element_type, ElementType, ReadOptions, VolumeData, VolumeFile};
 
 /// Size of a NIfTI-1 header in bytes (`sizeof_hdr`).
 pub const NIFTI1_HEADER_SIZE: usize = 348;
@@ -85,40 +85,23 @@ pub(crate) const CHUNK_BYTES: usize = 8 << 20;
 pub(crate) const GZIP_LEVEL: u32 = 1;
 
 /// Options for reading NIfTI files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NiftiOptions {
-    /// Largest decoded voxel data (in bytes, as stored in the file) that the reader accepts;
-    /// larger files are `ERR_FORMAT` before anything is allocated. Default 16 GiB.
-    pub max_bytes: u64,
-}
-
-impl Default for NiftiOptions {
-    fn default() -> Self {
-        NiftiOptions {
-            max_bytes: 16 << 30,
-        }
-    }
-}
+pub type NiftiOptions = ReadOptions;
 
 /// Element type of the voxel data as stored in a NIfTI file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NiftiDtype {
-    U8,
-    I8,
-    I16,
-    U16,
-    I32,
-    U32,
-    I64,
-    U64,
-    F32,
-    F64,
+pub type NiftiDtype = ElementType;
+
+/// NIfTI's `datatype` codes of the element types.
+pub trait NiftiCode: Sized {
+    /// The type for a NIfTI `datatype` code (see the impl).
+    fn from_nifti_code(code: i32) -> Result<Self>;
+    /// The NIfTI `datatype` code.
+    fn nifti_code(self) -> i16;
 }
 
-impl NiftiDtype {
+impl NiftiCode for ElementType {
     /// The type for a NIfTI `datatype` code: supported codes give the type, codes that NIfTI
     /// defines but voxelkit does not read are `ERR_UNSUPPORTED`, other codes `ERR_FORMAT`.
-    pub fn from_code(code: i32) -> Result<NiftiDtype> {
+    fn from_nifti_code(code: i32) -> Result<NiftiDtype> {
         Ok(match code {
             2 => NiftiDtype::U8,
             4 => NiftiDtype::I16,
@@ -156,8 +139,7 @@ impl NiftiDtype {
         })
     }
 
-    /// The NIfTI `datatype` code.
-    pub fn code(self) -> i16 {
+    fn nifti_code(self) -> i16 {
         match self {
             NiftiDtype::U8 => 2,
             NiftiDtype::I16 => 4,
@@ -169,31 +151,6 @@ impl NiftiDtype {
             NiftiDtype::U32 => 768,
             NiftiDtype::I64 => 1024,
             NiftiDtype::U64 => 1280,
-        }
-    }
-
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            NiftiDtype::U8 | NiftiDtype::I8 => 1,
-            NiftiDtype::I16 | NiftiDtype::U16 => 2,
-            NiftiDtype::I32 | NiftiDtype::U32 | NiftiDtype::F32 => 4,
-            NiftiDtype::I64 | NiftiDtype::U64 | NiftiDtype::F64 => 8,
-        }
-    }
-
-    fn of(data: &VolumeData) -> NiftiDtype {
-        match data {
-            VolumeData::U8(_) => NiftiDtype::U8,
-            VolumeData::I8(_) => NiftiDtype::I8,
-            VolumeData::I16(_) => NiftiDtype::I16,
-            VolumeData::U16(_) => NiftiDtype::U16,
-            VolumeData::I32(_) => NiftiDtype::I32,
-            VolumeData::U32(_) => NiftiDtype::U32,
-            VolumeData::I64(_) => NiftiDtype::I64,
-            VolumeData::U64(_) => NiftiDtype::U64,
-            VolumeData::F32(_) => NiftiDtype::F32,
-            VolumeData::F64(_) => NiftiDtype::F64,
         }
     }
 }
@@ -309,9 +266,9 @@ impl NiftiHeader {
         Ok(shape)
     }
 
-    /// The stored element type (see [`NiftiDtype::from_code`]).
+    /// The stored element type (see [`ElementType::from_nifti_code`]).
     pub fn dtype(&self) -> Result<NiftiDtype> {
-        NiftiDtype::from_code(self.datatype)
+        NiftiDtype::from_nifti_code(self.datatype)
     }
 
     /// The offset of the voxel data, validated (`>= 352` for NIfTI-1, `>= 544` for NIfTI-2,
@@ -514,6 +471,19 @@ impl Fields<'_> {
     fn f64(&self, off: usize) -> f64 {
         f64::from_le_bytes(self.arr(off))
     }
+    /// A real (float64 when `wide`, else float32).
+    fn real(&self, off: usize, wide: bool) -> f64 {
+        if wide {
+            self.f64(off)
+        } else {
+            self.f32(off)
+        }
+    }
+    /// `N` consecutive reals from `off`.
+    fn reals<const N: usize>(&self, off: usize, wide: bool) -> [f64; N] {
+        let w = if wide { 8 } else { 4 };
+        std::array::from_fn(|i| self.real(off + w * i, wide))
+    }
     fn text(&self, off: usize, len: usize) -> String {
         let s = &self.b[off..off + len];
         let end = s.iter().position(|&c| c == 0).unwrap_or(len);
@@ -537,65 +507,100 @@ fn sniff(first4: [u8; 4]) -> Result<(u8, bool)> {
     }
 }
 
+/// Where NIfTI-1 and NIfTI-2 keep the header fields, and how wide their integers, codes and
+/// reals are (NIfTI-1: int16 / int16 / float32, NIfTI-2: int64 / int32 / float64).
+struct HeaderLayout {
+    magic: std::ops::Range<usize>,
+    datatype: usize, // bitpix follows (both int16 in either version)
+    dim: usize,
+    pixdim: usize,
+    vox_offset: usize,
+    scl_slope: usize,  // scl_inter follows
+    qform_code: usize, // sform_code follows
+    quatern: usize,    // then qoffset, then the three srow rows of 4
+    descrip: usize,
+    xyzt_units: usize,
+    wide: bool,
+}
+
+const NIFTI1_LAYOUT: HeaderLayout = HeaderLayout {
+    magic: 344..348,
+    datatype: 70,
+    dim: 40,
+    pixdim: 76,
+    vox_offset: 108,
+    scl_slope: 112,
+    qform_code: 252,
+    quatern: 256,
+    descrip: 148,
+    xyzt_units: 123,
+    wide: false,
+};
+
+const NIFTI2_LAYOUT: HeaderLayout = HeaderLayout {
+    magic: 4..12,
+    datatype: 12,
+    dim: 16,
+    pixdim: 104,
+    vox_offset: 168,
+    scl_slope: 176,
+    qform_code: 344,
+    quatern: 352,
+    descrip: 240,
+    xyzt_units: 500,
+    wide: true,
+};
+
 fn decode_header(b: &[u8], version: u8, be: bool) -> NiftiHeader {
     let f = Fields { b, be };
-    if version == 1 {
-        let mut dim = [0i64; 8];
-        let mut pixdim = [0f64; 8];
-        for i in 0..8 {
-            dim[i] = f.i16(40 + 2 * i) as i64;
-            pixdim[i] = f.f32(76 + 4 * i);
-        }
-        let row = |off: usize| [f.f32(off), f.f32(off + 4), f.f32(off + 8), f.f32(off + 12)];
-        NiftiHeader {
-            version,
-            big_endian: be,
-            magic: b[344..348].to_vec(),
-            dim,
-            datatype: f.i16(70) as i32,
-            bitpix: f.i16(72) as i32,
-            pixdim,
-            vox_offset: f.f32(108),
-            scl_slope: f.f32(112),
-            scl_inter: f.f32(116),
-            xyzt_units: b[123] as i32,
-            qform_code: f.i16(252) as i32,
-            sform_code: f.i16(254) as i32,
-            quatern: [f.f32(256), f.f32(260), f.f32(264)],
-            qoffset: [f.f32(268), f.f32(272), f.f32(276)],
-            srow: [row(280), row(296), row(312)],
-            descrip: f.text(148, 80),
-        }
+    let l = if version == 1 {
+        &NIFTI1_LAYOUT
     } else {
-        let mut dim = [0i64; 8];
-        let mut pixdim = [0f64; 8];
-        for i in 0..8 {
-            dim[i] = f.i64(16 + 8 * i);
-            pixdim[i] = f.f64(104 + 8 * i);
+        &NIFTI2_LAYOUT
+    };
+    let (wi, wc, wr) = if l.wide { (8, 4, 8) } else { (2, 2, 4) };
+    let int = |off: usize| {
+        if l.wide {
+            f.i64(off)
+        } else {
+            f.i16(off) as i64
         }
-        let row = |off: usize| [f.f64(off), f.f64(off + 8), f.f64(off + 16), f.f64(off + 24)];
+    };
+    let code = |off: usize| {
+        if l.wide {
+            f.i32(off)
+        } else {
+            f.i16(off) as i32
+        }
+    };
+    NiftiHeader {
+        version,
+        big_endian: be,
+        magic: b[l.magic.clone()].to_vec(),
+        dim: std::array::from_fn(|i| int(l.dim + wi * i)),
+        datatype: f.i16(l.datatype) as i32,
+        bitpix: f.i16(l.datatype + 2) as i32,
+        pixdim: f.reals(l.pixdim, l.wide),
         // vox_offset is an int64 in NIfTI-2; keep it in f64 for a common representation
         // (values beyond 2^53 are rejected by `data_offset` anyway).
-        let vox = f.i64(168);
-        NiftiHeader {
-            version,
-            big_endian: be,
-            magic: b[4..12].to_vec(),
-            dim,
-            datatype: f.i16(12) as i32,
-            bitpix: f.i16(14) as i32,
-            pixdim,
-            vox_offset: vox as f64,
-            scl_slope: f.f64(176),
-            scl_inter: f.f64(184),
-            xyzt_units: f.i32(500),
-            qform_code: f.i32(344),
-            sform_code: f.i32(348),
-            quatern: [f.f64(352), f.f64(360), f.f64(368)],
-            qoffset: [f.f64(376), f.f64(384), f.f64(392)],
-            srow: [row(400), row(432), row(464)],
-            descrip: f.text(240, 80),
-        }
+        vox_offset: if l.wide {
+            f.i64(l.vox_offset) as f64
+        } else {
+            f.f32(l.vox_offset)
+        },
+        scl_slope: f.real(l.scl_slope, l.wide),
+        scl_inter: f.real(l.scl_slope + wr, l.wide),
+        xyzt_units: if l.wide {
+            f.i32(l.xyzt_units)
+        } else {
+            b[l.xyzt_units] as i32
+        },
+        qform_code: code(l.qform_code),
+        sform_code: code(l.qform_code + wc),
+        quatern: f.reals(l.quatern, l.wide),
+        qoffset: f.reals(l.quatern + 3 * wr, l.wide),
+        srow: std::array::from_fn(|r| f.reals(l.quatern + (6 + 4 * r) * wr, l.wide)),
+        descrip: f.text(l.descrip, 80),
     }
 }
 
@@ -743,7 +748,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
     let overflow = || {
         Error::format(format!(
             "NIfTI dims {shape:?} of {} ({} bytes each) overflow the addressable size",
-            dtype_name(dtype),
+            dtype.name(),
             dtype.size()
         ))
     };
@@ -761,7 +766,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
         return Err(Error::format(format!(
             "NIfTI data of shape {shape:?} ({}) need {nbytes} bytes, more than the limit \
              max_bytes = {} (NiftiOptions)",
-            dtype_name(dtype),
+            dtype.name(),
             opts.max_bytes
         )));
     }
@@ -772,7 +777,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
                 return Err(Error::format(format!(
                     "truncated NIfTI data: expected {nbytes} bytes of voxel data after \
                      vox_offset {offset} (shape {shape:?}, {}), got {}",
-                    dtype_name(dtype),
+                    dtype.name(),
                     len.saturating_sub(offset)
                 )));
             }
@@ -786,7 +791,7 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
                     "truncated NIfTI data: expected {end} decompressed bytes (vox_offset {offset} \
                      + {nbytes} bytes of data for shape {shape:?}, {}), but a gzip stream of \
                      {clen} bytes cannot expand to more than {most}",
-                    dtype_name(dtype)
+                    dtype.name()
                 )));
             }
         }
@@ -798,21 +803,6 @@ fn layout(h: &NiftiHeader, src: Source, opts: &NiftiOptions) -> Result<Layout> {
         nbytes,
         offset,
     })
-}
-
-fn dtype_name(d: NiftiDtype) -> &'static str {
-    match d {
-        NiftiDtype::U8 => "uint8",
-        NiftiDtype::I8 => "int8",
-        NiftiDtype::I16 => "int16",
-        NiftiDtype::U16 => "uint16",
-        NiftiDtype::I32 => "int32",
-        NiftiDtype::U32 => "uint32",
-        NiftiDtype::I64 => "int64",
-        NiftiDtype::U64 => "uint64",
-        NiftiDtype::F32 => "float32",
-        NiftiDtype::F64 => "float64",
-    }
 }
 
 /// Decodes `count` elements straight into a `Vec<T>`, filling it chunk by chunk so that a
@@ -888,18 +878,7 @@ fn read_stream<R: Read>(r: &mut R, src: Source, opts: &NiftiOptions) -> Result<V
     }
     let swap = h.big_endian != cfg!(target_endian = "big");
     let n = lay.count;
-    let data = match lay.dtype {
-        NiftiDtype::U8 => read_typed::<u8, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I8 => read_typed::<i8, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I16 => read_typed::<i16, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::U16 => read_typed::<u16, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I32 => read_typed::<i32, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::U32 => read_typed::<u32, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::I64 => read_typed::<i64, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::U64 => read_typed::<u64, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::F32 => read_typed::<f32, R>(r, n, swap, scaling, src)?,
-        NiftiDtype::F64 => read_typed::<f64, R>(r, n, swap, scaling, src)?,
-    };
+    let data = with_element_type!(lay.dtype, T => read_typed::<T, R>(r, n, swap, scaling, src)?);
     debug_assert_eq!(lay.nbytes as usize, n * lay.dtype.size());
     if src.is_gzip() {
         check_gzip_trailer(r)?;
@@ -1103,11 +1082,13 @@ fn validate_for_write(vol: &VolumeFile) -> Result<()> {
             vol.shape
         )));
     }
-    if let Some(i) = vol
-        .shape
-        .iter()
-        .position(|&d| d == 0 || d as u64 > i64::MAX as u64)
-    {
+    check_writable(vol, i64::MAX as u64)
+}
+
+/// What both writers require of `vol`: every dimension in `1..=max_dim`, as many voxels as the
+/// shape says (`ERR_SHAPE`), and a finite affine (`ERR_SETTING`).
+pub(crate) fn check_writable(vol: &VolumeFile, max_dim: u64) -> Result<()> {
+    if let Some(i) = vol.shape.iter().position(|&d| d == 0 || d as u64 > max_dim) {
         return Err(Error::shape(format!(
             "every dimension must be >= 1, got shape {:?} (axis {i})",
             vol.shape
@@ -1135,7 +1116,7 @@ fn validate_for_write(vol: &VolumeFile) -> Result<()> {
 fn encode_header(vol: &VolumeFile) -> Result<Vec<u8>> {
     validate_for_write(vol)?;
     let q = qform_from_affine(&vol.affine)?;
-    let dtype = NiftiDtype::of(&vol.data);
+    let dtype = vol.data.dtype();
     let nd = vol.shape.len();
     let nifti2 = vol.shape.iter().any(|&d| d > i16::MAX as usize);
     let mut dim = [1i64; 8];
@@ -1158,7 +1139,7 @@ fn encode_header(vol: &VolumeFile) -> Result<Vec<u8>> {
             put(40 + 2 * i, &(dim[i] as i16).to_le_bytes());
             put(76 + 4 * i, &(pixdim[i] as f32).to_le_bytes());
         }
-        put(70, &dtype.code().to_le_bytes());
+        put(70, &dtype.nifti_code().to_le_bytes());
         put(72, &((dtype.size() * 8) as i16).to_le_bytes());
         put(108, &(NIFTI1_MIN_VOX_OFFSET as f32).to_le_bytes());
         put(112, &1f32.to_le_bytes());
@@ -1182,7 +1163,7 @@ fn encode_header(vol: &VolumeFile) -> Result<Vec<u8>> {
         let mut put = |off: usize, b: &[u8]| h[off..off + b.len()].copy_from_slice(b);
         put(0, &(NIFTI2_HEADER_SIZE as i32).to_le_bytes());
         put(4, &NIFTI2_MAGIC);
-        put(12, &dtype.code().to_le_bytes());
+        put(12, &dtype.nifti_code().to_le_bytes());
         put(14, &((dtype.size() * 8) as i16).to_le_bytes());
         for i in 0..8 {
             put(16 + 8 * i, &dim[i].to_le_bytes());
@@ -1238,7 +1219,7 @@ pub(crate) fn write_data<W: Write>(w: &mut W, data: &VolumeData) -> io::Result<(
 }
 
 fn data_nbytes(data: &VolumeData) -> usize {
-    data.len() * NiftiDtype::of(data).size()
+    data.len() * data.dtype().size()
 }
 
 /// Encodes `vol` as an uncompressed single-file NIfTI (see the [module docs](self)).
@@ -1258,20 +1239,35 @@ pub fn write_nifti_bytes(vol: &VolumeFile) -> Result<Vec<u8>> {
 /// the name ends with `.gz` (case-insensitive). Errors as [`write_nifti_bytes`], plus `ERR_IO`.
 pub fn write_nifti(path: &Path, vol: &VolumeFile) -> Result<()> {
     let header = encode_header(vol)?;
+    let gz = path.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
+    // a .nii.gz compresses the header with the voxels
+    let (plain, packed): (&[u8], &[u8]) = if gz { (&[], &header) } else { (&header, &[]) };
+    write_file(path, plain, packed, &vol.data, gz)
+}
+
+/// Writes `plain`, then `packed` followed by the voxels of `data` to `path`: those two
+/// gzip-compressed (level [`GZIP_LEVEL`]) as one stream when `gzip`. The file part of both
+/// writers; errors are `ERR_IO` naming the path.
+pub(crate) fn write_file(
+    path: &Path,
+    plain: &[u8],
+    packed: &[u8],
+    data: &VolumeData,
+    gzip: bool,
+) -> Result<()> {
     let io_err = |e: io::Error| Error::io(format!("writing {}: {e}", path.display()));
     let file = File::create(path).map_err(io_err)?;
-    let gz = path.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
-    let w = BufWriter::with_capacity(1 << 20, file);
-    if gz {
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(plain).map_err(io_err)?;
+    if gzip {
         let mut enc = GzEncoder::new(w, Compression::new(GZIP_LEVEL));
-        enc.write_all(&header).map_err(io_err)?;
-        write_data(&mut enc, &vol.data).map_err(io_err)?;
+        enc.write_all(packed).map_err(io_err)?;
+        write_data(&mut enc, data).map_err(io_err)?;
         let w = enc.finish().map_err(io_err)?;
         finish_file(w).map_err(io_err)
     } else {
-        let mut w = w;
-        w.write_all(&header).map_err(io_err)?;
-        write_data(&mut w, &vol.data).map_err(io_err)?;
+        w.write_all(packed).map_err(io_err)?;
+        write_data(&mut w, data).map_err(io_err)?;
         finish_file(w).map_err(io_err)
     }
 }

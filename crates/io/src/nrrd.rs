@@ -75,7 +75,7 @@
 //! directions of the axes present are written.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -84,10 +84,10 @@ use flate2::Compression;
 use voxelkit_core::{Error, Result};
 
 use crate::nifti::{
-    bytes_of_mut, check_gzip_trailer, finish_file, read_full, write_data, Element, CHUNK_BYTES,
-    GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
+    bytes_of_mut, check_gzip_trailer, check_writable, read_full, write_data, write_file, Element,
+    CHUNK_BYTES, GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
 };
-use crate::{VolumeData, VolumeFile};
+use crate::{with_element_type, ElementType, ReadOptions, VolumeData, VolumeFile};
 
 /// Largest number of axes (teem's `NRRD_DIM_MAX`).
 pub const MAX_DIM: usize = 16;
@@ -97,40 +97,23 @@ pub const MAX_HEADER_BYTES: usize = 4 << 20;
 pub const MAX_DATA_FILES: usize = 1 << 16;
 
 /// Options for reading NRRD files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NrrdOptions {
-    /// Largest decoded voxel data (in bytes, as stored) that the reader accepts; larger files
-    /// are `ERR_FORMAT` before anything is allocated. Default 16 GiB.
-    pub max_bytes: u64,
-}
-
-impl Default for NrrdOptions {
-    fn default() -> Self {
-        NrrdOptions {
-            max_bytes: 16 << 30,
-        }
-    }
-}
+pub type NrrdOptions = ReadOptions;
 
 /// Element type of NRRD voxel data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NrrdType {
-    I8,
-    U8,
-    I16,
-    U16,
-    I32,
-    U32,
-    I64,
-    U64,
-    F32,
-    F64,
+pub type NrrdType = ElementType;
+
+/// NRRD's `type:` names of the element types.
+pub trait NrrdName: Sized {
+    /// The type for a NRRD `type:` value (see the impl).
+    fn from_nrrd_name(name: &str) -> Result<Self>;
+    /// The canonical NRRD name.
+    fn nrrd_name(self) -> &'static str;
 }
 
-impl NrrdType {
+impl NrrdName for ElementType {
     /// The type for a NRRD `type:` value (teem's names and aliases, case-insensitive, inner
     /// whitespace collapsed). `block` is `ERR_UNSUPPORTED`, other names `ERR_FORMAT`.
-    pub fn parse(name: &str) -> Result<NrrdType> {
+    fn from_nrrd_name(name: &str) -> Result<NrrdType> {
         let n = name
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -176,18 +159,8 @@ impl NrrdType {
         })
     }
 
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            NrrdType::I8 | NrrdType::U8 => 1,
-            NrrdType::I16 | NrrdType::U16 => 2,
-            NrrdType::I32 | NrrdType::U32 | NrrdType::F32 => 4,
-            NrrdType::I64 | NrrdType::U64 | NrrdType::F64 => 8,
-        }
-    }
-
-    /// teem's canonical name (what ITK writes).
-    pub fn name(self) -> &'static str {
+    /// teem's canonical name for the NRRD `type:` field (what ITK writes).
+    fn nrrd_name(self) -> &'static str {
         match self {
             NrrdType::I8 => "signed char",
             NrrdType::U8 => "unsigned char",
@@ -199,21 +172,6 @@ impl NrrdType {
             NrrdType::U64 => "unsigned long long int",
             NrrdType::F32 => "float",
             NrrdType::F64 => "double",
-        }
-    }
-
-    fn of(data: &VolumeData) -> NrrdType {
-        match data {
-            VolumeData::U8(_) => NrrdType::U8,
-            VolumeData::I8(_) => NrrdType::I8,
-            VolumeData::I16(_) => NrrdType::I16,
-            VolumeData::U16(_) => NrrdType::U16,
-            VolumeData::I32(_) => NrrdType::I32,
-            VolumeData::U32(_) => NrrdType::U32,
-            VolumeData::I64(_) => NrrdType::I64,
-            VolumeData::U64(_) => NrrdType::U64,
-            VolumeData::F32(_) => NrrdType::F32,
-            VolumeData::F64(_) => NrrdType::F64,
         }
     }
 }
@@ -759,7 +717,7 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
     let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let missing = |n: &str| Error::format(format!("NRRD header lacks the required field \"{n}\""));
 
-    let dtype = NrrdType::parse(get("type").ok_or_else(|| missing("type"))?)?;
+    let dtype = NrrdType::from_nrrd_name(get("type").ok_or_else(|| missing("type"))?)?;
     let dim_s = get("dimension").ok_or_else(|| missing("dimension"))?;
     let dim: usize = parse_int("dimension", dim_s, &format!("an integer 1..={MAX_DIM}"))?;
     if !(1..=MAX_DIM).contains(&dim) {
@@ -791,7 +749,7 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
     if big_endian.is_none() && dtype.size() > 1 && encoding.binary() {
         return Err(Error::format(format!(
             "NRRD header lacks \"endian\", required for {} data in {:?} encoding",
-            dtype.name(),
+            dtype.nrrd_name(),
             encoding
         )));
     }
@@ -811,16 +769,18 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
         }
         (None, None) => None,
     };
+    // the space dimension, which the per-space fields need
+    let space_dim = |field: &str| {
+        space.map(|s| s.1).ok_or_else(|| {
+            Error::format(format!(
+                "NRRD \"{field}\" given without \"space\" or \"space dimension\""
+            ))
+        })
+    };
     let space_directions = match get("space directions") {
         None => None,
         Some(v) => {
-            let sd = space
-                .ok_or_else(|| {
-                    Error::format(
-                        "NRRD \"space directions\" given without \"space\" or \"space dimension\"",
-                    )
-                })?
-                .1;
+            let sd = space_dim("space directions")?;
             let dirs = split_vectors("space directions", v)?;
             if dirs.len() != dim {
                 return Err(err_field(
@@ -849,13 +809,7 @@ pub fn parse_nrrd_header(bytes: &[u8], detached: bool) -> Result<NrrdHeader> {
     let space_origin = match get("space origin") {
         None => None,
         Some(v) => {
-            let sd = space
-                .ok_or_else(|| {
-                    Error::format(
-                        "NRRD \"space origin\" given without \"space\" or \"space dimension\"",
-                    )
-                })?
-                .1;
+            let sd = space_dim("space origin")?;
             let o = parse_vector("space origin", v)?;
             if o.len() != sd {
                 return Err(err_field(
@@ -1405,7 +1359,7 @@ fn read_from<T: Ascii, R: Read + Seek>(
         return Err(Error::format(format!(
             "truncated NRRD data in {what}: expected {n} {} values ({:?} encoding), but {avail} \
              bytes cannot hold them",
-            h.dtype.name(),
+            h.dtype.nrrd_name(),
             h.encoding
         )));
     }
@@ -1510,7 +1464,7 @@ fn read_with(
         Error::format(format!(
             "NRRD sizes {:?} of {} ({size} bytes each) overflow the addressable size",
             h.sizes,
-            h.dtype.name()
+            h.dtype.nrrd_name()
         ))
     };
     let count = h
@@ -1526,7 +1480,7 @@ fn read_with(
         return Err(Error::format(format!(
             "NRRD data of sizes {:?} ({}) need {nbytes} bytes, more than the limit max_bytes = {}",
             h.sizes,
-            h.dtype.name(),
+            h.dtype.nrrd_name(),
             opts.max_bytes
         )));
     }
@@ -1580,7 +1534,7 @@ fn read_with(
                 "truncated NRRD data in {}: expected {per} {} values ({} bytes, {:?} encoding), \
                  the file has {avail} bytes of data",
                 input.what(),
-                h.dtype.name(),
+                h.dtype.nrrd_name(),
                 per * size,
                 h.encoding
             )));
@@ -1588,18 +1542,7 @@ fn read_with(
     }
     let (order, nspatial) = axis_order(h);
     debug_assert_eq!(order.len(), dim);
-    let data = match h.dtype {
-        NrrdType::I8 => read_typed::<i8>(h, &inputs, count, &order)?,
-        NrrdType::U8 => read_typed::<u8>(h, &inputs, count, &order)?,
-        NrrdType::I16 => read_typed::<i16>(h, &inputs, count, &order)?,
-        NrrdType::U16 => read_typed::<u16>(h, &inputs, count, &order)?,
-        NrrdType::I32 => read_typed::<i32>(h, &inputs, count, &order)?,
-        NrrdType::U32 => read_typed::<u32>(h, &inputs, count, &order)?,
-        NrrdType::I64 => read_typed::<i64>(h, &inputs, count, &order)?,
-        NrrdType::U64 => read_typed::<u64>(h, &inputs, count, &order)?,
-        NrrdType::F32 => read_typed::<f32>(h, &inputs, count, &order)?,
-        NrrdType::F64 => read_typed::<f64>(h, &inputs, count, &order)?,
-    };
+    let data = with_element_type!(h.dtype, T => read_typed::<T>(h, &inputs, count, &order)?);
     let (affine, spacing) = geometry(h, &order, nspatial);
     Ok(VolumeFile {
         shape: order.iter().map(|&a| h.sizes[a]).collect(),
@@ -1673,27 +1616,7 @@ fn encode_header(vol: &VolumeFile, gzip: bool) -> Result<String> {
             vol.shape
         )));
     }
-    if let Some(i) = vol.shape.iter().position(|&d| d == 0) {
-        return Err(Error::shape(format!(
-            "every dimension must be >= 1, got shape {:?} (axis {i})",
-            vol.shape
-        )));
-    }
-    let count = vol.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if count != Some(vol.data.len()) {
-        return Err(Error::shape(format!(
-            "shape {:?} needs {} elements, data has {}",
-            vol.shape,
-            count.map_or_else(|| "more than usize::MAX".to_string(), |c| c.to_string()),
-            vol.data.len()
-        )));
-    }
-    if let Some(v) = vol.affine.iter().find(|v| !v.is_finite()) {
-        return Err(Error::setting(format!(
-            "affine entries must be finite, got {v} in {:?}",
-            vol.affine
-        )));
-    }
+    check_writable(vol, u64::MAX)?;
     let a = &vol.affine;
     // Columns written as directions must be usable: non-zero, and a basis for 3+ axes.
     let ncols = nd.min(3);
@@ -1733,12 +1656,12 @@ fn encode_header(vol: &VolumeFile, gzip: bool) -> Result<String> {
         }
     }
     let sizes: Vec<String> = vol.shape.iter().map(|s| s.to_string()).collect();
-    let t = NrrdType::of(&vol.data);
+    let t = vol.data.dtype();
     let mut h = String::new();
     h.push_str("NRRD0004\n");
     h.push_str("# Complete NRRD file format specification at:\n");
     h.push_str("# http://teem.sourceforge.net/nrrd/format.html\n");
-    h.push_str(&format!("type: {}\n", t.name()));
+    h.push_str(&format!("type: {}\n", t.nrrd_name()));
     h.push_str(&format!("dimension: {nd}\n"));
     h.push_str("space: left-posterior-superior\n");
     h.push_str(&format!("sizes: {}\n", sizes.join(" ")));
@@ -1781,19 +1704,8 @@ pub fn write_nrrd_bytes(vol: &VolumeFile, gzip: bool) -> Result<Vec<u8>> {
 /// Errors as [`write_nrrd_bytes`], plus `ERR_IO`.
 pub fn write_nrrd(path: &Path, vol: &VolumeFile, gzip: bool) -> Result<()> {
     let header = encode_header(vol, gzip)?;
-    let io_err = |e: io::Error| Error::io(format!("writing {}: {e}", path.display()));
-    let file = File::create(path).map_err(io_err)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    w.write_all(header.as_bytes()).map_err(io_err)?;
-    if gzip {
-        let mut enc = GzEncoder::new(w, Compression::new(GZIP_LEVEL));
-        write_data(&mut enc, &vol.data).map_err(io_err)?;
-        let w = enc.finish().map_err(io_err)?;
-        finish_file(w).map_err(io_err)
-    } else {
-        write_data(&mut w, &vol.data).map_err(io_err)?;
-        finish_file(w).map_err(io_err)
-    }
+    // the header stays plain text, only the voxels are compressed
+    write_file(path, header.as_bytes(), &[], &vol.data, gzip)
 }
 
 #[cfg(test)]
@@ -1811,14 +1723,14 @@ mod tests {
             ("ulonglong", NrrdType::U64),
             ("double", NrrdType::F64),
         ] {
-            assert_eq!(NrrdType::parse(n).unwrap(), t, "{n}");
+            assert_eq!(NrrdType::from_nrrd_name(n).unwrap(), t, "{n}");
         }
         assert_eq!(
-            NrrdType::parse("block").unwrap_err().code,
+            NrrdType::from_nrrd_name("block").unwrap_err().code,
             voxelkit_core::Code::Unsupported
         );
         assert_eq!(
-            NrrdType::parse("quad").unwrap_err().code,
+            NrrdType::from_nrrd_name("quad").unwrap_err().code,
             voxelkit_core::Code::Format
         );
     }

@@ -15,12 +15,16 @@ fn code(bval: &str, bvec: &str) -> Code {
     }
 }
 
+/// The b-vectors read from a bval and a bvec text that parse.
+fn bvecs_of(bval: &str, bvec: &str) -> Vec<[f64; 3]> {
+    parse_bvals_bvecs(bval, bvec).unwrap().bvecs
+}
+
 #[test]
 fn fsl_layout_three_rows() {
-    let g = parse_bvals_bvecs("0 1000 2000\n", "1 0 0\n0 1 0\n0 0 1\n").unwrap();
     // 3 x 3 is read as DIPY reads it: one gradient per row (no transpose).
     assert_eq!(
-        g.bvecs,
+        bvecs_of("0 1000 2000\n", "1 0 0\n0 1 0\n0 0 1\n"),
         vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     );
     let g = parse_bvals_bvecs("0 1000 2000 3000", "1 2 3 4\n5 6 7 8\n9 10 11 12").unwrap();
@@ -38,9 +42,8 @@ fn fsl_layout_three_rows() {
 
 #[test]
 fn three_by_three_is_row_per_gradient_like_dipy() {
-    let g = parse_bvals_bvecs("0 1 2", "1 2 3\n4 5 6\n7 8 9").unwrap();
     assert_eq!(
-        g.bvecs,
+        bvecs_of("0 1 2", "1 2 3\n4 5 6\n7 8 9"),
         vec![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]
     );
 }
@@ -60,8 +63,10 @@ fn column_layouts_separators_and_comments() {
     assert_eq!(g.bvals, vec![5.0, 10.0]);
     assert_eq!(g.bvecs, vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
     // Two gradients given 3 x 2 (DIPY itself rejects this through its max(shape) check).
-    let g = parse_bvals_bvecs("0 1000", "1 0\n0 1\n0 0").unwrap();
-    assert_eq!(g.bvecs, vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+    assert_eq!(
+        bvecs_of("0 1000", "1 0\n0 1\n0 0"),
+        vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    );
 }
 
 #[test]
@@ -69,8 +74,7 @@ fn single_gradient_row_or_column() {
     let g = parse_bvals_bvecs("1000", "0.6 0.8 0").unwrap();
     assert_eq!(g.bvals, vec![1000.0]);
     assert_eq!(g.bvecs, vec![[0.6, 0.8, 0.0]]);
-    let g = parse_bvals_bvecs("1000\n", "0.6\n0.8\n0\n").unwrap();
-    assert_eq!(g.bvecs, vec![[0.6, 0.8, 0.0]]);
+    assert_eq!(bvecs_of("1000\n", "0.6\n0.8\n0\n"), vec![[0.6, 0.8, 0.0]]);
 }
 
 #[test]

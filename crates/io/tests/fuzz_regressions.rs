@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::io::Write;
-
-use common::Spec;
+use common::{gzip, Spec};
 use voxelkit_core::Code;
 use voxelkit_io::{
     parse_bvals_bvecs, read_nifti_bytes, read_nrrd_bytes, write_nrrd_bytes, NiftiOptions,
@@ -18,12 +16,6 @@ use voxelkit_io::{
 
 fn opts() -> NiftiOptions {
     NiftiOptions::default()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 /// The invariants every fuzz target checks on `Ok`.

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{assert_close, bytes_of, random_data, reference, scratch, Spec, CODES};
+use common::{as_f64, assert_close, bytes_of, random_data, reference, scratch, Spec, CODES};
 use voxelkit_core::rng::SplitMix64;
 use voxelkit_core::Code;
 use voxelkit_io::{
@@ -15,21 +15,6 @@ use voxelkit_io::{
 
 fn opts() -> NiftiOptions {
     NiftiOptions::default()
-}
-
-fn as_f64(d: &VolumeData) -> Vec<f64> {
-    match d {
-        VolumeData::U8(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I8(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I16(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::U16(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::U32(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::U64(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::F64(v) => v.clone(),
-    }
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

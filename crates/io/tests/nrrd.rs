@@ -2,8 +2,11 @@
 //! fixtures/nrrd/generate.py), the PyRadiomics test volumes in ../shared (skipped with a message
 //! when absent), round trips through the writer, and hostile headers.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{as_f64, gzip};
 
 use serde_json::Value;
 use voxelkit_core::Code;
@@ -32,21 +35,6 @@ fn num(v: &Value) -> f64 {
         Value::String(s) if s == "Infinity" => f64::INFINITY,
         Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
         _ => panic!("not a number: {v}"),
-    }
-}
-
-fn as_f64(d: &VolumeData) -> Vec<f64> {
-    match d {
-        VolumeData::U8(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I8(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I16(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::U16(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::U32(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::U64(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        VolumeData::F64(v) => v.clone(),
     }
 }
 
@@ -391,12 +379,6 @@ fn bad_headers_are_coded_errors() {
     }
 }
 
-fn gz(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
-
 #[test]
 fn corrupt_and_truncated_gzip_are_format_errors() {
     let v = vol(
@@ -423,8 +405,8 @@ fn corrupt_and_truncated_gzip_are_format_errors() {
     let mut two = good[..hl].to_vec();
     let raw = write_nrrd_bytes(&v, false).unwrap();
     let payload = &raw[raw.windows(2).position(|w| w == b"\n\n").unwrap() + 2..];
-    two.extend(gz(&payload[..100]));
-    two.extend(gz(&payload[100..]));
+    two.extend(gzip(&payload[..100]));
+    two.extend(gzip(&payload[100..]));
     assert_eq!(
         read_nrrd_bytes(&two, &NrrdOptions::default()).unwrap().data,
         v.data

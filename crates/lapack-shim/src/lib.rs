@@ -19,32 +19,15 @@
 use nalgebra::{DMatrix, RealField};
 use std::os::raw::{c_char, c_int};
 
+#[path = "../../blas-shim/src/abi.rs"]
+mod abi;
+pub use abi::Uplo;
+use abi::{ld_ok, mat, mat_mut, nn, sym, uplo_of};
+
 /// Element types LAPACK is called with.
 pub trait Real: RealField + Copy {}
 impl Real for f32 {}
 impl Real for f64 {}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Uplo {
-    Upper,
-    Lower,
-}
-
-fn uplo_of(c: c_char) -> Option<Uplo> {
-    match c as u8 {
-        b'U' | b'u' => Some(Uplo::Upper),
-        b'L' | b'l' => Some(Uplo::Lower),
-        _ => None,
-    }
-}
-
-fn mat_len(rows: usize, cols: usize, ld: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        ld * (cols - 1) + rows
-    }
-}
 
 /// Cholesky factor of the `uplo` triangle of the symmetric `n x n` A, in place (A = L L' or
 /// A = U' U). Returns LAPACK's info: 0, or j (1-based) when the leading minor of order j is not
@@ -198,14 +181,7 @@ pub fn sym_eigen<T: Real>(
     a: &[T],
     lda: usize,
 ) -> Option<(Vec<T>, DMatrix<T>)> {
-    let m = DMatrix::from_fn(n, n, |i, j| {
-        let (r, c) = match uplo {
-            Uplo::Upper if i > j => (j, i),
-            Uplo::Lower if i < j => (j, i),
-            _ => (i, j),
-        };
-        a[r + c * lda]
-    });
+    let m = DMatrix::from_fn(n, n, |i, j| sym(a, lda, uplo, i, j));
     if m.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -252,11 +228,6 @@ pub fn thin_svd<T: Real>(
 // C ABI entries (the declarations of lapack-sys 0.14).
 // ------------------------------------------------------------------------------------------------
 
-#[inline]
-fn nn(v: c_int) -> Option<usize> {
-    usize::try_from(v).ok()
-}
-
 /// Writes the SVD outputs for job 'S'/'A' (thin when m != n is only allowed for 'S') or 'N'.
 unsafe fn svd_entry<T: Real>(
     job_u: u8,
@@ -284,21 +255,13 @@ unsafe fn svd_entry<T: Real>(
     if !ok(ju) || !ok(jv) {
         return -1;
     }
-    let Some(lda) = nn(lda).filter(|&l| l >= m.max(1)) else {
+    let Some(lda) = ld_ok(lda, m) else {
         return -5;
     };
     let want_u = ju != b'N';
     let want_vt = jv != b'N';
-    let ldu = if want_u {
-        nn(ldu).filter(|&l| l >= m.max(1))
-    } else {
-        Some(1)
-    };
-    let ldvt = if want_vt {
-        nn(ldvt).filter(|&l| l >= k.max(1))
-    } else {
-        Some(1)
-    };
+    let ldu = if want_u { ld_ok(ldu, m) } else { Some(1) };
+    let ldvt = if want_vt { ld_ok(ldvt, k) } else { Some(1) };
     let (Some(ldu), Some(ldvt)) = (ldu, ldvt) else {
         return -8;
     };
@@ -312,7 +275,7 @@ unsafe fn svd_entry<T: Real>(
         return 0;
     }
     // SAFETY: spans computed from validated sizes and leading dimensions.
-    let a = unsafe { std::slice::from_raw_parts(a, mat_len(m, n, lda)) };
+    let a = unsafe { mat(a, m, n, lda) };
     let Some((sv, um, vm)) = thin_svd(m, n, a, lda) else {
         return 1;
     };
@@ -320,7 +283,7 @@ unsafe fn svd_entry<T: Real>(
     unsafe {
         std::slice::from_raw_parts_mut(s, k).copy_from_slice(&sv);
         if want_u {
-            let u = std::slice::from_raw_parts_mut(u, mat_len(m, k, ldu));
+            let u = mat_mut(u, m, k, ldu);
             for c in 0..k {
                 for r in 0..m {
                     u[r + c * ldu] = um[(r, c)];
@@ -328,7 +291,7 @@ unsafe fn svd_entry<T: Real>(
             }
         }
         if want_vt {
-            let vt = std::slice::from_raw_parts_mut(vt, mat_len(k, n, ldvt));
+            let vt = mat_mut(vt, k, n, ldvt);
             for c in 0..n {
                 for r in 0..k {
                     vt[r + c * ldvt] = vm[(r, c)];
@@ -337,6 +300,17 @@ unsafe fn svd_entry<T: Real>(
         }
     }
     0
+}
+
+/// The value of the `Option` `$e`, or a return with `*$info = $pos`: LAPACK's code for a bad
+/// argument (minus its position).
+macro_rules! arg {
+    ($info:ident, $pos:expr, $e:expr) => {
+        match $e {
+            Some(v) => v,
+            None => return *$info = $pos,
+        }
+    };
 }
 
 macro_rules! lapack_entries {
@@ -351,22 +325,13 @@ macro_rules! lapack_entries {
         ) {
             // SAFETY: Fortran ABI: every argument is a valid pointer.
             unsafe {
-                let Some(u) = uplo_of(*uplo) else {
-                    return *info = -1;
-                };
-                let Some(n) = nn(*n) else { return *info = -2 };
-                let Some(lda) = nn(*lda).filter(|&l| l >= n.max(1)) else {
-                    return *info = -4;
-                };
+                let u = arg!(info, -1, uplo_of(*uplo));
+                let n = arg!(info, -2, nn(*n));
+                let lda = arg!(info, -4, ld_ok(*lda, n));
                 *info = if n == 0 {
                     0
                 } else {
-                    potrf(
-                        u,
-                        n,
-                        std::slice::from_raw_parts_mut(a, mat_len(n, n, lda)),
-                        lda,
-                    )
+                    potrf(u, n, mat_mut(a, n, n, lda), lda)
                 };
             }
         }
@@ -384,25 +349,17 @@ macro_rules! lapack_entries {
         ) {
             // SAFETY: Fortran ABI; spans from validated sizes.
             unsafe {
-                let Some(u) = uplo_of(*uplo) else {
-                    return *info = -1;
-                };
-                let Some(n) = nn(*n) else { return *info = -2 };
-                let Some(nrhs) = nn(*nrhs) else {
-                    return *info = -3;
-                };
-                let Some(lda) = nn(*lda).filter(|&l| l >= n.max(1)) else {
-                    return *info = -5;
-                };
-                let Some(ldb) = nn(*ldb).filter(|&l| l >= n.max(1)) else {
-                    return *info = -7;
-                };
+                let u = arg!(info, -1, uplo_of(*uplo));
+                let n = arg!(info, -2, nn(*n));
+                let nrhs = arg!(info, -3, nn(*nrhs));
+                let lda = arg!(info, -5, ld_ok(*lda, n));
+                let ldb = arg!(info, -7, ld_ok(*ldb, n));
                 *info = 0;
                 if n == 0 || nrhs == 0 {
                     return;
                 }
-                let a = std::slice::from_raw_parts(a, mat_len(n, n, lda));
-                let b = std::slice::from_raw_parts_mut(b, mat_len(n, nrhs, ldb));
+                let a = mat(a, n, n, lda);
+                let b = mat_mut(b, n, nrhs, ldb);
                 potrs(u, n, nrhs, a, lda, b, ldb);
             }
         }
@@ -420,23 +377,17 @@ macro_rules! lapack_entries {
         ) {
             // SAFETY: Fortran ABI; spans from validated sizes.
             unsafe {
-                let Some(n) = nn(*n) else { return *info = -1 };
-                let Some(nrhs) = nn(*nrhs) else {
-                    return *info = -2;
-                };
-                let Some(lda) = nn(*lda).filter(|&l| l >= n.max(1)) else {
-                    return *info = -4;
-                };
-                let Some(ldb) = nn(*ldb).filter(|&l| l >= n.max(1)) else {
-                    return *info = -7;
-                };
+                let n = arg!(info, -1, nn(*n));
+                let nrhs = arg!(info, -2, nn(*nrhs));
+                let lda = arg!(info, -4, ld_ok(*lda, n));
+                let ldb = arg!(info, -7, ld_ok(*ldb, n));
                 *info = 0;
                 if n == 0 {
                     return;
                 }
-                let a = std::slice::from_raw_parts_mut(a, mat_len(n, n, lda));
+                let a = mat_mut(a, n, n, lda);
                 let ipiv = std::slice::from_raw_parts_mut(ipiv, n);
-                let b = std::slice::from_raw_parts_mut(b, mat_len(n, nrhs, ldb));
+                let b = mat_mut(b, n, nrhs, ldb);
                 *info = gesv(n, nrhs, a, lda, ipiv, b, ldb);
             }
         }
@@ -476,19 +427,15 @@ macro_rules! lapack_entries {
                 if !matches!(rng, b'A' | b'V' | b'I') {
                     return *info = -2;
                 }
-                let Some(u) = uplo_of(*uplo) else {
-                    return *info = -3;
-                };
-                let Some(nu) = nn(*n) else { return *info = -4 };
-                let Some(lda) = nn(*lda).filter(|&l| l >= nu.max(1)) else {
-                    return *info = -6;
-                };
+                let u = arg!(info, -3, uplo_of(*uplo));
+                let nu = arg!(info, -4, nn(*n));
+                let lda = arg!(info, -6, ld_ok(*lda, nu));
                 let (lo, hi) = (*il, *iu);
                 if rng == b'I' && nu > 0 && !(1 <= lo && lo <= hi && hi as usize <= nu) {
                     return *info = -9;
                 }
                 let ldz_v = nn(*ldz).filter(|&l| l >= if wantz { nu.max(1) } else { 1 });
-                let Some(ldz) = ldz_v else { return *info = -15 };
+                let ldz = arg!(info, -15, ldz_v);
                 *info = 0;
                 if *lwork == -1 || *liwork == -1 {
                     *work = (26 * nu.max(1)) as $t;
@@ -499,7 +446,7 @@ macro_rules! lapack_entries {
                 if nu == 0 {
                     return;
                 }
-                let a = std::slice::from_raw_parts(a, mat_len(nu, nu, lda));
+                let a = mat(a, nu, nu, lda);
                 let Some((vals, vecs)) = sym_eigen(u, nu, a, lda) else {
                     return *info = 1;
                 };
@@ -515,7 +462,7 @@ macro_rules! lapack_entries {
                     w[o] = vals[i];
                 }
                 if wantz && !keep.is_empty() {
-                    let z = std::slice::from_raw_parts_mut(z, mat_len(nu, keep.len(), ldz));
+                    let z = mat_mut(z, nu, keep.len(), ldz);
                     let isuppz = std::slice::from_raw_parts_mut(isuppz, 2 * keep.len());
                     for (o, &i) in keep.iter().enumerate() {
                         for r in 0..nu {
@@ -598,17 +545,7 @@ lapack_entries!(f32, spotrf_, spotrs_, sgesv_, ssyevr_, sgesdd_, sgesvd_);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rnd(seed: &mut u64, n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::abi::rnd;
 
     /// A random symmetric positive-definite n x n matrix (column-major, ld = n).
     fn spd(seed: &mut u64, n: usize) -> Vec<f64> {
@@ -707,7 +644,7 @@ mod tests {
     fn c_entries_query_and_argument_errors() {
         let n: c_int = 3;
         let mut a = spd(&mut 1, 3);
-        let (mut m, mut info) = (0, 0);
+        let mut info = 0;
         let mut w = [0.0; 3];
         let mut z = [0.0; 9];
         let mut isuppz = [0; 6];
@@ -715,60 +652,41 @@ mod tests {
         let mut iwork = [0; 1];
         let q: c_int = -1;
         let (v, al, up) = (b'V' as c_char, b'A' as c_char, b'U' as c_char);
-        unsafe {
-            dsyevr_(
-                &v,
-                &al,
-                &up,
-                &n,
-                a.as_mut_ptr(),
-                &n,
-                &0.0,
-                &0.0,
-                &0,
-                &0,
-                &0.0,
-                &mut m,
-                w.as_mut_ptr(),
-                z.as_mut_ptr(),
-                &n,
-                isuppz.as_mut_ptr(),
-                work.as_mut_ptr(),
-                &q,
-                iwork.as_mut_ptr(),
-                &q,
-                &mut info,
-            );
-        }
-        assert_eq!((info, work[0], iwork[0]), (0, 78.0, 30));
+        // all eigenpairs of the upper triangle of a with the given workspaces: (info, m)
+        let mut syevr = |work: &mut [f64], lwork: c_int, iwork: &mut [c_int], liwork: c_int| {
+            let (mut m, mut info) = (0, 0);
+            unsafe {
+                dsyevr_(
+                    &v,
+                    &al,
+                    &up,
+                    &n,
+                    a.as_mut_ptr(),
+                    &n,
+                    &0.0,
+                    &0.0,
+                    &0,
+                    &0,
+                    &0.0,
+                    &mut m,
+                    w.as_mut_ptr(),
+                    z.as_mut_ptr(),
+                    &n,
+                    isuppz.as_mut_ptr(),
+                    work.as_mut_ptr(),
+                    &lwork,
+                    iwork.as_mut_ptr(),
+                    &liwork,
+                    &mut info,
+                )
+            };
+            (info, m)
+        };
+        let (info_q, _) = syevr(&mut work, q, &mut iwork, q);
+        assert_eq!((info_q, work[0], iwork[0]), (0, 78.0, 30));
         let mut work = vec![0.0; 78];
         let mut iwork = vec![0; 30];
-        unsafe {
-            dsyevr_(
-                &v,
-                &al,
-                &up,
-                &n,
-                a.as_mut_ptr(),
-                &n,
-                &0.0,
-                &0.0,
-                &0,
-                &0,
-                &0.0,
-                &mut m,
-                w.as_mut_ptr(),
-                z.as_mut_ptr(),
-                &n,
-                isuppz.as_mut_ptr(),
-                work.as_mut_ptr(),
-                &78,
-                iwork.as_mut_ptr(),
-                &30,
-                &mut info,
-            );
-        }
-        assert_eq!((info, m), (0, 3));
+        assert_eq!(syevr(&mut work, 78, &mut iwork, 30), (0, 3));
         let bad = b'Q' as c_char;
         unsafe { dpotrf_(&bad, &n, a.as_mut_ptr(), &n, &mut info) };
         assert_eq!(info, -1);

@@ -158,13 +158,16 @@ fn merge_groups(
     }
 }
 
-struct GlcmGroups {
+/// The merged matrices of the groups that are kept (`kept`: their indices in `plan.groups`),
+/// each `n x cols` row-major (GLCM: `cols = n`; GLRLM: the longest possible run).
+struct Groups {
     mats: Vec<Vec<f64>>,
     kept: Vec<usize>,
+    cols: usize,
     plan: Plan,
 }
 
-fn glcm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<GlcmGroups> {
+fn glcm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<Groups> {
     let plan = plan(roi, s, true)?;
     let n = roi.grey_levels.len();
     let mut counts = matrices::glcm_counts(roi, &plan.regions, &plan.angles, ctl)?;
@@ -187,17 +190,15 @@ fn glcm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<GlcmGroups> {
         mats.push(m);
         kept.push(gi);
     }
-    Ok(GlcmGroups { mats, kept, plan })
+    Ok(Groups {
+        mats,
+        kept,
+        cols: n,
+        plan,
+    })
 }
 
-struct GlrlmGroups {
-    mats: Vec<Vec<f64>>,
-    kept: Vec<usize>,
-    nr: usize,
-    plan: Plan,
-}
-
-fn glrlm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<GlrlmGroups> {
+fn glrlm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<Groups> {
     let plan = plan(roi, s, false)?;
     let n = roi.grey_levels.len();
     let nr = *roi.size.iter().max().unwrap();
@@ -208,10 +209,10 @@ fn glrlm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<GlrlmGroups> {
         mats.push(m);
         kept.push(gi);
     }
-    Ok(GlrlmGroups {
+    Ok(Groups {
         mats,
         kept,
-        nr,
+        cols: nr,
         plan,
     })
 }
@@ -254,7 +255,7 @@ pub fn extract<T: Sample, M: Sample>(
                 let per: Vec<[f64; 16]> = pool.install(|| {
                     g.mats
                         .par_iter()
-                        .map(|m| features::glrlm_features(m, &levels, g.nr))
+                        .map(|m| features::glrlm_features(m, &levels, g.cols))
                         .collect()
                 });
                 for (k, name) in features::GLRLM_NAMES.iter().enumerate() {
@@ -283,6 +284,50 @@ fn pack(mats: &[Vec<f64>], rows: usize, cols: usize, keep_cols: &[usize]) -> Vec
     out
 }
 
+/// The GLCM (`glcm`) or GLRLM matrices of `inp` after PyRadiomics' processing.
+fn texture_matrices<T: Sample, M: Sample>(
+    inp: &Input<'_, T, M>,
+    s: &Settings,
+    threads: Option<usize>,
+    ctl: &Control,
+    glcm: bool,
+) -> Result<TextureMatrices> {
+    let pool = par::pool(threads)?;
+    let roi = preprocess::prepare(inp, s, threads, ctl)?;
+    let g = pool.install(|| {
+        if glcm {
+            glcm_groups(&roi, s, ctl)
+        } else {
+            glrlm_groups(&roi, s, ctl)
+        }
+    })?;
+    let n = roi.grey_levels.len();
+    // a GLCM keeps every column, a GLRLM the run lengths that occur
+    let cols: Vec<usize> = (0..g.cols)
+        .filter(|&j| {
+            glcm || g
+                .mats
+                .iter()
+                .any(|m| (0..n).any(|i| m[i * g.cols + j] != 0.0))
+        })
+        .collect();
+    Ok(TextureMatrices {
+        data: pack(&g.mats, n, g.cols, &cols),
+        shape: [n, cols.len(), g.mats.len()],
+        grey_levels: roi.grey_levels.clone(),
+        run_lengths: if glcm {
+            vec![]
+        } else {
+            cols.iter().map(|&j| j as u32 + 1).collect()
+        },
+        angles: if g.plan.per_angle {
+            g.kept.iter().map(|&k| g.plan.angles[k]).collect()
+        } else {
+            vec![]
+        },
+    })
+}
+
 /// The GLCM matrices as PyRadiomics' `P_glcm` after its processing (empty grey levels removed,
 /// symmetrised, weighted, empty directions removed, normalised per matrix).
 pub fn glcm_matrices<T: Sample, M: Sample>(
@@ -291,22 +336,7 @@ pub fn glcm_matrices<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<TextureMatrices> {
-    let pool = par::pool(threads)?;
-    let roi = preprocess::prepare(inp, s, threads, ctl)?;
-    let g = pool.install(|| glcm_groups(&roi, s, ctl))?;
-    let n = roi.grey_levels.len();
-    let cols: Vec<usize> = (0..n).collect();
-    Ok(TextureMatrices {
-        data: pack(&g.mats, n, n, &cols),
-        shape: [n, n, g.mats.len()],
-        grey_levels: roi.grey_levels.clone(),
-        run_lengths: vec![],
-        angles: if g.plan.per_angle {
-            g.kept.iter().map(|&k| g.plan.angles[k]).collect()
-        } else {
-            vec![]
-        },
-    })
+    texture_matrices(inp, s, threads, ctl, true)
 }
 
 /// The GLRLM matrices as PyRadiomics' `P_glrlm` after its processing (empty grey levels and
@@ -317,26 +347,5 @@ pub fn glrlm_matrices<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<TextureMatrices> {
-    let pool = par::pool(threads)?;
-    let roi = preprocess::prepare(inp, s, threads, ctl)?;
-    let g = pool.install(|| glrlm_groups(&roi, s, ctl))?;
-    let n = roi.grey_levels.len();
-    let cols: Vec<usize> = (0..g.nr)
-        .filter(|&j| {
-            g.mats
-                .iter()
-                .any(|m| (0..n).any(|i| m[i * g.nr + j] != 0.0))
-        })
-        .collect();
-    Ok(TextureMatrices {
-        data: pack(&g.mats, n, g.nr, &cols),
-        shape: [n, cols.len(), g.mats.len()],
-        grey_levels: roi.grey_levels.clone(),
-        run_lengths: cols.iter().map(|&j| j as u32 + 1).collect(),
-        angles: if g.plan.per_angle {
-            g.kept.iter().map(|&k| g.plan.angles[k]).collect()
-        } else {
-            vec![]
-        },
-    })
+    texture_matrices(inp, s, threads, ctl, false)
 }

@@ -92,6 +92,22 @@ impl Region {
     }
 }
 
+/// Voxel `p` (z, y, x) moved `by` steps along `off`.
+#[inline(always)]
+fn moved(p: [i64; 3], off: &Angle, by: i64) -> [i64; 3] {
+    [
+        p[0] + by * off[0] as i64,
+        p[1] + by * off[1] as i64,
+        p[2] + by * off[2] as i64,
+    ]
+}
+
+/// Linear index of voxel `p` (z, y, x, on the grid) with strides `st`.
+#[inline(always)]
+fn at(st: &[usize; 3], p: [i64; 3]) -> usize {
+    p[0] as usize * st[0] + p[1] as usize * st[1] + p[2] as usize
+}
+
 /// Index of each grey level in the compact (present levels only) matrix axis.
 pub fn level_index(roi: &Roi) -> Vec<u32> {
     let mut lut = vec![u32::MAX; roi.ng as usize + 1];
@@ -174,18 +190,11 @@ pub fn glcm_counts(
                                     continue;
                                 }
                                 for (a, off) in angles.iter().enumerate() {
-                                    let p = [
-                                        z as i64 + off[0] as i64,
-                                        y as i64 + off[1] as i64,
-                                        x as i64 + off[2] as i64,
-                                    ];
+                                    let p = moved([z as i64, y as i64, x as i64], off, 1);
                                     if !r.contains(p) {
                                         continue;
                                     }
-                                    let j = p[0] as usize * st[0]
-                                        + p[1] as usize * st[1]
-                                        + p[2] as usize;
-                                    let gj = roi.grey[j];
+                                    let gj = roi.grey[at(&st, p)];
                                     if gj != 0 {
                                         m[a * n * n + row + lut[gj as usize] as usize] += 1.0;
                                     }
@@ -207,19 +216,21 @@ pub fn glcm_counts(
         .collect()
 }
 
-/// [`glrlm_counts`] by walking every line from its first voxel (the straightforward algorithm,
-/// kept as the reference the faster one is tested against).
-pub fn glrlm_counts_by_lines(
-    roi: &Roi,
+/// What the two run-length counters share: every (region, angle) counted in parallel over
+/// z-slabs of the region by `slab(region, angle, z0, z1, m)`, which adds the runs of slices
+/// `z0..z1` to the `n x nr` matrix `m` (`n` grey levels) and says whether some line held more than one ROI voxel;
+/// the slabs' matrices summed in order; then, with `drop_flat`, a matrix zeroed when
+/// `flat(region, angle, multi)` says that no line of the region held two ROI voxels.
+fn glrlm_frame(
+    n: usize,
     regions: &[Region],
     angles: &[Angle],
     nr: usize,
     drop_flat: bool,
     ctl: &Control,
+    slab: impl Fn(&Region, &Angle, usize, usize, &mut [f64]) -> Result<bool> + Sync,
+    flat: impl Fn(&Region, &Angle, bool) -> bool + Sync,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
-    let n = roi.grey_levels.len();
-    let lut = level_index(roi);
-    let st = roi.strides();
     regions
         .par_iter()
         .map(|r| {
@@ -231,54 +242,8 @@ pub fn glrlm_counts_by_lines(
                         .par_iter()
                         .map(|&(z0, z1)| -> Result<(Vec<f64>, bool)> {
                             ctl.check()?;
-                            let mut multi = false;
                             let mut m = vec![0.0f64; n * nr];
-                            let mut emit = |g: u32, len: usize| {
-                                if len > nr {
-                                    return Err(Error::internal("run longer than the box"));
-                                }
-                                m[lut[g as usize] as usize * nr + len - 1] += 1.0;
-                                Ok(())
-                            };
-                            for z in z0..z1 {
-                                for y in r.lo[1]..=r.hi[1] {
-                                    for x in r.lo[2]..=r.hi[2] {
-                                        let start = [z as i64, y as i64, x as i64];
-                                        let prev = [
-                                            start[0] - off[0] as i64,
-                                            start[1] - off[1] as i64,
-                                            start[2] - off[2] as i64,
-                                        ];
-                                        if r.contains(prev) {
-                                            continue; // not the first voxel of its line
-                                        }
-                                        let (mut g, mut len, mut elements) = (0u32, 0usize, 0usize);
-                                        let mut p = start;
-                                        while r.contains(p) {
-                                            let v = roi.grey[p[0] as usize * st[0]
-                                                + p[1] as usize * st[1]
-                                                + p[2] as usize];
-                                            elements += usize::from(v != 0);
-                                            if v != 0 && v == g {
-                                                len += 1;
-                                            } else {
-                                                if g != 0 {
-                                                    emit(g, len)?;
-                                                }
-                                                g = v;
-                                                len = usize::from(v != 0);
-                                            }
-                                            for k in 0..3 {
-                                                p[k] += off[k] as i64;
-                                            }
-                                        }
-                                        if g != 0 {
-                                            emit(g, len)?;
-                                        }
-                                        multi |= elements > 1;
-                                    }
-                                }
-                            }
+                            let multi = slab(r, off, z0, z1, &mut m)?;
                             Ok((m, multi))
                         })
                         .collect::<Result<_>>()?;
@@ -290,7 +255,7 @@ pub fn glrlm_counts_by_lines(
                             *t += v;
                         }
                     }
-                    if drop_flat && !multi {
+                    if drop_flat && flat(r, off, multi) {
                         total.iter_mut().for_each(|v| *v = 0.0);
                     }
                     Ok(total)
@@ -318,85 +283,45 @@ pub fn glrlm_counts(
     drop_flat: bool,
     ctl: &Control,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
-    let n = roi.grey_levels.len();
     let lut = level_index(roi);
     let st = roi.strides();
-    regions
-        .par_iter()
-        .map(|r| {
-            angles
-                .par_iter()
-                .map(|off| {
-                    let tasks = slabs(r, n * nr * 8);
-                    let lin =
-                        off[0] as i64 * st[0] as i64 + off[1] as i64 * st[1] as i64 + off[2] as i64;
-                    let parts: Vec<(Vec<f64>, bool)> = tasks
-                        .par_iter()
-                        .map(|&(z0, z1)| -> Result<(Vec<f64>, bool)> {
-                            ctl.check()?;
-                            let mut multi = false;
-                            let mut m = vec![0.0f64; n * nr];
-                            for z in z0..z1 {
-                                for y in r.lo[1]..=r.hi[1] {
-                                    let row = z * st[0] + y * st[1];
-                                    for x in r.lo[2]..=r.hi[2] {
-                                        let i = row + x;
-                                        let g = roi.grey[i];
-                                        if g == 0 {
-                                            continue;
-                                        }
-                                        let p = [z as i64, y as i64, x as i64];
-                                        let succ = [
-                                            p[0] + off[0] as i64,
-                                            p[1] + off[1] as i64,
-                                            p[2] + off[2] as i64,
-                                        ];
-                                        if r.contains(succ)
-                                            && roi.grey[(i as i64 + lin) as usize] == g
-                                        {
-                                            continue; // the run goes on
-                                        }
-                                        let mut len = 1usize;
-                                        let mut q = [
-                                            p[0] - off[0] as i64,
-                                            p[1] - off[1] as i64,
-                                            p[2] - off[2] as i64,
-                                        ];
-                                        let mut j = i as i64 - lin;
-                                        while r.contains(q) && roi.grey[j as usize] == g {
-                                            len += 1;
-                                            for k in 0..3 {
-                                                q[k] -= off[k] as i64;
-                                            }
-                                            j -= lin;
-                                        }
-                                        if len > nr {
-                                            return Err(Error::internal("run longer than the box"));
-                                        }
-                                        multi |= len > 1;
-                                        m[lut[g as usize] as usize * nr + len - 1] += 1.0;
-                                    }
-                                }
-                            }
-                            Ok((m, multi))
-                        })
-                        .collect::<Result<_>>()?;
-                    let mut total = vec![0.0f64; n * nr];
-                    let mut multi = false;
-                    for (p, mu) in parts {
-                        multi |= mu;
-                        for (t, v) in total.iter_mut().zip(p) {
-                            *t += v;
-                        }
+    let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
+        let lin = off[0] as i64 * st[0] as i64 + off[1] as i64 * st[1] as i64 + off[2] as i64;
+        let mut multi = false;
+        for z in z0..z1 {
+            for y in r.lo[1]..=r.hi[1] {
+                let row = z * st[0] + y * st[1];
+                for x in r.lo[2]..=r.hi[2] {
+                    let i = row + x;
+                    let g = roi.grey[i];
+                    if g == 0 {
+                        continue;
                     }
-                    if drop_flat && !multi && !line_with_two(roi, r, off) {
-                        total.iter_mut().for_each(|v| *v = 0.0);
+                    let p = [z as i64, y as i64, x as i64];
+                    if r.contains(moved(p, off, 1)) && roi.grey[(i as i64 + lin) as usize] == g {
+                        continue; // the run goes on
                     }
-                    Ok(total)
-                })
-                .collect()
-        })
-        .collect()
+                    let mut len = 1usize;
+                    let mut q = moved(p, off, -1);
+                    let mut j = i as i64 - lin;
+                    while r.contains(q) && roi.grey[j as usize] == g {
+                        len += 1;
+                        q = moved(q, off, -1);
+                        j -= lin;
+                    }
+                    if len > nr {
+                        return Err(Error::internal("run longer than the box"));
+                    }
+                    multi |= len > 1;
+                    m[lut[g as usize] as usize * nr + len - 1] += 1.0;
+                }
+            }
+        }
+        Ok(multi)
+    };
+    let flat = |r: &Region, off: &Angle, multi: bool| !multi && !line_with_two(roi, r, off);
+    let n = roi.grey_levels.len();
+    glrlm_frame(n, regions, angles, nr, drop_flat, ctl, slab, flat)
 }
 
 /// Whether some line of the region along `off` holds two ROI voxels (only asked when every run
@@ -411,14 +336,11 @@ fn line_with_two(roi: &Roi, r: &Region, off: &Angle) -> bool {
                 }
                 let mut q = [z as i64, y as i64, x as i64];
                 loop {
-                    for k in 0..3 {
-                        q[k] += off[k] as i64;
-                    }
+                    q = moved(q, off, 1);
                     if !r.contains(q) {
                         break;
                     }
-                    if roi.grey[q[0] as usize * st[0] + q[1] as usize * st[1] + q[2] as usize] != 0
-                    {
+                    if roi.grey[at(&st, q)] != 0 {
                         return true;
                     }
                 }
@@ -431,6 +353,68 @@ fn line_with_two(roi: &Roi, r: &Region, off: &Angle) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Counts = Vec<Vec<Vec<f64>>>;
+
+    /// [`glrlm_counts`] by walking every line from its first voxel: the straightforward algorithm,
+    /// the reference the faster one is tested against.
+    fn by_lines(roi: &Roi, regions: &[Region], angles: &[Angle], nr: usize, drop: bool) -> Counts {
+        let lut = level_index(roi);
+        let st = roi.strides();
+        let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
+            let mut multi = false;
+            let mut emit = |g: u32, len: usize| {
+                if len > nr {
+                    return Err(Error::internal("run longer than the box"));
+                }
+                m[lut[g as usize] as usize * nr + len - 1] += 1.0;
+                Ok(())
+            };
+            for z in z0..z1 {
+                for y in r.lo[1]..=r.hi[1] {
+                    for x in r.lo[2]..=r.hi[2] {
+                        let start = [z as i64, y as i64, x as i64];
+                        if r.contains(moved(start, off, -1)) {
+                            continue; // not the first voxel of its line
+                        }
+                        let (mut g, mut len, mut elements) = (0u32, 0usize, 0usize);
+                        let mut p = start;
+                        while r.contains(p) {
+                            let v = roi.grey[at(&st, p)];
+                            elements += usize::from(v != 0);
+                            if v != 0 && v == g {
+                                len += 1;
+                            } else {
+                                if g != 0 {
+                                    emit(g, len)?;
+                                }
+                                g = v;
+                                len = usize::from(v != 0);
+                            }
+                            p = moved(p, off, 1);
+                        }
+                        if g != 0 {
+                            emit(g, len)?;
+                        }
+                        multi |= elements > 1;
+                    }
+                }
+            }
+            Ok(multi)
+        };
+        let ctl = Control::default();
+        glrlm_frame(
+            roi.grey_levels.len(),
+            regions,
+            angles,
+            nr,
+            drop,
+            &ctl,
+            slab,
+            |_, _, multi| !multi,
+        )
+        .unwrap()
+    }
 
     #[test]
     fn thirteen_3d_and_four_2d_directions() {
@@ -500,7 +484,7 @@ mod tests {
             let ctl = Control::default();
             for drop in [false, true] {
                 let x = glrlm_counts(&roi, &regions, &a, nr, drop, &ctl).unwrap();
-                let y = glrlm_counts_by_lines(&roi, &regions, &a, nr, drop, &ctl).unwrap();
+                let y = by_lines(&roi, &regions, &a, nr, drop);
                 assert_eq!(x, y, "case {case}, size {size:?}, drop_flat {drop}");
             }
         }

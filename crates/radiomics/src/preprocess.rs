@@ -72,6 +72,11 @@ pub fn py_mod(a: f64, b: f64) -> f64 {
 pub fn bin_width_edges(min: f64, max: f64, w: f64) -> Vec<f64> {
     let low = min - py_mod(min, w);
     let high = max + 2.0 * w;
+    arange_edges(low, high, w)
+}
+
+/// `numpy.arange(low, high, w)` as bin edges (a single edge `e` becomes `[e - 0.5, e + 0.5]`).
+fn arange_edges(low: f64, high: f64, w: f64) -> Vec<f64> {
     let n = ((high - low) / w).ceil().max(0.0) as usize;
     // numpy's arange fills start + i * (start + step - start)
     let delta = (low + w) - low;
@@ -101,19 +106,7 @@ pub fn bin_width_edges_f32(min: f64, max: f64, w: f64) -> Vec<f64> {
     };
     let low = (mn - m) as f64;
     let high = (mx + (2.0 * w) as f32) as f64;
-    let n = ((high - low) / w).ceil().max(0.0) as usize;
-    let delta = (low + w) - low;
-    let mut e: Vec<f64> = (0..n)
-        .map(|i| match i {
-            0 => low,
-            1 => low + w,
-            _ => low + i as f64 * delta,
-        })
-        .collect();
-    if e.len() == 1 {
-        e = vec![e[0] - 0.5, e[0] + 0.5];
-    }
-    e
+    arange_edges(low, high, w)
 }
 
 /// [`bin_count_edges`] for float32 images: `numpy.histogram` works in float32 there.

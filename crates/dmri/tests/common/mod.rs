@@ -1,10 +1,12 @@
-//! Shared by the DKI fixture tests: loading the DIPY fixture cases of fixtures/dipy_dki and
-//! fixtures/dipy_dki_cls (same JSON format) and fitting them.
+//! Shared by the DIPY fixture tests (and the DKI bench): reading the fixture cases of
+//! fixtures/dipy, fixtures/dipy_dki and fixtures/dipy_dki_cls (same JSON conventions), fitting the
+//! DKI ones, and the kurtosis maps of a fit.
 #![allow(dead_code)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
+use voxelkit_dmri::dki_maps::{kurtosis_map, KurtosisMap, MAX_KURTOSIS, MIN_KURTOSIS};
 use voxelkit_dmri::{fit_dki, DkiFit, DkiMethod, DkiOptions, GradientTable};
 use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
 
@@ -12,6 +14,26 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The cases listed in `<fixture dir>/index.json`, in its order: (file name, parsed case).
+pub fn cases(dir: &str) -> Vec<(String, Value)> {
+    let dir = root().join(dir);
+    let index = read_json(&dir.join("index.json"));
+    index["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let file = entry["file"].as_str().unwrap();
+            (file.to_string(), read_json(&dir.join(file)))
+        })
+        .collect()
+}
+
+/// A number as the fixtures write it ("NaN", "Infinity", "-Infinity" as strings).
 pub fn num(v: &Value) -> f64 {
     match v {
         Value::Number(n) => n.as_f64().unwrap(),
@@ -22,6 +44,29 @@ pub fn num(v: &Value) -> f64 {
 
 pub fn nums(v: &Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(num).collect()
+}
+
+/// An array of indices or sizes (voxel lists, shapes).
+pub fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+/// A kurtosis map of `fit`, clipped to DIPY's default range [`MIN_KURTOSIS`, `MAX_KURTOSIS`].
+pub fn kurtosis(fit: &DkiFit, m: KurtosisMap, analytical: bool) -> Vec<f64> {
+    kurtosis_map(
+        m,
+        analytical,
+        &fit.evals,
+        &fit.evecs,
+        &fit.kt,
+        MIN_KURTOSIS,
+        MAX_KURTOSIS,
+    )
+    .unwrap()
 }
 
 pub fn gtab_of(input: &Value) -> voxelkit_core::Result<GradientTable> {
@@ -42,6 +87,30 @@ pub fn gtab_of(input: &Value) -> voxelkit_core::Result<GradientTable> {
     )
 }
 
+/// The case's mask (one byte per voxel), if it has one.
+pub fn mask_of(input: &Value) -> Option<Vec<u8>> {
+    input["mask"]
+        .as_array()
+        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect())
+}
+
+/// One fit of a DKI fixture case: (file, case, method name, fit).
+pub type FixtureFit = (String, Value, &'static str, voxelkit_core::Result<DkiFit>);
+
+/// Every fit of the DKI fixture cases in `dir` with each of `methods`, in index order; a case
+/// whose input lives in ../shared and is absent is skipped with a message.
+pub fn dki_fits(dir: &str, methods: &[(&'static str, DkiMethod)]) -> Vec<FixtureFit> {
+    let mut out = Vec::new();
+    for (file, c) in cases(dir) {
+        for &(mname, method) in methods {
+            if let Some(fit) = load(&c, &file, method, None) {
+                out.push((file.clone(), c.clone(), mname, fit));
+            }
+        }
+    }
+    out
+}
+
 pub fn fit_case<T: voxelkit_core::Sample>(
     data: &[T],
     nvox: usize,
@@ -50,9 +119,7 @@ pub fn fit_case<T: voxelkit_core::Sample>(
     threads: Option<usize>,
 ) -> voxelkit_core::Result<DkiFit> {
     let gtab = gtab_of(input)?;
-    let mask: Option<Vec<u8>> = input["mask"]
-        .as_array()
-        .map(|m| m.iter().map(|x| x.as_u64().unwrap() as u8).collect());
+    let mask = mask_of(input);
     let opts = DkiOptions {
         method,
         min_signal: input["min_signal"].as_f64(),
@@ -70,12 +137,7 @@ pub fn load(
     threads: Option<usize>,
 ) -> Option<voxelkit_core::Result<DkiFit>> {
     let input = &c["input"];
-    let shape: Vec<usize> = input["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_u64().unwrap() as usize)
-        .collect();
+    let shape = usizes(&input["shape"]);
     let nvox: usize = shape[..shape.len() - 1].iter().product();
     if input["source"] == "synthetic" {
         let d = nums(&input["data"]);

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use voxelkit_core::rng::SplitMix64;
@@ -135,6 +136,29 @@ impl Spec {
         f.extend_from_slice(data);
         f
     }
+}
+
+/// The voxels as f64 (exact for every integer type up to 2^53).
+pub fn as_f64(d: &VolumeData) -> Vec<f64> {
+    match d {
+        VolumeData::U8(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::I8(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::I16(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::U16(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::I32(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::U32(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::U64(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::F32(v) => v.iter().map(|&x| x as f64).collect(),
+        VolumeData::F64(v) => v.clone(),
+    }
+}
+
+/// `bytes` as one gzip member (fast compression).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
 }
 
 /// Serialises values in the given byte order.
