@@ -25,11 +25,11 @@
 //! voxel's result has the same bits however voxels are grouped, tiled or threaded.
 
 use crate::dki_cls::ClsSetup;
-use crate::dti::{
-    check_fit_inputs, has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus,
-    LogSpec, MIN_DIFFUSIVITY_TOL, PINV_RCOND,
-};
 use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
+use crate::fit::{
+    check_fit_inputs, has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus,
+    LogSpec, COND2_CERTIFICATE, DESIGN_RANK_RCOND, MIN_DIFFUSIVITY_TOL, PINV_RCOND,
+};
 use crate::gradients::GradientTable;
 use crate::lanesolve::{cholesky_solve_lanes, pk};
 use nalgebra::{DMatrix, DVector};
@@ -44,10 +44,6 @@ pub const NP: usize = 22;
 const NPK: usize = NP * (NP + 1) / 2;
 /// Distinct moments among the normal-matrix entries.
 const NM: usize = 95;
-/// A design whose singular values span more than this ratio is rejected as rank-deficient.
-const DESIGN_RANK_RCOND: f64 = 1e-10;
-/// See the module notes: above this bound on cond(N) the voxel is solved by SVD.
-const COND2_CERTIFICATE: f64 = 1e8;
 
 /// Fit method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,7 +83,7 @@ impl std::str::FromStr for DkiMethod {
 }
 
 /// Options of a DKI fit.
-pub type DkiOptions = crate::dti::FitOptions<DkiMethod>;
+pub type DkiOptions = crate::fit::FitOptions<DkiMethod>;
 
 /// A fitted kurtosis volume. Component-major layouts (component `c` of voxel `v` at `c*nvox+v`).
 #[derive(Debug, Clone, PartialEq)]

@@ -26,7 +26,7 @@
 //! depend on tiling or threads.
 
 use crate::dki::{DkiModel, NP};
-use crate::dti::FitStatus;
+use crate::fit::FitStatus;
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
 

@@ -20,6 +20,7 @@ pub mod dki_maps;
 pub mod dki_predict;
 pub mod dti;
 pub mod eig3;
+pub mod fit;
 pub mod gradients;
 mod lanesolve;
 pub mod maps;
@@ -27,5 +28,6 @@ pub mod phantom;
 pub mod predict;
 
 pub use dki::{fit_dki, DkiFit, DkiMethod, DkiModel, DkiOptions};
-pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions, FitOptions, FitStatus};
+pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions};
+pub use fit::{FitOptions, FitStatus};
 pub use gradients::GradientTable;
