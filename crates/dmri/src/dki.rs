@@ -25,16 +25,15 @@
 //! voxel's result has the same bits however voxels are grouped, tiled or threaded.
 
 use crate::dki_cls::ClsSetup;
-use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
+use crate::eig3::{L, V};
 use crate::fit::{
-    check_fit_inputs, has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus,
-    LogSpec, COND2_CERTIFICATE, DESIGN_RANK_RCOND, MIN_DIFFUSIVITY_TOL, PINV_RCOND,
+    fit_model, pinv, FitModel, FitStatus, COND2_CERTIFICATE, DESIGN_RANK_RCOND,
+    MIN_DIFFUSIVITY_TOL, PINV_RCOND,
 };
 use crate::gradients::GradientTable;
 use crate::lanesolve::{cholesky_solve_lanes, pk};
 use nalgebra::{DMatrix, DVector};
 use std::collections::HashMap;
-use voxelkit_core::par::{for_each_tile, SharedOut};
 use voxelkit_core::vmath::exp_approx_in_place;
 use voxelkit_core::{Control, Error, Result, Sample};
 
@@ -337,14 +336,6 @@ impl DkiModel {
         &self.x
     }
 
-    /// Scratch for one thread.
-    pub fn scratch(&self) -> DkiScratch {
-        DkiScratch {
-            y: vec![[0.0; L]; self.n],
-            w: vec![[0.0; L]; self.n],
-        }
-    }
-
     /// OLS for a group: `p = X^+ y`, summed over volumes in order.
     #[inline(always)]
     fn ols(&self, y: &[V]) -> [V; NP] {
@@ -485,16 +476,6 @@ impl DkiModel {
             Err(_) => [f64::NAN; NP],
         }
     }
-
-    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s`. Returns the 22 linear
-    /// unknowns per lane (tensor, `MD^2 W`, `-log S0`).
-    #[inline(always)]
-    pub fn fit_group(&self, method: DkiMethod, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
-        match method {
-            DkiMethod::Ols | DkiMethod::Cls => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
-            DkiMethod::Wls | DkiMethod::Cwls => self.wls(s),
-        }
-    }
 }
 
 /// Per-thread scratch of [`DkiModel`] group fits.
@@ -502,6 +483,122 @@ impl DkiModel {
 pub struct DkiScratch {
     y: Vec<V>,
     w: Vec<V>,
+}
+
+impl FitModel for DkiModel {
+    type Method = DkiMethod;
+    type Scratch = DkiScratch;
+    /// The 22 linear unknowns: tensor, `MD^2 W`, `-log S0`.
+    type Params = [V; NP];
+    /// The kurtosis tensor elements.
+    type Extra = [f64; 15];
+    /// The constraint of CLS/CWLS (only for those methods).
+    type Aux = Option<ClsSetup>;
+    const S0_INDEX: usize = NP - 1;
+    const EXTRA: usize = 15;
+
+    fn from_gradients(gtab: &GradientTable) -> Result<Self> {
+        DkiModel::new(gtab)
+    }
+
+    fn volumes(&self) -> usize {
+        self.n
+    }
+
+    fn min_diffusivity(&self) -> f64 {
+        self.min_diffusivity
+    }
+
+    /// Scratch for one thread.
+    fn scratch(&self) -> DkiScratch {
+        DkiScratch {
+            y: vec![[0.0; L]; self.n],
+            w: vec![[0.0; L]; self.n],
+        }
+    }
+
+    #[inline(always)]
+    fn log_signals<'s>(&self, s: &'s mut DkiScratch) -> &'s mut [V] {
+        &mut s.y[..self.n]
+    }
+
+    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s`. Returns the 22 linear
+    /// unknowns per lane (tensor, `MD^2 W`, `-log S0`); CLS and CWLS start from OLS and WLS.
+    #[inline(always)]
+    fn fit_group(&self, method: DkiMethod, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
+        match method {
+            DkiMethod::Ols | DkiMethod::Cls => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
+            DkiMethod::Wls | DkiMethod::Cwls => self.wls(s),
+        }
+    }
+
+    /// DIPY's `params_to_dki_params`: `W = (MD^2 W) / MD^2` with `MD` the mean of the floored
+    /// eigenvalues (0 where `MD = 0`).
+    #[inline(always)]
+    fn extras(&self, p: &[V; NP], lane: usize, evals: &[f64; 3]) -> [f64; 15] {
+        let md = (evals[0] + evals[1] + evals[2]) / 3.0;
+        let md2 = md * md;
+        std::array::from_fn(|k| {
+            if md2 != 0.0 {
+                p[6 + k][lane] / md2
+            } else {
+                0.0
+            }
+        })
+    }
+
+    fn aux(&self, method: DkiMethod) -> Option<ClsSetup> {
+        method.constrained().then(|| ClsSetup::new(self))
+    }
+
+    /// CLS/CWLS: the constrained step (seconds per tile: an abort is honoured between groups).
+    #[inline(always)]
+    fn post_group(
+        &self,
+        method: DkiMethod,
+        cls: &Option<ClsSetup>,
+        ctl: &Control,
+        s: &DkiScratch,
+        p: &mut [V; NP],
+        st: &mut [FitStatus; L],
+        lanes: usize,
+    ) -> Result<()> {
+        if method.constrained() {
+            ctl.check()?;
+            if let Some(cls) = cls {
+                self.constrain_group(cls, method == DkiMethod::Cwls, s, p, st, lanes);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DkiModel {
+    /// The constrained step of CLS/CWLS for the `lanes` voxels of a group, replacing their
+    /// unconstrained parameters (kept out of line: it runs in the baseline instruction set
+    /// whatever the tile kernel's).
+    #[inline(never)]
+    fn constrain_group(
+        &self,
+        cls: &ClsSetup,
+        weighted: bool,
+        s: &DkiScratch,
+        p: &mut [V; NP],
+        st: &mut [FitStatus; L],
+        lanes: usize,
+    ) {
+        for l in 0..lanes {
+            let y: Vec<f64> = s.y[..self.n].iter().map(|v| v[l]).collect();
+            let h: [f64; NP] = std::array::from_fn(|r| p[r][l]);
+            let (h, status) = cls.constrain(self, &y, weighted, &h);
+            for r in 0..NP {
+                p[r][l] = h[r];
+            }
+            if status != FitStatus::Ok {
+                st[l] = status;
+            }
+        }
+    }
 }
 
 /// Fits the kurtosis model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
@@ -514,159 +611,13 @@ pub fn fit_dki<T: Sample>(
     opts: &DkiOptions,
     ctl: &Control,
 ) -> Result<DkiFit> {
-    let model = DkiModel::new(gtab)?;
-    let n = model.len();
-    let min_signal = check_fit_inputs(data.len(), nvox, n, mask, opts.min_signal)?;
-    let mut evals = vec![0.0; 3 * nvox];
-    let mut evecs = vec![0.0; 9 * nvox];
-    let mut kt = vec![0.0; 15 * nvox];
-    let mut s0 = opts.return_s0.then(|| vec![0.0; nvox]);
-    let mut status = vec![FitStatus::Masked as u8; nvox];
-    let cls = opts.method.constrained().then(|| ClsSetup::new(&model));
-    {
-        let table = log_table::<T>(nvox * n, min_signal);
-        let ctx = Ctx {
-            data,
-            nvox,
-            n,
-            mask,
-            model: &model,
-            spec: LogSpec {
-                log_table: table.as_deref(),
-                min_signal,
-                numpy_logf: numpy_uses_simd_logf(),
-            },
-            method: opts.method,
-            o_evals: SharedOut::new(&mut evals),
-            o_evecs: SharedOut::new(&mut evecs),
-            o_kt: SharedOut::new(&mut kt),
-            o_s0: s0.as_deref_mut().map(SharedOut::new),
-            o_status: SharedOut::new(&mut status),
-            ctl,
-            cls: cls.as_ref(),
-        };
-        let avx2 = !opts.force_baseline_isa && has_avx2_fma();
-        for_each_tile(nvox, opts.threads, ctl, |_, range| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-                return unsafe { fit_tile_avx2(&ctx, range) };
-            }
-            let _ = avx2;
-            fit_tile(&ctx, range)
-        })?;
-    }
+    let f = fit_model::<DkiModel, T>(data, nvox, gtab, mask, opts, ctl)?;
     Ok(DkiFit {
-        nvox,
-        evals,
-        evecs,
-        kt,
-        s0,
-        status,
+        nvox: f.nvox,
+        evals: f.evals,
+        evecs: f.evecs,
+        kt: f.extra,
+        s0: f.s0,
+        status: f.status,
     })
-}
-
-struct Ctx<'a, T> {
-    data: &'a [T],
-    nvox: usize,
-    n: usize,
-    mask: Option<&'a [u8]>,
-    model: &'a DkiModel,
-    spec: LogSpec<'a>,
-    method: DkiMethod,
-    o_evals: SharedOut<f64>,
-    o_evecs: SharedOut<f64>,
-    o_kt: SharedOut<f64>,
-    o_s0: Option<SharedOut<f64>>,
-    o_status: SharedOut<u8>,
-    ctl: &'a Control,
-    cls: Option<&'a ClsSetup>,
-}
-
-/// The tile kernel compiled for AVX2 (+FMA); no operation is contracted, so the bits are those
-/// of the baseline build.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fit_tile_avx2<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) -> Result<()> {
-    fit_tile(c, range)
-}
-
-/// The constrained step of CLS/CWLS for the `len` voxels of a group, replacing their
-/// unconstrained parameters (kept out of line: it runs in the baseline instruction set whatever
-/// the tile kernel's).
-#[inline(never)]
-fn constrain_group<T: Sample>(
-    c: &Ctx<'_, T>,
-    s: &DkiScratch,
-    p: &mut [V; NP],
-    st: &mut [FitStatus; L],
-    len: usize,
-) {
-    let weighted = c.method == DkiMethod::Cwls;
-    let Some(cls) = c.cls else { return };
-    for l in 0..len {
-        let y: Vec<f64> = s.y[..c.n].iter().map(|v| v[l]).collect();
-        let h: [f64; NP] = std::array::from_fn(|r| p[r][l]);
-        let (h, status) = cls.constrain(c.model, &y, weighted, &h);
-        for r in 0..NP {
-            p[r][l] = h[r];
-        }
-        if status != FitStatus::Ok {
-            st[l] = status;
-        }
-    }
-}
-
-#[inline(always)]
-fn fit_tile<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) -> Result<()> {
-    let (n, nvox) = (c.n, c.nvox);
-    let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
-    let start = tile.start;
-    let mut scratch = c.model.scratch();
-    for group in tile.todo.chunks(L) {
-        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
-        tile.load_group(&local, &mut scratch.y[..n], &c.spec);
-        let (mut p, mut st) = c.model.fit_group(c.method, &mut scratch);
-        if c.method.constrained() {
-            // seconds per tile: honour an abort between voxel groups
-            c.ctl.check()?;
-            constrain_group(c, &scratch, &mut p, &mut st, group.len());
-        }
-        let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
-        let (d, vecs) = jacobi_lanes(&lt);
-        for (l, &j) in local.iter().enumerate().take(group.len()) {
-            let v = start + j;
-            if (0..NP).any(|r| !p[r][l].is_finite()) {
-                // only if an SVD failed to converge: never leak NaN maps
-                // SAFETY: v belongs to this tile only.
-                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
-                continue;
-            }
-            let (vals, vv) = sorted_lane(&d, &vecs, l);
-            let vals = vals.map(|e| e.max(c.model.min_diffusivity));
-            // DIPY: MD_square = evals.mean() ** 2 of the floored eigenvalues
-            let md = (vals[0] + vals[1] + vals[2]) / 3.0;
-            let md2 = md * md;
-            // SAFETY: every index below is derived from v, which belongs to this tile only.
-            unsafe {
-                for (comp, &e) in vals.iter().enumerate() {
-                    c.o_evals.write(comp * nvox + v, e);
-                }
-                for (jv, vec) in vv.iter().enumerate() {
-                    for (i, &x) in vec.iter().enumerate() {
-                        c.o_evecs.write((i + 3 * jv) * nvox + v, x);
-                    }
-                }
-                for k in 0..15 {
-                    let w = if md2 != 0.0 { p[6 + k][l] / md2 } else { 0.0 };
-                    c.o_kt.write(k * nvox + v, w);
-                }
-                if let Some(o) = &c.o_s0 {
-                    o.write(v, (-p[21][l]).exp());
-                }
-                c.o_status.write(v, st[l] as u8);
-            }
-        }
-    }
-    Ok(())
 }

@@ -28,15 +28,11 @@
 //!   volume, or coplanar directions) is rejected with `ERR_GRADIENTS`; DIPY returns a
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
 
-use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
-use crate::fit::{
-    check_fit_inputs, has_avx2_fma, log_table, pinv, stage_tile, LogSpec, COND2_CERTIFICATE,
-    DESIGN_RANK_RCOND,
-};
+use crate::eig3::{L, V};
+use crate::fit::{fit_model, pinv, FitModel, COND2_CERTIFICATE, DESIGN_RANK_RCOND};
 use crate::gradients::GradientTable;
 use crate::lanesolve::{cholesky_solve_lanes, pk};
 use nalgebra::{DMatrix, DVector};
-use voxelkit_core::par::{for_each_tile, SharedOut};
 use voxelkit_core::vmath::exp_approx_in_place;
 use voxelkit_core::{Control, Error, Result, Sample};
 
@@ -190,15 +186,6 @@ impl DtiModel {
         self.n == 0
     }
 
-    /// Scratch for one thread: reused across groups, so the hot loop allocates nothing.
-    pub fn scratch(&self) -> Scratch {
-        Scratch {
-            y: vec![[0.0; L]; self.n],
-            w: vec![[0.0; L]; self.n],
-            w2y: vec![[0.0; L]; self.n],
-        }
-    }
-
     /// OLS for a group: `p0 = X^+ y`, summed over volumes in order.
     #[inline(always)]
     fn ols(&self, y: &[V]) -> [V; 7] {
@@ -307,16 +294,6 @@ impl DtiModel {
         }
     }
 
-    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s` (see
-    /// [`Scratch::set_voxel`]). Returns the lower-triangular tensors + `-log S0` per lane.
-    #[inline(always)]
-    pub fn fit_group(&self, method: DtiMethod, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
-        match method {
-            DtiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
-            DtiMethod::Wls => self.wls(s),
-        }
-    }
-
     /// Fits one voxel from its clipped log-signal `y` (lane 0 of a group; same bits as in a group).
     pub fn fit_log_signal(
         &self,
@@ -361,6 +338,60 @@ impl Scratch {
     }
 }
 
+impl FitModel for DtiModel {
+    type Method = DtiMethod;
+    type Scratch = Scratch;
+    /// The lower-triangular tensor and `-log S0`.
+    type Params = [V; 7];
+    type Extra = [f64; 0];
+    type Aux = ();
+    const S0_INDEX: usize = 6;
+    const EXTRA: usize = 0;
+
+    fn from_gradients(gtab: &GradientTable) -> Result<Self> {
+        DtiModel::new(gtab)
+    }
+
+    fn volumes(&self) -> usize {
+        self.n
+    }
+
+    fn min_diffusivity(&self) -> f64 {
+        self.min_diffusivity
+    }
+
+    /// Scratch for one thread: reused across groups, so the hot loop allocates nothing.
+    fn scratch(&self) -> Scratch {
+        Scratch {
+            y: vec![[0.0; L]; self.n],
+            w: vec![[0.0; L]; self.n],
+            w2y: vec![[0.0; L]; self.n],
+        }
+    }
+
+    #[inline(always)]
+    fn log_signals<'s>(&self, s: &'s mut Scratch) -> &'s mut [V] {
+        &mut s.y[..self.n]
+    }
+
+    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s` (see
+    /// [`Scratch::set_voxel`]). Returns the lower-triangular tensors + `-log S0` per lane.
+    #[inline(always)]
+    fn fit_group(&self, method: DtiMethod, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
+        match method {
+            DtiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
+            DtiMethod::Wls => self.wls(s),
+        }
+    }
+
+    #[inline(always)]
+    fn extras(&self, _p: &[V; 7], _lane: usize, _evals: &[f64; 3]) -> [f64; 0] {
+        []
+    }
+
+    fn aux(&self, _method: DtiMethod) {}
+}
+
 /// Fits the tensor model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
 ///
 /// `mask` (length `nvox`, non-zero = fit) restricts the fit; voxels outside get zero outputs.
@@ -372,134 +403,14 @@ pub fn fit_dti<T: Sample>(
     opts: &DtiOptions,
     ctl: &Control,
 ) -> Result<DtiFit> {
-    let model = DtiModel::new(gtab)?;
-    let n = model.len();
-    let min_signal = check_fit_inputs(data.len(), nvox, n, mask, opts.min_signal)?;
-    let mut evals = vec![0.0; 3 * nvox];
-    let mut evecs = vec![0.0; 9 * nvox];
-    let mut s0 = if opts.return_s0 {
-        Some(vec![0.0; nvox])
-    } else {
-        None
-    };
-    let mut status = vec![FitStatus::Masked as u8; nvox];
-    {
-        let o_evals = SharedOut::new(&mut evals);
-        let o_evecs = SharedOut::new(&mut evecs);
-        let o_s0 = s0.as_deref_mut().map(SharedOut::new);
-        let o_status = SharedOut::new(&mut status);
-        let log_table = log_table::<T>(nvox * n, min_signal);
-        let ctx = FitCtx {
-            data,
-            nvox,
-            n,
-            mask,
-            model: &model,
-            log_table: log_table.as_deref(),
-            min_signal,
-            method: opts.method,
-            numpy_logf: numpy_uses_simd_logf(),
-            o_evals,
-            o_evecs,
-            o_s0,
-            o_status,
-        };
-        let avx2 = !opts.force_baseline_isa && has_avx2_fma();
-        for_each_tile(nvox, opts.threads, ctl, |_, range| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU supports AVX2 (checked at run time).
-                unsafe { fit_tile_avx2(&ctx, range) };
-                return Ok(());
-            }
-            let _ = avx2;
-            fit_tile(&ctx, range);
-            Ok(())
-        })?;
-    }
+    let f = fit_model::<DtiModel, T>(data, nvox, gtab, mask, opts, ctl)?;
     Ok(DtiFit {
-        nvox,
-        evals,
-        evecs,
-        s0,
-        status,
+        nvox: f.nvox,
+        evals: f.evals,
+        evecs: f.evecs,
+        s0: f.s0,
+        status: f.status,
     })
-}
-
-/// Everything a tile of a fit needs (shared read-only across threads; outputs are written at
-/// the tile's own voxels only).
-struct FitCtx<'a, T> {
-    data: &'a [T],
-    nvox: usize,
-    n: usize,
-    mask: Option<&'a [u8]>,
-    model: &'a DtiModel,
-    log_table: Option<&'a [f64]>,
-    min_signal: f64,
-    method: DtiMethod,
-    /// float32 data: log like numpy's SIMD kernel (see [`numpy_uses_simd_logf`]).
-    numpy_logf: bool,
-    o_evals: SharedOut<f64>,
-    o_evecs: SharedOut<f64>,
-    o_s0: Option<SharedOut<f64>>,
-    o_status: SharedOut<u8>,
-}
-
-/// The tile kernel compiled for AVX2 (+FMA). Rust never contracts `a * b + c` into an FMA, and
-/// the only fused operations are explicit `mul_add`s (fused in the baseline build too, through
-/// the C library's `fmaf`), so every result has the same bits as in the baseline build.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fit_tile_avx2<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
-    fit_tile(c, range)
-}
-
-/// Fits the voxels of one tile.
-#[inline(always)]
-fn fit_tile<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
-    let (n, nvox) = (c.n, c.nvox);
-    let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
-    let start = tile.start;
-    let spec = LogSpec {
-        log_table: c.log_table,
-        min_signal: c.min_signal,
-        numpy_logf: c.numpy_logf,
-    };
-    let mut scratch = c.model.scratch();
-    for group in tile.todo.chunks(L) {
-        // a short last group repeats its last voxel and the copies are not written
-        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
-        let lane = local.map(|j| start + j);
-        tile.load_group(&local, &mut scratch.y_mut()[..n], &spec);
-        let (p, st) = c.model.fit_group(c.method, &mut scratch);
-        let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
-        let (d, vecs) = jacobi_lanes(&lt);
-        for (l, &v) in lane.iter().enumerate().take(group.len()) {
-            if (0..7).any(|r| !p[r][l].is_finite()) {
-                // only if an SVD failed to converge: never leak NaN maps
-                // SAFETY: v belongs to this tile only.
-                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
-                continue;
-            }
-            let (vals, vv) = sorted_lane(&d, &vecs, l);
-            // SAFETY: every index below is derived from v, which belongs to this tile only.
-            unsafe {
-                for comp in 0..3 {
-                    c.o_evals
-                        .write(comp * nvox + v, vals[comp].max(c.model.min_diffusivity));
-                }
-                for jv in 0..3 {
-                    for i in 0..3 {
-                        c.o_evecs.write((i + 3 * jv) * nvox + v, vv[jv][i]);
-                    }
-                }
-                if let Some(o) = &c.o_s0 {
-                    o.write(v, (-p[6][l]).exp());
-                }
-                c.o_status.write(v, st[l] as u8);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,36 @@
-//! The fit infrastructure that every model shares: options, per-voxel status, DIPY's numeric
-//! constants, input checks, numpy's pseudo-inverse, tile staging with clipped logs, and the
-//! CPU-feature dispatch.
+//! What every voxel-wise model fit shares: options, per-voxel status, DIPY's numeric constants,
+//! input checks, numpy's pseudo-inverse, tile staging with clipped logs, the CPU-feature
+//! dispatch, and the one fit driver [`fit_model`] that runs a [`FitModel`] over a volume.
+//!
+//! ## The driver
+//! [`fit_model`] checks the inputs, allocates the outputs, and runs tiles of voxels in parallel
+//! (the AVX2+FMA build of the tile kernel where the CPU has it, the same bits as the baseline
+//! build). Per tile it stages the signal, and per group of [`L`] voxels it loads the clipped
+//! log-signals into the model's scratch, calls [`FitModel::fit_group`] and the optional
+//! [`FitModel::post_group`], eigen-decomposes the tensor (parameters 0..6) with DIPY's
+//! minimum-diffusivity floor, and writes eigenvalues, eigenvectors, the model's extra outputs
+//! ([`FitModel::extras`]), S0 (from parameter [`FitModel::S0_INDEX`], `-log S0`) and the
+//! status. Voxels outside the mask keep [`FitStatus::Masked`] and zero outputs; voxels with a
+//! NaN or +inf sample get [`FitStatus::NonFinite`].
+//!
+//! ## Adding a model
+//! A model implements [`FitModel`]: its constructor from a gradient table (rejecting schemes
+//! that cannot determine it), its volume count, its eigenvalue floor, a per-thread scratch
+//! holding at least the lane-major log-signals, and the lane-group fit, which is the whole of
+//! its numerics. Everything else is a type or a constant: the parameter array (tensor first),
+//! the per-voxel extra outputs (none for DTI; the 15 kurtosis elements for DKI), and any
+//! per-call state its post-step needs (`()` when it has none). Its public fit function is then
+//! one call of [`fit_model`] that renames the outputs. For example, a DTI fit by non-linear
+//! least squares is a new [`crate::dti::DtiMethod`] arm in `DtiModel`'s `fit_group` (start from
+//! the WLS solution, iterate per lane); RESTORE adds, as CLS/CWLS do for DKI, a `post_group`
+//! that refits the voxels whose residuals flag outliers, with its per-call set-up in `Aux`.
 
-use crate::eig3::{L, V};
+use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
+use crate::gradients::GradientTable;
 use nalgebra::DMatrix;
-use voxelkit_core::par::SharedOut;
+use voxelkit_core::par::{for_each_tile, SharedOut};
 use voxelkit_core::vmath::numpy_simd_logf;
-use voxelkit_core::{Error, Result, Sample};
+use voxelkit_core::{Control, Error, Result, Sample};
 
 /// DIPY's `MIN_POSITIVE_SIGNAL`.
 pub const MIN_POSITIVE_SIGNAL: f64 = 1e-4;
@@ -83,8 +107,8 @@ pub(crate) fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, Vec<f6
 }
 
 /// Checks a fit's inputs (data length, mask length, `minSignal`) and returns the signal floor
-/// (DIPY's default when `min_signal` is `None`). Shared by the DTI and DKI fits.
-pub(crate) fn check_fit_inputs(
+/// (DIPY's default when `min_signal` is `None`).
+fn check_fit_inputs(
     data_len: usize,
     nvox: usize,
     n: usize,
@@ -114,7 +138,7 @@ pub(crate) fn check_fit_inputs(
     }
 }
 
-pub(crate) fn has_avx2_fma() -> bool {
+fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -140,24 +164,24 @@ pub fn numpy_uses_simd_logf() -> bool {
 
 /// A tile's input staged for group fits: one contiguous copy per volume, and the tile-local
 /// indices of the voxels to fit.
-pub(crate) struct StagedTile<T> {
+struct StagedTile<T> {
     stage: Vec<T>,
     len: usize,
-    pub start: usize,
-    pub todo: Vec<usize>,
+    start: usize,
+    todo: Vec<usize>,
 }
 
-/// How raw samples become clipped log-signals (shared by the DTI and DKI fits).
-pub(crate) struct LogSpec<'a> {
-    pub log_table: Option<&'a [f64]>,
-    pub min_signal: f64,
+/// How raw samples become clipped log-signals.
+struct LogSpec<'a> {
+    log_table: Option<&'a [f64]>,
+    min_signal: f64,
     /// float32 data: log like numpy's SIMD kernel (see [`numpy_uses_simd_logf`]).
-    pub numpy_logf: bool,
+    numpy_logf: bool,
 }
 
 /// 8/16-bit data: `log(max(s, min_signal))` of every possible value, computed once, so the
 /// hot loop does a table look-up instead of a logarithm (same function, same bits).
-pub(crate) fn log_table<T: Sample>(values: usize, min_signal: f64) -> Option<Vec<f64>> {
+fn log_table<T: Sample>(values: usize, min_signal: f64) -> Option<Vec<f64>> {
     (T::TABLE_LEN > 0 && values >= 4 * T::TABLE_LEN).then(|| {
         (0..T::TABLE_LEN)
             .map(|i| T::from_table_index(i).max(min_signal).ln())
@@ -170,7 +194,7 @@ pub(crate) fn log_table<T: Sample>(values: usize, min_signal: f64) -> Option<Vec
 /// clipped to min_signal like any other negative value, as DIPY does). Non-finite voxels get
 /// status [`FitStatus::NonFinite`] in `o_status`.
 #[inline(always)]
-pub(crate) fn stage_tile<T: Sample>(
+fn stage_tile<T: Sample>(
     data: &[T],
     nvox: usize,
     n: usize,
@@ -220,7 +244,7 @@ pub(crate) fn stage_tile<T: Sample>(
 impl<T: Sample> StagedTile<T> {
     /// Gathers the clipped log-signals of the tile-local voxels `local` into the lanes of `y`.
     #[inline(always)]
-    pub(crate) fn load_group(&self, local: &[usize; L], y: &mut [V], spec: &LogSpec<'_>) {
+    fn load_group(&self, local: &[usize; L], y: &mut [V], spec: &LogSpec<'_>) {
         let len = self.len;
         let ms32 = spec.min_signal as f32;
         for (k, yk) in y.iter_mut().enumerate() {
@@ -244,4 +268,243 @@ impl<T: Sample> StagedTile<T> {
             }
         }
     }
+}
+
+/// A model that [`fit_model`] fits voxel by voxel, [`L`] voxels at a time (one per SIMD lane).
+///
+/// Every lane must perform exactly the operations a single voxel needs, with reductions run
+/// sequentially per lane, so that a voxel's result does not depend on which voxels share its
+/// group, on tiling or on the thread count. The group methods are called from the tile kernel,
+/// which is compiled for the baseline and the AVX2+FMA instruction sets: mark them
+/// `#[inline(always)]` so that they are compiled into both.
+pub trait FitModel: Sized + Sync {
+    /// The model's fit methods.
+    type Method: Copy + Send + Sync;
+    /// Per-thread scratch, reused across the groups of a tile.
+    type Scratch;
+    /// The fitted parameters of a group, one [`V`] per parameter: the six lower-triangular
+    /// tensor elements `Dxx, Dxy, Dyy, Dxz, Dyz, Dzz` first, `-log S0` at [`Self::S0_INDEX`].
+    type Params: AsRef<[V]>;
+    /// The model's extra outputs of one voxel ([`Self::EXTRA`] values).
+    type Extra: AsRef<[f64]>;
+    /// Per-call state shared by all tiles (built by [`Self::aux`]).
+    type Aux: Sync;
+    /// Index of `-log S0` in [`Self::Params`].
+    const S0_INDEX: usize;
+    /// Number of extra output components per voxel.
+    const EXTRA: usize;
+
+    /// The model of a gradient scheme; an error when the scheme cannot determine it.
+    fn from_gradients(gtab: &GradientTable) -> Result<Self>;
+    /// Number of volumes the model expects.
+    fn volumes(&self) -> usize;
+    /// The eigenvalue floor (DIPY's `MIN_DIFFUSIVITY_TOL / -min(design)`).
+    fn min_diffusivity(&self) -> f64;
+    /// Scratch for one thread.
+    fn scratch(&self) -> Self::Scratch;
+    /// The lane-major log-signals in `s` (`y[k][l]`: volume `k` of lane `l`, [`Self::volumes`]
+    /// rows), which the driver fills before each [`Self::fit_group`].
+    fn log_signals<'s>(&self, s: &'s mut Self::Scratch) -> &'s mut [V];
+    /// Fits the group whose clipped log-signals are in `s`; returns the parameters and the
+    /// status of each lane.
+    fn fit_group(
+        &self,
+        method: Self::Method,
+        s: &mut Self::Scratch,
+    ) -> (Self::Params, [FitStatus; L]);
+    /// The extra outputs of lane `lane` of a fitted group, given its sorted and floored
+    /// eigenvalues.
+    fn extras(&self, p: &Self::Params, lane: usize, evals: &[f64; 3]) -> Self::Extra;
+    /// Per-call state for `method` (built once per fit, before any tile).
+    fn aux(&self, method: Self::Method) -> Self::Aux;
+    /// An optional step after [`Self::fit_group`] on the first `lanes` lanes (the others repeat
+    /// the last voxel and are not written); may replace parameters and statuses. A slow step
+    /// should call `ctl.check()` so that an abort is honoured between groups.
+    #[inline(always)]
+    fn post_group(
+        &self,
+        method: Self::Method,
+        aux: &Self::Aux,
+        ctl: &Control,
+        s: &Self::Scratch,
+        p: &mut Self::Params,
+        st: &mut [FitStatus; L],
+        lanes: usize,
+    ) -> Result<()> {
+        let _ = (method, aux, ctl, s, p, st, lanes);
+        Ok(())
+    }
+}
+
+/// The outputs of [`fit_model`]. Component-major layouts (component `c` of voxel `v` at
+/// `c * nvox + v`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFit {
+    pub nvox: usize,
+    /// `3 * nvox`: eigenvalues, descending, floored at the minimum diffusivity.
+    pub evals: Vec<f64>,
+    /// `9 * nvox`: component `i` of eigenvector `j` at `(i + 3 j) * nvox + v`.
+    pub evecs: Vec<f64>,
+    /// `EXTRA * nvox`: the model's extra outputs.
+    pub extra: Vec<f64>,
+    /// `nvox`: fitted S0 when requested.
+    pub s0: Option<Vec<f64>>,
+    /// `nvox`: [`FitStatus`] codes.
+    pub status: Vec<u8>,
+}
+
+/// Fits model `M` to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`). `mask`
+/// (length `nvox`, non-zero = fit) restricts the fit; voxels outside get zero outputs.
+pub fn fit_model<M: FitModel, T: Sample>(
+    data: &[T],
+    nvox: usize,
+    gtab: &GradientTable,
+    mask: Option<&[u8]>,
+    opts: &FitOptions<M::Method>,
+    ctl: &Control,
+) -> Result<ModelFit> {
+    let model = M::from_gradients(gtab)?;
+    let n = model.volumes();
+    let min_signal = check_fit_inputs(data.len(), nvox, n, mask, opts.min_signal)?;
+    let mut evals = vec![0.0; 3 * nvox];
+    let mut evecs = vec![0.0; 9 * nvox];
+    let mut extra = vec![0.0; M::EXTRA * nvox];
+    let mut s0 = opts.return_s0.then(|| vec![0.0; nvox]);
+    let mut status = vec![FitStatus::Masked as u8; nvox];
+    let aux = model.aux(opts.method);
+    {
+        let table = log_table::<T>(nvox * n, min_signal);
+        let ctx = TileCtx {
+            data,
+            nvox,
+            n,
+            mask,
+            model: &model,
+            spec: LogSpec {
+                log_table: table.as_deref(),
+                min_signal,
+                numpy_logf: numpy_uses_simd_logf(),
+            },
+            method: opts.method,
+            aux: &aux,
+            ctl,
+            o_evals: SharedOut::new(&mut evals),
+            o_evecs: SharedOut::new(&mut evecs),
+            o_extra: SharedOut::new(&mut extra),
+            o_s0: s0.as_deref_mut().map(SharedOut::new),
+            o_status: SharedOut::new(&mut status),
+        };
+        let avx2 = !opts.force_baseline_isa && has_avx2_fma();
+        for_each_tile(nvox, opts.threads, ctl, |_, range| {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+                return unsafe { fit_tile_avx2(&ctx, range) };
+            }
+            let _ = avx2;
+            fit_tile(&ctx, range)
+        })?;
+    }
+    Ok(ModelFit {
+        nvox,
+        evals,
+        evecs,
+        extra,
+        s0,
+        status,
+    })
+}
+
+/// Everything a tile of a fit needs (shared read-only across threads; outputs are written at
+/// the tile's own voxels only).
+struct TileCtx<'a, M: FitModel, T> {
+    data: &'a [T],
+    nvox: usize,
+    n: usize,
+    mask: Option<&'a [u8]>,
+    model: &'a M,
+    spec: LogSpec<'a>,
+    method: M::Method,
+    aux: &'a M::Aux,
+    ctl: &'a Control,
+    o_evals: SharedOut<f64>,
+    o_evecs: SharedOut<f64>,
+    o_extra: SharedOut<f64>,
+    o_s0: Option<SharedOut<f64>>,
+    o_status: SharedOut<u8>,
+}
+
+/// The tile kernel compiled for AVX2 (+FMA), once per model and sample type. Rust never
+/// contracts `a * b + c` into an FMA, and the only fused operations are explicit `mul_add`s
+/// (fused in the baseline build too, through the C library's `fmaf`), so every result has the
+/// same bits as in the baseline build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fit_tile_avx2<M: FitModel, T: Sample>(
+    c: &TileCtx<'_, M, T>,
+    range: std::ops::Range<usize>,
+) -> Result<()> {
+    fit_tile(c, range)
+}
+
+/// Fits the voxels of one tile.
+#[inline(always)]
+fn fit_tile<M: FitModel, T: Sample>(
+    c: &TileCtx<'_, M, T>,
+    range: std::ops::Range<usize>,
+) -> Result<()> {
+    let (n, nvox) = (c.n, c.nvox);
+    let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
+    let start = tile.start;
+    let min_diffusivity = c.model.min_diffusivity();
+    let mut scratch = c.model.scratch();
+    for group in tile.todo.chunks(L) {
+        // a short last group repeats its last voxel and the copies are not written
+        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
+        tile.load_group(&local, c.model.log_signals(&mut scratch), &c.spec);
+        let (mut p, mut st) = c.model.fit_group(c.method, &mut scratch);
+        c.model.post_group(
+            c.method,
+            c.aux,
+            c.ctl,
+            &scratch,
+            &mut p,
+            &mut st,
+            group.len(),
+        )?;
+        let pr = p.as_ref();
+        let lt: [V; 6] = std::array::from_fn(|r| pr[r]);
+        let (d, vecs) = jacobi_lanes(&lt);
+        for (l, &j) in local.iter().enumerate().take(group.len()) {
+            let v = start + j;
+            if pr.iter().any(|r| !r[l].is_finite()) {
+                // only if an SVD failed to converge: never leak NaN maps
+                // SAFETY: v belongs to this tile only.
+                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
+                continue;
+            }
+            let (vals, vv) = sorted_lane(&d, &vecs, l);
+            let vals = vals.map(|e| e.max(min_diffusivity));
+            let extra = c.model.extras(&p, l, &vals);
+            // SAFETY: every index below is derived from v, which belongs to this tile only.
+            unsafe {
+                for (comp, &e) in vals.iter().enumerate() {
+                    c.o_evals.write(comp * nvox + v, e);
+                }
+                for (jv, vec) in vv.iter().enumerate() {
+                    for (i, &x) in vec.iter().enumerate() {
+                        c.o_evecs.write((i + 3 * jv) * nvox + v, x);
+                    }
+                }
+                for (k, &x) in extra.as_ref().iter().enumerate() {
+                    c.o_extra.write(k * nvox + v, x);
+                }
+                if let Some(o) = &c.o_s0 {
+                    o.write(v, (-pr[M::S0_INDEX][l]).exp());
+                }
+                c.o_status.write(v, st[l] as u8);
+            }
+        }
+    }
+    Ok(())
 }
