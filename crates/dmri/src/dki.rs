@@ -27,14 +27,15 @@
 use crate::dki_cls::ClsSetup;
 use crate::eig3::{L, V};
 use crate::fit::{
-    fit_model, pinv, FitModel, FitStatus, COND2_CERTIFICATE, DESIGN_RANK_RCOND,
-    MIN_DIFFUSIVITY_TOL, PINV_RCOND,
+    design_rank, diffusivity_floor, fit_model, pinv, unit_columns, FitModel, FitStatus,
+    COND2_CERTIFICATE, PINV_RCOND,
 };
 use crate::gradients::GradientTable;
-use crate::lanesolve::{cholesky_solve_lanes, pk};
+use crate::lanesolve::{
+    cholesky_solve_lanes, pk, squared_weights_lanes, tmul_lanes, unscale_or_fallback,
+};
 use nalgebra::{DMatrix, DVector};
 use std::collections::HashMap;
-use voxelkit_core::vmath::exp_approx_in_place;
 use voxelkit_core::{Control, Error, Result, Sample};
 
 /// Unknowns of the linear DKI problem.
@@ -246,19 +247,10 @@ impl DkiModel {
                  table has {n}"
             )));
         }
-        let mut scale = [0.0; NP];
-        for (j, s) in scale.iter_mut().enumerate() {
-            let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
-            *s = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-        }
-        let xs: Vec<[f64; NP]> = x
-            .iter()
-            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
-            .collect();
+        let (scale, xs) = unit_columns(&x);
         let a = DMatrix::from_fn(n, NP, |i, j| xs[i][j]);
         let (p, sv) = pinv(&a, PINV_RCOND)?;
-        let smax = sv.iter().fold(0.0f64, |m, &v| m.max(v));
-        let rank = sv.iter().filter(|&&v| v > DESIGN_RANK_RCOND * smax).count();
+        let rank = design_rank(&sv);
         if rank < NP || scale.contains(&0.0) {
             return Err(Error::gradients(format!(
                 "the gradient scheme cannot determine the kurtosis model: its design matrix has \
@@ -308,7 +300,7 @@ impl DkiModel {
                 })
             })
             .collect();
-        let minx = x.iter().flatten().fold(f64::INFINITY, |m, &v| m.min(v));
+        let min_diffusivity = diffusivity_floor(&x);
         Ok(DkiModel {
             n,
             x,
@@ -318,7 +310,7 @@ impl DkiModel {
             nidx,
             nfac,
             scale,
-            min_diffusivity: MIN_DIFFUSIVITY_TOL / -minx,
+            min_diffusivity,
         })
     }
 
@@ -339,15 +331,7 @@ impl DkiModel {
     /// OLS for a group: `p = X^+ y`, summed over volumes in order.
     #[inline(always)]
     fn ols(&self, y: &[V]) -> [V; NP] {
-        let mut p = [[0.0; L]; NP];
-        for (pr, yi) in self.pinv_t.iter().zip(y) {
-            for r in 0..NP {
-                for l in 0..L {
-                    p[r][l] += pr[r] * yi[l];
-                }
-            }
-        }
-        p
+        tmul_lanes(&self.pinv_t, y)
     }
 
     /// Reciprocal norms of the design's columns.
@@ -385,23 +369,10 @@ impl DkiModel {
     fn wls(&self, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
         let n = self.n;
         let p0 = self.ols(&s.y[..n]);
-        // predicted log-signal eta = X p0; the weights are exp(eta), the normal equations need
-        // their squares exp(2 eta) (the doubling is exact)
-        for (wi, xi) in s.w[..n].iter_mut().zip(&self.x) {
-            let mut e = [0.0; L];
-            for r in 0..NP {
-                for l in 0..L {
-                    e[l] += xi[r] * p0[r][l];
-                }
-            }
-            for l in 0..L {
-                e[l] += e[l];
-            }
-            *wi = e;
-        }
-        // 5e-10 relative error in a weight moves the solution by about that times the
-        // normalised residual: four orders of magnitude below the 1e-5 agreement required
-        exp_approx_in_place(s.w[..n].as_flattened_mut());
+        // w^2 = exp(2 X p0) to 5e-10: a relative error in a weight moves the solution by about
+        // that times the normalised residual, four orders of magnitude below the 1e-5
+        // agreement required
+        squared_weights_lanes(&self.x, &p0, &mut s.w[..n]);
         let mut m = [[0.0; L]; NM];
         let w2 = &s.w[..n];
         self.moment_pass::<0, 8>(w2, &mut m);
@@ -436,23 +407,10 @@ impl DkiModel {
             }
         }
         let (ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
-        let mut p = [[0.0; L]; NP];
-        let mut status = [FitStatus::Ok; L];
-        for l in 0..L {
-            if ok[l] {
-                for r in 0..NP {
-                    p[r][l] = ps[r][l] * self.scale[r];
-                }
-            } else {
-                let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
-                let q = self.wls_svd(&y, &p0.map(|v| v[l]));
-                for r in 0..NP {
-                    p[r][l] = q[r];
-                }
-                status[l] = FitStatus::PinvFallback;
-            }
-        }
-        (p, status)
+        unscale_or_fallback(&ps, &ok, &self.scale, |l| {
+            let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
+            self.wls_svd(&y, &p0.map(|v| v[l]))
+        })
     }
 
     /// DIPY's `pinv(W X) @ (W y)` with `W = exp(X p0)`, exactly as DIPY forms it (unscaled

@@ -29,11 +29,14 @@
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
 
 use crate::eig3::{L, V};
-use crate::fit::{fit_model, pinv, FitModel, COND2_CERTIFICATE, DESIGN_RANK_RCOND};
+use crate::fit::{
+    design_rank, diffusivity_floor, fit_model, pinv, unit_columns, FitModel, COND2_CERTIFICATE,
+};
 use crate::gradients::GradientTable;
-use crate::lanesolve::{cholesky_solve_lanes, pk};
+use crate::lanesolve::{
+    cholesky_solve_lanes, pk, squared_weights_lanes, tmul_lanes, unscale_or_fallback,
+};
 use nalgebra::{DMatrix, DVector};
-use voxelkit_core::vmath::exp_approx_in_place;
 use voxelkit_core::{Control, Error, Result, Sample};
 
 pub use crate::fit::{
@@ -131,8 +134,7 @@ impl DtiModel {
         }
         let a = DMatrix::from_fn(n, 7, |i, j| x[i][j]);
         let (p, sv) = pinv(&a, PINV_RCOND)?;
-        let smax = sv.iter().fold(0.0f64, |m, &v| m.max(v));
-        let rank = sv.iter().filter(|&&v| v > DESIGN_RANK_RCOND * smax).count();
+        let rank = design_rank(&sv);
         if rank < 7 {
             return Err(Error::gradients(format!(
                 "the gradient scheme cannot determine a diffusion tensor: its design matrix has rank \
@@ -141,15 +143,8 @@ impl DtiModel {
             )));
         }
         let pinv_t = (0..n).map(|i| std::array::from_fn(|r| p[(r, i)])).collect();
-        let mut scale = [0.0; 7];
-        for (j, s) in scale.iter_mut().enumerate() {
-            let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
-            *s = 1.0 / norm; // rank 7 implies every column is non-zero
-        }
-        let xs: Vec<[f64; 7]> = x
-            .iter()
-            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
-            .collect();
+        // rank 7 implies every column is non-zero
+        let (scale, xs) = unit_columns(&x);
         let q = xs
             .iter()
             .map(|r| {
@@ -162,10 +157,7 @@ impl DtiModel {
                 o
             })
             .collect();
-        let maxabs = x
-            .iter()
-            .flatten()
-            .fold(f64::NEG_INFINITY, |m, &v| m.max(-v));
+        let min_diffusivity = diffusivity_floor(&x);
         Ok(DtiModel {
             n,
             x,
@@ -173,7 +165,7 @@ impl DtiModel {
             xs,
             q,
             scale,
-            min_diffusivity: MIN_DIFFUSIVITY_TOL / maxabs,
+            min_diffusivity,
         })
     }
 
@@ -189,15 +181,7 @@ impl DtiModel {
     /// OLS for a group: `p0 = X^+ y`, summed over volumes in order.
     #[inline(always)]
     fn ols(&self, y: &[V]) -> [V; 7] {
-        let mut p = [[0.0; L]; 7];
-        for (pr, yi) in self.pinv_t.iter().zip(y) {
-            for r in 0..7 {
-                for l in 0..L {
-                    p[r][l] += pr[r] * yi[l];
-                }
-            }
-        }
-        p
+        tmul_lanes(&self.pinv_t, y)
     }
 
     /// WLS for a group (DIPY's two passes). `s.w` holds the squared weights afterwards.
@@ -205,24 +189,10 @@ impl DtiModel {
     fn wls(&self, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
         let n = self.n;
         let p0 = self.ols(&s.y[..n]);
-        // predicted log-signal eta = X p0; DIPY's weights are w = exp(eta) and the normal
-        // equations need w^2 = exp(2 eta) (the doubling is exact)
-        for (wi, xi) in s.w[..n].iter_mut().zip(&self.x) {
-            let mut e = [0.0; L];
-            for r in 0..7 {
-                for l in 0..L {
-                    e[l] += xi[r] * p0[r][l];
-                }
-            }
-            for l in 0..L {
-                e[l] += e[l];
-            }
-            *wi = e;
-        }
-        // 5e-10 is plenty for weights: a relative error e in a weight moves the solution by
-        // about e times the normalised residual (<= 0.1 on real data), two orders of magnitude
-        // below the 1e-8 agreement with DIPY that the tests check
-        exp_approx_in_place(s.w[..n].as_flattened_mut());
+        // w^2 = exp(2 X p0) to 5e-10: plenty for weights, as a relative error e in a weight
+        // moves the solution by about e times the normalised residual (<= 0.1 on real data),
+        // two orders of magnitude below the 1e-8 agreement with DIPY that the tests check
+        squared_weights_lanes(&self.x, &p0, &mut s.w[..n]);
         let mut ne = [[0.0; L]; 28];
         // four passes of seven accumulators (constant indices keep them in registers)
         self.ne_pass::<0>(&s.w[..n], &mut ne);
@@ -235,33 +205,13 @@ impl DtiModel {
                 o[l] = wi[l] * yi[l];
             }
         }
-        let mut rhs = [[0.0; L]; 7];
-        for (xi, b) in self.xs.iter().zip(&s.w2y[..n]) {
-            for r in 0..7 {
-                for l in 0..L {
-                    rhs[r][l] += xi[r] * b[l];
-                }
-            }
-        }
+        let rhs = tmul_lanes(&self.xs, &s.w2y[..n]);
         let (ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
-        let mut p = [[0.0; L]; 7];
-        let mut status = [FitStatus::Ok; L];
-        for l in 0..L {
-            if ok[l] {
-                for r in 0..7 {
-                    p[r][l] = ps[r][l] * self.scale[r];
-                }
-            } else {
-                let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
-                let w: Vec<f64> = s.w[..n].iter().map(|v| v[l].sqrt()).collect();
-                let q = self.wls_svd(&y, &w);
-                for r in 0..7 {
-                    p[r][l] = q[r];
-                }
-                status[l] = FitStatus::PinvFallback;
-            }
-        }
-        (p, status)
+        unscale_or_fallback(&ps, &ok, &self.scale, |l| {
+            let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
+            let w: Vec<f64> = s.w[..n].iter().map(|v| v[l].sqrt()).collect();
+            self.wls_svd(&y, &w)
+        })
     }
 
     /// Entries `K0..K0 + 7` of the packed normal matrix: `sum_i q[i][k] * w2[i]`, in order of i.

@@ -39,7 +39,7 @@ pub const PINV_RCOND: f64 = 1e-15;
 /// The numerator of DIPY's minimum-diffusivity rule (`tol / -design_matrix.min()`).
 pub const MIN_DIFFUSIVITY_TOL: f64 = 1e-6;
 /// A design whose singular values span more than this ratio is rejected as rank-deficient.
-pub(crate) const DESIGN_RANK_RCOND: f64 = 1e-10;
+const DESIGN_RANK_RCOND: f64 = 1e-10;
 /// Normal equations on unit-norm columns lose about cond^2 * eps of relative accuracy. When
 /// `tr(N) tr(N^-1)` (an upper bound on cond(N) = cond(wX)^2 of the scaled system) exceeds 1e8,
 /// the voxel is solved by SVD instead, which keeps the error near eps * cond.
@@ -78,6 +78,34 @@ pub enum FitStatus {
     /// CLS/CWLS: the constrained fit failed (singular weighted design or a solver error); the
     /// parameters are zero, as DIPY returns them.
     SolverFailed = 5,
+}
+
+/// Numerical rank of a design from its singular values: those above [`DESIGN_RANK_RCOND`]
+/// times the largest.
+pub(crate) fn design_rank(sv: &[f64]) -> usize {
+    let smax = sv.iter().fold(0.0f64, |m, &v| m.max(v));
+    sv.iter().filter(|&&v| v > DESIGN_RANK_RCOND * smax).count()
+}
+
+/// The reciprocal column norms of a design (0 for a zero column) and the design with unit-norm
+/// columns (`xs[i][j] = x[i][j] * scale[j]`), on which the models solve.
+pub(crate) fn unit_columns<const P: usize>(x: &[[f64; P]]) -> ([f64; P], Vec<[f64; P]>) {
+    let mut scale = [0.0; P];
+    for (j, s) in scale.iter_mut().enumerate() {
+        let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
+        *s = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+    }
+    let xs = x
+        .iter()
+        .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
+        .collect();
+    (scale, xs)
+}
+
+/// DIPY's eigenvalue floor for a design `x`: `MIN_DIFFUSIVITY_TOL / -min(x)`.
+pub(crate) fn diffusivity_floor<const P: usize>(x: &[[f64; P]]) -> f64 {
+    let minx = x.iter().flatten().fold(f64::INFINITY, |m, &v| m.min(v));
+    MIN_DIFFUSIVITY_TOL / -minx
 }
 
 /// Pseudo-inverse with numpy's rule: singular values `<= rcond * max(s)` are dropped.
