@@ -6,7 +6,7 @@
 //! = 0 (unclipped) and RTK = 0 (clipped), as in DIPY. Computed in parallel on the default pool;
 //! each voxel's value does not depend on the thread count.
 
-use crate::maps::per_voxel;
+use crate::maps::{fitted_voxels, per_voxel};
 use voxelkit_core::{Error, Result};
 
 /// Which kurtosis map.
@@ -574,15 +574,7 @@ pub fn kurtosis_map(
     lo: f64,
     hi: f64,
 ) -> Result<Vec<f64>> {
-    let nvox = evals.len() / 3;
-    if evals.len() != 3 * nvox || evecs.len() != 9 * nvox || kt.len() != 15 * nvox {
-        return Err(Error::shape(format!(
-            "evals, evecs and kt must hold 3, 9 and 15 values per voxel: got {}, {} and {}",
-            evals.len(),
-            evecs.len(),
-            kt.len()
-        )));
-    }
+    let nvox = fitted_voxels(evals, evecs, Some(kt))?;
     if lo.is_nan() || hi.is_nan() || lo > hi {
         return Err(Error::setting(format!(
             "minKurtosis must be <= maxKurtosis (both numbers), got {lo} and {hi}"
