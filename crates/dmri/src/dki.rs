@@ -350,6 +350,14 @@ impl DkiModel {
         p
     }
 
+    /// DIPY's WLS weights `exp(X p0)` of one voxel, with exact exponentials.
+    pub(crate) fn exact_weights(&self, p0: &[f64; NP]) -> Vec<f64> {
+        self.x
+            .iter()
+            .map(|xi| xi.iter().zip(p0).map(|(a, b)| a * b).sum::<f64>().exp())
+            .collect()
+    }
+
     /// Moments `K0..K0 + W` of `w2`: `sum_i q[i][k] * w2[i]`, in order of i.
     #[inline(always)]
     fn moment_pass<const K0: usize, const W: usize>(&self, w2: &[V], m: &mut [V; NM]) {
@@ -419,11 +427,7 @@ impl DkiModel {
     /// the answer, and only DIPY's own formulation truncates the same ones.
     fn wls_svd(&self, y: &[f64], p0: &[f64; NP]) -> [f64; NP] {
         let n = self.n;
-        let w: Vec<f64> = self
-            .x
-            .iter()
-            .map(|xi| xi.iter().zip(p0).map(|(a, b)| a * b).sum::<f64>().exp())
-            .collect();
+        let w = self.exact_weights(p0);
         let a = DMatrix::from_fn(n, NP, |i, j| w[i] * self.x[i][j]);
         let b = DVector::from_fn(n, |i, _| w[i] * y[i]);
         match pinv(&a, PINV_RCOND) {
