@@ -25,17 +25,17 @@
 //! voxel's result has the same bits however voxels are grouped, tiled or threaded.
 
 use crate::dki_cls::ClsSetup;
-use crate::dti::{
-    check_fit_inputs, has_avx2_fma, log_table, numpy_uses_simd_logf, pinv, stage_tile, FitStatus,
-    LogSpec, MIN_DIFFUSIVITY_TOL, PINV_RCOND,
+use crate::eig3::{L, V};
+use crate::fit::{
+    design_rank, diffusivity_floor, fit_model, pinv, unit_columns, FitModel, FitStatus,
+    COND2_CERTIFICATE, PINV_RCOND,
 };
-use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
 use crate::gradients::GradientTable;
-use crate::lanesolve::{cholesky_solve_lanes, pk};
+use crate::lanesolve::{
+    cholesky_solve_lanes, pk, squared_weights_lanes, tmul_lanes, unscale_or_fallback,
+};
 use nalgebra::{DMatrix, DVector};
 use std::collections::HashMap;
-use voxelkit_core::par::{for_each_tile, SharedOut};
-use voxelkit_core::vmath::exp_approx_in_place;
 use voxelkit_core::{Control, Error, Result, Sample};
 
 /// Unknowns of the linear DKI problem.
@@ -44,10 +44,6 @@ pub const NP: usize = 22;
 const NPK: usize = NP * (NP + 1) / 2;
 /// Distinct moments among the normal-matrix entries.
 const NM: usize = 95;
-/// A design whose singular values span more than this ratio is rejected as rank-deficient.
-const DESIGN_RANK_RCOND: f64 = 1e-10;
-/// See the module notes: above this bound on cond(N) the voxel is solved by SVD.
-const COND2_CERTIFICATE: f64 = 1e8;
 
 /// Fit method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,7 +83,7 @@ impl std::str::FromStr for DkiMethod {
 }
 
 /// Options of a DKI fit.
-pub type DkiOptions = crate::dti::FitOptions<DkiMethod>;
+pub type DkiOptions = crate::fit::FitOptions<DkiMethod>;
 
 /// A fitted kurtosis volume. Component-major layouts (component `c` of voxel `v` at `c*nvox+v`).
 #[derive(Debug, Clone, PartialEq)]
@@ -251,19 +247,10 @@ impl DkiModel {
                  table has {n}"
             )));
         }
-        let mut scale = [0.0; NP];
-        for (j, s) in scale.iter_mut().enumerate() {
-            let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
-            *s = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-        }
-        let xs: Vec<[f64; NP]> = x
-            .iter()
-            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
-            .collect();
+        let (scale, xs) = unit_columns(&x);
         let a = DMatrix::from_fn(n, NP, |i, j| xs[i][j]);
         let (p, sv) = pinv(&a, PINV_RCOND)?;
-        let smax = sv.iter().fold(0.0f64, |m, &v| m.max(v));
-        let rank = sv.iter().filter(|&&v| v > DESIGN_RANK_RCOND * smax).count();
+        let rank = design_rank(&sv);
         if rank < NP || scale.contains(&0.0) {
             return Err(Error::gradients(format!(
                 "the gradient scheme cannot determine the kurtosis model: its design matrix has \
@@ -313,7 +300,7 @@ impl DkiModel {
                 })
             })
             .collect();
-        let minx = x.iter().flatten().fold(f64::INFINITY, |m, &v| m.min(v));
+        let min_diffusivity = diffusivity_floor(&x);
         Ok(DkiModel {
             n,
             x,
@@ -323,7 +310,7 @@ impl DkiModel {
             nidx,
             nfac,
             scale,
-            min_diffusivity: MIN_DIFFUSIVITY_TOL / -minx,
+            min_diffusivity,
         })
     }
 
@@ -341,26 +328,10 @@ impl DkiModel {
         &self.x
     }
 
-    /// Scratch for one thread.
-    pub fn scratch(&self) -> DkiScratch {
-        DkiScratch {
-            y: vec![[0.0; L]; self.n],
-            w: vec![[0.0; L]; self.n],
-        }
-    }
-
     /// OLS for a group: `p = X^+ y`, summed over volumes in order.
     #[inline(always)]
     fn ols(&self, y: &[V]) -> [V; NP] {
-        let mut p = [[0.0; L]; NP];
-        for (pr, yi) in self.pinv_t.iter().zip(y) {
-            for r in 0..NP {
-                for l in 0..L {
-                    p[r][l] += pr[r] * yi[l];
-                }
-            }
-        }
-        p
+        tmul_lanes(&self.pinv_t, y)
     }
 
     /// Reciprocal norms of the design's columns.
@@ -377,6 +348,14 @@ impl DkiModel {
             }
         }
         p
+    }
+
+    /// DIPY's WLS weights `exp(X p0)` of one voxel, with exact exponentials.
+    pub(crate) fn exact_weights(&self, p0: &[f64; NP]) -> Vec<f64> {
+        self.x
+            .iter()
+            .map(|xi| xi.iter().zip(p0).map(|(a, b)| a * b).sum::<f64>().exp())
+            .collect()
     }
 
     /// Moments `K0..K0 + W` of `w2`: `sum_i q[i][k] * w2[i]`, in order of i.
@@ -398,23 +377,10 @@ impl DkiModel {
     fn wls(&self, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
         let n = self.n;
         let p0 = self.ols(&s.y[..n]);
-        // predicted log-signal eta = X p0; the weights are exp(eta), the normal equations need
-        // their squares exp(2 eta) (the doubling is exact)
-        for (wi, xi) in s.w[..n].iter_mut().zip(&self.x) {
-            let mut e = [0.0; L];
-            for r in 0..NP {
-                for l in 0..L {
-                    e[l] += xi[r] * p0[r][l];
-                }
-            }
-            for l in 0..L {
-                e[l] += e[l];
-            }
-            *wi = e;
-        }
-        // 5e-10 relative error in a weight moves the solution by about that times the
-        // normalised residual: four orders of magnitude below the 1e-5 agreement required
-        exp_approx_in_place(s.w[..n].as_flattened_mut());
+        // w^2 = exp(2 X p0) to 5e-10: a relative error in a weight moves the solution by about
+        // that times the normalised residual, four orders of magnitude below the 1e-5
+        // agreement required
+        squared_weights_lanes(&self.x, &p0, &mut s.w[..n]);
         let mut m = [[0.0; L]; NM];
         let w2 = &s.w[..n];
         self.moment_pass::<0, 8>(w2, &mut m);
@@ -449,23 +415,10 @@ impl DkiModel {
             }
         }
         let (ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
-        let mut p = [[0.0; L]; NP];
-        let mut status = [FitStatus::Ok; L];
-        for l in 0..L {
-            if ok[l] {
-                for r in 0..NP {
-                    p[r][l] = ps[r][l] * self.scale[r];
-                }
-            } else {
-                let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
-                let q = self.wls_svd(&y, &p0.map(|v| v[l]));
-                for r in 0..NP {
-                    p[r][l] = q[r];
-                }
-                status[l] = FitStatus::PinvFallback;
-            }
-        }
-        (p, status)
+        unscale_or_fallback(&ps, &ok, &self.scale, |l| {
+            let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
+            self.wls_svd(&y, &p0.map(|v| v[l]))
+        })
     }
 
     /// DIPY's `pinv(W X) @ (W y)` with `W = exp(X p0)`, exactly as DIPY forms it (unscaled
@@ -474,11 +427,7 @@ impl DkiModel {
     /// the answer, and only DIPY's own formulation truncates the same ones.
     fn wls_svd(&self, y: &[f64], p0: &[f64; NP]) -> [f64; NP] {
         let n = self.n;
-        let w: Vec<f64> = self
-            .x
-            .iter()
-            .map(|xi| xi.iter().zip(p0).map(|(a, b)| a * b).sum::<f64>().exp())
-            .collect();
+        let w = self.exact_weights(p0);
         let a = DMatrix::from_fn(n, NP, |i, j| w[i] * self.x[i][j]);
         let b = DVector::from_fn(n, |i, _| w[i] * y[i]);
         match pinv(&a, PINV_RCOND) {
@@ -489,16 +438,6 @@ impl DkiModel {
             Err(_) => [f64::NAN; NP],
         }
     }
-
-    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s`. Returns the 22 linear
-    /// unknowns per lane (tensor, `MD^2 W`, `-log S0`).
-    #[inline(always)]
-    pub fn fit_group(&self, method: DkiMethod, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
-        match method {
-            DkiMethod::Ols | DkiMethod::Cls => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
-            DkiMethod::Wls | DkiMethod::Cwls => self.wls(s),
-        }
-    }
 }
 
 /// Per-thread scratch of [`DkiModel`] group fits.
@@ -506,6 +445,122 @@ impl DkiModel {
 pub struct DkiScratch {
     y: Vec<V>,
     w: Vec<V>,
+}
+
+impl FitModel for DkiModel {
+    type Method = DkiMethod;
+    type Scratch = DkiScratch;
+    /// The 22 linear unknowns: tensor, `MD^2 W`, `-log S0`.
+    type Params = [V; NP];
+    /// The kurtosis tensor elements.
+    type Extra = [f64; 15];
+    /// The constraint of CLS/CWLS (only for those methods).
+    type Aux = Option<ClsSetup>;
+    const S0_INDEX: usize = NP - 1;
+    const EXTRA: usize = 15;
+
+    fn from_gradients(gtab: &GradientTable) -> Result<Self> {
+        DkiModel::new(gtab)
+    }
+
+    fn volumes(&self) -> usize {
+        self.n
+    }
+
+    fn min_diffusivity(&self) -> f64 {
+        self.min_diffusivity
+    }
+
+    /// Scratch for one thread.
+    fn scratch(&self) -> DkiScratch {
+        DkiScratch {
+            y: vec![[0.0; L]; self.n],
+            w: vec![[0.0; L]; self.n],
+        }
+    }
+
+    #[inline(always)]
+    fn log_signals<'s>(&self, s: &'s mut DkiScratch) -> &'s mut [V] {
+        &mut s.y[..self.n]
+    }
+
+    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s`. Returns the 22 linear
+    /// unknowns per lane (tensor, `MD^2 W`, `-log S0`); CLS and CWLS start from OLS and WLS.
+    #[inline(always)]
+    fn fit_group(&self, method: DkiMethod, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
+        match method {
+            DkiMethod::Ols | DkiMethod::Cls => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
+            DkiMethod::Wls | DkiMethod::Cwls => self.wls(s),
+        }
+    }
+
+    /// DIPY's `params_to_dki_params`: `W = (MD^2 W) / MD^2` with `MD` the mean of the floored
+    /// eigenvalues (0 where `MD = 0`).
+    #[inline(always)]
+    fn extras(&self, p: &[V; NP], lane: usize, evals: &[f64; 3]) -> [f64; 15] {
+        let md = (evals[0] + evals[1] + evals[2]) / 3.0;
+        let md2 = md * md;
+        std::array::from_fn(|k| {
+            if md2 != 0.0 {
+                p[6 + k][lane] / md2
+            } else {
+                0.0
+            }
+        })
+    }
+
+    fn aux(&self, method: DkiMethod) -> Option<ClsSetup> {
+        method.constrained().then(|| ClsSetup::new(self))
+    }
+
+    /// CLS/CWLS: the constrained step (seconds per tile: an abort is honoured between groups).
+    #[inline(always)]
+    fn post_group(
+        &self,
+        method: DkiMethod,
+        cls: &Option<ClsSetup>,
+        ctl: &Control,
+        s: &DkiScratch,
+        p: &mut [V; NP],
+        st: &mut [FitStatus; L],
+        lanes: usize,
+    ) -> Result<()> {
+        if method.constrained() {
+            ctl.check()?;
+            if let Some(cls) = cls {
+                self.constrain_group(cls, method == DkiMethod::Cwls, s, p, st, lanes);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DkiModel {
+    /// The constrained step of CLS/CWLS for the `lanes` voxels of a group, replacing their
+    /// unconstrained parameters (kept out of line: it runs in the baseline instruction set
+    /// whatever the tile kernel's).
+    #[inline(never)]
+    fn constrain_group(
+        &self,
+        cls: &ClsSetup,
+        weighted: bool,
+        s: &DkiScratch,
+        p: &mut [V; NP],
+        st: &mut [FitStatus; L],
+        lanes: usize,
+    ) {
+        for l in 0..lanes {
+            let y: Vec<f64> = s.y[..self.n].iter().map(|v| v[l]).collect();
+            let h: [f64; NP] = std::array::from_fn(|r| p[r][l]);
+            let (h, status) = cls.constrain(self, &y, weighted, &h);
+            for r in 0..NP {
+                p[r][l] = h[r];
+            }
+            if status != FitStatus::Ok {
+                st[l] = status;
+            }
+        }
+    }
 }
 
 /// Fits the kurtosis model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
@@ -518,159 +573,13 @@ pub fn fit_dki<T: Sample>(
     opts: &DkiOptions,
     ctl: &Control,
 ) -> Result<DkiFit> {
-    let model = DkiModel::new(gtab)?;
-    let n = model.len();
-    let min_signal = check_fit_inputs(data.len(), nvox, n, mask, opts.min_signal)?;
-    let mut evals = vec![0.0; 3 * nvox];
-    let mut evecs = vec![0.0; 9 * nvox];
-    let mut kt = vec![0.0; 15 * nvox];
-    let mut s0 = opts.return_s0.then(|| vec![0.0; nvox]);
-    let mut status = vec![FitStatus::Masked as u8; nvox];
-    let cls = opts.method.constrained().then(|| ClsSetup::new(&model));
-    {
-        let table = log_table::<T>(nvox * n, min_signal);
-        let ctx = Ctx {
-            data,
-            nvox,
-            n,
-            mask,
-            model: &model,
-            spec: LogSpec {
-                log_table: table.as_deref(),
-                min_signal,
-                numpy_logf: numpy_uses_simd_logf(),
-            },
-            method: opts.method,
-            o_evals: SharedOut::new(&mut evals),
-            o_evecs: SharedOut::new(&mut evecs),
-            o_kt: SharedOut::new(&mut kt),
-            o_s0: s0.as_deref_mut().map(SharedOut::new),
-            o_status: SharedOut::new(&mut status),
-            ctl,
-            cls: cls.as_ref(),
-        };
-        let avx2 = !opts.force_baseline_isa && has_avx2_fma();
-        for_each_tile(nvox, opts.threads, ctl, |_, range| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-                return unsafe { fit_tile_avx2(&ctx, range) };
-            }
-            let _ = avx2;
-            fit_tile(&ctx, range)
-        })?;
-    }
+    let f = fit_model::<DkiModel, T>(data, nvox, gtab, mask, opts, ctl)?;
     Ok(DkiFit {
-        nvox,
-        evals,
-        evecs,
-        kt,
-        s0,
-        status,
+        nvox: f.nvox,
+        evals: f.evals,
+        evecs: f.evecs,
+        kt: f.extra,
+        s0: f.s0,
+        status: f.status,
     })
-}
-
-struct Ctx<'a, T> {
-    data: &'a [T],
-    nvox: usize,
-    n: usize,
-    mask: Option<&'a [u8]>,
-    model: &'a DkiModel,
-    spec: LogSpec<'a>,
-    method: DkiMethod,
-    o_evals: SharedOut<f64>,
-    o_evecs: SharedOut<f64>,
-    o_kt: SharedOut<f64>,
-    o_s0: Option<SharedOut<f64>>,
-    o_status: SharedOut<u8>,
-    ctl: &'a Control,
-    cls: Option<&'a ClsSetup>,
-}
-
-/// The tile kernel compiled for AVX2 (+FMA); no operation is contracted, so the bits are those
-/// of the baseline build.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fit_tile_avx2<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) -> Result<()> {
-    fit_tile(c, range)
-}
-
-/// The constrained step of CLS/CWLS for the `len` voxels of a group, replacing their
-/// unconstrained parameters (kept out of line: it runs in the baseline instruction set whatever
-/// the tile kernel's).
-#[inline(never)]
-fn constrain_group<T: Sample>(
-    c: &Ctx<'_, T>,
-    s: &DkiScratch,
-    p: &mut [V; NP],
-    st: &mut [FitStatus; L],
-    len: usize,
-) {
-    let weighted = c.method == DkiMethod::Cwls;
-    let Some(cls) = c.cls else { return };
-    for l in 0..len {
-        let y: Vec<f64> = s.y[..c.n].iter().map(|v| v[l]).collect();
-        let h: [f64; NP] = std::array::from_fn(|r| p[r][l]);
-        let (h, status) = cls.constrain(c.model, &y, weighted, &h);
-        for r in 0..NP {
-            p[r][l] = h[r];
-        }
-        if status != FitStatus::Ok {
-            st[l] = status;
-        }
-    }
-}
-
-#[inline(always)]
-fn fit_tile<T: Sample>(c: &Ctx<'_, T>, range: std::ops::Range<usize>) -> Result<()> {
-    let (n, nvox) = (c.n, c.nvox);
-    let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
-    let start = tile.start;
-    let mut scratch = c.model.scratch();
-    for group in tile.todo.chunks(L) {
-        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
-        tile.load_group(&local, &mut scratch.y[..n], &c.spec);
-        let (mut p, mut st) = c.model.fit_group(c.method, &mut scratch);
-        if c.method.constrained() {
-            // seconds per tile: honour an abort between voxel groups
-            c.ctl.check()?;
-            constrain_group(c, &scratch, &mut p, &mut st, group.len());
-        }
-        let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
-        let (d, vecs) = jacobi_lanes(&lt);
-        for (l, &j) in local.iter().enumerate().take(group.len()) {
-            let v = start + j;
-            if (0..NP).any(|r| !p[r][l].is_finite()) {
-                // only if an SVD failed to converge: never leak NaN maps
-                // SAFETY: v belongs to this tile only.
-                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
-                continue;
-            }
-            let (vals, vv) = sorted_lane(&d, &vecs, l);
-            let vals = vals.map(|e| e.max(c.model.min_diffusivity));
-            // DIPY: MD_square = evals.mean() ** 2 of the floored eigenvalues
-            let md = (vals[0] + vals[1] + vals[2]) / 3.0;
-            let md2 = md * md;
-            // SAFETY: every index below is derived from v, which belongs to this tile only.
-            unsafe {
-                for (comp, &e) in vals.iter().enumerate() {
-                    c.o_evals.write(comp * nvox + v, e);
-                }
-                for (jv, vec) in vv.iter().enumerate() {
-                    for (i, &x) in vec.iter().enumerate() {
-                        c.o_evecs.write((i + 3 * jv) * nvox + v, x);
-                    }
-                }
-                for k in 0..15 {
-                    let w = if md2 != 0.0 { p[6 + k][l] / md2 } else { 0.0 };
-                    c.o_kt.write(k * nvox + v, w);
-                }
-                if let Some(o) = &c.o_s0 {
-                    o.write(v, (-p[21][l]).exp());
-                }
-                c.o_status.write(v, st[l] as u8);
-            }
-        }
-    }
-    Ok(())
 }

@@ -26,7 +26,7 @@
 //! depend on tiling or threads.
 
 use crate::dki::{DkiModel, NP};
-use crate::dti::FitStatus;
+use crate::fit::FitStatus;
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
 
@@ -73,16 +73,20 @@ fn lmi(h: &[f64; NP], s: &[f64; NSLACK]) -> [[f64; MD]; MD] {
     m
 }
 
-/// Cholesky factorisation succeeds (the matrix is numerically positive definite).
-fn positive_definite<const N: usize>(a: &[[f64; N]; N]) -> bool {
+/// The lower Cholesky factor of the symmetric `a`, or None at the first pivot that `accept`
+/// rejects (a failed pivot stops the factorisation).
+fn cholesky<const N: usize>(
+    a: &[[f64; N]; N],
+    accept: impl Fn(f64) -> bool,
+) -> Option<[[f64; N]; N]> {
     let mut l = [[0.0; N]; N];
     for j in 0..N {
         let mut d = a[j][j];
         for k in 0..j {
             d -= l[j][k] * l[j][k];
         }
-        if !(d > 0.0) {
-            return false;
+        if !accept(d) {
+            return None;
         }
         let d = d.sqrt();
         l[j][j] = d;
@@ -94,31 +98,18 @@ fn positive_definite<const N: usize>(a: &[[f64; N]; N]) -> bool {
             l[i][j] = s / d;
         }
     }
-    true
+    Some(l)
+}
+
+/// Cholesky factorisation succeeds (the matrix is numerically positive definite).
+fn positive_definite<const N: usize>(a: &[[f64; N]; N]) -> bool {
+    cholesky(a, |d| d > 0.0).is_some()
 }
 
 /// Upper Cholesky factor `X` (row-major) of the symmetric 22 x 22 `N = X' X`; None when `N` is
 /// not positive definite (numpy's `cholesky` raises there and DIPY returns zeros).
 fn upper_cholesky(n: &[[f64; NP]; NP]) -> Option<[[f64; NP]; NP]> {
-    let mut l = [[0.0; NP]; NP];
-    for j in 0..NP {
-        let mut d = n[j][j];
-        for k in 0..j {
-            d -= l[j][k] * l[j][k];
-        }
-        if !(d > 0.0) || !d.is_finite() {
-            return None;
-        }
-        let d = d.sqrt();
-        l[j][j] = d;
-        for i in j + 1..NP {
-            let mut s = n[i][j];
-            for k in 0..j {
-                s -= l[i][k] * l[j][k];
-            }
-            l[i][j] = s / d;
-        }
-    }
+    let l = cholesky(n, |d| d > 0.0 && d.is_finite())?;
     // X = L'
     Some(std::array::from_fn(|r| std::array::from_fn(|c| l[c][r])))
 }
@@ -368,10 +359,7 @@ impl ClsSetup {
     ) -> ([f64; NP], FitStatus) {
         let x = model.design();
         let w: Vec<f64> = if weighted {
-            let p0 = model.ols_voxel(y);
-            x.iter()
-                .map(|xi| xi.iter().zip(&p0).map(|(a, b)| a * b).sum::<f64>().exp())
-                .collect()
+            model.exact_weights(&model.ols_voxel(y))
         } else {
             vec![1.0; x.len()]
         };

@@ -6,7 +6,7 @@
 //! = 0 (unclipped) and RTK = 0 (clipped), as in DIPY. Computed in parallel on the default pool;
 //! each voxel's value does not depend on the thread count.
 
-use crate::maps::per_voxel;
+use crate::maps::{fitted_voxels, per_voxel};
 use voxelkit_core::{Error, Result};
 
 /// Which kurtosis map.
@@ -64,6 +64,32 @@ impl Voxel {
             kt: std::array::from_fn(|k| kt[k * nvox + v]),
         }
     }
+
+    /// All eigenvalues above 2e-7 (DIPY's condition for the kurtosis maps).
+    #[inline]
+    fn positive(&self) -> bool {
+        let [l1, l2, l3] = self.evals;
+        positive_evals(l1, l2, l3)
+    }
+
+    /// Mean diffusivity.
+    #[inline]
+    fn md(&self) -> f64 {
+        let [l1, l2, l3] = self.evals;
+        (l1 + l2 + l3) / 3.0
+    }
+
+    /// The principal eigenvector.
+    #[inline]
+    fn principal(&self) -> [f64; 3] {
+        [self.b[0][0], self.b[1][0], self.b[2][0]]
+    }
+
+    /// Element (i, j, k, l) of the kurtosis tensor in the eigenvector frame ([`wrotate`]).
+    #[inline]
+    fn w(&self, i: usize, j: usize, k: usize, l: usize) -> f64 {
+        wrotate(&self.kt, &self.b, i, j, k, l)
+    }
 }
 
 /// Index in the 15-element kurtosis vector of W_ijkl, by (i+1)(j+1)(k+1)(l+1).
@@ -111,26 +137,40 @@ fn positive_evals(l1: f64, l2: f64, l3: f64) -> bool {
     l1 > 2e-7 && l2 > 2e-7 && l3 > 2e-7
 }
 
-/// Carlson's R_F by duplication with DIPY's stopping rule (errtol 3e-4).
-pub fn carlson_rf(x: f64, y: f64, z: f64) -> f64 {
-    let errtol: f64 = 3e-4;
-    let (mut xn, mut yn, mut zn) = (x, y, z);
-    let mut an = (xn + yn + zn) / 3.0;
-    let q =
-        (3.0 * errtol).powf(-1.0 / 6.0) * (an - xn).abs().max((an - yn).abs()).max((an - zn).abs());
+/// Carlson's duplication with DIPY's stopping rule, from `(x, y, z, a0)`: with
+/// `q = c^(-1/6) max(|a0 - x|, |a0 - y|, |a0 - z|)`, replaces each of `x, y, z, a` by
+/// `(v + lamda) / 4`, `lamda = sqrt(x) (sqrt(y) + sqrt(z)) + sqrt(y) sqrt(z)`, while
+/// `4^-n q > |a|` (at most 201 steps: a non-finite input never loops forever). `step(n, z,
+/// sqrt(z), lamda)` sees each step before its update. Returns the final `(x, y, z, a, n)`.
+#[inline]
+fn carlson_duplication(
+    (mut xn, mut yn, mut zn, mut an): (f64, f64, f64, f64),
+    c: f64,
+    mut step: impl FnMut(i32, f64, f64, f64),
+) -> (f64, f64, f64, f64, i32) {
+    let q = c.powf(-1.0 / 6.0) * (an - xn).abs().max((an - yn).abs()).max((an - zn).abs());
     let mut n = 0;
     while 4f64.powi(-n) * q > an.abs() {
         let (xr, yr, zr) = (xn.sqrt(), yn.sqrt(), zn.sqrt());
         let lamda = xr * (yr + zr) + yr * zr;
+        step(n, zn, zr, lamda);
         n += 1;
         xn = (xn + lamda) * 0.25;
         yn = (yn + lamda) * 0.25;
         zn = (zn + lamda) * 0.25;
         an = (an + lamda) * 0.25;
         if n > 200 {
-            break; // non-finite input: never loop forever
+            break;
         }
     }
+    (xn, yn, zn, an, n)
+}
+
+/// Carlson's R_F by duplication with DIPY's stopping rule (errtol 3e-4).
+pub fn carlson_rf(x: f64, y: f64, z: f64) -> f64 {
+    let errtol: f64 = 3e-4;
+    let (xn, yn, _, an, _) =
+        carlson_duplication((x, y, z, (x + y + z) / 3.0), 3.0 * errtol, |_, _, _, _| {});
     let xx = 1.0 - xn / an;
     let yy = 1.0 - yn / an;
     let zz = -xx - yy;
@@ -142,26 +182,11 @@ pub fn carlson_rf(x: f64, y: f64, z: f64) -> f64 {
 /// Carlson's R_D by duplication with DIPY's stopping rule (errtol 1e-4).
 pub fn carlson_rd(x: f64, y: f64, z: f64) -> f64 {
     let errtol: f64 = 1e-4;
-    let (mut xn, mut yn, mut zn) = (x, y, z);
-    let a0 = (xn + yn + 3.0 * zn) / 5.0;
-    let mut an = a0;
-    let q =
-        (errtol / 4.0).powf(-1.0 / 6.0) * (an - xn).abs().max((an - yn).abs()).max((an - zn).abs());
+    let a0 = (x + y + 3.0 * z) / 5.0;
     let mut sum = 0.0;
-    let mut n = 0;
-    while 4f64.powi(-n) * q > an.abs() {
-        let (xr, yr, zr) = (xn.sqrt(), yn.sqrt(), zn.sqrt());
-        let lamda = xr * (yr + zr) + yr * zr;
+    let (_, _, _, an, n) = carlson_duplication((x, y, z, a0), errtol / 4.0, |n, zn, zr, lamda| {
         sum += 4f64.powi(-n) / (zr * (zn + lamda));
-        n += 1;
-        xn = (xn + lamda) * 0.25;
-        yn = (yn + lamda) * 0.25;
-        zn = (zn + lamda) * 0.25;
-        an = (an + lamda) * 0.25;
-        if n > 200 {
-            break;
-        }
-    }
+    });
     let p4n = 4f64.powi(n);
     let xx = (a0 - x) / (p4n * an);
     let yy = (a0 - y) / (p4n * an);
@@ -280,13 +305,12 @@ fn clip(x: f64, lo: f64, hi: f64) -> f64 {
 
 /// Mean kurtosis (analytical), clipped to `[lo, hi]`.
 pub fn mk(v: &Voxel, lo: f64, hi: f64) -> f64 {
-    let [l1, l2, l3] = v.evals;
-    if !positive_evals(l1, l2, l3) {
+    if !v.positive() {
         return 0.0;
     }
-    let w = |i, j, k, l| wrotate(&v.kt, &v.b, i, j, k, l);
-    let (wxxxx, wyyyy, wzzzz) = (w(0, 0, 0, 0), w(1, 1, 1, 1), w(2, 2, 2, 2));
-    let (wxxyy, wxxzz, wyyzz) = (w(0, 0, 1, 1), w(0, 0, 2, 2), w(1, 1, 2, 2));
+    let [l1, l2, l3] = v.evals;
+    let (wxxxx, wyyyy, wzzzz) = (v.w(0, 0, 0, 0), v.w(1, 1, 1, 1), v.w(2, 2, 2, 2));
+    let (wxxyy, wxxzz, wyyzz) = (v.w(0, 0, 1, 1), v.w(0, 0, 2, 2), v.w(1, 1, 2, 2));
     let m = f1m(l1, l2, l3) * wxxxx
         + f1m(l2, l1, l3) * wyyyy
         + f1m(l3, l2, l1) * wzzzz
@@ -298,25 +322,23 @@ pub fn mk(v: &Voxel, lo: f64, hi: f64) -> f64 {
 
 /// Axial kurtosis (analytical), clipped to `[lo, hi]`.
 pub fn ak(v: &Voxel, lo: f64, hi: f64) -> f64 {
-    let [l1, l2, l3] = v.evals;
-    if !positive_evals(l1, l2, l3) {
+    if !v.positive() {
         return 0.0;
     }
-    let wxxxx = wrotate(&v.kt, &v.b, 0, 0, 0, 0);
-    let md = (l1 + l2 + l3) / 3.0;
-    clip(wxxxx * (md * md) / (l1 * l1), lo, hi)
+    let l1 = v.evals[0];
+    let md = v.md();
+    clip(v.w(0, 0, 0, 0) * (md * md) / (l1 * l1), lo, hi)
 }
 
 /// Radial kurtosis (analytical), clipped to `[lo, hi]`.
 pub fn rk(v: &Voxel, lo: f64, hi: f64) -> f64 {
-    let [l1, l2, l3] = v.evals;
-    if !positive_evals(l1, l2, l3) {
+    if !v.positive() {
         return 0.0;
     }
-    let w = |i, j, k, l| wrotate(&v.kt, &v.b, i, j, k, l);
-    let r = g1m(l1, l2, l3) * w(1, 1, 1, 1)
-        + g1m(l1, l3, l2) * w(2, 2, 2, 2)
-        + g2m(l1, l2, l3) * w(1, 1, 2, 2);
+    let [l1, l2, l3] = v.evals;
+    let r = g1m(l1, l2, l3) * v.w(1, 1, 1, 1)
+        + g1m(l1, l3, l2) * v.w(2, 2, 2, 2)
+        + g2m(l1, l2, l3) * v.w(1, 1, 2, 2);
     clip(r, lo, hi)
 }
 
@@ -333,14 +355,12 @@ pub fn mkt(v: &Voxel, lo: f64, hi: f64) -> f64 {
 /// Rescaled radial tensor kurtosis, clipped to `[lo, hi]` (0 before clipping where the
 /// eigenvalues are not all positive).
 pub fn rtk(v: &Voxel, lo: f64, hi: f64) -> f64 {
-    let [l1, l2, l3] = v.evals;
-    if !positive_evals(l1, l2, l3) {
+    if !v.positive() {
         return clip(0.0, lo, hi);
     }
-    let w = |i, j, k, l| wrotate(&v.kt, &v.b, i, j, k, l);
-    let wtk = 3.0 / 8.0 * (w(1, 1, 1, 1) + w(2, 2, 2, 2) + 2.0 * w(1, 1, 2, 2));
-    let md = (l1 + l2 + l3) / 3.0;
-    let rd = (l2 + l3) / 2.0;
+    let wtk = 3.0 / 8.0 * (v.w(1, 1, 1, 1) + v.w(2, 2, 2, 2) + 2.0 * v.w(1, 1, 2, 2));
+    let md = v.md();
+    let rd = (v.evals[1] + v.evals[2]) / 2.0;
     clip(wtk * (md * md) / (rd * rd), lo, hi)
 }
 
@@ -426,19 +446,24 @@ fn directional_kurtosis(dt: &[f64; 6], md: f64, kt: &[f64; 15], n: [f64; 3], lo:
     }
 }
 
+/// The mean of the directional kurtoses (each clipped below at `lo`) along `dirs`, normalised
+/// again as DIPY does.
+fn mean_directional_kurtosis(v: &Voxel, dirs: &[[f64; 3]], lo: f64) -> f64 {
+    let dt = tensor(v);
+    let md = v.md();
+    let mut s = 0.0;
+    for d in dirs {
+        let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+        s += directional_kurtosis(&dt, md, &v.kt, [d[0] / n, d[1] / n, d[2] / n], lo);
+    }
+    s / dirs.len() as f64
+}
+
 /// Mean kurtosis, numerical: the mean of the directional kurtoses (each clipped below at `lo`)
 /// over the 45-direction t-design, then clipped to `[lo, hi]` (DIPY `mk(analytical=False)`).
 pub fn mk_numerical(v: &Voxel, lo: f64, hi: f64) -> f64 {
-    let [l1, l2, l3] = v.evals;
-    let m = if positive_evals(l1, l2, l3) {
-        let dt = tensor(v);
-        let md = (l1 + l2 + l3) / 3.0;
-        let mut s = 0.0;
-        for d in T_DESIGN_45 {
-            let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-            s += directional_kurtosis(&dt, md, &v.kt, [d[0] / n, d[1] / n, d[2] / n], lo);
-        }
-        s / 45.0
+    let m = if v.positive() {
+        mean_directional_kurtosis(v, &T_DESIGN_45, lo)
     } else {
         0.0
     };
@@ -448,16 +473,8 @@ pub fn mk_numerical(v: &Voxel, lo: f64, hi: f64) -> f64 {
 /// Axial kurtosis, numerical: the directional kurtosis along the principal eigenvector (clipped
 /// below at -3/7 as DIPY's default does), then clipped to `[lo, hi]`.
 pub fn ak_numerical(v: &Voxel, lo: f64, hi: f64) -> f64 {
-    let [l1, l2, l3] = v.evals;
-    let a = if positive_evals(l1, l2, l3) {
-        let md = (l1 + l2 + l3) / 3.0;
-        directional_kurtosis(
-            &tensor(v),
-            md,
-            &v.kt,
-            [v.b[0][0], v.b[1][0], v.b[2][0]],
-            MIN_KURTOSIS,
-        )
+    let a = if v.positive() {
+        directional_kurtosis(&tensor(v), v.md(), &v.kt, v.principal(), MIN_KURTOSIS)
     } else {
         0.0
     };
@@ -494,17 +511,8 @@ fn perpendicular_directions(e: [f64; 3], num: usize) -> Vec<[f64; 3]> {
 /// Radial kurtosis, numerical: the mean directional kurtosis (each clipped below at `lo`) over
 /// 10 directions perpendicular to the principal eigenvector, then clipped to `[lo, hi]`.
 pub fn rk_numerical(v: &Voxel, lo: f64, hi: f64) -> f64 {
-    let [l1, l2, l3] = v.evals;
-    let r = if positive_evals(l1, l2, l3) {
-        let dt = tensor(v);
-        let md = (l1 + l2 + l3) / 3.0;
-        let dirs = perpendicular_directions([v.b[0][0], v.b[1][0], v.b[2][0]], 10);
-        let mut s = 0.0;
-        for d in &dirs {
-            let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-            s += directional_kurtosis(&dt, md, &v.kt, [d[0] / n, d[1] / n, d[2] / n], lo);
-        }
-        s / dirs.len() as f64
+    let r = if v.positive() {
+        mean_directional_kurtosis(v, &perpendicular_directions(v.principal(), 10), lo)
     } else {
         0.0
     };
@@ -574,15 +582,7 @@ pub fn kurtosis_map(
     lo: f64,
     hi: f64,
 ) -> Result<Vec<f64>> {
-    let nvox = evals.len() / 3;
-    if evals.len() != 3 * nvox || evecs.len() != 9 * nvox || kt.len() != 15 * nvox {
-        return Err(Error::shape(format!(
-            "evals, evecs and kt must hold 3, 9 and 15 values per voxel: got {}, {} and {}",
-            evals.len(),
-            evecs.len(),
-            kt.len()
-        )));
-    }
+    let nvox = fitted_voxels(evals, evecs, Some(kt))?;
     if lo.is_nan() || hi.is_nan() || lo > hi {
         return Err(Error::setting(format!(
             "minKurtosis must be <= maxKurtosis (both numbers), got {lo} and {hi}"

@@ -28,26 +28,21 @@
 //!   volume, or coplanar directions) is rejected with `ERR_GRADIENTS`; DIPY returns a
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
 
-use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
+use crate::eig3::{L, V};
+use crate::fit::{
+    design_rank, diffusivity_floor, fit_model, pinv, unit_columns, FitModel, COND2_CERTIFICATE,
+};
 use crate::gradients::GradientTable;
-use crate::lanesolve::{cholesky_solve_lanes, pk};
+use crate::lanesolve::{
+    cholesky_solve_lanes, pk, squared_weights_lanes, tmul_lanes, unscale_or_fallback,
+};
 use nalgebra::{DMatrix, DVector};
-use voxelkit_core::par::{for_each_tile, SharedOut};
-use voxelkit_core::vmath::{exp_approx_in_place, numpy_simd_logf};
 use voxelkit_core::{Control, Error, Result, Sample};
 
-/// DIPY's `MIN_POSITIVE_SIGNAL`.
-pub const MIN_POSITIVE_SIGNAL: f64 = 1e-4;
-/// numpy's default `pinv` cut-off (`rcond = 1e-15`), which DIPY's fits use.
-pub const PINV_RCOND: f64 = 1e-15;
-/// The numerator of DIPY's minimum-diffusivity rule (`tol / -design_matrix.min()`).
-pub const MIN_DIFFUSIVITY_TOL: f64 = 1e-6;
-/// A design whose singular values span more than this ratio is rejected as rank-deficient.
-const DESIGN_RANK_RCOND: f64 = 1e-10;
-/// Normal equations on unit-norm columns lose about cond^2 * eps of relative accuracy. When
-/// `tr(N) tr(N^-1)` (an upper bound on cond(N) = cond(wX)^2 of the scaled system) exceeds 1e8,
-/// the voxel is solved by SVD instead, which keeps the error near eps * cond.
-const COND2_CERTIFICATE: f64 = 1e8;
+pub use crate::fit::{
+    numpy_uses_simd_logf, FitOptions, FitStatus, MIN_DIFFUSIVITY_TOL, MIN_POSITIVE_SIGNAL,
+    PINV_RCOND,
+};
 
 /// Fit method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,43 +68,8 @@ impl std::str::FromStr for DtiMethod {
     }
 }
 
-/// Options of a model fit (DTI or DKI); `M` is the model's method enum.
-#[derive(Debug, Clone, Default)]
-pub struct FitOptions<M> {
-    pub method: M,
-    /// Lower clip of the signal; `None` = DIPY's default 1e-4. Must be > 0.
-    pub min_signal: Option<f64>,
-    /// Also return the fitted S0.
-    pub return_s0: bool,
-    /// Threads; `None` = the default (see `voxelkit_core::par::set_default_threads`).
-    pub threads: Option<usize>,
-    /// Testing: use the baseline instruction set even where AVX2 is available.
-    #[doc(hidden)]
-    pub force_baseline_isa: bool,
-}
-
 /// Options of a DTI fit.
 pub type DtiOptions = FitOptions<DtiMethod>;
-
-/// Per-voxel outcome, reported as a status map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum FitStatus {
-    /// Fitted by the regular path.
-    Ok = 0,
-    /// The weighted system was ill-conditioned; solved with DIPY's pinv semantics (SVD).
-    PinvFallback = 1,
-    /// The signal had NaN or infinite values; not fitted, outputs are zero.
-    NonFinite = 2,
-    /// Outside the mask; not fitted, outputs are zero.
-    Masked = 3,
-    /// CLS/CWLS: the unconstrained solution violated the constraints; the semidefinite program
-    /// gave the fit.
-    Constrained = 4,
-    /// CLS/CWLS: the constrained fit failed (singular weighted design or a solver error); the
-    /// parameters are zero, as DIPY returns them.
-    SolverFailed = 5,
-}
 
 /// A fitted tensor volume. Component-major layouts (component `c` of voxel `v` at `c*nvox+v`).
 #[derive(Debug, Clone, PartialEq)]
@@ -162,32 +122,6 @@ pub fn design_matrix(gtab: &GradientTable) -> Vec<[f64; 7]> {
         .collect()
 }
 
-/// Pseudo-inverse with numpy's rule: singular values `<= rcond * max(s)` are dropped.
-/// Returns the `cols x rows` matrix and the singular values.
-pub(crate) fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, Vec<f64>)> {
-    let svd = a.clone().svd(true, true);
-    let (u, vt) = match (svd.u, svd.v_t) {
-        (Some(u), Some(vt)) => (u, vt),
-        _ => return Err(Error::internal("SVD failed to produce singular vectors")),
-    };
-    let smax = svd.singular_values.iter().fold(0.0f64, |m, &s| m.max(s));
-    let cutoff = rcond * smax;
-    let mut out = DMatrix::<f64>::zeros(a.ncols(), a.nrows());
-    for (k, &s) in svd.singular_values.iter().enumerate() {
-        if s > cutoff {
-            let inv = 1.0 / s;
-            // out += v_k * inv * u_k^T
-            for i in 0..a.ncols() {
-                let vi = vt[(k, i)] * inv;
-                for j in 0..a.nrows() {
-                    out[(i, j)] += vi * u[(j, k)];
-                }
-            }
-        }
-    }
-    Ok((out, svd.singular_values.iter().copied().collect()))
-}
-
 impl DtiModel {
     /// Precomputes the model for a gradient table; rejects schemes that cannot determine a tensor.
     pub fn new(gtab: &GradientTable) -> Result<Self> {
@@ -200,8 +134,7 @@ impl DtiModel {
         }
         let a = DMatrix::from_fn(n, 7, |i, j| x[i][j]);
         let (p, sv) = pinv(&a, PINV_RCOND)?;
-        let smax = sv.iter().fold(0.0f64, |m, &v| m.max(v));
-        let rank = sv.iter().filter(|&&v| v > DESIGN_RANK_RCOND * smax).count();
+        let rank = design_rank(&sv);
         if rank < 7 {
             return Err(Error::gradients(format!(
                 "the gradient scheme cannot determine a diffusion tensor: its design matrix has rank \
@@ -210,15 +143,8 @@ impl DtiModel {
             )));
         }
         let pinv_t = (0..n).map(|i| std::array::from_fn(|r| p[(r, i)])).collect();
-        let mut scale = [0.0; 7];
-        for (j, s) in scale.iter_mut().enumerate() {
-            let norm = x.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
-            *s = 1.0 / norm; // rank 7 implies every column is non-zero
-        }
-        let xs: Vec<[f64; 7]> = x
-            .iter()
-            .map(|r| std::array::from_fn(|j| r[j] * scale[j]))
-            .collect();
+        // rank 7 implies every column is non-zero
+        let (scale, xs) = unit_columns(&x);
         let q = xs
             .iter()
             .map(|r| {
@@ -231,10 +157,7 @@ impl DtiModel {
                 o
             })
             .collect();
-        let maxabs = x
-            .iter()
-            .flatten()
-            .fold(f64::NEG_INFINITY, |m, &v| m.max(-v));
+        let min_diffusivity = diffusivity_floor(&x);
         Ok(DtiModel {
             n,
             x,
@@ -242,7 +165,7 @@ impl DtiModel {
             xs,
             q,
             scale,
-            min_diffusivity: MIN_DIFFUSIVITY_TOL / maxabs,
+            min_diffusivity,
         })
     }
 
@@ -255,27 +178,10 @@ impl DtiModel {
         self.n == 0
     }
 
-    /// Scratch for one thread: reused across groups, so the hot loop allocates nothing.
-    pub fn scratch(&self) -> Scratch {
-        Scratch {
-            y: vec![[0.0; L]; self.n],
-            w: vec![[0.0; L]; self.n],
-            w2y: vec![[0.0; L]; self.n],
-        }
-    }
-
     /// OLS for a group: `p0 = X^+ y`, summed over volumes in order.
     #[inline(always)]
     fn ols(&self, y: &[V]) -> [V; 7] {
-        let mut p = [[0.0; L]; 7];
-        for (pr, yi) in self.pinv_t.iter().zip(y) {
-            for r in 0..7 {
-                for l in 0..L {
-                    p[r][l] += pr[r] * yi[l];
-                }
-            }
-        }
-        p
+        tmul_lanes(&self.pinv_t, y)
     }
 
     /// WLS for a group (DIPY's two passes). `s.w` holds the squared weights afterwards.
@@ -283,24 +189,10 @@ impl DtiModel {
     fn wls(&self, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
         let n = self.n;
         let p0 = self.ols(&s.y[..n]);
-        // predicted log-signal eta = X p0; DIPY's weights are w = exp(eta) and the normal
-        // equations need w^2 = exp(2 eta) (the doubling is exact)
-        for (wi, xi) in s.w[..n].iter_mut().zip(&self.x) {
-            let mut e = [0.0; L];
-            for r in 0..7 {
-                for l in 0..L {
-                    e[l] += xi[r] * p0[r][l];
-                }
-            }
-            for l in 0..L {
-                e[l] += e[l];
-            }
-            *wi = e;
-        }
-        // 5e-10 is plenty for weights: a relative error e in a weight moves the solution by
-        // about e times the normalised residual (<= 0.1 on real data), two orders of magnitude
-        // below the 1e-8 agreement with DIPY that the tests check
-        exp_approx_in_place(s.w[..n].as_flattened_mut());
+        // w^2 = exp(2 X p0) to 5e-10: plenty for weights, as a relative error e in a weight
+        // moves the solution by about e times the normalised residual (<= 0.1 on real data),
+        // two orders of magnitude below the 1e-8 agreement with DIPY that the tests check
+        squared_weights_lanes(&self.x, &p0, &mut s.w[..n]);
         let mut ne = [[0.0; L]; 28];
         // four passes of seven accumulators (constant indices keep them in registers)
         self.ne_pass::<0>(&s.w[..n], &mut ne);
@@ -313,33 +205,13 @@ impl DtiModel {
                 o[l] = wi[l] * yi[l];
             }
         }
-        let mut rhs = [[0.0; L]; 7];
-        for (xi, b) in self.xs.iter().zip(&s.w2y[..n]) {
-            for r in 0..7 {
-                for l in 0..L {
-                    rhs[r][l] += xi[r] * b[l];
-                }
-            }
-        }
+        let rhs = tmul_lanes(&self.xs, &s.w2y[..n]);
         let (ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
-        let mut p = [[0.0; L]; 7];
-        let mut status = [FitStatus::Ok; L];
-        for l in 0..L {
-            if ok[l] {
-                for r in 0..7 {
-                    p[r][l] = ps[r][l] * self.scale[r];
-                }
-            } else {
-                let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
-                let w: Vec<f64> = s.w[..n].iter().map(|v| v[l].sqrt()).collect();
-                let q = self.wls_svd(&y, &w);
-                for r in 0..7 {
-                    p[r][l] = q[r];
-                }
-                status[l] = FitStatus::PinvFallback;
-            }
-        }
-        (p, status)
+        unscale_or_fallback(&ps, &ok, &self.scale, |l| {
+            let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
+            let w: Vec<f64> = s.w[..n].iter().map(|v| v[l].sqrt()).collect();
+            self.wls_svd(&y, &w)
+        })
     }
 
     /// Entries `K0..K0 + 7` of the packed normal matrix: `sum_i q[i][k] * w2[i]`, in order of i.
@@ -369,16 +241,6 @@ impl DtiModel {
                 std::array::from_fn(|j| r[j] * self.scale[j])
             }
             Err(_) => [f64::NAN; 7],
-        }
-    }
-
-    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s` (see
-    /// [`Scratch::set_voxel`]). Returns the lower-triangular tensors + `-log S0` per lane.
-    #[inline(always)]
-    pub fn fit_group(&self, method: DtiMethod, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
-        match method {
-            DtiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
-            DtiMethod::Wls => self.wls(s),
         }
     }
 
@@ -426,36 +288,58 @@ impl Scratch {
     }
 }
 
-/// Checks a fit's inputs (data length, mask length, `minSignal`) and returns the signal floor
-/// (DIPY's default when `min_signal` is `None`). Shared by the DTI and DKI fits.
-pub(crate) fn check_fit_inputs(
-    data_len: usize,
-    nvox: usize,
-    n: usize,
-    mask: Option<&[u8]>,
-    min_signal: Option<f64>,
-) -> Result<f64> {
-    if nvox.checked_mul(n) != Some(data_len) {
-        return Err(Error::shape(format!(
-            "the data hold {data_len} values, expected {nvox} voxels x {n} volumes = {}",
-            nvox.saturating_mul(n)
-        )));
+impl FitModel for DtiModel {
+    type Method = DtiMethod;
+    type Scratch = Scratch;
+    /// The lower-triangular tensor and `-log S0`.
+    type Params = [V; 7];
+    type Extra = [f64; 0];
+    type Aux = ();
+    const S0_INDEX: usize = 6;
+    const EXTRA: usize = 0;
+
+    fn from_gradients(gtab: &GradientTable) -> Result<Self> {
+        DtiModel::new(gtab)
     }
-    if let Some(m) = mask {
-        if m.len() != nvox {
-            return Err(Error::shape(format!(
-                "the mask has {} voxels, the data have {nvox}",
-                m.len()
-            )));
+
+    fn volumes(&self) -> usize {
+        self.n
+    }
+
+    fn min_diffusivity(&self) -> f64 {
+        self.min_diffusivity
+    }
+
+    /// Scratch for one thread: reused across groups, so the hot loop allocates nothing.
+    fn scratch(&self) -> Scratch {
+        Scratch {
+            y: vec![[0.0; L]; self.n],
+            w: vec![[0.0; L]; self.n],
+            w2y: vec![[0.0; L]; self.n],
         }
     }
-    match min_signal {
-        None => Ok(MIN_POSITIVE_SIGNAL),
-        Some(s) if s > 0.0 && s.is_finite() => Ok(s),
-        Some(s) => Err(Error::setting(format!(
-            "minSignal must be a finite number > 0, got {s}"
-        ))),
+
+    #[inline(always)]
+    fn log_signals<'s>(&self, s: &'s mut Scratch) -> &'s mut [V] {
+        &mut s.y[..self.n]
     }
+
+    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s` (see
+    /// [`Scratch::set_voxel`]). Returns the lower-triangular tensors + `-log S0` per lane.
+    #[inline(always)]
+    fn fit_group(&self, method: DtiMethod, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
+        match method {
+            DtiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
+            DtiMethod::Wls => self.wls(s),
+        }
+    }
+
+    #[inline(always)]
+    fn extras(&self, _p: &[V; 7], _lane: usize, _evals: &[f64; 3]) -> [f64; 0] {
+        []
+    }
+
+    fn aux(&self, _method: DtiMethod) {}
 }
 
 /// Fits the tensor model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
@@ -469,266 +353,14 @@ pub fn fit_dti<T: Sample>(
     opts: &DtiOptions,
     ctl: &Control,
 ) -> Result<DtiFit> {
-    let model = DtiModel::new(gtab)?;
-    let n = model.len();
-    let min_signal = check_fit_inputs(data.len(), nvox, n, mask, opts.min_signal)?;
-    let mut evals = vec![0.0; 3 * nvox];
-    let mut evecs = vec![0.0; 9 * nvox];
-    let mut s0 = if opts.return_s0 {
-        Some(vec![0.0; nvox])
-    } else {
-        None
-    };
-    let mut status = vec![FitStatus::Masked as u8; nvox];
-    {
-        let o_evals = SharedOut::new(&mut evals);
-        let o_evecs = SharedOut::new(&mut evecs);
-        let o_s0 = s0.as_deref_mut().map(SharedOut::new);
-        let o_status = SharedOut::new(&mut status);
-        let log_table = log_table::<T>(nvox * n, min_signal);
-        let ctx = FitCtx {
-            data,
-            nvox,
-            n,
-            mask,
-            model: &model,
-            log_table: log_table.as_deref(),
-            min_signal,
-            method: opts.method,
-            numpy_logf: numpy_uses_simd_logf(),
-            o_evals,
-            o_evecs,
-            o_s0,
-            o_status,
-        };
-        let avx2 = !opts.force_baseline_isa && has_avx2_fma();
-        for_each_tile(nvox, opts.threads, ctl, |_, range| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU supports AVX2 (checked at run time).
-                unsafe { fit_tile_avx2(&ctx, range) };
-                return Ok(());
-            }
-            let _ = avx2;
-            fit_tile(&ctx, range);
-            Ok(())
-        })?;
-    }
+    let f = fit_model::<DtiModel, T>(data, nvox, gtab, mask, opts, ctl)?;
     Ok(DtiFit {
-        nvox,
-        evals,
-        evecs,
-        s0,
-        status,
+        nvox: f.nvox,
+        evals: f.evals,
+        evecs: f.evecs,
+        s0: f.s0,
+        status: f.status,
     })
-}
-
-/// Everything a tile of a fit needs (shared read-only across threads; outputs are written at
-/// the tile's own voxels only).
-struct FitCtx<'a, T> {
-    data: &'a [T],
-    nvox: usize,
-    n: usize,
-    mask: Option<&'a [u8]>,
-    model: &'a DtiModel,
-    log_table: Option<&'a [f64]>,
-    min_signal: f64,
-    method: DtiMethod,
-    /// float32 data: log like numpy's SIMD kernel (see [`numpy_uses_simd_logf`]).
-    numpy_logf: bool,
-    o_evals: SharedOut<f64>,
-    o_evecs: SharedOut<f64>,
-    o_s0: Option<SharedOut<f64>>,
-    o_status: SharedOut<u8>,
-}
-
-pub(crate) fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Whether numpy on this CPU logs float32 data with its SIMD kernel (AVX2+FMA3 or AVX-512F);
-/// elsewhere it calls the C library's `logf`. The fit follows the same rule.
-pub fn numpy_uses_simd_logf() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        has_avx2_fma() || std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// The tile kernel compiled for AVX2 (+FMA). Rust never contracts `a * b + c` into an FMA, and
-/// the only fused operations are explicit `mul_add`s (fused in the baseline build too, through
-/// the C library's `fmaf`), so every result has the same bits as in the baseline build.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fit_tile_avx2<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
-    fit_tile(c, range)
-}
-
-/// A tile's input staged for group fits: one contiguous copy per volume, and the tile-local
-/// indices of the voxels to fit.
-pub(crate) struct StagedTile<T> {
-    stage: Vec<T>,
-    len: usize,
-    pub start: usize,
-    pub todo: Vec<usize>,
-}
-
-/// How raw samples become clipped log-signals (shared by the DTI and DKI fits).
-pub(crate) struct LogSpec<'a> {
-    pub log_table: Option<&'a [f64]>,
-    pub min_signal: f64,
-    /// float32 data: log like numpy's SIMD kernel (see [`numpy_uses_simd_logf`]).
-    pub numpy_logf: bool,
-}
-
-/// 8/16-bit data: `log(max(s, min_signal))` of every possible value, computed once, so the
-/// hot loop does a table look-up instead of a logarithm (same function, same bits).
-pub(crate) fn log_table<T: Sample>(values: usize, min_signal: f64) -> Option<Vec<f64>> {
-    (T::TABLE_LEN > 0 && values >= 4 * T::TABLE_LEN).then(|| {
-        (0..T::TABLE_LEN)
-            .map(|i| T::from_table_index(i).max(min_signal).ln())
-            .collect()
-    })
-}
-
-/// Stages one tile of volume-major `data` and selects the voxels to fit: inside the mask, and
-/// (float data) free of NaN and +inf, which cannot be fitted (DIPY fails the whole call; -inf is
-/// clipped to min_signal like any other negative value, as DIPY does). Non-finite voxels get
-/// status [`FitStatus::NonFinite`] in `o_status`.
-#[inline(always)]
-pub(crate) fn stage_tile<T: Sample>(
-    data: &[T],
-    nvox: usize,
-    n: usize,
-    mask: Option<&[u8]>,
-    range: std::ops::Range<usize>,
-    o_status: &SharedOut<u8>,
-) -> StagedTile<T> {
-    let start = range.start;
-    let len = range.len();
-    let mut fit = vec![true; len];
-    if let Some(m) = mask {
-        for (f, &mv) in fit.iter_mut().zip(&m[range.clone()]) {
-            *f = mv != 0;
-        }
-    }
-    // one contiguous copy per volume (prefetch-friendly), so the per-group gathers hit cache
-    // however large the volume is
-    let mut stage: Vec<T> = Vec::with_capacity(n * len);
-    for k in 0..n {
-        stage.extend_from_slice(&data[k * nvox + start..k * nvox + range.end]);
-    }
-    if T::IS_FLOAT {
-        let mut bad = vec![false; len];
-        for row in stage.chunks_exact(len) {
-            for (b, s) in bad.iter_mut().zip(row) {
-                let x = s.to_f64();
-                *b |= x.is_nan() | (x == f64::INFINITY);
-            }
-        }
-        for (j, (f, &b)) in fit.iter_mut().zip(&bad).enumerate() {
-            if *f && b {
-                *f = false;
-                // SAFETY: voxel start + j belongs to this tile only.
-                unsafe { o_status.write(start + j, FitStatus::NonFinite as u8) };
-            }
-        }
-    }
-    let todo: Vec<usize> = (0..len).filter(|&j| fit[j]).collect();
-    StagedTile {
-        stage,
-        len,
-        start,
-        todo,
-    }
-}
-
-impl<T: Sample> StagedTile<T> {
-    /// Gathers the clipped log-signals of the tile-local voxels `local` into the lanes of `y`.
-    #[inline(always)]
-    pub(crate) fn load_group(&self, local: &[usize; L], y: &mut [V], spec: &LogSpec<'_>) {
-        let len = self.len;
-        let ms32 = spec.min_signal as f32;
-        for (k, yk) in y.iter_mut().enumerate() {
-            let row = &self.stage[k * len..(k + 1) * len];
-            for l in 0..L {
-                let s = row[local[l]];
-                yk[l] = match spec.log_table {
-                    Some(t) => t[s.table_index()],
-                    // numpy: maximum(float32, weak float) and log stay float32, and the log
-                    // is numpy's own SIMD kernel where numpy uses one
-                    None if T::IS_F32 => {
-                        let x = (s.to_f64() as f32).max(ms32);
-                        (if spec.numpy_logf {
-                            numpy_simd_logf(x)
-                        } else {
-                            x.ln()
-                        }) as f64
-                    }
-                    None => s.to_f64().max(spec.min_signal).ln(),
-                };
-            }
-        }
-    }
-}
-
-/// Fits the voxels of one tile.
-#[inline(always)]
-fn fit_tile<T: Sample>(c: &FitCtx<'_, T>, range: std::ops::Range<usize>) {
-    let (n, nvox) = (c.n, c.nvox);
-    let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
-    let start = tile.start;
-    let spec = LogSpec {
-        log_table: c.log_table,
-        min_signal: c.min_signal,
-        numpy_logf: c.numpy_logf,
-    };
-    let mut scratch = c.model.scratch();
-    for group in tile.todo.chunks(L) {
-        // a short last group repeats its last voxel and the copies are not written
-        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
-        let lane = local.map(|j| start + j);
-        tile.load_group(&local, &mut scratch.y_mut()[..n], &spec);
-        let (p, st) = c.model.fit_group(c.method, &mut scratch);
-        let lt: [V; 6] = [p[0], p[1], p[2], p[3], p[4], p[5]];
-        let (d, vecs) = jacobi_lanes(&lt);
-        for (l, &v) in lane.iter().enumerate().take(group.len()) {
-            if (0..7).any(|r| !p[r][l].is_finite()) {
-                // only if an SVD failed to converge: never leak NaN maps
-                // SAFETY: v belongs to this tile only.
-                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
-                continue;
-            }
-            let (vals, vv) = sorted_lane(&d, &vecs, l);
-            // SAFETY: every index below is derived from v, which belongs to this tile only.
-            unsafe {
-                for comp in 0..3 {
-                    c.o_evals
-                        .write(comp * nvox + v, vals[comp].max(c.model.min_diffusivity));
-                }
-                for jv in 0..3 {
-                    for i in 0..3 {
-                        c.o_evecs.write((i + 3 * jv) * nvox + v, vv[jv][i]);
-                    }
-                }
-                if let Some(o) = &c.o_s0 {
-                    o.write(v, (-p[6][l]).exp());
-                }
-                c.o_status.write(v, st[l] as u8);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

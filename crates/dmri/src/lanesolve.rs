@@ -1,6 +1,8 @@
 //! Small dense solves on lanes of [`L`] systems at once (shared by the DTI and DKI fits).
 
 use crate::eig3::{L, V};
+use crate::fit::FitStatus;
+use voxelkit_core::vmath::exp_approx_in_place;
 
 /// Index of entry (r, c), c <= r, in a packed lower triangle.
 #[inline(always)]
@@ -113,4 +115,67 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
         }
     }
     (x, ok)
+}
+
+/// `p[r] = sum_i a[i][r] * y[i]` for L right-hand sides, summed over `i` in order (OLS: `a` is
+/// the transposed pseudo-inverse `X^+'`).
+#[inline(always)]
+pub(crate) fn tmul_lanes<const P: usize>(a: &[[f64; P]], y: &[V]) -> [V; P] {
+    let mut p = [[0.0; L]; P];
+    for (ar, yi) in a.iter().zip(y) {
+        for r in 0..P {
+            for l in 0..L {
+                p[r][l] += ar[r] * yi[l];
+            }
+        }
+    }
+    p
+}
+
+/// The squared WLS weights into `w`: the predicted log-signal is `eta = X p0`, DIPY's weights
+/// are `exp(eta)` and the normal equations need their squares `exp(2 eta)` (the doubling is
+/// exact), computed by `exp_approx_in_place` (relative error below 5e-10).
+#[inline(always)]
+pub(crate) fn squared_weights_lanes<const P: usize>(x: &[[f64; P]], p0: &[V; P], w: &mut [V]) {
+    for (wi, xi) in w.iter_mut().zip(x) {
+        let mut e = [0.0; L];
+        for r in 0..P {
+            for l in 0..L {
+                e[l] += xi[r] * p0[r][l];
+            }
+        }
+        for l in 0..L {
+            e[l] += e[l];
+        }
+        *wi = e;
+    }
+    exp_approx_in_place(w.as_flattened_mut());
+}
+
+/// The parameters of a group solved on unit-norm columns: lanes that [`cholesky_solve_lanes`]
+/// certified are unscaled (`p = scale * ps`); the others are solved by `fallback(lane)` and
+/// flagged [`FitStatus::PinvFallback`].
+#[inline(always)]
+pub(crate) fn unscale_or_fallback<const P: usize>(
+    ps: &[V; P],
+    ok: &[bool; L],
+    scale: &[f64; P],
+    mut fallback: impl FnMut(usize) -> [f64; P],
+) -> ([V; P], [FitStatus; L]) {
+    let mut p = [[0.0; L]; P];
+    let mut status = [FitStatus::Ok; L];
+    for l in 0..L {
+        if ok[l] {
+            for r in 0..P {
+                p[r][l] = ps[r][l] * scale[r];
+            }
+        } else {
+            let q = fallback(l);
+            for r in 0..P {
+                p[r][l] = q[r];
+            }
+            status[l] = FitStatus::PinvFallback;
+        }
+    }
+    (p, status)
 }

@@ -1,11 +1,15 @@
 //! voxelkit-dmri: diffusion MRI kernels with DIPY 1.12 semantics.
 //!
 //! * [`gradients`]: gradient tables (`gradient_table` validation and normalisation as DIPY does).
+//! * [`fit`]: what every model fit shares, defined once: [`FitOptions`], [`FitStatus`], DIPY's
+//!   constants, input checks, tile staging, CPU dispatch, and the generic driver [`fit_model`]
+//!   that runs any [`FitModel`] (its docs say what a new model implements).
 //! * [`dti`]: the diffusion tensor model (`TensorModel`): design matrix, OLS and two-pass WLS
-//!   fits, eigen-decomposition with DIPY's minimum-diffusivity rule.
+//!   group fits ([`DtiModel`] implements [`FitModel`]).
 //! * [`dki`], [`dki_maps`], [`dki_predict`]: the diffusion kurtosis model
-//!   (`DiffusionKurtosisModel`): WLS/OLS fits, MK/AK/RK/MKT/RTK/KFA, prediction;
-//!   [`dki_cls`]: the constrained CLS/CWLS fits (semidefinite programs solved by Clarabel).
+//!   (`DiffusionKurtosisModel`): WLS/OLS group fits ([`DkiModel`] implements [`FitModel`]),
+//!   MK/AK/RK/MKT/RTK/KFA, prediction; [`dki_cls`]: the constrained CLS/CWLS step
+//!   (semidefinite programs solved by Clarabel).
 //! * [`maps`]: scalar and colour maps of a fitted tensor (FA, MD, AD, RD, mode, GA, …).
 //! * [`predict`]: signal prediction from fitted tensors.
 //! * [`phantom`]: a synthetic DTI phantom with Rician noise (demo and tests).
@@ -20,6 +24,7 @@ pub mod dki_maps;
 pub mod dki_predict;
 pub mod dti;
 pub mod eig3;
+pub mod fit;
 pub mod gradients;
 mod lanesolve;
 pub mod maps;
@@ -27,5 +32,6 @@ pub mod phantom;
 pub mod predict;
 
 pub use dki::{fit_dki, DkiFit, DkiMethod, DkiModel, DkiOptions};
-pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions, FitOptions, FitStatus};
+pub use dti::{fit_dti, DtiFit, DtiMethod, DtiModel, DtiOptions};
+pub use fit::{fit_model, numpy_uses_simd_logf, FitModel, FitOptions, FitStatus, ModelFit};
 pub use gradients::GradientTable;

@@ -5,7 +5,7 @@
 //! eigenvalues are all zero was not fitted (outside the mask or non-finite input): every map is
 //! 0 there (DIPY gives 0 for FA/MD/… and NaN for mode/linearity/… on such voxels).
 
-use voxelkit_core::TILE;
+use voxelkit_core::{Error, Result, TILE};
 
 /// Which scalar map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +23,8 @@ pub enum ScalarMap {
 }
 
 impl std::str::FromStr for ScalarMap {
-    type Err = voxelkit_core::Error;
-    fn from_str(s: &str) -> voxelkit_core::Result<Self> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
             "fa" => ScalarMap::Fa,
             "md" => ScalarMap::Md,
@@ -36,11 +36,7 @@ impl std::str::FromStr for ScalarMap {
             "linearity" => ScalarMap::Linearity,
             "planarity" => ScalarMap::Planarity,
             "sphericity" => ScalarMap::Sphericity,
-            _ => {
-                return Err(voxelkit_core::Error::setting(format!(
-                    "unknown tensor map '{s}'"
-                )))
-            }
+            _ => return Err(Error::setting(format!("unknown tensor map '{s}'"))),
         })
     }
 }
@@ -142,6 +138,28 @@ pub fn color_fa(evals: &[f64], evecs: &[f64]) -> Vec<f64> {
         // evecs[..., c, 0]: component c of the first eigenvector
         std::array::from_fn(|c| evecs[c * nvox + v].abs() * f)
     })
+}
+
+/// The voxel count of a fit's component-major outputs: `evals` (3 per voxel), `evecs` (9) and,
+/// for kurtosis fits, `kt` (15); an `ERR_SHAPE` error when their lengths disagree.
+pub(crate) fn fitted_voxels(evals: &[f64], evecs: &[f64], kt: Option<&[f64]>) -> Result<usize> {
+    let nvox = evals.len() / 3;
+    match kt {
+        None if evals.len() != 3 * nvox || evecs.len() != 9 * nvox => Err(Error::shape(format!(
+            "evals must hold 3 and evecs 9 values per voxel: got {} and {}",
+            evals.len(),
+            evecs.len()
+        ))),
+        Some(kt) if evals.len() != 3 * nvox || evecs.len() != 9 * nvox || kt.len() != 15 * nvox => {
+            Err(Error::shape(format!(
+                "evals, evecs and kt must hold 3, 9 and 15 values per voxel: got {}, {} and {}",
+                evals.len(),
+                evecs.len(),
+                kt.len()
+            )))
+        }
+        _ => Ok(nvox),
+    }
 }
 
 /// The quadratic form `V diag(evals) V^T` of voxel `v`, as `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`.

@@ -92,16 +92,39 @@ fn check_args(shape: [usize; 3], snr: f64, max_voxels: usize) -> Result<()> {
     Ok(())
 }
 
-/// Builds the phantom. `snr` is relative to an S0 of 1000.
-pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
-    check_args(shape, snr, 1 << 24)?;
+/// Lower triangle of the axially symmetric tensor `l2 I + (l1 - l2) d d^T`.
+fn axial(l1: f64, l2: f64, d: [f64; 3]) -> [f64; 6] {
+    [
+        l2 + (l1 - l2) * d[0] * d[0],
+        (l1 - l2) * d[0] * d[1],
+        l2 + (l1 - l2) * d[1] * d[1],
+        (l1 - l2) * d[0] * d[2],
+        (l1 - l2) * d[1] * d[2],
+        l2 + (l1 - l2) * d[2] * d[2],
+    ]
+}
+
+/// One voxel's ground truth: S0, Gaussian compartments `(volume fraction, tensor)`, and the
+/// reference FA stored for voxels inside the head.
+struct Truth {
+    s0: f64,
+    comps: Vec<(f64, [f64; 6])>,
+    fa: f64,
+}
+
+/// Samples a phantom of `shape` on the scheme `(bvals, bvecs)`: voxel by voxel (first axis
+/// fastest), the signal `S0 sum_c f_c exp(-b g' D_c g)` of `truth(tissue)` with Rician noise of
+/// sigma `1000 / snr`, rounded to int16.
+fn sample(
+    shape: [usize; 3],
+    snr: f64,
+    seed: u64,
+    max_voxels: usize,
+    (bvals, bvecs): (Vec<f64>, Vec<[f64; 3]>),
+    truth: impl Fn(Tissue) -> Truth,
+) -> Result<Phantom> {
+    check_args(shape, snr, max_voxels)?;
     let [nx, ny, nz] = shape;
-    let mut bvals = vec![0.0; 6];
-    let mut bvecs = vec![[0.0; 3]; 6];
-    for d in fibonacci_directions(60) {
-        bvals.push(1000.0);
-        bvecs.push(d);
-    }
     let gtab = GradientTable::new(&bvals, &bvecs, 50.0, 1e-2)?;
     let x = design_matrix(&gtab);
     let n = x.len();
@@ -116,30 +139,18 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
             for i in 0..nx {
                 let v = i + nx * (j + ny * k);
                 let tissue = tissue_at(shape, i, j, k);
-                let head = tissue != Tissue::Outside;
-                // (S0, eigenvalues, principal direction)
-                let (s0, ev, dir): (f64, [f64; 3], [f64; 3]) = match tissue {
-                    Tissue::Outside => (0.0, [0.0; 3], [1.0, 0.0, 0.0]),
-                    Tissue::Csf => (1800.0, [3.0e-3; 3], [1.0, 0.0, 0.0]),
-                    Tissue::WhiteMatter(t) => (900.0, [1.7e-3, 0.3e-3, 0.3e-3], t),
-                    Tissue::GreyMatter => (1000.0, [0.8e-3, 0.7e-3, 0.65e-3], [0.0, 0.0, 1.0]),
-                };
-                if head {
+                let t = truth(tissue);
+                if tissue != Tissue::Outside {
                     mask[v] = 1;
-                    true_fa[v] = crate::maps::fa(ev);
+                    true_fa[v] = t.fa;
                 }
-                // D = l2 I + (l1 - l2) d d^T  (+ (l3 - l2) along a perpendicular, small)
-                let lt = [
-                    ev[1] + (ev[0] - ev[1]) * dir[0] * dir[0],
-                    (ev[0] - ev[1]) * dir[0] * dir[1],
-                    ev[1] + (ev[0] - ev[1]) * dir[1] * dir[1],
-                    (ev[0] - ev[1]) * dir[0] * dir[2],
-                    (ev[0] - ev[1]) * dir[1] * dir[2],
-                    ev[1] + (ev[0] - ev[1]) * dir[2] * dir[2],
-                ];
                 for (kk, xr) in x.iter().enumerate() {
-                    let e: f64 = (0..6).map(|c| xr[c] * lt[c]).sum();
-                    let s = s0 * e.exp();
+                    let s: f64 = t
+                        .comps
+                        .iter()
+                        .map(|(f, d)| f * (0..6).map(|c| xr[c] * d[c]).sum::<f64>().exp())
+                        .sum::<f64>()
+                        * t.s0;
                     let re = s + sigma * rng.normal();
                     let im = sigma * rng.normal();
                     let m = (re * re + im * im).sqrt().round();
@@ -159,6 +170,31 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
     })
 }
 
+/// Builds the phantom. `snr` is relative to an S0 of 1000.
+pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
+    let mut bvals = vec![0.0; 6];
+    let mut bvecs = vec![[0.0; 3]; 6];
+    for d in fibonacci_directions(60) {
+        bvals.push(1000.0);
+        bvecs.push(d);
+    }
+    sample(shape, snr, seed, 1 << 24, (bvals, bvecs), |tissue| {
+        // (S0, eigenvalues, principal direction)
+        let (s0, ev, dir): (f64, [f64; 3], [f64; 3]) = match tissue {
+            Tissue::Outside => (0.0, [0.0; 3], [1.0, 0.0, 0.0]),
+            Tissue::Csf => (1800.0, [3.0e-3; 3], [1.0, 0.0, 0.0]),
+            Tissue::WhiteMatter(t) => (900.0, [1.7e-3, 0.3e-3, 0.3e-3], t),
+            Tissue::GreyMatter => (1000.0, [0.8e-3, 0.7e-3, 0.65e-3], [0.0, 0.0, 1.0]),
+        };
+        // one compartment l2 I + (l1 - l2) d d^T (l3 only enters the reference FA)
+        Truth {
+            s0,
+            comps: vec![(1.0, axial(ev[0], ev[1], dir))],
+            fa: crate::maps::fa(ev),
+        }
+    })
+}
+
 /// A synthetic kurtosis phantom with the geometry of [`dti_phantom`]: tissues are mixtures of
 /// Gaussian compartments (white matter: intra-axonal stick + hindered extra-axonal tensor along
 /// the tangential fibre; grey matter: two isotropic pools; CSF: free water), so the signal has
@@ -166,8 +202,6 @@ pub fn dti_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
 /// (193 volumes), Rician noise, int16. `true_fa` holds the FA of the signal-weighted mean
 /// tensor only as a rough reference.
 pub fn dki_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
-    check_args(shape, snr, 1 << 22)?;
-    let [nx, ny, nz] = shape;
     let mut bvals = vec![0.0];
     let mut bvecs = vec![[0.0; 3]];
     for b in [1000.0, 2000.0, 3000.0] {
@@ -176,84 +210,38 @@ pub fn dki_phantom(shape: [usize; 3], snr: f64, seed: u64) -> Result<Phantom> {
             bvecs.push(d);
         }
     }
-    let gtab = GradientTable::new(&bvals, &bvecs, 50.0, 1e-2)?;
-    let x = design_matrix(&gtab);
-    let n = x.len();
-    let nvox = nx * ny * nz;
-    let sigma = 1000.0 / snr;
-    let mut rng = SplitMix64::new(seed);
-    let mut data = vec![0i16; n * nvox];
-    let mut mask = vec![0u8; nvox];
-    let mut true_fa = vec![0.0; nvox];
-    // lower triangle of l2 I + (l1 - l2) d d^T
-    let axial = |l1: f64, l2: f64, d: [f64; 3]| {
-        [
-            l2 + (l1 - l2) * d[0] * d[0],
-            (l1 - l2) * d[0] * d[1],
-            l2 + (l1 - l2) * d[1] * d[1],
-            (l1 - l2) * d[0] * d[2],
-            (l1 - l2) * d[1] * d[2],
-            l2 + (l1 - l2) * d[2] * d[2],
-        ]
-    };
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                let v = i + nx * (j + ny * k);
-                let tissue = tissue_at(shape, i, j, k);
-                let head = tissue != Tissue::Outside;
-                let z = [0.0, 0.0, 1.0];
-                // (S0, [(fraction, tensor)])
-                let (s0, comps): (f64, Vec<(f64, [f64; 6])>) = match tissue {
-                    Tissue::Outside => (0.0, vec![]),
-                    Tissue::Csf => (1800.0, vec![(1.0, axial(3.0e-3, 3.0e-3, z))]),
-                    Tissue::WhiteMatter(t) => (
-                        900.0,
-                        vec![
-                            (0.45, axial(2.2e-3, 0.05e-3, t)),
-                            (0.55, axial(1.8e-3, 0.6e-3, t)),
-                        ],
-                    ),
-                    Tissue::GreyMatter => (
-                        1000.0,
-                        vec![
-                            (0.7, axial(0.7e-3, 0.65e-3, z)),
-                            (0.3, axial(1.6e-3, 1.5e-3, z)),
-                        ],
-                    ),
-                };
-                if head {
-                    mask[v] = 1;
-                    let mut m = [0.0; 6];
-                    for (f, d) in &comps {
-                        for c in 0..6 {
-                            m[c] += f * d[c];
-                        }
-                    }
-                    true_fa[v] = crate::maps::fa(crate::eig3::eigh_lower(&m).0);
-                }
-                for (kk, xr) in x.iter().enumerate() {
-                    let s: f64 = comps
-                        .iter()
-                        .map(|(f, d)| f * (0..6).map(|c| xr[c] * d[c]).sum::<f64>().exp())
-                        .sum::<f64>()
-                        * s0;
-                    let re = s + sigma * rng.normal();
-                    let im = sigma * rng.normal();
-                    let m = (re * re + im * im).sqrt().round();
-                    data[kk * nvox + v] = m.min(i16::MAX as f64) as i16;
-                }
+    sample(shape, snr, seed, 1 << 22, (bvals, bvecs), |tissue| {
+        let z = [0.0, 0.0, 1.0];
+        // (S0, [(fraction, tensor)])
+        let (s0, comps): (f64, Vec<(f64, [f64; 6])>) = match tissue {
+            Tissue::Outside => (0.0, vec![]),
+            Tissue::Csf => (1800.0, vec![(1.0, axial(3.0e-3, 3.0e-3, z))]),
+            Tissue::WhiteMatter(t) => (
+                900.0,
+                vec![
+                    (0.45, axial(2.2e-3, 0.05e-3, t)),
+                    (0.55, axial(1.8e-3, 0.6e-3, t)),
+                ],
+            ),
+            Tissue::GreyMatter => (
+                1000.0,
+                vec![
+                    (0.7, axial(0.7e-3, 0.65e-3, z)),
+                    (0.3, axial(1.6e-3, 1.5e-3, z)),
+                ],
+            ),
+        };
+        let mut m = [0.0; 6];
+        for (f, d) in &comps {
+            for c in 0..6 {
+                m[c] += f * d[c];
             }
         }
-    }
-    Ok(Phantom {
-        shape,
-        data,
-        bvals,
-        bvecs,
-        mask,
-        true_fa,
-        spacing: [2.0, 2.0, 2.0],
+        Truth {
+            s0,
+            comps,
+            fa: crate::maps::fa(crate::eig3::eigh_lower(&m).0),
+        }
     })
 }
 

@@ -4,7 +4,7 @@
 
 use crate::dti::design_matrix;
 use crate::gradients::GradientTable;
-use crate::maps::lower_triangular_at;
+use crate::maps::{fitted_voxels, lower_triangular_at};
 use voxelkit_core::par::{for_each_tile, SharedOut};
 use voxelkit_core::{Control, Error, Result};
 
@@ -15,6 +15,31 @@ pub enum S0<'a> {
     Scalar(f64),
     /// One value per voxel (e.g. the fit's S0).
     PerVoxel(&'a [f64]),
+}
+
+impl S0<'_> {
+    /// S0 of voxel `v`.
+    #[inline]
+    pub fn at(&self, v: usize) -> f64 {
+        match *self {
+            S0::Scalar(s) => s,
+            S0::PerVoxel(s) => s[v],
+        }
+    }
+
+    /// Checks a per-voxel S0's length against `nvox` and a scalar S0's value (finite, >= 0).
+    pub(crate) fn check(&self, nvox: usize) -> Result<()> {
+        match *self {
+            S0::PerVoxel(s) if s.len() != nvox => Err(Error::shape(format!(
+                "s0 has {} voxels, the fit has {nvox}",
+                s.len()
+            ))),
+            S0::Scalar(s) if !s.is_finite() || s < 0.0 => Err(Error::setting(format!(
+                "s0 must be a finite number >= 0, got {s}"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Predicted signal, volume-major `n * nvox` (`out[k * nvox + v]`). Voxels that were not fitted
@@ -43,30 +68,42 @@ pub fn predict_into(
     ctl: &Control,
     out: &mut [f64],
 ) -> Result<()> {
-    let nvox = evals.len() / 3;
-    if evals.len() != 3 * nvox || evecs.len() != 9 * nvox {
-        return Err(Error::shape(format!(
-            "evals must hold 3 and evecs 9 values per voxel: got {} and {}",
-            evals.len(),
-            evecs.len()
-        )));
-    }
-    match s0 {
-        S0::PerVoxel(s) if s.len() != nvox => {
-            return Err(Error::shape(format!(
-                "s0 has {} voxels, the fit has {nvox}",
-                s.len()
-            )))
-        }
-        S0::Scalar(s) if !s.is_finite() || s < 0.0 => {
-            return Err(Error::setting(format!(
-                "s0 must be a finite number >= 0, got {s}"
-            )))
-        }
-        _ => {}
-    }
+    let nvox = fitted_voxels(evals, evecs, None)?;
+    s0.check(nvox)?;
     let x = design_matrix(gtab);
-    let n = x.len();
+    predict_voxels(evals, &x, threads, ctl, out, |v| {
+        let lt = lower_triangular_at(evals, evecs, nvox, v);
+        let s0v = s0.at(v);
+        // DIPY: -log(where(S0 > 1e-4, S0, 1e-4))
+        let l6 = -(if s0v > 1e-4 { s0v } else { 1e-4 }).ln();
+        x.iter().map(move |xr| {
+            let mut e = 0.0;
+            for c in 0..6 {
+                e += lt[c] * xr[c];
+            }
+            e += l6 * xr[6];
+            e.exp()
+        })
+    })
+}
+
+/// The prediction driver shared by the models: checks that `out` holds `n * nvox` values
+/// (`n = design.len()`), then, tile by tile in parallel, writes `signal(v)` (the `n` predicted
+/// values of voxel `v`) at `out[k * nvox + v]`, and 0 for voxels that were not fitted (all
+/// eigenvalues zero).
+pub(crate) fn predict_voxels<R, I>(
+    evals: &[f64],
+    design: &[R],
+    threads: Option<usize>,
+    ctl: &Control,
+    out: &mut [f64],
+    signal: impl Fn(usize) -> I + Sync,
+) -> Result<()>
+where
+    I: Iterator<Item = f64>,
+{
+    let nvox = evals.len() / 3;
+    let n = design.len();
     if out.len() != n * nvox {
         return Err(Error::shape(format!(
             "the output holds {} values, expected {nvox} voxels x {n} volumes",
@@ -83,24 +120,11 @@ pub fn predict_into(
                 }
                 continue;
             }
-            let lt = lower_triangular_at(evals, evecs, nvox, v);
-            let s0v = match s0 {
-                S0::Scalar(s) => s,
-                S0::PerVoxel(s) => s[v],
-            };
-            // DIPY: -log(where(S0 > 1e-4, S0, 1e-4))
-            let l6 = -(if s0v > 1e-4 { s0v } else { 1e-4 }).ln();
-            for (k, xr) in x.iter().enumerate() {
-                let mut e = 0.0;
-                for c in 0..6 {
-                    e += lt[c] * xr[c];
-                }
-                e += l6 * xr[6];
+            for (k, s) in signal(v).enumerate() {
                 // SAFETY: voxel v belongs to this tile only.
-                unsafe { o.write(k * nvox + v, e.exp()) };
+                unsafe { o.write(k * nvox + v, s) };
             }
         }
         Ok(())
-    })?;
-    Ok(())
+    })
 }
