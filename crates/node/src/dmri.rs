@@ -107,6 +107,7 @@ pub struct FitOptionsIn {
     /// Signals are clipped below at this value before the log. @default 1e-4 (DIPY's MIN_POSITIVE_SIGNAL)
     pub min_signal: Option<f64>,
     /// Also estimate S0. @default false
+    #[napi(ts_type = "boolean")]
     pub return_s0: Option<bool>,
     /// Threads for this call (1 to 1024). @default getThreads()
     pub threads: Option<f64>,

@@ -67,8 +67,7 @@ fn same_type<'a, T: FieldType>(v: Voxels<'a>, what: &str) -> Result<&'a [T]> {
     })
 }
 
-/// Options of an inversion (DIPY's `invert_vector_field_fixed_point_3d`); unset fields take
-/// the kernel's defaults.
+/// Options of an inversion (DIPY's `invert_vector_field_fixed_point_3d`), kernel defaults.
 #[napi(object, object_to_js = false)]
 pub struct InvertOptionsIn {
     /// Maximum number of iterations (0 to 1e6). @default 20

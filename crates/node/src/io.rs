@@ -53,6 +53,12 @@ pub struct Read {
     o: Option<ReadOptionsIn>,
 }
 
+export_op!(
+    "Reads a NIfTI-1/2 or NRRD volume in its stored element type."
+    read_volume / read_volume_sync(path: String, o: Option<ReadOptionsIn>)
+        -> Read, VolumeOut, "Promise<VolumeOut>" = Ok::<_, napi::Error>(Read { path, o })
+);
+
 impl Op for Read {
     type Output = VolumeFile;
     type Js = VolumeOut;
@@ -83,12 +89,6 @@ impl Op for Read {
         }
     }
 }
-
-export_op!(
-    "Reads a NIfTI-1/2 or NRRD volume in its stored element type."
-    read_volume / read_volume_sync(path: String, o: Option<ReadOptionsIn>)
-        -> Read, VolumeOut, "Promise<VolumeOut>" = Ok::<_, napi::Error>(Read { path, o })
-);
 
 /// A write: the volume is copied when the call is made, so the caller may reuse its arrays.
 pub struct Write {
