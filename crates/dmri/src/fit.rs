@@ -514,6 +514,7 @@ fn fit_tile<M: FitModel, T: Sample>(
             let (vals, vv) = sorted_lane(&d, &vecs, l);
             let vals = vals.map(|e| e.max(min_diffusivity));
             let extra = c.model.extras(&p, l, &vals);
+            debug_assert_eq!(extra.as_ref().len(), M::EXTRA);
             // SAFETY: every index below is derived from v, which belongs to this tile only.
             unsafe {
                 for (comp, &e) in vals.iter().enumerate() {
