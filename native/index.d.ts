@@ -174,10 +174,7 @@ export declare function invertField(field: VolumeIn, o?: InvertOptionsIn | undef
  */
 export declare function invertFieldSync(field: VolumeIn, o?: InvertOptionsIn | undefined | null): FieldOut
 
-/**
- * Options of an inversion (DIPY's `invert_vector_field_fixed_point_3d`); unset fields take
- * the kernel's defaults.
- */
+/** Options of an inversion (DIPY's `invert_vector_field_fixed_point_3d`), kernel defaults. */
 export interface InvertOptionsIn {
   /** Maximum number of iterations (0 to 1e6). @default 20 */
   maxIter?: number
