@@ -2,7 +2,7 @@ import native from './native'
 import type { DkiMethod, KurtosisOptionsIn } from './native'
 import { call } from './errors'
 import type { GradientTable } from './gradients'
-import { FitAsyncOptions, FitSyncOptions, ModelWiring, fitModel, fitModelSync } from './fit'
+import { FitAsyncOptions, FitSyncOptions, ModelWiring, PredictOptions, fitModel, fitModelSync } from './fit'
 import { TensorFit } from './dti'
 import { checkOptions } from './jobs'
 import type { Volume } from './volume'
@@ -14,6 +14,9 @@ export type DkiSyncOptions = FitSyncOptions<DkiMethod>
 
 /** Options of {@link fitDki}. */
 export type DkiOptions = FitAsyncOptions<DkiMethod>
+
+/** Options of {@link KurtosisFit.predict} (S0 defaults to 1, DIPY's default for DKI). */
+export type DkiPredictOptions = PredictOptions
 
 /** Options of the kurtosis maps: DIPY's clipping range and solution (defaults are the kernel's). */
 export type KurtosisOptions = KurtosisOptionsIn

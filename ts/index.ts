@@ -22,7 +22,7 @@ export type { FitSyncOptions, FitAsyncOptions, PredictOptions, PredictSyncOption
 export { fitDti, fitDtiSync, TensorFit } from './dti'
 export type { DtiMethod, DtiOptions, DtiSyncOptions } from './dti'
 export { fitDki, fitDkiSync, KurtosisFit } from './dki'
-export type { DkiMethod, DkiOptions, DkiSyncOptions, KurtosisOptions } from './dki'
+export type { DkiMethod, DkiOptions, DkiSyncOptions, DkiPredictOptions, KurtosisOptions } from './dki'
 export type {
   FitOptionsIn,
   KurtosisOptionsIn,

@@ -160,7 +160,7 @@ impl From<DkiFit> for FitOut {
 
 /// What the binding needs to know of a fit model: its JS method enum, its kernel method and
 /// its kernel entry. A new model is one [`fit_model!`] line plus its two exports.
-pub trait FitModel: Send + 'static {
+pub trait ModelBinding: Send + 'static {
     type Method: Send + 'static;
     type KernelMethod: std::str::FromStr<Err = Error> + Default;
     type Fit: Send + 'static;
@@ -175,11 +175,11 @@ pub trait FitModel: Send + 'static {
     ) -> Result<Self::Fit>;
 }
 
-/// Declares a [`FitModel`]: `Model(JsMethod => KernelMethod) -> KernelFit = kernel_fn`.
+/// Declares a [`ModelBinding`]: `Model(JsMethod => KernelMethod) -> KernelFit = kernel_fn`.
 macro_rules! fit_model {
     ($model:ident($method:ident => $kmethod:ty) -> $fit:ty = $kernel:path) => {
         pub struct $model;
-        impl FitModel for $model {
+        impl ModelBinding for $model {
             type Method = $method;
             type KernelMethod = $kmethod;
             type Fit = $fit;
@@ -204,14 +204,14 @@ fit_model!(Dti(DtiMethod => voxelkit_dmri::DtiMethod) -> DtiFit = voxelkit_dmri:
 fit_model!(Dki(DkiMethod => voxelkit_dmri::DkiMethod) -> DkiFit = voxelkit_dmri::fit_dki);
 
 /// The fit operation of a model.
-pub struct Fit<M: FitModel> {
+pub struct Fit<M: ModelBinding> {
     dwi: VolumeIn,
     g: GradientsIn,
     method: Option<M::Method>,
     o: Option<FitOptionsIn>,
 }
 
-impl<M: FitModel> Op for Fit<M>
+impl<M: ModelBinding> Op for Fit<M>
 where
     FitOut: From<M::Fit>,
 {
