@@ -2,7 +2,7 @@
 # Seeds fuzz/corpus/<target>/ from the shared reference data (read in place, never copied into
 # the repository; fuzz/corpus/ is git-ignored). Re-running replaces the seeds.
 #
-#   bash fuzz/seed.sh [REFERENCE_DIR]     (default: /work/shared/reference)
+#   bash fuzz/seed.sh [REFERENCE_DIR]     (default: ../shared/reference beside the repository)
 #
 # nifti_read:   every reference NIfTI decompressed and truncated to its first 64 KiB, the small
 #               .nii.gz files as they are (<= 64 KiB), and, when python3 is present, small
@@ -17,7 +17,7 @@
 #               and hex, little- and big-endian, with and without a leading vector axis.
 set -euo pipefail
 
-REF=${1:-/work/shared/reference}
+REF=${1:-$(cd "$(dirname "$0")/../.." && pwd)/shared/reference}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CORPUS=$HERE/corpus
 MAX=65536

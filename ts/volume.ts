@@ -5,7 +5,7 @@ import { VoxelkitError } from './errors'
  * The element types voxelkit handles: name -> TypedArray constructor. Readers return all ten;
  * every entry point that takes voxels takes the eight others and answers `ERR_DTYPE` for the
  * 64-bit integer types (float64 arithmetic cannot hold them exactly: convert first). The native binding's list (`voxelkit_core::voxels`) is
- * the same (a test checks it); `VoxelArray` below is the generated binding's type.
+ * the same; `VoxelArray` below is checked against the generated binding's type at compile time.
  */
 const ARRAY_TYPES: { readonly [K in Dtype]: new (n: number) => VoxelArray } = {
   uint8: Uint8Array,
@@ -36,8 +36,15 @@ export type VoxelArray =
   | Float32Array
   | Float64Array
 
-/** What readers return: the table and the binding agree (compile-time check). @internal */
-export type NativeVoxels = VolumeOut['data'] extends VoxelArray ? VolumeOut['data'] : never
+/**
+ * Compile-time proof that this module's `VoxelArray` and the generated binding's output type
+ * are the same union (the build fails otherwise). @internal
+ */
+export const ELEMENT_TYPES_AGREE: [VolumeOut['data']] extends [VoxelArray]
+  ? [VoxelArray] extends [VolumeOut['data']]
+    ? true
+    : never
+  : never = true
 
 /**
  * An image: data in NIfTI memory order (the first axis varies fastest; for a 4D series

@@ -220,7 +220,7 @@ pub fn random_data(code: i16, n: usize, seed: u64) -> VolumeData {
 /// The ten supported datatype codes.
 pub const CODES: [i16; 10] = [2, 4, 8, 16, 64, 256, 512, 768, 1024, 1280];
 
-/// `/work/shared/reference` seen from the crate, or `None` (with a message) when absent.
+/// `../shared/reference` (beside the repository) seen from the crate, or `None` (with a message) when absent.
 pub fn reference(rel: &str) -> Option<PathBuf> {
     let p = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
