@@ -196,6 +196,15 @@ export interface KurtosisOptionsIn {
   analytical?: boolean
 }
 
+/** Parses a NIfTI-1/2 (raw or gzip) or attached NRRD file held in memory; `name` gives the format. */
+export declare function parseVolume(bytes: Uint8Array, name: string, o?: ReadOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<VolumeOut>
+
+/**
+ * Parses a NIfTI-1/2 (raw or gzip) or attached NRRD file held in memory; `name` gives the format.
+ * (Synchronous twin: blocks the calling thread.)
+ */
+export declare function parseVolumeSync(bytes: Uint8Array, name: string, o?: ReadOptionsIn | undefined | null): VolumeOut
+
 export interface PhantomOut {
   shape: Array<number>
   data: Int16Array
@@ -284,6 +293,15 @@ export interface ReferenceIn {
   affine: Array<number>
 }
 
+/** The bytes of the NIfTI-1/2 or attached NRRD file `writeVolume` would write under `name`. */
+export declare function serializeVolume(volume: VolumeIn, name: string, o?: WriteOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<Uint8Array>
+
+/**
+ * The bytes of the NIfTI-1/2 or attached NRRD file `writeVolume` would write under `name`.
+ * (Synchronous twin: blocks the calling thread.)
+ */
+export declare function serializeVolumeSync(volume: VolumeIn, name: string, o?: WriteOptionsIn | undefined | null): Bytes
+
 /** Sets the default number of threads (0 = all cores). */
 export declare function setThreads(n: number): void
 
@@ -354,11 +372,11 @@ export interface WriteOptionsIn {
   gzip?: boolean
 }
 
-/** Writes a volume as NIfTI-1/2 or attached NRRD (the data are copied when the call is made). */
+/** Writes a volume as NIfTI-1/2 or attached NRRD; the format follows the name. */
 export declare function writeVolume(path: string, volume: VolumeIn, o?: WriteOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<void>
 
 /**
- * Writes a volume as NIfTI-1/2 or attached NRRD (the data are copied when the call is made).
+ * Writes a volume as NIfTI-1/2 or attached NRRD; the format follows the name.
  * (Synchronous twin: blocks the calling thread.)
  */
 export declare function writeVolumeSync(path: string, volume: VolumeIn, o?: WriteOptionsIn | undefined | null): void

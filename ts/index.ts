@@ -12,7 +12,7 @@
 export { VoxelkitError } from './errors'
 export type { ErrorCode } from './errors'
 export type { Volume, VoxelArray, Dtype, OutputType } from './volume'
-export { readVolume, readVolumeSync, writeVolume, writeVolumeSync, readBvalsBvecs } from './io'
+export { readVolume, readVolumeSync, writeVolume, writeVolumeSync, readBvalsBvecs, parseVolume, parseVolumeSync, serializeVolume, serializeVolumeSync } from './io'
 export type { BvalsBvecs, ReadOptions } from './io'
 export type { WriteOptions } from './io'
 export { gradientTable, GradientTable } from './gradients'

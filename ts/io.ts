@@ -98,6 +98,63 @@ export function writeVolumeSync(path: string, volume: Volume, opts: WriteOptions
   call(() => native.writeVolumeSync(path, v, o))
 }
 
+function bytesOf(b: unknown, name: unknown): Uint8Array {
+  checkPath(name, 'name')
+  if (b instanceof Uint8Array) return b
+  if (b instanceof ArrayBuffer) return new Uint8Array(b)
+  if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+  throw new VoxelkitError('ERR_SETTING', `bytes must be a Uint8Array, an ArrayBuffer or a view of one, got ${String(b)}`)
+}
+
+/**
+ * Parses a volume file held in memory, as {@link readVolume} reads one from disk: NIfTI-1/2
+ * (raw or gzip) or an attached NRRD; `name` (e.g. the uploaded file's name) gives the format
+ * by its extension. For hosts without a file system (a browser, WASI). The bytes are read in
+ * place while the call runs: do not modify them until the promise settles. A detached NRRD
+ * header (`.nhdr`) needs its data files: `ERR_UNSUPPORTED`.
+ *
+ * @example
+ * ```ts
+ * const file = input.files[0]
+ * const vol = await parseVolume(new Uint8Array(await file.arrayBuffer()), file.name)
+ * ```
+ */
+export async function parseVolume(bytes: Uint8Array | ArrayBuffer, name: string, opts: ReadOptions = {}): Promise<Volume> {
+  const b = bytesOf(bytes, name)
+  const o = checkReadOptions(opts)
+  try {
+    return fromNative(await native.parseVolume(b, name, o))
+  } catch (e) {
+    throw toVoxelkitError(e)
+  }
+}
+
+/** The synchronous twin of {@link parseVolume}. */
+export function parseVolumeSync(bytes: Uint8Array | ArrayBuffer, name: string, opts: ReadOptions = {}): Volume {
+  const b = bytesOf(bytes, name)
+  const o = checkReadOptions(opts)
+  return fromNative(call(() => native.parseVolumeSync(b, name, o)))
+}
+
+/**
+ * The bytes of the file {@link writeVolume} would write under `name` (`.nii`, `.nii.gz`,
+ * `.nrrd`): for hosts without a file system (a download in a browser, WASI).
+ */
+export async function serializeVolume(volume: Volume, name: string, opts: WriteOptions = {}): Promise<Uint8Array> {
+  const [v, o] = writeArgs(name, volume, opts)
+  try {
+    return await native.serializeVolume(v, name, o)
+  } catch (e) {
+    throw toVoxelkitError(e)
+  }
+}
+
+/** The synchronous twin of {@link serializeVolume}. */
+export function serializeVolumeSync(volume: Volume, name: string, opts: WriteOptions = {}): Uint8Array {
+  const [v, o] = writeArgs(name, volume, opts)
+  return call(() => native.serializeVolumeSync(v, name, o))
+}
+
 /** b-values and b-vectors as read from FSL-style files. */
 export interface BvalsBvecs {
   bvals: Float64Array

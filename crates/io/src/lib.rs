@@ -3,10 +3,12 @@
 //! Data keep the file's memory order: the first axis varies fastest (NIfTI order).
 
 pub mod bvals;
+pub mod files;
 pub mod nifti;
 pub mod nrrd;
 
 pub use bvals::{parse_bvals_bvecs, read_bvals_bvecs, BvalsBvecs};
+pub use files::{read_volume, read_volume_bytes, write_volume, write_volume_bytes, Format};
 pub use nifti::{
     parse_nifti_header, read_nifti, read_nifti_bytes, read_nifti_header, write_nifti,
     write_nifti_bytes, NiftiCode, NiftiDtype, NiftiHeader, NiftiOptions,

@@ -1,12 +1,13 @@
 //! Volume files and gradient files (kernels: `voxelkit-io`).
 
+use crate::owned::Out;
 use crate::voxels::{VolumeIn, VoxelOut};
 use crate::{export_op, guarded, run_async, run_sync, Job, JobHandle, Op};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::path::PathBuf;
 use voxelkit_core::{Control, Error, Result};
-use voxelkit_io::{NiftiOptions, NrrdOptions, VolumeFile};
+use voxelkit_io::{ReadOptions, VolumeFile};
 
 /// A volume read from a file: its grid and its data in the stored element type (engine-owned
 /// up to 4 MiB, freed by GC also in synchronous loops; larger arrays handed over without a copy).
@@ -48,24 +49,22 @@ pub struct WriteOptionsIn {
     pub gzip: Option<bool>,
 }
 
-pub struct Read {
-    path: String,
-    o: Option<ReadOptionsIn>,
+/// Where a read takes its file from: a path, or the bytes of a file and its name.
+pub enum Source {
+    Path(String),
+    Bytes(Uint8Array, String),
 }
 
-export_op!(
-    "Reads a NIfTI-1/2 or NRRD volume in its stored element type."
-    read_volume / read_volume_sync(path: String, o: Option<ReadOptionsIn>)
-        -> Read, VolumeOut, "Promise<VolumeOut>" = Ok::<_, napi::Error>(Read { path, o })
-);
+pub struct Read {
+    src: Source,
+    o: Option<ReadOptionsIn>,
+}
 
 impl Op for Read {
     type Output = VolumeFile;
     type Js = VolumeOut;
     fn run(&mut self, _: &Control) -> Result<VolumeFile> {
-        let p = PathBuf::from(&self.path);
-        let lower = self.path.to_ascii_lowercase();
-        let mut opts = NiftiOptions::default();
+        let mut opts = ReadOptions::default();
         if let Some(m) = self.o.as_ref().and_then(|o| o.max_bytes) {
             if !(m.is_finite() && m >= 0.0) {
                 return Err(Error::setting(format!(
@@ -74,105 +73,139 @@ impl Op for Read {
             }
             opts.max_bytes = m as u64;
         }
-        if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
-            voxelkit_io::read_nifti(&p, &opts)
-        } else if lower.ends_with(".nrrd") || lower.ends_with(".nhdr") {
-            let o = NrrdOptions {
-                max_bytes: opts.max_bytes,
-            };
-            voxelkit_io::read_nrrd(&p, &o)
-        } else {
-            Err(Error::format(format!(
-                "unknown volume file extension (expected .nii, .nii.gz, .nrrd, .nhdr): {}",
-                self.path
-            )))
-        }
-    }
-}
-
-/// A write: the volume is copied when the call is made, so the caller may reuse its arrays.
-pub struct Write {
-    path: String,
-    vol: VolumeFile,
-    gzip: Option<bool>,
-}
-
-impl Write {
-    fn new(path: String, v: VolumeIn, o: Option<WriteOptionsIn>) -> napi::Result<Write> {
-        guarded(|| {
-            let affine = v.affine("volume")?;
-            let shape = v.dims();
-            if affine.len() != 16 {
-                return Err(Error::shape(format!(
-                    "affine must have 16 values, got {}",
-                    affine.len()
-                )));
-            }
-            if shape.is_empty() || shape.len() > 7 {
-                return Err(Error::shape(format!(
-                    "shape must have 1 to 7 axes, got {}",
-                    shape.len()
-                )));
-            }
-            let data = v.data.voxels();
-            let n = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s));
-            if n != Some(data.len()) {
-                return Err(Error::shape(format!(
-                    "data hold {} values, shape {shape:?} needs {}",
-                    data.len(),
-                    n.map_or("more than usize".to_string(), |n| n.to_string())
-                )));
-            }
-            let mut a = [0.0; 16];
-            a.copy_from_slice(affine);
-            let spacing = (0..3.min(shape.len()))
-                .map(|j| (a[j] * a[j] + a[4 + j] * a[4 + j] + a[8 + j] * a[8 + j]).sqrt())
-                .collect();
-            let vol = VolumeFile {
-                shape,
-                spacing,
-                affine: a,
-                data: data.to_buf(),
-            };
-            let gzip = o.and_then(|o| o.gzip);
-            Ok(Write { path, vol, gzip })
-        })
-    }
-}
-
-impl Op for Write {
-    type Output = ();
-    type Js = ();
-    fn run(&mut self, _: &Control) -> Result<()> {
-        let path = &self.path;
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
-            if self.gzip.is_some() {
-                return Err(Error::setting(format!(
-                    "encoding applies to NRRD files only; NIfTI compression follows the name \
-                     (.nii or .nii.gz): {path}"
-                )));
-            }
-            voxelkit_io::write_nifti(&PathBuf::from(path), &self.vol)
-        } else if lower.ends_with(".nrrd") {
-            voxelkit_io::write_nrrd(&PathBuf::from(path), &self.vol, self.gzip.unwrap_or(true))
-        } else if lower.ends_with(".nhdr") {
-            Err(Error::unsupported(format!(
-                "writing detached NRRD headers (.nhdr) is not supported; write an attached .nrrd: \
-                 {path}"
-            )))
-        } else {
-            Err(Error::format(format!(
-                "unknown volume file extension (expected .nii, .nii.gz or .nrrd): {path}"
-            )))
+        match &self.src {
+            Source::Path(p) => voxelkit_io::read_volume(&PathBuf::from(p), &opts),
+            Source::Bytes(b, name) => voxelkit_io::read_volume_bytes(b, name, &opts),
         }
     }
 }
 
 export_op!(
-    "Writes a volume as NIfTI-1/2 or attached NRRD (the data are copied when the call is made)."
+    "Reads a NIfTI-1/2 or NRRD volume in its stored element type."
+    read_volume / read_volume_sync(path: String, o: Option<ReadOptionsIn>)
+        -> Read, VolumeOut, "Promise<VolumeOut>" = Ok::<_, napi::Error>(Read { src: Source::Path(path), o })
+);
+
+export_op!(
+    "Parses a NIfTI-1/2 (raw or gzip) or attached NRRD file held in memory; `name` gives the format."
+    parse_volume / parse_volume_sync(bytes: Uint8Array, name: String, o: Option<ReadOptionsIn>)
+        -> Read, VolumeOut, "Promise<VolumeOut>" = Ok::<_, napi::Error>(Read { src: Source::Bytes(bytes, name), o })
+);
+
+/// A volume copied from JS when the call is made (so the caller may reuse its arrays).
+fn volume_file(v: VolumeIn) -> Result<VolumeFile> {
+    let affine = v.affine("volume")?;
+    let shape = v.dims();
+    if affine.len() != 16 {
+        return Err(Error::shape(format!(
+            "affine must have 16 values, got {}",
+            affine.len()
+        )));
+    }
+    if shape.is_empty() || shape.len() > 7 {
+        return Err(Error::shape(format!(
+            "shape must have 1 to 7 axes, got {}",
+            shape.len()
+        )));
+    }
+    let data = v.data.voxels();
+    let n = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s));
+    if n != Some(data.len()) {
+        return Err(Error::shape(format!(
+            "data hold {} values, shape {shape:?} needs {}",
+            data.len(),
+            n.map_or("more than usize".to_string(), |n| n.to_string())
+        )));
+    }
+    let mut a = [0.0; 16];
+    a.copy_from_slice(affine);
+    let spacing = (0..3.min(shape.len()))
+        .map(|j| (a[j] * a[j] + a[4 + j] * a[4 + j] + a[8 + j] * a[8 + j]).sqrt())
+        .collect();
+    Ok(VolumeFile {
+        shape,
+        spacing,
+        affine: a,
+        data: data.to_buf(),
+    })
+}
+
+/// A write to a file (`Output = ()`) or to the bytes of a file (`Output = Vec<u8>`).
+pub struct Write<T> {
+    name: String,
+    vol: VolumeFile,
+    gzip: Option<bool>,
+    to: std::marker::PhantomData<T>,
+}
+
+impl<T> Write<T> {
+    fn new(name: String, v: VolumeIn, o: Option<WriteOptionsIn>) -> napi::Result<Self> {
+        let vol = guarded(|| volume_file(v))?;
+        let gzip = o.and_then(|o| o.gzip);
+        let to = std::marker::PhantomData;
+        Ok(Write {
+            name,
+            vol,
+            gzip,
+            to,
+        })
+    }
+}
+
+impl Op for Write<()> {
+    type Output = ();
+    type Js = ();
+    fn run(&mut self, _: &Control) -> Result<()> {
+        voxelkit_io::write_volume(&PathBuf::from(&self.name), &self.vol, self.gzip)
+    }
+}
+
+/// The bytes of a serialised volume file (engine-owned, see [`Out`]).
+pub struct Bytes(Out<u8>);
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes(Out(v))
+    }
+}
+
+impl TypeName for Bytes {
+    fn type_name() -> &'static str {
+        "Uint8Array"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Bytes {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        v: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Out::to_napi_value(env, v.0) }
+    }
+}
+
+impl Op for Write<Vec<u8>> {
+    type Output = Vec<u8>;
+    type Js = Bytes;
+    fn run(&mut self, _: &Control) -> Result<Vec<u8>> {
+        voxelkit_io::write_volume_bytes(&self.vol, &self.name, self.gzip)
+    }
+}
+
+export_op!(
+    "Writes a volume as NIfTI-1/2 or attached NRRD; the format follows the name."
     write_volume / write_volume_sync(path: String, volume: VolumeIn, o: Option<WriteOptionsIn>)
-        -> Write, (), "Promise<void>" = Write::new(path, volume, o)
+        -> Write<()>, (), "Promise<void>" = Write::<()>::new(path, volume, o)
+);
+
+export_op!(
+    "The bytes of the NIfTI-1/2 or attached NRRD file `writeVolume` would write under `name`."
+    serialize_volume / serialize_volume_sync(volume: VolumeIn, name: String, o: Option<WriteOptionsIn>)
+        -> Write<Vec<u8>>, Bytes, "Promise<Uint8Array>" = Write::<Vec<u8>>::new(name, volume, o)
 );
 
 #[napi(object)]
