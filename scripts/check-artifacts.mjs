@@ -10,6 +10,8 @@
 //   - linux *-gnu: the highest GLIBC_x.y symbol version it requires is <= --glibc-max (2.17),
 //     no GLIBC_PRIVATE, no musl loader/libc;
 //   - linux *-musl: no glibc dependency (no libc.so.6 / ld-linux NEEDED, no GLIBC_ versions);
+//   - darwin: the minimum macOS it declares (LC_BUILD_VERSION minos) is <= 11.0 for arm64 and
+//     <= 10.15 for x64 (Node 20's own floors); the install name is shown;
 //   - size <= --max-mib (15 MiB).
 // It prints a Markdown table and exits 1 if any check failed. With nothing to check it says so and
 // exits 0, unless --require names platforms that must be present.
@@ -64,6 +66,9 @@ const ARCHES = {
   arm64: { elf: 183, elfName: 'aarch64', macho: 0x0100000c, machoName: 'arm64', pe: 0xaa64, peName: 'arm64' },
   ia32: { elf: 3, elfName: 'i386', macho: 0x7, machoName: 'i386', pe: 0x14c, peName: 'x86' },
 }
+
+// The oldest macOS each binding must load on: Node 20 supports macOS 10.15+ (x64) and 11+ (arm64).
+const MACOS_FLOOR = { x64: '10.15', arm64: '11.0' }
 
 function expectationOf(platform) {
   const [os, arch, abi] = platform.split('-')
@@ -227,6 +232,7 @@ function parseMachOSlice(buf) {
   const exported = new Set()
   const dylibs = []
   let minos = null
+  let installName = null
   let symtab = null
   let trie = null
   for (let i = 0; i < ncmds; i++) {
@@ -236,6 +242,7 @@ function parseMachOSlice(buf) {
     if (cmd === 0x2) symtab = { symoff: r.u32(off + 8), nsyms: r.u32(off + 12), stroff: r.u32(off + 16), strsize: r.u32(off + 20) }
     else if (cmd === 0x80000022 || cmd === 0x22) { const o = r.u32(off + 40); const s = r.u32(off + 44); if (s) trie = { off: o, size: s } }
     else if (cmd === 0x80000033) { const o = r.u32(off + 8); const s = r.u32(off + 12); if (s) trie = { off: o, size: s } }
+    else if (cmd === 0xd) installName = r.cstr(off + r.u32(off + 8), off + size)
     else if (cmd === 0xc || cmd === 0x80000018 || cmd === 0x80000023 || cmd === 0x80000028) dylibs.push(r.cstr(off + r.u32(off + 8), off + size))
     else if (cmd === 0x32) { const v = r.u32(off + 12); minos = `${v >>> 16}.${(v >> 8) & 0xff}` }
     else if (cmd === 0x24 || cmd === 0x25) { const v = r.u32(off + 8); minos = `${v >>> 16}.${(v >> 8) & 0xff}` }
@@ -285,6 +292,7 @@ function parseMachOSlice(buf) {
     exported: new Set([...exported].map((s) => (s.startsWith('_') ? s.slice(1) : s))),
     needed: dylibs,
     minos,
+    installName,
   }
 }
 
@@ -406,7 +414,12 @@ function checkOne(platform, file) {
     add('arch', wantArch !== undefined && info.machine === wantArch, info.arch)
     add('shared', info.shared, info.kind)
     add('napi_register_module_v1', info.exported.has('napi_register_module_v1'), `${info.exported.size} exported`)
-    if (info.minos) result.notes.push(`min macOS ${info.minos}`)
+    if (info.formatFamily === 'Mach-O') {
+      const floor = MACOS_FLOOR[exp.arch] ?? '11.0'
+      add(`macOS min<=${floor}`, info.minos !== null && cmpVersion(info.minos, floor) <= 0, info.minos ? `minos ${info.minos}` : 'no LC_BUILD_VERSION')
+      result.notes.push(`min macOS ${info.minos ?? '?'}`, `install name ${info.installName ?? '(none)'}`)
+      result.notes.push(`dylibs: ${info.needed.join(' ')}`)
+    }
     if (info.formatFamily === 'ELF') {
       const glibc = info.versions.map((v) => v.name).filter((n) => /^GLIBC_\d+(\.\d+)+$/.test(n)).map((n) => n.slice(6))
       const maxGlibc = glibc.sort(cmpVersion).at(-1)
