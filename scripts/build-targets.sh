@@ -10,6 +10,10 @@
 #   darwin-x64        x86_64-apple-darwin    (no SDK: napi addons link -undefined dynamic_lookup)
 #   darwin-arm64      aarch64-apple-darwin
 #   win32-x64-msvc    not built here (needs the MSVC CRT/Windows SDK; built on a Windows runner)
+# macOS builds set MACOSX_DEPLOYMENT_TARGET (arm64 11.0, x64 10.13 — rustc's own floors are 11.0
+# and 10.12; without it zig stamps its newest macOS (15.0 with zig 0.17) as the minimum, which
+# older macOS may refuse to load) and the install name @rpath/voxelkit.<platform>.node, not the
+# build folder's absolute path.
 #
 # It installs what it needs itself (unless --skip-install):
 #   - `rustup target add` for each base triple;
@@ -28,7 +32,8 @@
 #   --no-check      skip `node scripts/check-artifacts.mjs` on the built binaries at the end
 #   --keep-going    build the remaining targets after one fails (exit status still non-zero)
 #   --list          print the platforms and their triples, then exit
-# Env: ZIGLANG_VERSION, CARGO_ZIGBUILD_VERSION (pip pins), PYTHON (python for the venv).
+# Env: ZIGLANG_VERSION, CARGO_ZIGBUILD_VERSION (pip pins), PYTHON (python for the venv),
+#      MACOS_MIN_ARM64 (11.0), MACOS_MIN_X64 (10.13).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +42,8 @@ cd "$ROOT"
 ZIGLANG_VERSION="${ZIGLANG_VERSION:-0.17.1}"
 CARGO_ZIGBUILD_VERSION="${CARGO_ZIGBUILD_VERSION:-0.24.1}"
 PYTHON="${PYTHON:-python3}"
+MACOS_MIN_ARM64="${MACOS_MIN_ARM64:-11.0}"
+MACOS_MIN_X64="${MACOS_MIN_X64:-10.13}"
 TOOLS="$ROOT/.tools"
 VENV="$TOOLS/venv"
 STAGE_ROOT="target/napi-targets"
@@ -183,8 +190,21 @@ for p in "${PLATFORMS[@]}"; do
   [ -f "npm/$p/package.json" ] || die "npm/$p/package.json missing (npx napi create-npm-dirs)"
   log "[$p] napi build -x --target $triple --release"
   start=$(date +%s)
+  # a failed build must not leave an older binding behind looking current
+  rm -f "$dest" "$stage/voxelkit.$p.node"
   mkdir -p "$stage"
-  if node_modules/.bin/napi build --platform --release --no-const-enum -x \
+  target_env=()
+  case "$p" in
+    darwin-*)
+      base="${triple%%.*}"
+      var="$(tr '[:lower:]-' '[:upper:]_' <<<"$base")"
+      if [ "$p" = darwin-arm64 ]; then min="$MACOS_MIN_ARM64"; else min="$MACOS_MIN_X64"; fi
+      target_env=(MACOSX_DEPLOYMENT_TARGET="$min"
+        "CARGO_TARGET_${var}_RUSTFLAGS=-C link-arg=-Wl,-install_name,@rpath/voxelkit.$p.node")
+      log "[$p] ${target_env[*]}"
+      ;;
+  esac
+  if env "${target_env[@]}" node_modules/.bin/napi build --platform --release --no-const-enum -x \
       --target "$triple" \
       --manifest-path crates/node/Cargo.toml \
       --output-dir "$stage" --no-js --dts index.d.ts \
