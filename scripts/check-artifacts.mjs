@@ -23,6 +23,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import process from 'node:process'
+import { fileURLToPath } from 'node:url'
 
 const args = process.argv.slice(2)
 const opts = { require: [], maxMiB: 15, glibcMax: '2.17', dir: 'npm', json: false }
@@ -48,14 +49,15 @@ if (!(opts.maxMiB > 0)) usage('--max-mib must be a positive number')
 if (!/^\d+\.\d+$/.test(opts.glibcMax)) usage('--glibc-max must look like 2.17')
 
 function usage(error) {
-  const text = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n')
-    .slice(1).filter((l) => l.startsWith('//')).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')
+  const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1)
+  const end = lines.findIndex((l) => !l.startsWith('//'))
+  const text = lines.slice(0, end).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')
   if (error) { console.error(`check-artifacts: ${error}\n`); console.error(text); process.exit(2) }
   console.log(text); process.exit(0)
 }
 
 const BINARY = 'voxelkit'
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dir = path.resolve(root, opts.dir)
 
 // ---------------------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ function parseElf(buf) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Mach-O (thin 64-bit, or a universal binary whose slices are parsed one by one)
+// Mach-O (thin, or the platform's slice of a universal binary)
 
 const MACHO_CPUS = { 0x7: 'i386', 0x01000007: 'x86_64', 0xc: 'arm', 0x0100000c: 'arm64' }
 
