@@ -48,7 +48,7 @@ export interface ComposeOptionsIn {
  * A kurtosis map ('mk', 'ak', 'rk', 'mkt', 'rtk', 'kfa') from component-major parameters,
  * clipped to `[minKurtosis, maxKurtosis]` (KFA is never clipped).
  */
-export declare function dkiKurtosisMap(name: string, fit: PredictIn, o?: KurtosisOptionsIn | undefined | null): Float64Array
+export declare function dkiKurtosisMap(name: string, fit: ParamsIn, o?: KurtosisOptionsIn | undefined | null): Float64Array
 
 /** "DKI fit methods (DIPY `DiffusionKurtosisModel` names; `WLLS`/`UWLLS` are aliases of `WLS`, \
 `ULLS`/`LS`/`LLS`/`OLLS` of `OLS`). `CLS` and `CWLS` are DIPY's constrained OLS and WLS \
@@ -196,6 +196,14 @@ export interface KurtosisOptionsIn {
   analytical?: boolean
 }
 
+/** A fitted model's parameters, as [`FitOut`] returned them (the maps' and prediction's input). */
+export interface ParamsIn {
+  evals: Float64Array
+  evecs: Float64Array
+  /** DKI's kurtosis tensor; absent for DTI. */
+  kt?: Float64Array
+}
+
 /** Parses a NIfTI-1/2 (raw or gzip) or attached NRRD file held in memory; `name` gives the format. */
 export declare function parseVolume(bytes: Uint8Array, name: string, o?: ReadOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<VolumeOut>
 
@@ -217,14 +225,10 @@ export interface PhantomOut {
 
 /** "Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major \
 `[nvox * nvol]`, allocated by the caller so the engine owns it)." */
-export declare function predict(fit: PredictIn, g: GradientsIn, out: Float64Array, job?: JobHandle | undefined | null): Promise<void>
+export declare function predict(fit: ParamsIn, g: GradientsIn, out: Float64Array, o?: PredictOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<void>
 
-/** A fitted model's parameters, as [`FitOut`] returned them, plus S0 for prediction. */
-export interface PredictIn {
-  evals: Float64Array
-  evecs: Float64Array
-  /** DKI's kurtosis tensor; absent for DTI. */
-  kt?: Float64Array
+/** Options of a prediction; unset fields take DIPY's defaults. */
+export interface PredictOptionsIn {
   /** One S0 for every voxel. @default 1 (DIPY) */
   s0?: number
   /** One S0 per voxel (wins over `s0`). */
@@ -238,7 +242,7 @@ export interface PredictIn {
 `[nvox * nvol]`, allocated by the caller so the engine owns it)."
  * (Synchronous twin: blocks the calling thread.)
  */
-export declare function predictSync(fit: PredictIn, g: GradientsIn, out: Float64Array): void
+export declare function predictSync(fit: ParamsIn, g: GradientsIn, out: Float64Array, o?: PredictOptionsIn | undefined | null): void
 
 /** "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \
 `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read)." */

@@ -2,7 +2,7 @@
 // call, and the ModelFit base class (outputs on the input grid, prediction). A model adds its
 // method enum, its maps and a few lines of wiring (see dti.ts, dki.ts).
 import native from './native'
-import type { FitOptionsIn, FitOut, GradientsIn, JobHandle, VolumeIn } from './native'
+import type { FitOptionsIn, FitOut, GradientsIn, JobHandle, PredictOptionsIn, VolumeIn } from './native'
 import { VoxelkitError, call } from './errors'
 import { GradientTable } from './gradients'
 import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, checkOptions, runJob } from './jobs'
@@ -192,22 +192,22 @@ export abstract class ModelFit {
     }
     const shape = [...this.#grid.spatial, gtab.length]
     const { evals, evecs, kt } = this.out
-    const fit = typeof s0 === 'number' ? { evals, evecs, kt, s0, threads: opts.threads } : { evals, evecs, kt, s0Volume: s0, threads: opts.threads }
+    const o: PredictOptionsIn = typeof s0 === 'number' ? { s0, threads: opts.threads } : { s0Volume: s0, threads: opts.threads }
     // the output is allocated here (engine-owned, freed by GC) and filled by the kernel
-    return { fit, shape, out: allocOut(shape) }
+    return { fit: { evals, evecs, kt }, o, shape, out: allocOut(shape) }
   }
 
   /** Predicts the signal for a gradient table, `[..., nvol]`, off the event loop. */
   async predict(gtab: GradientTable, opts: PredictOptions = {}): Promise<Volume<Float64Array | Float32Array>> {
     const p = this.#predictArgs(gtab, opts, { s0: ['number', 'object'], ...ASYNC_OPTIONS }, 'predict')
-    await runJob(opts, (job) => native.predict(p.fit, gtab.native(), p.out, job))
+    await runJob(opts, (job) => native.predict(p.fit, gtab.native(), p.out, p.o, job))
     return this.volume(p.out, p.shape)
   }
 
   /** The synchronous twin of {@link ModelFit.predict}. */
   predictSync(gtab: GradientTable, opts: PredictSyncOptions = {}): Volume<Float64Array | Float32Array> {
     const p = this.#predictArgs(gtab, opts, { s0: ['number', 'object'], threads: 'number' }, 'predictSync')
-    call(() => native.predictSync(p.fit, gtab.native(), p.out))
+    call(() => native.predictSync(p.fit, gtab.native(), p.out, p.o))
     return this.volume(p.out, p.shape)
   }
 }

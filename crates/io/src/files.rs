@@ -2,9 +2,6 @@
 //! for files on disk and for files held in memory (a browser or WASI host has no file system).
 
 use crate::{nifti, nrrd, ReadOptions, VolumeFile};
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use std::io::Write;
 use std::path::Path;
 use voxelkit_core::{Error, Result};
 
@@ -93,13 +90,7 @@ pub fn write_volume_bytes(vol: &VolumeFile, name: &str, gzip: Option<bool>) -> R
     let gz = nrrd_gzip(format, gzip, name)?;
     match format {
         Format::Nifti { gzip: false } => nifti::write_nifti_bytes(vol),
-        Format::Nifti { gzip: true } => {
-            let raw = nifti::write_nifti_bytes(vol)?;
-            let mut enc = GzEncoder::new(Vec::new(), Compression::new(nifti::GZIP_LEVEL));
-            let io = |e: std::io::Error| Error::io(format!("compressing {name}: {e}"));
-            enc.write_all(&raw).map_err(io)?;
-            enc.finish().map_err(io)
-        }
+        Format::Nifti { gzip: true } => nifti::write_nifti_gz_bytes(vol),
         _ => nrrd::write_nrrd_bytes(vol, gz),
     }
 }
@@ -140,6 +131,25 @@ mod tests {
         assert_eq!(gz[..2], [0x1f, 0x8b]);
         let back = read_volume_bytes(&gz, "a.nii", &ReadOptions::default()).unwrap();
         assert_eq!(back.data, v.data);
+    }
+
+    #[test]
+    fn bytes_are_the_file_write_volume_writes() {
+        let v = vol();
+        let dir = std::env::temp_dir().join(format!("voxelkit-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, gz) in [
+            ("a.nii", None),
+            ("a.nii.gz", None),
+            ("a.nrrd", None),
+            ("b.nrrd", Some(false)),
+        ] {
+            let p = dir.join(name);
+            write_volume(&p, &v, gz).unwrap();
+            let on_disk = std::fs::read(&p).unwrap();
+            assert_eq!(write_volume_bytes(&v, name, gz).unwrap(), on_disk, "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1235,6 +1235,17 @@ pub fn write_nifti_bytes(vol: &VolumeFile) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// [`write_nifti_bytes`] compressed as a `.nii.gz` (header and voxels in one gzip stream, level
+/// [`GZIP_LEVEL`], as [`write_nifti`] writes the file), streamed: no uncompressed copy is made.
+pub fn write_nifti_gz_bytes(vol: &VolumeFile) -> Result<Vec<u8>> {
+    let header = encode_header(vol)?;
+    let io = |e: io::Error| Error::io(format!("compressing a .nii.gz: {e}"));
+    let mut enc = GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL));
+    enc.write_all(&header).map_err(io)?;
+    write_data(&mut enc, &vol.data).map_err(io)?;
+    enc.finish().map_err(io)
+}
+
 /// Writes `vol` to `path` as a single-file NIfTI, gzip-compressed (level 1, as nibabel) when
 /// the name ends with `.gz` (case-insensitive). Errors as [`write_nifti_bytes`], plus `ERR_IO`.
 pub fn write_nifti(path: &Path, vol: &VolumeFile) -> Result<()> {

@@ -323,7 +323,7 @@ pub struct KurtosisOptionsIn {
 #[napi(ts_return_type = "Float64Array")]
 pub fn dki_kurtosis_map(
     name: String,
-    fit: PredictIn,
+    fit: ParamsIn,
     o: Option<KurtosisOptionsIn>,
 ) -> napi::Result<Out<f64>> {
     guarded(|| {
@@ -342,13 +342,18 @@ pub fn dki_kurtosis_map(
     })
 }
 
-/// A fitted model's parameters, as [`FitOut`] returned them, plus S0 for prediction.
+/// A fitted model's parameters, as [`FitOut`] returned them (the maps' and prediction's input).
 #[napi(object, object_to_js = false)]
-pub struct PredictIn {
+pub struct ParamsIn {
     pub evals: Float64Array,
     pub evecs: Float64Array,
     /// DKI's kurtosis tensor; absent for DTI.
     pub kt: Option<Float64Array>,
+}
+
+/// Options of a prediction; unset fields take DIPY's defaults.
+#[napi(object, object_to_js = false)]
+pub struct PredictOptionsIn {
     /// One S0 for every voxel. @default 1 (DIPY)
     pub s0: Option<f64>,
     /// One S0 per voxel (wins over `s0`).
@@ -359,22 +364,23 @@ pub struct PredictIn {
 
 /// Prediction of a fitted model's signal into a caller-allocated buffer.
 pub struct Predict {
-    p: PredictIn,
+    p: ParamsIn,
     g: GradientsIn,
     out: Float64Array,
+    o: Option<PredictOptionsIn>,
 }
 
 impl Op for Predict {
     type Output = ();
     type Js = ();
     fn run(&mut self, ctl: &Control) -> Result<()> {
-        let p = &self.p;
-        let s0 = match &p.s0_volume {
+        let (p, o) = (&self.p, self.o.as_ref());
+        let s0 = match o.and_then(|o| o.s0_volume.as_ref()) {
             Some(v) => S0::PerVoxel(v),
-            None => S0::Scalar(p.s0.unwrap_or(1.0)),
+            None => S0::Scalar(o.and_then(|o| o.s0).unwrap_or(1.0)),
         };
         let g = self.g.table()?;
-        let th = threads(p.threads)?;
+        let th = threads(o.and_then(|o| o.threads))?;
         // SAFETY: `out` is allocated by the façade for this call and not visible to user code
         // until the call returns (sync) or its promise settles (async); nothing else touches it.
         let out = unsafe { self.out.as_mut() };
@@ -389,8 +395,8 @@ impl Op for Predict {
 export_op!(
     "Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major \
      `[nvox * nvol]`, allocated by the caller so the engine owns it)."
-    predict / predict_sync(fit: PredictIn, g: GradientsIn, out: Float64Array)
-        -> Predict, (), "Promise<void>" = Ok::<_, napi::Error>(Predict { p: fit, g, out })
+    predict / predict_sync(fit: ParamsIn, g: GradientsIn, out: Float64Array, o: Option<PredictOptionsIn>)
+        -> Predict, (), "Promise<void>" = Ok::<_, napi::Error>(Predict { p: fit, g, out, o })
 );
 
 #[napi(object)]

@@ -116,13 +116,16 @@ pub(crate) fn int_arg(v: f64, name: &str, lo: u64, hi: u64) -> voxelkit_core::Re
     }
 }
 
-/// An optional thread count (JS number) checked as the kernels check it.
+/// A JS number that must be a whole number `>= 0` (napi would truncate or wrap it); the
+/// kernel that receives it checks its range.
+pub(crate) fn whole(v: f64, name: &str) -> voxelkit_core::Result<usize> {
+    int_arg(v, name, 0, 1 << 53)
+}
+
+/// An optional thread count (JS number); the range is the kernels' (`par::check_threads`).
 pub(crate) fn threads(t: Option<f64>) -> voxelkit_core::Result<Option<usize>> {
-    t.map(|n| {
-        let max = par::MAX_THREADS as u64;
-        par::check_threads(int_arg(n, "threads", 1, max)?)
-    })
-    .transpose()
+    t.map(|n| par::check_threads(whole(n, "threads")?))
+        .transpose()
 }
 
 /// Cancellation and progress handle shared by the façade and one running call.
@@ -162,10 +165,7 @@ pub(crate) fn control(job: Option<&JobHandle>) -> Arc<Control> {
 /// Sets the default number of threads (0 = all cores).
 #[napi]
 pub fn set_threads(n: f64) -> napi::Result<()> {
-    guarded(|| {
-        let n = int_arg(n, "threads", 0, par::MAX_THREADS as u64)?;
-        par::set_default_threads(n)
-    })
+    guarded(|| par::set_default_threads(whole(n, "threads")?))
 }
 
 /// The default number of threads.
