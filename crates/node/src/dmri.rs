@@ -370,10 +370,48 @@ pub struct Predict {
     o: Option<PredictOptionsIn>,
 }
 
+/// The caller's prediction buffer once the kernel has filled it; converts to `undefined`.
+///
+/// Under WebAssembly (emnapi) the kernel wrote a wasm-side copy of the JS array: the conversion,
+/// on the JS thread, copies it back into the array the caller holds.
+pub struct Filled(#[cfg_attr(not(target_family = "wasm"), allow(dead_code))] Float64Array);
+
+impl From<Float64Array> for Filled {
+    fn from(a: Float64Array) -> Self {
+        Filled(a)
+    }
+}
+
+impl TypeName for Filled {
+    fn type_name() -> &'static str {
+        "undefined"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Undefined
+    }
+}
+
+impl ToNapiValue for Filled {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        #[cfg(target_family = "wasm")]
+        {
+            let mut a = val.0;
+            a.sync(&Env::from_raw(env));
+        }
+        #[cfg(not(target_family = "wasm"))]
+        drop(val);
+        // SAFETY: forwarded from the caller.
+        unsafe { <() as ToNapiValue>::to_napi_value(env, ()) }
+    }
+}
+
 impl Op for Predict {
-    type Output = ();
-    type Js = ();
-    fn run(&mut self, ctl: &Control) -> Result<()> {
+    type Output = Float64Array;
+    type Js = Filled;
+    fn run(&mut self, ctl: &Control) -> Result<Float64Array> {
         let (p, o) = (&self.p, self.o.as_ref());
         let s0 = match o.and_then(|o| o.s0_volume.as_ref()) {
             Some(v) => S0::PerVoxel(v),
@@ -388,7 +426,13 @@ impl Op for Predict {
         match &p.kt {
             Some(kt) => predict_dki_into(&p.evals, &p.evecs, kt, &g, s0, th, ctl, out),
             None => predict_into(&p.evals, &p.evecs, &g, s0, th, ctl, out),
-        }
+        }?;
+        // handed back so that the JS-thread conversion can sync it (WebAssembly); an empty
+        // array stays in the op
+        Ok(std::mem::replace(
+            &mut self.out,
+            Float64Array::new(Vec::new()),
+        ))
     }
 }
 
@@ -396,7 +440,7 @@ export_op!(
     "Predicted signal (DTI, or DKI when `fit.kt` is given) written into `out` (volume-major \
      `[nvox * nvol]`, allocated by the caller so the engine owns it)."
     predict / predict_sync(fit: ParamsIn, g: GradientsIn, out: Float64Array, o: Option<PredictOptionsIn>)
-        -> Predict, (), "Promise<void>" = Ok::<_, napi::Error>(Predict { p: fit, g, out, o })
+        -> Predict, Filled as "void", "Promise<void>" = Ok::<_, napi::Error>(Predict { p: fit, g, out, o })
 );
 
 #[napi(object)]

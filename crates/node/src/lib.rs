@@ -102,6 +102,25 @@ macro_rules! export_op {
             run_sync($make?, None)
         }
     };
+    // the same, with the sync export's TypeScript return type spelled out (`$out` is not a
+    // type napi-derive knows)
+    (
+        $doc:literal $name:ident / $sync:ident ($($arg:ident: $ty:ty),* $(,)?)
+        -> $op:ty, $out:ty as $sync_ts:literal, $ts:literal = $make:expr
+    ) => {
+        #[doc = $doc]
+        #[napi(ts_return_type = $ts)]
+        pub fn $name($($arg: $ty,)* job: Option<&JobHandle>) -> napi::Result<AsyncTask<Job<$op>>> {
+            Ok(run_async($make?, job))
+        }
+
+        #[doc = $doc]
+        #[doc = "(Synchronous twin: blocks the calling thread.)"]
+        #[napi(ts_return_type = $sync_ts)]
+        pub fn $sync($($arg: $ty),*) -> napi::Result<$out> {
+            run_sync($make?, None)
+        }
+    };
 }
 pub(crate) use export_op;
 

@@ -77,7 +77,10 @@ impl<T: Kind> ToNapiValue for Out<T> {
         let v = val.0;
         let len = v.len();
         let bytes = std::mem::size_of_val(&v[..]);
-        if bytes > COPY_LIMIT {
+        // WebAssembly (emnapi): an ArrayBuffer's memory lies outside the module's linear memory,
+        // so the pointer `napi_create_arraybuffer` hands back is a staging copy that the copy
+        // below would fill without reaching JS; napi-rs's own conversion moves the data over.
+        if bytes > COPY_LIMIT || cfg!(target_family = "wasm") {
             // SAFETY: forwarded from the caller.
             return unsafe { T::external(env, v) };
         }
