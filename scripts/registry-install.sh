@@ -97,6 +97,7 @@ UPSTREAM="$("$NPM_BIN" config get registry)"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/voxelkit-registry.XXXXXX")"
 VERDACCIO_PID=""
+SHOW_VERDACCIO_LOG=0  # on a failure while starting Verdaccio or publishing, show its log
 cleanup() {
   local rc=$?
   if [ -n "$VERDACCIO_PID" ] && kill -0 "$VERDACCIO_PID" 2>/dev/null; then
@@ -104,7 +105,7 @@ cleanup() {
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$VERDACCIO_PID" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$VERDACCIO_PID" 2>/dev/null || true
   fi
-  if [ "$rc" -ne 0 ] && [ -f "$TMP/verdaccio.log" ]; then
+  if [ "$rc" -ne 0 ] && [ "$SHOW_VERDACCIO_LOG" = 1 ] && [ -f "$TMP/verdaccio.log" ]; then
     echo "registry-install: last lines of the Verdaccio log:" >&2
     tail -n 20 "$TMP/verdaccio.log" | indent >&2
   fi
@@ -286,6 +287,7 @@ CAFILE="$("$NPM_BIN" config get cafile 2>/dev/null || true)"
 if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -n "$CAFILE" ] && [ "$CAFILE" != null ] && [ -f "$CAFILE" ]; then
   export NODE_EXTRA_CA_CERTS="$CAFILE"
 fi
+SHOW_VERDACCIO_LOG=1
 log "starting verdaccio@$VERDACCIO_VERSION on $REG (uplink for non-voxelkit packages: $UPSTREAM)"
 "$NODE_BIN" "$VERDACCIO_JS" --config "$VD/config.yaml" --listen "127.0.0.1:$PORT" >"$TMP/verdaccio.log" 2>&1 &
 VERDACCIO_PID=$!
@@ -312,7 +314,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 })().catch((e) => { console.error('registry-install: FAIL: ' + e.message); process.exit(1); });
 EOF
 )" || die "could not start Verdaccio or create its user (log: see below)"
-record "verdaccio start + adduser" "$(secs_since "$t0")" "listening on 127.0.0.1:$PORT"
+record "verdaccio (install once) + start + adduser" "$(secs_since "$t0")" "listening on 127.0.0.1:$PORT"
 
 # --- the scrubbed environment ----------------------------------------------------------------
 # A bin dir holding only node, npm and npx, then /usr/bin:/bin; a fresh HOME whose .npmrc is the
@@ -380,6 +382,7 @@ const root = require(`${stage}/package.json`);
     `${unpublished.map((p) => 'voxelkit-' + p).join(', ') || 'nothing'} 404 as expected`);
 })().catch((e) => { console.error('registry-install: FAIL: ' + e.message); process.exit(1); });
 EOF
+SHOW_VERDACCIO_LOG=0
 record "npm publish (${#PUBLISH[@]} platform + root)" "$(secs_since "$t0")" "$(printf '%s ' "${PUBLISH[@]}")+ root; manifests checked"
 
 # --- README example ---------------------------------------------------------------------------
@@ -480,7 +483,7 @@ EOF
   indent <"$TMP/example-$label.out"
   indent <"$TMP/example-$label.err"
   cmp -s "$TMP/example-$label.out" "$TMP/example.expected" || {
-    diff "$TMP/example.expected" "$TMP/example-$label.out" | indent >&2
+    diff "$TMP/example.expected" "$TMP/example-$label.out" | indent >&2 || true
     die "[$label] the example's output differs from README.md's (< README, > this run)"; }
   grep -qx "binding: $app/node_modules/voxelkit-$plat/voxelkit.$plat.node" "$TMP/example-$label.err" \
     || die "[$label] the example did not load node_modules/voxelkit-$plat/voxelkit.$plat.node"
