@@ -4,6 +4,7 @@
 #
 #   voxelkit.wasm32-wasi.wasm   the kernels and the binding, WebAssembly with shared memory
 #   voxelkit.wasi.cjs           Node loader (node:wasi + worker threads for rayon's pool)
+#   voxelkit.wasi.d.cts         its types
 #   voxelkit.wasi-browser.js    browser loader (ESM; Web Workers when the page is cross-origin
 #                               isolated, i.e. served with COOP/COEP headers)
 #   wasi-worker.mjs, wasi-worker-browser.mjs   the thread workers
@@ -30,7 +31,7 @@ cd "$ROOT"
 TRIPLE=wasm32-wasip1-threads
 PKG=npm/wasm32-wasi
 STAGE=target/napi-targets/wasm32-wasi
-FILES=(voxelkit.wasm32-wasi.wasm voxelkit.wasi.cjs voxelkit.wasi-browser.js wasi-worker.mjs wasi-worker-browser.mjs)
+FILES=(voxelkit.wasm32-wasi.wasm voxelkit.wasi.cjs voxelkit.wasi.d.cts voxelkit.wasi-browser.js wasi-worker.mjs wasi-worker-browser.mjs)
 
 log() { printf 'build-wasi: %s\n' "$*"; }
 die() { printf 'build-wasi: FAIL: %s\n' "$*" >&2; exit 1; }

@@ -586,7 +586,20 @@ console.log(f.join(' '));" "$STAGE/npm/$plat/package.json")"
   got="$(cd "$app/node_modules" && for d in voxelkit-*; do [ -e "$d" ] && printf '%s ' "$d"; done; true)"
   got="${got% }"
   [ -f "$app/node_modules/voxelkit/package.json" ] || die "npm install voxelkit $flags did not install voxelkit"
-  if [ "$published" = 1 ]; then
+  if [ "$published" = 1 ] && [ "$plat" = wasm32-wasi ]; then
+    # The WASI package runs here: the README example through the WebAssembly build (Node's WASI,
+    # worker threads), forced by NAPI_RS_FORCE_WASI=error so a native binary could not stand in.
+    [ "$got" = "voxelkit-$plat" ] || die "npm install voxelkit $flags installed [${got}], want voxelkit-$plat"
+    [ -f "$app/node_modules/voxelkit-$plat/voxelkit.$plat.wasm" ] || die "voxelkit-$plat installed without its .wasm"
+    cp "$TMP/example.mjs" "$app/"
+    scrubbed "$HOSTBIN" "$TMP/home-resolve" "$app" env NAPI_RS_FORCE_WASI=error node --no-warnings example.mjs \
+      >"$TMP/example-wasi.out" 2>"$TMP/example-wasi.err" \
+      || { cat "$TMP/example-wasi.out" "$TMP/example-wasi.err" | indent >&2; die "the README example failed on voxelkit-$plat"; }
+    cmp -s "$TMP/example-wasi.out" "$TMP/example.expected" || {
+      diff "$TMP/example.expected" "$TMP/example-wasi.out" | indent >&2 || true
+      die "[wasi] the example's output differs from README.md's (< README, > this run)"; }
+    result="voxelkit-$plat; README example run on it (NAPI_RS_FORCE_WASI=error): output equals README's"
+  elif [ "$published" = 1 ]; then
     [ "$got" = "voxelkit-$plat" ] || die "npm install voxelkit $flags installed [${got}], want voxelkit-$plat"
     [ -f "$app/node_modules/voxelkit-$plat/voxelkit.$plat.node" ] || die "voxelkit-$plat installed without its binary"
     result="voxelkit-$plat"
