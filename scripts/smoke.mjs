@@ -15,7 +15,8 @@ const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.u
 const vk = createRequire(import.meta.url)(join(root, 'dist', 'index.js'))
 
 const arr = (a) => Array.from(a, Number)
-const out = { platform: `${process.platform}-${process.arch}`, node: process.version, results: {} }
+const binding = createRequire(import.meta.url)(join(root, 'native', 'index.js')).__napiBindingTarget
+const out = { platform: `${process.platform}-${process.arch}${binding === 'wasm32-wasi' ? ' (wasm32-wasi)' : ''}`, node: process.version, results: {} }
 const put = (k, v) => (out.results[k] = arr(v))
 
 // DTI and DKI on their phantoms, WLS (the default) and OLS, with maps and prediction

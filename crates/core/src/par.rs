@@ -61,18 +61,20 @@ pub fn default_threads() -> usize {
 /// A shared pool with exactly `threads` workers (created once per count and cached).
 pub fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
     let n = check_threads(threads.unwrap_or_else(default_threads))?;
-    let mut map = pools().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = map.get(&n) {
+    if let Some(p) = pools().lock().unwrap_or_else(|e| e.into_inner()).get(&n) {
         return Ok(p.clone());
     }
+    // Built without holding the lock: under WebAssembly (WASI threads) a thread spawned from a
+    // worker is started by the host's main thread, so a worker holding the lock while it
+    // spawns and a synchronous call on the main thread waiting for the lock would deadlock.
+    // Two callers may then build the same pool; the first one stored is kept.
     let p = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(move |i| format!("voxelkit-{n}-{i}"))
         .build()
         .map_err(|e| Error::internal(format!("cannot create thread pool: {e}")))?;
-    let p = Arc::new(p);
-    map.insert(n, p.clone());
-    Ok(p)
+    let mut map = pools().lock().unwrap_or_else(|e| e.into_inner());
+    Ok(map.entry(n).or_insert_with(|| Arc::new(p)).clone())
 }
 
 /// Cancellation and progress shared between a running kernel and its caller.
