@@ -2,7 +2,8 @@ import native from './native'
 import type { ReadOptionsIn, VolumeIn, VolumeOut, WriteOptionsIn } from './native'
 import { VoxelkitError, call, toVoxelkitError } from './errors'
 import { checkOptions } from './jobs'
-import { Volume, affineFromSpacing, checkAffine, checkVolume, voxelsIn } from './volume'
+import { needFileSystem } from './host'
+import { Volume, WASM_MAX_INPUT_BYTES, affineFromSpacing, checkAffine, checkVolume, checkWasmInput, onWasm, voxelsIn } from './volume'
 
 function checkPath(p: unknown, name = 'path'): string {
   if (typeof p !== 'string' || p.length === 0) {
@@ -18,13 +19,14 @@ function fromNative(o: VolumeOut): Volume {
 /**
  * Options of {@link readVolume}: `maxBytes`, the largest decoded data size accepted (a header
  * is never allowed to make voxelkit allocate more than the file can hold either; both checks
- * run before any allocation).
+ * run before any allocation). Under the WebAssembly build (32-bit memory) it defaults to 1 GiB.
  */
 export type ReadOptions = ReadOptionsIn
 
 function checkReadOptions(opts: ReadOptions): ReadOptions {
   checkOptions(opts, { maxBytes: 'number' }, 'readVolume')
-  return opts
+  // the WebAssembly build cannot hold more (32-bit memory)
+  return opts.maxBytes === undefined && onWasm() ? { ...opts, maxBytes: WASM_MAX_INPUT_BYTES } : opts
 }
 
 /**
@@ -39,6 +41,7 @@ function checkReadOptions(opts: ReadOptions): ReadOptions {
  * instance) are moved last. Detached data files must lie in the header's directory or below.
  */
 export async function readVolume(path: string, opts: ReadOptions = {}): Promise<Volume> {
+  needFileSystem('readVolume')
   checkPath(path)
   const o = checkReadOptions(opts)
   try {
@@ -50,6 +53,7 @@ export async function readVolume(path: string, opts: ReadOptions = {}): Promise<
 
 /** The synchronous twin of {@link readVolume}. */
 export function readVolumeSync(path: string, opts: ReadOptions = {}): Volume {
+  needFileSystem('readVolumeSync')
   checkPath(path)
   const o = checkReadOptions(opts)
   return fromNative(call(() => native.readVolumeSync(path, o)))
@@ -84,6 +88,7 @@ function writeArgs(path: string, volume: Volume, opts: WriteOptions): [VolumeIn,
  * `diag(spacing)` (or identity) is written.
  */
 export async function writeVolume(path: string, volume: Volume, opts: WriteOptions = {}): Promise<void> {
+  needFileSystem('writeVolume')
   const [v, o] = writeArgs(path, volume, opts)
   try {
     await native.writeVolume(path, v, o)
@@ -94,15 +99,19 @@ export async function writeVolume(path: string, volume: Volume, opts: WriteOptio
 
 /** The synchronous twin of {@link writeVolume}. */
 export function writeVolumeSync(path: string, volume: Volume, opts: WriteOptions = {}): void {
+  needFileSystem('writeVolumeSync')
   const [v, o] = writeArgs(path, volume, opts)
   call(() => native.writeVolumeSync(path, v, o))
 }
 
 function bytesOf(b: unknown, name: unknown): Uint8Array {
   checkPath(name, 'name')
-  if (b instanceof Uint8Array) return b
-  if (b instanceof ArrayBuffer) return new Uint8Array(b)
-  if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+  const u8 =
+    b instanceof Uint8Array ? b : b instanceof ArrayBuffer ? new Uint8Array(b) : ArrayBuffer.isView(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : undefined
+  if (u8) {
+    checkWasmInput(u8.byteLength)
+    return u8
+  }
   throw new VoxelkitError('ERR_SETTING', `bytes must be a Uint8Array, an ArrayBuffer or a view of one, got ${String(b)}`)
 }
 
@@ -167,6 +176,7 @@ export interface BvalsBvecs {
  * n rows of 3).
  */
 export function readBvalsBvecs(bvalPath: string, bvecPath: string): BvalsBvecs {
+  needFileSystem('readBvalsBvecs')
   checkPath(bvalPath, 'bvalPath')
   checkPath(bvecPath, 'bvecPath')
   return call(() => native.readBvalsBvecs(bvalPath, bvecPath))

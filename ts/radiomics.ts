@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml'
 import native from './native'
 import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
 import { VoxelkitError, call } from './errors'
+import { needFileSystem } from './host'
 import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
@@ -246,6 +247,7 @@ const PARAM_KEYS = ['setting', 'featureClass', 'imageType', 'voxelSetting']
  * means `{ Original: {} }`; no `featureClass` means every class.
  */
 export function readParams(path: string): RadiomicsParams {
+  needFileSystem('readParams')
   if (typeof path !== 'string') throw new VoxelkitError('ERR_SETTING', `readParams: path must be a string, got ${typeof path}`)
   let text: string
   try {

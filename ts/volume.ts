@@ -1,3 +1,4 @@
+import native from './native'
 import type { VolumeIn, VolumeOut } from './native'
 import { VoxelkitError } from './errors'
 
@@ -63,7 +64,33 @@ export interface Volume<T extends VoxelArray = VoxelArray> {
  * integer types, in one place for every entry point. @internal
  */
 export function voxelsIn(a: VoxelArray): VolumeIn['data'] {
+  checkWasmInput(a.byteLength)
   return a as VolumeIn['data']
+}
+
+/**
+ * The most bytes one input array (or one decoded file) may hold under the WebAssembly build
+ * (`voxelkit-wasm32-wasi`, in a browser or with NAPI_RS_FORCE_WASI). Its memory is 32-bit: 4 GiB
+ * for the module, a copy of every input and every output. Measured in Chromium 156: a DTI fit of
+ * a 0.97 GiB int16 DWI ran; one of 1.55 GiB ran out of memory for its outputs in a pool thread,
+ * which traps the instance (the promise never settles). @internal
+ */
+export const WASM_MAX_INPUT_BYTES = 2 ** 30
+
+/** Whether the loaded binding is the WebAssembly build. @internal */
+export function onWasm(): boolean {
+  return native.__napiBindingTarget !== undefined && native.__napiBindingTarget !== 'native'
+}
+
+/** `ERR_UNSUPPORTED` for an input the WebAssembly build cannot hold. @internal */
+export function checkWasmInput(bytes: number): void {
+  if (bytes > WASM_MAX_INPUT_BYTES && onWasm()) {
+    throw new VoxelkitError(
+      'ERR_UNSUPPORTED',
+      `an input of ${(bytes / 2 ** 30).toFixed(2)} GiB is more than the WebAssembly build takes (1 GiB per array: its ` +
+        '32-bit memory holds the module, a copy of the inputs and the outputs); use a native build',
+    )
+  }
 }
 
 /** The element type of a voxel array. */
