@@ -4,6 +4,7 @@
 // which is where outputs freed only by deferred Node-API finalizers used to pile up (~0.6 MiB
 // per small fit with its maps, 590 MiB over 1,000 calls, before outputs became engine-owned).
 import test from 'ava'
+import { WASI } from './helpers/wasi'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -23,7 +24,10 @@ const names = [
 ]
 
 names.forEach((name, i) => {
-  test(`RSS stays flat over ${CALLS} calls: ${name}`, async (t) => {
+  // Under WebAssembly the module's memory only grows, and emnapi keeps a wasm-side copy of each
+  // JS input array until the array is collected: RSS is the high-water mark of the module's heap,
+  // not its live size, so this contract is the native builds' (README, WASI).
+  ;(WASI ? test.skip : test)(`RSS stays flat over ${CALLS} calls: ${name}`, async (t) => {
     t.timeout(10 * 60_000)
     // A leak grows on every run; allocator and heap noise (a one-off step of a few MiB, seen
     // when the suite loads the machine) does not repeat. A run above the limit is therefore
