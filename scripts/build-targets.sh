@@ -9,6 +9,8 @@
 #   linux-arm64-musl  aarch64-unknown-linux-musl
 #   darwin-x64        x86_64-apple-darwin    (no SDK: napi addons link -undefined dynamic_lookup)
 #   darwin-arm64      aarch64-apple-darwin
+#   wasm32-wasi       wasm32-wasip1-threads  (delegated to scripts/build-wasi.sh: rustc's own lld,
+#                     no zig; npm/wasm32-wasi/voxelkit.wasm32-wasi.wasm and its loaders)
 #   win32-x64-msvc    not built here (needs the MSVC CRT/Windows SDK; built on a Windows runner)
 # macOS builds set MACOSX_DEPLOYMENT_TARGET (arm64 11.0, x64 10.13 — rustc's own floors are 11.0
 # and 10.12; without it zig stamps its newest macOS (15.0 with zig 0.17) as the minimum, which
@@ -50,7 +52,7 @@ TOOLS="$ROOT/.tools"
 VENV="$TOOLS/venv"
 STAGE_ROOT="target/napi-targets"
 
-ALL_PLATFORMS=(linux-arm64-gnu darwin-arm64 linux-x64-gnu linux-x64-musl linux-arm64-musl darwin-x64)
+ALL_PLATFORMS=(linux-arm64-gnu darwin-arm64 linux-x64-gnu linux-x64-musl linux-arm64-musl darwin-x64 wasm32-wasi)
 
 triple_of() {
   case "$1" in
@@ -60,6 +62,7 @@ triple_of() {
     linux-arm64-musl) echo aarch64-unknown-linux-musl ;;
     darwin-x64) echo x86_64-apple-darwin ;;
     darwin-arm64) echo aarch64-apple-darwin ;;
+    wasm32-wasi) echo wasm32-wasip1-threads ;;
     *) return 1 ;;
   esac
 }
@@ -190,8 +193,19 @@ for p in "${PLATFORMS[@]}"; do
   stage="$STAGE_ROOT/$p"
   dest="npm/$p/voxelkit.$p.node"
   [ -f "npm/$p/package.json" ] || die "npm/$p/package.json missing (npx napi create-npm-dirs)"
-  log "[$p] napi build -x --target $triple --release"
   start=$(date +%s)
+  if [ "$p" = wasm32-wasi ]; then
+    if bash scripts/build-wasi.sh --skip-install; then
+      secs=$(( $(date +%s) - start ))
+      built+=("$p"); timings+=("$p ${secs}s ok")
+    else
+      secs=$(( $(date +%s) - start ))
+      failed+=("$p"); timings+=("$p ${secs}s FAILED")
+      [ "$KEEP_GOING" = 1 ] || break
+    fi
+    continue
+  fi
+  log "[$p] napi build -x --target $triple --release"
   # a failed build must not leave an older binding behind looking current
   rm -f "$dest" "$stage/voxelkit.$p.node"
   mkdir -p "$stage"

@@ -13,6 +13,10 @@
 //   - darwin: the minimum macOS it declares (LC_BUILD_VERSION minos) is <= 11.0 for arm64 and
 //     <= 10.15 for x64 (Node 20's own floors); the install name is shown;
 //   - size <= --max-mib (15 MiB).
+// The WASI package's module, npm/wasm32-wasi/voxelkit.wasm32-wasi.wasm, is checked too: it
+// compiles (WebAssembly.Module validates it, threads and atomics included), imports one shared
+// memory (env.memory) and wasi's thread-spawn, exports the napi-rs entry points
+// (napi_register_wasm_v1, napi_register_module_v1) and wasi_thread_start, within the size budget.
 // It prints a Markdown table and exits 1 if any check failed. With nothing to check it says so and
 // exits 0, unless --require names platforms that must be present.
 //
@@ -392,7 +396,82 @@ const cmpVersion = (a, b) => {
   return 0
 }
 
+// ---------------------------------------------------------------------------------------------
+// WebAssembly (the WASI package)
+
+function wasmMemoryImports(buf) {
+  // the import section's memory entries with their limits flags (0x03 = shared, with a maximum)
+  let o = 8
+  const leb = () => {
+    let v = 0
+    let shift = 0
+    for (;;) {
+      if (o >= buf.length) throw new Error('truncated LEB128')
+      const b = buf[o++]
+      v += (b & 0x7f) * 2 ** shift
+      if (!(b & 0x80)) return v
+      shift += 7
+      if (shift > 35) throw new Error('LEB128 too long')
+    }
+  }
+  const name = () => { const n = leb(); const t = buf.toString('utf8', o, o + n); o += n; return t }
+  const out = []
+  while (o < buf.length) {
+    const id = buf[o++]
+    const size = leb()
+    const end = o + size
+    if (end > buf.length) throw new Error(`section ${id} runs past the end`)
+    if (id === 2) {
+      for (let k = leb(); k > 0; k--) {
+        const mod = name()
+        const field = name()
+        const kind = buf[o++]
+        if (kind === 0) leb()
+        else if (kind === 1) { o++; const f = leb(); leb(); if (f & 1) leb() }
+        else if (kind === 2) { const f = leb(); leb(); if (f & 1) leb(); out.push({ name: `${mod}.${field}`, shared: (f & 2) !== 0 }) }
+        else if (kind === 3) { o += 2 }
+        else throw new Error(`unknown import kind ${kind}`)
+      }
+      return out
+    }
+    o = end
+  }
+  return out
+}
+
+function checkWasm(platform, file) {
+  const checks = []
+  const add = (name, ok, detail = '') => checks.push({ name, ok, detail })
+  const size = fs.statSync(file).size
+  const result = { platform, file: path.relative(root, file), size, checks, format: 'wasm', arch: 'wasm32', notes: [] }
+  add('name', path.basename(file) === `${BINARY}.${platform}.wasm`, path.basename(file))
+  const buf = fs.readFileSync(file)
+  let mod
+  try {
+    if (buf.length < 8 || buf.toString('latin1', 0, 4) !== '\0asm' || buf.readUInt32LE(4) !== 1) throw new Error('not a WebAssembly 1.0 module')
+    mod = new WebAssembly.Module(buf)
+    add('compiles', true)
+  } catch (e) {
+    add('compiles', false, e.message)
+  }
+  if (mod) {
+    const imports = WebAssembly.Module.imports(mod)
+    const exports = new Set(WebAssembly.Module.exports(mod).map((e) => e.name))
+    let mems = []
+    try { mems = wasmMemoryImports(buf) } catch (e) { add('imports', false, e.message) }
+    add('shared memory', mems.length === 1 && mems[0].name === 'env.memory' && mems[0].shared, mems.map((m) => `${m.name}${m.shared ? ' shared' : ''}`).join(' ') || 'no memory import')
+    add('thread-spawn', imports.some((i) => i.module === 'wasi' && i.name === 'thread-spawn'))
+    for (const e of ['napi_register_wasm_v1', 'napi_register_module_v1', 'wasi_thread_start']) add(e, exports.has(e))
+    const mods = [...new Set(imports.map((i) => i.module))].sort()
+    result.notes.push(`imports from ${mods.join(', ')}`, `${exports.size} exports`)
+  }
+  add(`size<=${opts.maxMiB}MiB`, size <= opts.maxMiB * 1024 * 1024, mib(size))
+  result.ok = checks.every((c) => c.ok)
+  return result
+}
+
 function checkOne(platform, file) {
+  if (file.endsWith('.wasm')) return checkWasm(platform, file)
   const exp = expectationOf(platform)
   const checks = [] // { name, ok, detail }
   const add = (name, ok, detail = '') => checks.push({ name, ok, detail })
@@ -455,7 +534,7 @@ const platformDirs = fs.existsSync(dir)
 const found = []
 for (const p of platformDirs) {
   for (const f of fs.readdirSync(path.join(dir, p)).sort()) {
-    if (f.startsWith(`${BINARY}.`) && f.endsWith('.node')) found.push({ platform: p, file: path.join(dir, p, f) })
+    if (f.startsWith(`${BINARY}.`) && (f.endsWith('.node') || (f.endsWith('.wasm') && !f.endsWith('.debug.wasm')))) found.push({ platform: p, file: path.join(dir, p, f) })
   }
 }
 const required = opts.require.includes('all') ? platformDirs : opts.require
