@@ -31,10 +31,14 @@ export const FitStatus = {
   NonFinite: 2,
   /** Outside the mask: not fitted, outputs 0. */
   Masked: 3,
-  /** DKI `CLS`/`CWLS`: the unconstrained fit violated the constraints; the semidefinite program gave the fit. */
+  /**
+   * DKI `CLS`/`CWLS`: the unconstrained fit violated the constraints (or the feasibility program that
+   * checks them failed); the semidefinite program gave the fit.
+   */
   Constrained: 4,
   /**
-   * DKI `CLS`/`CWLS`: the constrained fit failed (singular weighted design or a solver error);
+   * DKI `CLS`/`CWLS`: the constrained fit failed (singular weighted design or a solver error in the
+   * constrained program);
    * the 22 parameters are zero as DIPY returns them (eigenvalues at the minimum diffusivity, K = 0, S0 = 1).
    */
   SolverFailed: 5,

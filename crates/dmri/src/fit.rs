@@ -72,11 +72,11 @@ pub enum FitStatus {
     NonFinite = 2,
     /// Outside the mask; not fitted, outputs are zero.
     Masked = 3,
-    /// CLS/CWLS: the unconstrained solution violated the constraints; the semidefinite program
-    /// gave the fit.
+    /// CLS/CWLS: the unconstrained solution violated the constraints (or the feasibility program
+    /// that checks them failed); the semidefinite program gave the fit.
     Constrained = 4,
-    /// CLS/CWLS: the constrained fit failed (singular weighted design or a solver error); the
-    /// parameters are zero, as DIPY returns them.
+    /// CLS/CWLS: the constrained fit failed (singular weighted design or a solver error in the
+    /// constrained program); the parameters are zero, as DIPY returns them.
     SolverFailed = 5,
 }
 
