@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # arm64-suite.sh — the whole test suite on linux-arm64 under qemu-user, run by hand (not in CI:
-# ~32 minutes on 2 cores with the binding built, 21 of them cargo test; CI runs
-# scripts/arm64-smoke.sh). Needs root (binfmt_misc) and a checkout after `npm ci` and
+# 21-32 minutes on 2 cores: cargo test 10 minutes, 21 with a cold aarch64 test build, ava 8-11;
+# CI runs scripts/arm64-smoke.sh). Needs root (binfmt_misc) and a checkout after `npm ci` and
 # `npm run build:ts`.
 #
 #   1. tools (scripts/arm64-env.sh): qemu-user-static, binfmt-support and the arm64 C/C++ runtime
