@@ -5,11 +5,13 @@
 #      loads only the WebAssembly binding), compared by scripts/compare-smoke.mjs;
 #   2. the ava suite (or the files given) with NAPI_RS_FORCE_WASI=error.
 #
-# Tolerance of the smoke comparison: 1e-10 of each result's largest value. The field, radiomics
+# Tolerance of the smoke comparison: 1e-11 of each result's largest value (3 times the largest
+# difference measured). The field, radiomics
 # and I/O kernels use no libm and are bitwise equal; the fits take logs and exponentials, and
 # the WebAssembly module carries wasi-libc's (musl's) exp/log instead of the platform's glibc:
 # each is within an ulp or so, but not always the same ulp, and a fit amplifies such
-# differences by its design's conditioning. Measured: <= 2.7e-12 (DTI OLS, DKI WLS).
+# differences by its design's conditioning (the phantoms' b-vectors also differ by an ulp in a
+# few components: wasi-libc's sin/cos). Measured: <= 2.9e-12 (DTI OLS prediction).
 #
 # Differences of the WASI build the suite knows about (helpers/wasi.ts): DKI CLS/CWLS answer
 # ERR_UNSUPPORTED; a Rust panic cannot be contained in WebAssembly (no unwinding), so the
@@ -38,8 +40,8 @@ target="$(NAPI_RS_FORCE_WASI=error node --no-warnings -p "require('./native/inde
 start=$(date +%s)
 node scripts/smoke.mjs >"$TMP/native.json"
 NAPI_RS_FORCE_WASI=error node --no-warnings scripts/smoke.mjs >"$TMP/wasi.json"
-node scripts/compare-smoke.mjs "$TMP/native.json" "$TMP/wasi.json" --tol 1e-10 \
-  || die "the WASI smoke results differ from the native ones beyond 1e-10"
+node scripts/compare-smoke.mjs "$TMP/native.json" "$TMP/wasi.json" --tol 1e-11 \
+  || die "the WASI smoke results differ from the native ones beyond 1e-11"
 log "smoke: native and WASI agree ($(( $(date +%s) - start ))s)"
 [ "$SMOKE_ONLY" = 1 ] && exit 0
 

@@ -83,11 +83,12 @@ pub(crate) fn run_async<O: Op>(op: O, job: Option<&JobHandle>) -> AsyncTask<Job<
 
 /// Declares the two exports of an [`Op`]: `$name` (async: a Promise, work on the libuv pool,
 /// taking a trailing `JobHandle`) and `$sync` (on the calling thread). `$make` builds the op
-/// from the arguments as a `napi::Result`.
+/// from the arguments as a `napi::Result`. `$out as "ts"` spells out the sync export's
+/// TypeScript return type where `$out` is not a type napi-derive knows.
 macro_rules! export_op {
     (
         $doc:literal $name:ident / $sync:ident ($($arg:ident: $ty:ty),* $(,)?)
-        -> $op:ty, $out:ty, $ts:literal = $make:expr
+        -> $op:ty, $out:ty $(as $sync_ts:literal)?, $ts:literal = $make:expr
     ) => {
         #[doc = $doc]
         #[napi(ts_return_type = $ts)]
@@ -97,26 +98,7 @@ macro_rules! export_op {
 
         #[doc = $doc]
         #[doc = "(Synchronous twin: blocks the calling thread.)"]
-        #[napi]
-        pub fn $sync($($arg: $ty),*) -> napi::Result<$out> {
-            run_sync($make?, None)
-        }
-    };
-    // the same, with the sync export's TypeScript return type spelled out (`$out` is not a
-    // type napi-derive knows)
-    (
-        $doc:literal $name:ident / $sync:ident ($($arg:ident: $ty:ty),* $(,)?)
-        -> $op:ty, $out:ty as $sync_ts:literal, $ts:literal = $make:expr
-    ) => {
-        #[doc = $doc]
-        #[napi(ts_return_type = $ts)]
-        pub fn $name($($arg: $ty,)* job: Option<&JobHandle>) -> napi::Result<AsyncTask<Job<$op>>> {
-            Ok(run_async($make?, job))
-        }
-
-        #[doc = $doc]
-        #[doc = "(Synchronous twin: blocks the calling thread.)"]
-        #[napi(ts_return_type = $sync_ts)]
+        #[napi($(ts_return_type = $sync_ts)?)]
         pub fn $sync($($arg: $ty),*) -> napi::Result<$out> {
             run_sync($make?, None)
         }
