@@ -22,8 +22,35 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CORPUS=$HERE/corpus
 MAX=65536
 
-rm -rf "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs" "$CORPUS/nrrd_read"
-mkdir -p "$CORPUS/nifti_read" "$CORPUS/nifti_header" "$CORPUS/bvals_bvecs" "$CORPUS/nrrd_read"
+TARGETS="nifti_read nifti_header bvals_bvecs nrrd_read radiomics_settings"
+for t in $TARGETS; do
+    rm -rf "${CORPUS:?}/$t"
+    mkdir -p "$CORPUS/$t"
+    # the minimised corpus kept in the repository (fuzz/corpus-min, written by fuzz/run.sh)
+    if [ -d "$HERE/corpus-min/$t" ]; then
+        cp "$HERE/corpus-min/$t/"* "$CORPUS/$t/" 2>/dev/null || true
+    fi
+done
+
+# --- radiomics settings (JSON objects as extractFeatures and parameter files give them) -----
+i=0
+for j in '{}' 'null' '{"binWidth": 25}' '{"binCount": 16}' '{"binWidth": 0.5, "classes": ["glcm"]}' \
+    '{"classes": ["glrlm"], "force2D": true, "force2Ddimension": 0}' \
+    '{"distances": [1, 2, 3], "symmetricalGLCM": false, "weightingNorm": "euclidean"}' \
+    '{"weightingNorm": "manhattan", "classes": ["glcm", "glrlm"]}' \
+    '{"resegmentRange": [10, 100], "resegmentMode": "absolute"}' \
+    '{"resegmentRange": [-2, 2], "resegmentMode": "sigma"}' \
+    '{"normalize": true, "normalizeScale": 100, "removeOutliers": 3}' \
+    '{"ibsi": true, "aggregation": "3D_merged"}' '{"ibsi": true, "aggregation": "2D_slice_merged"}' \
+    '{"aggregation": "2D_averaged", "force2D": true}' '{"aggregation": "3D_averaged"}' \
+    '{"minimumROIDimensions": 1, "minimumROISize": 1}' '{"label": 1, "additionalInfo": false}' \
+    '{"resampledPixelSpacing": null, "interpolator": "sitkBSpline", "padDistance": 5}' \
+    '{"preCrop": true, "correctMask": false, "geometryTolerance": 1e-6}' \
+    '{"classes": ["firstorder", "shape", "glszm", "gldm", "ngtdm"], "voxelArrayShift": 2000, "gldm_a": 0}'; do
+    printf '%s' "$j" > "$CORPUS/radiomics_settings/seed_$i.json"
+    i=$((i + 1))
+done
+
 
 # --- NIfTI ---------------------------------------------------------------------------------
 nii=()
@@ -173,6 +200,6 @@ for path in sorted(glob.glob(os.path.join(out, "ref_*.nrrd"))):
 PY
 fi
 
-for t in nifti_read nifti_header bvals_bvecs nrrd_read; do
+for t in $TARGETS; do
     echo "$t: $(ls "$CORPUS/$t" | wc -l) seeds, $(du -sk "$CORPUS/$t" | cut -f1) KiB"
 done

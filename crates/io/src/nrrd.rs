@@ -84,8 +84,8 @@ use flate2::Compression;
 use voxelkit_core::{Error, Result};
 
 use crate::nifti::{
-    bytes_of_mut, check_gzip_trailer, check_writable, read_full, write_data, write_file, Element,
-    CHUNK_BYTES, GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
+    bytes_of_mut, check_gzip_trailer, check_writable, chunk_sizes, read_full, write_data,
+    write_file, Element, GZIP_LEVEL, GZIP_SLACK, MAX_DEFLATE_RATIO,
 };
 use crate::{with_element_type, ElementType, ReadOptions, VolumeData, VolumeFile};
 
@@ -1124,11 +1124,9 @@ fn read_binary<T: Element, R: Read>(
     what: &str,
 ) -> Result<()> {
     let size = std::mem::size_of::<T>();
-    let chunk = (CHUNK_BYTES / size).max(1);
     let end = v.len() + n;
-    while v.len() < end {
+    for k in chunk_sizes(n, size) {
         let start = v.len();
-        let k = chunk.min(end - start);
         v.resize(start + k, T::default());
         let dst = bytes_of_mut(&mut v[start..]);
         let got = read_full(r, dst).map_err(|e| stream_err(e, gzip, what))?;

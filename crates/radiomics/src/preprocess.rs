@@ -439,6 +439,9 @@ pub fn prepare<T: Sample, M: Sample>(
     }
 
     // discretisation
+    if s.bin_count.is_none() {
+        check_bin_width(min, max, &thresholds, s)?;
+    }
     let bin: Box<dyn Fn(f64) -> u32 + Sync> = if s.ibsi {
         match s.bin_count {
             Some(ng) => {
@@ -512,6 +515,29 @@ pub fn prepare<T: Sample, M: Sample>(
         spacing: [inp.spacing[2], inp.spacing[1], inp.spacing[0]],
         count: sc.count,
     })
+}
+
+/// The most bins a fixed bin width may give over the ROI's range: 2^26 (numpy's `arange` of
+/// the bin edges would hold 512 MiB; the grey levels are `u32`). More is `ERR_SETTING` instead
+/// of an allocation failure (found by the `radiomics_settings` fuzz target: a huge
+/// `normalizeScale` made the edge vector's capacity overflow).
+pub const MAX_BINS: f64 = (1u64 << 26) as f64;
+
+fn check_bin_width(min: f64, max: f64, thresholds: &Option<Vec<f64>>, s: &Settings) -> Result<()> {
+    let low = match (thresholds, s.resegment_mode) {
+        (Some(t), ResegmentMode::Absolute) if s.ibsi => t[0].min(min),
+        _ => min,
+    };
+    let bins = (max - low) / s.bin_width + 3.0;
+    if bins <= MAX_BINS {
+        Ok(())
+    } else {
+        Err(Error::setting(format!(
+            "binWidth {} over the ROI's range [{low}, {max}] gives {bins:.3e} bins, more than \
+             {MAX_BINS:.0}; use a larger binWidth (or binCount)",
+            s.bin_width
+        )))
+    }
 }
 
 /// PyRadiomics' `checkMask`: dimensions of the bounding box and ROI size.

@@ -1,0 +1,77 @@
+//! Inputs found by the `radiomics_settings` fuzz target (fuzz/fuzz_targets/radiomics_settings.rs),
+//! each replayed on the target's own image and mask with the outcome it must now have.
+
+use voxelkit_core::{Code, Control};
+use voxelkit_radiomics::preprocess::Input;
+use voxelkit_radiomics::{extract, Settings};
+
+const DIMS: [usize; 3] = [7, 6, 5];
+
+/// The fuzz target's image and mask (its variants 0 and 1: a blob in an integer-valued image,
+/// the same in float32 with negative values).
+fn run(json: &str, float32: bool) -> voxelkit_core::Result<Vec<(String, f64)>> {
+    let n = DIMS[0] * DIMS[1] * DIMS[2];
+    let mut img = Vec::with_capacity(n);
+    let mut mask = Vec::with_capacity(n);
+    for z in 0..DIMS[2] {
+        for y in 0..DIMS[1] {
+            for x in 0..DIMS[0] {
+                let v = ((x * 7 + y * 13 + z * 29) % 17) as f64;
+                img.push(if float32 { v * 0.37 - 3.0 } else { v * 10.0 });
+                let (dx, dy, dz) = (x as f64 - 3.0, y as f64 - 2.5, z as f64 - 2.0);
+                mask.push(u8::from(dx * dx + dy * dy + dz * dz <= 6.5));
+            }
+        }
+    }
+    let s = Settings::from_json(&serde_json::from_str(json).unwrap())?;
+    let spacing = [1.0, 0.8, 2.5];
+    if float32 {
+        let f: Vec<f32> = img.iter().map(|&x| x as f32).collect();
+        extract(
+            &Input {
+                image: &f,
+                mask: &mask,
+                shape: DIMS,
+                spacing,
+            },
+            &s,
+            Some(1),
+            &Control::new(),
+        )
+    } else {
+        extract(
+            &Input {
+                image: &img,
+                mask: &mask,
+                shape: DIMS,
+                spacing,
+            },
+            &s,
+            Some(1),
+            &Control::new(),
+        )
+    }
+}
+
+#[test]
+fn a_huge_normalize_scale_is_a_setting_error_not_an_allocation_failure() {
+    // crash-efc31b36: capacity overflow allocating the bin edges (~1e92 bins)
+    let json = r#"{"normalize": true, "normalizeScale": 55555555555555555555555555555555555555555555555555555555555555555555555555555555555555555200, "removeOutliers": 2}"#;
+    for f32 in [false, true] {
+        let e = run(json, f32).unwrap_err();
+        assert_eq!(e.code, Code::Setting, "{}", e.message);
+        assert!(e.message.contains("bins"), "{}", e.message);
+    }
+}
+
+#[test]
+fn a_tiny_bin_width_is_a_setting_error_and_a_fine_one_still_works() {
+    let e = run(r#"{"binWidth": 1e-12}"#, false).unwrap_err();
+    assert_eq!(e.code, Code::Setting, "{}", e.message);
+    let e = run(r#"{"binWidth": 1e-300, "ibsi": true}"#, true).unwrap_err();
+    assert_eq!(e.code, Code::Setting, "{}", e.message);
+    // 160 / 1e-3 = 1.6e5 bins: below the limit, extracted
+    assert!(!run(r#"{"binWidth": 1e-3, "classes": ["glcm"]}"#, false)
+        .unwrap()
+        .is_empty());
+}
