@@ -1,0 +1,270 @@
+//! Metamorphic properties of the texture features on seeded random images and ROIs (no
+//! reference needed, except the flat-region values, which come from PyRadiomics' fixture):
+//!
+//! * translating image and mask together (embedding them at an offset in a larger image) is
+//!   the same ROI after cropping: every feature bitwise equal;
+//! * flipping image and mask along any axis maps the 13 GLCM/GLRLM directions onto themselves
+//!   (d ↦ d with one sign changed, which is another direction of the set or, through the
+//!   symmetrical GLCM and the direction-free run lengths, the same matrix): the per-direction
+//!   features are permuted, so their average changes only by summation order (checked at 1e-12
+//!   relative). What does change under a flip: nothing among these classes with the defaults;
+//!   with `symmetricalGLCM: false` a flip transposes some matrices and MCC is not transpose-
+//!   invariant (its Q = P Pᵀ-like product), so that setting is left out here;
+//! * a monotone change of the grey values that keeps every voxel in its bin (a shift by a whole
+//!   number of bin widths, or any increasing map inside each bin) leaves the texture features
+//!   bitwise unchanged: they see only the bin indices;
+//! * a constant ROI of any shape and value gives PyRadiomics' flat-region GLCM values and the
+//!   shape-free GLRLM ones (from `fixtures/radiomics/flat_region.json`).
+
+use serde_json::Value;
+use voxelkit_core::rng::SplitMix64;
+use voxelkit_core::Control;
+use voxelkit_radiomics::preprocess::Input;
+use voxelkit_radiomics::{extract, Settings};
+
+/// Random cases per property (each run on three settings).
+const CASES: u64 = 12;
+
+struct Case {
+    dims: [usize; 3],
+    img: Vec<f64>,
+    mask: Vec<u8>,
+}
+
+fn idx(d: [usize; 3], x: usize, y: usize, z: usize) -> usize {
+    x + d[0] * (y + d[1] * z)
+}
+
+/// A random image (integers 0..400, as CT/MR data are) with a random blob-shaped ROI.
+fn case(r: &mut SplitMix64) -> Case {
+    let dims = [
+        8 + (r.next_u64() % 6) as usize,
+        7 + (r.next_u64() % 6) as usize,
+        4 + (r.next_u64() % 5) as usize,
+    ];
+    let n = dims[0] * dims[1] * dims[2];
+    let img: Vec<f64> = (0..n).map(|_| (r.uniform() * 400.0).floor()).collect();
+    let c = dims.map(|d| d as f64 / 2.0 - 0.5);
+    let rad = [0, 1, 2].map(|i| (0.3 + 0.2 * r.uniform()) * dims[i] as f64);
+    let mut mask = vec![0u8; n];
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                let q = [
+                    (x as f64 - c[0]) / rad[0],
+                    (y as f64 - c[1]) / rad[1],
+                    (z as f64 - c[2]) / rad[2],
+                ];
+                let inside =
+                    q[0] * q[0] + q[1] * q[1] + q[2] * q[2] <= 1.0 + 0.3 * (r.uniform() - 0.5);
+                mask[idx(dims, x, y, z)] = u8::from(inside);
+            }
+        }
+    }
+    Case { dims, img, mask }
+}
+
+fn features(c: &Case, settings: &str) -> Vec<(String, f64)> {
+    let s = Settings::from_json(&serde_json::from_str(settings).unwrap()).unwrap();
+    let inp = Input {
+        image: &c.img,
+        mask: &c.mask,
+        shape: c.dims,
+        spacing: [0.9, 1.1, 2.0],
+    };
+    extract(&inp, &s, Some(2), &Control::new()).unwrap()
+}
+
+fn bitwise(what: &str, a: &[(String, f64)], b: &[(String, f64)]) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for ((ka, va), (kb, vb)) in a.iter().zip(b) {
+        assert_eq!(ka, kb, "{what}");
+        assert!(va.to_bits() == vb.to_bits(), "{what}: {ka} {va} vs {vb}");
+    }
+}
+
+const SETTINGS: [&str; 3] = [
+    r#"{}"#,
+    r#"{"binWidth": 10, "distances": [1, 2]}"#,
+    r#"{"binWidth": 40, "force2D": true, "weightingNorm": "euclidean"}"#,
+];
+
+#[test]
+fn translating_image_and_mask_changes_nothing() {
+    let mut r = SplitMix64::new(101);
+    for k in 0..CASES {
+        let c = case(&mut r);
+        let off = [
+            1 + (r.next_u64() % 4) as usize,
+            (r.next_u64() % 3) as usize,
+            1 + (r.next_u64() % 2) as usize,
+        ];
+        let big = [
+            c.dims[0] + off[0] + 2,
+            c.dims[1] + off[1] + 1,
+            c.dims[2] + off[2] + 3,
+        ];
+        let n = big[0] * big[1] * big[2];
+        // the rest of the larger image is noise outside the mask
+        let mut t = Case {
+            dims: big,
+            img: (0..n).map(|_| (r.uniform() * 1000.0).floor()).collect(),
+            mask: vec![0; n],
+        };
+        for z in 0..c.dims[2] {
+            for y in 0..c.dims[1] {
+                for x in 0..c.dims[0] {
+                    let (i, j) = (
+                        idx(c.dims, x, y, z),
+                        idx(big, x + off[0], y + off[1], z + off[2]),
+                    );
+                    t.img[j] = c.img[i];
+                    t.mask[j] = c.mask[i];
+                }
+            }
+        }
+        for s in SETTINGS {
+            bitwise(
+                &format!("case {k} offset {off:?} {s}"),
+                &features(&c, s),
+                &features(&t, s),
+            );
+        }
+    }
+}
+
+#[test]
+fn flipping_image_and_mask_changes_only_the_summation_order() {
+    let mut r = SplitMix64::new(102);
+    let mut worst = 0.0f64;
+    for k in 0..CASES {
+        let c = case(&mut r);
+        for axis in 0..3 {
+            let mut f = Case {
+                dims: c.dims,
+                img: c.img.clone(),
+                mask: c.mask.clone(),
+            };
+            for z in 0..c.dims[2] {
+                for y in 0..c.dims[1] {
+                    for x in 0..c.dims[0] {
+                        let mut p = [x, y, z];
+                        p[axis] = c.dims[axis] - 1 - p[axis];
+                        let (i, j) = (idx(c.dims, x, y, z), idx(c.dims, p[0], p[1], p[2]));
+                        f.img[j] = c.img[i];
+                        f.mask[j] = c.mask[i];
+                    }
+                }
+            }
+            for s in SETTINGS {
+                let (a, b) = (features(&c, s), features(&f, s));
+                for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
+                    assert_eq!(ka, kb);
+                    let d = (va - vb).abs() / (1.0 + va.abs());
+                    assert!(d <= 1e-12, "case {k} flip {axis} {s}: {ka} {va} vs {vb}");
+                    worst = worst.max(d);
+                }
+            }
+        }
+    }
+    println!("flips: largest relative difference {worst:.2e}");
+}
+
+#[test]
+fn grey_value_maps_that_keep_the_bins_keep_the_texture() {
+    let mut r = SplitMix64::new(103);
+    for k in 0..CASES {
+        let c = case(&mut r);
+        for (s, w) in [
+            (SETTINGS[0], 25.0),
+            (SETTINGS[1], 10.0),
+            (SETTINGS[2], 40.0),
+        ] {
+            let base = features(&c, s);
+            // a shift by a whole number of bin widths (exact in binary for these integers)
+            let shift = w * (1 + r.next_u64() % 7) as f64;
+            let shifted = Case {
+                dims: c.dims,
+                img: c.img.iter().map(|x| x + shift).collect(),
+                mask: c.mask.clone(),
+            };
+            bitwise(
+                &format!("case {k} +{shift} {s}"),
+                &base,
+                &features(&shifted, s),
+            );
+            // an increasing map inside each bin: x = b w + f (0 <= f < w) -> b w + f² / w
+            let squeezed = Case {
+                dims: c.dims,
+                img: c
+                    .img
+                    .iter()
+                    .map(|&x| {
+                        let b = (x / w).floor();
+                        let f = x - b * w;
+                        b * w + f * f / w
+                    })
+                    .collect(),
+                mask: c.mask.clone(),
+            };
+            bitwise(
+                &format!("case {k} in-bin map {s}"),
+                &base,
+                &features(&squeezed, s),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_constant_roi_gives_pyradiomics_flat_region_values() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/radiomics/flat_region.json"
+    );
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // GLCM values do not depend on the ROI's shape when it is flat; of GLRLM's, these four do not.
+    let shape_free = [
+        "GrayLevelNonUniformityNormalized",
+        "GrayLevelVariance",
+        "HighGrayLevelRunEmphasis",
+        "LowGrayLevelRunEmphasis",
+    ];
+    let expected: Vec<(String, f64)> = fx["features"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("original_glcm_")
+                || shape_free
+                    .iter()
+                    .any(|f| k.ends_with(&format!("glrlm_{f}")))
+        })
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+        .collect();
+    assert_eq!(expected.len(), 24 + 4);
+    let mut r = SplitMix64::new(104);
+    for k in 0..CASES {
+        let mut c = case(&mut r);
+        let value = (r.uniform() * 2000.0 - 1000.0).floor();
+        for (v, &m) in c.img.iter_mut().zip(&c.mask) {
+            if m != 0 {
+                *v = value;
+            }
+        }
+        let got = features(&c, r#"{"binWidth": 25}"#);
+        for (key, want) in &expected {
+            let v = got
+                .iter()
+                .find(|(g, _)| g == key)
+                .unwrap_or_else(|| panic!("{key} missing"))
+                .1;
+            // PyRadiomics' flat values are exact numbers, or for the entropies -log2(1 + eps)
+            // summed in its order (its eps inside the log; 1 ulp apart here): 1e-15 absolute.
+            assert!(
+                (v - want).abs() <= 1e-15,
+                "case {k} value {value}: {key} = {v}, PyRadiomics {want}"
+            );
+        }
+    }
+}
