@@ -127,16 +127,39 @@ function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSe
   if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) {
     throw new VoxelkitError('ERR_SETTING', `settings must be an object, got ${String(settings)}`)
   }
-  // JSON has no NaN or infinity: the settings cross as JSON values
-  JSON.stringify(settings, (_k, x) => {
-    if (typeof x === 'number' && !Number.isFinite(x)) throw new VoxelkitError('ERR_SETTING', `settings hold a non-finite number (${x})`)
-    return x
-  })
+  checkJsonData(settings, 'settings', 0)
   return {
     image: { data: voxelsIn(v.data), shape: shape3, spacing: spacingOf(v) },
     mask: { data: voxelsIn(m), shape: shape3 },
     settings,
   }
+}
+
+/**
+ * The settings cross to the kernel as JSON values: numbers (finite: JSON has no NaN or
+ * infinity), strings, booleans, null, arrays and plain objects, at most 32 levels deep.
+ * Anything else (a typed array from YAML's `!!binary`, a Map or Set from `!!omap`/`!!set`, a
+ * Date, a function, a bigint, a cycle) is `ERR_SETTING` here rather than an obscure conversion
+ * error in the binding (found by scripts/fuzz-params.mjs).
+ */
+function checkJsonData(x: unknown, where: string, depth: number): void {
+  if (depth > 32) throw new VoxelkitError('ERR_SETTING', `settings nest more than 32 levels deep (at ${where}; a cycle?)`)
+  if (x === null || x === undefined || typeof x === 'string' || typeof x === 'boolean') return
+  if (typeof x === 'number') {
+    if (!Number.isFinite(x)) throw new VoxelkitError('ERR_SETTING', `settings hold a non-finite number (${x}) at ${where}`)
+    return
+  }
+  if (Array.isArray(x)) {
+    x.forEach((v, i) => checkJsonData(v, `${where}[${i}]`, depth + 1))
+    return
+  }
+  const proto = typeof x === 'object' ? Object.getPrototypeOf(x) : undefined
+  if (typeof x === 'object' && (proto === Object.prototype || proto === null)) {
+    for (const [k, v] of Object.entries(x as object)) checkJsonData(v, `${where}.${k}`, depth + 1)
+    return
+  }
+  const kind = typeof x === 'object' ? ((x as object).constructor?.name ?? 'object') : typeof x
+  throw new VoxelkitError('ERR_SETTING', `settings hold a ${kind} at ${where}: only numbers, strings, booleans, null, arrays and plain objects`)
 }
 
 function toFeatures(o: RadiomicsOut): Features {

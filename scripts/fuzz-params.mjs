@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// Fuzzes the PyRadiomics parameter-file path a user's file takes: `readParams` (YAML or JSON)
+// -> `settingsFromParams` -> `extractFeaturesSync` on a small image, with mutated parameter
+// files. A JavaScript fuzzer of our own (libFuzzer does not reach the TypeScript layer, and
+// jazzer.js' native part downloads from outside the npm registry): seeded mutations (bit
+// flips, byte insertions and deletions, duplicated and spliced ranges, tokens from a YAML/JSON
+// and PyRadiomics dictionary), with outcome-signature feedback: an input whose outcome (error
+// code and message shape, or the feature keys) is new joins the corpus.
+//
+//   npm run build
+//   node scripts/fuzz-params.mjs [--runs 100000 | --seconds S] [--seed 1] [--merge]
+//
+// Invariant: every call returns features or throws a VoxelkitError with ERR_FORMAT,
+// ERR_SETTING, ERR_UNSUPPORTED or ERR_SHAPE and a message; anything else (a TypeError, a
+// RangeError, a non-coded error, a hang past 10 s) is a finding, written to
+// fuzz/artifacts/params/ and the script exits 1. Seeds: fuzz/corpus-min/params/ (with
+// --merge, the inputs of new outcomes, at most 200, are written there too).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createHash } from 'node:crypto'
+import * as vk from '../dist/index.mjs'
+import { settingsFromParams } from '../dist/radiomics.js'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 ? Number(process.argv[i + 1]) : dflt
+}
+const RUNS = arg('runs', 100000)
+const SECONDS = arg('seconds', 0)
+const SEED = arg('seed', 1)
+const MERGE = process.argv.includes('--merge')
+const CODES = new Set(['ERR_FORMAT', 'ERR_SETTING', 'ERR_UNSUPPORTED', 'ERR_SHAPE'])
+
+function rng(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+const r = rng(SEED)
+const pick = (a) => a[Math.floor(r() * a.length)]
+
+const DICT = [
+  'setting:', 'featureClass:', 'imageType:', 'voxelSetting:', '\n  ', '\n', ': ', '- ', '[', ']', '{', '}', ',', '"', "'",
+  '&a ', '*a', '<<: ', '!!str ', '!!int ', '!!float ', '!!binary ', '!!set ', '? ', '|', '>', '~', 'null', 'true', 'false',
+  '.inf', '-.inf', '.nan', '0x1F', '0o17', '1e309', '-0', '1e-320', '9007199254740993', '-1', '0', '2.5', '"25"',
+  'binWidth', 'binCount', 'label', 'distances', 'force2D', 'force2Ddimension', 'symmetricalGLCM', 'weightingNorm',
+  'resegmentRange', 'resegmentMode', 'normalize', 'normalizeScale', 'removeOutliers', 'minimumROIDimensions',
+  'minimumROISize', 'ibsi', 'aggregation', '3D_merged', '2D_slice_merged', 'resampledPixelSpacing', 'interpolator',
+  'padDistance', 'voxelArrayShift', 'gldm_a', 'glcm', 'glrlm', 'glszm', 'gldm', 'ngtdm', 'firstorder', 'shape',
+  'shape2D', 'Original', 'LoG', 'Wavelet', 'sigma', 'absolute', 'relative', 'euclidean', 'manhattan', 'infinity',
+  'no_weighting', 'Contrast', '__proto__', 'constructor', 'toString', 'hasOwnProperty',
+]
+
+function mutate(buf, corpus) {
+  let b = Buffer.from(buf)
+  const n = 1 + Math.floor(r() * 4)
+  for (let k = 0; k < n; k++) {
+    const pos = Math.floor(r() * (b.length + 1))
+    switch (Math.floor(r() * 7)) {
+      case 0: // bit flip
+        if (b.length) b[Math.min(pos, b.length - 1)] ^= 1 << Math.floor(r() * 8)
+        break
+      case 1: // random byte
+        b = Buffer.concat([b.subarray(0, pos), Buffer.from([Math.floor(r() * 256)]), b.subarray(pos)])
+        break
+      case 2: {
+        // delete a range
+        const len = Math.floor(r() * 8) + 1
+        b = Buffer.concat([b.subarray(0, pos), b.subarray(pos + len)])
+        break
+      }
+      case 3: {
+        // duplicate a range
+        const len = Math.floor(r() * 16) + 1
+        b = Buffer.concat([b.subarray(0, pos), b.subarray(pos, pos + len), b.subarray(pos)])
+        break
+      }
+      case 4:
+      case 5: // dictionary token
+        b = Buffer.concat([b.subarray(0, pos), Buffer.from(pick(DICT)), b.subarray(pos)])
+        break
+      default: {
+        // splice with another corpus entry
+        const o = pick(corpus).data
+        const cut = Math.floor(r() * (o.length + 1))
+        b = Buffer.concat([b.subarray(0, pos), o.subarray(cut)])
+      }
+    }
+  }
+  return b.length > 4096 ? b.subarray(0, 4096) : b
+}
+
+// a small image and ROI
+const shape = [7, 6, 4]
+const n = shape[0] * shape[1] * shape[2]
+const ir = rng(7)
+const image = { data: Int16Array.from({ length: n }, () => Math.floor(ir() * 300)), shape, spacing: [1, 1, 2] }
+const mask = new Uint8Array(n)
+for (let i = 0; i < n; i++) mask[i] = ((i % 7) - 3) ** 2 + ((Math.floor(i / 7) % 6) - 2.5) ** 2 < 7 ? 1 : 0
+
+// the yaml package warns on stderr about unknown tags; the outcome is what is checked
+process.emitWarning = () => {}
+
+// one file rewritten per execution: in memory where the system has a tmpfs (opening files on
+// this machine's /tmp was 80 % of the time)
+const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'voxelkit-fuzz-params-'))
+process.on('exit', () => rmSync(work, { recursive: true, force: true }))
+
+/** Runs one input; returns its outcome signature, or throws the finding. */
+function runOne(data, json) {
+  const path = join(work, json ? 'p.json' : 'p.yaml')
+  writeFileSync(path, data)
+  try {
+    const p = vk.readParams(path)
+    const s = settingsFromParams(p)
+    const f = vk.extractFeaturesSync(image, mask, s, { threads: 1 })
+    return `ok:${Object.keys(f).length}`
+  } catch (e) {
+    if (!(e instanceof vk.VoxelkitError) || !CODES.has(e.code) || !e.message) {
+      const err = new Error(`finding: ${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`)
+      err.finding = true
+      throw err
+    }
+    // the message's shape: digits and quoted parts removed
+    return `${e.code}:${e.message.replace(/'[^']*'|"[^"]*"|-?[0-9][0-9.e+-]*/g, '#').slice(0, 60)}`
+  }
+}
+
+const seedDir = join(ROOT, 'fuzz', 'corpus-min', 'params')
+const corpus = readdirSync(seedDir).map((f) => ({ data: readFileSync(join(seedDir, f)), json: f.endsWith('.json') }))
+const seen = new Set()
+for (const c of corpus) seen.add(runOne(c.data, c.json))
+const fresh = []
+const t0 = performance.now()
+let runs = 0
+let slowest = 0
+try {
+  while (SECONDS > 0 ? performance.now() - t0 < SECONDS * 1000 : runs < RUNS) {
+    const base = pick(corpus)
+    const data = mutate(base.data, corpus)
+    const json = r() < 0.25 ? !base.json : base.json
+    const t = performance.now()
+    let sig
+    try {
+      sig = runOne(data, json)
+    } catch (e) {
+      if (!e.finding) throw e
+      const dir = join(ROOT, 'fuzz', 'artifacts', 'params')
+      mkdirSync(dir, { recursive: true })
+      const file = join(dir, `crash-${createHash('sha1').update(data).digest('hex').slice(0, 12)}.${json ? 'json' : 'yaml'}`)
+      writeFileSync(file, data)
+      console.log(`${e.message}\ninput written to ${file}`)
+      process.exit(1)
+    }
+    const dt = performance.now() - t
+    slowest = Math.max(slowest, dt)
+    if (dt > 10000) {
+      console.log(`finding: an input took ${dt.toFixed(0)} ms`)
+      process.exit(1)
+    }
+    runs++
+    if (!seen.has(sig)) {
+      seen.add(sig)
+      const entry = { data, json }
+      corpus.push(entry)
+      fresh.push(entry)
+    }
+  }
+} finally {
+  const secs = (performance.now() - t0) / 1000
+  console.log(
+    `| \`params\` (readParams -> settingsFromParams -> extractFeaturesSync) | ${runs} | ${secs.toFixed(0)} | ${Math.round(runs / secs)} | ` +
+      `${seen.size} outcome signatures | corpus ${corpus.length} | slowest ${slowest.toFixed(1)} ms | findings 0 |`,
+  )
+}
+if (MERGE) {
+  for (const [i, e] of fresh.slice(0, 200).entries()) {
+    const h = createHash('sha1').update(e.data).digest('hex').slice(0, 12)
+    writeFileSync(join(seedDir, `found-${h}.${e.json ? 'json' : 'yaml'}`), e.data)
+    if (i >= 199) break
+  }
+}
