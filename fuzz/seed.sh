@@ -52,6 +52,12 @@ for j in '{}' 'null' '{"binWidth": 25}' '{"binCount": 16}' '{"binWidth": 0.5, "c
 done
 
 
+if [ ! -d "$REF" ]; then
+    echo "reference data absent ($REF): seeds are fuzz/corpus-min and the settings seeds only"
+    for t in $TARGETS; do echo "$t: $(ls "$CORPUS/$t" | wc -l) seeds"; done
+    exit 0
+fi
+
 # --- NIfTI ---------------------------------------------------------------------------------
 nii=()
 for f in "$REF"/dipy/*.nii "$REF"/dipy/*.nii.gz "$REF"/ibsi1/*/image.nii.gz "$REF"/ibsi1/*/mask.nii.gz; do
