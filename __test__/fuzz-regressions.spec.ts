@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { VoxelkitError, extractFeaturesSync, readParams, type Volume } from '../ts/index'
 import { settingsFromParams } from '../ts/radiomics'
+import { csvLines, parseCsv } from '../ts/cliKit'
 
 const shape = [6, 5, 4]
 const n = shape[0] * shape[1] * shape[2]
@@ -56,4 +57,26 @@ test('settings values that are not JSON data are ERR_SETTING', (t) => {
   // plain data still works, null-prototype objects included
   const plain = Object.assign(Object.create(null), { binWidth: 25, distances: [1] })
   t.true(Object.keys(extractFeaturesSync(image, mask, plain)).length > 0)
+})
+
+test('the CSV of cases: quoted cells keep commas, quotes and line breaks, and csvLines round-trips', (t) => {
+  const rows = [
+    { Image: 'a,b.nii.gz', Mask: 'm "q".nrrd', Label: '1' },
+    { Image: 'multi\nline.nii', Mask: 'crlf\r\nname.nii', Label: '' },
+  ]
+  const text = csvLines(rows).join('\n') + '\n'
+  const back = parseCsv(text, 'cases.csv')
+  t.deepEqual(back.columns, ['Image', 'Mask', 'Label'])
+  t.deepEqual(back.rows, rows)
+  // CRLF records, blank records skipped, missing cells '' and extra cells dropped
+  const crlf = parseCsv('Image,Mask\r\n\r\n"x\r\ny",m\r\nonly\r\n1,2,3\r\n', 'c.csv')
+  t.deepEqual(crlf.rows, [
+    { Image: 'x\r\ny', Mask: 'm' },
+    { Image: 'only', Mask: '' },
+    { Image: '1', Mask: '2' },
+  ])
+  for (const bad of ['', '\n  \n', 'Image\n"open']) {
+    const e = t.throws(() => parseCsv(bad, 'bad.csv'))
+    t.is((e as VoxelkitError).code, 'ERR_FORMAT')
+  }
 })

@@ -1,20 +1,25 @@
 #!/usr/bin/env node
-// Fuzzes the PyRadiomics parameter-file path a user's file takes: `readParams` (YAML or JSON)
-// -> `settingsFromParams` -> `extractFeaturesSync` on a small image, with mutated parameter
-// files. A JavaScript fuzzer of our own (libFuzzer does not reach the TypeScript layer, and
+// Fuzzes the text inputs the TypeScript layer parses:
+//  --target params (default): the PyRadiomics parameter-file path a user's file takes,
+//    `readParams` (YAML or JSON) -> `settingsFromParams` -> `extractFeaturesSync` on a small
+//    image. Invariant: features, or a VoxelkitError with ERR_FORMAT, ERR_SETTING,
+//    ERR_UNSUPPORTED or ERR_SHAPE and a message.
+//  --target csv: the CSV of cases (`voxelkit radiomics cases.csv`, the cohort commands),
+//    `parseCsv`. Invariant: ERR_FORMAT or a table whose every row has the header's columns,
+//    and which `csvLines` writes back to text that parses to the same table.
+// A JavaScript fuzzer of our own (libFuzzer does not reach the TypeScript layer, and
 // jazzer.js' native part downloads from outside the npm registry): seeded mutations (bit
 // flips, byte insertions and deletions, duplicated and spliced ranges, tokens from a YAML/JSON
 // and PyRadiomics dictionary), with outcome-signature feedback: an input whose outcome (error
 // code and message shape, or the feature keys) is new joins the corpus.
 //
 //   npm run build
-//   node scripts/fuzz-params.mjs [--runs 100000 | --seconds S] [--seed 1] [--merge]
+//   node scripts/fuzz-params.mjs [--target params|csv] [--runs 100000 | --seconds S] [--seed 1] [--merge]
 //
-// Invariant: every call returns features or throws a VoxelkitError with ERR_FORMAT,
-// ERR_SETTING, ERR_UNSUPPORTED or ERR_SHAPE and a message; anything else (a TypeError, a
-// RangeError, a non-coded error, a hang past 10 s) is a finding, written to
-// fuzz/artifacts/params/ and the script exits 1. Seeds: fuzz/corpus-min/params/ (with
-// --merge, the inputs of new outcomes, at most 200, are written there too).
+// Anything outside the invariant (a TypeError, a RangeError, a non-coded error, a hang past
+// 10 s) is a finding, written to fuzz/artifacts/<target>/ and the script exits 1. Seeds:
+// fuzz/corpus-min/<target>/ (with --merge, the inputs of new outcomes, at most 200, are written
+// there too).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -22,6 +27,7 @@ import { fileURLToPath } from 'node:url'
 import { createHash } from 'node:crypto'
 import * as vk from '../dist/index.mjs'
 import { settingsFromParams } from '../dist/radiomics.js'
+import { csvLines, parseCsv } from '../dist/cliKit.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const arg = (name, dflt) => {
@@ -32,6 +38,8 @@ const RUNS = arg('runs', 100000)
 const SECONDS = arg('seconds', 0)
 const SEED = arg('seed', 1)
 const MERGE = process.argv.includes('--merge')
+const TARGET = process.argv.includes('--target') ? process.argv[process.argv.indexOf('--target') + 1] : 'params'
+if (TARGET !== 'params' && TARGET !== 'csv') throw new Error(`unknown --target ${TARGET} (params, csv)`)
 const CODES = new Set(['ERR_FORMAT', 'ERR_SETTING', 'ERR_UNSUPPORTED', 'ERR_SHAPE'])
 
 function rng(seed) {
@@ -57,6 +65,8 @@ const DICT = [
   'padDistance', 'voxelArrayShift', 'gldm_a', 'glcm', 'glrlm', 'glszm', 'gldm', 'ngtdm', 'firstorder', 'shape',
   'shape2D', 'Original', 'LoG', 'Wavelet', 'sigma', 'absolute', 'relative', 'euclidean', 'manhattan', 'infinity',
   'no_weighting', 'Contrast', '__proto__', 'constructor', 'toString', 'hasOwnProperty',
+  // CSV
+  '""', '","', '\r\n', '\r', '"\n"', 'Image', 'Mask', 'Label', 'Case', '\ufeff', ' , ', '\u2028',
 ]
 
 function mutate(buf, corpus) {
@@ -114,8 +124,47 @@ process.emitWarning = () => {}
 const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'voxelkit-fuzz-params-'))
 process.on('exit', () => rmSync(work, { recursive: true, force: true }))
 
+function finding(msg) {
+  const err = new Error(`finding: ${msg}`)
+  err.finding = true
+  return err
+}
+
+/** The CSV target: parse, check the table, write it back with csvLines and parse again. */
+function runCsv(data) {
+  const text = data.toString('utf8')
+  let t
+  try {
+    t = parseCsv(text, 'cases.csv')
+  } catch (e) {
+    if (!(e instanceof vk.VoxelkitError) || e.code !== 'ERR_FORMAT' || !e.message) throw finding(`${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`)
+    return `${e.code}:${e.message.slice(0, 40)}`
+  }
+  const unique = new Set(t.columns).size === t.columns.length
+  for (const row of t.rows) {
+    const keys = Object.keys(row)
+    if (unique && (keys.length !== t.columns.length || !t.columns.every((c) => Object.hasOwn(row, c)))) throw finding(`a row lacks columns: ${JSON.stringify(row)}`)
+    if (Object.values(row).some((v) => typeof v !== 'string')) throw finding('a cell is not a string')
+  }
+  if (unique && t.rows.length > 0) {
+    // one column: a row whose cell is blank is written as a blank line, which is skipped
+    const expected = t.columns.length === 1 ? t.rows.filter((r) => r[t.columns[0]].trim() !== '') : t.rows
+    if (expected.length > 0) {
+      const back = parseCsv(csvLines(expected).join('\n') + '\n', 'written.csv')
+      const same =
+        back.columns.length === t.columns.length &&
+        t.columns.every((c) => back.columns.includes(c)) &&
+        back.rows.length === expected.length &&
+        expected.every((r, i) => t.columns.every((c) => back.rows[i][c] === r[c]))
+      if (!same) throw finding(`csvLines does not round-trip: ${JSON.stringify(expected).slice(0, 200)} -> ${JSON.stringify(back).slice(0, 200)}`)
+    }
+  }
+  return `ok:${t.columns.length}:${Math.min(t.rows.length, 5)}`
+}
+
 /** Runs one input; returns its outcome signature, or throws the finding. */
 function runOne(data, json) {
+  if (TARGET === 'csv') return runCsv(data)
   const path = join(work, json ? 'p.json' : 'p.yaml')
   writeFileSync(path, data)
   try {
@@ -125,16 +174,14 @@ function runOne(data, json) {
     return `ok:${Object.keys(f).length}`
   } catch (e) {
     if (!(e instanceof vk.VoxelkitError) || !CODES.has(e.code) || !e.message) {
-      const err = new Error(`finding: ${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`)
-      err.finding = true
-      throw err
+      throw finding(`${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`)
     }
     // the message's shape: digits and quoted parts removed
     return `${e.code}:${e.message.replace(/'[^']*'|"[^"]*"|-?[0-9][0-9.e+-]*/g, '#').slice(0, 60)}`
   }
 }
 
-const seedDir = join(ROOT, 'fuzz', 'corpus-min', 'params')
+const seedDir = join(ROOT, 'fuzz', 'corpus-min', TARGET)
 const corpus = readdirSync(seedDir).map((f) => ({ data: readFileSync(join(seedDir, f)), json: f.endsWith('.json') }))
 const seen = new Set()
 for (const c of corpus) seen.add(runOne(c.data, c.json))
@@ -153,9 +200,9 @@ try {
       sig = runOne(data, json)
     } catch (e) {
       if (!e.finding) throw e
-      const dir = join(ROOT, 'fuzz', 'artifacts', 'params')
+      const dir = join(ROOT, 'fuzz', 'artifacts', TARGET)
       mkdirSync(dir, { recursive: true })
-      const file = join(dir, `crash-${createHash('sha1').update(data).digest('hex').slice(0, 12)}.${json ? 'json' : 'yaml'}`)
+      const file = join(dir, `crash-${createHash('sha1').update(data).digest('hex').slice(0, 12)}.${TARGET === 'csv' ? 'csv' : json ? 'json' : 'yaml'}`)
       writeFileSync(file, data)
       console.log(`${e.message}\ninput written to ${file}`)
       process.exit(1)
@@ -177,14 +224,14 @@ try {
 } finally {
   const secs = (performance.now() - t0) / 1000
   console.log(
-    `| \`params\` (readParams -> settingsFromParams -> extractFeaturesSync) | ${runs} | ${secs.toFixed(0)} | ${Math.round(runs / secs)} | ` +
+    `| \`${TARGET}\` (${TARGET === 'csv' ? 'parseCsv, csvLines round trip' : 'readParams -> settingsFromParams -> extractFeaturesSync'}) | ${runs} | ${secs.toFixed(0)} | ${Math.round(runs / secs)} | ` +
       `${seen.size} outcome signatures | corpus ${corpus.length} | slowest ${slowest.toFixed(1)} ms | findings 0 |`,
   )
 }
 if (MERGE) {
   for (const [i, e] of fresh.slice(0, 200).entries()) {
     const h = createHash('sha1').update(e.data).digest('hex').slice(0, 12)
-    writeFileSync(join(seedDir, `found-${h}.${e.json ? 'json' : 'yaml'}`), e.data)
+    writeFileSync(join(seedDir, `found-${h}.${TARGET === 'csv' ? 'csv' : e.json ? 'json' : 'yaml'}`), e.data)
     if (i >= 199) break
   }
 }

@@ -210,35 +210,54 @@ export function readCsv(path: string): { columns: string[]; rows: Record<string,
   } catch (e) {
     throw new VoxelkitError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`)
   }
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '')
-  if (lines.length === 0) throw new VoxelkitError('ERR_FORMAT', `${path} is empty`)
-  const columns = csvCells(lines[0]).map((h) => h.trim())
-  const rows = lines.slice(1).map((l) => {
-    const cells = csvCells(l)
-    return Object.fromEntries(columns.map((h, k) => [h, cells[k] ?? '']))
-  })
-  return { columns, rows }
+  return parseCsv(text, path)
 }
 
-/** Splits one CSV line into its cells (quoted cells, doubled quotes inside them). */
-function csvCells(line: string): string[] {
-  const out: string[] = []
+/**
+ * CSV text (RFC 4180: quoted cells may hold commas, doubled quotes and line breaks; records end
+ * at LF or CRLF outside quotes; blank records are skipped) as the header's column names
+ * (trimmed) and one record per row ('' for missing cells). What {@link csvLines} writes reads
+ * back as it was (scripts/fuzz-params.mjs --target csv checks it). No record, or a quote left
+ * open at the end, is ERR_FORMAT. @internal
+ */
+export function parseCsv(text: string, name: string): { columns: string[]; rows: Record<string, string>[] } {
+  const records: string[][] = []
+  let rec: string[] = []
   let cur = ''
   let quoted = false
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]
+  let blank = true // the record so far is empty and unquoted
+  const end = () => {
+    rec.push(cur)
+    if (!(blank && rec.length === 1 && cur.trim() === '')) records.push(rec)
+    rec = []
+    cur = ''
+    blank = true
+  }
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]
     if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
+      if (ch === '"' && text[i + 1] === '"') {
         cur += '"'
         i++
       } else if (ch === '"') quoted = false
       else cur += ch
-    } else if (ch === '"') quoted = true
-    else if (ch === ',') {
-      out.push(cur)
+    } else if (ch === '"') {
+      quoted = true
+      blank = false
+    } else if (ch === ',') {
+      rec.push(cur)
       cur = ''
+      blank = false
+    } else if (ch === '\n') end()
+    else if (ch === '\r' && text[i + 1] === '\n') {
+      end()
+      i++
     } else cur += ch
   }
-  out.push(cur)
-  return out
+  if (quoted) throw new VoxelkitError('ERR_FORMAT', `${name}: a quoted cell is not closed`)
+  end()
+  if (records.length === 0) throw new VoxelkitError('ERR_FORMAT', `${name} is empty`)
+  const columns = records[0].map((h) => h.trim())
+  const rows = records.slice(1).map((cells) => Object.fromEntries(columns.map((h, k) => [h, cells[k] ?? ''])))
+  return { columns, rows }
 }
