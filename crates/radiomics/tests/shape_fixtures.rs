@@ -365,13 +365,21 @@ fn eigenvalue_features_match_mpmath() {
             let pos = |k: &str| SHAPE2D_FEATURES.iter().position(|(n, _)| *n == k).unwrap();
             let got2 = [g[pos("MinorAxisLength")], g[pos("MajorAxisLength")]]
                 .map(|a| (a / 4.0) * (a / 4.0));
-            sets.push((got2.to_vec(), nums(&mp[format!("shape2D_{d}")]), format!("shape2D_{d}")));
+            sets.push((
+                got2.to_vec(),
+                nums(&mp[format!("shape2D_{d}")]),
+                format!("shape2D_{d}"),
+            ));
         }
         for (got, want, what) in sets {
             let top = want.last().copied().unwrap();
             for (g, w) in got.iter().zip(&want) {
                 if *w == 0.0 {
-                    assert_eq!(*g, 0.0, "{} {what}: exact eigenvalue 0, got {g:e}", case.name);
+                    assert_eq!(
+                        *g, 0.0,
+                        "{} {what}: exact eigenvalue 0, got {g:e}",
+                        case.name
+                    );
                 } else {
                     // (axis / 4)^2 adds two roundings to the eigenvalue itself
                     let d = (g - w).abs();
