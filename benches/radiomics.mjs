@@ -3,7 +3,7 @@
 // side by side on one machine, on the same files. See shared/design/BENCHMARKS.md.
 //
 //   node benches/radiomics.mjs [--samples N] [--warmup N] [--threads N] [--cases a,b] [--out FILE]
-//                              [--shared DIR] [--timeout S]
+//                              [--shared DIR] [--timeout S] [--classes glcm,glrlm | shape | ...]
 //
 // Cases: brain1, brain2, breast1 (PyRadiomics' test cases, default settings: binWidth 25, 13
 // directions) and synthetic-128 (a 128^3-voxel ROI). Timed: from loaded image and mask to the
@@ -13,7 +13,9 @@
 // (it has no parallelism inside a case). The venv is fixtures/radiomics/.venv, made from
 // fixtures/radiomics/requirements.txt when missing or off the pins. --shared: the PyRadiomics
 // test cases (default ../shared/reference/pyradiomics). Correctness rides along: the max
-// relative difference of the 40 features from PyRadiomics'.
+// relative difference of the 40 features from PyRadiomics'. --classes times other feature
+// classes the same way (`--classes shape`: the shape row, 14 features; the record is then
+// `<date>-radiomics-shape.json`).
 import { join } from 'node:path'
 import { BenchError, DATA, ROOT, SHARED_REFERENCE, begin, cli, contender, finishMachine, header, markdownTable, needShared } from './lib.mjs'
 import { pythonJson, runnerArgs, say, stats, venvPython, withTmp, writeRecord } from './lib.mjs'
@@ -33,10 +35,12 @@ const fmt = (s) => (s < 0.01 ? `${(s * 1000).toFixed(2)} ms` : s < 1 ? `${(s * 1
 
 async function main() {
   const o = runnerArgs(import.meta.url, {
-    options: { cases: { type: 'string', default: CASES.join(',') } },
+    options: { cases: { type: 'string', default: CASES.join(',') }, classes: { type: 'string', default: 'glcm,glrlm' } },
     defaults: { shared: join(SHARED_REFERENCE, 'pyradiomics') },
   })
   const cases = o.values.cases.split(',')
+  const classes = o.values.classes.split(',')
+  const label = classes.join(' + ').replace('glcm + glrlm', 'GLCM + GLRLM')
   for (const c of cases) if (!CASES.includes(c)) throw new BenchError(`--cases: unknown case ${c} (${CASES.join(', ')})`)
   needShared(o.shared, '../shared/reference/pyradiomics')
   const { t0, vk, m, notes } = begin(o, { venv: VENV, requirements: [REQUIREMENTS], report: REPORT }, 'PyRadiomics')
@@ -53,7 +57,7 @@ async function main() {
       const synthetic = c.startsWith('synthetic')
       const ns = synthetic ? Math.min(o.samples, SYNTHETIC_SAMPLES) : o.samples
       say(`${c}: ${image.shape.join('x')} voxels, ROI ${roi} voxels; PyRadiomics x${ns} ...`)
-      const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c], {
+      const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c, '--classes', classes.join(',')], {
         o,
         tmp,
         tag: `${c}-pyradiomics`,
@@ -62,7 +66,7 @@ async function main() {
         warmup: synthetic ? 0 : o.warmup,
       })
       const timeVk = async (threads) => {
-        const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, {}, { threads }), (t, kind) => `${c} ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
+        const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, { classes }, { threads }), (t, kind) => `${c} ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
         return { stats: withCount(stats(times)), features: out }
       }
       const one = await timeVk(1)
@@ -94,7 +98,7 @@ async function main() {
   ])
   const md = [
     header(
-      `Radiomics GLCM + GLRLM, default settings: voxelkit ${m.voxelkit} vs PyRadiomics ${rows[0]?.pyradiomicsVersion ?? ''}`,
+      `Radiomics ${label}, default settings: voxelkit ${m.voxelkit} vs PyRadiomics ${rows[0]?.pyradiomicsVersion ?? ''}`,
       m,
       `median of ${o.samples} samples after ${o.warmup} warm-up (synthetic-128: PyRadiomics ${Math.min(o.samples, SYNTHETIC_SAMPLES)}, no warm-up); time = from loaded image and mask to the features; PyRadiomics in its own process with OMP/OPENBLAS/MKL_NUM_THREADS=1, voxelkit in the runner's.`,
       { notes, report: REPORT },
@@ -102,7 +106,8 @@ async function main() {
     markdownTable(head, cells),
     '',
   ].join('\n')
-  writeRecord(o, 'radiomics', { machine: m, samples: o.samples, warmup: o.warmup, threads: o.allThreads, rows, markdown: md })
+  const name = classes.join(',') === 'glcm,glrlm' ? 'radiomics' : `radiomics-${classes.join('+')}`
+  writeRecord(o, name, { machine: m, samples: o.samples, warmup: o.warmup, threads: o.allThreads, classes, rows, markdown: md })
 }
 
 cli(main)

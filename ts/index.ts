@@ -54,7 +54,7 @@ export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'
 export { extractFeatures, extractFeaturesSync, glcm, glcmSync, glrlm, glrlmSync, readParams } from './radiomics'
-export type { Aggregation, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
+export type { Aggregation, FeatureClassName, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
 export type { Phantom, PhantomOptions } from './phantom'
 
 const pkg = require('../package.json') as { version: string }

@@ -7,6 +7,11 @@ import { needFileSystem } from './host'
 import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
+/** Feature classes voxelkit computes (PyRadiomics' names). */
+export type FeatureClassName = 'glcm' | 'glrlm' | 'shape' | 'shape2D'
+
+const CLASS_NAMES: readonly string[] = ['glcm', 'glrlm', 'shape', 'shape2D']
+
 /** IBSI's six texture aggregation methods. */
 export type Aggregation =
   | '2D_averaged'
@@ -55,12 +60,19 @@ export interface RadiomicsSettings {
   symmetricalGLCM?: boolean | null
   /** Merge directions weighted by distance. */
   weightingNorm?: 'manhattan' | 'euclidean' | 'infinity' | 'no_weighting' | null
-  /** Feature classes. @defaultValue ['glcm', 'glrlm'] */
-  classes?: ('glcm' | 'glrlm')[]
+  /**
+   * Feature classes. `shape` and `shape2D` read the mask only and come first in the result, as in
+   * PyRadiomics; `shape2D` needs `force2D` and a ROI one voxel thick along `force2Ddimension`
+   * (PyRadiomics' rule, see the README), and is skipped (no keys) otherwise.
+   * @defaultValue ['glcm', 'glrlm']
+   */
+  classes?: FeatureClassName[]
   /** IBSI aggregation; default PyRadiomics' (3D averaged, 2.5D direction-merged with force2D). */
   aggregation?: Aggregation | null
   /** Follow the IBSI manual where PyRadiomics differs (discretisation). @defaultValue false */
   ibsi?: boolean | null
+  /** The shape classes use the resegmented mask (by default the original one, cropped to the resegmented ROI's bounding box). @defaultValue false */
+  resegmentShape?: boolean | null
   /** Other PyRadiomics setting names (accepted; see above). */
   [pyradiomicsName: string]: unknown
 }
@@ -175,7 +187,7 @@ function toMatrices(o: RadiomicsOut): TextureMatrices {
 }
 
 /**
- * GLCM and GLRLM features of the ROI `mask == label`, with PyRadiomics 3.1 semantics (its
+ * Shape, shape2D, GLCM and GLRLM features of the ROI `mask == label`, with PyRadiomics 3.1 semantics (its
  * `RadiomicsFeatureExtractor` with the `original` image type), off the event loop.
  *
  * The arrays are read in place while the call runs: do not modify them until it settles.
@@ -305,7 +317,7 @@ export function readParams(path: string): RadiomicsParams {
   const imageType = obj('imageType') as Record<string, Record<string, unknown>>
   return {
     setting,
-    featureClass: Object.keys(featureClass).length ? featureClass : { glcm: null, glrlm: null },
+    featureClass: Object.keys(featureClass).length ? featureClass : { shape: null, shape2D: null, glcm: null, glrlm: null },
     imageType: Object.keys(imageType).length ? Object.fromEntries(Object.entries(imageType).map(([k, v]) => [k, v ?? {}])) : { Original: {} },
     voxelSetting: obj('voxelSetting'),
   }
@@ -322,10 +334,10 @@ export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
   }
   const classes = Object.keys(p.featureClass)
   for (const [c, names] of Object.entries(p.featureClass)) {
-    if (c !== 'glcm' && c !== 'glrlm') throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (glcm and glrlm are)`)
+    if (!CLASS_NAMES.includes(c)) throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (${CLASS_NAMES.join(', ')} are)`)
     if (names !== null && names !== undefined && !(Array.isArray(names) && names.length === 0)) {
       throw new VoxelkitError('ERR_UNSUPPORTED', `selecting single features of '${c}' is not supported yet; list the class with no features to enable all`)
     }
   }
-  return { ...p.setting, classes: classes as ('glcm' | 'glrlm')[] }
+  return { ...p.setting, classes: classes as FeatureClassName[] }
 }

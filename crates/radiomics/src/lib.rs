@@ -1,6 +1,8 @@
 //! voxelkit-radiomics: GLCM and GLRLM texture features with PyRadiomics 3.1 semantics
 //! (setting names, defaults, preprocessing, feature formulas, empty-level and empty-direction
-//! handling) and IBSI's six aggregation methods.
+//! handling) and IBSI's six aggregation methods; PyRadiomics' `shape` and `shape2D` classes
+//! ([`shape`], [`shape2d`]: marching cubes / squares as PyRadiomics runs them, exact diameters
+//! from convex hulls, [`hull`]).
 //!
 //! Pipeline: [`preprocess::prepare`] (label, normalise, mask checks, resegment, crop, discretise)
 //! -> raw counts per (region, direction) ([`matrices`]) -> groups of matrices merged according to
@@ -12,9 +14,12 @@
 //! bitwise identical at any thread count.
 
 pub mod features;
+pub mod hull;
 pub mod matrices;
 pub mod preprocess;
 pub mod settings;
+pub mod shape;
+pub mod shape2d;
 
 use matrices::{Angle, Region};
 use preprocess::{Input, Roi};
@@ -229,10 +234,12 @@ pub fn extract<T: Sample, M: Sample>(
     let roi = preprocess::prepare(inp, s, threads, ctl)?;
     ctl.advance(1);
     let levels: Vec<f64> = roi.grey_levels.iter().map(|&g| g as f64).collect();
-    let mut out = Vec::new();
+    // PyRadiomics computes the shape classes first (computeShape), then the others in order
+    let mut out = pool.install(|| shape::shape_class_features(inp, s, &roi, ctl))?;
     for &c in &s.classes {
         ctl.check()?;
         match c {
+            FeatureClass::Shape | FeatureClass::Shape2D => {}
             FeatureClass::Glcm => {
                 let g = pool.install(|| glcm_groups(&roi, s, ctl))?;
                 let per: Vec<[f64; 24]> = pool.install(|| {

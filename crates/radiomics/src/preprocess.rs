@@ -28,6 +28,8 @@ pub struct Roi {
     pub spacing: [f64; 3],
     /// Number of ROI voxels.
     pub count: usize,
+    /// The box's first voxel in the input, `[x, y, z]` (NIfTI order).
+    pub origin: [usize; 3],
 }
 
 impl Roi {
@@ -49,7 +51,7 @@ pub struct Input<'a, T: Sample, M: Sample> {
 
 /// sitk.Cast(mask, UInt32) then `== label`.
 #[inline(always)]
-fn is_label<M: Sample>(m: M, label: u32) -> bool {
+pub(crate) fn is_label<M: Sample>(m: M, label: u32) -> bool {
     let v = m.to_f64();
     v >= 0.0 && v.trunc() == label as f64
 }
@@ -514,6 +516,7 @@ pub fn prepare<T: Sample, M: Sample>(
         ng,
         spacing: [inp.spacing[2], inp.spacing[1], inp.spacing[0]],
         count: sc.count,
+        origin: sc.lo,
     })
 }
 

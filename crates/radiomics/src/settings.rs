@@ -33,6 +33,8 @@ pub enum WeightingNorm {
 pub enum FeatureClass {
     Glcm,
     Glrlm,
+    Shape,
+    Shape2D,
 }
 
 impl FeatureClass {
@@ -40,6 +42,8 @@ impl FeatureClass {
         match self {
             FeatureClass::Glcm => "glcm",
             FeatureClass::Glrlm => "glrlm",
+            FeatureClass::Shape => "shape",
+            FeatureClass::Shape2D => "shape2D",
         }
     }
 }
@@ -110,6 +114,9 @@ pub struct Settings {
     /// `None`: PyRadiomics' behaviour (3D averaged, or 2.5D direction-merged with `force2D`).
     pub aggregation: Option<Aggregation>,
     pub ibsi: bool,
+    /// Shape classes use the resegmented mask (`resegmentShape`); by default they use the
+    /// original mask, cropped to the resegmented mask's bounding box as PyRadiomics does.
+    pub resegment_shape: bool,
 }
 
 impl Default for Settings {
@@ -133,20 +140,20 @@ impl Default for Settings {
             classes: vec![FeatureClass::Glcm, FeatureClass::Glrlm],
             aggregation: None,
             ibsi: false,
+            resegment_shape: false,
         }
     }
 }
 
-/// PyRadiomics setting names that do not change the `original` GLCM/GLRLM features (image-type
-/// filters voxelkit does not build, voxel-based extraction, diagnostics, shape-only options,
-/// cropping that the final bounding-box crop makes irrelevant).
+/// PyRadiomics setting names that do not change the `original` features voxelkit computes
+/// (image-type filters voxelkit does not build, voxel-based extraction, diagnostics, cropping
+/// that the final bounding-box crop makes irrelevant).
 const NO_EFFECT: &[&str] = &[
     "geometryTolerance",
     "correctMask",
     "additionalInfo",
     "padDistance",
     "preCrop",
-    "resegmentShape",
     "sigma",
     "start_level",
     "level",
@@ -182,6 +189,7 @@ pub const KNOWN: &[&str] = &[
     "force2Ddimension",
     "resegmentRange",
     "resegmentMode",
+    "resegmentShape",
     "minimumROIDimensions",
     "minimumROISize",
     "symmetricalGLCM",
@@ -311,6 +319,7 @@ impl Settings {
                         }
                     }
                 }
+                "resegmentShape" => s.resegment_shape = boolean(k, v)?,
                 "minimumROIDimensions" => s.minimum_roi_dimensions = int(k, v, 1, 3)? as usize,
                 "minimumROISize" => s.minimum_roi_size = Some(positive(k, v)?),
                 "symmetricalGLCM" => s.symmetrical_glcm = boolean(k, v)?,
@@ -336,17 +345,16 @@ impl Settings {
                         let f = match x.as_str() {
                             Some("glcm") => FeatureClass::Glcm,
                             Some("glrlm") => FeatureClass::Glrlm,
-                            Some(
-                                n @ ("firstorder" | "shape" | "shape2D" | "glszm" | "gldm"
-                                | "ngtdm"),
-                            ) => {
+                            Some("shape") => FeatureClass::Shape,
+                            Some("shape2D") => FeatureClass::Shape2D,
+                            Some(n @ ("firstorder" | "glszm" | "gldm" | "ngtdm")) => {
                                 return Err(Error::unsupported(format!(
-                                    "feature class '{n}' is not built yet (glcm and glrlm are)"
+                                    "feature class '{n}' is not built yet (glcm, glrlm, shape and shape2D are)"
                                 )))
                             }
                             _ => {
                                 return Err(Error::setting(format!(
-                                    "unknown feature class {x} (glcm, glrlm)"
+                                    "unknown feature class {x} (glcm, glrlm, shape, shape2D)"
                                 )))
                             }
                         };
@@ -430,6 +438,13 @@ mod tests {
         );
         assert_eq!(e(json!({"aggregation": "4D"})), Code::Setting);
         assert_eq!(e(json!({"classes": ["glszm"]})), Code::Unsupported);
+        assert_eq!(e(json!({"classes": ["Shape"]})), Code::Setting);
+        assert_eq!(e(json!({"resegmentShape": 1})), Code::Setting);
+        let s =
+            Settings::from_json(&json!({"classes": ["shape2D", "shape"], "resegmentShape": true}))
+                .unwrap();
+        assert_eq!(s.classes, vec![FeatureClass::Shape2D, FeatureClass::Shape]);
+        assert!(s.resegment_shape);
         assert_eq!(e(json!(3)), Code::Setting);
     }
 }
