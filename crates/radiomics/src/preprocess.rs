@@ -441,9 +441,7 @@ pub fn prepare<T: Sample, M: Sample>(
     }
 
     // discretisation
-    if s.bin_count.is_none() {
-        check_bin_width(min, max, &thresholds, s)?;
-    }
+    check_bins(min, max, &thresholds, s)?;
     let bin: Box<dyn Fn(f64) -> u32 + Sync> = if s.ibsi {
         match s.bin_count {
             Some(ng) => {
@@ -520,13 +518,18 @@ pub fn prepare<T: Sample, M: Sample>(
     })
 }
 
-/// The most bins a fixed bin width may give over the ROI's range: 2^26 (numpy's `arange` of
-/// the bin edges would hold 512 MiB; the grey levels are `u32`). More is `ERR_SETTING` instead
-/// of an allocation failure (found by the `radiomics_settings` fuzz target: a huge
-/// `normalizeScale` made the edge vector's capacity overflow).
-pub const MAX_BINS: f64 = (1u64 << 26) as f64;
+/// The most bins a discretisation may have: 2^20, given as `binCount` or by a fixed bin width
+/// over the ROI's range. More is `ERR_SETTING`. Found by the `radiomics_settings` fuzz target:
+/// a huge `normalizeScale` made the bin-edge vector's capacity overflow (a panic), and a
+/// `binCount` of 1.1e7 took 10 s (the texture features sum over every grey level up to the
+/// largest, as PyRadiomics does). PyRadiomics itself cannot go near this: its GLCM is a dense
+/// Ng x Ng array per angle (2^20 levels would need 8 TiB per angle).
+pub const MAX_BINS: f64 = (1u64 << 20) as f64;
 
-fn check_bin_width(min: f64, max: f64, thresholds: &Option<Vec<f64>>, s: &Settings) -> Result<()> {
+fn check_bins(min: f64, max: f64, thresholds: &Option<Vec<f64>>, s: &Settings) -> Result<()> {
+    if s.bin_count.is_some() {
+        return Ok(()); // bounded by MAX_BINS when the settings are parsed
+    }
     let low = match (thresholds, s.resegment_mode) {
         (Some(t), ResegmentMode::Absolute) if s.ibsi => t[0].min(min),
         _ => min,

@@ -270,7 +270,7 @@ impl Settings {
                     }
                 }
                 "binWidth" => s.bin_width = positive(k, v)?,
-                "binCount" => s.bin_count = Some(int(k, v, 1, 1 << 24)? as usize),
+                "binCount" => s.bin_count = Some(int(k, v, 1, crate::preprocess::MAX_BINS as i64)? as usize),
                 "normalize" => s.normalize = boolean(k, v)?,
                 "normalizeScale" => s.normalize_scale = positive(k, v)?,
                 "removeOutliers" => s.remove_outliers = Some(positive(k, v)?),

@@ -70,8 +70,20 @@ fn a_tiny_bin_width_is_a_setting_error_and_a_fine_one_still_works() {
     assert_eq!(e.code, Code::Setting, "{}", e.message);
     let e = run(r#"{"binWidth": 1e-300, "ibsi": true}"#, true).unwrap_err();
     assert_eq!(e.code, Code::Setting, "{}", e.message);
-    // 160 / 1e-3 = 1.6e5 bins: below the limit, extracted
+    // 160 / 1e-3 = 1.6e5 bins: below the limit (2^20), extracted
     assert!(!run(r#"{"binWidth": 1e-3, "classes": ["glcm"]}"#, false)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_huge_bin_count_is_a_setting_error_not_ten_seconds_of_work() {
+    // timeout-eaafe343: {"binCount": 11311119} took over 10 s (a sum over every grey level)
+    for f32 in [false, true] {
+        let e = run(r#"{"binCount": 11311119 }"#, f32).unwrap_err();
+        assert_eq!(e.code, Code::Setting, "{}", e.message);
+    }
+    assert!(!run(r#"{"binCount": 1048576, "classes": ["glcm"]}"#, false)
         .unwrap()
         .is_empty());
 }
