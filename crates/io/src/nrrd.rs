@@ -344,7 +344,13 @@ fn split_vectors(field: &str, v: &str) -> Result<Vec<Option<Vec<f64>>>> {
     let mut out = Vec::new();
     let mut rest = v.trim();
     while !rest.is_empty() {
-        if rest.len() >= 4 && rest[..4].eq_ignore_ascii_case("none") {
+        // bytes, not chars: the value may hold any UTF-8 (a 2-byte char at byte 3 made
+        // `rest[..4]` panic; fuzz finding crash-d1a521db)
+        if rest
+            .as_bytes()
+            .get(..4)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"none"))
+        {
             out.push(None);
             rest = rest[4..].trim_start();
         } else if rest.starts_with('(') {

@@ -216,3 +216,38 @@ fn nrrd_unusual_layouts_round_trip_through_the_writer() {
         assert_eq!(back.data, v.data);
     }
 }
+
+/// crash-d1a521db (nrrd_read, 2026-12-06, the first finding of the 10^7-execution campaign):
+/// a `space directions` value with a 2-byte UTF-8 character straddling byte 4 made the `none`
+/// test slice the string inside a char (a panic). Now a format error; `none` still parses.
+#[test]
+fn nrrd_space_directions_with_multibyte_text_is_a_format_error() {
+    let h = |dirs: &str| {
+        let mut b = format!(
+            "NRRD0004\ntype: short\ndimension: 3\nspace: left-posterior-superior\n\
+             space directions: {dirs}\nsizes: 2 3 2\nencoding: raw\nendian: big\n\n"
+        )
+        .into_bytes();
+        b.extend(std::iter::repeat_n(0u8, 24));
+        b
+    };
+    for dirs in [
+        "(0.\u{27e}1249,0 )99 (1,0,0)",
+        "non\u{27e}",
+        "\u{27e}\u{27e}",
+        "(1,0,0) no\u{e9}e (0,0,1)",
+    ] {
+        let e = nrrd(&h(dirs)).unwrap_err();
+        assert_eq!(e.code, Code::Format, "{dirs}: {}", e.message);
+    }
+    let v = nrrd(&h("(1,0,0) (0,1,0) (0,0,1)")).unwrap();
+    assert_eq!(v.shape, vec![2, 3, 2]);
+    // the minimised fuzz input itself
+    let mut b = b"NRRD0004\ntype: short\ndimension: 3\nspace: left-posterior-superior\nspace directions: (0.".to_vec();
+    b.extend_from_slice(&[0xc9, 0xbe]);
+    b.extend_from_slice(
+        b"12499999999999989,0 )99.60937499\nsizes: 2 3 2\nencoding: raw\nendian: big\n\n",
+    );
+    b.extend(std::iter::repeat_n(0u8, 24));
+    assert_eq!(nrrd(&b).unwrap_err().code, Code::Format);
+}
