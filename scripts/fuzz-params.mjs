@@ -214,6 +214,7 @@ try {
       process.exit(1)
     }
     runs++
+    if (runs % 100000 === 0) console.error(`#${runs} ${Math.round(runs / ((performance.now() - t0) / 1000))} exec/s, ${seen.size} signatures`)
     if (!seen.has(sig)) {
       seen.add(sig)
       const entry = { data, json }
