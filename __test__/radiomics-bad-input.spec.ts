@@ -72,7 +72,9 @@ const sync: [string, () => unknown, ErrorCode][] = [
   ['unknown resegmentMode', () => extractFeaturesSync(image, mask, { resegmentMode: 'median' as 'sigma', resegmentRange: [0] }), 'ERR_SETTING'],
   ['minimumROISize above the ROI', () => extractFeaturesSync(image, mask, { minimumROISize: 1e6 }), 'ERR_SHAPE'],
   ['resampling requested', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, 1, 1], interpolator: 'sitkBSpline' }), 'ERR_UNSUPPORTED'],
-  ['feature class not built', () => extractFeaturesSync(image, mask, { classes: ['glszm' as 'glcm'] }), 'ERR_UNSUPPORTED'],
+  ['feature class not built', () => extractFeaturesSync(image, mask, { classes: ['shape' as 'glcm'] }), 'ERR_UNSUPPORTED'],
+  ['voxelArrayShift a string', () => extractFeaturesSync(image, mask, { voxelArrayShift: '2000' as unknown as number }), 'ERR_SETTING'],
+  ['voxelArrayShift infinite', () => extractFeaturesSync(image, mask, { voxelArrayShift: Infinity }), 'ERR_SETTING'],
   ['unknown feature class', () => extractFeaturesSync(image, mask, { classes: ['texture' as 'glcm'] }), 'ERR_SETTING'],
   ['vector label channel', () => extractFeaturesSync(image, mask, { label_channel: 1 }), 'ERR_UNSUPPORTED'],
   ['settings not an object', () => extractFeaturesSync(image, mask, 5 as unknown as object), 'ERR_SETTING'],
@@ -149,8 +151,12 @@ test('edge cases that are values, not errors (as PyRadiomics)', (t) => {
   const m = new Uint8Array(mask.data.length)
   m[200] = 1
   m[201] = 1
-  const g = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1 })
+  const g = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1, classes: ['glcm', 'glrlm'] })
   t.is(Object.keys(g).length, 40)
+  // PyRadiomics: the robust MAD of two voxels averages an empty set (both lie outside [P10, P90])
+  const fo = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1, classes: ['firstorder'] })
+  t.is(Object.keys(fo).length, 18)
+  t.true(Number.isNaN(fo.original_firstorder_RobustMeanAbsoluteDeviation))
   // PyRadiomics' settings that do not change these features are accepted
   t.notThrows(() => extractFeaturesSync(image, mask, { binWidth: 10, additionalInfo: true, voxelArrayShift: 2000, gldm_a: 0, interpolator: 'sitkBSpline', resampledPixelSpacing: null, padDistance: 5, preCrop: true }))
   t.true(alive())

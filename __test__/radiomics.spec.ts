@@ -4,7 +4,9 @@
 //
 // Tolerances:
 // - own PyRadiomics fixtures: 1e-9 relative for every feature (same formulas in float64 on the
-//   same integer counts; only summation order and the eigen-solver of MCC differ, ~1e-14);
+//   same integer counts; only summation order and the eigen-solver of MCC differ, ~1e-14; first
+//   order uses numpy's pairwise sums). Flat ROIs (every value equal) are the documented exception:
+//   voxelkit's first-order moments are exactly 0 where PyRadiomics has rounding noise (FLAT).
 //   GLRLM matrices exactly, GLCM matrices within 1e-15 absolute (the same count over the same
 //   sum); with weightingNorm 1e-12 relative (weighted sums in another order).
 // - PyRadiomics baseline: 1e-9 relative or half a unit of the last printed digit, whichever is
@@ -16,6 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  FEATURE_CLASSES,
   VoxelkitError,
   extractFeatures,
   extractFeaturesSync,
@@ -41,7 +44,11 @@ import {
 
 const cases = radCases()
 
-test('PyRadiomics fixtures: every GLCM/GLRLM feature within 1e-9 relative, errors coded', (t) => {
+// fixtures whose ROI holds one float value that numpy's mean does not reproduce (see firstorder.rs)
+const FLAT = ['flat_float']
+const FLAT_ZERO = ['Skewness', 'Kurtosis', 'Variance', 'MeanAbsoluteDeviation', 'RobustMeanAbsoluteDeviation']
+
+test('PyRadiomics fixtures: every feature within 1e-9 relative, errors coded', (t) => {
   let n = 0
   let worst = 0
   for (const c of cases) {
@@ -56,6 +63,12 @@ test('PyRadiomics fixtures: every GLCM/GLRLM feature within 1e-9 relative, error
     t.deepEqual(Object.keys(got).sort(), Object.keys(want).sort(), c.name)
     for (const [k, w] of Object.entries(want)) {
       const wv = num(w)
+      const fo = k.replace('original_firstorder_', '')
+      if (FLAT.includes(c.name) && FLAT_ZERO.includes(fo)) {
+        t.is(got[k], 0, `${c.name} ${k}`)
+        t.true(Math.abs(wv) <= 1, `${c.name} ${k}: PyRadiomics ${wv}`)
+        continue
+      }
       t.true(close(got[k], wv, 1e-9), `${c.name} ${k}: ${got[k]} vs PyRadiomics ${wv}`)
       if (Number.isFinite(wv) && wv !== 0) worst = Math.max(worst, Math.abs(got[k] - wv) / Math.abs(wv))
       n++
@@ -103,6 +116,46 @@ test('results are bitwise identical with 1, 2 and 4 threads', async (t) => {
   }
 })
 
+test('first order on flat ROIs: PyRadiomics\' documented flat-region values, whatever the value', (t) => {
+  // PyRadiomics (numpy) gives Skewness 1 and Kurtosis 1 for 0.1 everywhere (its mean is 0.1 - 4e-17)
+  // and 0 for an integer value; voxelkit gives 0 for both, the exact mean and zero spread
+  const shape = [6, 5, 4]
+  const mask = { data: new Uint8Array(120).fill(1), shape }
+  for (const v of [0.1, 42, -3.3e7, 1e-300]) {
+    const f = extractFeaturesSync({ data: new Float64Array(120).fill(v), shape }, mask, { classes: ['firstorder'] })
+    for (const k of FLAT_ZERO) t.is(f[`original_firstorder_${k}`], 0, `${v} ${k}`)
+    t.is(f.original_firstorder_Mean, v)
+    t.is(f.original_firstorder_Median, v)
+    t.is(f.original_firstorder_Range, 0)
+    // PyRadiomics' eps inside the log: -log2(1 + 2^-52), not 0
+    t.true(Math.abs(f.original_firstorder_Entropy + Math.log2(1 + Number.EPSILON)) < 1e-30)
+    t.is(f.original_firstorder_Uniformity, 1)
+  }
+  // near-flat (one voxel an ulp or two above): not flat, computed as PyRadiomics computes it
+  // (numpy's mean and pairwise sums), rounding-dominated like the reference (fixture near_flat_float)
+  const d = new Float64Array(120).fill(0.1)
+  d[7] = 0.10000000000000003
+  const g = extractFeaturesSync({ data: d, shape }, mask, { classes: ['firstorder'] })
+  t.true(g.original_firstorder_Variance > 0 && g.original_firstorder_Variance < 1e-30)
+  t.true(Number.isFinite(g.original_firstorder_Skewness) && Number.isFinite(g.original_firstorder_Kurtosis))
+})
+
+test('default classes: every class voxelkit computes, keys in PyRadiomics\' class order', (t) => {
+  const c = cases.find((c) => c.error === undefined && Object.keys(c.settings).length <= 1)!
+  const { image, mask } = caseVolumes(c)
+  const keys = Object.keys(extractFeaturesSync(image, mask, {}))
+  const order = keys.map((k) => k.split('_')[1]).filter((x, i, a) => a.indexOf(x) === i)
+  t.deepEqual(order, [...FEATURE_CLASSES])
+  // an explicit list is computed in its own order
+  const k2 = Object.keys(extractFeaturesSync(image, mask, { classes: ['glrlm', 'firstorder'] }))
+  t.is(k2[0], 'original_glrlm_GrayLevelNonUniformity')
+  t.is(k2[k2.length - 1], 'original_firstorder_Variance')
+  // first order keys in PyRadiomics' order (MeanAbsoluteDeviation before Mean)
+  const fo = keys.filter((k) => k.includes('_firstorder_'))
+  t.true(fo.indexOf('original_firstorder_MeanAbsoluteDeviation') < fo.indexOf('original_firstorder_Mean'))
+  t.is(fo.length, 18)
+})
+
 test('async and sync forms agree; progress reaches the total', async (t) => {
   const c = cases.find((c) => c.error === undefined)!
   const { image, mask } = caseVolumes(c)
@@ -132,7 +185,9 @@ function loadCase(name: string): { image: Volume; mask: Volume } | string {
   }
 }
 
-for (const cls of ['glcm', 'glrlm'] as const) {
+const FEATURES_PER_CLASS: Record<string, number> = { firstorder: 18, glcm: 24, glrlm: 16 }
+
+for (const cls of ['firstorder', 'glcm', 'glrlm'] as const) {
   test(`PyRadiomics baseline_${cls}.csv: every column without resampling, every feature`, (t) => {
     const csv = join(BASE, `baseline_${cls}.csv`)
     if (!existsSync(csv)) {
@@ -146,7 +201,7 @@ for (const cls of ['glcm', 'glrlm'] as const) {
     const settingsRow = row('diagnostics_Configuration_Settings')
     const caseRow = row('diagnostics_Configuration_TestCase')
     const featRows = rows.filter((r) => r[0].startsWith(`original_${cls}_`))
-    t.is(featRows.length, cls === 'glcm' ? 24 : 16)
+    t.is(featRows.length, FEATURES_PER_CLASS[cls])
     let columns = 0
     let values = 0
     let worst = 0
@@ -191,6 +246,9 @@ for (const cls of ['glcm', 'glrlm'] as const) {
     t.log(`${columns} columns, ${values} values, max relative difference ${worst.toExponential(2)}`)
   })
 
+}
+
+for (const cls of ['glcm', 'glrlm'] as const) {
   test(`PyRadiomics baseline matrices <case>_${cls}.npy reproduced`, (t) => {
     let done = 0
     for (const name of CASES) {

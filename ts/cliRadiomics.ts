@@ -1,4 +1,4 @@
-// `voxelkit radiomics`: GLCM/GLRLM features of one case, or of a batch of cases listed in a CSV
+// `voxelkit radiomics`: PyRadiomics features (first order, texture classes) of one case, or of a batch of cases listed in a CSV
 // (PyRadiomics' batch input: `Image,Mask` columns, optional `Label`), one output row per case.
 import { availableParallelism } from 'node:os'
 import { dirname, isAbsolute, resolve } from 'node:path'
@@ -8,7 +8,7 @@ import { extractFeatures, readParams, settingsFromParams, type Features, type Ra
 import { UsageError, parseCommandLine, printError, progressBar, readCsv, threadsOption, writeTable } from './cliKit'
 
 export const RADIOMICS_USAGE = `  voxelkit radiomics <image> <mask> [--params FILE] [--label N] [--out features.csv|.json] [--threads N]
-      GLCM and GLRLM features (PyRadiomics keys and semantics) of the ROI; CSV on stdout without --out.
+      First-order and texture features (PyRadiomics keys and semantics) of the ROI; CSV on stdout without --out.
   voxelkit radiomics <cases.csv> [--params FILE] [--out results.csv|.json] [--jobs N] [--threads N]
       Batch mode: one row per case of a CSV with Image and Mask columns (optional Label), paths
       relative to the CSV; --jobs cases run at once (default 1); a failed case gets its error in

@@ -7,6 +7,12 @@ import { needFileSystem } from './host'
 import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
+/** Feature classes voxelkit computes (PyRadiomics' class names). */
+export type FeatureClass = 'firstorder' | 'glcm' | 'glrlm'
+
+/** The classes voxelkit computes, in PyRadiomics' order (the default of `classes`). */
+export const FEATURE_CLASSES: readonly FeatureClass[] = ['firstorder', 'glcm', 'glrlm']
+
 /** IBSI's six texture aggregation methods. */
 export type Aggregation =
   | '2D_averaged'
@@ -53,10 +59,12 @@ export interface RadiomicsSettings {
   minimumROISize?: number | null
   /** @defaultValue true */
   symmetricalGLCM?: boolean | null
+  /** First order: added to the intensities in Energy, TotalEnergy and RootMeanSquared. @defaultValue 0 */
+  voxelArrayShift?: number | null
   /** Merge directions weighted by distance. */
   weightingNorm?: 'manhattan' | 'euclidean' | 'infinity' | 'no_weighting' | null
-  /** Feature classes. @defaultValue ['glcm', 'glrlm'] */
-  classes?: ('glcm' | 'glrlm')[]
+  /** Feature classes, computed and keyed in this order. @defaultValue every class voxelkit computes ({@link FEATURE_CLASSES}), as PyRadiomics enables all by default */
+  classes?: FeatureClass[]
   /** IBSI aggregation; default PyRadiomics' (3D averaged, 2.5D direction-merged with force2D). */
   aggregation?: Aggregation | null
   /** Follow the IBSI manual where PyRadiomics differs (discretisation). @defaultValue false */
@@ -152,8 +160,9 @@ function toMatrices(o: RadiomicsOut): TextureMatrices {
 }
 
 /**
- * GLCM and GLRLM features of the ROI `mask == label`, with PyRadiomics 3.1 semantics (its
- * `RadiomicsFeatureExtractor` with the `original` image type), off the event loop.
+ * Features of the ROI `mask == label` (first order and the texture classes, see
+ * {@link FEATURE_CLASSES}), with PyRadiomics 3.1 semantics (its `RadiomicsFeatureExtractor`
+ * with the `original` image type), off the event loop.
  *
  * The arrays are read in place while the call runs: do not modify them until it settles.
  *
@@ -282,7 +291,7 @@ export function readParams(path: string): RadiomicsParams {
   const imageType = obj('imageType') as Record<string, Record<string, unknown>>
   return {
     setting,
-    featureClass: Object.keys(featureClass).length ? featureClass : { glcm: null, glrlm: null },
+    featureClass: Object.keys(featureClass).length ? featureClass : Object.fromEntries(FEATURE_CLASSES.map((c) => [c, null])),
     imageType: Object.keys(imageType).length ? Object.fromEntries(Object.entries(imageType).map(([k, v]) => [k, v ?? {}])) : { Original: {} },
     voxelSetting: obj('voxelSetting'),
   }
@@ -299,10 +308,12 @@ export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
   }
   const classes = Object.keys(p.featureClass)
   for (const [c, names] of Object.entries(p.featureClass)) {
-    if (c !== 'glcm' && c !== 'glrlm') throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (glcm and glrlm are)`)
+    if (!(FEATURE_CLASSES as readonly string[]).includes(c)) {
+      throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (${FEATURE_CLASSES.join(', ')} are)`)
+    }
     if (names !== null && names !== undefined && !(Array.isArray(names) && names.length === 0)) {
       throw new VoxelkitError('ERR_UNSUPPORTED', `selecting single features of '${c}' is not supported yet; list the class with no features to enable all`)
     }
   }
-  return { ...p.setting, classes: classes as ('glcm' | 'glrlm')[] }
+  return { ...p.setting, classes: classes as FeatureClass[] }
 }

@@ -12,6 +12,7 @@
 //! bitwise identical at any thread count.
 
 pub mod features;
+pub mod firstorder;
 pub mod matrices;
 pub mod preprocess;
 pub mod settings;
@@ -233,6 +234,15 @@ pub fn extract<T: Sample, M: Sample>(
     for &c in &s.classes {
         ctl.check()?;
         match c {
+            FeatureClass::Firstorder => {
+                let f = pool
+                    .install(|| firstorder::firstorder_features(&roi, s.voxel_array_shift, ctl))?;
+                for (k, (name, deprecated)) in firstorder::FIRSTORDER_NAMES.iter().enumerate() {
+                    if !deprecated {
+                        out.push((format!("original_firstorder_{name}"), f[k]));
+                    }
+                }
+            }
             FeatureClass::Glcm => {
                 let g = pool.install(|| glcm_groups(&roi, s, ctl))?;
                 let per: Vec<[f64; 24]> = pool.install(|| {

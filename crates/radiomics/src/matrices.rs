@@ -472,6 +472,7 @@ mod tests {
                 grey_levels: present,
                 spacing: [1.0; 3],
                 count: 0,
+                values: vec![],
             };
             let a = angles(size, &[1], None);
             if a.is_empty() {

@@ -28,6 +28,8 @@ pub struct Roi {
     pub spacing: [f64; 3],
     /// Number of ROI voxels.
     pub count: usize,
+    /// Image value (after normalisation) inside the ROI, NaN outside; same indexing as `grey`.
+    pub values: Vec<f64>,
 }
 
 impl Roi {
@@ -511,6 +513,7 @@ pub fn prepare<T: Sample, M: Sample>(
         ng,
         spacing: [inp.spacing[2], inp.spacing[1], inp.spacing[0]],
         count: sc.count,
+        values: vals,
     })
 }
 

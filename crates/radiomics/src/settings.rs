@@ -31,6 +31,7 @@ pub enum WeightingNorm {
 /// Feature classes voxelkit computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureClass {
+    Firstorder,
     Glcm,
     Glrlm,
 }
@@ -38,10 +39,29 @@ pub enum FeatureClass {
 impl FeatureClass {
     pub fn name(self) -> &'static str {
         match self {
+            FeatureClass::Firstorder => "firstorder",
             FeatureClass::Glcm => "glcm",
             FeatureClass::Glrlm => "glrlm",
         }
     }
+
+    /// The class named `n` (PyRadiomics' class names), if voxelkit computes it.
+    pub fn parse(n: &str) -> Option<Self> {
+        Some(match n {
+            "firstorder" => FeatureClass::Firstorder,
+            "glcm" => FeatureClass::Glcm,
+            "glrlm" => FeatureClass::Glrlm,
+            _ => return None,
+        })
+    }
+
+    /// The classes PyRadiomics' `RadiomicsFeatureExtractor` enables by default that voxelkit
+    /// computes, in PyRadiomics' order (its modules alphabetically).
+    pub const DEFAULT: [FeatureClass; 3] = [
+        FeatureClass::Firstorder,
+        FeatureClass::Glcm,
+        FeatureClass::Glrlm,
+    ];
 }
 
 /// IBSI's six texture aggregation methods.
@@ -105,6 +125,10 @@ pub struct Settings {
     pub minimum_roi_dimensions: usize,
     pub minimum_roi_size: Option<f64>,
     pub symmetrical_glcm: bool,
+    /// First order: added to the intensities in Energy, TotalEnergy and RootMeanSquared.
+    pub voxel_array_shift: f64,
+    /// GLDM: largest grey-level difference of a dependent neighbour.
+    pub gldm_a: u32,
     pub weighting_norm: Option<WeightingNorm>,
     pub classes: Vec<FeatureClass>,
     /// `None`: PyRadiomics' behaviour (3D averaged, or 2.5D direction-merged with `force2D`).
@@ -129,15 +153,17 @@ impl Default for Settings {
             minimum_roi_dimensions: 2,
             minimum_roi_size: None,
             symmetrical_glcm: true,
+            voxel_array_shift: 0.0,
+            gldm_a: 0,
             weighting_norm: None,
-            classes: vec![FeatureClass::Glcm, FeatureClass::Glrlm],
+            classes: FeatureClass::DEFAULT.to_vec(),
             aggregation: None,
             ibsi: false,
         }
     }
 }
 
-/// PyRadiomics setting names that do not change the `original` GLCM/GLRLM features (image-type
+/// PyRadiomics setting names that do not change the `original` features (image-type
 /// filters voxelkit does not build, voxel-based extraction, diagnostics, shape-only options,
 /// cropping that the final bounding-box crop makes irrelevant).
 const NO_EFFECT: &[&str] = &[
@@ -158,8 +184,6 @@ const NO_EFFECT: &[&str] = &[
     "lbp3DLevels",
     "lbp3DIcosphereRadius",
     "lbp3DIcosphereSubdivision",
-    "voxelArrayShift",
-    "gldm_a",
     "kernelRadius",
     "maskedKernel",
     "initValue",
@@ -185,6 +209,8 @@ pub const KNOWN: &[&str] = &[
     "minimumROIDimensions",
     "minimumROISize",
     "symmetricalGLCM",
+    "voxelArrayShift",
+    "gldm_a",
     "weightingNorm",
     "classes",
     "aggregation",
@@ -314,6 +340,8 @@ impl Settings {
                 "minimumROIDimensions" => s.minimum_roi_dimensions = int(k, v, 1, 3)? as usize,
                 "minimumROISize" => s.minimum_roi_size = Some(positive(k, v)?),
                 "symmetricalGLCM" => s.symmetrical_glcm = boolean(k, v)?,
+                "voxelArrayShift" => s.voxel_array_shift = num(k, v)?,
+                "gldm_a" => s.gldm_a = int(k, v, 0, u32::MAX as i64)? as u32,
                 "weightingNorm" => {
                     s.weighting_norm = Some(match v.as_str() {
                         Some("manhattan") => WeightingNorm::Manhattan,
@@ -333,20 +361,16 @@ impl Settings {
                     })?;
                     let mut c = Vec::new();
                     for x in a {
-                        let f = match x.as_str() {
-                            Some("glcm") => FeatureClass::Glcm,
-                            Some("glrlm") => FeatureClass::Glrlm,
-                            Some(
-                                n @ ("firstorder" | "shape" | "shape2D" | "glszm" | "gldm"
-                                | "ngtdm"),
-                            ) => {
+                        let f = match x.as_str().map(|n| (n, FeatureClass::parse(n))) {
+                            Some((_, Some(f))) => f,
+                            Some((n @ ("shape" | "shape2D" | "gldm" | "glszm" | "ngtdm"), None)) => {
                                 return Err(Error::unsupported(format!(
-                                    "feature class '{n}' is not built yet (glcm and glrlm are)"
+                                    "feature class '{n}' is not built yet (firstorder, glcm and glrlm are)"
                                 )))
                             }
                             _ => {
                                 return Err(Error::setting(format!(
-                                    "unknown feature class {x} (glcm, glrlm)"
+                                    "unknown feature class {x} (firstorder, glcm, gldm, glrlm, glszm, ngtdm)"
                                 )))
                             }
                         };
@@ -429,7 +453,11 @@ mod tests {
             Code::Unsupported
         );
         assert_eq!(e(json!({"aggregation": "4D"})), Code::Setting);
-        assert_eq!(e(json!({"classes": ["glszm"]})), Code::Unsupported);
+        assert_eq!(e(json!({"classes": ["shape"]})), Code::Unsupported);
+        assert_eq!(e(json!({"classes": ["texture"]})), Code::Setting);
+        assert_eq!(e(json!({"gldm_a": -1})), Code::Setting);
+        assert_eq!(e(json!({"gldm_a": 0.5})), Code::Setting);
+        assert_eq!(e(json!({"voxelArrayShift": "2000"})), Code::Setting);
         assert_eq!(e(json!(3)), Code::Setting);
     }
 }

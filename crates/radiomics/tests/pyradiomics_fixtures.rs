@@ -3,7 +3,9 @@
 //!
 //! Tolerance: every feature within 1e-9 relative (absolute below 1e-300): both sides evaluate the
 //! same formulas in float64 on the same integer counts, differing only in summation order and in
-//! LAPACK's vs nalgebra's eigenvalue solver (MCC), each accurate to ~1e-14. Matrices: GLRLM counts
+//! LAPACK's vs nalgebra's eigenvalue solver (MCC), each accurate to ~1e-14. First order: the same
+//! pairwise sums as numpy; flat ROIs (every value equal) are the documented exception
+//! ([`FLAT`]: voxelkit's exact 0 where PyRadiomics has rounding noise). Matrices: GLRLM counts
 //! exactly and GLCM probabilities within 1e-15 absolute (the same count over the same integer sum);
 //! with `weightingNorm`, 1e-12 relative (weighted sums in another order). Cases where PyRadiomics raises must raise a coded error.
 
@@ -103,10 +105,24 @@ fn with_input<R>(
     }
 }
 
+/// Fixtures whose ROI holds one value that numpy's mean does not reproduce: PyRadiomics' central
+/// moments are rounding noise there (Skewness 1, Kurtosis 1, Variance ~1e-33); voxelkit returns
+/// PyRadiomics' documented flat-region values (0) and the exact mean.
+const FLAT: &[&str] = &["flat_float"];
+
+/// The first-order features that are exactly 0 for a flat ROI in voxelkit.
+const FLAT_ZERO: &[&str] = &[
+    "Skewness",
+    "Kurtosis",
+    "Variance",
+    "MeanAbsoluteDeviation",
+    "RobustMeanAbsoluteDeviation",
+];
+
 #[test]
 fn features_match_pyradiomics() {
     let mut checked = 0;
-    let mut worst = 0.0f64;
+    let mut worst = std::collections::BTreeMap::<String, f64>::new();
     for case in cases() {
         let c = &case.v;
         let s = Settings::from_json(&c["settings"]).unwrap();
@@ -133,19 +149,35 @@ fn features_match_pyradiomics() {
         assert_eq!(got.len(), want.len(), "{}: feature count", case.name);
         for (k, v) in &got {
             let w = num(&want[k]);
+            if FLAT.contains(&case.name.as_str()) {
+                if let Some(f) = k.strip_prefix("original_firstorder_") {
+                    if FLAT_ZERO.contains(&f) {
+                        assert_eq!(*v, 0.0, "{}: {k}", case.name);
+                        // PyRadiomics: noise (|value| <= 1 for the moments' ratios, tiny otherwise)
+                        assert!(w.abs() <= 1.0, "{}: {k} PyRadiomics {w:e}", case.name);
+                        if f != "Skewness" && f != "Kurtosis" {
+                            assert!(w.abs() <= 1e-15, "{}: {k} PyRadiomics {w:e}", case.name);
+                        }
+                        checked += 1;
+                        continue;
+                    }
+                }
+            }
             assert!(
                 close(*v, w, 1e-9),
                 "{}: {k} = {v:e}, PyRadiomics {w:e}",
                 case.name
             );
+            let class = k.split('_').nth(1).unwrap().to_string();
+            let e = worst.entry(class).or_insert(0.0);
             if w.is_finite() && *v != w {
-                worst = worst.max((v - w).abs() / w.abs().max(1e-300));
+                *e = e.max((v - w).abs() / w.abs().max(1e-300));
             }
             checked += 1;
         }
     }
     assert!(checked > 500, "only {checked} values checked");
-    eprintln!("{checked} feature values, max relative error {worst:e}");
+    eprintln!("{checked} feature values; max relative error per class: {worst:?}");
 }
 
 #[test]
