@@ -7,6 +7,7 @@ import {
   extractFeaturesSync,
   glcmSync,
   glrlmSync,
+  glszmSync,
   type ErrorCode,
   type Volume,
 } from '../ts/index'
@@ -101,6 +102,12 @@ const sync: [string, () => unknown, ErrorCode][] = [
   ['negative spacing', () => extractFeaturesSync({ ...image, spacing: [1, -1, 1] }, mask), 'ERR_SHAPE'],
   ['glcm with a bad setting', () => glcmSync(image, mask, { binWidth: -1 }), 'ERR_SETTING'],
   ['glrlm with an empty mask', () => glrlmSync(image, new Uint8Array(mask.data.length)), 'ERR_SHAPE'],
+  ['glszm with a bad aggregation', () => glszmSync(image, mask, { aggregation: '1D' as '3D_merged' }), 'ERR_SETTING'],
+  ['glszm with a single-voxel ROI', () => {
+    const m = new Uint8Array(mask.data.length)
+    m[200] = 1
+    return glszmSync(image, m)
+  }, 'ERR_SHAPE'],
 ]
 
 for (const [what, f, code] of sync) {

@@ -25,8 +25,12 @@ import {
   glcm,
   glcmSync,
   glrlmSync,
+  glszmSync,
   readParams,
   readVolumeSync,
+  type Aggregation,
+  type FeatureClass,
+  type TextureMatrices,
   type Volume,
 } from '../ts/index'
 import {
@@ -78,17 +82,22 @@ test('PyRadiomics fixtures: every feature within 1e-9 relative, errors coded', (
   t.log(`${n} feature values from ${cases.length} cases, max relative error ${worst.toExponential(2)}`)
 })
 
-test('PyRadiomics fixtures: GLCM and GLRLM matrices', (t) => {
+const MATRIX_FN = { glcm: glcmSync, glrlm: glrlmSync, glszm: glszmSync } as const
+
+test('PyRadiomics fixtures: texture matrices', (t) => {
   for (const c of cases.filter((c) => c.error === undefined)) {
     const { image, mask } = caseVolumes(c)
     for (const [kind, exact] of [
       ['glcm', false],
       ['glrlm', true],
+      ['glszm', true],
     ] as const) {
-      const m = kind === 'glcm' ? glcmSync(image, mask, c.settings) : glrlmSync(image, mask, c.settings)
+      const m = MATRIX_FN[kind](image, mask, c.settings)
       const want = c[kind]!
-      t.deepEqual(m.shape, want.shape, `${c.name} ${kind} shape`)
-      const weighted = c.settings.weightingNorm !== undefined && c.settings.weightingNorm !== null
+      // one-matrix classes are written [rows, cols] by PyRadiomics
+      t.deepEqual(m.shape, want.shape.length === 2 ? [...want.shape, 1] : want.shape, `${c.name} ${kind} shape`)
+      // weightingNorm applies to the GLCM and GLRLM only
+      const weighted = kind !== 'glszm' && c.settings.weightingNorm !== undefined && c.settings.weightingNorm !== null
       let bad = 0
       want.data.forEach((w, i) => {
         const wv = num(w)
@@ -185,9 +194,9 @@ function loadCase(name: string): { image: Volume; mask: Volume } | string {
   }
 }
 
-const FEATURES_PER_CLASS: Record<string, number> = { firstorder: 18, glcm: 24, glrlm: 16 }
+const FEATURES_PER_CLASS: Record<string, number> = { firstorder: 18, glcm: 24, glrlm: 16, glszm: 16, gldm: 14, ngtdm: 5 }
 
-for (const cls of ['firstorder', 'glcm', 'glrlm'] as const) {
+for (const cls of FEATURE_CLASSES) {
   test(`PyRadiomics baseline_${cls}.csv: every column without resampling, every feature`, (t) => {
     const csv = join(BASE, `baseline_${cls}.csv`)
     if (!existsSync(csv)) {
@@ -248,7 +257,12 @@ for (const cls of ['firstorder', 'glcm', 'glrlm'] as const) {
 
 }
 
-for (const cls of ['glcm', 'glrlm'] as const) {
+// matrices: counts exactly, GLCM probabilities within 1e-15 absolute (the same count over the
+// same integer sum), NGTDM's s_i (a sum of |i - neighbourhood mean|, accumulated in another order)
+// within 1e-12 relative
+const NPY_TOL: Record<string, [number, number]> = { glcm: [0, 1e-15], glrlm: [0, 0], glszm: [0, 0], gldm: [0, 0], ngtdm: [1e-12, 0] }
+
+for (const cls of Object.keys(MATRIX_FN) as (keyof typeof MATRIX_FN)[]) {
   test(`PyRadiomics baseline matrices <case>_${cls}.npy reproduced`, (t) => {
     let done = 0
     for (const name of CASES) {
@@ -262,19 +276,23 @@ for (const cls of ['glcm', 'glrlm'] as const) {
       const rows = parseCsv(readFileSync(join(BASE, `baseline_${cls}.csv`), 'utf8'))
       const col = rows[0].indexOf(name)
       const settings = pyDict(rows.find((r) => r[0] === 'diagnostics_Configuration_Settings')![col])
-      const want = readNpy(npy) // C order [rows, cols, angles]
-      const m = cls === 'glcm' ? glcmSync(v.image, v.mask, settings) : glrlmSync(v.image, v.mask, settings)
+      const want = readNpy(npy) // C order [rows, cols, angles], or [rows, cols] for one matrix
+      if (want.shape.length === 2) want.shape.push(1)
+      const m = MATRIX_FN[cls](v.image, v.mask, settings)
       t.deepEqual(m.shape, want.shape, `${name} ${cls} shape`)
       const [r, c, a] = want.shape
+      const [rtol, atol] = NPY_TOL[cls]
       let maxd = 0
+      let bad = 0
       for (let i = 0; i < r; i++)
         for (let j = 0; j < c; j++)
           for (let k = 0; k < a; k++) {
             const w = want.data[(i * c + j) * a + k]
             const g = m.data[i + r * (j + c * k)]
             maxd = Math.max(maxd, Math.abs(g - w))
+            if (!close(g, w, rtol, atol)) bad++
           }
-      t.true(maxd <= (cls === 'glrlm' ? 0 : 1e-15), `${name} ${cls}: max difference ${maxd}`)
+      t.is(bad, 0, `${name} ${cls}: max difference ${maxd}`)
       t.log(`${name} ${cls}: [${want.shape}] max difference ${maxd}`)
       done++
     }
@@ -374,6 +392,123 @@ test('IBSI digital phantom: every GLCM and GLRLM value, all six aggregation meth
   t.true(n >= 200, `checked ${n} IBSI values`)
   t.log(`${n} IBSI reference values checked`)
 })
+
+// GLSZM, NGLDM (PyRadiomics' GLDM) and NGTDM: IBSI's 2D, 2.5D and 3D aggregations
+const IBSI_ZONE: Record<string, [string, Record<string, string>]> = {
+  'Grey level size zone based features': [
+    'glszm',
+    {
+      'Small zone emphasis': 'SmallAreaEmphasis',
+      'Large zone emphasis': 'LargeAreaEmphasis',
+      'Low grey level zone emphasis': 'LowGrayLevelZoneEmphasis',
+      'High grey level zone emphasis': 'HighGrayLevelZoneEmphasis',
+      'Small zone low grey level emphasis': 'SmallAreaLowGrayLevelEmphasis',
+      'Small zone high grey level emphasis': 'SmallAreaHighGrayLevelEmphasis',
+      'Large zone low grey level emphasis': 'LargeAreaLowGrayLevelEmphasis',
+      'Large zone high grey level emphasis': 'LargeAreaHighGrayLevelEmphasis',
+      'Grey level non-uniformity': 'GrayLevelNonUniformity',
+      'Normalised grey level non-uniformity': 'GrayLevelNonUniformityNormalized',
+      'Zone size non-uniformity': 'SizeZoneNonUniformity',
+      'Normalised zone size non-uniformity': 'SizeZoneNonUniformityNormalized',
+      'Zone percentage': 'ZonePercentage',
+      'Grey level variance': 'GrayLevelVariance',
+      'Zone size variance': 'ZoneVariance',
+      'Zone size entropy': 'ZoneEntropy',
+    },
+  ],
+  'Neighbouring grey level dependence based features': [
+    'gldm',
+    {
+      'Low dependence emphasis': 'SmallDependenceEmphasis',
+      'High dependence emphasis': 'LargeDependenceEmphasis',
+      'Low grey level count emphasis': 'LowGrayLevelEmphasis',
+      'High grey level count emphasis': 'HighGrayLevelEmphasis',
+      'Low dependence low grey level emphasis': 'SmallDependenceLowGrayLevelEmphasis',
+      'Low dependence high grey level emphasis': 'SmallDependenceHighGrayLevelEmphasis',
+      'High dependence low grey level emphasis': 'LargeDependenceLowGrayLevelEmphasis',
+      'High dependence high grey level emphasis': 'LargeDependenceHighGrayLevelEmphasis',
+      'Grey level non-uniformity': 'GrayLevelNonUniformity',
+      // deprecated in PyRadiomics (never returned): computed here from the GLDM matrices
+      'Normalised grey level non-uniformity': '(GrayLevelNonUniformityNormalized)',
+      'Dependence count non-uniformity': 'DependenceNonUniformity',
+      'Normalised dependence count non-uniformity': 'DependenceNonUniformityNormalized',
+      'Dependence count percentage': '(DependencePercentage)',
+      'Grey level variance': 'GrayLevelVariance',
+      'Dependence count variance': 'DependenceVariance',
+      'Dependence count entropy': 'DependenceEntropy',
+      // 'Dependence count energy' is not a PyRadiomics feature
+    },
+  ],
+  'Neighbourhood grey tone difference based features': [
+    'ngtdm',
+    { Coarseness: 'Coarseness', Contrast: 'Contrast', Busyness: 'Busyness', Complexity: 'Complexity', Strength: 'Strength' },
+  ],
+}
+const AGG3: Record<string, Aggregation> = { '2D': '2D_averaged', '2.5D': '2.5D_merged', '3D': '3D_averaged' }
+
+/** PyRadiomics' deprecated GLDM features from the matrices, averaged over the matrices (slices). */
+function deprecatedGldm(m: TextureMatrices, name: string): number {
+  const [r, c, a] = m.shape
+  let sum = 0
+  for (let k = 0; k < a; k++) {
+    let nz = 0
+    const pg = new Array<number>(r).fill(0)
+    for (let j = 0; j < c; j++)
+      for (let i = 0; i < r; i++) {
+        const v = m.data[i + r * (j + c * k)]
+        pg[i] += v
+        nz += v
+      }
+    // GLNN: sum_i pg_i^2 / Nz^2; DependencePercentage: Nz / Np (every ROI voxel is counted once)
+    sum += name === '(GrayLevelNonUniformityNormalized)' ? pg.reduce((s, v) => s + v * v, 0) / (nz * nz) : nz / nz
+  }
+  return sum / a
+}
+
+for (const [family, [cls, names]] of Object.entries(IBSI_ZONE)) {
+  test(`IBSI digital phantom: every ${cls.toUpperCase()} value PyRadiomics defines, 2D, 2.5D and 3D`, (t) => {
+    if (!(FEATURE_CLASSES as readonly string[]).includes(cls)) {
+      t.log(`SKIPPED: ${cls} is not built`)
+      t.pass()
+      return
+    }
+    const csv = join(IBSI, 'reference_values.csv')
+    const ip = join(IBSI, 'digital_phantom', 'image.nii.gz')
+    const mp = join(IBSI, 'digital_phantom', 'mask.nii.gz')
+    if (![csv, ip, mp].every(existsSync)) {
+      t.log('SKIPPED: ../shared/reference/ibsi1 is not present')
+      t.pass()
+      return
+    }
+    const image = readVolumeSync(ip)
+    const mask = readVolumeSync(mp)
+    const rows = parseCsv(readFileSync(csv, 'utf8'))
+    const head = rows[0]
+    const col = (k: string) => head.indexOf(k)
+    const refs = rows.slice(1).filter((r) => r[col('data')] === 'dig. phantom' && r[col('family')] === family)
+    let n = 0
+    let skipped = 0
+    for (const r of refs) {
+      const name = names[r[col('feature')]]
+      if (name === undefined) {
+        skipped++
+        continue
+      }
+      const settings = { binWidth: 1, ibsi: true, aggregation: AGG3[r[col('aggregation')]], classes: [cls as FeatureClass] }
+      t.truthy(settings.aggregation, r[col('aggregation')])
+      const got = name.startsWith('(')
+        ? deprecatedGldm((MATRIX_FN as Record<string, typeof glcmSync>).gldm(image, mask, settings), name)
+        : extractFeaturesSync(image, mask, settings)[`original_${cls}_${name}`]
+      const text = r[col('value')]
+      const want = Number(text)
+      const tol = r[col('tolerance')] ? Number(r[col('tolerance')]) : printedHalfUlp(text)
+      t.true(Math.abs(got - want) <= tol + 1e-12, `${r[col('feature')]} (${r[col('aggregation')]}): ${got} vs IBSI ${text} ± ${tol}`)
+      n++
+    }
+    t.is(n, cls === 'ngtdm' ? 15 : 48, `checked ${n}`)
+    t.log(`${n} IBSI reference values checked${skipped ? `, ${skipped} not defined by PyRadiomics` : ''}`)
+  })
+}
 
 // ------------------------------------------------------------------------------------------
 // Parameter files

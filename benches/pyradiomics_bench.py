@@ -6,9 +6,10 @@
       cases, voxel data unchanged) and the synthetic case 'synthetic-128' (a 144x144x144 int16
       volume of smooth random texture with a 128^3-voxel box ROI), so that both contenders
       read the same files; prints the cases and their files as one JSON line.
-  python pyradiomics_bench.py run --data DATA_DIR --case CASE --samples N --warmup N --result OUT_JSON
+  python pyradiomics_bench.py run --data DATA_DIR --case CASE [--classes glcm,glrlm] --samples N
+                                 --warmup N --result OUT_JSON
       loads the case's image and mask (not timed), then times
-      RadiomicsFeatureExtractor(glcm + glrlm, default settings).execute(image, mask) N times
+      RadiomicsFeatureExtractor(those classes, default settings).execute(image, mask) N times
       after the warm-up runs; writes times (s), peak RSS and the features to OUT_JSON.
 """
 
@@ -66,10 +67,10 @@ def run(a):
     msk = sitk.ReadImage(f["mask"])
     ext = featureextractor.RadiomicsFeatureExtractor()
     ext.disableAllFeatures()
-    ext.enableFeatureClassByName("glcm")
-    ext.enableFeatureClassByName("glrlm")
-    times, out = time_samples(a, lambda: ext.execute(img, msk), lambda t, kind, _: f"{a.case} {kind}: {t:.3f} s", log=log)
-    res["features"] = {k: float(v) for k, v in out.items() if k.startswith("original_gl")}
+    for c in a.classes.split(","):
+        ext.enableFeatureClassByName(c)
+    times, out = time_samples(a, lambda: ext.execute(img, msk), lambda t, kind, _: f"{a.case} {a.classes} {kind}: {t:.3f} s", log=log)
+    res["features"] = {k: float(v) for k, v in out.items() if k.startswith("original_")}
     finish(a.result, res, times)
 
 
@@ -78,6 +79,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--shared")
     ap.add_argument("--case")
+    ap.add_argument("--classes", default="glcm,glrlm")
     a = ap.parse_args()
     if a.mode == "prepare":
         prepare(Path(a.data), Path(a.shared))

@@ -8,10 +8,10 @@ import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from '
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
 /** Feature classes voxelkit computes (PyRadiomics' class names). */
-export type FeatureClass = 'firstorder' | 'glcm' | 'glrlm'
+export type FeatureClass = 'firstorder' | 'glcm' | 'glrlm' | 'glszm'
 
 /** The classes voxelkit computes, in PyRadiomics' order (the default of `classes`). */
-export const FEATURE_CLASSES: readonly FeatureClass[] = ['firstorder', 'glcm', 'glrlm']
+export const FEATURE_CLASSES: readonly FeatureClass[] = ['firstorder', 'glcm', 'glrlm', 'glszm']
 
 /** IBSI's six texture aggregation methods. */
 export type Aggregation =
@@ -83,7 +83,7 @@ export interface TextureMatrices {
   shape: number[]
   /** Grey level (bin index) of each row (and, for the GLCM, each column). */
   greyLevels: number[]
-  /** GLRLM: run length of each column. */
+  /** The value of each column: GLRLM the run length, GLSZM the zone size. */
   runLengths: number[]
   /** Direction `[dz, dy, dx]` of each matrix when each matrix is one direction over the ROI. */
   angles: number[][]
@@ -194,7 +194,7 @@ export function extractFeaturesSync(
   return toFeatures(computeSync('features', image, mask, settings, options))
 }
 
-const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm' }
+const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm', glszm: 'glszm' }
 
 async function computeAsync(what: RadiomicsOutput, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: AsyncOptions) {
   checkOptions(options, ASYNC_OPTIONS, FN[what])
@@ -235,6 +235,20 @@ export function glrlm(image: Volume, mask: Volume | VoxelArray, settings: Radiom
 /** The synchronous twin of {@link glrlm}. */
 export function glrlmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
   return toMatrices(computeSync('glrlm', image, mask, settings, options))
+}
+
+/**
+ * The GLSZM matrices as PyRadiomics' `P_glszm` holds them: zone counts, rows the grey levels of
+ * the ROI, columns the zone sizes that occur (`runLengths`). One matrix (3D zones, or the
+ * in-plane zones of every slice with `force2D`/`2.5D_*`), one per slice with `2D_*`.
+ */
+export function glszm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return computeAsync('glszm', image, mask, settings, options).then(toMatrices)
+}
+
+/** The synchronous twin of {@link glszm}. */
+export function glszmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return toMatrices(computeSync('glszm', image, mask, settings, options))
 }
 
 /** A PyRadiomics parameter file. */

@@ -13,10 +13,12 @@
 
 pub mod features;
 pub mod firstorder;
+pub mod glszm;
 pub mod matrices;
 pub mod preprocess;
 pub mod settings;
 
+pub use glszm::glszm_matrices;
 use matrices::{Angle, Region};
 use preprocess::{Input, Roi};
 use rayon::prelude::*;
@@ -34,7 +36,7 @@ pub struct TextureMatrices {
     pub shape: [usize; 3],
     /// Grey levels (bin indices) of the matrix rows.
     pub grey_levels: Vec<u32>,
-    /// GLRLM: the run length of each column; GLCM: empty.
+    /// The value of each column: GLRLM the run length, GLSZM the zone size; GLCM: empty.
     pub run_lengths: Vec<u32>,
     /// Directions `(z, y, x)` of the matrices when each group is one direction over the whole
     /// ROI (PyRadiomics' default); empty otherwise.
@@ -241,6 +243,12 @@ pub fn extract<T: Sample, M: Sample>(
                     if !deprecated {
                         out.push((format!("original_firstorder_{name}"), f[k]));
                     }
+                }
+            }
+            FeatureClass::Glszm => {
+                let f = pool.install(|| glszm::glszm_class(&roi, s, ctl))?;
+                for (k, name) in glszm::GLSZM_NAMES.iter().enumerate() {
+                    out.push((format!("original_glszm_{name}"), f[k]));
                 }
             }
             FeatureClass::Glcm => {

@@ -34,6 +34,7 @@ pub enum FeatureClass {
     Firstorder,
     Glcm,
     Glrlm,
+    Glszm,
 }
 
 impl FeatureClass {
@@ -42,6 +43,7 @@ impl FeatureClass {
             FeatureClass::Firstorder => "firstorder",
             FeatureClass::Glcm => "glcm",
             FeatureClass::Glrlm => "glrlm",
+            FeatureClass::Glszm => "glszm",
         }
     }
 
@@ -51,16 +53,18 @@ impl FeatureClass {
             "firstorder" => FeatureClass::Firstorder,
             "glcm" => FeatureClass::Glcm,
             "glrlm" => FeatureClass::Glrlm,
+            "glszm" => FeatureClass::Glszm,
             _ => return None,
         })
     }
 
     /// The classes PyRadiomics' `RadiomicsFeatureExtractor` enables by default that voxelkit
     /// computes, in PyRadiomics' order (its modules alphabetically).
-    pub const DEFAULT: [FeatureClass; 3] = [
+    pub const DEFAULT: [FeatureClass; 4] = [
         FeatureClass::Firstorder,
         FeatureClass::Glcm,
         FeatureClass::Glrlm,
+        FeatureClass::Glszm,
     ];
 }
 
@@ -363,9 +367,9 @@ impl Settings {
                     for x in a {
                         let f = match x.as_str().map(|n| (n, FeatureClass::parse(n))) {
                             Some((_, Some(f))) => f,
-                            Some((n @ ("shape" | "shape2D" | "gldm" | "glszm" | "ngtdm"), None)) => {
+                            Some((n @ ("shape" | "shape2D" | "gldm" | "ngtdm"), None)) => {
                                 return Err(Error::unsupported(format!(
-                                    "feature class '{n}' is not built yet (firstorder, glcm and glrlm are)"
+                                    "feature class '{n}' is not built yet (firstorder, glcm, glrlm and glszm are)"
                                 )))
                             }
                             _ => {

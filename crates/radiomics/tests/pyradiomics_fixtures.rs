@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
 use voxelkit_radiomics::preprocess::Input;
-use voxelkit_radiomics::{extract, glcm_matrices, glrlm_matrices, Settings};
+use voxelkit_radiomics::{extract, glcm_matrices, glrlm_matrices, glszm_matrices, Settings};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics")
@@ -66,12 +66,14 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
+/// A shape of 2 or 3 sizes as 3 (PyRadiomics' one-matrix classes write `[rows, cols]`).
 fn shape3(v: &Value) -> [usize; 3] {
     let s: Vec<usize> = v
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x.as_u64().unwrap() as usize)
+        .chain(std::iter::once(1))
         .collect();
     [s[0], s[1], s[2]]
 }
@@ -189,30 +191,24 @@ fn matrices_match_pyradiomics() {
         }
         let s = Settings::from_json(&c["settings"]).unwrap();
         let ctl = Control::new();
-        for (key, exact) in [("glcm", false), ("glrlm", true)] {
-            let m = with_input(
-                c,
-                |i| {
-                    if key == "glcm" {
-                        glcm_matrices(i, &s, Some(3), &ctl)
-                    } else {
-                        glrlm_matrices(i, &s, Some(3), &ctl)
-                    }
-                },
-                |i| {
-                    if key == "glcm" {
-                        glcm_matrices(i, &s, Some(3), &ctl)
-                    } else {
-                        glrlm_matrices(i, &s, Some(3), &ctl)
-                    }
-                },
-            )
-            .unwrap();
+        for (key, exact) in [("glcm", false), ("glrlm", true), ("glszm", true)] {
+            let run = |i: &Input<'_, f64, i32>| match key {
+                "glcm" => glcm_matrices(i, &s, Some(3), &ctl),
+                "glrlm" => glrlm_matrices(i, &s, Some(3), &ctl),
+                _ => glszm_matrices(i, &s, Some(3), &ctl),
+            };
+            let run32 = |i: &Input<'_, f32, i32>| match key {
+                "glcm" => glcm_matrices(i, &s, Some(3), &ctl),
+                "glrlm" => glrlm_matrices(i, &s, Some(3), &ctl),
+                _ => glszm_matrices(i, &s, Some(3), &ctl),
+            };
+            let m = with_input(c, run, run32).unwrap();
             let want_shape = shape3(&c[key]["shape"]);
             assert_eq!(m.shape, want_shape, "{} {key} shape", case.name);
             let want = nums(&c[key]["data"]);
             for (k, (a, b)) in m.data.iter().zip(&want).enumerate() {
-                let weighted = s.weighting_norm.is_some();
+                // weightingNorm applies to the GLCM and GLRLM only
+                let weighted = s.weighting_norm.is_some() && key != "glszm";
                 let ok = if a.is_nan() || b.is_nan() {
                     a.is_nan() && b.is_nan()
                 } else if exact && !weighted {
