@@ -8,6 +8,8 @@ import {
   glcmSync,
   glrlmSync,
   glszmSync,
+  gldmSync,
+  ngtdmSync,
   type ErrorCode,
   type Volume,
 } from '../ts/index'
@@ -102,6 +104,11 @@ const sync: [string, () => unknown, ErrorCode][] = [
   ['negative spacing', () => extractFeaturesSync({ ...image, spacing: [1, -1, 1] }, mask), 'ERR_SHAPE'],
   ['glcm with a bad setting', () => glcmSync(image, mask, { binWidth: -1 }), 'ERR_SETTING'],
   ['glrlm with an empty mask', () => glrlmSync(image, new Uint8Array(mask.data.length)), 'ERR_SHAPE'],
+  ['gldm_a negative', () => extractFeaturesSync(image, mask, { gldm_a: -1 }), 'ERR_SETTING'],
+  ['gldm_a fractional', () => extractFeaturesSync(image, mask, { gldm_a: 0.5 }), 'ERR_SETTING'],
+  ['gldm distance beyond the ROI box', () => gldmSync(image, mask, { distances: [40] }), 'ERR_SETTING'],
+  ['ngtdm distance beyond the ROI box', () => extractFeaturesSync(image, mask, { distances: [40], classes: ['ngtdm'] }), 'ERR_SETTING'],
+  ['ngtdm with an empty mask', () => ngtdmSync(image, new Uint8Array(mask.data.length)), 'ERR_SHAPE'],
   ['glszm with a bad aggregation', () => glszmSync(image, mask, { aggregation: '1D' as '3D_merged' }), 'ERR_SETTING'],
   ['glszm with a single-voxel ROI', () => {
     const m = new Uint8Array(mask.data.length)
@@ -164,6 +171,11 @@ test('edge cases that are values, not errors (as PyRadiomics)', (t) => {
   const fo = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1, classes: ['firstorder'] })
   t.is(Object.keys(fo).length, 18)
   t.true(Number.isNaN(fo.original_firstorder_RobustMeanAbsoluteDeviation))
+  // first order with a distance beyond the box: no neighbourhood needed, values
+  t.is(Object.keys(extractFeaturesSync(image, mask, { distances: [40], classes: ['firstorder', 'glszm'] })).length, 34)
+  // flat region: NGTDM coarseness 1e6 (sum p_i s_i = 0), contrast, busyness, strength 0
+  const n = extractFeaturesSync(image, mask, { binWidth: 1e6, classes: ['ngtdm'] })
+  t.deepEqual(n, { original_ngtdm_Busyness: 0, original_ngtdm_Coarseness: 1e6, original_ngtdm_Complexity: 0, original_ngtdm_Contrast: 0, original_ngtdm_Strength: 0 })
   // PyRadiomics' settings that do not change these features are accepted
   t.notThrows(() => extractFeaturesSync(image, mask, { binWidth: 10, additionalInfo: true, voxelArrayShift: 2000, gldm_a: 0, interpolator: 'sitkBSpline', resampledPixelSpacing: null, padDistance: 5, preCrop: true }))
   t.true(alive())

@@ -26,6 +26,8 @@ import {
   glcmSync,
   glrlmSync,
   glszmSync,
+  gldmSync,
+  ngtdmSync,
   readParams,
   readVolumeSync,
   type Aggregation,
@@ -82,7 +84,7 @@ test('PyRadiomics fixtures: every feature within 1e-9 relative, errors coded', (
   t.log(`${n} feature values from ${cases.length} cases, max relative error ${worst.toExponential(2)}`)
 })
 
-const MATRIX_FN = { glcm: glcmSync, glrlm: glrlmSync, glszm: glszmSync } as const
+const MATRIX_FN = { glcm: glcmSync, glrlm: glrlmSync, glszm: glszmSync, gldm: gldmSync, ngtdm: ngtdmSync } as const
 
 test('PyRadiomics fixtures: texture matrices', (t) => {
   for (const c of cases.filter((c) => c.error === undefined)) {
@@ -91,17 +93,27 @@ test('PyRadiomics fixtures: texture matrices', (t) => {
       ['glcm', false],
       ['glrlm', true],
       ['glszm', true],
+      ['gldm', true],
+      ['ngtdm', false],
     ] as const) {
       const m = MATRIX_FN[kind](image, mask, c.settings)
       const want = c[kind]!
       // one-matrix classes are written [rows, cols] by PyRadiomics
       t.deepEqual(m.shape, want.shape.length === 2 ? [...want.shape, 1] : want.shape, `${c.name} ${kind} shape`)
       // weightingNorm applies to the GLCM and GLRLM only
-      const weighted = kind !== 'glszm' && c.settings.weightingNorm !== undefined && c.settings.weightingNorm !== null
+      const weighted = (kind === 'glcm' || kind === 'glrlm') && c.settings.weightingNorm !== undefined && c.settings.weightingNorm !== null
       let bad = 0
       want.data.forEach((w, i) => {
         const wv = num(w)
-        const ok = weighted ? close(m.data[i], wv, 1e-12, 1e-15) : exact ? m.data[i] === wv : close(m.data[i], wv, 0, 1e-15)
+        // NGTDM s_i: sums of |i - neighbourhood mean| in another order (exact per neighbour count here)
+        const ok =
+          kind === 'ngtdm'
+            ? close(m.data[i], wv, 1e-12)
+            : weighted
+              ? close(m.data[i], wv, 1e-12, 1e-15)
+              : exact
+                ? m.data[i] === wv
+                : close(m.data[i], wv, 0, 1e-15)
         if (!ok) bad++
       })
       t.is(bad, 0, `${c.name} ${kind}: ${bad} elements differ`)
@@ -497,7 +509,7 @@ for (const [family, [cls, names]] of Object.entries(IBSI_ZONE)) {
       const settings = { binWidth: 1, ibsi: true, aggregation: AGG3[r[col('aggregation')]], classes: [cls as FeatureClass] }
       t.truthy(settings.aggregation, r[col('aggregation')])
       const got = name.startsWith('(')
-        ? deprecatedGldm((MATRIX_FN as Record<string, typeof glcmSync>).gldm(image, mask, settings), name)
+        ? deprecatedGldm(gldmSync(image, mask, settings), name)
         : extractFeaturesSync(image, mask, settings)[`original_${cls}_${name}`]
       const text = r[col('value')]
       const want = Number(text)

@@ -8,10 +8,10 @@ import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from '
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
 /** Feature classes voxelkit computes (PyRadiomics' class names). */
-export type FeatureClass = 'firstorder' | 'glcm' | 'glrlm' | 'glszm'
+export type FeatureClass = 'firstorder' | 'glcm' | 'gldm' | 'glrlm' | 'glszm' | 'ngtdm'
 
 /** The classes voxelkit computes, in PyRadiomics' order (the default of `classes`). */
-export const FEATURE_CLASSES: readonly FeatureClass[] = ['firstorder', 'glcm', 'glrlm', 'glszm']
+export const FEATURE_CLASSES: readonly FeatureClass[] = ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm']
 
 /** IBSI's six texture aggregation methods. */
 export type Aggregation =
@@ -61,6 +61,8 @@ export interface RadiomicsSettings {
   symmetricalGLCM?: boolean | null
   /** First order: added to the intensities in Energy, TotalEnergy and RootMeanSquared. @defaultValue 0 */
   voxelArrayShift?: number | null
+  /** GLDM: a neighbour is dependent when its grey level differs by at most this (an integer >= 0). @defaultValue 0 */
+  gldm_a?: number | null
   /** Merge directions weighted by distance. */
   weightingNorm?: 'manhattan' | 'euclidean' | 'infinity' | 'no_weighting' | null
   /** Feature classes, computed and keyed in this order. @defaultValue every class voxelkit computes ({@link FEATURE_CLASSES}), as PyRadiomics enables all by default */
@@ -83,7 +85,7 @@ export interface TextureMatrices {
   shape: number[]
   /** Grey level (bin index) of each row (and, for the GLCM, each column). */
   greyLevels: number[]
-  /** The value of each column: GLRLM the run length, GLSZM the zone size. */
+  /** The value of each column: GLRLM the run length, GLSZM the zone size, GLDM the dependence (dependent neighbours + 1); empty for the GLCM and the NGTDM (columns n_i, s_i, i). */
   runLengths: number[]
   /** Direction `[dz, dy, dx]` of each matrix when each matrix is one direction over the ROI. */
   angles: number[][]
@@ -194,7 +196,7 @@ export function extractFeaturesSync(
   return toFeatures(computeSync('features', image, mask, settings, options))
 }
 
-const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm', glszm: 'glszm' }
+const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm', glszm: 'glszm', gldm: 'gldm', ngtdm: 'ngtdm' }
 
 async function computeAsync(what: RadiomicsOutput, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: AsyncOptions) {
   checkOptions(options, ASYNC_OPTIONS, FN[what])
@@ -249,6 +251,34 @@ export function glszm(image: Volume, mask: Volume | VoxelArray, settings: Radiom
 /** The synchronous twin of {@link glszm}. */
 export function glszmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
   return toMatrices(computeSync('glszm', image, mask, settings, options))
+}
+
+/**
+ * The GLDM matrices as PyRadiomics' `P_gldm` holds them: voxel counts, rows the grey levels of
+ * the ROI, columns the dependences that occur (`runLengths`: the number of neighbours within
+ * `gldm_a` grey levels, plus one). One matrix unless a `2D_*` aggregation (one per slice).
+ */
+export function gldm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return computeAsync('gldm', image, mask, settings, options).then(toMatrices)
+}
+
+/** The synchronous twin of {@link gldm}. */
+export function gldmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return toMatrices(computeSync('gldm', image, mask, settings, options))
+}
+
+/**
+ * The NGTDM matrices as PyRadiomics' `P_ngtdm` holds them: rows the grey levels, columns `n_i`
+ * (voxels of the level), `s_i` (sum of |i - mean grey level of the neighbours in the ROI|) and
+ * `i`. One matrix unless a `2D_*` aggregation (one per slice, rows the ROI's grey levels).
+ */
+export function ngtdm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return computeAsync('ngtdm', image, mask, settings, options).then(toMatrices)
+}
+
+/** The synchronous twin of {@link ngtdm}. */
+export function ngtdmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return toMatrices(computeSync('ngtdm', image, mask, settings, options))
 }
 
 /** A PyRadiomics parameter file. */

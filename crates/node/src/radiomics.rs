@@ -12,7 +12,8 @@ use napi_derive::napi;
 use voxelkit_core::{with_samples, Control, Error, Result, Sample};
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::{
-    extract, glcm_matrices, glrlm_matrices, glszm_matrices, Settings, TextureMatrices,
+    extract, glcm_matrices, gldm_matrices, glrlm_matrices, glszm_matrices, ngtdm_matrices,
+    Settings, TextureMatrices,
 };
 
 /// What a radiomics call computes.
@@ -26,6 +27,10 @@ pub enum RadiomicsOutput {
     Glrlm,
     /// GLSZM matrices.
     Glszm,
+    /// GLDM matrices.
+    Gldm,
+    /// NGTDM matrices.
+    Ngtdm,
 }
 
 /// Feature values or texture matrices.
@@ -96,6 +101,8 @@ fn compute<T: Sample, M: Sample>(
         RadiomicsOutput::Glcm => Computed::Matrices(glcm_matrices(i, s, th, ctl)?),
         RadiomicsOutput::Glrlm => Computed::Matrices(glrlm_matrices(i, s, th, ctl)?),
         RadiomicsOutput::Glszm => Computed::Matrices(glszm_matrices(i, s, th, ctl)?),
+        RadiomicsOutput::Gldm => Computed::Matrices(gldm_matrices(i, s, th, ctl)?),
+        RadiomicsOutput::Ngtdm => Computed::Matrices(ngtdm_matrices(i, s, th, ctl)?),
     })
 }
 

@@ -13,13 +13,18 @@
 
 pub mod features;
 pub mod firstorder;
+pub mod gldm;
 pub mod glszm;
 pub mod matrices;
+pub mod neighbours;
+pub mod ngtdm;
 pub mod preprocess;
 pub mod settings;
 
+pub use gldm::gldm_matrices;
 pub use glszm::glszm_matrices;
 use matrices::{Angle, Region};
+pub use ngtdm::ngtdm_matrices;
 use preprocess::{Input, Roi};
 use rayon::prelude::*;
 pub use settings::{Aggregation, FeatureClass, Settings, WeightingNorm};
@@ -36,7 +41,8 @@ pub struct TextureMatrices {
     pub shape: [usize; 3],
     /// Grey levels (bin indices) of the matrix rows.
     pub grey_levels: Vec<u32>,
-    /// The value of each column: GLRLM the run length, GLSZM the zone size; GLCM: empty.
+    /// The value of each column: GLRLM the run length, GLSZM the zone size, GLDM the dependence
+    /// (neighbours within `gldm_a`, plus one); GLCM and NGTDM (columns `n_i`, `s_i`, `i`): empty.
     pub run_lengths: Vec<u32>,
     /// Directions `(z, y, x)` of the matrices when each group is one direction over the whole
     /// ROI (PyRadiomics' default); empty otherwise.
@@ -249,6 +255,18 @@ pub fn extract<T: Sample, M: Sample>(
                 let f = pool.install(|| glszm::glszm_class(&roi, s, ctl))?;
                 for (k, name) in glszm::GLSZM_NAMES.iter().enumerate() {
                     out.push((format!("original_glszm_{name}"), f[k]));
+                }
+            }
+            FeatureClass::Gldm => {
+                let f = pool.install(|| gldm::gldm_class(&roi, s, ctl))?;
+                for (k, name) in gldm::GLDM_NAMES.iter().enumerate() {
+                    out.push((format!("original_gldm_{name}"), f[k]));
+                }
+            }
+            FeatureClass::Ngtdm => {
+                let f = pool.install(|| ngtdm::ngtdm_class(&roi, s, ctl))?;
+                for (k, name) in ngtdm::NGTDM_NAMES.iter().enumerate() {
+                    out.push((format!("original_ngtdm_{name}"), f[k]));
                 }
             }
             FeatureClass::Glcm => {

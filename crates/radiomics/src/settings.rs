@@ -33,8 +33,10 @@ pub enum WeightingNorm {
 pub enum FeatureClass {
     Firstorder,
     Glcm,
+    Gldm,
     Glrlm,
     Glszm,
+    Ngtdm,
 }
 
 impl FeatureClass {
@@ -42,8 +44,10 @@ impl FeatureClass {
         match self {
             FeatureClass::Firstorder => "firstorder",
             FeatureClass::Glcm => "glcm",
+            FeatureClass::Gldm => "gldm",
             FeatureClass::Glrlm => "glrlm",
             FeatureClass::Glszm => "glszm",
+            FeatureClass::Ngtdm => "ngtdm",
         }
     }
 
@@ -52,19 +56,23 @@ impl FeatureClass {
         Some(match n {
             "firstorder" => FeatureClass::Firstorder,
             "glcm" => FeatureClass::Glcm,
+            "gldm" => FeatureClass::Gldm,
             "glrlm" => FeatureClass::Glrlm,
             "glszm" => FeatureClass::Glszm,
+            "ngtdm" => FeatureClass::Ngtdm,
             _ => return None,
         })
     }
 
     /// The classes PyRadiomics' `RadiomicsFeatureExtractor` enables by default that voxelkit
     /// computes, in PyRadiomics' order (its modules alphabetically).
-    pub const DEFAULT: [FeatureClass; 4] = [
+    pub const DEFAULT: [FeatureClass; 6] = [
         FeatureClass::Firstorder,
         FeatureClass::Glcm,
+        FeatureClass::Gldm,
         FeatureClass::Glrlm,
         FeatureClass::Glszm,
+        FeatureClass::Ngtdm,
     ];
 }
 
@@ -367,9 +375,9 @@ impl Settings {
                     for x in a {
                         let f = match x.as_str().map(|n| (n, FeatureClass::parse(n))) {
                             Some((_, Some(f))) => f,
-                            Some((n @ ("shape" | "shape2D" | "gldm" | "ngtdm"), None)) => {
+                            Some((n @ ("shape" | "shape2D"), None)) => {
                                 return Err(Error::unsupported(format!(
-                                    "feature class '{n}' is not built yet (firstorder, glcm, glrlm and glszm are)"
+                                    "feature class '{n}' is not built yet (firstorder, glcm, gldm, glrlm, glszm and ngtdm are)"
                                 )))
                             }
                             _ => {

@@ -13,7 +13,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
 use voxelkit_radiomics::preprocess::Input;
-use voxelkit_radiomics::{extract, glcm_matrices, glrlm_matrices, glszm_matrices, Settings};
+use voxelkit_radiomics::{
+    extract, glcm_matrices, gldm_matrices, glrlm_matrices, glszm_matrices, ngtdm_matrices, Settings,
+};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics")
@@ -191,16 +193,29 @@ fn matrices_match_pyradiomics() {
         }
         let s = Settings::from_json(&c["settings"]).unwrap();
         let ctl = Control::new();
-        for (key, exact) in [("glcm", false), ("glrlm", true), ("glszm", true)] {
+        // counts exactly; GLCM probabilities 1e-15 absolute; NGTDM's s_i (sums of |i - mean of
+        // the neighbours|, voxel by voxel in PyRadiomics, exactly per neighbour count here)
+        // 1e-12 relative
+        for (key, exact) in [
+            ("glcm", false),
+            ("glrlm", true),
+            ("glszm", true),
+            ("gldm", true),
+            ("ngtdm", false),
+        ] {
             let run = |i: &Input<'_, f64, i32>| match key {
                 "glcm" => glcm_matrices(i, &s, Some(3), &ctl),
                 "glrlm" => glrlm_matrices(i, &s, Some(3), &ctl),
-                _ => glszm_matrices(i, &s, Some(3), &ctl),
+                "glszm" => glszm_matrices(i, &s, Some(3), &ctl),
+                "gldm" => gldm_matrices(i, &s, Some(3), &ctl),
+                _ => ngtdm_matrices(i, &s, Some(3), &ctl),
             };
             let run32 = |i: &Input<'_, f32, i32>| match key {
                 "glcm" => glcm_matrices(i, &s, Some(3), &ctl),
                 "glrlm" => glrlm_matrices(i, &s, Some(3), &ctl),
-                _ => glszm_matrices(i, &s, Some(3), &ctl),
+                "glszm" => glszm_matrices(i, &s, Some(3), &ctl),
+                "gldm" => gldm_matrices(i, &s, Some(3), &ctl),
+                _ => ngtdm_matrices(i, &s, Some(3), &ctl),
             };
             let m = with_input(c, run, run32).unwrap();
             let want_shape = shape3(&c[key]["shape"]);
@@ -208,9 +223,11 @@ fn matrices_match_pyradiomics() {
             let want = nums(&c[key]["data"]);
             for (k, (a, b)) in m.data.iter().zip(&want).enumerate() {
                 // weightingNorm applies to the GLCM and GLRLM only
-                let weighted = s.weighting_norm.is_some() && key != "glszm";
+                let weighted = s.weighting_norm.is_some() && (key == "glcm" || key == "glrlm");
                 let ok = if a.is_nan() || b.is_nan() {
                     a.is_nan() && b.is_nan()
+                } else if key == "ngtdm" {
+                    close(*a, *b, 1e-12)
                 } else if exact && !weighted {
                     a == b
                 } else if !weighted {
