@@ -59,43 +59,66 @@ const PAR_SUM: usize = 1 << 16;
 /// 128 summed with 8 accumulators, larger ranges split in two at a multiple of 8), started from
 /// numpy's reduction identity. The tree does not depend on threads; large halves run in parallel.
 pub fn np_sum(n: usize, f: &(impl Fn(usize) -> f64 + Sync)) -> f64 {
-    0.0 + pairwise(0, n, f)
+    np_sums(n, &|i| [f(i)])[0]
 }
 
-fn pairwise(lo: usize, n: usize, f: &(impl Fn(usize) -> f64 + Sync)) -> f64 {
+/// [`np_sum`] of `K` sequences at once (one pass over the data; each component summed in
+/// exactly numpy's order).
+pub fn np_sums<const K: usize>(n: usize, f: &(impl Fn(usize) -> [f64; K] + Sync)) -> [f64; K] {
+    let r = pairwise(0, n, f);
+    r.map(|v| 0.0 + v)
+}
+
+fn pairwise<const K: usize>(
+    lo: usize,
+    n: usize,
+    f: &(impl Fn(usize) -> [f64; K] + Sync),
+) -> [f64; K] {
     if n < 8 {
-        let mut r = 0.0;
+        let mut r = [0.0; K];
         for i in lo..lo + n {
-            r += f(i);
+            let v = f(i);
+            for k in 0..K {
+                r[k] += v[k];
+            }
         }
         r
     } else if n <= 128 {
-        let mut r = [0.0f64; 8];
+        let mut r = [[0.0f64; K]; 8];
         for (j, v) in r.iter_mut().enumerate() {
             *v = f(lo + j);
         }
         let mut i = 8;
         while i < n - n % 8 {
-            for (j, v) in r.iter_mut().enumerate() {
-                *v += f(lo + i + j);
+            for (j, acc) in r.iter_mut().enumerate() {
+                let v = f(lo + i + j);
+                for k in 0..K {
+                    acc[k] += v[k];
+                }
             }
             i += 8;
         }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        let mut res: [f64; K] = std::array::from_fn(|k| {
+            ((r[0][k] + r[1][k]) + (r[2][k] + r[3][k]))
+                + ((r[4][k] + r[5][k]) + (r[6][k] + r[7][k]))
+        });
         while i < n {
-            res += f(lo + i);
+            let v = f(lo + i);
+            for k in 0..K {
+                res[k] += v[k];
+            }
             i += 1;
         }
         res
     } else {
         let mut n2 = n / 2;
         n2 -= n2 % 8;
-        if n >= PAR_SUM {
-            let (a, b) = rayon::join(|| pairwise(lo, n2, f), || pairwise(lo + n2, n - n2, f));
-            a + b
+        let (a, b) = if n >= PAR_SUM {
+            rayon::join(|| pairwise(lo, n2, f), || pairwise(lo + n2, n - n2, f))
         } else {
-            pairwise(lo, n2, f) + pairwise(lo + n2, n - n2, f)
-        }
+            (pairwise(lo, n2, f), pairwise(lo + n2, n - n2, f))
+        };
+        std::array::from_fn(|k| a[k] + b[k])
     }
 }
 
@@ -208,29 +231,23 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
         max = max.max(v);
     }
     let flat = min == max;
-    let mut mean = np_sum(n, &|i| x[i]) / nf;
-    // energy: nansum((x + c) ** 2); RMS: sqrt(that / N)
-    let energy = np_sum(n, &|i| {
+    let [sum, energy] = np_sums(n, &|i| {
         let s = x[i] + shift;
-        s * s
+        [x[i], s * s]
     });
+    let mut mean = sum / nf;
+    // energy: nansum((x + c) ** 2); RMS: sqrt(that / N)
     let vol = roi.spacing[2] * roi.spacing[1] * roi.spacing[0];
     let total_energy = energy * vol;
     let rms = (energy / nf).sqrt();
-    // moments about numpy's mean
-    let m2 = np_sum(n, &|i| {
+    // moments about numpy's mean, and the mean absolute deviation
+    let [s2, s3, s4, sa] = np_sums(n, &|i| {
         let d = x[i] - mean;
-        d * d
-    }) / nf;
-    let m3 = np_sum(n, &|i| {
-        let d = x[i] - mean;
-        d * d * d
-    }) / nf;
-    let m4 = np_sum(n, &|i| {
-        let d = x[i] - mean;
-        (d * d) * (d * d)
-    }) / nf;
-    let mut mad = np_sum(n, &|i| (x[i] - mean).abs()) / nf;
+        let d2 = d * d;
+        [d2, d2 * d, d2 * d2, d.abs()]
+    });
+    let (m2, m3, m4) = (s2 / nf, s3 / nf, s4 / nf);
+    let mut mad = sa / nf;
     ctl.check()?;
     let std = m2.sqrt();
     let mut variance = std * std;
@@ -243,8 +260,8 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
     ctl.check()?;
     // robust MAD: the values in [p10, p90], NaN (0 in numpy's sums) elsewhere
     let keep = |v: f64| !((v - q.p10) < 0.0 || (v - q.p90) > 0.0);
-    let kept = x.iter().filter(|&&v| keep(v)).count() as f64;
-    let rmean = np_sum(n, &|i| if keep(x[i]) { x[i] } else { 0.0 }) / kept;
+    let [rsum, kept] = np_sums(n, &|i| if keep(x[i]) { [x[i], 1.0] } else { [0.0, 0.0] });
+    let rmean = rsum / kept;
     let mut rmad = np_sum(n, &|i| {
         if keep(x[i]) {
             (x[i] - rmean).abs()
