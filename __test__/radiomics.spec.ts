@@ -522,6 +522,61 @@ for (const [family, [cls, names]] of Object.entries(IBSI_ZONE)) {
   })
 }
 
+test('IBSI CT phantom, configuration A (no interpolation): every texture value PyRadiomics defines', (t) => {
+  // configuration A: no interpolation, re-segmentation [-500, 400] HU, fixed bin size 25 HU from
+  // the lower bound (ibsi: true), 2D and 2.5D aggregation; IBSI's published tolerances
+  const csv = join(IBSI, 'reference_values.csv')
+  const ip = join(IBSI, 'ct_phantom', 'image.nii.gz')
+  const mp = join(IBSI, 'ct_phantom', 'mask.nii.gz')
+  if (![csv, ip, mp].every(existsSync)) {
+    t.log('SKIPPED: ../shared/reference/ibsi1 is not present')
+    t.pass()
+    return
+  }
+  const image = readVolumeSync(ip)
+  const mask = readVolumeSync(mp)
+  const rows = parseCsv(readFileSync(csv, 'utf8'))
+  const head = rows[0]
+  const col = (k: string) => head.indexOf(k)
+  const cache = new Map<string, Record<string, number> | TextureMatrices>()
+  const per: Record<string, number> = {}
+  const skipped = new Set<string>()
+  for (const r of rows.slice(1).filter((r) => r[col('data')] === 'config. A')) {
+    const family = r[col('family')]
+    const feature = r[col('feature')]
+    let cls: string
+    let name: string | undefined
+    let agg: Aggregation
+    if (/co-occurrence|run length/.test(family)) {
+      const key = IBSI_NAMES[feature]
+      ;[cls, name] = [key.split('_')[0], key.split('_')[1]]
+      agg = AGG[r[col('aggregation')]] as Aggregation
+    } else if (IBSI_ZONE[family]) {
+      ;[cls, name] = [IBSI_ZONE[family][0], IBSI_ZONE[family][1][feature]]
+      agg = AGG3[r[col('aggregation')]]
+    } else {
+      skipped.add(family) // GLDZM: not a PyRadiomics class
+      continue
+    }
+    if (name === undefined) {
+      skipped.add(`${family}: ${feature}`)
+      continue
+    }
+    t.truthy(agg, `${family} ${r[col('aggregation')]}`)
+    const settings = { binWidth: 25, ibsi: true, resegmentRange: [-500, 400], aggregation: agg, classes: [cls as FeatureClass] }
+    const deprecated = name.startsWith('(')
+    const ck = `${cls} ${agg} ${deprecated}`
+    if (!cache.has(ck)) cache.set(ck, deprecated ? gldmSync(image, mask, settings) : extractFeaturesSync(image, mask, settings))
+    const got = deprecated ? deprecatedGldm(cache.get(ck) as TextureMatrices, name) : (cache.get(ck) as Record<string, number>)[`original_${cls}_${name}`]
+    const want = Number(r[col('value')])
+    const tol = Number(r[col('tolerance')])
+    t.true(Math.abs(got - want) <= tol, `${family} ${feature} (${r[col('aggregation')]}): ${got} vs IBSI ${want} ± ${tol}`)
+    per[cls] = (per[cls] ?? 0) + 1
+  }
+  t.deepEqual(per, { glcm: 100, glrlm: 64, glszm: 32, gldm: 32, ngtdm: 10 })
+  t.log(`checked ${JSON.stringify(per)}; not PyRadiomics features: ${[...skipped].join('; ')}`)
+})
+
 // ------------------------------------------------------------------------------------------
 // Parameter files
 // ------------------------------------------------------------------------------------------
