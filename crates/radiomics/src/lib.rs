@@ -1,11 +1,14 @@
-//! voxelkit-radiomics: GLCM and GLRLM texture features with PyRadiomics 3.1 semantics
-//! (setting names, defaults, preprocessing, feature formulas, empty-level and empty-direction
-//! handling) and IBSI's six aggregation methods.
+//! voxelkit-radiomics: PyRadiomics 3.1's first-order, GLCM, GLDM, GLRLM, GLSZM and NGTDM
+//! classes (setting names, defaults, preprocessing, feature formulas, empty-level and
+//! empty-direction handling, quirks) and IBSI's aggregation methods.
 //!
 //! Pipeline: [`preprocess::prepare`] (label, normalise, mask checks, resegment, crop, discretise)
-//! -> raw counts per (region, direction) ([`matrices`]) -> groups of matrices merged according to
-//! the aggregation (or PyRadiomics' distance weighting) -> one normalised matrix per group ->
-//! features per group ([`features`]) -> mean over groups ignoring NaN (PyRadiomics' `nanmean`).
+//! -> per class: first order on the ROI's values ([`firstorder`]); GLCM/GLRLM raw counts per
+//! (region, direction) ([`matrices`]) -> groups of matrices merged according to the aggregation
+//! (or PyRadiomics' distance weighting) -> one normalised matrix per group -> features per group
+//! ([`features`]); GLSZM zones ([`glszm`]), GLDM and NGTDM neighbourhoods ([`neighbours`],
+//! [`gldm`], [`ngtdm`]) per IBSI 2D / 2.5D / 3D layout -> features per matrix -> mean over
+//! groups ignoring NaN (PyRadiomics' `nanmean`).
 //!
 //! Parallelism: regions, directions and slabs of the box are counted in parallel; counts are
 //! exact integers and every floating-point reduction runs in a fixed order, so results are

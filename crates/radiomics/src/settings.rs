@@ -3,7 +3,7 @@
 //!
 //! Every setting name PyRadiomics' parameter schema defines is accepted (a params file loads
 //! unchanged); names that only matter for image types or voxel-based extraction voxelkit does not
-//! build are accepted and have no effect on the `original` GLCM/GLRLM features; a setting that
+//! build are accepted and have no effect on the `original` features; a setting that
 //! would change the result but whose processing is not built (resampling, vector masks) is
 //! `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`. A JSON `null` means "PyRadiomics'
 //! default", as `None` does in a PyRadiomics settings dictionary.
