@@ -116,24 +116,68 @@ impl Dsu {
     }
 }
 
-const NONE: u32 = u32::MAX;
+/// A run of ROI voxels of one grey level along x, `[x0, x1)` of one box row.
+#[derive(Clone, Copy)]
+struct Run {
+    x0: u32,
+    x1: u32,
+    g: u32,
+}
 
-/// Connected components of one slab `[z0, z1)`: per voxel of the slab its component (a local
-/// root), and per root the size, grey level and group.
+/// The runs of one slab `[z0, z1)` and their zones: `row[r]..row[r + 1]` are the runs of row
+/// `r = (z - z0) ny + y`; `lab[i]` is the zone (a local root run index) of run `i`, with its size,
+/// grey level and group at the root's index.
 struct SlabZones {
+    runs: Vec<Run>,
+    row: Vec<u32>,
     lab: Vec<u32>,
     size: Vec<u64>,
-    level: Vec<u32>,
     group: Vec<u32>,
 }
 
+/// A neighbouring row `(dz, dy)` of the half neighbourhood that precedes a voxel, with the x
+/// offsets `dx0..=dx1` it reaches there.
+#[derive(Clone, Copy)]
+struct RowLink {
+    dz: i64,
+    dy: i64,
+    dx0: i64,
+    dx1: i64,
+}
+
+/// Calls `f(i, j)` for every run `i` of `a` and `j` of `b` (both sorted by x) of the same grey
+/// level that touch through `link` (a voxel of run `i` at x reaches x + dx, dx in dx0..=dx1).
+#[inline]
+fn touching(a: &[Run], b: &[Run], link: &RowLink, mut f: impl FnMut(usize, usize)) {
+    let mut j0 = 0;
+    for (i, r) in a.iter().enumerate() {
+        let lo = r.x0 as i64 + link.dx0; // reachable x range [lo, hi]
+        let hi = r.x1 as i64 - 1 + link.dx1;
+        while j0 < b.len() && (b[j0].x1 as i64 - 1) < lo {
+            j0 += 1;
+        }
+        let mut j = j0;
+        while j < b.len() && b[j].x0 as i64 <= hi {
+            if b[j].g == r.g {
+                f(i, j);
+            }
+            j += 1;
+        }
+    }
+}
+
 /// Zones of the ROI: `(group, grey level (bin), size)`, one entry per zone.
+///
+/// Connected-component labelling over runs: each box row is cut into runs of one grey level
+/// (single voxels when x-neighbours are not connected), runs are joined by union-find to the
+/// runs they touch in the preceding rows of the neighbourhood, per fixed z-slab in parallel; the
+/// slabs' zones are then joined across slab boundaries.
 pub fn zones(roi: &Roi, layout: Layout, ctl: &Control) -> Result<Vec<(u32, u32, u64)>> {
     let [nz, ny, nx] = roi.size;
     let st = roi.strides();
     let lin = |o: &[i32; 3]| o[0] as i64 * st[0] as i64 + o[1] as i64 * st[1] as i64 + o[2] as i64;
     // the half of the neighbourhood that precedes a voxel in memory order
-    let back: Vec<([i64; 3], i64)> = angles(roi.size, &[1], layout.plane())
+    let back: Vec<[i64; 3]> = angles(roi.size, &[1], layout.plane())
         .iter()
         .map(|a| {
             let b = if lin(a) < 0 {
@@ -141,110 +185,131 @@ pub fn zones(roi: &Roi, layout: Layout, ctl: &Control) -> Result<Vec<(u32, u32, 
             } else {
                 [-a[0], -a[1], -a[2]]
             };
-            ([b[0] as i64, b[1] as i64, b[2] as i64], lin(&b))
+            [b[0] as i64, b[1] as i64, b[2] as i64]
         })
         .collect();
+    let along_x = back.contains(&[0, 0, -1]);
+    let mut links: Vec<RowLink> = Vec::new();
+    for o in back.iter().filter(|o| o[0] != 0 || o[1] != 0) {
+        match links.iter_mut().find(|l| l.dz == o[0] && l.dy == o[1]) {
+            Some(l) => {
+                l.dx0 = l.dx0.min(o[2]);
+                l.dx1 = l.dx1.max(o[2]);
+            }
+            None => links.push(RowLink {
+                dz: o[0],
+                dy: o[1],
+                dx0: o[2],
+                dx1: o[2],
+            }),
+        }
+    }
     let slabs = z_slabs(nz, 16);
     let grey = &roi.grey;
     let parts: Vec<SlabZones> = slabs
         .par_iter()
         .map(|&(z0, z1)| -> Result<SlabZones> {
             ctl.check()?;
-            let base = z0 * st[0];
-            let mut lab = vec![NONE; (z1 - z0) * st[0]];
-            let mut dsu = Dsu(Vec::new());
-            let (mut level, mut group) = (Vec::new(), Vec::new());
+            let mut runs = Vec::new();
+            let mut row = vec![0u32];
             for z in z0..z1 {
                 for y in 0..ny {
-                    for x in 0..nx {
-                        let i = z * st[0] + y * st[1] + x;
-                        let g = grey[i];
+                    let r0 = z * st[0] + y * st[1];
+                    let line = &grey[r0..r0 + nx];
+                    let mut x = 0;
+                    while x < nx {
+                        let g = line[x];
                         if g == 0 {
+                            x += 1;
                             continue;
                         }
-                        let inner = z > z0 && y > 0 && y + 1 < ny && x > 0 && x + 1 < nx;
-                        let mut l = NONE;
-                        for (o, d) in &back {
-                            if !inner {
-                                let (zz, yy, xx) =
-                                    (z as i64 + o[0], y as i64 + o[1], x as i64 + o[2]);
-                                if zz < z0 as i64
-                                    || yy < 0
-                                    || yy >= ny as i64
-                                    || xx < 0
-                                    || xx >= nx as i64
-                                {
-                                    continue;
-                                }
+                        let start = x;
+                        x += 1;
+                        if along_x {
+                            while x < nx && line[x] == g {
+                                x += 1;
                             }
-                            let u = (i as i64 + d) as usize;
-                            if grey[u] != g {
-                                continue;
-                            }
-                            let lu = lab[u - base];
-                            l = if l == NONE {
-                                dsu.find(lu)
-                            } else {
-                                dsu.union(l, lu)
-                            };
                         }
-                        if l == NONE {
-                            l = dsu.0.len() as u32;
-                            dsu.0.push(l);
-                            level.push(g);
-                            group.push(layout.group([z, y, x]) as u32);
+                        runs.push(Run {
+                            x0: start as u32,
+                            x1: x as u32,
+                            g,
+                        });
+                    }
+                    row.push(runs.len() as u32);
+                }
+            }
+            let mut dsu = Dsu((0..runs.len() as u32).collect());
+            let rows = |r: usize| row[r] as usize..row[r + 1] as usize;
+            for z in z0..z1 {
+                for y in 0..ny {
+                    let r = (z - z0) * ny + y;
+                    let a = rows(r);
+                    if a.is_empty() {
+                        continue;
+                    }
+                    for l in &links {
+                        let (zz, yy) = (z as i64 + l.dz, y as i64 + l.dy);
+                        if zz < z0 as i64 || yy < 0 || yy >= ny as i64 {
+                            continue;
                         }
-                        lab[i - base] = l;
+                        let b = rows((zz as usize - z0) * ny + yy as usize);
+                        let (a0, b0) = (a.start, b.start);
+                        touching(&runs[a.clone()], &runs[b], l, |i, j| {
+                            dsu.union((a0 + i) as u32, (b0 + j) as u32);
+                        });
                     }
                 }
             }
-            let mut size = vec![0u64; dsu.0.len()];
-            for l in lab.iter_mut().filter(|l| **l != NONE) {
-                let r = dsu.find(*l);
-                *l = r;
-                size[r as usize] += 1;
+            let mut lab = vec![0u32; runs.len()];
+            let mut size = vec![0u64; runs.len()];
+            let mut group = vec![0u32; runs.len()];
+            for z in z0..z1 {
+                for y in 0..ny {
+                    for i in rows((z - z0) * ny + y) {
+                        let root = dsu.find(i as u32);
+                        lab[i] = root;
+                        size[root as usize] += (runs[i].x1 - runs[i].x0) as u64;
+                        if root as usize == i {
+                            group[i] = layout.group([z, y, runs[i].x0 as usize]) as u32;
+                        }
+                    }
+                }
             }
             Ok(SlabZones {
+                runs,
+                row,
                 lab,
                 size,
-                level,
                 group,
             })
         })
         .collect::<Result<_>>()?;
     ctl.check()?;
-    // merge zones across slab boundaries
+    // join zones across slab boundaries
     let mut offs = Vec::with_capacity(parts.len());
     let mut total = 0u32;
     for p in &parts {
         offs.push(total);
-        total += p.size.len() as u32;
+        total += p.runs.len() as u32;
     }
     let mut gdsu = Dsu((0..total).collect());
-    let down: Vec<&([i64; 3], i64)> = back.iter().filter(|(o, _)| o[0] == -1).collect();
     for k in 1..slabs.len() {
-        let z = slabs[k].0;
-        let (base, pbase) = (slabs[k].0 * st[0], slabs[k - 1].0 * st[0]);
-        for y in 0..ny {
-            for x in 0..nx {
-                let i = z * st[0] + y * st[1] + x;
-                let g = grey[i];
-                if g == 0 {
+        let (cur, prev) = (&parts[k], &parts[k - 1]);
+        let last = slabs[k - 1].1 - 1 - slabs[k - 1].0; // the previous slab's last plane
+        for l in links.iter().filter(|l| l.dz == -1) {
+            for y in 0..ny {
+                let yy = y as i64 + l.dy;
+                if yy < 0 || yy >= ny as i64 {
                     continue;
                 }
-                for (o, d) in &down {
-                    let (yy, xx) = (y as i64 + o[1], x as i64 + o[2]);
-                    if yy < 0 || yy >= ny as i64 || xx < 0 || xx >= nx as i64 {
-                        continue;
-                    }
-                    let u = (i as i64 + d) as usize;
-                    if grey[u] == g {
-                        gdsu.union(
-                            offs[k] + parts[k].lab[i - base],
-                            offs[k - 1] + parts[k - 1].lab[u - pbase],
-                        );
-                    }
-                }
+                let a = cur.row[y] as usize..cur.row[y + 1] as usize;
+                let pr = last * ny + yy as usize;
+                let b = prev.row[pr] as usize..prev.row[pr + 1] as usize;
+                let (a0, b0) = (a.start, b.start);
+                touching(&cur.runs[a], &prev.runs[b], l, |i, j| {
+                    gdsu.union(offs[k] + cur.lab[a0 + i], offs[k - 1] + prev.lab[b0 + j]);
+                });
             }
         }
     }
@@ -256,7 +321,7 @@ pub fn zones(roi: &Roi, layout: Layout, ctl: &Control) -> Result<Vec<(u32, u32, 
             if sz > 0 {
                 let gr = gdsu.find(offs[k] + r as u32) as usize;
                 gsize[gr] += sz;
-                glevel[gr] = p.level[r];
+                glevel[gr] = p.runs[r].g;
                 ggroup[gr] = p.group[r];
             }
         }
@@ -274,37 +339,70 @@ pub struct SizeZoneMatrix {
     pub counts: Vec<f64>,
 }
 
+/// Zone sizes counted in a dense table (per group and level); larger ones are sorted.
+const SMALL: usize = 64;
+
 /// The GLSZM of each group that holds zones, with its group index.
 pub fn glszm_groups(
     roi: &Roi,
     layout: Layout,
     ctl: &Control,
 ) -> Result<Vec<(usize, SizeZoneMatrix)>> {
-    let mut z = zones(roi, layout, ctl)?;
+    let z = zones(roi, layout, ctl)?;
     let lut = level_index(roi);
     let n = roi.grey_levels.len();
-    z.par_sort_unstable_by_key(|&(g, l, s)| (g, s, l));
+    let ng = layout.groups(roi.size);
+    // small zones (most of them) counted densely when the table is modest, the rest sorted
+    let dense = ng * n * SMALL <= 1 << 22;
+    let mut table = vec![0u64; if dense { ng * n * SMALL } else { 0 }];
+    let mut rest: Vec<(u32, u64, u32)> = Vec::new();
+    for &(g, l, sz) in &z {
+        let li = lut[l as usize] as usize;
+        if dense && (sz as usize) <= SMALL {
+            table[(g as usize * n + li) * SMALL + sz as usize - 1] += 1;
+        } else {
+            rest.push((g, sz, li as u32));
+        }
+    }
+    rest.par_sort_unstable();
     let mut out = Vec::new();
-    let mut a = 0;
-    while a < z.len() {
-        let grp = z[a].0;
-        let mut b = a;
-        while b < z.len() && z[b].0 == grp {
-            b += 1;
-        }
-        let zs = &z[a..b];
-        let mut sizes: Vec<u64> = zs.iter().map(|&(_, _, s)| s).collect();
-        sizes.dedup();
-        let mut counts = vec![0.0; n * sizes.len()];
-        let mut col = 0;
-        for &(_, l, s) in zs {
-            while sizes[col] != s {
-                col += 1;
+    let mut k = 0;
+    for grp in 0..ng {
+        let t = |li: usize, c: usize| {
+            if dense {
+                table[(grp * n + li) * SMALL + c]
+            } else {
+                0
             }
-            counts[lut[l as usize] as usize * sizes.len() + col] += 1.0;
+        };
+        let mut sizes: Vec<u64> = (0..SMALL)
+            .filter(|&c| (0..n).any(|li| t(li, c) != 0))
+            .map(|c| c as u64 + 1)
+            .collect();
+        let k0 = k;
+        while k < rest.len() && rest[k].0 as usize == grp {
+            if sizes.last() != Some(&rest[k].1) {
+                sizes.push(rest[k].1);
+            }
+            k += 1;
         }
-        out.push((grp as usize, SizeZoneMatrix { sizes, counts }));
-        a = b;
+        if sizes.is_empty() {
+            continue;
+        }
+        let m = sizes.len();
+        let mut counts = vec![0.0; n * m];
+        for (col, &sz) in sizes.iter().enumerate() {
+            if dense && sz as usize <= SMALL {
+                for li in 0..n {
+                    counts[li * m + col] = t(li, sz as usize - 1) as f64;
+                }
+            }
+        }
+        for &(_, sz, li) in &rest[k0..k] {
+            let col = sizes.binary_search(&sz).unwrap();
+            counts[li as usize * m + col] += 1.0;
+        }
+        out.push((grp, SizeZoneMatrix { sizes, counts }));
     }
     Ok(out)
 }
