@@ -7,6 +7,9 @@ import {
   extractFeaturesSync,
   glcmSync,
   glrlmSync,
+  glszmSync,
+  gldmSync,
+  ngtdmSync,
   type ErrorCode,
   type Volume,
 } from '../ts/index'
@@ -72,7 +75,9 @@ const sync: [string, () => unknown, ErrorCode][] = [
   ['unknown resegmentMode', () => extractFeaturesSync(image, mask, { resegmentMode: 'median' as 'sigma', resegmentRange: [0] }), 'ERR_SETTING'],
   ['minimumROISize above the ROI', () => extractFeaturesSync(image, mask, { minimumROISize: 1e6 }), 'ERR_SHAPE'],
   ['resampling requested', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, 1, 1], interpolator: 'sitkBSpline' }), 'ERR_UNSUPPORTED'],
-  ['feature class not built', () => extractFeaturesSync(image, mask, { classes: ['glszm' as 'glcm'] }), 'ERR_UNSUPPORTED'],
+  ['feature class not built', () => extractFeaturesSync(image, mask, { classes: ['shape' as 'glcm'] }), 'ERR_UNSUPPORTED'],
+  ['voxelArrayShift a string', () => extractFeaturesSync(image, mask, { voxelArrayShift: '2000' as unknown as number }), 'ERR_SETTING'],
+  ['voxelArrayShift infinite', () => extractFeaturesSync(image, mask, { voxelArrayShift: Infinity }), 'ERR_SETTING'],
   ['unknown feature class', () => extractFeaturesSync(image, mask, { classes: ['texture' as 'glcm'] }), 'ERR_SETTING'],
   ['vector label channel', () => extractFeaturesSync(image, mask, { label_channel: 1 }), 'ERR_UNSUPPORTED'],
   ['settings not an object', () => extractFeaturesSync(image, mask, 5 as unknown as object), 'ERR_SETTING'],
@@ -99,6 +104,17 @@ const sync: [string, () => unknown, ErrorCode][] = [
   ['negative spacing', () => extractFeaturesSync({ ...image, spacing: [1, -1, 1] }, mask), 'ERR_SHAPE'],
   ['glcm with a bad setting', () => glcmSync(image, mask, { binWidth: -1 }), 'ERR_SETTING'],
   ['glrlm with an empty mask', () => glrlmSync(image, new Uint8Array(mask.data.length)), 'ERR_SHAPE'],
+  ['gldm_a negative', () => extractFeaturesSync(image, mask, { gldm_a: -1 }), 'ERR_SETTING'],
+  ['gldm_a fractional', () => extractFeaturesSync(image, mask, { gldm_a: 0.5 }), 'ERR_SETTING'],
+  ['gldm distance beyond the ROI box', () => gldmSync(image, mask, { distances: [40] }), 'ERR_SETTING'],
+  ['ngtdm distance beyond the ROI box', () => extractFeaturesSync(image, mask, { distances: [40], classes: ['ngtdm'] }), 'ERR_SETTING'],
+  ['ngtdm with an empty mask', () => ngtdmSync(image, new Uint8Array(mask.data.length)), 'ERR_SHAPE'],
+  ['glszm with a bad aggregation', () => glszmSync(image, mask, { aggregation: '1D' as '3D_merged' }), 'ERR_SETTING'],
+  ['glszm with a single-voxel ROI', () => {
+    const m = new Uint8Array(mask.data.length)
+    m[200] = 1
+    return glszmSync(image, m)
+  }, 'ERR_SHAPE'],
 ]
 
 for (const [what, f, code] of sync) {
@@ -149,8 +165,17 @@ test('edge cases that are values, not errors (as PyRadiomics)', (t) => {
   const m = new Uint8Array(mask.data.length)
   m[200] = 1
   m[201] = 1
-  const g = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1 })
+  const g = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1, classes: ['glcm', 'glrlm'] })
   t.is(Object.keys(g).length, 40)
+  // PyRadiomics: the robust MAD of two voxels averages an empty set (both lie outside [P10, P90])
+  const fo = extractFeaturesSync(image, { data: m, shape: mask.shape }, { minimumROIDimensions: 1, classes: ['firstorder'] })
+  t.is(Object.keys(fo).length, 18)
+  t.true(Number.isNaN(fo.original_firstorder_RobustMeanAbsoluteDeviation))
+  // first order with a distance beyond the box: no neighbourhood needed, values
+  t.is(Object.keys(extractFeaturesSync(image, mask, { distances: [40], classes: ['firstorder', 'glszm'] })).length, 34)
+  // flat region: NGTDM coarseness 1e6 (sum p_i s_i = 0), contrast, busyness, strength 0
+  const n = extractFeaturesSync(image, mask, { binWidth: 1e6, classes: ['ngtdm'] })
+  t.deepEqual(n, { original_ngtdm_Busyness: 0, original_ngtdm_Coarseness: 1e6, original_ngtdm_Complexity: 0, original_ngtdm_Contrast: 0, original_ngtdm_Strength: 0 })
   // PyRadiomics' settings that do not change these features are accepted
   t.notThrows(() => extractFeaturesSync(image, mask, { binWidth: 10, additionalInfo: true, voxelArrayShift: 2000, gldm_a: 0, interpolator: 'sitkBSpline', resampledPixelSpacing: null, padDistance: 5, preCrop: true }))
   t.true(alive())

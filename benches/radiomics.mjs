@@ -2,20 +2,20 @@
 // Radiomics benchmark: voxelkit against PyRadiomics (pyradiomics-bhklab 3.1.4, the fixtures' pin),
 // side by side on one machine, on the same files. See shared/design/BENCHMARKS.md.
 //
-//   node benches/radiomics.mjs [--samples N] [--warmup N] [--threads N] [--cases a,b] [--out FILE]
-//                              [--shared DIR] [--timeout S] [--classes glcm,glrlm | shape | ...]
+//   node benches/radiomics.mjs [--samples N] [--warmup N] [--threads N] [--cases a,b]
+//                              [--sets all,glcm+glrlm,...] [--out FILE] [--shared DIR] [--timeout S]
 //
 // Cases: brain1, brain2, breast1 (PyRadiomics' test cases, default settings: binWidth 25, 13
-// directions) and synthetic-128 (a 128^3-voxel ROI). Timed: from loaded image and mask to the
-// GLCM + GLRLM features (PyRadiomics: RadiomicsFeatureExtractor.execute on SimpleITK images, in
-// its own process, pyradiomics_bench.py; voxelkit: extractFeatures on Volumes, in this process).
+// directions) and synthetic-128 (a 128^3-voxel ROI). Class sets (--sets): 'all' (first order,
+// shape and the five texture classes: PyRadiomics' default extraction), 'glcm+glrlm', and each
+// of firstorder, glszm, gldm, ngtdm, shape alone. Timed: from loaded image and mask to the features of
+// the set (PyRadiomics: RadiomicsFeatureExtractor.execute on SimpleITK images, in its own
+// process, pyradiomics_bench.py; voxelkit: extractFeatures on Volumes, in this process).
 // voxelkit runs with 1 thread and with all cores; PyRadiomics with OMP/OPENBLAS/MKL at 1 thread
 // (it has no parallelism inside a case). The venv is fixtures/radiomics/.venv, made from
 // fixtures/radiomics/requirements.txt when missing or off the pins. --shared: the PyRadiomics
 // test cases (default ../shared/reference/pyradiomics). Correctness rides along: the max
-// relative difference of the 40 features from PyRadiomics'. --classes times other feature
-// classes the same way (`--classes shape`: the shape row, 14 features; the record is then
-// `<date>-radiomics-shape.json`).
+// relative difference of the 40 features from PyRadiomics'.
 import { join } from 'node:path'
 import { BenchError, DATA, ROOT, SHARED_REFERENCE, begin, cli, contender, finishMachine, header, markdownTable, needShared } from './lib.mjs'
 import { pythonJson, runnerArgs, say, stats, venvPython, withTmp, writeRecord } from './lib.mjs'
@@ -25,6 +25,16 @@ const VENV = join(ROOT, 'fixtures', 'radiomics', '.venv')
 const PY = venvPython(VENV)
 const REQUIREMENTS = join(ROOT, 'fixtures', 'radiomics', 'requirements.txt')
 const CASES = ['brain1', 'brain2', 'breast1', 'synthetic-128']
+// class sets: name -> classes (PyRadiomics' names, in its order)
+const SETS = {
+  all: ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape'],
+  'glcm+glrlm': ['glcm', 'glrlm'],
+  firstorder: ['firstorder'],
+  glszm: ['glszm'],
+  gldm: ['gldm'],
+  ngtdm: ['ngtdm'],
+  shape: ['shape'],
+}
 const REPORT = ['pyradiomics-bhklab', 'numpy', 'SimpleITK']
 const DATA_R = join(DATA, 'radiomics')
 const SYNTHETIC_SAMPLES = 3 // PyRadiomics takes seconds a sample on the 128^3 ROI: at most 3, no warm-up
@@ -35,13 +45,13 @@ const fmt = (s) => (s < 0.01 ? `${(s * 1000).toFixed(2)} ms` : s < 1 ? `${(s * 1
 
 async function main() {
   const o = runnerArgs(import.meta.url, {
-    options: { cases: { type: 'string', default: CASES.join(',') }, classes: { type: 'string', default: 'glcm,glrlm' } },
+    options: { cases: { type: 'string', default: CASES.join(',') }, sets: { type: 'string', default: Object.keys(SETS).join(',') } },
     defaults: { shared: join(SHARED_REFERENCE, 'pyradiomics') },
   })
   const cases = o.values.cases.split(',')
-  const classes = o.values.classes.split(',')
-  const label = classes.join(' + ').replace('glcm + glrlm', 'GLCM + GLRLM')
   for (const c of cases) if (!CASES.includes(c)) throw new BenchError(`--cases: unknown case ${c} (${CASES.join(', ')})`)
+  const sets = o.values.sets.split(',')
+  for (const k of sets) if (!SETS[k]) throw new BenchError(`--sets: unknown set ${k} (${Object.keys(SETS).join(', ')})`)
   needShared(o.shared, '../shared/reference/pyradiomics')
   const { t0, vk, m, notes } = begin(o, { venv: VENV, requirements: [REQUIREMENTS], report: REPORT }, 'PyRadiomics')
   say('preparing inputs (NIfTI copies of the NRRD cases, synthetic ROI) ...')
@@ -56,37 +66,43 @@ async function main() {
       for (let i = 0; i < mask.data.length; i++) roi += mask.data[i] === 1 ? 1 : 0
       const synthetic = c.startsWith('synthetic')
       const ns = synthetic ? Math.min(o.samples, SYNTHETIC_SAMPLES) : o.samples
-      say(`${c}: ${image.shape.join('x')} voxels, ROI ${roi} voxels; PyRadiomics x${ns} ...`)
-      const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c, '--classes', classes.join(',')], {
-        o,
-        tmp,
-        tag: `${c}-pyradiomics`,
-        python: PY,
-        samples: ns,
-        warmup: synthetic ? 0 : o.warmup,
-      })
-      const timeVk = async (threads) => {
-        const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, { classes }, { threads }), (t, kind) => `${c} ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
-        return { stats: withCount(stats(times)), features: out }
+      for (const set of sets) {
+        const classes = SETS[set]
+        say(`${c} [${set}]: ${image.shape.join('x')} voxels, ROI ${roi} voxels; PyRadiomics x${ns} ...`)
+        const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c, '--classes', classes.join(',')], {
+          o,
+          tmp,
+          tag: `${c}-${set}-pyradiomics`,
+          python: PY,
+          samples: ns,
+          warmup: synthetic ? 0 : o.warmup,
+        })
+        const timeVk = async (threads) => {
+          const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, { classes }, { threads }), (t, kind) => `${c} [${set}] ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
+          return { stats: withCount(stats(times)), features: out }
+        }
+        const one = await timeVk(1)
+        const all = await timeVk(o.allThreads)
+        let maxRel = 0
+        for (const [k, w] of Object.entries(r.features)) {
+          const g = one.features[k]
+          if (g === undefined) throw new BenchError(`${c} [${set}]: voxelkit has no ${k}`)
+          const d = w === 0 ? Math.abs(g) : Math.abs(g - w) / Math.abs(w)
+          if (!(Number.isNaN(g) && Number.isNaN(w))) maxRel = Math.max(maxRel, d)
+        }
+        const rs = withCount(r.stats)
+        rows.push({ case: c, set, classes, shape: image.shape, roi, features: Object.keys(r.features).length, pyradiomics: rs, voxelkit1: one.stats, voxelkitAll: all.stats, maxRel, pyradiomicsVersion: r.versions.radiomics })
+        say(`  PyRadiomics ${rs.median.toFixed(3)} s, voxelkit 1 thread ${one.stats.median.toFixed(4)} s, ${o.allThreads} threads ${all.stats.median.toFixed(4)} s, max rel diff ${maxRel.toExponential(1)}`)
       }
-      const one = await timeVk(1)
-      const all = await timeVk(o.allThreads)
-      let maxRel = 0
-      for (const [k, w] of Object.entries(r.features)) {
-        const g = one.features[k]
-        const d = w === 0 ? Math.abs(g) : Math.abs(g - w) / Math.abs(w)
-        if (!(Number.isNaN(g) && Number.isNaN(w))) maxRel = Math.max(maxRel, d)
-      }
-      const rs = withCount(r.stats)
-      rows.push({ case: c, shape: image.shape, roi, pyradiomics: rs, voxelkit1: one.stats, voxelkitAll: all.stats, maxRel, pyradiomicsVersion: r.versions.radiomics })
-      say(`  PyRadiomics ${rs.median.toFixed(3)} s, voxelkit 1 thread ${one.stats.median.toFixed(4)} s, ${o.allThreads} threads ${all.stats.median.toFixed(4)} s, max rel diff ${maxRel.toExponential(1)}`)
     }
   })
 
   finishMachine(m, t0)
-  const head = ['case', 'ROI voxels', 'PyRadiomics (1 thread)', 'voxelkit 1 thread', 'speed-up', `voxelkit ${o.allThreads} threads`, 'speed-up', 'parallel efficiency', 'max rel. diff']
+  const head = ['case', 'classes', 'features', 'ROI voxels', 'PyRadiomics (1 thread)', 'voxelkit 1 thread', 'speed-up', `voxelkit ${o.allThreads} threads`, 'speed-up', 'parallel efficiency', 'max rel. diff']
   const cells = rows.map((r) => [
     r.case,
+    r.set,
+    r.features,
     r.roi,
     fmt(r.pyradiomics.median),
     fmt(r.voxelkit1.median),
@@ -98,7 +114,7 @@ async function main() {
   ])
   const md = [
     header(
-      `Radiomics ${label}, default settings: voxelkit ${m.voxelkit} vs PyRadiomics ${rows[0]?.pyradiomicsVersion ?? ''}`,
+      `Radiomics, default settings, per class set: voxelkit ${m.voxelkit} vs PyRadiomics ${rows[0]?.pyradiomicsVersion ?? ''}`,
       m,
       `median of ${o.samples} samples after ${o.warmup} warm-up (synthetic-128: PyRadiomics ${Math.min(o.samples, SYNTHETIC_SAMPLES)}, no warm-up); time = from loaded image and mask to the features; PyRadiomics in its own process with OMP/OPENBLAS/MKL_NUM_THREADS=1, voxelkit in the runner's.`,
       { notes, report: REPORT },
@@ -106,8 +122,7 @@ async function main() {
     markdownTable(head, cells),
     '',
   ].join('\n')
-  const name = classes.join(',') === 'glcm,glrlm' ? 'radiomics' : `radiomics-${classes.join('+')}`
-  writeRecord(o, name, { machine: m, samples: o.samples, warmup: o.warmup, threads: o.allThreads, classes, rows, markdown: md })
+  writeRecord(o, 'radiomics', { machine: m, samples: o.samples, warmup: o.warmup, threads: o.allThreads, rows, markdown: md })
 }
 
 cli(main)

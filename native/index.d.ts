@@ -265,7 +265,7 @@ export interface RadiomicsOut {
 }
 
 /** What a radiomics call computes. */
-export type RadiomicsOutput = 'features' | 'glcm' | 'glrlm'
+export type RadiomicsOutput = 'features' | 'glcm' | 'glrlm' | 'glszm' | 'gldm' | 'ngtdm'
 
 /**
  * "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \

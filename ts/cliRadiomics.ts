@@ -1,6 +1,6 @@
-// `voxelkit radiomics`: radiomics features (shape, shape2D, GLCM, GLRLM) of one case, or of a
-// batch of cases listed in a CSV (PyRadiomics' batch input: `Image,Mask` columns, optional
-// `Label`), one output row per case.
+// `voxelkit radiomics`: PyRadiomics features (first order, shape, shape2D and the texture
+// classes) of one case, or of a batch of cases listed in a CSV (PyRadiomics' batch input:
+// `Image,Mask` columns, optional `Label`), one output row per case.
 import { availableParallelism } from 'node:os'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { VoxelkitError } from './errors'
@@ -9,9 +9,9 @@ import { extractFeatures, readParams, settingsFromParams, type Features, type Ra
 import { UsageError, parseCommandLine, printError, progressBar, readCsv, threadsOption, writeTable } from './cliKit'
 
 export const RADIOMICS_USAGE = `  voxelkit radiomics <image> <mask> [--params FILE] [--label N] [--out features.csv|.json] [--threads N]
-      Radiomics features of the ROI (PyRadiomics keys and semantics): GLCM and GLRLM, or the
-      classes of the params file's featureClass (shape, shape2D, glcm, glrlm; all when absent).
-      CSV on stdout without --out.
+      Radiomics features of the ROI (PyRadiomics keys and semantics): every class but shape2D,
+      or the classes of the params file's featureClass (firstorder, glcm, gldm, glrlm, glszm,
+      ngtdm, shape, shape2D; all when absent). CSV on stdout without --out.
   voxelkit radiomics <cases.csv> [--params FILE] [--out results.csv|.json] [--jobs N] [--threads N]
       Batch mode: one row per case of a CSV with Image and Mask columns (optional Label), paths
       relative to the CSV; --jobs cases run at once (default 1); a failed case gets its error in

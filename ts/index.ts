@@ -53,8 +53,23 @@ export type {
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'
-export { extractFeatures, extractFeaturesSync, glcm, glcmSync, glrlm, glrlmSync, readParams } from './radiomics'
-export type { Aggregation, FeatureClassName, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
+export {
+  FEATURE_CLASSES,
+  extractFeatures,
+  extractFeaturesSync,
+  glcm,
+  glcmSync,
+  gldm,
+  gldmSync,
+  glrlm,
+  glrlmSync,
+  glszm,
+  glszmSync,
+  ngtdm,
+  ngtdmSync,
+  readParams,
+} from './radiomics'
+export type { Aggregation, FeatureClass, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
 export type { Phantom, PhantomOptions } from './phantom'
 
 const pkg = require('../package.json') as { version: string }

@@ -7,10 +7,15 @@ import { needFileSystem } from './host'
 import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
-/** Feature classes voxelkit computes (PyRadiomics' names). */
-export type FeatureClassName = 'glcm' | 'glrlm' | 'shape' | 'shape2D'
+/** Feature classes voxelkit computes (PyRadiomics' class names). */
+export type FeatureClass = 'firstorder' | 'glcm' | 'gldm' | 'glrlm' | 'glszm' | 'ngtdm' | 'shape' | 'shape2D'
 
-const CLASS_NAMES: readonly string[] = ['glcm', 'glrlm', 'shape', 'shape2D']
+/**
+ * The classes voxelkit computes, in PyRadiomics' order (its modules alphabetically). A parameter
+ * file without `featureClass` enables all of them, as PyRadiomics does; the `classes` setting's
+ * default is all but `shape2D` (PyRadiomics' extractor default).
+ */
+export const FEATURE_CLASSES: readonly FeatureClass[] = ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape', 'shape2D']
 
 /** IBSI's six texture aggregation methods. */
 export type Aggregation =
@@ -58,15 +63,20 @@ export interface RadiomicsSettings {
   minimumROISize?: number | null
   /** @defaultValue true */
   symmetricalGLCM?: boolean | null
+  /** First order: added to the intensities in Energy, TotalEnergy and RootMeanSquared. @defaultValue 0 */
+  voxelArrayShift?: number | null
+  /** GLDM: a neighbour is dependent when its grey level differs by at most this (an integer >= 0). @defaultValue 0 */
+  gldm_a?: number | null
   /** Merge directions weighted by distance. */
   weightingNorm?: 'manhattan' | 'euclidean' | 'infinity' | 'no_weighting' | null
   /**
    * Feature classes. `shape` and `shape2D` read the mask only and come first in the result, as in
    * PyRadiomics; `shape2D` needs `force2D` and a ROI one voxel thick along `force2Ddimension`
-   * (PyRadiomics' rule, see the README), and is skipped (no keys) otherwise.
-   * @defaultValue ['glcm', 'glrlm']
+   * (PyRadiomics' rule, see the README), and is skipped (no keys) otherwise; the others are keyed
+   * in this order.
+   * @defaultValue every class but shape2D ({@link FEATURE_CLASSES}), as PyRadiomics' extractor enables them
    */
-  classes?: FeatureClassName[]
+  classes?: FeatureClass[]
   /** IBSI aggregation; default PyRadiomics' (3D averaged, 2.5D direction-merged with force2D). */
   aggregation?: Aggregation | null
   /** Follow the IBSI manual where PyRadiomics differs (discretisation). @defaultValue false */
@@ -87,7 +97,7 @@ export interface TextureMatrices {
   shape: number[]
   /** Grey level (bin index) of each row (and, for the GLCM, each column). */
   greyLevels: number[]
-  /** GLRLM: run length of each column. */
+  /** The value of each column: GLRLM the run length, GLSZM the zone size, GLDM the dependence (dependent neighbours + 1); empty for the GLCM and the NGTDM (columns n_i, s_i, i). */
   runLengths: number[]
   /** Direction `[dz, dy, dx]` of each matrix when each matrix is one direction over the ROI. */
   angles: number[][]
@@ -187,8 +197,9 @@ function toMatrices(o: RadiomicsOut): TextureMatrices {
 }
 
 /**
- * Shape, shape2D, GLCM and GLRLM features of the ROI `mask == label`, with PyRadiomics 3.1 semantics (its
- * `RadiomicsFeatureExtractor` with the `original` image type), off the event loop.
+ * Features of the ROI `mask == label` (first order, shape, shape2D and the texture classes, see
+ * {@link FEATURE_CLASSES}), with PyRadiomics 3.1 semantics (its `RadiomicsFeatureExtractor`
+ * with the `original` image type), off the event loop.
  *
  * The arrays are read in place while the call runs: do not modify them until it settles.
  *
@@ -220,7 +231,7 @@ export function extractFeaturesSync(
   return toFeatures(computeSync('features', image, mask, settings, options))
 }
 
-const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm' }
+const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm', glszm: 'glszm', gldm: 'gldm', ngtdm: 'ngtdm' }
 
 async function computeAsync(what: RadiomicsOutput, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: AsyncOptions) {
   checkOptions(options, ASYNC_OPTIONS, FN[what])
@@ -261,6 +272,48 @@ export function glrlm(image: Volume, mask: Volume | VoxelArray, settings: Radiom
 /** The synchronous twin of {@link glrlm}. */
 export function glrlmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
   return toMatrices(computeSync('glrlm', image, mask, settings, options))
+}
+
+/**
+ * The GLSZM matrices as PyRadiomics' `P_glszm` holds them: zone counts, rows the grey levels of
+ * the ROI, columns the zone sizes that occur (`runLengths`). One matrix (3D zones, or the
+ * in-plane zones of every slice with `force2D`/`2.5D_*`), one per slice with `2D_*`.
+ */
+export function glszm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return computeAsync('glszm', image, mask, settings, options).then(toMatrices)
+}
+
+/** The synchronous twin of {@link glszm}. */
+export function glszmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return toMatrices(computeSync('glszm', image, mask, settings, options))
+}
+
+/**
+ * The GLDM matrices as PyRadiomics' `P_gldm` holds them: voxel counts, rows the grey levels of
+ * the ROI, columns the dependences that occur (`runLengths`: the number of neighbours within
+ * `gldm_a` grey levels, plus one). One matrix unless a `2D_*` aggregation (one per slice).
+ */
+export function gldm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return computeAsync('gldm', image, mask, settings, options).then(toMatrices)
+}
+
+/** The synchronous twin of {@link gldm}. */
+export function gldmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return toMatrices(computeSync('gldm', image, mask, settings, options))
+}
+
+/**
+ * The NGTDM matrices as PyRadiomics' `P_ngtdm` holds them: rows the grey levels, columns `n_i`
+ * (voxels of the level), `s_i` (sum of |i - mean grey level of the neighbours in the ROI|) and
+ * `i`. One matrix unless a `2D_*` aggregation (one per slice, rows the ROI's grey levels).
+ */
+export function ngtdm(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: AsyncOptions = {}): Promise<TextureMatrices> {
+  return computeAsync('ngtdm', image, mask, settings, options).then(toMatrices)
+}
+
+/** The synchronous twin of {@link ngtdm}. */
+export function ngtdmSync(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings = {}, options: SyncOptions = {}): TextureMatrices {
+  return toMatrices(computeSync('ngtdm', image, mask, settings, options))
 }
 
 /** A PyRadiomics parameter file. */
@@ -317,7 +370,7 @@ export function readParams(path: string): RadiomicsParams {
   const imageType = obj('imageType') as Record<string, Record<string, unknown>>
   return {
     setting,
-    featureClass: Object.keys(featureClass).length ? featureClass : { shape: null, shape2D: null, glcm: null, glrlm: null },
+    featureClass: Object.keys(featureClass).length ? featureClass : Object.fromEntries(FEATURE_CLASSES.map((c) => [c, null])),
     imageType: Object.keys(imageType).length ? Object.fromEntries(Object.entries(imageType).map(([k, v]) => [k, v ?? {}])) : { Original: {} },
     voxelSetting: obj('voxelSetting'),
   }
@@ -334,10 +387,12 @@ export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
   }
   const classes = Object.keys(p.featureClass)
   for (const [c, names] of Object.entries(p.featureClass)) {
-    if (!CLASS_NAMES.includes(c)) throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (${CLASS_NAMES.join(', ')} are)`)
+    if (!(FEATURE_CLASSES as readonly string[]).includes(c)) {
+      throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (${FEATURE_CLASSES.join(', ')} are)`)
+    }
     if (names !== null && names !== undefined && !(Array.isArray(names) && names.length === 0)) {
       throw new VoxelkitError('ERR_UNSUPPORTED', `selecting single features of '${c}' is not supported yet; list the class with no features to enable all`)
     }
   }
-  return { ...p.setting, classes: classes as FeatureClassName[] }
+  return { ...p.setting, classes: classes as FeatureClass[] }
 }

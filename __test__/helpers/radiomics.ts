@@ -22,6 +22,9 @@ export interface RadCase {
   features?: Record<string, Num>
   glcm?: { shape: number[]; data: Num[] }
   glrlm?: { shape: number[]; data: Num[] }
+  glszm?: { shape: number[]; data: Num[] }
+  gldm?: { shape: number[]; data: Num[] }
+  ngtdm?: { shape: number[]; data: Num[] }
   error?: string
 }
 
@@ -113,8 +116,17 @@ export function readNpy(path: string): { shape: number[]; data: Float64Array } {
     raw[i] =
       descr === '<f8' ? b.readDoubleLE(p) : descr === '<f4' ? b.readFloatLE(p) : descr === '<i8' ? Number(b.readBigInt64LE(p)) : b.readInt32LE(p)
   }
-  if (fortran) throw new Error(`${path}: Fortran-order .npy files are not handled`)
-  return { shape, data: raw }
+  if (!fortran) return { shape, data: raw }
+  // Fortran order (first axis fastest) to C order (last axis fastest)
+  const data = new Float64Array(n)
+  const idx = new Array<number>(shape.length).fill(0)
+  for (let f = 0; f < n; f++) {
+    let c = 0
+    for (let d = 0; d < shape.length; d++) c = c * shape[d] + idx[d]
+    data[c] = raw[f]
+    for (let d = 0; d < shape.length && ++idx[d] === shape[d]; d++) idx[d] = 0
+  }
+  return { shape, data }
 }
 
 export const hasShared = (...parts: string[]): boolean => existsSync(join(SHARED, 'reference', ...parts))

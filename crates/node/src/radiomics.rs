@@ -11,7 +11,10 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use voxelkit_core::{with_samples, Control, Error, Result, Sample};
 use voxelkit_radiomics::preprocess::Input;
-use voxelkit_radiomics::{extract, glcm_matrices, glrlm_matrices, Settings, TextureMatrices};
+use voxelkit_radiomics::{
+    extract, glcm_matrices, gldm_matrices, glrlm_matrices, glszm_matrices, ngtdm_matrices,
+    Settings, TextureMatrices,
+};
 
 /// What a radiomics call computes.
 #[napi(string_enum = "lowercase")]
@@ -22,6 +25,12 @@ pub enum RadiomicsOutput {
     Glcm,
     /// GLRLM matrices.
     Glrlm,
+    /// GLSZM matrices.
+    Glszm,
+    /// GLDM matrices.
+    Gldm,
+    /// NGTDM matrices.
+    Ngtdm,
 }
 
 /// Feature values or texture matrices.
@@ -91,6 +100,9 @@ fn compute<T: Sample, M: Sample>(
         RadiomicsOutput::Features => Computed::Features(extract(i, s, th, ctl)?),
         RadiomicsOutput::Glcm => Computed::Matrices(glcm_matrices(i, s, th, ctl)?),
         RadiomicsOutput::Glrlm => Computed::Matrices(glrlm_matrices(i, s, th, ctl)?),
+        RadiomicsOutput::Glszm => Computed::Matrices(glszm_matrices(i, s, th, ctl)?),
+        RadiomicsOutput::Gldm => Computed::Matrices(gldm_matrices(i, s, th, ctl)?),
+        RadiomicsOutput::Ngtdm => Computed::Matrices(ngtdm_matrices(i, s, th, ctl)?),
     })
 }
 

@@ -1,27 +1,38 @@
-//! voxelkit-radiomics: GLCM and GLRLM texture features with PyRadiomics 3.1 semantics
-//! (setting names, defaults, preprocessing, feature formulas, empty-level and empty-direction
-//! handling) and IBSI's six aggregation methods; PyRadiomics' `shape` and `shape2D` classes
-//! ([`shape`], [`shape2d`]: marching cubes / squares as PyRadiomics runs them, exact diameters
-//! from convex hulls, [`hull`]).
+//! voxelkit-radiomics: PyRadiomics 3.1's first-order, shape, shape2D, GLCM, GLDM, GLRLM, GLSZM
+//! and NGTDM classes (setting names, defaults, preprocessing, feature formulas, empty-level and
+//! empty-direction handling, quirks) and IBSI's aggregation methods. [`shape`] and [`shape2d`]
+//! run marching cubes / squares as PyRadiomics does, with exact diameters from convex hulls
+//! ([`hull`]).
 //!
 //! Pipeline: [`preprocess::prepare`] (label, normalise, mask checks, resegment, crop, discretise)
-//! -> raw counts per (region, direction) ([`matrices`]) -> groups of matrices merged according to
-//! the aggregation (or PyRadiomics' distance weighting) -> one normalised matrix per group ->
-//! features per group ([`features`]) -> mean over groups ignoring NaN (PyRadiomics' `nanmean`).
+//! -> per class: first order on the ROI's values ([`firstorder`]); GLCM/GLRLM raw counts per
+//! (region, direction) ([`matrices`]) -> groups of matrices merged according to the aggregation
+//! (or PyRadiomics' distance weighting) -> one normalised matrix per group -> features per group
+//! ([`features`]); GLSZM zones ([`glszm`]), GLDM and NGTDM neighbourhoods ([`neighbours`],
+//! [`gldm`], [`ngtdm`]) per IBSI 2D / 2.5D / 3D layout -> features per matrix -> mean over
+//! groups ignoring NaN (PyRadiomics' `nanmean`).
 //!
 //! Parallelism: regions, directions and slabs of the box are counted in parallel; counts are
 //! exact integers and every floating-point reduction runs in a fixed order, so results are
 //! bitwise identical at any thread count.
 
 pub mod features;
+pub mod firstorder;
+pub mod gldm;
+pub mod glszm;
 pub mod hull;
 pub mod matrices;
+pub mod neighbours;
+pub mod ngtdm;
 pub mod preprocess;
 pub mod settings;
 pub mod shape;
 pub mod shape2d;
 
+pub use gldm::gldm_matrices;
+pub use glszm::glszm_matrices;
 use matrices::{Angle, Region};
+pub use ngtdm::ngtdm_matrices;
 use preprocess::{Input, Roi};
 use rayon::prelude::*;
 pub use settings::{Aggregation, FeatureClass, Settings, WeightingNorm};
@@ -38,7 +49,8 @@ pub struct TextureMatrices {
     pub shape: [usize; 3],
     /// Grey levels (bin indices) of the matrix rows.
     pub grey_levels: Vec<u32>,
-    /// GLRLM: the run length of each column; GLCM: empty.
+    /// The value of each column: GLRLM the run length, GLSZM the zone size, GLDM the dependence
+    /// (neighbours within `gldm_a`, plus one); GLCM and NGTDM (columns `n_i`, `s_i`, `i`): empty.
     pub run_lengths: Vec<u32>,
     /// Directions `(z, y, x)` of the matrices when each group is one direction over the whole
     /// ROI (PyRadiomics' default); empty otherwise.
@@ -240,6 +252,33 @@ pub fn extract<T: Sample, M: Sample>(
         ctl.check()?;
         match c {
             FeatureClass::Shape | FeatureClass::Shape2D => {}
+            FeatureClass::Firstorder => {
+                let f = pool
+                    .install(|| firstorder::firstorder_features(&roi, s.voxel_array_shift, ctl))?;
+                for (k, (name, deprecated)) in firstorder::FIRSTORDER_NAMES.iter().enumerate() {
+                    if !deprecated {
+                        out.push((format!("original_firstorder_{name}"), f[k]));
+                    }
+                }
+            }
+            FeatureClass::Glszm => {
+                let f = pool.install(|| glszm::glszm_class(&roi, s, ctl))?;
+                for (k, name) in glszm::GLSZM_NAMES.iter().enumerate() {
+                    out.push((format!("original_glszm_{name}"), f[k]));
+                }
+            }
+            FeatureClass::Gldm => {
+                let f = pool.install(|| gldm::gldm_class(&roi, s, ctl))?;
+                for (k, name) in gldm::GLDM_NAMES.iter().enumerate() {
+                    out.push((format!("original_gldm_{name}"), f[k]));
+                }
+            }
+            FeatureClass::Ngtdm => {
+                let f = pool.install(|| ngtdm::ngtdm_class(&roi, s, ctl))?;
+                for (k, name) in ngtdm::NGTDM_NAMES.iter().enumerate() {
+                    out.push((format!("original_ngtdm_{name}"), f[k]));
+                }
+            }
             FeatureClass::Glcm => {
                 let g = pool.install(|| glcm_groups(&roi, s, ctl))?;
                 let per: Vec<[f64; 24]> = pool.install(|| {

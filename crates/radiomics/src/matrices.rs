@@ -473,6 +473,7 @@ mod tests {
                 spacing: [1.0; 3],
                 count: 0,
                 origin: [0; 3],
+                values: vec![],
             };
             let a = angles(size, &[1], None);
             if a.is_empty() {

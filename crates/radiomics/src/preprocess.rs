@@ -30,6 +30,8 @@ pub struct Roi {
     pub count: usize,
     /// The box's first voxel in the input, `[x, y, z]` (NIfTI order).
     pub origin: [usize; 3],
+    /// Image value (after normalisation) inside the ROI, NaN outside; same indexing as `grey`.
+    pub values: Vec<f64>,
 }
 
 impl Roi {
@@ -515,6 +517,7 @@ pub fn prepare<T: Sample, M: Sample>(
         spacing: [inp.spacing[2], inp.spacing[1], inp.spacing[0]],
         count: sc.count,
         origin: sc.lo,
+        values: vals,
     })
 }
 

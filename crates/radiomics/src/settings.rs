@@ -3,7 +3,7 @@
 //!
 //! Every setting name PyRadiomics' parameter schema defines is accepted (a params file loads
 //! unchanged); names that only matter for image types or voxel-based extraction voxelkit does not
-//! build are accepted and have no effect on the `original` GLCM/GLRLM features; a setting that
+//! build are accepted and have no effect on the `original` features; a setting that
 //! would change the result but whose processing is not built (resampling, vector masks) is
 //! `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`. A JSON `null` means "PyRadiomics'
 //! default", as `None` does in a PyRadiomics settings dictionary.
@@ -31,8 +31,12 @@ pub enum WeightingNorm {
 /// Feature classes voxelkit computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureClass {
+    Firstorder,
     Glcm,
+    Gldm,
     Glrlm,
+    Glszm,
+    Ngtdm,
     Shape,
     Shape2D,
 }
@@ -40,12 +44,44 @@ pub enum FeatureClass {
 impl FeatureClass {
     pub fn name(self) -> &'static str {
         match self {
+            FeatureClass::Firstorder => "firstorder",
             FeatureClass::Glcm => "glcm",
+            FeatureClass::Gldm => "gldm",
             FeatureClass::Glrlm => "glrlm",
+            FeatureClass::Glszm => "glszm",
+            FeatureClass::Ngtdm => "ngtdm",
             FeatureClass::Shape => "shape",
             FeatureClass::Shape2D => "shape2D",
         }
     }
+
+    /// The class named `n` (PyRadiomics' class names), if voxelkit computes it.
+    pub fn parse(n: &str) -> Option<Self> {
+        Some(match n {
+            "firstorder" => FeatureClass::Firstorder,
+            "glcm" => FeatureClass::Glcm,
+            "gldm" => FeatureClass::Gldm,
+            "glrlm" => FeatureClass::Glrlm,
+            "glszm" => FeatureClass::Glszm,
+            "ngtdm" => FeatureClass::Ngtdm,
+            "shape" => FeatureClass::Shape,
+            "shape2D" => FeatureClass::Shape2D,
+            _ => return None,
+        })
+    }
+
+    /// The classes PyRadiomics' `RadiomicsFeatureExtractor` enables by default (every class but
+    /// shape2D), in PyRadiomics' order (its modules alphabetically; shape's keys come first in
+    /// the output, as PyRadiomics computes shape before the others).
+    pub const DEFAULT: [FeatureClass; 7] = [
+        FeatureClass::Firstorder,
+        FeatureClass::Glcm,
+        FeatureClass::Gldm,
+        FeatureClass::Glrlm,
+        FeatureClass::Glszm,
+        FeatureClass::Ngtdm,
+        FeatureClass::Shape,
+    ];
 }
 
 /// IBSI's six texture aggregation methods.
@@ -109,6 +145,10 @@ pub struct Settings {
     pub minimum_roi_dimensions: usize,
     pub minimum_roi_size: Option<f64>,
     pub symmetrical_glcm: bool,
+    /// First order: added to the intensities in Energy, TotalEnergy and RootMeanSquared.
+    pub voxel_array_shift: f64,
+    /// GLDM: largest grey-level difference of a dependent neighbour.
+    pub gldm_a: u32,
     pub weighting_norm: Option<WeightingNorm>,
     pub classes: Vec<FeatureClass>,
     /// `None`: PyRadiomics' behaviour (3D averaged, or 2.5D direction-merged with `force2D`).
@@ -136,8 +176,10 @@ impl Default for Settings {
             minimum_roi_dimensions: 2,
             minimum_roi_size: None,
             symmetrical_glcm: true,
+            voxel_array_shift: 0.0,
+            gldm_a: 0,
             weighting_norm: None,
-            classes: vec![FeatureClass::Glcm, FeatureClass::Glrlm],
+            classes: FeatureClass::DEFAULT.to_vec(),
             aggregation: None,
             ibsi: false,
             resegment_shape: false,
@@ -165,8 +207,6 @@ const NO_EFFECT: &[&str] = &[
     "lbp3DLevels",
     "lbp3DIcosphereRadius",
     "lbp3DIcosphereSubdivision",
-    "voxelArrayShift",
-    "gldm_a",
     "kernelRadius",
     "maskedKernel",
     "initValue",
@@ -193,6 +233,8 @@ pub const KNOWN: &[&str] = &[
     "minimumROIDimensions",
     "minimumROISize",
     "symmetricalGLCM",
+    "voxelArrayShift",
+    "gldm_a",
     "weightingNorm",
     "classes",
     "aggregation",
@@ -323,6 +365,8 @@ impl Settings {
                 "minimumROIDimensions" => s.minimum_roi_dimensions = int(k, v, 1, 3)? as usize,
                 "minimumROISize" => s.minimum_roi_size = Some(positive(k, v)?),
                 "symmetricalGLCM" => s.symmetrical_glcm = boolean(k, v)?,
+                "voxelArrayShift" => s.voxel_array_shift = num(k, v)?,
+                "gldm_a" => s.gldm_a = int(k, v, 0, u32::MAX as i64)? as u32,
                 "weightingNorm" => {
                     s.weighting_norm = Some(match v.as_str() {
                         Some("manhattan") => WeightingNorm::Manhattan,
@@ -342,21 +386,11 @@ impl Settings {
                     })?;
                     let mut c = Vec::new();
                     for x in a {
-                        let f = match x.as_str() {
-                            Some("glcm") => FeatureClass::Glcm,
-                            Some("glrlm") => FeatureClass::Glrlm,
-                            Some("shape") => FeatureClass::Shape,
-                            Some("shape2D") => FeatureClass::Shape2D,
-                            Some(n @ ("firstorder" | "glszm" | "gldm" | "ngtdm")) => {
-                                return Err(Error::unsupported(format!(
-                                    "feature class '{n}' is not built yet (glcm, glrlm, shape and shape2D are)"
-                                )))
-                            }
-                            _ => {
-                                return Err(Error::setting(format!(
-                                    "unknown feature class {x} (glcm, glrlm, shape, shape2D)"
-                                )))
-                            }
+                        let Some(f) = x.as_str().and_then(FeatureClass::parse) else {
+                            return Err(Error::setting(format!(
+                                "unknown feature class {x} (firstorder, glcm, gldm, glrlm, glszm, \
+                                 ngtdm, shape, shape2D)"
+                            )));
                         };
                         if !c.contains(&f) {
                             c.push(f);
@@ -437,14 +471,17 @@ mod tests {
             Code::Unsupported
         );
         assert_eq!(e(json!({"aggregation": "4D"})), Code::Setting);
-        assert_eq!(e(json!({"classes": ["glszm"]})), Code::Unsupported);
         assert_eq!(e(json!({"classes": ["Shape"]})), Code::Setting);
+        assert_eq!(e(json!({"classes": ["texture"]})), Code::Setting);
         assert_eq!(e(json!({"resegmentShape": 1})), Code::Setting);
         let s =
             Settings::from_json(&json!({"classes": ["shape2D", "shape"], "resegmentShape": true}))
                 .unwrap();
         assert_eq!(s.classes, vec![FeatureClass::Shape2D, FeatureClass::Shape]);
         assert!(s.resegment_shape);
+        assert_eq!(e(json!({"gldm_a": -1})), Code::Setting);
+        assert_eq!(e(json!({"gldm_a": 0.5})), Code::Setting);
+        assert_eq!(e(json!({"voxelArrayShift": "2000"})), Code::Setting);
         assert_eq!(e(json!(3)), Code::Setting);
     }
 }

@@ -5,11 +5,12 @@
 //!   the same ROI after cropping: every feature bitwise equal;
 //! * flipping image and mask along any axis maps the 13 GLCM/GLRLM directions onto themselves
 //!   (d ↦ d with one sign changed, which is another direction of the set or, through the
-//!   symmetrical GLCM and the direction-free run lengths, the same matrix): the per-direction
-//!   features are permuted, so their average changes only by summation order (checked at 1e-12
-//!   relative). What does change under a flip: nothing among these classes with the defaults;
-//!   with `symmetricalGLCM: false` a flip transposes some matrices and MCC is not transpose-
-//!   invariant (its Q = P Pᵀ-like product), so that setting is left out here;
+//!   symmetrical GLCM and the direction-free run lengths, the same matrix), leaves zones,
+//!   neighbourhoods and the value distribution as they were: per-direction features are
+//!   permuted and sums reordered, so every feature changes only by summation order (checked at
+//!   1e-12 relative), the shape features included (PyRadiomics' mesh is flip-invariant: checked
+//!   against PyRadiomics on these masks). With `symmetricalGLCM: false` a flip transposes some
+//!   matrices and MCC is not transpose-invariant, so that setting is left out here;
 //! * a monotone change of the grey values that keeps every voxel in its bin (a shift by a whole
 //!   number of bin widths, or any increasing map inside each bin) leaves the texture features
 //!   bitwise unchanged: they see only the bin indices;
@@ -204,7 +205,7 @@ fn grey_value_maps_that_keep_the_bins_keep_the_texture() {
             bitwise(
                 &format!("case {k} +{shift} {s}"),
                 &base,
-                &features(&shifted, s),
+                &texture(features(&shifted, s)),
             );
             // an increasing map inside each bin: x = b w + f (0 <= f < w) -> b w + f² / w
             let squeezed = Case {
@@ -223,7 +224,7 @@ fn grey_value_maps_that_keep_the_bins_keep_the_texture() {
             bitwise(
                 &format!("case {k} in-bin map {s}"),
                 &base,
-                &features(&squeezed, s),
+                &texture(features(&squeezed, s)),
             );
         }
     }
