@@ -443,7 +443,13 @@ pub fn prepare<T: Sample, M: Sample>(
     }
 
     // discretisation
-    check_bins(min, max, &thresholds, s)?;
+    check_bins(
+        min,
+        max,
+        &thresholds,
+        s,
+        T::IS_F32 && !s.normalize && !s.ibsi,
+    )?;
     let bin: Box<dyn Fn(f64) -> u32 + Sync> = if s.ibsi {
         match s.bin_count {
             Some(ng) => {
@@ -529,9 +535,24 @@ pub fn prepare<T: Sample, M: Sample>(
 /// Ng x Ng array per angle (2^20 levels would need 8 TiB per angle).
 pub const MAX_BINS: f64 = (1u64 << 20) as f64;
 
-fn check_bins(min: f64, max: f64, thresholds: &Option<Vec<f64>>, s: &Settings) -> Result<()> {
+/// `f32_edges`: the edges are computed in float32 (numpy's arithmetic for float32 images), where
+/// a bin width beyond float32's range becomes infinite (numpy's `arange` then fails; here
+/// `ERR_SETTING`, found by the fuzz target: `binWidth` 3.3e116 overflowed the edge vector).
+fn check_bins(
+    min: f64,
+    max: f64,
+    thresholds: &Option<Vec<f64>>,
+    s: &Settings,
+    f32_edges: bool,
+) -> Result<()> {
     if s.bin_count.is_some() {
         return Ok(()); // bounded by MAX_BINS when the settings are parsed
+    }
+    if f32_edges && !((2.0 * s.bin_width) as f32 + max as f32).is_finite() {
+        return Err(Error::setting(format!(
+            "binWidth {} is beyond float32's range for a float32 image",
+            s.bin_width
+        )));
     }
     let low = match (thresholds, s.resegment_mode) {
         (Some(t), ResegmentMode::Absolute) if s.ibsi => t[0].min(min),

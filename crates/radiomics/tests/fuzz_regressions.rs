@@ -87,3 +87,15 @@ fn a_huge_bin_count_is_a_setting_error_not_ten_seconds_of_work() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn a_bin_width_beyond_float32_is_a_setting_error_for_float32_images() {
+    // crash-5e6aa291: {"binWidth": 3.3e116} on the float32 image: the width became infinite in
+    // float32 and the bin-edge vector's length overflowed (a panic)
+    let json = r#"{"binWidth": 333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333324}"#;
+    let e = run(json, true).unwrap_err();
+    assert_eq!(e.code, Code::Setting, "{}", e.message);
+    // float64 images compute the edges in float64: one bin, extracted
+    assert!(!run(json, false).unwrap().is_empty());
+    assert!(!run(r#"{"binWidth": 1e30}"#, true).unwrap().is_empty());
+}
