@@ -75,6 +75,11 @@ test('the CSV of cases: quoted cells keep commas, quotes and line breaks, and cs
     { Image: 'only', Mask: '' },
     { Image: '1', Mask: '2' },
   ])
+  // one column named '' or holding blank cells (fuzz-params --target csv crash-1d3581c851ff)
+  for (const one of [[{ '': 'Image' }], [{ Image: '' }, { Image: '  ' }, { Image: 'x' }]]) {
+    const b = parseCsv(csvLines(one).join('\n') + '\n', 'one.csv')
+    t.deepEqual(b.rows, one)
+  }
   for (const bad of ['', '\n  \n', 'Image\n"open']) {
     const e = t.throws(() => parseCsv(bad, 'bad.csv'))
     t.is((e as VoxelkitError).code, 'ERR_FORMAT')

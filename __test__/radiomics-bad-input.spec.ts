@@ -75,7 +75,6 @@ const sync: [string, () => unknown, ErrorCode][] = [
   ['unknown resegmentMode', () => extractFeaturesSync(image, mask, { resegmentMode: 'median' as 'sigma', resegmentRange: [0] }), 'ERR_SETTING'],
   ['minimumROISize above the ROI', () => extractFeaturesSync(image, mask, { minimumROISize: 1e6 }), 'ERR_SHAPE'],
   ['resampling requested', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, 1, 1], interpolator: 'sitkBSpline' }), 'ERR_UNSUPPORTED'],
-  ['feature class not built', () => extractFeaturesSync(image, mask, { classes: ['shape' as 'glcm'] }), 'ERR_UNSUPPORTED'],
   ['voxelArrayShift a string', () => extractFeaturesSync(image, mask, { voxelArrayShift: '2000' as unknown as number }), 'ERR_SETTING'],
   ['voxelArrayShift infinite', () => extractFeaturesSync(image, mask, { voxelArrayShift: Infinity }), 'ERR_SETTING'],
   ['unknown feature class', () => extractFeaturesSync(image, mask, { classes: ['texture' as 'glcm'] }), 'ERR_SETTING'],

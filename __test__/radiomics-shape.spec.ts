@@ -307,7 +307,7 @@ test('params files: featureClass shape/shape2D through readParams and `voxelkit 
   t.deepEqual(Object.keys(want), c.features!.map(([k]) => k))
   for (const [k, w] of Object.entries(want)) t.is(got[k], w, k)
   t.false(Object.keys(got).some((k) => k.includes('glcm')))
-  // no featureClass: every built class, shape first
+  // no featureClass: every class (shape2D included, as PyRadiomics' params files do)
   writeFileSync(join(dir, 'all.yaml'), 'setting:\n  binWidth: 25\n')
-  t.deepEqual(Object.keys(readParams(join(dir, 'all.yaml')).featureClass), ['shape', 'shape2D', 'glcm', 'glrlm'])
+  t.deepEqual(Object.keys(readParams(join(dir, 'all.yaml')).featureClass), ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape', 'shape2D'])
 })

@@ -147,9 +147,8 @@ function runCsv(data) {
     if (Object.values(row).some((v) => typeof v !== 'string')) throw finding('a cell is not a string')
   }
   if (unique && t.rows.length > 0) {
-    // one column: a row whose cell is blank is written as a blank line, which is skipped
-    const expected = t.columns.length === 1 ? t.rows.filter((r) => r[t.columns[0]].trim() !== '') : t.rows
-    if (expected.length > 0) {
+    const expected = t.rows
+    {
       const back = parseCsv(csvLines(expected).join('\n') + '\n', 'written.csv')
       const same =
         back.columns.length === t.columns.length &&

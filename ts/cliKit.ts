@@ -191,7 +191,13 @@ export function writeTable(out: string | undefined, rows: readonly Record<string
 export function csvLines(rows: readonly Record<string, unknown>[]): string[] {
   const cols: string[] = []
   for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k)
-  return [cols.map(csvField).join(','), ...rows.map((r) => cols.map((c) => csvField(r[c])).join(','))]
+  const line = (cells: string[]) => {
+    const l = cells.join(',')
+    // a one-column record that is empty or blanks only would read back as a blank line (skipped):
+    // quote it (found by scripts/fuzz-params.mjs --target csv)
+    return l.trim() === '' ? `"${l}"` : l
+  }
+  return [line(cols.map(csvField)), ...rows.map((r) => line(cols.map((c) => csvField(r[c]))))]
 }
 
 function csvField(v: unknown): string {
