@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cohortStatus, collectResults, startDashboard, startWorker, submitCohort, type CohortStatus } from '../ts/cohort'
-import { readVolumeSync, writeVolumeSync } from '../ts/index'
+import { readVolumeSync, simulateDkiPhantom, writeVolumeSync } from '../ts/index'
 import { cli, fitArgs, scratchDir, writeDwiFiles, type DwiFiles } from './helpers/cli'
 import { phantom } from './helpers/data'
 import { ROOT } from './helpers/fixtures'
@@ -509,6 +509,25 @@ rtest('DTI cohort of 10 generated subjects (API worker, 2 slots): maps equal `vo
       t.deepEqual(got.data, want.data, `${s.id} ${m}`)
     }
     t.deepEqual(readFileSync(join(out, s.id, 'preview.png')), readFileSync(join(local, 'preview.png')))
+  }
+})
+
+rtest('DKI cohort: the maps equal `voxelkit dki` (CWLS)', async (t) => {
+  const q = 'dki'
+  const p = simulateDkiPhantom({ shape: [6, 6, 2], seed: 5 })
+  const files = writeDwiFiles(join(dir, 'dki-in'), p)
+  const csv = join(dir, 'dki.csv')
+  writeFileSync(csv, `ID,DWI,Bval,Bvec,Mask\nk1,${files.dwi},${files.bval},${files.bvec},${files.mask}\n`)
+  const out = join(dir, 'dki-out')
+  t.is((await submitCohort(csv, { redis: redis.url, queue: q, task: 'dki', method: 'CWLS', out })).added, 1)
+  const w = await startWorker({ redis: redis.url, queue: q, threads: 1 })
+  await finished(q)
+  await w.close()
+  const local = join(dir, 'dki-local')
+  const l = await cli('dki', ...fitArgs(files, local), '--method', 'CWLS')
+  t.is(l.code, 0, l.stderr)
+  for (const m of ['fa', 'md', 'mk', 'ak', 'rk', 'kfa', 'mkt', 'kt', 'evecs']) {
+    t.deepEqual(readVolumeSync(join(out, 'k1', `${m}.nii.gz`)).data, readVolumeSync(join(local, `${m}.nii.gz`)).data, m)
   }
 })
 
