@@ -340,6 +340,8 @@ rtest('a corrupt image, an absent file and a bad setting fail with their codes w
   const st2 = await status(q)
   t.is(st2.submission!.completed, 3)
   t.deepEqual(st2.failures.byCode, { ERR_IO: 2, ERR_SETTING: 1 })
+  // attempts counted afresh after retry-failed
+  t.deepEqual(Object.fromEntries(st2.failures.cases.map((f) => [f.case, [f.code, f.attempts]])), { absent: ['ERR_IO', 1], badlabel: ['ERR_SETTING', 1], readerror: ['ERR_IO', 3] })
   t.is((await cli('radiomics', csv, '--out', local)).code, 1)
   t.is((await cli('cohort', 'collect', '--out', out, ...arg(q))).code, 1)
   t.is(text(out), text(local))

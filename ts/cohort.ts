@@ -764,6 +764,13 @@ export async function collectResults(options: CollectOptions = {}): Promise<Coho
       const got = await Promise.all(ids.slice(i, i + 500).map((id) => queue.getJob(id)))
       for (const j of got) if (j) jobs.set(j.id!, j as Job<CaseJob>)
     }
+    // the state of each unfinished job, for its row
+    const open = [...new Set(manifest.jobIds)].filter((id) => !jobs.has(id))
+    const states = new Map<string, string>()
+    for (let i = 0; i < open.length; i += 500) {
+      const got = await Promise.all(open.slice(i, i + 500).map((id) => queue.getJobState(id)))
+      got.forEach((st, k) => states.set(open[i + k], st === 'unknown' ? 'removed' : st))
+    }
     let nc = 0
     let nf = 0
     let np = 0
@@ -781,9 +788,9 @@ export async function collectResults(options: CollectOptions = {}): Promise<Coho
         rows.push({ ...row, error: j.failedReason })
       } else {
         np++
-        const state = await queue.getJobState(id)
-        if (unfinished.length < 5) unfinished.push(`row ${k + 1} (${state === 'unknown' ? 'removed: submit again' : state})`)
-        rows.push({ ...row, error: `not finished (${state === 'unknown' ? 'removed' : state})` })
+        const state = states.get(id) ?? 'removed'
+        if (unfinished.length < 5) unfinished.push(`row ${k + 1} (${state === 'removed' ? 'removed: submit again' : state})`)
+        rows.push({ ...row, error: `not finished (${state})` })
       }
     }
     if (np > 0 && !options.partial) {
@@ -793,11 +800,24 @@ export async function collectResults(options: CollectOptions = {}): Promise<Coho
   })
 }
 
-/** Moves every failed job back to the queue (attempts counted afresh); returns how many. */
+/** Moves every failed job back to the queue, its attempts counted afresh; returns how many. */
 export async function retryFailed(options: ConnectionOptions = {}): Promise<number> {
   return withQueue(options, async ({ queue }) => {
-    const n = await queue.getFailedCount()
-    await queue.retryJobs({ state: 'failed' })
+    // the failed jobs of now, once each (a retried job may fail again while this runs)
+    const ids = await queue.getRanges(['failed'], 0, -1)
+    let n = 0
+    for (let i = 0; i < ids.length; i += 200) {
+      const done = await Promise.all(
+        ids.slice(i, i + 200).map(async (id) => {
+          const job = await queue.getJob(id)
+          // (BullMQ's queue.retryJobs keeps attemptsMade: a retried job would get one try)
+          return job
+            ?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
+            .then(() => 1, () => 0) ?? 0 // gone or no longer failed meanwhile
+        }),
+      )
+      for (const d of done) n += d
+    }
     return n
   })
 }
