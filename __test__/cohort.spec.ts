@@ -276,6 +276,12 @@ rtest('submitting the same CSV again enqueues nothing; a changed input adds its 
   t.is(touched.added, 1)
   t.is(touched.jobs, 40)
   utimesSync(img, atimeMs / 1000, mtimeMs / 1000)
+  // --hash: inputs by content (other ids than by path); a new modification time changes nothing
+  const byContent = await submitCohort(CASES, { ...o, hash: true })
+  t.is(byContent.added, 40)
+  utimesSync(img, later, later)
+  t.is((await submitCohort(CASES, { ...o, hash: true })).added, 0)
+  utimesSync(img, atimeMs / 1000, mtimeMs / 1000)
   const changed = join(dir, 'params2.yaml')
   writeFileSync(changed, 'setting:\n  binWidth: 10\n  distances: [1, 2]\n')
   const p2 = await submitCohort(CASES, { ...o, params: changed })
