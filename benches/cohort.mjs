@@ -21,15 +21,19 @@
 //              thread): 1 worker process vs 2 (1 slot, 1 thread each), wall time from the
 //              submission to the last completion (polled every 10 ms); the local command with
 //              --jobs 1 and 2 (--threads 1) beside them (process wall time, start-up included).
+//   clinical   PyRadiomics' four test cases (brain1, brain2, breast1, prostate phantom; NRRD from
+//              ../shared/reference/pyradiomics, skipped with a note where absent), each linked
+//              under 10 names (40 distinct jobs): per case for the local command and one warm
+//              worker, as the overhead row, at sizes a study has; the deployment sketch uses it.
 //   memory     Redis memory per completed radiomics job (MEMORY USAGE of its hash) and of the
 //              submission record, to size Redis for a cohort.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
-import { BenchError, ROOT, cli, dayStamp, intOption, loadavgText, markdownTable, runnerArgs, say, stats, writeRecord } from './lib.mjs'
+import { BenchError, ROOT, SHARED_REFERENCE, cli, dayStamp, intOption, loadavgText, markdownTable, runnerArgs, say, stats, writeRecord } from './lib.mjs'
 
 const require = createRequire(import.meta.url)
 const CLI = join(ROOT, 'dist', 'cli.js')
@@ -235,6 +239,50 @@ async function main() {
     const perJobAll = ((await usedMemory()) - mem0) / ((samples + warmup) * (nSmall + 4))
     record.rows.memory = { job_hash_bytes: stats(mem), submission_bytes_per_case: manifestBytes / nSmall, used_memory_per_job_bytes: perJobAll }
 
+    // --- PyRadiomics' cases, 10 names each
+    const pyrad = join(SHARED_REFERENCE, 'pyradiomics')
+    const clinical = [
+      ['brain1', 'brain1_image.nrrd', 'brain1_label.nrrd'],
+      ['brain2', 'brain2_image.nrrd', 'brain2_label.nrrd'],
+      ['breast1', 'breast1_image.nrrd', 'breast1_label.nrrd'],
+      ['prostate', 'prostate_phantom_subvolume.nrrd', 'prostate_phantom_subvolume-label.nrrd'],
+    ]
+    if (existsSync(join(pyrad, 'brain1_image.nrrd'))) {
+      const cdir = join(tmp, 'clinical')
+      mkdirSync(cdir)
+      const lines = ['ID,Image,Mask']
+      for (let k = 0; k < 10; k++)
+        for (const [name, img, msk] of clinical) {
+          symlinkSync(join(pyrad, img), join(cdir, `${name}-${k}.nrrd`))
+          symlinkSync(join(pyrad, msk), join(cdir, `${name}-${k}-label.nrrd`))
+          lines.push(`${name}-${k},${name}-${k}.nrrd,${name}-${k}-label.nrrd`)
+        }
+      const ccsv = join(cdir, 'clinical.csv')
+      writeFileSync(ccsv, `${lines.join('\n')}\n`)
+      const c1csv = join(cdir, 'one.csv')
+      writeFileSync(c1csv, `${lines.slice(0, 2).join('\n')}\n`)
+      say(`clinical: PyRadiomics' 4 cases x 10 names, local command vs one warm worker, ${samples} sample(s) ...`)
+      const l1s = []
+      const lns = []
+      const cos = []
+      for (let s = -warmup; s < samples; s++) {
+        const l1 = timeCli(['radiomics', c1csv, '--jobs', '1', '--threads', '1', '--out', join(tmp, 'cl1.csv')])
+        const ln = timeCli(['radiomics', ccsv, '--jobs', '1', '--threads', '1', '--out', join(tmp, 'cln.csv')])
+        const c = await cohortSample(ccsv, 1, 40)
+        say(`  ${s < 0 ? 'warm-up' : `sample ${s + 1}`}: local ${ln.toFixed(3)} s (1 case ${l1.toFixed(3)} s), cohort span ${c.span_s.toFixed(3)} s`)
+        if (s < 0) continue
+        l1s.push(l1)
+        lns.push(ln)
+        cos.push(c)
+      }
+      record.rows.clinical = {
+        cases: 40,
+        local_per_case_s: stats(lns.map((t, s) => (t - l1s[s]) / 39)),
+        cohort_per_case_s: stats(cos.map((c) => c.span_s / 40)),
+        overhead_per_case_s: stats(cos.map((c, s) => c.span_s / 40 - (lns[s] - l1s[s]) / 39)),
+      }
+    } else say(`clinical: ${pyrad} not found, row skipped`)
+
     // --- throughput on CPU-bound cases
     say(`throughput: ${nCpu} CPU-bound cases, 1 vs 2 worker processes, ${samples} sample(s) ...`)
     const one = []
@@ -294,7 +342,12 @@ async function main() {
       '',
       markdownTable(
         ['per case, ms', 'local command (--jobs 1)', 'cohort, 1 worker', 'queue overhead', 'submit', 'collect'],
-        [[`${nSmall} small cases (16x14x6)`, span(o.local_per_case_s), span(o.cohort_per_case_s), span(o.overhead_per_case_s), span(o.submit_per_case_s), span(o.collect_per_case_s)]],
+        [
+          [`${nSmall} small cases (16x14x6)`, span(o.local_per_case_s), span(o.cohort_per_case_s), span(o.overhead_per_case_s), span(o.submit_per_case_s), span(o.collect_per_case_s)],
+          ...(record.rows.clinical
+            ? [['PyRadiomics brain1, brain2, breast1, prostate (x10)', span(record.rows.clinical.local_per_case_s), span(record.rows.clinical.cohort_per_case_s), span(record.rows.clinical.overhead_per_case_s), '', '']]
+            : []),
+        ],
       ),
       '',
       markdownTable(
