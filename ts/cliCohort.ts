@@ -5,10 +5,10 @@ import { cancelCohort, cohortStatus, collectResults, retryFailed, startDashboard
 import { UsageError, choiceOption, numberOption, parseCommandLine, printError, threadsOption, writeTable } from './cliKit'
 import { VoxelkitError } from './errors'
 
-export const COHORT_USAGE = `  voxelkit cohort submit <cases.csv> --task radiomics|dti|dki [--params FILE] [--label N] [--method M]
+export const COHORT_USAGE = `  voxelkit cohort submit <cases.csv> --task TASK [--params FILE] [--label N] [--method M]
                         [--out DIR] [--hash] [--attempts N] [--backoff MS]
-      Queues one job per case on Redis (BullMQ). radiomics: Image,Mask[,Label] columns as
-      'voxelkit radiomics cases.csv' takes them; dti, dki: DWI,Bval,Bvec[,Mask] (maps in
+      Queues one job per case on Redis (BullMQ). TASK radiomics: Image,Mask[,Label] columns as
+      'voxelkit radiomics cases.csv' takes them; dti or dki: DWI,Bval,Bvec[,Mask] (maps in
       DIR/<ID>/). Paths relative to the CSV; every worker must see them. Job ids hash the task,
       the inputs (path, size, mtime; content with --hash) and the settings: submitting again
       adds only new or changed cases.
