@@ -869,8 +869,9 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
     url: `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/`,
     queues: [...names],
     close: async () => {
-      await new Promise<void>((res) => http.close(() => res()))
-      http.closeAllConnections()
+      const closed = new Promise<void>((res) => http.close(() => res()))
+      http.closeAllConnections() // idle keep-alive connections would hold close() open
+      await closed
       await Promise.all(queues.map((q) => q.close().catch(() => undefined)))
       redis.disconnect()
     },
