@@ -2,8 +2,8 @@
 // Cohort benchmark: voxelkit/cohort (BullMQ on a loopback Redis) against the local batch command
 // `voxelkit radiomics cases.csv` on this machine (shared/design/BENCHMARKS.md: "cohort throughput").
 //
-//   node benches/cohort.mjs [--samples N] [--warmup N] [--small N] [--cpu N] [--out FILE]
-//                           [--timeout S] [--keep-tmp]
+//   node benches/cohort.mjs [overhead|clinical|throughput ...] [--samples N] [--warmup N]
+//                           [--small N] [--cpu N] [--out FILE] [--timeout S] [--keep-tmp]
 //
 // Needs `npm run build` and Debian's redis-server (started here on a free loopback port with a
 // temporary folder: AOF on, appendfsync everysec, noeviction; stopped at the end). --samples:
@@ -33,7 +33,7 @@ import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
-import { BenchError, ROOT, SHARED_REFERENCE, cli, dayStamp, intOption, loadavgText, markdownTable, runnerArgs, say, stats, writeRecord } from './lib.mjs'
+import { BenchError, ROOT, SHARED_REFERENCE, cli, dayStamp, intOption, loadavgText, markdownTable, matcher, runnerArgs, say, stats, writeRecord } from './lib.mjs'
 
 const require = createRequire(import.meta.url)
 const CLI = join(ROOT, 'dist', 'cli.js')
@@ -148,6 +148,10 @@ async function main() {
   const nSmall = intOption(o.values, 'small', 2)
   const nCpu = intOption(o.values, 'cpu', 2)
   timeoutS = o.timeoutS
+  // positional filters pick rows (none: all); memory rides with overhead
+  const ROWS = ['overhead', 'clinical', 'throughput']
+  for (const f of o.filters) if (!ROWS.some((r) => matcher([f])(r))) throw new BenchError(`unknown row ${f} (${ROWS.join(', ')})`)
+  const want = (row) => matcher(o.filters)(row)
   const t0 = Date.now()
   let vk, cohort, Redis
   try {
@@ -203,6 +207,7 @@ async function main() {
     }
 
     // --- overhead on small cases
+    if (want('overhead')) {
     say(`overhead: ${nSmall} small cases, local command vs one warm worker, ${samples} sample(s) ...`)
     const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))[1])
     const mem0 = await usedMemory()
@@ -237,7 +242,8 @@ async function main() {
     const manifestBytes = Number(await client.call('MEMORY', 'USAGE', `bull:${q0}:voxelkit:submission`, 'SAMPLES', '0'))
     // everything a job costs Redis (hash, sets, events stream), over every sample's jobs
     const perJobAll = ((await usedMemory()) - mem0) / ((samples + warmup) * (nSmall + 4))
-    record.rows.memory = { job_hash_bytes: stats(mem), submission_bytes_per_case: manifestBytes / nSmall, used_memory_per_job_bytes: perJobAll }
+    record.rows.memory = { job_hash_bytes: stats(mem), submission_bytes_per_case: manifestBytes / nSmall, used_memory_per_job_bytes: perJobAll, jobs_read: mem.length }
+    }
 
     // --- PyRadiomics' cases, 10 names each
     const pyrad = join(SHARED_REFERENCE, 'pyradiomics')
@@ -247,7 +253,9 @@ async function main() {
       ['breast1', 'breast1_image.nrrd', 'breast1_label.nrrd'],
       ['prostate', 'prostate_phantom_subvolume.nrrd', 'prostate_phantom_subvolume-label.nrrd'],
     ]
-    if (existsSync(join(pyrad, 'brain1_image.nrrd'))) {
+    if (!want('clinical')) {
+      // not asked for
+    } else if (existsSync(join(pyrad, 'brain1_image.nrrd'))) {
       const cdir = join(tmp, 'clinical')
       mkdirSync(cdir)
       const lines = ['ID,Image,Mask']
@@ -284,6 +292,7 @@ async function main() {
     } else say(`clinical: ${pyrad} not found, row skipped`)
 
     // --- throughput on CPU-bound cases
+    if (want('throughput')) {
     say(`throughput: ${nCpu} CPU-bound cases, 1 vs 2 worker processes, ${samples} sample(s) ...`)
     const one = []
     const two = []
@@ -313,6 +322,7 @@ async function main() {
       local_speedup_2_vs_1: st.lj1.median / st.lj2.median,
       cohort_per_case_1_worker_s: st.one.median / nCpu,
     }
+    }
 
     // --- report
     record.machine = {
@@ -331,32 +341,35 @@ async function main() {
       total_wall_s: (Date.now() - t0) / 1000,
     }
     const m = record.machine
-    const o = record.rows.overhead
-    const t = record.rows.throughput
+    const { overhead: o, clinical: c, throughput: t, memory: mm } = record.rows
     const span = (x, f = ms) => `${f(x.median)} (${f(x.min)}–${f(x.max)})`
+    const perCase = [
+      ...(o ? [[`${nSmall} small cases (16x14x6)`, span(o.local_per_case_s), span(o.cohort_per_case_s), span(o.overhead_per_case_s), span(o.submit_per_case_s), span(o.collect_per_case_s)]] : []),
+      ...(c ? [['PyRadiomics brain1, brain2, breast1, prostate (x10)', span(c.local_per_case_s), span(c.cohort_per_case_s), span(c.overhead_per_case_s), '', '']] : []),
+    ]
+    const s2 = (x) => x.toFixed(2)
     record.markdown = [
       '## Cohort (BullMQ on loopback Redis) vs the local batch command',
       '',
       `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib.toFixed(0)} GiB, ${m.os}. Node ${m.node}; Redis ${m.redis} (AOF everysec, noeviction), bullmq ${m.bullmq}, ioredis ${m.ioredis}. ${m.date.slice(0, 16).replace('T', ' ')} UTC.`,
       `Method: median (min–max) of ${samples} sample(s); workers started and warmed (child process forked) before timing. Load average ${loadavgText(m.loadavg_start)} at start, ${loadavgText(m.loadavg_end)} at end.`,
       '',
-      markdownTable(
-        ['per case, ms', 'local command (--jobs 1)', 'cohort, 1 worker', 'queue overhead', 'submit', 'collect'],
-        [
-          [`${nSmall} small cases (16x14x6)`, span(o.local_per_case_s), span(o.cohort_per_case_s), span(o.overhead_per_case_s), span(o.submit_per_case_s), span(o.collect_per_case_s)],
-          ...(record.rows.clinical
-            ? [['PyRadiomics brain1, brain2, breast1, prostate (x10)', span(record.rows.clinical.local_per_case_s), span(record.rows.clinical.cohort_per_case_s), span(record.rows.clinical.overhead_per_case_s), '', '']]
-            : []),
-        ],
-      ),
-      '',
-      markdownTable(
-        [`${nCpu} cases of 112³ voxels, s`, 'cohort 1 worker', 'cohort 2 workers', '2 vs 1', 'local --jobs 1', 'local --jobs 2', '2 vs 1'],
-        [['wall (submit to last result; local: process)', span(t.cohort_1_worker_s, (x) => x.toFixed(2)), span(t.cohort_2_workers_s, (x) => x.toFixed(2)), `${t.cohort_speedup_2_vs_1.toFixed(2)}x`, span(t.local_jobs1_s, (x) => x.toFixed(2)), span(t.local_jobs2_s, (x) => x.toFixed(2)), `${t.local_speedup_2_vs_1.toFixed(2)}x`]],
-      ),
-      '',
-      `Redis memory: ${record.rows.memory.job_hash_bytes.median} bytes per completed radiomics job hash (median of ${mem.length}: 40 features, the job data), ${record.rows.memory.used_memory_per_job_bytes.toFixed(0)} bytes per job of Redis' used_memory in all (sets, events stream), ${record.rows.memory.submission_bytes_per_case.toFixed(0)} bytes per case of the submission record.`,
-      '',
+      ...(perCase.length ? [markdownTable(['per case, ms', 'local command (--jobs 1)', 'cohort, 1 worker', 'queue overhead', 'submit', 'collect'], perCase), ''] : []),
+      ...(t
+        ? [
+            markdownTable(
+              [`${nCpu} cases of 112³ voxels, s`, 'cohort 1 worker', 'cohort 2 workers', '2 vs 1', 'local --jobs 1', 'local --jobs 2', '2 vs 1'],
+              [['wall (submit to last result; local: process)', span(t.cohort_1_worker_s, s2), span(t.cohort_2_workers_s, s2), `${s2(t.cohort_speedup_2_vs_1)}x`, span(t.local_jobs1_s, s2), span(t.local_jobs2_s, s2), `${s2(t.local_speedup_2_vs_1)}x`]],
+            ),
+            '',
+          ]
+        : []),
+      ...(mm
+        ? [
+            `Redis memory: ${mm.job_hash_bytes.median} bytes per completed radiomics job hash (median of ${mm.jobs_read}: 40 features, the job data), ${mm.used_memory_per_job_bytes.toFixed(0)} bytes per job of Redis' used_memory in all (sets, events stream), ${mm.submission_bytes_per_case.toFixed(0)} bytes per case of the submission record.`,
+            '',
+          ]
+        : []),
     ].join('\n')
     writeRecord(values, 'cohort', record, { file: `${dayStamp()}-cohort.json`, t0 })
   } finally {
