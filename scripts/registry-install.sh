@@ -150,7 +150,8 @@ const forbidden = files.filter((p) =>
   /^(target|crates|node_modules|ts|__test__|benches|fixtures|fuzz|npm|scripts|docs|\.tools|\.github|\.ci)\//.test(p) ||
   /\.(node|wasm|tgz)$/.test(p) || /^Cargo\.(toml|lock)$/.test(p));
 const required = ['package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts',
-  'dist/cli.js', 'native/index.js', 'native/index.d.ts'];
+  'dist/cli.js', 'dist/cohort.js', 'dist/cohort.mjs', 'dist/cohort.d.ts', 'dist/cohortProcessor.js',
+  'native/index.js', 'native/index.d.ts'];
 const missing = required.filter((p) => !files.includes(p));
 console.error(`registry-install: root tarball: ${files.length} files, ` +
   `${(info.size / 1024).toFixed(1)} KiB packed, ${(info.unpackedSize / 1024).toFixed(1)} KiB unpacked`);
@@ -424,6 +425,17 @@ assert.ok(Number.isInteger(n) && n > 0, 'getThreads() should be a positive integ
 const loaded = Object.keys(require.cache).filter((p) => p.endsWith('.node'));
 console.log(`require: ${Object.keys(vk).length} exports, version ${vk.version}, ${n} threads, ` +
   `arch ${process.arch}, binding ${loaded.join(', ') || 'none'}`);
+// voxelkit/cohort: its peers (bullmq, ioredis) are optional, so `npm install voxelkit` leaves them
+// out; the entry point loads, and a call says what to install
+const cohort = require('voxelkit/cohort');
+assert.strictEqual(typeof cohort.submitCohort, 'function', 'voxelkit/cohort should export submitCohort');
+for (const p of ['bullmq', 'ioredis']) assert.throws(() => require.resolve(p), /Cannot find module/, `${p} should not be installed`);
+cohort.cohortStatus().then(
+  () => { console.error('cohortStatus should reject without bullmq'); process.exit(1); },
+  (e) => {
+    assert.strictEqual(e.code, 'ERR_UNSUPPORTED', String(e));
+    console.log(`require('voxelkit/cohort'): ${Object.keys(cohort).length} exports; without its optional peers: [${e.code}] ${e.message}`);
+  });
 EOF
 cat >"$TMP/import-check.mjs" <<'EOF'
 import assert from 'node:assert';
@@ -431,7 +443,9 @@ import * as vk from 'voxelkit';
 import { fitDti } from 'voxelkit';
 assert.strictEqual(typeof fitDti, 'function', 'named ESM export fitDti should be a function');
 assert.strictEqual(fitDti, vk.fitDti);
-console.log(`import: ${Object.keys(vk).length} named exports`);
+import { submitCohort } from 'voxelkit/cohort';
+assert.strictEqual(typeof submitCohort, 'function', "named ESM export of 'voxelkit/cohort'");
+console.log(`import: ${Object.keys(vk).length} named exports; 'voxelkit/cohort' too`);
 EOF
 
 # install_and_run LABEL PLATFORM BIN: `npm install voxelkit` in a fresh dir, then the checks.

@@ -10,6 +10,7 @@ import { FitStatus } from './fit'
 import { version } from './index'
 import { FIELDS_USAGE, cmdInvertField, cmdWarp } from './cliFields'
 import { RADIOMICS_USAGE, cmdRadiomics } from './cliRadiomics'
+import { COHORT_USAGE, cmdCohort } from './cliCohort'
 import {
   UsageError,
   makeOutputDir,
@@ -36,7 +37,7 @@ Usage:
   voxelkit demo [--out DIR] [--threads N]
       Generates a synthetic DTI phantom (int16, 6 b0 + 60 directions, Rician noise), writes it to
       DIR (default ./voxelkit-demo), runs the dti job on it and prints a summary.
-${FIELDS_USAGE}${RADIOMICS_USAGE}  voxelkit --version | --help
+${FIELDS_USAGE}${RADIOMICS_USAGE}${COHORT_USAGE}  voxelkit --version | --help
 `
 
 async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<void> {
@@ -132,6 +133,7 @@ runCli(process.argv.slice(2), {
     'invert-field': cmdInvertField,
     warp: cmdWarp,
     radiomics: cmdRadiomics,
+    cohort: cmdCohort,
   },
 }).then((code) => {
   process.exitCode = code

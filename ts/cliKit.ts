@@ -74,10 +74,12 @@ export function printError(message: string): void {
 /** Option values of a parsed command line: those with a default are always there. */
 export type OptionValues<K extends string, D extends K> = { [k in Exclude<K, D>]?: string } & { [k in D]: string }
 
-/** What a command accepts: its options (every voxelkit option takes a value: `--name VALUE`). */
+/** What a command accepts: its options (`--name VALUE`) and flags (`--name`, no value). */
 export interface CommandLineSpec<K extends string, D extends K> {
   /** Option names, without the dashes. */
   options: readonly K[]
+  /** Flag names, without the dashes. @defaultValue [] */
+  flags?: readonly string[]
   /** Values of the options the command line leaves out. */
   defaults?: { readonly [k in D]: string }
   /** Whether arguments other than options are allowed. @default false */
@@ -91,16 +93,19 @@ export interface CommandLineSpec<K extends string, D extends K> {
 export function parseCommandLine<K extends string, D extends K = never>(
   args: string[],
   spec: CommandLineSpec<K, D>,
-): { values: OptionValues<K, D>; positionals: string[] } {
+): { values: OptionValues<K, D>; positionals: string[]; flags: ReadonlySet<string> } {
   const defaults: Partial<Record<string, string>> = spec.defaults ?? {}
-  const options: Record<string, { type: 'string'; default?: string }> = {}
+  const options: Record<string, { type: 'string'; default?: string } | { type: 'boolean' }> = {}
   for (const name of spec.options) {
     const d = defaults[name]
     options[name] = d === undefined ? { type: 'string' } : { type: 'string', default: d }
   }
+  for (const name of spec.flags ?? []) options[name] = { type: 'boolean' }
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: spec.positionals ?? false })
-    return { values: values as OptionValues<K, D>, positionals }
+    const flags = new Set((spec.flags ?? []).filter((f) => values[f] === true))
+    for (const f of spec.flags ?? []) delete values[f]
+    return { values: values as OptionValues<K, D>, positionals, flags }
   } catch (e) {
     // Node's parseArgs errors: ERR_PARSE_ARGS_UNKNOWN_OPTION, …_INVALID_OPTION_VALUE, …_UNEXPECTED_POSITIONAL
     if (String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError((e as Error).message, { cause: e })
