@@ -16,6 +16,8 @@ pub type Angle = [i32; 3];
 pub fn angles(size: [usize; 3], distances: &[usize], force2d_dim: Option<usize>) -> Vec<Angle> {
     let maxd = *distances.iter().max().unwrap_or(&1) as i64;
     // how many angles PyRadiomics keeps: half of all valid offsets of the requested norms
+    // (a repeated distance counts again, as in PyRadiomics' C `generate_angles`: `distances`
+    // [1, 1] gives 26 angles there, both offsets of each pair)
     let mut count = 0i64;
     for &dist in distances {
         let d = dist as i64;
@@ -36,30 +38,31 @@ pub fn angles(size: [usize; 3], distances: &[usize], force2d_dim: Option<usize>)
         count += na - nb;
     }
     let count = (count / 2) as usize;
-    let n = 2 * maxd + 1;
-    let mut out = Vec::with_capacity(count);
-    let mut idx = 0i64;
-    let total = n * n * n;
-    while out.len() < count && idx < total {
-        let digits = [idx / (n * n) % n, idx / n % n, idx % n];
-        idx += 1;
-        let mut a = [0i32; 3];
-        let mut norm = 0i64;
-        let mut valid = true;
-        for k in 0..3 {
-            let off = maxd - digits[k];
-            if (Some(k) == force2d_dim && off != 0)
-                || off >= size[k] as i64
-                || off <= -(size[k] as i64)
-            {
-                valid = false;
-                break;
-            }
-            a[k] = off as i32;
-            norm = norm.max(off.abs());
+    // PyRadiomics' order: every offset of the cube [-maxd, maxd]^3, axis 0 slowest, each axis
+    // from +maxd down to -maxd. Offsets of |o| >= the box's size along an axis (or non-zero on
+    // the force2D axis) are never kept, so each axis runs over the kept range only: the same
+    // offsets in the same order, in O(box) instead of O(maxd^3) steps (a `distances` of 160 took
+    // 0.8 s on a 7x6x5 box, 65536 would never end; radiomics_settings fuzz finding).
+    let lim = |k: usize| -> i64 {
+        if Some(k) == force2d_dim {
+            0
+        } else {
+            maxd.min(size[k] as i64 - 1)
         }
-        if valid && norm >= 1 && distances.iter().any(|&d| d as i64 == norm) {
-            out.push(a);
+    };
+    let (l0, l1, l2) = (lim(0), lim(1), lim(2));
+    let mut out = Vec::with_capacity(count);
+    'cube: for o0 in (-l0..=l0).rev() {
+        for o1 in (-l1..=l1).rev() {
+            for o2 in (-l2..=l2).rev() {
+                if out.len() >= count {
+                    break 'cube;
+                }
+                let norm = o0.abs().max(o1.abs()).max(o2.abs());
+                if norm >= 1 && distances.iter().any(|&d| d as i64 == norm) {
+                    out.push([o0 as i32, o1 as i32, o2 as i32]);
+                }
+            }
         }
     }
     out
@@ -353,6 +356,77 @@ fn line_with_two(roi: &Roi, r: &Region, off: &Angle) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plain O(maxd^3) enumeration of the whole offset cube (PyRadiomics' loop), as the
+    /// reference for [`angles`]' bounded loops.
+    fn angles_cube(
+        size: [usize; 3],
+        distances: &[usize],
+        force2d_dim: Option<usize>,
+        count: usize,
+    ) -> Vec<Angle> {
+        let maxd = *distances.iter().max().unwrap() as i64;
+        let n = 2 * maxd + 1;
+        let mut out = Vec::new();
+        for idx in 0..n * n * n {
+            if out.len() >= count {
+                break;
+            }
+            let digits = [idx / (n * n) % n, idx / n % n, idx % n];
+            let off = digits.map(|d| maxd - d);
+            let valid = (0..3).all(|k| {
+                !(Some(k) == force2d_dim && off[k] != 0)
+                    && off[k] < size[k] as i64
+                    && off[k] > -(size[k] as i64)
+            });
+            let norm = off.iter().map(|o| o.abs()).max().unwrap();
+            if valid && norm >= 1 && distances.iter().any(|&d| d as i64 == norm) {
+                out.push(off.map(|o| o as i32));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bounded_angle_loops_give_the_cube_enumeration() {
+        let mut r = voxelkit_core::rng::SplitMix64::new(9);
+        for _ in 0..300 {
+            let size = [0, 1, 2].map(|_| 1 + (r.next_u64() % 6) as usize);
+            let nd = 1 + (r.next_u64() % 3) as usize;
+            let distances: Vec<usize> = (0..nd).map(|_| 1 + (r.next_u64() % 9) as usize).collect();
+            let f2 = match r.next_u64() % 4 {
+                3 => None,
+                k => Some(k as usize),
+            };
+            let a = angles(size, &distances, f2);
+            assert_eq!(
+                a,
+                angles_cube(size, &distances, f2, a.len()),
+                "{size:?} {distances:?} {f2:?}"
+            );
+            // distinct distances: one of each opposite pair, half of the cube's valid offsets
+            let mut u = distances.clone();
+            u.sort_unstable();
+            u.dedup();
+            if u.len() == distances.len() {
+                let all = angles_cube(size, &distances, f2, usize::MAX).len();
+                assert_eq!(2 * a.len(), all, "{size:?} {distances:?} {f2:?}");
+            }
+        }
+        // a huge distance on a small box (the cube loop took O(maxd^3) = 2.3e15 steps): the
+        // offsets of norm 3 and those up to the box
+        let a = angles([7, 6, 5], &[65536, 3], None);
+        assert_eq!(a, angles([7, 6, 5], &[7, 3], None));
+        // PyRadiomics' counts (its C generate_angles on a [7, 6, 5] box): 13, 26, 111, 62
+        for (d, n) in [
+            (&[1][..], 13),
+            (&[1, 1], 26),
+            (&[2, 1, 2], 111),
+            (&[1, 2], 62),
+        ] {
+            assert_eq!(angles([7, 6, 5], d, None).len(), n, "{d:?}");
+        }
+    }
 
     type Counts = Vec<Vec<Vec<f64>>>;
 
