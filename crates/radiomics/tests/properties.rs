@@ -8,8 +8,15 @@
 //!   symmetrical GLCM and the direction-free run lengths, the same matrix), leaves zones,
 //!   neighbourhoods and the value distribution as they were: per-direction features are
 //!   permuted and sums reordered, so every feature changes only by summation order (checked at
-//!   1e-12 relative), the shape features included (PyRadiomics' mesh is flip-invariant: checked
-//!   against PyRadiomics on these masks). With `symmetricalGLCM: false` a flip transposes some
+//!   1e-12 relative), the shape features included, except where PyRadiomics itself is not
+//!   flip-invariant: its marching cubes complements every cube whose corner 7 is inside before
+//!   the table look-up, so on a grid face with a diagonal pattern (an ambiguous face) the mesh
+//!   depends on which corner is corner 7, which a flip changes (there PyRadiomics' mesh even has
+//!   holes). For a mask with ambiguous faces the mesh features (MeshVolume, SurfaceArea and the
+//!   ratios made of them) are instead checked in each orientation against PyRadiomics' values
+//!   for the same masks (`fixtures/radiomics_shape/flip_props_*.json`, whose generator repeats
+//!   this file's `case`), which also shows that PyRadiomics' values do change under the flip.
+//!   With `symmetricalGLCM: false` a flip transposes some
 //!   matrices and MCC is not transpose-invariant, so that setting is left out here;
 //! * a monotone change of the grey values that keeps every voxel in its bin (a shift by a whole
 //!   number of bin widths, or any increasing map inside each bin) leaves the texture features
@@ -146,12 +153,104 @@ fn translating_image_and_mask_changes_nothing() {
     }
 }
 
+/// The shape features PyRadiomics computes from its marching-cubes mesh: the volume, the
+/// surface area and the ratios made of them (deprecated ones included, in case they are asked
+/// for).
+const MESH: [&str; 7] = [
+    "_shape_MeshVolume",
+    "_shape_SurfaceArea",
+    "_shape_Sphericity",
+    "_shape_SurfaceVolumeRatio",
+    "_shape_Compactness1",
+    "_shape_Compactness2",
+    "_shape_SphericalDisproportion",
+];
+
+fn is_mesh(key: &str) -> bool {
+    MESH.iter().any(|m| key.ends_with(m))
+}
+
+/// The grid faces (2x2 voxel squares in any of the three orientations, the outside of the
+/// image counting as outside the ROI) whose two diagonals are inside and outside: the faces on
+/// which PyRadiomics' marching cubes depends on the orientation.
+fn ambiguous_faces(c: &Case) -> usize {
+    let d = c.dims.map(|v| v as i64);
+    let at = |p: [i64; 3]| -> bool {
+        (0..3).all(|k| p[k] >= 0 && p[k] < d[k])
+            && c.mask[idx(c.dims, p[0] as usize, p[1] as usize, p[2] as usize)] != 0
+    };
+    let mut n = 0;
+    for normal in 0..3 {
+        let (u, v) = ((normal + 1) % 3, (normal + 2) % 3);
+        let mut lo = [-1i64; 3];
+        lo[normal] = 0;
+        for a in lo[0]..d[0] {
+            for b in lo[1]..d[1] {
+                for e in lo[2]..d[2] {
+                    let p = [a, b, e];
+                    let step = |du: i64, dv: i64| {
+                        let mut q = p;
+                        q[u] += du;
+                        q[v] += dv;
+                        at(q)
+                    };
+                    let (c0, c1, c2, c3) = (step(0, 0), step(1, 0), step(1, 1), step(0, 1));
+                    if c0 == c2 && c1 == c3 && c0 != c1 {
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    n
+}
+
+fn fixture_num(v: &Value) -> f64 {
+    match v {
+        Value::String(s) if s == "NaN" => f64::NAN,
+        v => v.as_f64().unwrap(),
+    }
+}
+
+/// PyRadiomics' mesh features for the flip test's case `k` in orientation `o` ("none", "x",
+/// "y", "z"), from `fixtures/radiomics_shape/flip_props_<k>_<o>.json`, after checking that the
+/// fixture's mask is `mask`.
+fn pyradiomics_mesh(k: u64, o: &str, mask: &[u8]) -> Vec<(String, f64)> {
+    let path = format!(
+        "{}/../../fixtures/radiomics_shape/flip_props_{k}_{o}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (fixtures/radiomics_shape/generate.sh)")),
+    )
+    .unwrap();
+    let fm: Vec<u8> = v["mask"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(fm, mask, "{path}: not the flip test's mask");
+    v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| (kv[0].as_str().unwrap().to_string(), fixture_num(&kv[1])))
+        .filter(|(key, _)| is_mesh(key))
+        .collect()
+}
+
 #[test]
 fn flipping_image_and_mask_changes_only_the_summation_order() {
     let mut r = SplitMix64::new(102);
     let mut worst = 0.0f64;
+    let (mut invariant_mesh, mut reference_mesh, mut reference_differs) = (0, 0, false);
     for k in 0..CASES {
         let c = case(&mut r);
+        let ambiguous = ambiguous_faces(&c) > 0;
+        let reference = |o: &str, mask: &[u8]| ambiguous.then(|| pyradiomics_mesh(k, o, mask));
+        let ref_c = reference("none", &c.mask);
         for axis in 0..3 {
             let mut f = Case {
                 dims: c.dims,
@@ -169,10 +268,34 @@ fn flipping_image_and_mask_changes_only_the_summation_order() {
                     }
                 }
             }
+            let ref_f = reference(["x", "y", "z"][axis], &f.mask);
             for s in SETTINGS {
                 let (a, b) = (features(&c, s), features(&f, s));
                 for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
                     assert_eq!(ka, kb);
+                    if let (Some(rc), Some(rf)) = (&ref_c, &ref_f) {
+                        if is_mesh(ka) {
+                            // PyRadiomics' values, in each orientation: bitwise for the volume
+                            // and area (the same marching cubes, the same summation order), 4
+                            // ulp for the ratios (pow/sqrt of libm, as in shape_fixtures.rs)
+                            for (got, refs, o) in [(va, rc, "none"), (vb, rf, "flipped")] {
+                                let want = refs.iter().find(|(kr, _)| kr == ka).unwrap().1;
+                                let ok =
+                                    if ka.ends_with("MeshVolume") || ka.ends_with("SurfaceArea") {
+                                        got.to_bits() == want.to_bits()
+                                    } else {
+                                        (got - want).abs() <= 1e-15 * want.abs()
+                                    };
+                                assert!(ok, "case {k} flip {axis} ({o}) {s}: {ka} {got} vs PyRadiomics {want}");
+                            }
+                            reference_differs |= (va - vb).abs() > 1e-12 * (1.0 + va.abs());
+                            reference_mesh += 1;
+                            continue;
+                        }
+                    }
+                    if is_mesh(ka) {
+                        invariant_mesh += 1;
+                    }
                     let d = (va - vb).abs() / (1.0 + va.abs());
                     assert!(d <= 1e-12, "case {k} flip {axis} {s}: {ka} {va} vs {vb}");
                     worst = worst.max(d);
@@ -180,7 +303,20 @@ fn flipping_image_and_mask_changes_only_the_summation_order() {
             }
         }
     }
-    println!("flips: largest relative difference {worst:.2e}");
+    // both branches ran, and the reference does change under some flip (else the mesh
+    // features of every case would belong to the invariance check)
+    assert!(
+        invariant_mesh > 0 && reference_mesh > 0,
+        "{invariant_mesh} {reference_mesh}"
+    );
+    assert!(
+        reference_differs,
+        "PyRadiomics' mesh features changed under no flip"
+    );
+    println!(
+        "flips: largest relative difference {worst:.2e}; mesh features: {invariant_mesh} checked \
+         for invariance, {reference_mesh} against PyRadiomics per orientation"
+    );
 }
 
 #[test]

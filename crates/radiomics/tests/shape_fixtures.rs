@@ -1,6 +1,8 @@
 //! Kernel-level equivalence of the `shape` and `shape2D` classes with PyRadiomics
 //! (pyradiomics-bhklab 3.1.4) on the golden fixtures in `fixtures/radiomics_shape` (written by
-//! `fixtures/radiomics_shape/generate.py`), and the exactness of the hull-based diameters.
+//! `fixtures/radiomics_shape/generate.py`), and the exactness of the hull-based diameters. The
+//! `flip_*` cases hold masks in four orientations each, on which PyRadiomics' mesh values change
+//! under a flip (ambiguous faces): voxelkit matches each orientation bitwise.
 //!
 //! Tolerances:
 //! - mesh values (MeshVolume, SurfaceArea, the four diameters, MeshSurface, Perimeter,
