@@ -527,13 +527,14 @@ pub fn prepare<T: Sample, M: Sample>(
     })
 }
 
-/// The most bins a discretisation may have: 2^20, given as `binCount` or by a fixed bin width
-/// over the ROI's range. More is `ERR_SETTING`. Found by the `radiomics_settings` fuzz target:
-/// a huge `normalizeScale` made the bin-edge vector's capacity overflow (a panic), and a
-/// `binCount` of 1.1e7 took 10 s (the texture features sum over every grey level up to the
-/// largest, as PyRadiomics does). PyRadiomics itself cannot go near this: its GLCM is a dense
-/// Ng x Ng array per angle (2^20 levels would need 8 TiB per angle).
-pub const MAX_BINS: f64 = (1u64 << 20) as f64;
+/// The most bins a discretisation may have: 2^16, given as `binCount` or by a fixed bin width
+/// over the ROI's range. More is `ERR_SETTING`. Found by the `radiomics_settings` fuzz target: a
+/// huge `normalizeScale` made the bin-edge vector's capacity overflow (a panic), and `binCount`
+/// 1.1e7 or a `binWidth` giving ~1e6 bins took over 10 s (the texture features sum over every
+/// grey level up to the largest, as PyRadiomics does). PyRadiomics cannot get near this limit
+/// either: its GLCM is a dense Ng x Ng array per direction (at 2^16 levels 32 GiB each, 13 of
+/// them), so no setting PyRadiomics can run is refused.
+pub const MAX_BINS: f64 = (1u64 << 16) as f64;
 
 /// `f32_edges`: the edges are computed in float32 (numpy's arithmetic for float32 images), where
 /// a bin width beyond float32's range becomes infinite (numpy's `arange` then fails; here

@@ -70,10 +70,15 @@ fn a_tiny_bin_width_is_a_setting_error_and_a_fine_one_still_works() {
     assert_eq!(e.code, Code::Setting, "{}", e.message);
     let e = run(r#"{"binWidth": 1e-300, "ibsi": true}"#, true).unwrap_err();
     assert_eq!(e.code, Code::Setting, "{}", e.message);
-    // 160 / 1e-3 = 1.6e5 bins: below the limit (2^20), extracted
-    assert!(!run(r#"{"binWidth": 1e-3, "classes": ["glcm"]}"#, false)
+    // 160 / 1e-2 = 1.6e4 bins: below the limit (2^16), extracted
+    assert!(!run(r#"{"binWidth": 1e-2, "classes": ["glcm"]}"#, false)
         .unwrap()
         .is_empty());
+    // timeout-23fad26f: binWidth 6e-6 on the float32 image (range 5.9): ~1e6 bins, over 10 s
+    assert_eq!(
+        run(r#"{"binWidth": 6e-06}"#, true).unwrap_err().code,
+        Code::Setting
+    );
 }
 
 #[test]
@@ -83,9 +88,13 @@ fn a_huge_bin_count_is_a_setting_error_not_ten_seconds_of_work() {
         let e = run(r#"{"binCount": 11311119 }"#, f32).unwrap_err();
         assert_eq!(e.code, Code::Setting, "{}", e.message);
     }
-    assert!(!run(r#"{"binCount": 1048576, "classes": ["glcm"]}"#, false)
+    assert!(!run(r#"{"binCount": 65536, "classes": ["glcm"]}"#, false)
         .unwrap()
         .is_empty());
+    assert_eq!(
+        run(r#"{"binCount": 65537}"#, false).unwrap_err().code,
+        Code::Setting
+    );
 }
 
 #[test]
