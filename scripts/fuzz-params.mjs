@@ -209,7 +209,11 @@ try {
     const dt = performance.now() - t
     slowest = Math.max(slowest, dt)
     if (dt > 10000) {
-      console.log(`finding: an input took ${dt.toFixed(0)} ms`)
+      const dir = join(ROOT, 'fuzz', 'artifacts', TARGET)
+      mkdirSync(dir, { recursive: true })
+      const file = join(dir, `slow-${createHash('sha1').update(data).digest('hex').slice(0, 12)}.${TARGET === 'csv' ? 'csv' : json ? 'json' : 'yaml'}`)
+      writeFileSync(file, data)
+      console.log(`finding: an input took ${dt.toFixed(0)} ms\ninput written to ${file}`)
       process.exit(1)
     }
     runs++
