@@ -238,7 +238,7 @@ test.serial('200 sync fits and 200 error-path calls in a loop', (t) => {
     ['ERR_DTYPE', () => fitDtiSync({ ...ph.dwi, data: new BigInt64Array(ph.dwi.data.length) }, ph.gtab)],
     ['ERR_GRADIENTS', () => gradientTable([0, NaN], [0, 0, 0, 1, 0, 0])],
     ['ERR_IO', () => readVolumeSync(join(ROOT, 'no-such-file.nii'))],
-    ['ERR_UNSUPPORTED', () => fitDtiSync(ph.dwi, ph.gtab, { method: 'NLLS' })],
+    ['ERR_SETTING', () => fitDtiSync(ph.dwi, ph.gtab, { method: 'RESTORE', sigma: -1 })],
   ]
   const tally = new Map<string, number>()
   for (let i = 0; i < 200; i++) {

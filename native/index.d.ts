@@ -63,7 +63,9 @@ export declare function dtiColorFa(evals: Float64Array, evecs: Float64Array): Fl
 /** The tensor's lower triangle `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz]`, component-major `[nvox * 6]`. */
 export declare function dtiLowerTriangular(evals: Float64Array, evecs: Float64Array): Float64Array
 
-/** DTI fit methods (DIPY `TensorModel`). `NLLS` and `RESTORE` are planned: `ERR_UNSUPPORTED` today. */
+/** "DTI fit methods (DIPY `TensorModel`): `WLS` (default), `OLS`, `NLLS` (non-linear least \
+squares on the signal, DIPY's `nlls_fit_tensor`) and `RESTORE` (NLLS with per-voxel outlier \
+rejection, DIPY's `restore_fit_tensor`)." */
 export type DtiMethod = 'WLS' | 'OLS' | 'NLLS' | 'RESTORE'
 
 /**
@@ -116,6 +118,12 @@ export interface FitOptionsIn {
   returnS0?: boolean
   /** Threads for this call (1 to 1024). @default getThreads() */
   threads?: number
+  /** DTI `NLLS`: one weight per volume on the squared residuals (DIPY's `weights`). @default unweighted */
+  weights?: Float64Array
+  /** DTI `RESTORE`: the noise standard deviation, one value or one per volume (DIPY's `sigma`). @default estimated per voxel (1.4826 x MAD of the residuals) */
+  sigma?: Float64Array
+  /** DTI `NLLS`/`RESTORE`: NaN outputs where DIPY falls back to the start parameters. @default false */
+  failIsNan?: boolean
 }
 
 /**
@@ -133,6 +141,11 @@ export interface FitOut {
   s0?: Float64Array
   /** `[nvox]` per-voxel `FitStatus` codes. */
   status: Uint8Array
+  /**
+   * DTI `RESTORE`: `[nvox * ceil(nvol / 8)]`, voxel-major; bit `k % 8` of byte
+   * `v * ceil(nvol / 8) + k / 8` is set when voxel `v` rejected volume `k`.
+   */
+  rejected?: Uint8Array
 }
 
 /** The default number of threads. */

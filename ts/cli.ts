@@ -27,9 +27,11 @@ import {
 const HELP = `voxelkit ${version}: quantitative medical imaging (DIPY-equivalent DTI and DKI, Rust kernels)
 
 Usage:
-  voxelkit dti <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS] [--threads N]
+  voxelkit dti <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS|NLLS|RESTORE] [--sigma S] [--threads N]
       Fits the diffusion tensor (DIPY TensorModel semantics) and writes fa, md, ad, rd, evals,
       evecs and color_fa NIfTI files (float32) and preview.png (mid-slice FA | colour FA) to DIR.
+      RESTORE also writes rejected (uint16: volumes rejected as outliers per voxel); --sigma sets
+      its noise level (one number, or one per volume separated by commas; default: estimated).
   voxelkit dki <dwi.nii[.gz]> --bval FILE --bvec FILE --out DIR [--mask FILE] [--method WLS|OLS|CLS|CWLS] [--threads N]
       Fits the diffusion kurtosis model (DIPY DiffusionKurtosisModel semantics) and writes the
       DTI maps plus mk, ak, rk, kfa, mkt and kt NIfTI files (float32) and preview.png
@@ -42,12 +44,21 @@ ${FIELDS_USAGE}${RADIOMICS_USAGE}${COHORT_USAGE}  voxelkit --version | --help
 
 async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<void> {
   const { values, positionals } = parseCommandLine(args, {
-    options: ['bval', 'bvec', 'mask', 'method', 'threads', 'out'],
+    options: ['bval', 'bvec', 'mask', 'method', 'threads', 'out', ...(model === 'dti' ? ['sigma'] : [])],
     defaults: { method: 'WLS' },
     positionals: true,
   })
   if (positionals.length !== 1) throw new UsageError(`${model} needs exactly one input series <dwi.nii[.gz]>`)
   for (const k of ['bval', 'bvec', 'out'] as const) if (!values[k]) throw new UsageError(`${model} needs --${k}`)
+  let sigma: number[] | undefined
+  if (values.sigma !== undefined) {
+    if (values.method !== 'RESTORE') throw new UsageError('--sigma is an option of --method RESTORE')
+    sigma = values.sigma.split(',').map((x) => {
+      const v = Number(x.trim())
+      if (x.trim() === '' || !Number.isFinite(v) || v <= 0) throw new UsageError(`--sigma must be numbers > 0 separated by commas, got '${values.sigma}'`)
+      return v
+    })
+  }
   const started = performance.now()
   const r = await runDtiJob({
     dwi: positionals[0],
@@ -56,15 +67,22 @@ async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<voi
     mask: values.mask,
     model,
     method: values.method as DtiMethod,
+    sigma,
     threads: threadsOption(values.threads),
     out: values.out!,
     onProgress: progressBar('fitting'),
   })
   const nvox = r.fit.status.data.length
-  const fitted = r.fit.status.data.filter((s) => s === FitStatus.Ok || s === FitStatus.PinvFallback || s === FitStatus.Constrained).length
-  const constrained = r.fit.status.data.filter((s) => s === FitStatus.Constrained).length
-  const failed = r.fit.status.data.filter((s) => s === FitStatus.SolverFailed).length
-  const extra = constrained || failed ? `; ${constrained} moved by the constraint${failed ? `, ${failed} failed (zero parameters)` : ''}` : ''
+  const count = (...codes: number[]) => r.fit.status.data.filter((s) => codes.includes(s)).length
+  const { Ok, PinvFallback, Constrained, SolverFailed, NotConverged, StartFallback } = FitStatus
+  const fitted = count(Ok, PinvFallback, Constrained, NotConverged, StartFallback)
+  const notes: string[] = []
+  if (count(Constrained)) notes.push(`${count(Constrained)} moved by the constraint`)
+  if (count(SolverFailed)) notes.push(`${count(SolverFailed)} failed (zero parameters)`)
+  if (count(NotConverged)) notes.push(`${count(NotConverged)} not converged`)
+  if (count(StartFallback)) notes.push(`${count(StartFallback)} left with too few volumes (last reweighted fit)`)
+  if (r.rejected) notes.push(`${r.rejected.voxels} with outliers, ${r.rejected.volumes} volumes rejected in all`)
+  const extra = notes.length ? `; ${notes.join(', ')}` : ''
   console.log(`fitted ${fitted} of ${nvox} voxels (${values.method}${extra}) in ${seconds(r.timings.fit)} s`)
   printWritten(r.files)
   console.log(`total ${secondsSince(started)} s`)

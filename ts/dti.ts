@@ -1,20 +1,52 @@
 import native from './native'
-import type { DtiMethod } from './native'
-import { call } from './errors'
+import type { DtiMethod, FitOptionsIn } from './native'
+import { VoxelkitError, call } from './errors'
 import type { GradientTable } from './gradients'
 import { FitAsyncOptions, FitSyncOptions, ModelFit, ModelWiring, fitModel, fitModelSync } from './fit'
 import type { Volume } from './volume'
 
 export type { DtiMethod }
 
+/** The options of the non-linear fits (`NLLS`, `RESTORE`): DIPY's names and defaults. */
+export interface NonLinearOptions {
+  /**
+   * `NLLS` only: one weight per volume on the squared residuals (DIPY's `weights`, the same for every voxel):
+   * finite, >= 0, and the volumes with a positive weight must determine the tensor. @defaultValue unweighted
+   */
+  weights?: ArrayLike<number>
+  /**
+   * `RESTORE` only: the noise standard deviation, one number or one per volume (DIPY's `sigma`; Chang et al. suggest
+   * 1.5267 x the standard deviation of the background noise). It sets the first outlier test only; the reweighted
+   * rounds use 1.4826 x the MAD of the residuals, as DIPY. @defaultValue estimated per voxel (1.4826 x MAD)
+   */
+  sigma?: number | ArrayLike<number>
+  /** Where DIPY falls back to the start parameters, return NaN instead (DIPY's `fail_is_nan`). @defaultValue false */
+  failIsNan?: boolean
+}
+
 /** Options of {@link fitDtiSync}: DIPY `TensorModel` names and defaults. */
-export type DtiSyncOptions = FitSyncOptions<DtiMethod>
+export type DtiSyncOptions = FitSyncOptions<DtiMethod> & NonLinearOptions
 
 /** Options of {@link fitDti}. */
-export type DtiOptions = FitAsyncOptions<DtiMethod>
+export type DtiOptions = FitAsyncOptions<DtiMethod> & NonLinearOptions
+
+function numbers(v: unknown, name: string): Float64Array | undefined {
+  if (v === undefined) return undefined
+  if (typeof v === 'number') return Float64Array.of(v)
+  if (v === null || typeof v !== 'object' || typeof (v as ArrayLike<number>).length !== 'number') {
+    throw new VoxelkitError('ERR_SETTING', `${name} must be ${name === 'sigma' ? 'a number or ' : ''}an array of numbers`)
+  }
+  return v instanceof Float64Array ? v : Float64Array.from(v as ArrayLike<number>)
+}
 
 const DTI: ModelWiring<DtiMethod, TensorFit> = {
   name: 'Dti',
+  options: { weights: 'object', sigma: ['number', 'object'], failIsNan: 'boolean' },
+  extra: (o): Partial<FitOptionsIn> => ({
+    weights: numbers(o.weights, 'weights'),
+    sigma: numbers(o.sigma, 'sigma'),
+    failIsNan: o.failIsNan as boolean | undefined,
+  }),
   fit: native.fitDti,
   fitSync: native.fitDtiSync,
   make: (out, grid) => new TensorFit(out, grid),
@@ -22,7 +54,10 @@ const DTI: ModelWiring<DtiMethod, TensorFit> = {
 
 /**
  * Fits the diffusion tensor model (DIPY 1.12 `TensorModel` semantics and defaults) off the
- * event loop.
+ * event loop: `WLS` (default), `OLS`, `NLLS` (least squares on the signal itself, from the OLS
+ * start; `weights`) or `RESTORE` (NLLS with per-voxel outlier rejection; `sigma`, and
+ * {@link TensorFit.rejectedVolumes} / {@link TensorFit.rejectedCount} / {@link TensorFit.robust}
+ * to see what each voxel rejected).
  *
  * The data are read in place while the call runs (no copy): do not modify `dwi.data` until
  * the promise settles, or the result mixes old and new values.
@@ -103,6 +138,86 @@ export class TensorFit extends ModelFit {
   lowerTriangular() {
     const { evals, evecs } = this.out
     return this.volume(call(() => native.dtiLowerTriangular(evals, evecs)), [...this.status.shape, 6])
+  }
+
+  #rejectedBits(fn: string): Uint8Array {
+    const bits = this.out.rejected
+    if (!bits) throw new VoxelkitError('ERR_SETTING', `${fn}: only a RESTORE fit has rejected volumes`)
+    return bits
+  }
+
+  /**
+   * `RESTORE`: how many volumes each voxel rejected as outliers (0 outside the mask, and where the
+   * first 3-sigma test found none).
+   */
+  rejectedCount(): Volume<Uint16Array> {
+    const bits = this.#rejectedBits('rejectedCount')
+    const nvox = this.status.data.length
+    const nb = nvox ? bits.length / nvox : 0
+    const out = new Uint16Array(nvox)
+    for (let v = 0; v < nvox; v++) {
+      let c = 0
+      for (let b = v * nb; b < (v + 1) * nb; b++) {
+        let x = bits[b]
+        while (x) {
+          x &= x - 1
+          c++
+        }
+      }
+      out[v] = c
+    }
+    return { data: out, shape: [...this.status.shape], ...(this.status.affine ? { affine: [...this.status.affine] } : {}) }
+  }
+
+  /**
+   * `RESTORE`: the indices of the volumes voxel `voxel` rejected, ascending. `voxel` is the flat
+   * index on the spatial grid (first axis fastest) or its coordinates `[i, j, k]`.
+   */
+  rejectedVolumes(voxel: number | readonly number[]): number[] {
+    const bits = this.#rejectedBits('rejectedVolumes')
+    const shape = this.spatial
+    let v: number
+    if (typeof voxel === 'number') {
+      v = voxel
+    } else {
+      if (!Array.isArray(voxel) || voxel.length !== shape.length) {
+        throw new VoxelkitError('ERR_SHAPE', `rejectedVolumes: voxel coordinates must have ${shape.length} entries`)
+      }
+      v = 0
+      for (let d = shape.length - 1; d >= 0; d--) {
+        const c = voxel[d]
+        if (!Number.isInteger(c) || c < 0 || c >= shape[d]) {
+          throw new VoxelkitError('ERR_SETTING', `rejectedVolumes: coordinate ${d} must be an integer in [0, ${shape[d]}), got ${c}`)
+        }
+        v = v * shape[d] + c
+      }
+    }
+    const nvox = this.status.data.length
+    if (!Number.isInteger(v) || v < 0 || v >= nvox) {
+      throw new VoxelkitError('ERR_SETTING', `rejectedVolumes: voxel must be an integer in [0, ${nvox}), got ${v}`)
+    }
+    const nb = bits.length / nvox
+    const out: number[] = []
+    for (let k = 0; k < this.volumes; k++) if (bits[v * nb + (k >> 3)] & (1 << (k & 7))) out.push(k)
+    return out
+  }
+
+  /**
+   * `RESTORE`: DIPY's `robust` mask, `[..., nvol]`: 1 where the voxel's final fit used the volume, 0 where it
+   * rejected it, and 0 everywhere outside the mask (as DIPY's `model.extra['robust']`).
+   */
+  robust(): Volume<Uint8Array> {
+    const bits = this.#rejectedBits('robust')
+    const nvox = this.status.data.length
+    const n = this.volumes
+    const nb = nvox ? bits.length / nvox : 0
+    const out = new Uint8Array(nvox * n)
+    const masked = 3 // FitStatus.Masked
+    for (let v = 0; v < nvox; v++) {
+      if (this.status.data[v] === masked) continue
+      for (let k = 0; k < n; k++) out[k * nvox + v] = bits[v * nb + (k >> 3)] & (1 << (k & 7)) ? 0 : 1
+    }
+    return { data: out, shape: [...this.status.shape, n], ...(this.status.affine ? { affine: [...this.status.affine] } : {}) }
   }
 
   /** DIPY `TensorFit.predict`: S0 defaults to the fit's S0 when it was estimated, else 1. @internal */

@@ -18,6 +18,8 @@ export interface DtiJobInput {
   /** 'dti' (default) or 'dki'. */
   model?: 'dti' | 'dki'
   method?: DtiMethod | DkiMethod
+  /** DTI RESTORE: the noise level (one value or one per volume). */
+  sigma?: number | number[]
   threads?: number
   out: string
   onProgress?: (done: number, total: number) => void
@@ -29,6 +31,8 @@ export interface DtiJobResult {
   fit: TensorFit | KurtosisFit
   dwi: Volume
   files: string[]
+  /** RESTORE: voxels with at least one rejected volume, and rejected volumes in all. */
+  rejected?: { voxels: number; volumes: number }
   timings: { read: number; fit: number; maps: number; write: number }
 }
 
@@ -51,7 +55,7 @@ export async function runDtiJob(input: DtiJobInput): Promise<DtiJobResult> {
   const fit =
     input.model === 'dki'
       ? await fitDki(dwi, gtab, { ...common, method: (input.method ?? 'WLS') as DkiMethod })
-      : await fitDti(dwi, gtab, { ...common, method: (input.method ?? 'WLS') as DtiMethod })
+      : await fitDti(dwi, gtab, { ...common, method: (input.method ?? 'WLS') as DtiMethod, sigma: input.sigma })
   const t2 = performance.now()
   const maps: Record<string, Volume> = {
     fa: fit.fa(),
@@ -65,12 +69,24 @@ export async function runDtiJob(input: DtiJobInput): Promise<DtiJobResult> {
   if (fit instanceof KurtosisFit) {
     Object.assign(maps, { mk: fit.mk(), ak: fit.ak(), rk: fit.rk(), kfa: fit.kfa(), mkt: fit.mkt(), kt: fit.kt })
   }
+  let rejected: DtiJobResult['rejected']
+  let rejectedMap: Volume | undefined
+  if (input.model !== 'dki' && input.method === 'RESTORE') {
+    rejectedMap = fit.rejectedCount()
+    const counts = rejectedMap.data as Uint16Array
+    rejected = { voxels: counts.filter((c) => c > 0).length, volumes: counts.reduce((a, b) => a + b, 0) }
+  }
   const t3 = performance.now()
   mkdirSync(input.out, { recursive: true })
   const files: string[] = []
   for (const [name, vol] of Object.entries(maps)) {
     const path = join(input.out, `${name}.nii.gz`)
     await writeVolume(path, toFloat32(vol))
+    files.push(path)
+  }
+  if (rejectedMap) {
+    const path = join(input.out, 'rejected.nii.gz')
+    await writeVolume(path, rejectedMap)
     files.push(path)
   }
   const spatial = dwi.shape.slice(0, -1)
@@ -82,5 +98,5 @@ export async function runDtiJob(input: DtiJobInput): Promise<DtiJobResult> {
   writeFileSync(png, preview.png)
   files.push(png)
   const t4 = performance.now()
-  return { fit, dwi, files, timings: { read: t1 - t0, fit: t2 - t1, maps: t3 - t2, write: t4 - t3 } }
+  return { fit, dwi, files, rejected, timings: { read: t1 - t0, fit: t2 - t1, maps: t3 - t2, write: t4 - t3 } }
 }

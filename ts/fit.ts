@@ -9,7 +9,7 @@ import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, chec
 import { OutputType, Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
 /** Options of every synchronous model fit: DIPY's names; defaults are the kernel's (see {@link FitOptionsIn}). */
-export interface FitSyncOptions<M extends string> extends Omit<FitOptionsIn, 'mask' | 'threads'>, SyncOptions {
+export interface FitSyncOptions<M extends string> extends Omit<FitOptionsIn, 'mask' | 'threads' | 'weights' | 'sigma' | 'failIsNan'>, SyncOptions {
   /** Fit method; DIPY's default, weighted least squares. @defaultValue 'WLS' */
   method?: M
   /** Voxels to fit: a Volume (or bare array) on the spatial grid; non-zero (or NaN) = fit. */
@@ -42,6 +42,16 @@ export const FitStatus = {
    * the 22 parameters are zero as DIPY returns them (eigenvalues at the minimum diffusivity, K = 0, S0 = 1).
    */
   SolverFailed: 5,
+  /**
+   * DTI `NLLS`/`RESTORE`: the optimiser reached its iteration limit (100 steps) before its convergence test; the
+   * parameters are the best point it found (never worse than the start).
+   */
+  NotConverged: 6,
+  /**
+   * DTI `RESTORE`: fewer volumes than parameters (7) were left after rejecting the outliers, where DIPY's optimiser
+   * raises; as DIPY, the parameters of the last reweighted round are returned (NaN outputs with `failIsNan`).
+   */
+  StartFallback: 7,
 } as const
 
 const FIT_OPTIONS: Record<string, OptionType> = {
@@ -83,6 +93,10 @@ export function maskArray(mask: Volume | VoxelArray | undefined, spatial: number
 /** A model's native entries and its fit class. @internal */
 export interface ModelWiring<M extends string, F extends ModelFit> {
   name: string
+  /** The model's own options (JS types) beyond the common ones. */
+  options?: Record<string, OptionType | readonly OptionType[]>
+  /** Converts the model's own options for the kernel. */
+  extra?: (opts: Record<string, unknown>) => Partial<FitOptionsIn>
   fit: (dwi: VolumeIn, g: GradientsIn, method: M | undefined, o: FitOptionsIn, job?: JobHandle) => Promise<FitOut>
   fitSync: (dwi: VolumeIn, g: GradientsIn, method: M | undefined, o: FitOptionsIn) => FitOut
   make: (out: FitOut, grid: FitGrid) => F
@@ -95,7 +109,14 @@ export interface FitGrid {
   outputType: OutputType
 }
 
-function prepare<M extends string>(dwi: Volume, gtab: GradientTable, opts: FitSyncOptions<M>, known: Record<string, OptionType>, fn: string) {
+function prepare<M extends string>(
+  dwi: Volume,
+  gtab: GradientTable,
+  opts: FitSyncOptions<M>,
+  known: Record<string, OptionType | readonly OptionType[]>,
+  fn: string,
+  extra?: (opts: Record<string, unknown>) => Partial<FitOptionsIn>,
+) {
   checkOptions(opts, known, fn)
   const v = checkVolume(dwi, 'dwi')
   if (!(gtab instanceof GradientTable)) {
@@ -103,7 +124,13 @@ function prepare<M extends string>(dwi: Volume, gtab: GradientTable, opts: FitSy
   }
   const spatial = v.shape.slice(0, -1)
   const outputType = checkChoice(opts.outputType, { float64: 'float64', float32: 'float32' } as const, 'outputType') ?? 'float64'
-  const o: FitOptionsIn = { mask: maskArray(opts.mask, spatial), minSignal: opts.minSignal, returnS0: opts.returnS0, threads: opts.threads }
+  const o: FitOptionsIn = {
+    mask: maskArray(opts.mask, spatial),
+    minSignal: opts.minSignal,
+    returnS0: opts.returnS0,
+    threads: opts.threads,
+    ...extra?.(opts as Record<string, unknown>),
+  }
   return { dwi: { data: voxelsIn(v.data), shape: v.shape }, method: opts.method, o, grid: { like: v, spatial, outputType } }
 }
 
@@ -115,14 +142,14 @@ export async function fitModel<M extends string, F extends ModelFit>(
   opts: FitAsyncOptions<M>,
 ): Promise<F> {
   const fn = `fit${w.name}`
-  const p = prepare(dwi, gtab, opts, { ...FIT_OPTIONS, ...ASYNC_OPTIONS }, fn)
+  const p = prepare(dwi, gtab, opts, { ...FIT_OPTIONS, ...w.options, ...ASYNC_OPTIONS }, fn, w.extra)
   const out = await runJob(opts, (job) => w.fit(p.dwi, gtab.native(), p.method, p.o, job))
   return w.make(out, p.grid)
 }
 
 /** Fits a model on the calling thread. @internal */
 export function fitModelSync<M extends string, F extends ModelFit>(w: ModelWiring<M, F>, dwi: Volume, gtab: GradientTable, opts: FitSyncOptions<M>): F {
-  const p = prepare(dwi, gtab, opts, FIT_OPTIONS, `fit${w.name}Sync`)
+  const p = prepare(dwi, gtab, opts, { ...FIT_OPTIONS, ...w.options }, `fit${w.name}Sync`, w.extra)
   return w.make(call(() => w.fitSync(p.dwi, gtab.native(), p.method, p.o)), p.grid)
 }
 
@@ -181,6 +208,16 @@ export abstract class ModelFit {
     if (like.affine) v.affine = [...like.affine]
     if (like.spacing) v.spacing = [...like.spacing]
     return v
+  }
+
+  /** The number of volumes of the fitted series. @internal */
+  protected get volumes(): number {
+    return this.#grid.like.shape[this.#grid.like.shape.length - 1]
+  }
+
+  /** The spatial shape of the fit. @internal */
+  protected get spatial(): number[] {
+    return [...this.#grid.spatial]
   }
 
   /** S0 used by {@link ModelFit.predict} when none is given. @internal */

@@ -20,7 +20,7 @@ export type { GradientTableOptions } from './gradients'
 export { FitStatus, ModelFit } from './fit'
 export type { FitSyncOptions, FitAsyncOptions, PredictOptions, PredictSyncOptions } from './fit'
 export { fitDti, fitDtiSync, TensorFit } from './dti'
-export type { DtiMethod, DtiOptions, DtiSyncOptions } from './dti'
+export type { DtiMethod, DtiOptions, DtiSyncOptions, NonLinearOptions } from './dti'
 export { fitDki, fitDkiSync, KurtosisFit } from './dki'
 export type { DkiMethod, DkiOptions, DkiSyncOptions, DkiPredictOptions, KurtosisOptions } from './dki'
 export type {

@@ -467,7 +467,7 @@ impl FitModel for DkiModel {
         self.n
     }
 
-    fn min_diffusivity(&self) -> f64 {
+    fn min_diffusivity(&self, _method: DkiMethod) -> f64 {
         self.min_diffusivity
     }
 
@@ -487,7 +487,12 @@ impl FitModel for DkiModel {
     /// Fits a group of [`L`] voxels whose clipped log-signals are in `s`. Returns the 22 linear
     /// unknowns per lane (tensor, `MD^2 W`, `-log S0`); CLS and CWLS start from OLS and WLS.
     #[inline(always)]
-    fn fit_group(&self, method: DkiMethod, s: &mut DkiScratch) -> ([V; NP], [FitStatus; L]) {
+    fn fit_group(
+        &self,
+        method: DkiMethod,
+        _aux: &Option<ClsSetup>,
+        s: &mut DkiScratch,
+    ) -> ([V; NP], [FitStatus; L]) {
         match method {
             DkiMethod::Ols | DkiMethod::Cls => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
             DkiMethod::Wls | DkiMethod::Cwls => self.wls(s),
@@ -509,8 +514,20 @@ impl FitModel for DkiModel {
         })
     }
 
-    fn aux(&self, method: DkiMethod) -> Option<ClsSetup> {
-        method.constrained().then(|| ClsSetup::new(self))
+    fn aux(&self, opts: &DkiOptions) -> Result<Option<ClsSetup>> {
+        for (set, name) in [
+            (opts.weights.is_some(), "weights"),
+            (opts.sigma.is_some(), "sigma"),
+            (opts.fail_is_nan, "failIsNan"),
+        ] {
+            if set {
+                return Err(Error::setting(format!(
+                    "{name} is an option of the non-linear DTI fits (NLLS, RESTORE); the DKI fits \
+                     do not take it"
+                )));
+            }
+        }
+        Ok(opts.method.constrained().then(|| ClsSetup::new(self)))
     }
 
     /// CLS/CWLS: the constrained step (seconds per tile: an abort is honoured between groups).
@@ -520,7 +537,7 @@ impl FitModel for DkiModel {
         method: DkiMethod,
         cls: &Option<ClsSetup>,
         ctl: &Control,
-        s: &DkiScratch,
+        s: &mut DkiScratch,
         p: &mut [V; NP],
         st: &mut [FitStatus; L],
         lanes: usize,

@@ -12,6 +12,12 @@
 //!   condition number of the scaled system cannot certify that the normal equations keep ~1e-8
 //!   relative accuracy, the voxel is solved by an SVD pseudo-inverse with numpy's cut-off
 //!   instead (exactly DIPY's pinv semantics), and flagged [`FitStatus::PinvFallback`].
+//! * `NLLS`: DIPY's `nlls_fit_tensor`: least squares on the clipped signal itself,
+//!   `sum w (s - exp(X p))^2` with optional per-volume weights, from the OLS start, minimised by
+//!   a damped Newton method to the float64 rounding floor (see [`crate::dti_nlls`]).
+//! * `RESTORE`: DIPY's `restore_fit_tensor`: NLLS, the 3-sigma outlier test, Geman–McClure
+//!   reweighted rounds and the refit without the outliers, with the rejected volumes returned
+//!   (see [`crate::dti_restore`]); its eigenvalues are floored at 0 as DIPY's.
 //!
 //! Voxels are fitted four at a time, one per SIMD lane ([`L`]): every lane performs exactly the
 //! operations a single voxel needs, reductions run sequentially per lane, so a voxel's result
@@ -21,13 +27,15 @@
 //!
 //! Deliberate differences from DIPY (documented in the README):
 //! * Voxels with a NaN or +inf signal are not fitted ([`FitStatus::NonFinite`], zero outputs);
-//!   DIPY fails the whole call (`LinAlgError`). -inf is clipped to `min_signal` as in DIPY.
+//!   DIPY fails the whole call (`LinAlgError`, or NaN parameters for NLLS). -inf is clipped to
+//!   `min_signal` as in DIPY.
 //! * float32 data are clipped and logged in float32, as numpy does for DIPY, with numpy's own
 //!   float32 log kernel on the CPUs where numpy uses it (bit-for-bit tested).
 //! * A scheme whose design matrix is rank-deficient (for example a single shell with no b=0
 //!   volume, or coplanar directions) is rejected with `ERR_GRADIENTS`; DIPY returns a
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
 
+use crate::dti_nlls::{NllsEnd, NllsWork};
 use crate::eig3::{L, V};
 use crate::fit::{
     design_rank, diffusivity_floor, fit_model, pinv, unit_columns, FitModel, COND2_CERTIFICATE,
@@ -50,21 +58,34 @@ pub enum DtiMethod {
     #[default]
     Wls,
     Ols,
+    /// DIPY's `nlls_fit_tensor`: least squares on the signal (see [`crate::dti_nlls`]).
+    Nlls,
+    /// DIPY's `restore_fit_tensor`: NLLS with outlier rejection (see [`crate::dti_restore`]).
+    Restore,
 }
 
 impl std::str::FromStr for DtiMethod {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "WLS" => Ok(DtiMethod::Wls),
-            "OLS" | "LS" => Ok(DtiMethod::Ols),
-            "NLLS" | "RESTORE" | "RT" | "restore" => Err(Error::unsupported(format!(
-                "fit method '{s}' is not built yet (available: 'WLS', 'OLS')"
+            "WLS" | "WLLS" => Ok(DtiMethod::Wls),
+            "OLS" | "LS" | "LLS" | "OLLS" => Ok(DtiMethod::Ols),
+            "NLLS" | "NLS" => Ok(DtiMethod::Nlls),
+            "RESTORE" => Ok(DtiMethod::Restore),
+            "IRLS" | "RWLS" | "RNLLS" => Err(Error::unsupported(format!(
+                "fit method '{s}' is not built yet (available: 'WLS', 'OLS', 'NLLS', 'RESTORE')"
             ))),
             _ => Err(Error::setting(format!(
-                "unknown fit method '{s}': expected 'WLS' or 'OLS' ('NLLS' and 'RESTORE' are planned)"
+                "unknown fit method '{s}': expected 'WLS', 'OLS', 'NLLS' or 'RESTORE'"
             ))),
         }
+    }
+}
+
+impl DtiMethod {
+    /// Whether the method fits the signal (not its log) by non-linear least squares.
+    pub fn nonlinear(self) -> bool {
+        matches!(self, DtiMethod::Nlls | DtiMethod::Restore)
     }
 }
 
@@ -83,22 +104,30 @@ pub struct DtiFit {
     pub s0: Option<Vec<f64>>,
     /// `nvox`: [`FitStatus`] codes.
     pub status: Vec<u8>,
+    /// RESTORE: `rejected_bytes * nvox` bytes, voxel-major: bit `k % 8` of byte
+    /// `v * rejected_bytes + k / 8` is set when voxel `v` rejected volume `k` (DIPY's `robust`
+    /// mask is the complement, 0 outside the mask). Empty for the other methods.
+    pub rejected: Vec<u8>,
+    /// Bytes per voxel of [`DtiFit::rejected`]: `ceil(volumes / 8)` for RESTORE, else 0.
+    pub rejected_bytes: usize,
 }
 
 /// Per-scheme precomputation: design matrix, its pseudo-inverse, products of scaled columns.
 #[derive(Debug, Clone)]
 pub struct DtiModel {
-    n: usize,
+    pub(crate) n: usize,
     /// Row-major n x 7 design matrix (DIPY's sign convention).
-    x: Vec<[f64; 7]>,
+    pub(crate) x: Vec<[f64; 7]>,
     /// Row-major n x 7 transposed pseudo-inverse of `x` (numpy's rcond 1e-15).
     pinv_t: Vec<[f64; 7]>,
     /// Row-major n x 7 design matrix with unit-norm columns.
-    xs: Vec<[f64; 7]>,
+    pub(crate) xs: Vec<[f64; 7]>,
     /// Row-major n x 28: products `xs[i][r] * xs[i][c]`, c <= r, packed by row (see [`pk`]).
-    q: Vec<[f64; 28]>,
+    pub(crate) q: Vec<[f64; 28]>,
+    /// Squared row norms of `xs`.
+    pub(crate) rowsq: Vec<f64>,
     /// Column scales: `xs[i][j] = x[i][j] * scale[j]`.
-    scale: [f64; 7],
+    pub(crate) scale: [f64; 7],
     /// DIPY's eigenvalue floor.
     pub min_diffusivity: f64,
 }
@@ -158,12 +187,14 @@ impl DtiModel {
             })
             .collect();
         let min_diffusivity = diffusivity_floor(&x);
+        let rowsq = xs.iter().map(|r| r.iter().map(|v| v * v).sum()).collect();
         Ok(DtiModel {
             n,
             x,
             pinv_t,
             xs,
             q,
+            rowsq,
             scale,
             min_diffusivity,
         })
@@ -216,7 +247,7 @@ impl DtiModel {
 
     /// Entries `K0..K0 + 7` of the packed normal matrix: `sum_i q[i][k] * w2[i]`, in order of i.
     #[inline(always)]
-    fn ne_pass<const K0: usize>(&self, w2: &[V], ne: &mut [V; 28]) {
+    pub(crate) fn ne_pass<const K0: usize>(&self, w2: &[V], ne: &mut [V; 28]) {
         let mut acc = [[0.0; L]; 7];
         for (qi, wi) in self.q.iter().zip(w2) {
             for k in 0..7 {
@@ -244,27 +275,108 @@ impl DtiModel {
         }
     }
 
-    /// Fits one voxel from its clipped log-signal `y` (lane 0 of a group; same bits as in a group).
+    /// numpy's `pinv(X * w) @ (w * y)` with 0/1 weights `w` (the OLS of the kept rows), or
+    /// `None` when the kept rows cannot determine the tensor (rank below 7).
+    pub(crate) fn pinv_solve_checked(&self, y: &[f64], w: &[f64]) -> Option<[f64; 7]> {
+        let n = self.n;
+        let a = DMatrix::from_fn(n, 7, |i, j| self.xs[i][j] * w[i]);
+        let b = DVector::from_fn(n, |i, _| w[i] * y[i]);
+        let (p, sv) = pinv(&a, PINV_RCOND).ok()?;
+        if design_rank(&sv) < 7 {
+            return None;
+        }
+        let r = p * b;
+        Some(std::array::from_fn(|j| r[j] * self.scale[j]))
+    }
+
+    /// Fits one voxel from its clipped log-signal `y` (lane 0 of a group; same bits as in a
+    /// group) by a linear method (WLS or OLS).
     pub fn fit_log_signal(
         &self,
         method: DtiMethod,
         y: &[f64],
         s: &mut Scratch,
     ) -> ([f64; 7], FitStatus) {
+        assert!(!method.nonlinear(), "fit_log_signal fits WLS or OLS");
         for l in 0..L {
             s.set_voxel(l, y);
         }
-        let (p, st) = self.fit_group(method, s);
+        let aux = DtiAux::linear(method);
+        let (p, st) = self.fit_group(method, &aux, s);
         (p.map(|v| v[0]), st[0])
+    }
+
+    /// Fits one voxel by a non-linear method (NLLS or RESTORE) from its clipped signal `sig`
+    /// (DIPY's `np.maximum(data, min_signal)`; the OLS start uses its logs) with the options'
+    /// weights, sigma and `fail_is_nan`. Returns the unscaled parameters (`[Dxx, Dxy, Dyy,
+    /// Dxz, Dyz, Dzz, -log S0]`), the status and, for RESTORE, the rejected-volume bytes.
+    /// Lane 0 of a group: the same bits as in a volume fit of float64 data.
+    pub fn fit_signal(
+        &self,
+        opts: &DtiOptions,
+        sig: &[f64],
+        s: &mut Scratch,
+    ) -> Result<([f64; 7], FitStatus, Vec<u8>)> {
+        let aux = self.aux(opts)?;
+        let y: Vec<f64> = sig.iter().map(|v| v.ln()).collect();
+        for l in 0..L {
+            s.set_voxel(l, &y);
+            for (o, &v) in s.sig.iter_mut().zip(sig) {
+                o[l] = v;
+            }
+        }
+        let (mut p, mut st) = self.fit_group(opts.method, &aux, s);
+        self.post_group(opts.method, &aux, &Control::new(), s, &mut p, &mut st, 1)?;
+        let mut flags = vec![0u8; self.voxel_bytes(&aux)];
+        self.write_voxel_bytes(&aux, s, 0, &mut flags);
+        Ok((p.map(|v| v[0]), st[0], flags))
+    }
+}
+
+/// Per-call state of a DTI fit: the checked options of the non-linear methods.
+#[derive(Debug, Clone)]
+pub struct DtiAux {
+    method: DtiMethod,
+    /// NLLS weights (ones when unweighted; RESTORE's first fit is unweighted), one row per
+    /// volume, the same in every lane.
+    weights: Vec<V>,
+    /// RESTORE: the given noise level, one value per volume.
+    pub(crate) sigma: Option<Vec<f64>>,
+    pub(crate) fail_is_nan: bool,
+    /// RESTORE's `1.4826 * sqrt(N / (N - 7))`.
+    pub(crate) mad_factor: f64,
+}
+
+impl DtiAux {
+    fn linear(method: DtiMethod) -> Self {
+        DtiAux {
+            method,
+            weights: Vec::new(),
+            sigma: None,
+            fail_is_nan: false,
+            mad_factor: 0.0,
+        }
     }
 }
 
 /// Per-thread scratch of [`DtiModel`] group fits: signals, weights and products, lane-major.
 #[derive(Debug, Clone)]
 pub struct Scratch {
-    y: Vec<V>,
+    pub(crate) y: Vec<V>,
     w: Vec<V>,
-    w2y: Vec<V>,
+    pub(crate) w2y: Vec<V>,
+    /// Non-linear fits: the clipped signals.
+    pub(crate) sig: Vec<V>,
+    /// Non-linear fits: the OLS start of the group.
+    pub(crate) p_ols: [V; 7],
+    pub(crate) work: NllsWork,
+    /// RESTORE: per-lane weights.
+    pub(crate) wl: Vec<V>,
+    /// RESTORE: per-lane residuals (`L * n`, lane-major blocks) and a sort buffer.
+    pub(crate) res: Vec<f64>,
+    pub(crate) tmp: Vec<f64>,
+    /// RESTORE: the rejected-volume bits of each lane (`L * ceil(n / 8)`).
+    pub(crate) rejected: Vec<u8>,
 }
 
 impl Scratch {
@@ -294,7 +406,7 @@ impl FitModel for DtiModel {
     /// The lower-triangular tensor and `-log S0`.
     type Params = [V; 7];
     type Extra = [f64; 0];
-    type Aux = ();
+    type Aux = DtiAux;
     const S0_INDEX: usize = 6;
     const EXTRA: usize = 0;
 
@@ -306,16 +418,30 @@ impl FitModel for DtiModel {
         self.n
     }
 
-    fn min_diffusivity(&self) -> f64 {
-        self.min_diffusivity
+    /// DIPY's floor (`MIN_DIFFUSIVITY_TOL / -min(design)`); 0 for RESTORE, whose
+    /// `decompose_tensor` call DIPY leaves at its default.
+    fn min_diffusivity(&self, method: DtiMethod) -> f64 {
+        if method == DtiMethod::Restore {
+            0.0
+        } else {
+            self.min_diffusivity
+        }
     }
 
     /// Scratch for one thread: reused across groups, so the hot loop allocates nothing.
     fn scratch(&self) -> Scratch {
+        let n = self.n;
         Scratch {
-            y: vec![[0.0; L]; self.n],
-            w: vec![[0.0; L]; self.n],
-            w2y: vec![[0.0; L]; self.n],
+            y: vec![[0.0; L]; n],
+            w: vec![[0.0; L]; n],
+            w2y: vec![[0.0; L]; n],
+            sig: vec![[0.0; L]; n],
+            p_ols: [[0.0; L]; 7],
+            work: NllsWork::new(n),
+            wl: vec![[1.0; L]; n],
+            res: vec![0.0; L * n],
+            tmp: vec![0.0; n],
+            rejected: vec![0; L * n.div_ceil(8)],
         }
     }
 
@@ -324,13 +450,34 @@ impl FitModel for DtiModel {
         &mut s.y[..self.n]
     }
 
-    /// Fits a group of [`L`] voxels whose clipped log-signals are in `s` (see
-    /// [`Scratch::set_voxel`]). Returns the lower-triangular tensors + `-log S0` per lane.
     #[inline(always)]
-    fn fit_group(&self, method: DtiMethod, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
+    fn signals<'s>(&self, method: DtiMethod, s: &'s mut Scratch) -> Option<&'s mut [V]> {
+        method.nonlinear().then(|| &mut s.sig[..self.n])
+    }
+
+    /// Fits a group of [`L`] voxels whose clipped log-signals (and, for the non-linear
+    /// methods, signals) are in `s` (see [`Scratch::set_voxel`]). Returns the lower-triangular
+    /// tensors + `-log S0` per lane.
+    #[inline(always)]
+    fn fit_group(
+        &self,
+        method: DtiMethod,
+        aux: &DtiAux,
+        s: &mut Scratch,
+    ) -> ([V; 7], [FitStatus; L]) {
         match method {
             DtiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
             DtiMethod::Wls => self.wls(s),
+            DtiMethod::Nlls | DtiMethod::Restore => {
+                let p0 = self.ols(&s.y[..self.n]);
+                s.p_ols = p0;
+                let (p, end) = self.nlls_lanes(&s.sig, &aux.weights, &p0, [true; L], &mut s.work);
+                let st = end.map(|e| match e {
+                    NllsEnd::NotConverged => FitStatus::NotConverged,
+                    _ => FitStatus::Ok,
+                });
+                (p, st)
+            }
         }
     }
 
@@ -339,7 +486,124 @@ impl FitModel for DtiModel {
         []
     }
 
-    fn aux(&self, _method: DtiMethod) {}
+    /// Checks the non-linear methods' options: `weights` (NLLS: one finite value >= 0 per
+    /// volume, the positive ones determining the tensor), `sigma` (RESTORE: one finite value
+    /// > 0, or one per volume) and `fail_is_nan` (NLLS and RESTORE).
+    fn aux(&self, opts: &DtiOptions) -> Result<DtiAux> {
+        let n = self.n;
+        let m = opts.method;
+        let only = |name: &str, methods: &str| {
+            Error::setting(format!(
+                "{name} is an option of the {methods} fit, not of {m:?} (DIPY's {} takes no {name})",
+                match m {
+                    DtiMethod::Wls => "wls_fit_tensor",
+                    DtiMethod::Ols => "ols_fit_tensor",
+                    DtiMethod::Nlls => "nlls_fit_tensor",
+                    DtiMethod::Restore => "restore_fit_tensor",
+                }
+            ))
+        };
+        if opts.fail_is_nan && !m.nonlinear() {
+            return Err(only("failIsNan", "NLLS and RESTORE"));
+        }
+        let mut weights = vec![[1.0; L]; n];
+        if let Some(w) = &opts.weights {
+            if m != DtiMethod::Nlls {
+                return Err(only("weights", "NLLS"));
+            }
+            if w.len() != n {
+                return Err(Error::shape(format!(
+                    "weights must hold one value per volume: got {} for {n} volumes",
+                    w.len()
+                )));
+            }
+            if let Some((k, &v)) = w
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+            {
+                return Err(Error::setting(format!(
+                    "weights must be finite numbers >= 0: weights[{k}] is {v}"
+                )));
+            }
+            let a = DMatrix::from_fn(n, 7, |i, j| if w[i] > 0.0 { self.xs[i][j] } else { 0.0 });
+            let (_, sv) = pinv(&a, PINV_RCOND)?;
+            let rank = design_rank(&sv);
+            if rank < 7 {
+                return Err(Error::setting(format!(
+                    "the volumes with a positive weight cannot determine a diffusion tensor \
+                     (their design matrix has rank {rank} < 7)"
+                )));
+            }
+            for (o, &v) in weights.iter_mut().zip(w) {
+                *o = [v; L];
+            }
+        }
+        let sigma = match &opts.sigma {
+            None => None,
+            Some(_) if m != DtiMethod::Restore => return Err(only("sigma", "RESTORE")),
+            Some(sg) => {
+                if sg.len() != 1 && sg.len() != n {
+                    return Err(Error::shape(format!(
+                        "sigma must be one number or one per volume: got {} values for {n} volumes",
+                        sg.len()
+                    )));
+                }
+                if let Some(&v) = sg.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+                    return Err(Error::setting(format!(
+                        "sigma must be a finite number > 0 (a noise standard deviation), got {v}"
+                    )));
+                }
+                Some(if sg.len() == 1 {
+                    vec![sg[0]; n]
+                } else {
+                    sg.clone()
+                })
+            }
+        };
+        Ok(DtiAux {
+            method: m,
+            weights,
+            sigma,
+            fail_is_nan: opts.fail_is_nan,
+            mad_factor: 1.4826 * (n as f64 / (n as f64 - 7.0)).sqrt(),
+        })
+    }
+
+    fn voxel_bytes(&self, aux: &DtiAux) -> usize {
+        if aux.method == DtiMethod::Restore {
+            self.n.div_ceil(8)
+        } else {
+            0
+        }
+    }
+
+    #[inline(always)]
+    fn write_voxel_bytes(&self, aux: &DtiAux, s: &Scratch, lane: usize, out: &mut [u8]) {
+        if aux.method == DtiMethod::Restore {
+            let nb = self.n.div_ceil(8);
+            out.copy_from_slice(&s.rejected[lane * nb..(lane + 1) * nb]);
+        }
+    }
+
+    /// RESTORE: the outlier rejection and refits (see [`crate::dti_restore`]).
+    #[inline(always)]
+    fn post_group(
+        &self,
+        method: DtiMethod,
+        aux: &DtiAux,
+        ctl: &Control,
+        s: &mut Scratch,
+        p: &mut [V; 7],
+        st: &mut [FitStatus; L],
+        lanes: usize,
+    ) -> Result<()> {
+        if method == DtiMethod::Restore {
+            ctl.check()?;
+            self.restore_group(aux, s, p, st, lanes);
+        }
+        Ok(())
+    }
 }
 
 /// Fits the tensor model to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`).
@@ -360,6 +624,8 @@ pub fn fit_dti<T: Sample>(
         evecs: f.evecs,
         s0: f.s0,
         status: f.status,
+        rejected: f.flags,
+        rejected_bytes: f.voxel_bytes,
     })
 }
 
@@ -398,7 +664,12 @@ mod tests {
         let s = signal(&gtab, &lt, 800.0);
         let nvox = 1;
         let data: Vec<f64> = s.clone();
-        for method in [DtiMethod::Wls, DtiMethod::Ols] {
+        for method in [
+            DtiMethod::Wls,
+            DtiMethod::Ols,
+            DtiMethod::Nlls,
+            DtiMethod::Restore,
+        ] {
             let opts = DtiOptions {
                 method,
                 return_s0: true,
@@ -493,29 +764,33 @@ mod tests {
         let data: Vec<i16> = (0..n * nvox)
             .map(|_| (200.0 + 800.0 * r.uniform()) as i16)
             .collect();
-        let run = |t| {
-            let o = DtiOptions {
-                threads: Some(t),
-                return_s0: true,
-                ..Default::default()
+        for method in [DtiMethod::Wls, DtiMethod::Nlls, DtiMethod::Restore] {
+            let run = |t| {
+                let o = DtiOptions {
+                    method,
+                    threads: Some(t),
+                    return_s0: true,
+                    ..Default::default()
+                };
+                fit_dti(&data, nvox, &gtab, None, &o, &Control::new()).unwrap()
             };
-            fit_dti(&data, nvox, &gtab, None, &o, &Control::new()).unwrap()
-        };
-        let a = run(1);
-        for t in [2, 3, 8] {
-            let b = run(t);
-            assert!(a
-                .evals
-                .iter()
-                .zip(&b.evals)
-                .all(|(x, y)| x.to_bits() == y.to_bits()));
-            assert!(a
-                .evecs
-                .iter()
-                .zip(&b.evecs)
-                .all(|(x, y)| x.to_bits() == y.to_bits()));
-            assert_eq!(a.s0, b.s0);
-            assert_eq!(a.status, b.status);
+            let a = run(1);
+            for t in [2, 3, 8] {
+                let b = run(t);
+                assert_eq!(a.rejected, b.rejected);
+                assert!(a
+                    .evals
+                    .iter()
+                    .zip(&b.evals)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()));
+                assert!(a
+                    .evecs
+                    .iter()
+                    .zip(&b.evecs)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()));
+                assert_eq!(a.s0, b.s0);
+                assert_eq!(a.status, b.status);
+            }
         }
     }
 
@@ -564,7 +839,12 @@ mod tests {
             .collect();
         // every third voxel masked out, so groups are formed from different voxel sets
         let mask: Vec<u8> = (0..nvox).map(|v| u8::from(v % 3 != 0)).collect();
-        for method in [DtiMethod::Wls, DtiMethod::Ols] {
+        for method in [
+            DtiMethod::Wls,
+            DtiMethod::Ols,
+            DtiMethod::Nlls,
+            DtiMethod::Restore,
+        ] {
             let run = |force_baseline_isa, mask: Option<&[u8]>| {
                 let o = DtiOptions {
                     method,
@@ -587,9 +867,15 @@ mod tests {
                 .zip(&base.evecs)
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
             assert_eq!(fast.s0, base.s0);
+            assert_eq!(fast.rejected, base.rejected);
             // a voxel's result does not depend on which voxels share its SIMD group
             let masked = run(false, Some(&mask));
+            let nb = fast.rejected_bytes;
             for v in (0..nvox).filter(|v| v % 3 != 0) {
+                assert_eq!(
+                    masked.rejected[v * nb..(v + 1) * nb],
+                    fast.rejected[v * nb..(v + 1) * nb]
+                );
                 for c in 0..3 {
                     assert_eq!(
                         masked.evals[c * nvox + v].to_bits(),
@@ -619,5 +905,202 @@ mod tests {
             let s = if j < 6 { 1e-3 } else { p[6].abs() };
             assert!((p[j] - q[j]).abs() <= 1e-10 * s, "{j}: {} {}", p[j], q[j]);
         }
+    }
+
+    fn restore_opts(sigma: Option<Vec<f64>>, fail_is_nan: bool) -> DtiOptions {
+        DtiOptions {
+            method: DtiMethod::Restore,
+            sigma,
+            fail_is_nan,
+            return_s0: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn restore_rejects_outliers_and_falls_back_like_dipy() {
+        // 2 b0 + 40 directions, SNR 50, two volumes dropped to 20 %
+        let gtab = scheme(2, 40, &[1000.0], 31);
+        let lt = [1.4e-3, 0.2e-3, 0.6e-3, 0.1e-3, -0.05e-3, 0.5e-3];
+        let clean = signal(&gtab, &lt, 1000.0);
+        let mut r = SplitMix64::new(32);
+        let mut s: Vec<f64> = clean.iter().map(|&v| v + 20.0 * r.normal()).collect();
+        s[7] *= 0.2;
+        s[23] *= 0.2;
+        let m = DtiModel::new(&gtab).unwrap();
+        let mut sc = m.scratch();
+        for sigma in [None, Some(vec![20.0])] {
+            let (p, st, flags) = m
+                .fit_signal(&restore_opts(sigma, false), &s, &mut sc)
+                .unwrap();
+            assert_eq!(st, FitStatus::Ok);
+            let rejected: Vec<usize> = (0..s.len())
+                .filter(|&k| flags[k / 8] & (1 << (k % 8)) != 0)
+                .collect();
+            assert_eq!(rejected, vec![7, 23]);
+            // the final fit ignores them: close to the truth
+            for j in 0..6 {
+                assert!((p[j] - lt[j]).abs() < 0.1e-3, "{j}: {} vs {}", p[j], lt[j]);
+            }
+        }
+        // 1 b0 + 9 directions, noise-free, 4 volumes dropped: the reweighted fit interpolates
+        // 6, the 4 left over are rejected, 6 volumes are left for 7 parameters (where DIPY's
+        // optimiser raises)
+        let gtab = scheme(1, 9, &[1000.0], 44);
+        let lt = [1.5e-3, 0.2e-3, 0.5e-3, 0.1e-3, 0.05e-3, 0.4e-3];
+        let mut s = signal(&gtab, &lt, 1000.0);
+        for k in [2, 4, 6, 8] {
+            s[k] *= 0.1;
+        }
+        let m = DtiModel::new(&gtab).unwrap();
+        let mut sc = m.scratch();
+        let (p, st, flags) = m
+            .fit_signal(&restore_opts(None, false), &s, &mut sc)
+            .unwrap();
+        assert_eq!(st, FitStatus::StartFallback);
+        assert_eq!(flags, vec![0b0100_0110, 0b0000_0001]); // volumes 1, 2, 6, 8
+        assert!(p.iter().all(|v| v.is_finite()));
+        let (p, st, _) = m
+            .fit_signal(&restore_opts(None, true), &s, &mut sc)
+            .unwrap();
+        assert_eq!(st, FitStatus::StartFallback);
+        assert!(p.iter().all(|v| v.is_nan()));
+        // through the volume fit: NaN maps and S0, the status and the rejected bits kept
+        let f = fit_dti(
+            &s,
+            1,
+            &gtab,
+            None,
+            &restore_opts(None, true),
+            &Control::new(),
+        )
+        .unwrap();
+        assert_eq!(f.status, vec![FitStatus::StartFallback as u8]);
+        assert!(f.evals.iter().chain(&f.evecs).all(|v| v.is_nan()));
+        assert!(f.s0.unwrap()[0].is_nan());
+        assert_eq!(f.rejected, flags);
+        // a constant signal (all zeros clipped to min_signal): exact fit, no outliers
+        let z = vec![0.0f64; gtab.len()];
+        let f = fit_dti(
+            &z,
+            1,
+            &gtab,
+            None,
+            &restore_opts(None, false),
+            &Control::new(),
+        )
+        .unwrap();
+        assert_eq!(f.status, vec![FitStatus::Ok as u8]);
+        assert_eq!(f.rejected, vec![0, 0]);
+        assert!((f.s0.unwrap()[0] - 1e-4).abs() < 1e-16);
+    }
+
+    #[test]
+    fn nlls_reaches_the_minimum_and_honours_weights() {
+        let gtab = scheme(2, 30, &[1000.0, 2000.0], 41);
+        let lt = [1.7e-3, 0.1e-3, 0.4e-3, -0.05e-3, 0.02e-3, 0.35e-3];
+        let clean = signal(&gtab, &lt, 800.0);
+        let mut r = SplitMix64::new(42);
+        let s: Vec<f64> = clean
+            .iter()
+            .map(|&v| (v + 40.0 * r.normal()).max(1.0))
+            .collect();
+        let m = DtiModel::new(&gtab).unwrap();
+        let mut sc = m.scratch();
+        let o = DtiOptions {
+            method: DtiMethod::Nlls,
+            ..Default::default()
+        };
+        let (p, st, flags) = m.fit_signal(&o, &s, &mut sc).unwrap();
+        assert_eq!(st, FitStatus::Ok);
+        assert!(flags.is_empty());
+        // a minimum: no coordinate step of 1e-7 (relative) lowers the objective
+        let f0 = m.nlls_objective(&p, &s, None);
+        for j in 0..7 {
+            for sgn in [-1.0, 1.0] {
+                let mut q = p;
+                q[j] += sgn * 1e-6 * if j < 6 { 1e-3 } else { p[6].abs() };
+                assert!(m.nlls_objective(&q, &s, None) >= f0, "{j} {sgn}");
+            }
+        }
+        // the WLS fit is a different estimator with a larger objective
+        let y: Vec<f64> = s.iter().map(|v| v.ln()).collect();
+        let (pw, _) = m.fit_log_signal(DtiMethod::Wls, &y, &mut sc);
+        assert!(m.nlls_objective(&pw, &s, None) > f0);
+        // weights: zero weight on a corrupted volume ignores it
+        let mut bad = s.clone();
+        bad[10] *= 5.0;
+        let mut w = vec![1.0; s.len()];
+        w[10] = 0.0;
+        let ow = DtiOptions {
+            method: DtiMethod::Nlls,
+            weights: Some(w.clone()),
+            ..Default::default()
+        };
+        let (pb, _, _) = m.fit_signal(&ow, &bad, &mut sc).unwrap();
+        let (pg, _, _) = m.fit_signal(&ow, &s, &mut sc).unwrap();
+        for j in 0..7 {
+            assert!(
+                (pb[j] - pg[j]).abs() <= 1e-12 * pg[j].abs().max(1e-3),
+                "{j}"
+            );
+        }
+    }
+
+    #[test]
+    fn nonlinear_options_are_checked() {
+        let gtab = scheme(2, 12, &[1000.0], 51);
+        let n = gtab.len();
+        let data = vec![100.0f64; n * 2];
+        let code = |o: DtiOptions| {
+            fit_dti(&data, 2, &gtab, None, &o, &Control::new())
+                .err()
+                .map(|e| e.code)
+        };
+        use voxelkit_core::Code;
+        let nl = |weights: Option<Vec<f64>>| DtiOptions {
+            method: DtiMethod::Nlls,
+            weights,
+            ..Default::default()
+        };
+        assert_eq!(code(nl(Some(vec![1.0; 3]))), Some(Code::Shape));
+        let mut w = vec![1.0; n];
+        w[2] = -1.0;
+        assert_eq!(code(nl(Some(w.clone()))), Some(Code::Setting));
+        w[2] = f64::NAN;
+        assert_eq!(code(nl(Some(w))), Some(Code::Setting));
+        let few: Vec<f64> = (0..n).map(|i| if i < 6 { 1.0 } else { 0.0 }).collect();
+        assert_eq!(code(nl(Some(few))), Some(Code::Setting));
+        assert_eq!(code(nl(Some(vec![2.0; n]))), None);
+        for sg in [vec![0.0], vec![-1.0], vec![f64::NAN], vec![f64::INFINITY]] {
+            assert_eq!(code(restore_opts(Some(sg), false)), Some(Code::Setting));
+        }
+        assert_eq!(
+            code(restore_opts(Some(vec![1.0, 2.0]), false)),
+            Some(Code::Shape)
+        );
+        assert_eq!(code(restore_opts(Some(vec![]), false)), Some(Code::Shape));
+        assert_eq!(code(restore_opts(Some(vec![3.0; n]), false)), None);
+        let wls = |o: DtiOptions| DtiOptions {
+            method: DtiMethod::Wls,
+            ..o
+        };
+        assert_eq!(
+            code(wls(restore_opts(Some(vec![1.0]), false))),
+            Some(Code::Setting)
+        );
+        assert_eq!(code(wls(nl(Some(vec![1.0; n])))), Some(Code::Setting));
+        assert_eq!(code(wls(restore_opts(None, true))), Some(Code::Setting));
+        let r = |o: DtiOptions| DtiOptions {
+            method: DtiMethod::Restore,
+            ..o
+        };
+        assert_eq!(code(r(nl(Some(vec![1.0; n])))), Some(Code::Setting));
+        assert_eq!("NLS".parse::<DtiMethod>().unwrap(), DtiMethod::Nlls);
+        assert_eq!("RESTORE".parse::<DtiMethod>().unwrap(), DtiMethod::Restore);
+        assert_eq!(
+            "IRLS".parse::<DtiMethod>().unwrap_err().code,
+            Code::Unsupported
+        );
     }
 }

@@ -20,10 +20,12 @@
 //! its numerics. Everything else is a type or a constant: the parameter array (tensor first),
 //! the per-voxel extra outputs (none for DTI; the 15 kurtosis elements for DKI), and any
 //! per-call state its post-step needs (`()` when it has none). Its public fit function is then
-//! one call of [`fit_model`] that renames the outputs. For example, a DTI fit by non-linear
-//! least squares is a new [`crate::dti::DtiMethod`] arm in `DtiModel`'s `fit_group` (start from
-//! the WLS solution, iterate per lane); RESTORE adds, as CLS/CWLS do for DKI, a `post_group`
-//! that refits the voxels whose residuals flag outliers, with its per-call set-up in `Aux`.
+//! one call of [`fit_model`] that renames the outputs. For example, DTI's non-linear fit (NLLS)
+//! is a [`crate::dti::DtiMethod`] arm of `DtiModel`'s `fit_group` that asks the driver for the
+//! clipped signals too ([`FitModel::signals`]) and iterates per lane from the OLS start;
+//! RESTORE adds, as CLS/CWLS do for DKI, a `post_group` that refits the voxels whose residuals
+//! flag outliers (its checked options, `sigma`, in `Aux`), and returns the rejected volumes as
+//! per-voxel flag bytes ([`FitModel::voxel_bytes`]).
 
 use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
 use crate::gradients::GradientTable;
@@ -55,6 +57,16 @@ pub struct FitOptions<M> {
     pub return_s0: bool,
     /// Threads; `None` = the default (see `voxelkit_core::par::set_default_threads`).
     pub threads: Option<usize>,
+    /// Non-linear fits (DTI `NLLS`): one weight per volume on the squared residuals (DIPY's
+    /// `weights`, the same for every voxel). Finite, >= 0, and the volumes with a positive weight
+    /// must determine the model. `None` = unweighted.
+    pub weights: Option<Vec<f64>>,
+    /// DTI `RESTORE`: the noise level, one value for every volume or one per volume (DIPY's
+    /// `sigma`, finite and > 0). `None` = estimated per voxel from the residuals (1.4826 x MAD).
+    pub sigma: Option<Vec<f64>>,
+    /// Non-linear fits: where DIPY would fall back to the start parameters, return NaN instead
+    /// (DIPY's `fail_is_nan`).
+    pub fail_is_nan: bool,
     /// Testing: use the baseline instruction set even where AVX2 is available.
     #[doc(hidden)]
     pub force_baseline_isa: bool,
@@ -78,6 +90,13 @@ pub enum FitStatus {
     /// CLS/CWLS: the constrained fit failed (singular weighted design or a solver error in the
     /// constrained program); the parameters are zero, as DIPY returns them.
     SolverFailed = 5,
+    /// NLLS/RESTORE: the optimiser reached its iteration limit before its convergence test; the
+    /// parameters are the best it found (never worse than the start).
+    NotConverged = 6,
+    /// NLLS/RESTORE: the non-linear fit could not be run where DIPY's fails (RESTORE: fewer
+    /// volumes left than parameters after rejecting the outliers); as DIPY, the start parameters
+    /// are returned (RESTORE: those of the last reweighted round), or NaN with `fail_is_nan`.
+    StartFallback = 7,
 }
 
 /// Numerical rank of a design from its singular values: those above [`DESIGN_RANK_RCOND`]
@@ -270,6 +289,26 @@ fn stage_tile<T: Sample>(
 }
 
 impl<T: Sample> StagedTile<T> {
+    /// Gathers the clipped signals (as DIPY's `np.maximum(data, min_signal)`: float32 data stay
+    /// float32, the others become float64) of the tile-local voxels `local` into the lanes of
+    /// `s`.
+    #[inline(always)]
+    fn load_signals(&self, local: &[usize; L], s: &mut [V], spec: &LogSpec<'_>) {
+        let len = self.len;
+        let ms32 = spec.min_signal as f32;
+        for (k, sk) in s.iter_mut().enumerate() {
+            let row = &self.stage[k * len..(k + 1) * len];
+            for l in 0..L {
+                let x = row[local[l]];
+                sk[l] = if T::IS_F32 {
+                    (x.to_f64() as f32).max(ms32) as f64
+                } else {
+                    x.to_f64().max(spec.min_signal)
+                };
+            }
+        }
+    }
+
     /// Gathers the clipped log-signals of the tile-local voxels `local` into the lanes of `y`.
     #[inline(always)]
     fn load_group(&self, local: &[usize; L], y: &mut [V], spec: &LogSpec<'_>) {
@@ -326,25 +365,45 @@ pub trait FitModel: Sized + Sync {
     fn from_gradients(gtab: &GradientTable) -> Result<Self>;
     /// Number of volumes the model expects.
     fn volumes(&self) -> usize;
-    /// The eigenvalue floor (DIPY's `MIN_DIFFUSIVITY_TOL / -min(design)`).
-    fn min_diffusivity(&self) -> f64;
+    /// The eigenvalue floor of `method` (DIPY's `MIN_DIFFUSIVITY_TOL / -min(design)` for most).
+    fn min_diffusivity(&self, method: Self::Method) -> f64;
     /// Scratch for one thread.
     fn scratch(&self) -> Self::Scratch;
     /// The lane-major log-signals in `s` (`y[k][l]`: volume `k` of lane `l`, [`Self::volumes`]
     /// rows), which the driver fills before each [`Self::fit_group`].
     fn log_signals<'s>(&self, s: &'s mut Self::Scratch) -> &'s mut [V];
-    /// Fits the group whose clipped log-signals are in `s`; returns the parameters and the
-    /// status of each lane.
+    /// The lane-major clipped signals in `s` (`s[k][l]`, [`Self::volumes`] rows), for the
+    /// methods that fit the signal itself rather than its log; the driver fills them before each
+    /// [`Self::fit_group`]. `None` (the default): the method needs only the logs.
+    #[inline(always)]
+    fn signals<'s>(&self, method: Self::Method, s: &'s mut Self::Scratch) -> Option<&'s mut [V]> {
+        let _ = (method, s);
+        None
+    }
+    /// Fits the group whose clipped log-signals (and, where [`Self::signals`] asks for them,
+    /// clipped signals) are in `s`; returns the parameters and the status of each lane.
     fn fit_group(
         &self,
         method: Self::Method,
+        aux: &Self::Aux,
         s: &mut Self::Scratch,
     ) -> (Self::Params, [FitStatus; L]);
     /// The extra outputs of lane `lane` of a fitted group, given its sorted and floored
     /// eigenvalues.
     fn extras(&self, p: &Self::Params, lane: usize, evals: &[f64; 3]) -> Self::Extra;
-    /// Per-call state for `method` (built once per fit, before any tile).
-    fn aux(&self, method: Self::Method) -> Self::Aux;
+    /// Per-call state for the options (built once per fit, before any tile); checks the
+    /// method-specific options (an error for options the method does not take).
+    fn aux(&self, opts: &FitOptions<Self::Method>) -> Result<Self::Aux>;
+    /// Bytes of per-voxel flags the fit returns (e.g. RESTORE's rejected volumes); 0 by default.
+    fn voxel_bytes(&self, aux: &Self::Aux) -> usize {
+        let _ = aux;
+        0
+    }
+    /// Writes the [`Self::voxel_bytes`] flag bytes of lane `lane` of the last fitted group.
+    #[inline(always)]
+    fn write_voxel_bytes(&self, aux: &Self::Aux, s: &Self::Scratch, lane: usize, out: &mut [u8]) {
+        let _ = (aux, s, lane, out);
+    }
     /// An optional step after [`Self::fit_group`] on the first `lanes` lanes (the others repeat
     /// the last voxel and are not written); may replace parameters and statuses. A slow step
     /// should call `ctl.check()` so that an abort is honoured between groups.
@@ -354,7 +413,7 @@ pub trait FitModel: Sized + Sync {
         method: Self::Method,
         aux: &Self::Aux,
         ctl: &Control,
-        s: &Self::Scratch,
+        s: &mut Self::Scratch,
         p: &mut Self::Params,
         st: &mut [FitStatus; L],
         lanes: usize,
@@ -379,6 +438,11 @@ pub struct ModelFit {
     pub s0: Option<Vec<f64>>,
     /// `nvox`: [`FitStatus`] codes.
     pub status: Vec<u8>,
+    /// `voxel_bytes * nvox`, voxel-major: the model's per-voxel flag bytes (see
+    /// [`FitModel::voxel_bytes`]); zeros where nothing was fitted.
+    pub flags: Vec<u8>,
+    /// Flag bytes per voxel.
+    pub voxel_bytes: usize,
 }
 
 /// Fits model `M` to `data` (`n` volumes of `nvox` voxels, `data[k * nvox + v]`). `mask`
@@ -399,7 +463,9 @@ pub fn fit_model<M: FitModel, T: Sample>(
     let mut extra = vec![0.0; M::EXTRA * nvox];
     let mut s0 = opts.return_s0.then(|| vec![0.0; nvox]);
     let mut status = vec![FitStatus::Masked as u8; nvox];
-    let aux = model.aux(opts.method);
+    let aux = model.aux(opts)?;
+    let voxel_bytes = model.voxel_bytes(&aux);
+    let mut flags = vec![0u8; voxel_bytes * nvox];
     {
         let table = log_table::<T>(nvox * n, min_signal);
         let ctx = TileCtx {
@@ -421,6 +487,8 @@ pub fn fit_model<M: FitModel, T: Sample>(
             o_extra: SharedOut::new(&mut extra),
             o_s0: s0.as_deref_mut().map(SharedOut::new),
             o_status: SharedOut::new(&mut status),
+            o_flags: SharedOut::new(&mut flags),
+            voxel_bytes,
         };
         let avx2 = !opts.force_baseline_isa && has_avx2_fma();
         for_each_tile(nvox, opts.threads, ctl, |_, range| {
@@ -440,6 +508,8 @@ pub fn fit_model<M: FitModel, T: Sample>(
         extra,
         s0,
         status,
+        flags,
+        voxel_bytes,
     })
 }
 
@@ -460,6 +530,8 @@ struct TileCtx<'a, M: FitModel, T> {
     o_extra: SharedOut<f64>,
     o_s0: Option<SharedOut<f64>>,
     o_status: SharedOut<u8>,
+    o_flags: SharedOut<u8>,
+    voxel_bytes: usize,
 }
 
 /// The tile kernel compiled for AVX2 (+FMA), once per model and sample type. Rust never
@@ -484,18 +556,22 @@ fn fit_tile<M: FitModel, T: Sample>(
     let (n, nvox) = (c.n, c.nvox);
     let tile = stage_tile(c.data, nvox, n, c.mask, range, &c.o_status);
     let start = tile.start;
-    let min_diffusivity = c.model.min_diffusivity();
+    let min_diffusivity = c.model.min_diffusivity(c.method);
     let mut scratch = c.model.scratch();
+    let mut flags = vec![0u8; c.voxel_bytes];
     for group in tile.todo.chunks(L) {
         // a short last group repeats its last voxel and the copies are not written
         let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
         tile.load_group(&local, c.model.log_signals(&mut scratch), &c.spec);
-        let (mut p, mut st) = c.model.fit_group(c.method, &mut scratch);
+        if let Some(sig) = c.model.signals(c.method, &mut scratch) {
+            tile.load_signals(&local, sig, &c.spec);
+        }
+        let (mut p, mut st) = c.model.fit_group(c.method, c.aux, &mut scratch);
         c.model.post_group(
             c.method,
             c.aux,
             c.ctl,
-            &scratch,
+            &mut scratch,
             &mut p,
             &mut st,
             group.len(),
@@ -505,10 +581,33 @@ fn fit_tile<M: FitModel, T: Sample>(
         let (d, vecs) = jacobi_lanes(&lt);
         for (l, &j) in local.iter().enumerate().take(group.len()) {
             let v = start + j;
+            if c.voxel_bytes > 0 {
+                c.model.write_voxel_bytes(c.aux, &scratch, l, &mut flags);
+                for (k, &b) in flags.iter().enumerate() {
+                    // SAFETY: v belongs to this tile only.
+                    unsafe { c.o_flags.write(v * c.voxel_bytes + k, b) };
+                }
+            }
             if pr.iter().any(|r| !r[l].is_finite()) {
-                // only if an SVD failed to converge: never leak NaN maps
                 // SAFETY: v belongs to this tile only.
-                unsafe { c.o_status.write(v, FitStatus::NonFinite as u8) };
+                unsafe {
+                    if st[l] == FitStatus::StartFallback {
+                        // a failed non-linear fit with fail_is_nan: NaN outputs, as DIPY's
+                        for comp in 0..3 {
+                            c.o_evals.write(comp * nvox + v, f64::NAN);
+                        }
+                        for k in 0..9 {
+                            c.o_evecs.write(k * nvox + v, f64::NAN);
+                        }
+                        if let Some(o) = &c.o_s0 {
+                            o.write(v, f64::NAN);
+                        }
+                        c.o_status.write(v, st[l] as u8);
+                    } else {
+                        // only if an SVD failed to converge: never leak NaN maps
+                        c.o_status.write(v, FitStatus::NonFinite as u8);
+                    }
+                }
                 continue;
             }
             let (vals, vv) = sorted_lane(&d, &vecs, l);

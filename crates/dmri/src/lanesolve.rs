@@ -117,6 +117,72 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
     (x, ok)
 }
 
+/// Cholesky solve of the packed lower triangles `a` of L 7x7 systems, with fused
+/// multiply-adds and no condition certificate (the non-linear fits' steps). A lane fails
+/// (`ok[l]` false, its solution meaningless) when its matrix is not numerically positive
+/// definite.
+#[inline(always)]
+pub(crate) fn cholesky_lanes(a: &[V; 28], b: &[V; 7]) -> ([V; 7], [bool; L]) {
+    const N: usize = 7;
+    let mut f = *a;
+    let mut ok = [true; L];
+    let mut inv = [[0.0; L]; N];
+    for j in 0..N {
+        let mut d = f[pk(j, j)];
+        for k in 0..j {
+            let fjk = f[pk(j, k)];
+            for l in 0..L {
+                d[l] = (-fjk[l]).mul_add(fjk[l], d[l]);
+            }
+        }
+        for l in 0..L {
+            let good = (d[l] > 0.0) & d[l].is_finite();
+            ok[l] &= good;
+            let lj = (if good { d[l] } else { 1.0 }).sqrt();
+            inv[j][l] = 1.0 / lj;
+        }
+        for i in j + 1..N {
+            let mut s = f[pk(i, j)];
+            for k in 0..j {
+                let (fik, fjk) = (f[pk(i, k)], f[pk(j, k)]);
+                for l in 0..L {
+                    s[l] = (-fik[l]).mul_add(fjk[l], s[l]);
+                }
+            }
+            for l in 0..L {
+                f[pk(i, j)][l] = s[l] * inv[j][l];
+            }
+        }
+    }
+    let mut z = [[0.0; L]; N];
+    for i in 0..N {
+        let mut s = b[i];
+        for k in 0..i {
+            let fik = f[pk(i, k)];
+            for l in 0..L {
+                s[l] = (-fik[l]).mul_add(z[k][l], s[l]);
+            }
+        }
+        for l in 0..L {
+            z[i][l] = s[l] * inv[i][l];
+        }
+    }
+    let mut x = [[0.0; L]; N];
+    for i in (0..N).rev() {
+        let mut s = z[i];
+        for k in i + 1..N {
+            let fki = f[pk(k, i)];
+            for l in 0..L {
+                s[l] = (-fki[l]).mul_add(x[k][l], s[l]);
+            }
+        }
+        for l in 0..L {
+            x[i][l] = s[l] * inv[i][l];
+        }
+    }
+    (x, ok)
+}
+
 /// `p[r] = sum_i a[i][r] * y[i]` for L right-hand sides, summed over `i` in order (OLS: `a` is
 /// the transposed pseudo-inverse `X^+'`).
 #[inline(always)]

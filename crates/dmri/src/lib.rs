@@ -23,6 +23,8 @@ pub mod dki_cls;
 pub mod dki_maps;
 pub mod dki_predict;
 pub mod dti;
+pub mod dti_nlls;
+pub mod dti_restore;
 pub mod eig3;
 pub mod fit;
 pub mod gradients;

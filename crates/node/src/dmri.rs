@@ -82,7 +82,9 @@ macro_rules! js_enum {
 }
 
 js_enum!(
-    "DTI fit methods (DIPY `TensorModel`). `NLLS` and `RESTORE` are planned: `ERR_UNSUPPORTED` today."
+    "DTI fit methods (DIPY `TensorModel`): `WLS` (default), `OLS`, `NLLS` (non-linear least \
+     squares on the signal, DIPY's `nlls_fit_tensor`) and `RESTORE` (NLLS with per-voxel outlier \
+     rejection, DIPY's `restore_fit_tensor`)."
     DtiMethod { Wls = "WLS", Ols = "OLS", Nlls = "NLLS", Restore = "RESTORE" }
 );
 
@@ -111,6 +113,13 @@ pub struct FitOptionsIn {
     pub return_s0: Option<bool>,
     /// Threads for this call (1 to 1024). @default getThreads()
     pub threads: Option<f64>,
+    /// DTI `NLLS`: one weight per volume on the squared residuals (DIPY's `weights`). @default unweighted
+    pub weights: Option<Float64Array>,
+    /// DTI `RESTORE`: the noise standard deviation, one value or one per volume (DIPY's `sigma`). @default estimated per voxel (1.4826 x MAD of the residuals)
+    pub sigma: Option<Float64Array>,
+    /// DTI `NLLS`/`RESTORE`: NaN outputs where DIPY falls back to the start parameters. @default false
+    #[napi(ts_type = "boolean")]
+    pub fail_is_nan: Option<bool>,
 }
 
 /// A model fit: eigen-decomposed tensors plus the model's extra parameters. Outputs are
@@ -132,6 +141,10 @@ pub struct FitOut {
     /// `[nvox]` per-voxel `FitStatus` codes.
     #[napi(ts_type = "Uint8Array")]
     pub status: Out<u8>,
+    /// DTI `RESTORE`: `[nvox * ceil(nvol / 8)]`, voxel-major; bit `k % 8` of byte
+    /// `v * ceil(nvol / 8) + k / 8` is set when voxel `v` rejected volume `k`.
+    #[napi(ts_type = "Uint8Array")]
+    pub rejected: Option<Out<u8>>,
 }
 
 impl From<DtiFit> for FitOut {
@@ -142,6 +155,7 @@ impl From<DtiFit> for FitOut {
             kt: None,
             s0: f.s0.map(Out),
             status: Out(f.status),
+            rejected: (f.rejected_bytes > 0).then_some(Out(f.rejected)),
         }
     }
 }
@@ -154,6 +168,7 @@ impl From<DkiFit> for FitOut {
             kt: Some(Out(f.kt)),
             s0: f.s0.map(Out),
             status: Out(f.status),
+            rejected: None,
         }
     }
 }
@@ -240,6 +255,9 @@ where
             min_signal: o.and_then(|o| o.min_signal),
             return_s0: o.and_then(|o| o.return_s0).unwrap_or_default(),
             threads: threads(o.and_then(|o| o.threads))?,
+            weights: o.and_then(|o| o.weights.as_ref()).map(|w| w.to_vec()),
+            sigma: o.and_then(|o| o.sigma.as_ref()).map(|w| w.to_vec()),
+            fail_is_nan: o.and_then(|o| o.fail_is_nan).unwrap_or_default(),
             ..Default::default()
         };
         let mask = o.and_then(|o| o.mask.as_deref());

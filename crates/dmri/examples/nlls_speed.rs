@@ -1,0 +1,65 @@
+//! Times a DTI fit + FA/MD/AD/RD on a NIfTI series at one thread (kernel tuning only; the
+//! cross-language runner in benches/ makes the claims).
+//!
+//! `cargo run --release -p voxelkit-dmri --example nlls_speed -- X.nii X.bval X.bvec METHOD [runs]`
+use std::time::Instant;
+use voxelkit_core::Control;
+use voxelkit_dmri::maps::{scalar_map, ScalarMap};
+use voxelkit_dmri::{fit_dti, DtiOptions, GradientTable};
+use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
+
+fn read_rows(path: &str) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(|x| x.parse().unwrap()).collect())
+        .collect()
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let vol = read_nifti(std::path::Path::new(&a[1]), &NiftiOptions::default()).unwrap();
+    let bvals = read_rows(&a[2]).concat();
+    let r = read_rows(&a[3]);
+    let bvecs: Vec<[f64; 3]> = (0..bvals.len())
+        .map(|i| [r[0][i], r[1][i], r[2][i]])
+        .collect();
+    let gtab = GradientTable::new(&bvals, &bvecs, 50.0, 1e-2).unwrap();
+    let n = bvals.len();
+    let runs: usize = a.get(5).map_or(3, |x| x.parse().unwrap());
+    let opts = DtiOptions {
+        method: a[4].parse().unwrap(),
+        threads: Some(1),
+        ..Default::default()
+    };
+    macro_rules! go {
+        ($d:expr) => {{
+            let nvox = $d.len() / n;
+            for _ in 0..runs {
+                let t = Instant::now();
+                let f = fit_dti($d, nvox, &gtab, None, &opts, &Control::new()).unwrap();
+                for m in [ScalarMap::Fa, ScalarMap::Md, ScalarMap::Ad, ScalarMap::Rd] {
+                    std::hint::black_box(scalar_map(m, &f.evals));
+                }
+                let s = t.elapsed().as_secs_f64();
+                let mut st = [0usize; 8];
+                for &x in &f.status {
+                    st[x as usize] += 1;
+                }
+                println!(
+                    "{} {:.3} s, {:.3} us/voxel, status {:?}",
+                    a[4],
+                    s,
+                    s / nvox as f64 * 1e6,
+                    st
+                );
+            }
+        }};
+    }
+    match &vol.data {
+        VolumeData::I16(d) => go!(d),
+        VolumeData::U16(d) => go!(d),
+        other => panic!("{}", other.dtype()),
+    }
+}

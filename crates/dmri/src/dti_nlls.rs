@@ -1,0 +1,354 @@
+//! Non-linear least squares on the signal for the tensor model (DIPY's `nlls_fit_tensor`
+//! objective), [`L`] voxels at a time.
+//!
+//! The objective of a voxel with clipped signal `s`, per-volume weights `w >= 0` and design `X`
+//! is DIPY's
+//! $$F(p) = \sum_i w_i \left(s_i - e^{X_i p}\right)^2,$$
+//! whose gradient and Hessian are analytic: with $y_i = e^{X_i p}$ and $r_i = s_i - y_i$,
+//! $\nabla F / 2 = -\sum_i w_i r_i y_i X_i$ and
+//! $\nabla^2 F / 2 = \sum_i w_i y_i (2 y_i - s_i) X_i X_i^T$.
+//!
+//! DIPY minimises it with MINPACK's Levenberg–Marquardt (`scipy.optimize.leastsq`, default
+//! tolerances) from the OLS fit. voxelkit minimises the same objective from the same start by a
+//! damped Newton method (Levenberg damping of the exact Hessian on unit-norm columns):
+//! * a trial step solves $(H + \lambda \bar g I)\,\delta = b$ by Cholesky, where $\bar g$ is
+//!   the mean diagonal of the Gauss–Newton matrix (so `lambda` is scale-free); `lambda` starts
+//!   at 0 (pure Newton), is raised (1e-3, then x10) when the matrix is not positive definite or
+//!   the step does not decrease `F`, and lowered (x0.1, to 0 below 1e-6) after a decrease;
+//! * a step is accepted when `F` does not increase, so `F` never exceeds its value at the start;
+//! * it stops, converged, after an undamped step of at most [`STEP_TOL`] of the largest scaled
+//!   parameter (Newton's step is the distance to the optimum to first order, and the next one
+//!   is quadratically smaller), after two accepted undamped steps below [`FLOOR_TOL`] in a row
+//!   or an undamped step below it that does not decrease `F` (the rounding floor of an
+//!   ill-conditioned voxel), or when `lambda` exceeds 1e10 without a decrease (no descent left
+//!   at rounding level); otherwise after [`MAX_ITER`] steps, not converged.
+//!
+//! Lanes iterate in lock step but independently: a lane's arithmetic never depends on the
+//! others', and a lane that has stopped is not modified, so a voxel's result does not depend
+//! on which voxels share its group.
+
+use crate::dti::DtiModel;
+use crate::eig3::{L, V};
+use crate::lanesolve::{cholesky_lanes, pk};
+use voxelkit_core::vmath::exp_fused;
+
+/// Iteration limit of one non-linear fit (a well-posed voxel converges in 3-8).
+pub const MAX_ITER: u32 = 100;
+/// An undamped step at most this fraction of the largest scaled parameter ends the fit.
+pub const STEP_TOL: f64 = 1e-9;
+/// Undamped steps below this fraction that stop decreasing `F` are at the rounding floor.
+pub const FLOOR_TOL: f64 = 1e-7;
+/// A step whose predicted successor (quadratic convergence) is below this fraction of the
+/// largest scaled parameter is the last one.
+pub const PREDICT_TOL: f64 = 1e-12;
+/// Raises the damping: 1e-3 from none, else x10.
+#[inline(always)]
+fn up(x: f64) -> f64 {
+    if x == 0.0 {
+        1e-3
+    } else {
+        x * 10.0
+    }
+}
+/// Damping up to which a step counts as a Newton step for the convergence tests.
+const NEAR_NEWTON: f64 = 1e-3;
+/// Damping above which a lane that still cannot decrease `F` stops.
+const LAMBDA_MAX: f64 = 1e10;
+
+/// How a lane's non-linear fit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NllsEnd {
+    /// Not fitted (the lane was inactive): the start is returned.
+    Inactive,
+    /// The convergence test passed.
+    Converged,
+    /// [`MAX_ITER`] steps without passing it: the best point found.
+    NotConverged,
+}
+
+/// Per-thread buffers of the non-linear fits: the per-volume factors of the Newton matrix and
+/// of the right-hand side at the last evaluated point.
+#[derive(Debug, Clone)]
+pub struct NllsWork {
+    c: Vec<V>,
+    e: Vec<V>,
+}
+
+impl NllsWork {
+    pub(crate) fn new(n: usize) -> Self {
+        NllsWork {
+            c: vec![[0.0; L]; n],
+            e: vec![[0.0; L]; n],
+        }
+    }
+}
+
+impl DtiModel {
+    /// At the scaled parameters `ps`: the objective `F = sum w (s - y)^2` of each lane (summed
+    /// over volumes in order, `y = exp(X_s ps)`), the per-volume factors `c = w y (2y - s)` of
+    /// the Newton matrix and `e = w y (s - y)` of the right-hand side into `work`, and the mean
+    /// diagonal of the Gauss–Newton matrix `sum w y^2 xs xs'`.
+    #[inline(always)]
+    fn nlls_eval(&self, ps: &[V; 7], sig: &[V], w: &[V], work: &mut NllsWork) -> (V, V) {
+        let mut f = [0.0; L];
+        let mut gbar = [0.0; L];
+        for (((((ci, ei), xi), si), wi), rq) in work
+            .c
+            .iter_mut()
+            .zip(work.e.iter_mut())
+            .zip(&self.xs)
+            .zip(sig)
+            .zip(w)
+            .zip(&self.rowsq)
+        {
+            let mut eta = [0.0; L];
+            for j in 0..7 {
+                for l in 0..L {
+                    eta[l] = xi[j].mul_add(ps[j][l], eta[l]);
+                }
+            }
+            for l in 0..L {
+                let y = exp_fused(eta[l]);
+                let r = si[l] - y;
+                let wy = wi[l] * y;
+                f[l] = (wi[l] * r).mul_add(r, f[l]);
+                ci[l] = wy * (y - r);
+                ei[l] = wy * r;
+                gbar[l] = (wy * y).mul_add(*rq, gbar[l]);
+            }
+        }
+        for g in gbar.iter_mut() {
+            *g *= 1.0 / 7.0;
+        }
+        (f, gbar)
+    }
+
+    /// The packed Newton matrix `H = sum c xs xs'` and the right-hand side `b = sum e xs` of the
+    /// factors in `work` (in order of volumes).
+    #[inline(always)]
+    fn nlls_system(&self, work: &NllsWork) -> ([V; 28], [V; 7]) {
+        let c = &work.c[..self.n];
+        let mut h = [[0.0; L]; 28];
+        self.fma_pass::<0>(c, &mut h);
+        self.fma_pass::<7>(c, &mut h);
+        self.fma_pass::<14>(c, &mut h);
+        self.fma_pass::<21>(c, &mut h);
+        let mut b = [[0.0; L]; 7];
+        for (xi, ei) in self.xs.iter().zip(&work.e) {
+            for j in 0..7 {
+                for l in 0..L {
+                    b[j][l] = xi[j].mul_add(ei[l], b[j][l]);
+                }
+            }
+        }
+        (h, b)
+    }
+
+    /// Entries `K0..K0 + 7` of the packed matrix `sum_i q[i][k] * c[i]`, in order of i, with
+    /// fused multiply-adds (the non-linear fits' own; WLS keeps its unfused sums).
+    #[inline(always)]
+    fn fma_pass<const K0: usize>(&self, c: &[V], h: &mut [V; 28]) {
+        let mut acc = [[0.0; L]; 7];
+        for (qi, ci) in self.q.iter().zip(c) {
+            for k in 0..7 {
+                for l in 0..L {
+                    acc[k][l] = qi[K0 + k].mul_add(ci[l], acc[k][l]);
+                }
+            }
+        }
+        h[K0..K0 + 7].copy_from_slice(&acc);
+    }
+
+    /// Minimises DIPY's NLLS objective for the lanes in `active`, from the unscaled parameters
+    /// `p0`, with signals `sig` and weights `w` (both lane-major, one row per volume). Returns the
+    /// unscaled parameters (the start for inactive lanes) and how each lane ended.
+    #[inline(always)]
+    pub(crate) fn nlls_lanes(
+        &self,
+        sig: &[V],
+        w: &[V],
+        p0: &[V; 7],
+        active: [bool; L],
+        work: &mut NllsWork,
+    ) -> ([V; 7], [NllsEnd; L]) {
+        let n = self.n;
+        let (sig, w) = (&sig[..n], &w[..n]);
+        let mut ps: [V; 7] =
+            std::array::from_fn(|j| std::array::from_fn(|l| p0[j][l] / self.scale[j]));
+        let mut end = [NllsEnd::Inactive; L];
+        let mut running = active;
+        if !running.iter().any(|&a| a) {
+            return (*p0, end);
+        }
+        let (mut f, mut gbar) = self.nlls_eval(&ps, sig, w, work);
+        let (mut h, mut b) = self.nlls_system(work);
+        let mut lam = [0.0f64; L];
+        let mut streak = [0u8; L];
+        let mut iters = [0u32; L];
+        // the last accepted undamped step of each lane (0: none), for the quadratic prediction
+        let mut prev = [0.0f64; L];
+        while running.iter().any(|&a| a) {
+            let mut a = h;
+            for j in 0..7 {
+                for l in 0..L {
+                    a[pk(j, j)][l] += lam[l] * gbar[l];
+                }
+            }
+            let (d, ok) = cholesky_lanes(&a, &b);
+            let mut pt = ps;
+            let mut need_eval = [false; L];
+            let mut accepted = [false; L];
+            let mut dns = [0.0f64; L];
+            let mut pns = [0.0f64; L];
+            for l in 0..L {
+                if !running[l] {
+                    continue;
+                }
+                iters[l] += 1;
+                if !ok[l] {
+                    lam[l] = up(lam[l]);
+                    prev[l] = 0.0;
+                    continue;
+                }
+                let mut dn = 0.0f64;
+                let mut pn = 0.0f64;
+                for j in 0..7 {
+                    pt[j][l] = ps[j][l] + d[j][l];
+                    dn = dn.max(d[j][l].abs());
+                    pn = pn.max(ps[j][l].abs());
+                }
+                (dns[l], pns[l]) = (dn, pn);
+                // a mildly damped step is within a factor ~1 + 1e-3 of Newton's
+                let undamped = lam[l] <= NEAR_NEWTON;
+                let small = dn <= STEP_TOL * pn;
+                // Newton's steps shrink quadratically: after this one, the distance to the
+                // optimum is about the next step, dn (dn / prev)^2
+                let ratio = if prev[l] > 0.0 { dn / prev[l] } else { 1.0 };
+                let predicted = dn <= FLOOR_TOL * pn && dn * ratio * ratio <= PREDICT_TOL * pn;
+                if undamped && (small || predicted) {
+                    // the last step: taken without evaluating F (its change is below F's
+                    // rounding)
+                    accepted[l] = true;
+                    for j in 0..7 {
+                        ps[j][l] = pt[j][l];
+                    }
+                    running[l] = false;
+                    end[l] = NllsEnd::Converged;
+                } else {
+                    need_eval[l] = true;
+                }
+            }
+            let mut gt = [0.0; L];
+            if need_eval.iter().any(|&x| x) {
+                let ft;
+                (ft, gt) = self.nlls_eval(&pt, sig, w, work);
+                for l in 0..L {
+                    if !need_eval[l] {
+                        continue;
+                    }
+                    let (dn, pn) = (dns[l], pns[l]);
+                    let undamped = lam[l] <= NEAR_NEWTON;
+                    let tiny = dn <= FLOOR_TOL * pn;
+                    // near the optimum the change of F is below its rounding: an undamped
+                    // (Newton, positive definite) tiny step is taken whatever F's last bits say
+                    if ft[l] <= f[l] || (undamped && tiny && ft[l].is_finite()) {
+                        accepted[l] = true;
+                        for j in 0..7 {
+                            ps[j][l] = pt[j][l];
+                        }
+                        f[l] = ft[l];
+                        if undamped {
+                            prev[l] = dn;
+                            streak[l] = if tiny { streak[l] + 1 } else { 0 };
+                            if streak[l] >= 3 {
+                                // tiny steps that do not shrink: the rounding floor
+                                running[l] = false;
+                                end[l] = NllsEnd::Converged;
+                            }
+                        } else {
+                            prev[l] = 0.0;
+                        }
+                        lam[l] = if lam[l] < 1e-6 { 0.0 } else { lam[l] * 0.1 };
+                    } else {
+                        streak[l] = 0;
+                        prev[l] = 0.0;
+                        lam[l] = up(lam[l]);
+                    }
+                }
+            }
+            for l in 0..L {
+                if running[l] && lam[l] > LAMBDA_MAX {
+                    running[l] = false;
+                    end[l] = NllsEnd::Converged;
+                }
+                if running[l] && iters[l] >= MAX_ITER {
+                    running[l] = false;
+                    end[l] = NllsEnd::NotConverged;
+                }
+            }
+            let rebuild: [bool; L] = std::array::from_fn(|l| accepted[l] && running[l]);
+            if rebuild.iter().any(|&r| r) {
+                // the factors in `work` are the trial point's: the lanes that moved take the
+                // system they give, the others keep theirs
+                let (h2, b2) = self.nlls_system(work);
+                for l in 0..L {
+                    if rebuild[l] {
+                        for k in 0..28 {
+                            h[k][l] = h2[k][l];
+                        }
+                        for j in 0..7 {
+                            b[j][l] = b2[j][l];
+                        }
+                        gbar[l] = gt[l];
+                    }
+                }
+            }
+        }
+        let mut p = *p0;
+        for l in 0..L {
+            if active[l] {
+                for j in 0..7 {
+                    p[j][l] = ps[j][l] * self.scale[j];
+                }
+            }
+        }
+        (p, end)
+    }
+
+    /// DIPY's NLLS objective `sum w (s - exp(X p))^2` of one voxel at unscaled parameters `p`
+    /// (the accurate exponential, summed in order).
+    pub fn nlls_objective(&self, p: &[f64; 7], sig: &[f64], w: Option<&[f64]>) -> f64 {
+        let mut f = 0.0;
+        for (i, (xi, &s)) in self.x.iter().zip(sig).enumerate() {
+            let mut eta = 0.0;
+            for j in 0..7 {
+                eta += xi[j] * p[j];
+            }
+            let r = s - exp_fused(eta);
+            f += w.map_or(1.0, |w| w[i]) * (r * r);
+        }
+        f
+    }
+
+    /// The residuals `s - exp(X p)` at the unscaled parameters `p` of the lanes in `active`,
+    /// into `res` (lane `l`'s `n` residuals at `l * n`).
+    #[inline(always)]
+    pub(crate) fn residual_lanes(&self, p: &[V; 7], sig: &[V], res: &mut [f64], active: [bool; L]) {
+        let n = self.n;
+        for (i, (xi, si)) in self.x.iter().zip(sig).enumerate() {
+            let mut eta = [0.0; L];
+            for j in 0..7 {
+                for l in 0..L {
+                    eta[l] = xi[j].mul_add(p[j][l], eta[l]);
+                }
+            }
+            // all lanes computed (one vector), the active ones stored
+            let r: V = std::array::from_fn(|l| si[l] - exp_fused(eta[l]));
+            for l in 0..L {
+                if active[l] {
+                    res[l * n + i] = r[l];
+                }
+            }
+        }
+    }
+}
