@@ -165,7 +165,8 @@ for (const c of fileCases) {
     const ms = performance.now() - t0
     t.is(sync, c.code)
     t.is(asyn, c.code)
-    t.true(ms < 1000, `took ${ms.toFixed(0)} ms`)
+    // speed is not asserted (no timed assertions in tests: a loaded machine fails them); slow cases are logged
+    if (ms > 1000) t.log(`slow: ${ms.toFixed(0)} ms`)
     t.true(alive())
   })
 }

@@ -102,7 +102,9 @@ for (const [name, code, sync, asyncCall] of cases) {
       const ea = await t.throwsAsync(async () => asyncCall(), { instanceOf: VoxelkitError })
       t.is(ea?.code, code, ea?.message)
     }
-    t.true(performance.now() - t0 < 5000, 'fails quickly')
+    // speed is not asserted (no timed assertions in tests); slow cases are logged
+    const ms = performance.now() - t0
+    if (ms > 1000) t.log(`slow: ${ms.toFixed(0)} ms`)
   })
 }
 

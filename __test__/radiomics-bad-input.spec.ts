@@ -45,7 +45,9 @@ function expectCode(t: import('ava').ExecutionContext, f: () => unknown, code: E
   const e = t.throws(f, undefined, what)
   t.true(e instanceof VoxelkitError, `${what}: ${e?.constructor?.name} ${e?.message}`)
   t.is((e as VoxelkitError).code, code, `${what}: ${e?.message}`)
-  t.true(performance.now() - t0 < 5000, `${what} took too long`)
+  // speed is not asserted (no timed assertions in tests); slow cases are logged
+  const ms = performance.now() - t0
+  if (ms > 1000) t.log(`${what}: slow, ${ms.toFixed(0)} ms`)
 }
 
 const sync: [string, () => unknown, ErrorCode][] = [

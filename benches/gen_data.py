@@ -35,6 +35,16 @@ INPUTS = {
     "dti-64": ("small_64D", "small_64D.nii", (8, 8, 6)),
     "dti-101": ("small_101D", "small_101D.nii.gz", (10, 6, 4)),
     "dti-101x4": ("small_101D", "small_101D.nii.gz", (20, 12, 4)),
+    # NLLS / RESTORE: DIPY costs ~0.1 ms (NLLS) and ~1 ms (RESTORE) per voxel, so a smaller tiling
+    "dti-101-outliers": ("small_101D", "small_101D.nii.gz", (5, 3, 2)),
+}
+
+# Inputs with outliers added after tiling: name -> settings. In every voxel, `fraction` of the
+# diffusion-weighted volumes (rounded, at least one) chosen at random are corrupted: half of them
+# (rounded down) are dropouts (signal x 0.1), the others spikes (signal x 3, clipped to the dtype).
+# numpy default_rng(seed); recorded in the manifest.
+OUTLIERS = {
+    "dti-101-outliers": {"fraction": 0.03, "seed": 20261206},
 }
 
 # Simulated inputs: name -> settings (all of them are recorded in the manifest; a change of
@@ -87,6 +97,23 @@ def up_to_date(name, out, manifest, **expect):
     if fresh:
         log(f"{name}: up to date ({nii})")
     return fresh
+
+
+def add_outliers(data, bvals, spec):
+    """A copy of DATA [x, y, z, nvol] with, in every voxel, round(fraction * n_dw) (at least one)
+    diffusion-weighted volumes corrupted: the first half (rounded down) of the chosen volumes
+    dropped to 10 %, the others spiked x 3, clipped to the dtype's range."""
+    rng = np.random.default_rng(spec["seed"])
+    dw = np.flatnonzero(np.asarray(bvals).ravel() > 50)
+    k = max(1, int(round(spec["fraction"] * dw.size)))
+    flat = data.reshape(-1, data.shape[-1]).astype(np.float64)
+    for v in range(flat.shape[0]):
+        pick = rng.choice(dw, size=k, replace=False)
+        flat[v, pick[: k // 2]] *= 0.1
+        flat[v, pick[k // 2 :]] *= 3.0
+    info = np.iinfo(data.dtype)
+    out = np.clip(np.rint(flat), info.min, info.max).astype(data.dtype)
+    return out.reshape(data.shape)
 
 
 def save_nii(img, nii):
@@ -257,7 +284,9 @@ def main():
                 sys.exit(f"bench inputs need ../shared/reference/dipy: missing {p}")
         src_hash = sha256(src)
         nii = out / f"{name}.nii"
-        if up_to_date(name, out, manifest, source_sha256=src_hash, tiling=list(reps), generator_version=GENERATOR_VERSION):
+        spoil = OUTLIERS.get(name)
+        extra = {"outliers": spoil} if spoil else {}
+        if up_to_date(name, out, manifest, source_sha256=src_hash, tiling=list(reps), generator_version=GENERATOR_VERSION, **extra):
             continue
 
         img = nib.load(str(src))
@@ -267,6 +296,8 @@ def main():
         if data.dtype != stored:
             data = data.astype(stored)
         tiled = np.tile(data, tuple(reps) + (1,))
+        if spoil:
+            tiled = add_outliers(tiled, np.loadtxt(shared / f"{stem}.bval"), spoil)
         hdr = img.header.copy()
         hdr.set_data_dtype(stored)
         hdr.set_slope_inter(None, None)
@@ -279,6 +310,7 @@ def main():
             "source_sha256": src_hash,
             "source_shape": list(data.shape),
             "tiling": list(reps),
+            **extra,
             **file_facts(nii, tiled, GENERATOR_VERSION),
         }
         nvox = manifest[name]["voxels"]

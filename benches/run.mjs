@@ -2,10 +2,10 @@
 // Cross-language DTI benchmark: voxelkit against DIPY 1.12.1, side by side on one machine.
 // See benches/README.md and shared/design/BENCHMARKS.md.
 //
-//   node benches/run.mjs [filters...] [--samples N] [--warmup N] [--methods WLS,OLS]
+//   node benches/run.mjs [filters...] [--samples N] [--warmup N] [--methods WLS,OLS,NLLS,RESTORE]
 //                        [--threads N] [--no-io] [--out FILE] [--timeout S] [--keep-tmp]
 //
-// filters: `dti` (everything), an input (`dti-64`, `dti-101`, `dti-101x4`), an input and
+// filters: `dti` (everything), an input (`dti-64`, `dti-101`, `dti-101x4`, `dti-101-outliers`), an input and
 // method (`dti-64/WLS`), or `io` (only the I/O rows); `*` is a wildcard (`dti-101*`).
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,8 +13,16 @@ import { BenchError, baseSettings, begin, cli, compareDumps, contender, dataFile
 import { fitRow, generate, header, markdownTable, matcher, needShared, parallelEfficiency, rssCell, runnerArgs } from './lib.mjs'
 import { say, sci, threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
 
-const INPUTS = ['dti-64', 'dti-101', 'dti-101x4']
-const ALL_METHODS = ['WLS', 'OLS']
+const ALL_METHODS = ['WLS', 'OLS', 'NLLS', 'RESTORE']
+// the methods each input is benched with: DIPY's NLLS costs ~0.1 ms and RESTORE ~1 ms per voxel,
+// so they run on dti-101 (NLLS) and on the smaller dti-101-outliers (3 % outlier volumes)
+const METHODS_OF = {
+  'dti-64': ['WLS', 'OLS'],
+  'dti-101': ['WLS', 'OLS', 'NLLS'],
+  'dti-101x4': ['WLS', 'OLS'],
+  'dti-101-outliers': ['NLLS', 'RESTORE'],
+}
+const INPUTS = Object.keys(METHODS_OF)
 
 // ---------------------------------------------------------------- arguments
 function args() {
@@ -22,7 +30,7 @@ function args() {
     options: { methods: { type: 'string', default: ALL_METHODS.join(',') }, 'no-io': { type: 'boolean', default: false } },
   })
   const methods = o.values.methods.split(',').map((m) => m.trim().toUpperCase()).filter(Boolean)
-  for (const m of methods) if (!ALL_METHODS.includes(m)) throw new BenchError(`--methods: unknown method ${m} (WLS, OLS)`)
+  for (const m of methods) if (!ALL_METHODS.includes(m)) throw new BenchError(`--methods: unknown method ${m} (${ALL_METHODS.join(', ')})`)
   return { ...o, methods, io: !o.values['no-io'] }
 }
 
@@ -73,8 +81,8 @@ function main() {
   // what to run
   const plan = []
   for (const input of INPUTS) {
-    const io = o.io && match('dti', input, 'io', `${input}/io`)
-    const methods = o.methods.filter((m) => match('dti', input, `${input}/${m}`, m))
+    const io = o.io && input !== 'dti-101-outliers' && match('dti', input, 'io', `${input}/io`)
+    const methods = o.methods.filter((m) => METHODS_OF[input].includes(m) && match('dti', input, `${input}/${m}`, m))
     if (io || methods.length) plan.push({ input, io, methods })
   }
   if (plan.length === 0) throw new BenchError(`no bench matches ${o.filters.join(' ')} (inputs: ${INPUTS.join(', ')}; methods: ${ALL_METHODS.join(', ')}; or io)`)
