@@ -34,11 +34,12 @@ use crate::eig3::{L, V};
 use crate::fit::{FitStatus, COND2_CERTIFICATE};
 use crate::lanesolve::{cholesky_solve_lanes, tmul_lanes};
 
-/// numpy's median of finite values: the middle value, or the mean of the two middle values
+/// numpy's median of finite values (`total_cmp` order: the same values as numpy's, no panic on
+/// NaN): the middle value, or the mean of the two middle values
 /// (reorders `v`).
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     let n = v.len();
-    let (lo, mid, _) = v.select_nth_unstable_by(n / 2, |a, b| a.partial_cmp(b).unwrap());
+    let (lo, mid, _) = v.select_nth_unstable_by(n / 2, |a, b| a.total_cmp(b));
     let mid = *mid;
     if n % 2 == 1 {
         mid
