@@ -35,12 +35,15 @@ pub mod compose;
 pub mod interp;
 pub mod invert;
 mod lanes;
+pub mod syn;
 pub mod warp;
 
 pub use affine::Affine;
 pub use compose::{compose_fields, ComposeStats};
 pub use invert::{invert_field, InvertOptions, InvertStats};
-pub use warp::{warp_linear, warp_nearest};
+pub use warp::{
+    warp_linear, warp_linear_affines, warp_linear_affines_f32, warp_nearest, warp_nearest_affines,
+};
 
 use voxelkit_core::{Error, Result};
 
