@@ -19,7 +19,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
-use voxelkit_fields::syn::{cc, register_syn, scale::ScaleSpace, Image, Interp, SynOptions};
+use voxelkit_fields::syn::{cc, register_syn, scale::ScaleSpace, Image, SynOptions};
 use voxelkit_fields::{Affine, Grid};
 
 fn dir() -> PathBuf {
@@ -223,8 +223,8 @@ fn syn_matches_dipy() {
                 erel = erel.max(rel(*a, b));
             }
         }
-        let sp = r.disp_grid.spacing();
-        let n = r.disp_grid.nvox();
+        let sp = r.geometry.disp_grid.spacing();
+        let n = r.geometry.disp_grid.nvox();
         let mut fmax = [0.0f64; 2];
         for (k, (ours, key)) in [(&r.forward, "forward"), (&r.backward, "backward")]
             .iter()
@@ -239,8 +239,7 @@ fn syn_matches_dipy() {
         let warped = r
             .transform(
                 &f32s(&m, "moving"),
-                &r.domain,
-                Interp::Linear,
+                &r.geometry.domain,
                 &Control::default(),
                 Some(1),
             )
@@ -253,8 +252,7 @@ fn syn_matches_dipy() {
             let wi = r
                 .transform_inverse(
                     &f32s(&m, "static"),
-                    &r.codomain,
-                    Interp::Linear,
+                    &r.geometry.codomain,
                     &Control::default(),
                     Some(1),
                 )

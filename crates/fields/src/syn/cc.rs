@@ -40,8 +40,119 @@ fn channel(k: usize, s: f64, m: f64) -> f64 {
     }
 }
 
-/// `precompute_cc_factors_3d`: one factor's running window sums, stored per output voxel.
+/// `precompute_cc_factors_3d`: one factor's running window sums, stored per output voxel
+/// (voxelkit's layout). DIPY's loop, with the running value kept in a register: the same
+/// operations in the same order (grids of 2+ voxels per axis, so no term aliases the value
+/// being formed; smaller grids take [`scan3_ref`]).
 fn scan3(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Vec<f64> {
+    if dims.iter().any(|&d| d < 2) {
+        return scan3_ref(k, st, mv, dims, radius);
+    }
+    let (ns, nr, nc) = (dims[0], dims[1], dims[2]);
+    let rad = radius;
+    let side = 2 * rad + 1;
+    let wrap = |x: isize, m: usize| {
+        if x < 0 {
+            (x + m as isize) as usize
+        } else {
+            x as usize
+        }
+    };
+    let mut temp = vec![0.0f64; 2 * nr * nc];
+    let mut out = vec![0.0f64; st.len()];
+    // the channel's values in DIPY's C order (last axis fastest), read once
+    let mut vals = vec![0.0f64; st.len()];
+    for (j, v) in vals.iter_mut().enumerate() {
+        let (c, r, s) = (j % nc, (j / nc) % nr, j / (nr * nc));
+        let i = idx(dims, s, r, c);
+        *v = channel(k, st[i] as f64, mv[i] as f64);
+    }
+    let at = |s: usize, r: usize, c: usize| (s * nr + r) * nc + c;
+    let mut sss = 1usize;
+    for s in 0..ns + rad {
+        let ss = wrap(s as isize - rad as isize, ns);
+        sss = 1 - sss;
+        let ps = 1 - sss;
+        for r in 0..nr + rad {
+            let rr = wrap(r as isize - rad as isize, nr);
+            let pr = wrap(rr as isize - 1, nr);
+            let cur_row = (sss * nr + rr) * nc;
+            let ps_row = (ps * nr + rr) * nc;
+            let pspr_row = (ps * nr + pr) * nc;
+            let pr_row = (sss * nr + pr) * nc;
+            let sr_in = s < ns && r < nr;
+            for c in 0..nc + rad {
+                let cc = wrap(c as isize - rad as isize, nc);
+                let pc = wrap(cc as isize - 1, nc);
+                let mut t = if sr_in && c < nc {
+                    vals[at(s, r, c)]
+                } else {
+                    0.0
+                };
+                if s > 0 {
+                    t += temp[ps_row + cc];
+                    if r > 0 {
+                        t -= temp[pspr_row + cc];
+                        if c > 0 {
+                            t += temp[pspr_row + pc];
+                        }
+                    }
+                    if c > 0 {
+                        t -= temp[ps_row + pc];
+                    }
+                }
+                if r > 0 {
+                    t += temp[pr_row + cc];
+                    if c > 0 {
+                        t -= temp[pr_row + pc];
+                    }
+                }
+                if c > 0 {
+                    t += temp[cur_row + pc];
+                }
+                // the window's far faces (values past the grid are absent)
+                let c_in = c < nc;
+                let cs_in = c >= side && c - side < nc;
+                if s >= side && s - side < ns {
+                    let s2 = s - side;
+                    if r < nr && c_in {
+                        t -= vals[at(s2, r, c)];
+                    }
+                    if r >= side {
+                        if c_in {
+                            t += vals[at(s2, r - side, c)];
+                        }
+                        if cs_in {
+                            t -= vals[at(s2, r - side, c - side)];
+                        }
+                    }
+                    if cs_in && r < nr {
+                        t += vals[at(s2, r, c - side)];
+                    }
+                }
+                if s < ns && r >= side {
+                    if c_in {
+                        t -= vals[at(s, r - side, c)];
+                    }
+                    if cs_in {
+                        t += vals[at(s, r - side, c - side)];
+                    }
+                }
+                if sr_in && cs_in {
+                    t -= vals[at(s, r, c - side)];
+                }
+                temp[cur_row + cc] = t;
+                if s >= rad && r >= rad && c >= rad {
+                    out[idx(dims, ss, rr, cc)] = t;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`scan3`] as DIPY writes it, for any grid (the reference the fast loop is tested against).
+fn scan3_ref(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Vec<f64> {
     let (ns, nr, nc) = (dims[0] as isize, dims[1] as isize, dims[2] as isize);
     let rad = radius as isize;
     let side = 2 * rad + 1;
@@ -49,13 +160,23 @@ fn scan3(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> V
     let mut temp = vec![0.0f64; 2 * (nr * nc) as usize];
     let t = |sl: isize, r: isize, c: isize| ((sl * nr + r) * nc + c) as usize;
     let mut out = vec![0.0f64; st.len()];
+    // the channel's values in DIPY's C order (last axis fastest), read once
+    let mut vals = vec![0.0f64; st.len()];
+    for (j, v) in vals.iter_mut().enumerate() {
+        let (c, r, s) = (
+            j % dims[2],
+            (j / dims[2]) % dims[1],
+            j / (dims[1] * dims[2]),
+        );
+        let i = idx(dims, s, r, c);
+        *v = channel(k, st[i] as f64, mv[i] as f64);
+    }
     // value at raw (s, r, c); None past the grid
     let val = |s: isize, r: isize, c: isize| -> Option<f64> {
         if s >= ns || r >= nr || c >= nc {
             None
         } else {
-            let i = idx(dims, s as usize, r as usize, c as usize);
-            Some(channel(k, st[i] as f64, mv[i] as f64))
+            Some(vals[((s * nr + r) * nc + c) as usize])
         }
     };
     let mut sss: isize = 1;
@@ -151,7 +272,8 @@ fn finish(sums: [f64; 5], cnt: f64, sv: f32, mv: f32) -> [f32; 5] {
     ]
 }
 
-/// `precompute_cc_factors_3d(static, moving, radius)` (float32 images).
+/// `precompute_cc_factors_3d(static, moving, radius)` (float32 images; every axis at least
+/// `2 radius + 1` long, as DIPY's CC metric requires).
 pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Factors {
     let sums: Vec<Vec<f64>> = (0..5)
         .into_par_iter()
@@ -356,4 +478,36 @@ pub fn gradient(img: &[f32], dims: [usize; 3], ndim: usize) -> Vec<Vec<f32>> {
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_scan_equals_dipys_loop_bitwise() {
+        for (dims, radius) in [
+            ([7, 9, 8], 2),
+            ([12, 11, 10], 4),
+            ([5, 6, 5], 2),
+            ([9, 9, 9], 1),
+            ([9, 10, 11], 4),
+        ] {
+            let n = dims[0] * dims[1] * dims[2];
+            let st: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 * 0.013).sin())
+                .collect();
+            let mv: Vec<f32> = (0..n)
+                .map(|i| ((i * 53 % 97) as f32 * 0.021).cos())
+                .collect();
+            for k in 0..5 {
+                let a = scan3(k, &st, &mv, dims, radius);
+                let b = scan3_ref(k, &st, &mv, dims, radius);
+                assert!(
+                    a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{dims:?} r {radius} k {k}"
+                );
+            }
+        }
+    }
 }

@@ -88,13 +88,10 @@ pub const ENERGY_WINDOW: usize = 12;
 /// Largest accepted iteration count per level.
 pub const MAX_LEVEL_ITERS: usize = 100_000;
 
-/// The registration: DIPY's `static_to_moving` map.
+/// Where the fields of a registration live and what they map (DIPY's `DiffeomorphicMap`
+/// attributes of `static_to_moving`, an inverse map).
 #[derive(Debug, Clone)]
-pub struct SynResult {
-    /// DIPY's `mapping.forward` (float32, `ndim` planes on `disp_grid`).
-    pub forward: Vec<f32>,
-    /// DIPY's `mapping.backward`.
-    pub backward: Vec<f32>,
+pub struct MapGeometry {
     /// The displacement grid (the static grid's size; affine as DIPY's chain of expansions).
     pub disp_grid: Grid,
     /// The moving image's grid (DIPY's `domain`).
@@ -103,6 +100,16 @@ pub struct SynResult {
     pub codomain: Grid,
     /// The map's `prealign` (the inverse of the given pre-alignment), if any.
     pub prealign: Option<Affine>,
+}
+
+/// The registration: DIPY's `static_to_moving` map.
+#[derive(Debug, Clone)]
+pub struct SynResult {
+    /// DIPY's `mapping.forward` (float32, `ndim` planes on the displacement grid).
+    pub forward: Vec<f32>,
+    /// DIPY's `mapping.backward`.
+    pub backward: Vec<f32>,
+    pub geometry: MapGeometry,
     /// Energies (forward + backward, as DIPY's `energy_list`) per level, coarsest first.
     pub energies: Vec<Vec<f64>>,
     /// Iterations run per level, coarsest first.
@@ -118,114 +125,107 @@ fn mul_opt(a: Option<&Affine>, b: Option<&Affine>) -> Option<Affine> {
     }
 }
 
-/// Interpolation of [`SynResult::transform`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interp {
-    Linear,
-    Nearest,
-}
-
-/// Output of [`SynResult::transform`].
-pub enum Warped {
-    Linear(Vec<f32>),
-    Nearest(Vec<f32>),
-}
-
 impl SynResult {
-    /// DIPY's `mapping.transform(image)`: the moving-grid `image` warped onto the static grid
-    /// (float32, as DIPY).
+    /// DIPY's `mapping.transform(image)` (linear): the moving-grid `image` on the static grid.
     pub fn transform(
         &self,
         image: &[f32],
         grid: &Grid,
-        interp: Interp,
         ctl: &Control,
         threads: Option<usize>,
     ) -> Result<Vec<f32>> {
-        // an inverse map: _warp_backward with the backward field
-        let w = grid.affine.inverse("image")?;
-        let pinv = match &self.prealign {
-            Some(p) => Some(p.inverse("prealign")?),
-            None => None,
-        };
-        let dinv = self.disp_grid.affine.inverse("displacement grid")?;
-        let s = self.codomain.affine;
-        let a = dinv.mul(&s);
-        let b = mul_opt(Some(&w), mul_opt(pinv.as_ref(), Some(&s)).as_ref()).expect("some");
-        let c = mul_opt(Some(&w), pinv.as_ref()).expect("some");
-        self.warp(
-            image,
-            grid,
-            &self.backward,
-            a,
-            b,
-            c,
-            &self.codomain,
-            interp,
-            ctl,
-            threads,
-        )
+        self.geometry
+            .transform_linear(&self.backward, image, grid, false, ctl, threads)
     }
 
-    /// DIPY's `mapping.transform_inverse(image)`: the static-grid `image` warped onto the
+    /// DIPY's `mapping.transform_inverse(image)` (linear): the static-grid `image` on the
     /// moving grid.
     pub fn transform_inverse(
         &self,
         image: &[f32],
         grid: &Grid,
-        interp: Interp,
         ctl: &Control,
         threads: Option<usize>,
     ) -> Result<Vec<f32>> {
-        let w = grid.affine.inverse("image")?;
-        let dinv = self.disp_grid.affine.inverse("displacement grid")?;
-        let s = self.domain.affine;
-        let ps = mul_opt(self.prealign.as_ref(), Some(&s)).expect("some");
-        let a = dinv.mul(&ps);
-        let b = w.mul(&ps);
-        self.warp(
-            image,
-            grid,
-            &self.forward,
-            a,
-            b,
-            w,
-            &self.domain,
-            interp,
-            ctl,
-            threads,
-        )
+        self.geometry
+            .transform_linear(&self.forward, image, grid, true, ctl, threads)
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn warp(
+impl MapGeometry {
+    /// The matrices DIPY's `_warp_backward` (`inverse = false`: the moving-grid image onto the
+    /// static grid through the map's `backward`) or `_warp_forward` (`inverse = true`: the
+    /// static-grid image onto the moving grid through `forward`) pass to `warp_3d` for an
+    /// inverse map, and the output grid.
+    fn matrices(
         &self,
-        image: &[f32],
-        grid: &Grid,
         field: &[f32],
-        a: Affine,
-        b: Affine,
-        c: Affine,
-        out: &Grid,
-        interp: Interp,
-        ctl: &Control,
-        threads: Option<usize>,
-    ) -> Result<Vec<f32>> {
+        image_len: usize,
+        grid: &Grid,
+        inverse: bool,
+    ) -> Result<(Affine, Affine, Affine, Grid)> {
         if grid.ndim != self.disp_grid.ndim {
             return Err(Error::shape(format!(
                 "a {}D image cannot be warped by a {}D registration",
                 grid.ndim, self.disp_grid.ndim
             )));
         }
-        let f = Field::new(field, &self.disp_grid, "field")?;
-        match interp {
-            Interp::Linear => {
-                warp_linear_affines_f32(image, grid, f, Some(a), b, c, out.clone(), threads, ctl)
-            }
-            Interp::Nearest => {
-                warp_nearest_affines(image, grid, f, Some(a), b, c, out.clone(), threads, ctl)
-            }
+        if image_len != grid.nvox() {
+            return Err(Error::shape(format!(
+                "the image holds {image_len} values but its grid {:?} needs {}",
+                &grid.dims[..grid.ndim],
+                grid.nvox()
+            )));
         }
+        Field::new(field, &self.disp_grid, "field")?.check_finite("field")?;
+        let w = grid.affine.inverse("image")?;
+        let dinv = self.disp_grid.affine.inverse("displacement grid")?;
+        Ok(if inverse {
+            let ps = mul_opt(self.prealign.as_ref(), Some(&self.domain.affine)).expect("some");
+            (dinv.mul(&ps), w.mul(&ps), w, self.domain.clone())
+        } else {
+            let pinv = match &self.prealign {
+                Some(p) => Some(p.inverse("prealign")?),
+                None => None,
+            };
+            let s = self.codomain.affine;
+            let b = w.mul(&mul_opt(pinv.as_ref(), Some(&s)).expect("some"));
+            let c = mul_opt(Some(&w), pinv.as_ref()).expect("some");
+            (dinv.mul(&s), b, c, self.codomain.clone())
+        })
+    }
+
+    /// DIPY's `transform` (`inverse = false`, `field` = the map's `backward`) or
+    /// `transform_inverse` (`inverse = true`, `field` = `forward`) with linear interpolation
+    /// of a float32 image (DIPY casts linear inputs to float32), float32 output. `grid` is the
+    /// image's grid.
+    pub fn transform_linear(
+        &self,
+        field: &[f32],
+        image: &[f32],
+        grid: &Grid,
+        inverse: bool,
+        ctl: &Control,
+        threads: Option<usize>,
+    ) -> Result<Vec<f32>> {
+        let (a, b, c, out) = self.matrices(field, image.len(), grid, inverse)?;
+        let f = Field::new(field, &self.disp_grid, "field")?;
+        warp_linear_affines_f32(image, grid, f, Some(a), b, c, out, threads, ctl)
+    }
+
+    /// [`MapGeometry::transform_linear`] by nearest neighbour: the image's own type.
+    pub fn transform_nearest<S: Copy + Default + Send + Sync>(
+        &self,
+        field: &[f32],
+        image: &[S],
+        grid: &Grid,
+        inverse: bool,
+        ctl: &Control,
+        threads: Option<usize>,
+    ) -> Result<Vec<S>> {
+        let (a, b, c, out) = self.matrices(field, image.len(), grid, inverse)?;
+        let f = Field::new(field, &self.disp_grid, "field")?;
+        warp_nearest_affines(image, grid, f, Some(a), b, c, out, threads, ctl)
     }
 }
 
@@ -512,8 +512,14 @@ fn optimize(
     pre: Option<Affine>,
     o: &SynOptions,
     on_iter: Option<OnIter<'_>>,
-    ctl: &Control,
+    outer: &Control,
 ) -> Result<SynResult> {
+    // the sub-kernels run under their own control (their progress is not the registration's);
+    // cancellation is checked between them
+    let inner = Control::default();
+    let ctl = &inner;
+    let total: u64 = o.level_iters.iter().map(|&k| k as u64).sum();
+    outer.set_total(total);
     let ndim = stat.grid.ndim;
     let levels = o.level_iters.len();
     let sss = ScaleSpace::new(stat.data, stat.grid, levels, o.ss_sigma_factor, "static")?;
@@ -568,7 +574,7 @@ fn optimize(
         let mut derivative = f64::INFINITY;
         let mut niter = 0;
         while niter < o.level_iters[levels - 1 - level] && o.opt_tol < derivative {
-            ctl.check()?;
+            outer.check()?;
             // the images on the reference grid (transform_inverse of each half-map)
             let s = lv.affine;
             let sfield = Field::new(&smap.backward, &lgrid, "field")?;
@@ -596,6 +602,7 @@ fn optimize(
                 o.threads,
                 ctl,
             )?;
+            outer.check()?;
             // the metric
             let fac = if ndim == 3 {
                 cc::factors_3d(&ws, &wm, lv.dims, o.radius)
@@ -622,6 +629,7 @@ fn optimize(
             // the four inversions
             let sp = Some(lv.spacing);
             let inv_of = |d: &[f32], start: &[f32]| -> Result<Vec<f32>> {
+                outer.check()?;
                 let f = Field::new(d, &lgrid, "field")?;
                 Ok(invert_field_spacing(f, Some(start), &inv, sp, ctl)?.0)
             };
@@ -634,6 +642,7 @@ fn optimize(
             }
             derivative = der;
             niter += 1;
+            outer.advance(1);
         }
         energies.push(elist);
         iterations.push(niter);
@@ -649,15 +658,20 @@ fn optimize(
         let fb = Field::new(b, &dgrid, "field")?;
         Ok(compose_fields(fa, fb, 1.0, o.threads, ctl)?.0)
     };
+    outer.check()?;
     let forward = comp(&mmap.forward, &smap.backward)?;
     let backward = comp(&smap.forward, &mmap.backward)?;
+    outer.set_total(total);
+    outer.advance(total);
     Ok(SynResult {
         forward,
         backward,
-        disp_grid: dgrid,
-        domain: moving.grid.clone(),
-        codomain: stat.grid.clone(),
-        prealign: pre,
+        geometry: MapGeometry {
+            disp_grid: dgrid,
+            domain: moving.grid.clone(),
+            codomain: stat.grid.clone(),
+            prealign: pre,
+        },
         energies,
         iterations,
     })
