@@ -50,6 +50,8 @@ export type {
   WarpInterpolation,
   GridLike,
 } from './fields'
+export { registerSyN, registerSyNSync, SyNMapping } from './syn'
+export type { RegisterSyNOptions, RegisterSyNSyncOptions, SyNMetric, SyNInterpolation, SyNTransformOptions, SyNTransformSyncOptions } from './syn'
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'

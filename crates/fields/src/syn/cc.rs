@@ -40,14 +40,18 @@ fn channel(k: usize, s: f64, m: f64) -> f64 {
     }
 }
 
-/// `precompute_cc_factors_3d`: one factor's running window sums, stored per output voxel
-/// (voxelkit's layout). DIPY's loop, with the running value kept in a register: the same
-/// operations in the same order (grids of 2+ voxels per axis, so no term aliases the value
-/// being formed; smaller grids take [`scan3_ref`]).
-fn scan3(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Vec<f64> {
-    if dims.iter().any(|&d| d < 2) {
-        return scan3_ref(k, st, mv, dims, radius);
-    }
+/// `precompute_cc_factors_3d`'s running window sums of all five factors in one pass (DIPY's
+/// loop, the five sums side by side as DIPY's `temp[..., it]`), each running value kept in a
+/// register: the same operations in the same order (grids of 2+ voxels per axis, so no term
+/// aliases the value being formed). Calls `emit(ss, rr, cc, sums)` once per voxel, in DIPY's
+/// order.
+fn scan3_all(
+    st: &[f32],
+    mv: &[f32],
+    dims: [usize; 3],
+    radius: usize,
+    mut emit: impl FnMut(usize, usize, usize, &[f64; 5]),
+) {
     let (ns, nr, nc) = (dims[0], dims[1], dims[2]);
     let rad = radius;
     let side = 2 * rad + 1;
@@ -58,16 +62,33 @@ fn scan3(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> V
             x as usize
         }
     };
-    let mut temp = vec![0.0f64; 2 * nr * nc];
-    let mut out = vec![0.0f64; st.len()];
-    // the channel's values in DIPY's C order (last axis fastest), read once
-    let mut vals = vec![0.0f64; st.len()];
-    for (j, v) in vals.iter_mut().enumerate() {
-        let (c, r, s) = (j % nc, (j / nc) % nr, j / (nr * nc));
-        let i = idx(dims, s, r, c);
-        *v = channel(k, st[i] as f64, mv[i] as f64);
+    let mut temp = vec![[0.0f64; 5]; 2 * nr * nc];
+    // the five values per voxel in DIPY's C order (last axis fastest), read once
+    let mut vals = vec![[0.0f64; 5]; st.len()];
+    let mut j = 0;
+    for s in 0..ns {
+        for r in 0..nr {
+            for c in 0..nc {
+                let i = idx(dims, s, r, c);
+                let (sv, m) = (st[i] as f64, mv[i] as f64);
+                vals[j] = [sv, sv * sv, m, m * m, sv * m];
+                j += 1;
+            }
+        }
     }
     let at = |s: usize, r: usize, c: usize| (s * nr + r) * nc + c;
+    #[inline(always)]
+    fn add(t: &mut [f64; 5], v: &[f64; 5]) {
+        for k in 0..5 {
+            t[k] += v[k];
+        }
+    }
+    #[inline(always)]
+    fn sub(t: &mut [f64; 5], v: &[f64; 5]) {
+        for k in 0..5 {
+            t[k] -= v[k];
+        }
+    }
     let mut sss = 1usize;
     for s in 0..ns + rad {
         let ss = wrap(s as isize - rad as isize, ns);
@@ -87,28 +108,28 @@ fn scan3(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> V
                 let mut t = if sr_in && c < nc {
                     vals[at(s, r, c)]
                 } else {
-                    0.0
+                    [0.0; 5]
                 };
                 if s > 0 {
-                    t += temp[ps_row + cc];
+                    add(&mut t, &temp[ps_row + cc]);
                     if r > 0 {
-                        t -= temp[pspr_row + cc];
+                        sub(&mut t, &temp[pspr_row + cc]);
                         if c > 0 {
-                            t += temp[pspr_row + pc];
+                            add(&mut t, &temp[pspr_row + pc]);
                         }
                     }
                     if c > 0 {
-                        t -= temp[ps_row + pc];
+                        sub(&mut t, &temp[ps_row + pc]);
                     }
                 }
                 if r > 0 {
-                    t += temp[pr_row + cc];
+                    add(&mut t, &temp[pr_row + cc]);
                     if c > 0 {
-                        t -= temp[pr_row + pc];
+                        sub(&mut t, &temp[pr_row + pc]);
                     }
                 }
                 if c > 0 {
-                    t += temp[cur_row + pc];
+                    add(&mut t, &temp[cur_row + pc]);
                 }
                 // the window's far faces (values past the grid are absent)
                 let c_in = c < nc;
@@ -116,42 +137,41 @@ fn scan3(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> V
                 if s >= side && s - side < ns {
                     let s2 = s - side;
                     if r < nr && c_in {
-                        t -= vals[at(s2, r, c)];
+                        sub(&mut t, &vals[at(s2, r, c)]);
                     }
                     if r >= side {
                         if c_in {
-                            t += vals[at(s2, r - side, c)];
+                            add(&mut t, &vals[at(s2, r - side, c)]);
                         }
                         if cs_in {
-                            t -= vals[at(s2, r - side, c - side)];
+                            sub(&mut t, &vals[at(s2, r - side, c - side)]);
                         }
                     }
                     if cs_in && r < nr {
-                        t += vals[at(s2, r, c - side)];
+                        add(&mut t, &vals[at(s2, r, c - side)]);
                     }
                 }
                 if s < ns && r >= side {
                     if c_in {
-                        t -= vals[at(s, r - side, c)];
+                        sub(&mut t, &vals[at(s, r - side, c)]);
                     }
                     if cs_in {
-                        t += vals[at(s, r - side, c - side)];
+                        add(&mut t, &vals[at(s, r - side, c - side)]);
                     }
                 }
                 if sr_in && cs_in {
-                    t -= vals[at(s, r, c - side)];
+                    sub(&mut t, &vals[at(s, r, c - side)]);
                 }
                 temp[cur_row + cc] = t;
                 if s >= rad && r >= rad && c >= rad {
-                    out[idx(dims, ss, rr, cc)] = t;
+                    emit(ss, rr, cc, &t);
                 }
             }
         }
     }
-    out
 }
 
-/// [`scan3`] as DIPY writes it, for any grid (the reference the fast loop is tested against).
+/// One factor's running window sums as DIPY writes the loop, for any grid (the reference the fast loop is tested against).
 fn scan3_ref(k: usize, st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Vec<f64> {
     let (ns, nr, nc) = (dims[0] as isize, dims[1] as isize, dims[2] as isize);
     let rad = radius as isize;
@@ -275,34 +295,33 @@ fn finish(sums: [f64; 5], cnt: f64, sv: f32, mv: f32) -> [f32; 5] {
 /// `precompute_cc_factors_3d(static, moving, radius)` (float32 images; every axis at least
 /// `2 radius + 1` long, as DIPY's CC metric requires).
 pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Factors {
-    let sums: Vec<Vec<f64>> = (0..5)
-        .into_par_iter()
-        .map(|k| scan3(k, st, mv, dims, radius))
-        .collect();
     let n = st.len();
     let mut f: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; n]);
-    let vals: Vec<[f32; 5]> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
+    let side = |p: usize, n: usize| {
+        let first = p.saturating_sub(radius);
+        let last = (p + radius).min(n - 1);
+        (last - first + 1) as isize
+    };
+    let emit = |x: usize, y: usize, z: usize, s: &[f64; 5], f: &mut [Vec<f32>; 5]| {
+        let i = idx(dims, x, y, z);
+        let cnt = (side(x, dims[0]) * side(y, dims[1]) * side(z, dims[2])) as f64;
+        let v = finish(*s, cnt, st[i], mv[i]);
+        for k in 0..5 {
+            f[k][i] = v[k];
+        }
+    };
+    if dims.iter().all(|&d| d >= 2) {
+        scan3_all(st, mv, dims, radius, |x, y, z, s| emit(x, y, z, s, &mut f));
+    } else {
+        let sums: Vec<Vec<f64>> = (0..5).map(|k| scan3_ref(k, st, mv, dims, radius)).collect();
+        for i in 0..n {
             let (x, y, z) = (
                 i % dims[0],
                 (i / dims[0]) % dims[1],
                 i / (dims[0] * dims[1]),
             );
-            let side = |p: usize, n: usize| {
-                let first = p.saturating_sub(radius);
-                let last = (p + radius).min(n - 1);
-                (last - first + 1) as isize
-            };
-            let cnt = (side(x, dims[0]) * side(y, dims[1]) * side(z, dims[2])) as f64;
             let s = [sums[0][i], sums[1][i], sums[2][i], sums[3][i], sums[4][i]];
-            finish(s, cnt, st[i], mv[i])
-        })
-        .collect();
-    for (i, v) in vals.iter().enumerate() {
-        for k in 0..5 {
-            f[k][i] = v[k];
+            emit(x, y, z, &s, &mut f);
         }
     }
     Factors { f }
@@ -500,11 +519,15 @@ mod tests {
             let mv: Vec<f32> = (0..n)
                 .map(|i| ((i * 53 % 97) as f32 * 0.021).cos())
                 .collect();
+            let n = st.len();
+            let mut a = vec![[0.0f64; 5]; n];
+            scan3_all(&st, &mv, dims, radius, |x, y, z, s| {
+                a[idx(dims, x, y, z)] = *s
+            });
             for k in 0..5 {
-                let a = scan3(k, &st, &mv, dims, radius);
                 let b = scan3_ref(k, &st, &mv, dims, radius);
                 assert!(
-                    a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    a.iter().zip(&b).all(|(x, y)| x[k].to_bits() == y.to_bits()),
                     "{dims:?} r {radius} k {k}"
                 );
             }
