@@ -33,7 +33,8 @@ export interface SyNTransformSyncOptions extends SyncOptions {
 /** Options of {@link SyNMapping.transform} and {@link SyNMapping.transformInverse}. */
 export interface SyNTransformOptions extends SyNTransformSyncOptions, AsyncOptions {}
 
-interface Grid {
+/** A sampling grid of a registration: a spatial shape and a voxel-to-world affine (16 numbers, row-major). */
+export interface SyNGrid {
   shape: number[]
   affine: number[]
 }
@@ -51,9 +52,9 @@ export class SyNMapping {
   /** DIPY's `mapping.backward`. */
   readonly backward: DisplacementField
   /** The moving image's grid (DIPY's domain). */
-  readonly domain: Grid
+  readonly domain: SyNGrid
   /** The static image's grid (DIPY's codomain). */
-  readonly codomain: Grid
+  readonly codomain: SyNGrid
   /** The map's prealign (the inverse of the given pre-alignment), if one was given. */
   readonly mapPrealign?: number[]
   /** Energies per pyramid level, coarsest first (DIPY's `energy_list` of each level). */
@@ -62,7 +63,7 @@ export class SyNMapping {
   readonly iterations: number[]
 
   /** @internal */
-  constructor(out: SynOut, domain: Grid, codomain: Grid) {
+  constructor(out: SynOut, domain: SyNGrid, codomain: SyNGrid) {
     const nd = out.dispShape.length
     const shape = [...out.dispShape, nd]
     this.forward = { data: out.forward, shape, affine: [...out.dispAffine] }
@@ -100,7 +101,7 @@ export class SyNMapping {
     return { img, o, field, target }
   }
 
-  private out(data: Volume['data'], target: Grid): Volume {
+  private out(data: Volume['data'], target: SyNGrid): Volume {
     return { data, shape: [...target.shape], affine: [...target.affine] }
   }
 
@@ -145,7 +146,7 @@ const SYN_OPTIONS: Record<string, OptionType> = {
   threads: 'number',
 }
 
-function gridOf(v: Volume, name: string): Grid {
+function gridOf(v: Volume, name: string): SyNGrid {
   const affine = v.affine !== undefined ? checkAffine(v.affine, `${name}.affine`) : affineFromSpacing(v.spacing)
   return { shape: [...v.shape], affine }
 }
