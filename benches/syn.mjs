@@ -29,7 +29,7 @@ function main() {
   const input = join(DATA, name)
   if (!existsSync(`${input}.static.f64`)) {
     say(`generating ${name} with DIPY`)
-    pythonJson(VENV_PY, join('benches', 'dipy_syn.py'), ['gen', '--out', DATA, '--size', String(n)])
+    pythonJson(VENV_PY, 'dipy_syn.py', ['gen', '--out', DATA, '--size', String(n)], { what: 'dipy_syn.py gen' })
   }
   const shape = [n, n, n]
   const rows = withTmp(o, 'vk-syn-', (tmp) => {
