@@ -310,6 +310,17 @@ export interface ReferenceIn {
   affine: Array<number>
 }
 
+/** "SyN registration of `moving` to `static` (DIPY's `SymmetricDiffeomorphicRegistration` \
+with the CC metric); the result is DIPY's `static_to_moving` map." */
+export declare function registerSyn(stat: VolumeIn, moving: VolumeIn, o?: SynOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<SynOut>
+
+/**
+ * "SyN registration of `moving` to `static` (DIPY's `SymmetricDiffeomorphicRegistration` \
+with the CC metric); the result is DIPY's `static_to_moving` map."
+ * (Synchronous twin: blocks the calling thread.)
+ */
+export declare function registerSynSync(stat: VolumeIn, moving: VolumeIn, o?: SynOptionsIn | undefined | null): SynOut
+
 /** The bytes of the NIfTI-1/2 or attached NRRD file `writeVolume` would write under `name`. */
 export declare function serializeVolume(volume: VolumeIn, name: string, o?: WriteOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<Uint8Array>
 
@@ -327,6 +338,90 @@ export declare function setThreads(n: number): void
  * (a kurtosis phantom on a three-shell scheme).
  */
 export declare function simulatePhantom(model: string, shape: Array<number>, snr: number, seed: number): PhantomOut
+
+/** Interpolation of a SyN transform. */
+export type SynInterpolation = 'linear' | 'nearest'
+
+/** Similarity metric of a SyN registration (DIPY's metric classes). */
+export type SynMetric = 'CC' | 'SSD' | 'EM'
+
+/** Options of a SyN registration (DIPY's `syn_registration` defaults). */
+export interface SynOptionsIn {
+  /** @default 'CC' */
+  metric?: SynMetric
+  /** Iterations per pyramid level, coarsest first. @default [10, 10, 5] */
+  levelIters?: Array<number>
+  /** @default 0.25 */
+  stepLength?: number
+  /** Scale-space smoothing factor. @default 0.2 */
+  ssSigmaFactor?: number
+  /** Stop a level when the energy profile's derivative is at most this. @default 1e-5 */
+  optTol?: number
+  /** Iterations of each field inversion. @default 20 */
+  invIter?: number
+  /** Tolerance of each field inversion (voxels). @default 1e-3 */
+  invTol?: number
+  /** CC: smoothing of the steps (voxels). @default 2 */
+  sigmaDiff?: number
+  /** CC: half-width of the correlation window. @default 4 */
+  radius?: number
+  /** Pre-alignment, 16 numbers row-major: static world to moving world (DIPY's `prealign`). @default identity */
+  prealign?: Array<number>
+  /** Threads for this call. @default getThreads() */
+  threads?: number
+}
+
+/** A registration's result: DIPY's `static_to_moving` map. */
+export interface SynOut {
+  /** DIPY's `mapping.forward` (float32, component-major on the displacement grid). */
+  forward: Float32Array
+  /** DIPY's `mapping.backward`. */
+  backward: Float32Array
+  /** Spatial shape of the displacement grid (the static grid's). */
+  dispShape: Array<number>
+  /** Voxel-to-world of the displacement grid (16 numbers, row-major). */
+  dispAffine: Array<number>
+  /** The map's prealign (the inverse of the given pre-alignment), if any. */
+  mapPrealign?: Array<number>
+  /** Energies per level, coarsest first. */
+  energies: Array<Array<number>>
+  /** Iterations run per level, coarsest first. */
+  iterations: Array<number>
+}
+
+/** "Applies a SyN registration's map to an image (DIPY's `DiffeomorphicMap.transform` / \
+`transform_inverse`)." */
+export declare function synTransform(image: VolumeIn, field: Float32Array, o: SynTransformIn, job?: JobHandle | undefined | null): Promise<WarpOut>
+
+/** Where a registration's fields live, and how to apply them. */
+export interface SynTransformIn {
+  /** The displacement grid's voxel-to-world (16 numbers). */
+  dispAffine: Array<number>
+  /** The moving grid (DIPY's domain). */
+  domainShape: Array<number>
+  domainAffine: Array<number>
+  /** The static grid (DIPY's codomain). */
+  codomainShape: Array<number>
+  codomainAffine: Array<number>
+  /** The map's prealign (`SynOut.mapPrealign`). */
+  mapPrealign?: Array<number>
+  /**
+   * false: `transform` (moving grid to static grid, the `backward` field); true:
+   * `transform_inverse` (static to moving, the `forward` field).
+   */
+  inverse: boolean
+  /** @default 'linear' */
+  interpolation?: SynInterpolation
+  /** Threads for this call. @default getThreads() */
+  threads?: number
+}
+
+/**
+ * "Applies a SyN registration's map to an image (DIPY's `DiffeomorphicMap.transform` / \
+`transform_inverse`)."
+ * (Synchronous twin: blocks the calling thread.)
+ */
+export declare function synTransformSync(image: VolumeIn, field: Float32Array, o: SynTransformIn): WarpOut
 
 /**
  * Voxel data with its shape (first axis fastest) and, where the call needs a grid, its

@@ -59,6 +59,8 @@ function operations(dir, seed) {
   const affine = [1.5, 0, 0, -3, 0, 1.2, 0, 2, 0, 0, 2, 1, 0, 0, 0, 1]
   const field = { data: fdata, shape: [...fshape, 3], affine }
   const moving = { data: Float64Array.from({ length: nf }, () => r() * 100), shape: fshape, affine }
+  const blob = (cx) => Float32Array.from({ length: 400 }, (_, i) => Math.exp(-(((i % 20) - cx) ** 2 + (Math.floor(i / 20) - 10) ** 2) / 18))
+  const syn2d = { s: { data: blob(9.5), shape: [20, 20] }, m: { data: blob(10.5), shape: [20, 20] } }
   const rshape = [16, 14, 8]
   const nr = rshape[0] * rshape[1] * rshape[2]
   const image = { data: Int16Array.from({ length: nr }, () => Math.floor(r() * 400)), shape: rshape, spacing: [0.8, 0.8, 2] }
@@ -167,6 +169,11 @@ function operations(dir, seed) {
     ['warpVolumeSync', 'ok', () => vk.warpVolumeSync(moving, field)],
     ['warpVolume nearest', 'ok', () => vk.warpVolume(moving, field, { interpolation: 'nearest' })],
     ['warpVolume bad interpolation', 'bad', () => vk.warpVolume(moving, field, { interpolation: 'cubic' }), 'ERR_SETTING'],
+    // SyN registration (2D 20x20, one level of 2 iterations: small enough for 10,000 calls)
+    ['registerSyNSync + transform', 'ok', () => vk.registerSyNSync(syn2d.s, syn2d.m, { levelIters: [2] }).transformSync(syn2d.m)],
+    ['registerSyN', 'ok', () => vk.registerSyN(syn2d.s, syn2d.m, { levelIters: [2] })],
+    ['registerSyN SSD', 'bad', () => vk.registerSyN(syn2d.s, syn2d.m, { metric: 'SSD' }), 'ERR_UNSUPPORTED'],
+    ['registerSyN aborted', 'abort', () => vk.registerSyN(syn2d.s, syn2d.m, { levelIters: [2], signal: aborted() })],
     // radiomics
     ['extractFeaturesSync', 'ok', () => vk.extractFeaturesSync(image, mask, { binWidth: 25 })],
     ['extractFeatures', 'ok', () => vk.extractFeatures(image, mask, { binCount: 16, distances: [1, 2] })],

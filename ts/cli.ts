@@ -9,6 +9,7 @@ import type { DtiMethod } from './dti'
 import { FitStatus } from './fit'
 import { version } from './index'
 import { FIELDS_USAGE, cmdInvertField, cmdWarp } from './cliFields'
+import { REGISTER_USAGE, cmdRegister } from './cliSyn'
 import { RADIOMICS_USAGE, cmdRadiomics } from './cliRadiomics'
 import { COHORT_USAGE, cmdCohort } from './cliCohort'
 import {
@@ -39,7 +40,7 @@ Usage:
   voxelkit demo [--out DIR] [--threads N]
       Generates a synthetic DTI phantom (int16, 6 b0 + 60 directions, Rician noise), writes it to
       DIR (default ./voxelkit-demo), runs the dti job on it and prints a summary.
-${FIELDS_USAGE}${RADIOMICS_USAGE}${COHORT_USAGE}  voxelkit --version | --help
+${FIELDS_USAGE}${REGISTER_USAGE}${RADIOMICS_USAGE}${COHORT_USAGE}  voxelkit --version | --help
 `
 
 async function cmdDti(args: string[], model: 'dti' | 'dki' = 'dti'): Promise<void> {
@@ -150,6 +151,7 @@ runCli(process.argv.slice(2), {
     demo: cmdDemo,
     'invert-field': cmdInvertField,
     warp: cmdWarp,
+    register: cmdRegister,
     radiomics: cmdRadiomics,
     cohort: cmdCohort,
   },

@@ -33,6 +33,9 @@ export type {
   Interpolation,
   VolumeIn,
   ReferenceIn,
+  SynOptionsIn,
+  SynMetric,
+  SynInterpolation,
 } from './native'
 export { invertField, invertFieldSync, composeFields, composeFieldsSync, warpVolume, warpVolumeSync } from './fields'
 export type {
@@ -50,6 +53,8 @@ export type {
   WarpInterpolation,
   GridLike,
 } from './fields'
+export { registerSyN, registerSyNSync, SyNMapping } from './syn'
+export type { RegisterSyNOptions, RegisterSyNSyncOptions, SyNMetric, SyNInterpolation, SyNTransformOptions, SyNTransformSyncOptions, SyNGrid } from './syn'
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'

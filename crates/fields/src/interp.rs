@@ -269,6 +269,21 @@ pub fn scalar<S: Copy, const D: usize>(
     a
 }
 
+/// [`scalar`] for a float32 image as DIPY computes it: the sum is kept in float32, rounded
+/// after every corner (`out[0] += w * v` into a `float`).
+#[inline(always)]
+pub fn scalar_f32<const D: usize>(img: &[f32], d: &Dims, pos: [f64; 3]) -> f32 {
+    let mut a = 0.0f32;
+    if let Some((o, w, ok)) = corners::<D>(d, pos) {
+        for k in 0..8 {
+            if ok[k] {
+                a = (a as f64 + w[k] * img[o[k]] as f64) as f32;
+            }
+        }
+    }
+    a
+}
+
 /// DIPY's `_interpolate_scalar_nn_3d` / `_2d`: the index of the nearest voxel (ties round
 /// down), `None` outside `[0, n - 1]`.
 #[inline(always)]

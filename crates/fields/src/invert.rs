@@ -71,6 +71,18 @@ pub fn invert_field<T: Real>(
     o: &InvertOptions,
     ctl: &Control,
 ) -> Result<(Vec<T>, InvertStats)> {
+    invert_field_spacing(d, start, o, None, ctl)
+}
+
+/// [`invert_field`] with the voxel sizes of the residual norms given (DIPY's `spacing`
+/// argument; SyN passes its scale space's spacings) instead of the grid's column norms.
+pub fn invert_field_spacing<T: Real>(
+    d: Field<'_, T>,
+    start: Option<&[T]>,
+    o: &InvertOptions,
+    spacing: Option<[f64; 3]>,
+    ctl: &Control,
+) -> Result<(Vec<T>, InvertStats)> {
     if o.max_iter > MAX_ITER {
         return Err(Error::setting(format!(
             "maxIter must be an integer from 0 to {MAX_ITER}, got {}",
@@ -95,9 +107,9 @@ pub fn invert_field<T: Real>(
         None => chunks::zeroed::<T>(d.data.len()),
     };
     let stats = if d.grid.ndim == 3 {
-        invert_impl::<T, 3>(&d, &mut p, w, o, &pool, ctl)?
+        invert_impl::<T, 3>(&d, &mut p, w, spacing, o, &pool, ctl)?
     } else {
-        invert_impl::<T, 2>(&d, &mut p, w, o, &pool, ctl)?
+        invert_impl::<T, 2>(&d, &mut p, w, spacing, o, &pool, ctl)?
     };
     Ok((p, stats))
 }
@@ -273,6 +285,7 @@ fn invert_impl<T: Real, const D: usize>(
     d: &Field<'_, T>,
     p: &mut [T],
     w: crate::Affine,
+    spacing: Option<[f64; 3]>,
     o: &InvertOptions,
     pool: &rayon::ThreadPool,
     ctl: &Control,
@@ -283,7 +296,7 @@ fn invert_impl<T: Real, const D: usize>(
     let x = Ctx {
         dims: d.grid.dims,
         grid: Dims::new(d.grid.dims),
-        spacing: d.grid.spacing(),
+        spacing: spacing.unwrap_or_else(|| d.grid.spacing()),
         planes: planes_of(d),
         pm: Premult {
             index: None,

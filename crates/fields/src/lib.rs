@@ -6,6 +6,8 @@
 //! * [`compose_fields`]: `x -> d1(x) + t d2(x + d1(x))` as `compose_vector_fields_3d` / `_2d`.
 //! * [`warp_linear`] / [`warp_nearest`]: `out(x) = moving(x + d(x))` as `warp_3d` / `warp_3d_nn`
 //!   (and the 2D forms).
+//! * [`syn::register_syn`]: symmetric diffeomorphic registration (SyN) with the CC metric, as
+//!   DIPY's `SymmetricDiffeomorphicRegistration.optimize`, built on the kernels above.
 //!
 //! # Layout and the mapping to DIPY's arrays
 //!
@@ -35,12 +37,15 @@ pub mod compose;
 pub mod interp;
 pub mod invert;
 mod lanes;
+pub mod syn;
 pub mod warp;
 
 pub use affine::Affine;
 pub use compose::{compose_fields, ComposeStats};
 pub use invert::{invert_field, InvertOptions, InvertStats};
-pub use warp::{warp_linear, warp_nearest};
+pub use warp::{
+    warp_linear, warp_linear_affines, warp_linear_affines_f32, warp_nearest, warp_nearest_affines,
+};
 
 use voxelkit_core::{Error, Result};
 

@@ -14,7 +14,7 @@
 use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::compose::{coords, lane_coords, planes_of, step};
-use crate::interp::{nearest, scalar, vector_partial, Dims};
+use crate::interp::{nearest, scalar, scalar_f32, vector_partial, Dims};
 use crate::lanes::{avx2_or_baseline, corners, gather, has_avx2, lanes_ok, Corners, L};
 use crate::{Field, Grid, Real};
 use voxelkit_core::{Control, Error, Result, Sample};
@@ -276,6 +276,98 @@ pub fn warp_linear<S: Sample, T: Real>(
     } else {
         run_warp::<S, f64, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
             scalar::<S, 2>(img, S::to_f64, d, pos)
+        })
+    }
+}
+
+/// DIPY's `warp_3d` / `warp_2d` called with explicit matrices, as `DiffeomorphicMap` does:
+/// output voxel `i` of `out` takes `moving(c d(a i) + b i)` (the field read at the voxel itself
+/// when `a` is `None`), trilinear in float64.
+#[allow(clippy::too_many_arguments)]
+pub fn warp_linear_affines<S: Sample, T: Real>(
+    moving: &[S],
+    mgrid: &Grid,
+    field: Field<'_, T>,
+    a: Option<Affine>,
+    b: Affine,
+    c: Affine,
+    out: Grid,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    if moving.len() != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
+        return Err(Error::shape(
+            "warp: the image, the field and the output grid do not agree",
+        ));
+    }
+    let m = Maps { a, b, c, out };
+    if field.grid.ndim == 3 {
+        warp_linear3(moving, mgrid, &field, &m, threads, ctl)
+    } else {
+        run_warp::<S, f64, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
+            scalar::<S, 2>(img, S::to_f64, d, pos)
+        })
+    }
+}
+
+/// [`warp_linear_affines`] for a float32 image with DIPY's float32 arithmetic (the
+/// interpolated sum rounded to float32 after every corner, as DIPY's `warp_3d` does for a
+/// float32 volume); float32 output.
+#[allow(clippy::too_many_arguments)]
+pub fn warp_linear_affines_f32<T: Real>(
+    moving: &[f32],
+    mgrid: &Grid,
+    field: Field<'_, T>,
+    a: Option<Affine>,
+    b: Affine,
+    c: Affine,
+    out: Grid,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<f32>> {
+    if moving.len() != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
+        return Err(Error::shape(
+            "warp: the image, the field and the output grid do not agree",
+        ));
+    }
+    let m = Maps { a, b, c, out };
+    if field.grid.ndim == 3 {
+        run_warp::<f32, f32, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
+            scalar_f32::<3>(img, d, pos)
+        })
+    } else {
+        run_warp::<f32, f32, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
+            scalar_f32::<2>(img, d, pos)
+        })
+    }
+}
+
+/// [`warp_linear_affines`] by nearest neighbour (DIPY's `warp_3d_nn` / `warp_2d_nn`).
+#[allow(clippy::too_many_arguments)]
+pub fn warp_nearest_affines<S: Copy + Default + Send + Sync, T: Real>(
+    moving: &[S],
+    mgrid: &Grid,
+    field: Field<'_, T>,
+    a: Option<Affine>,
+    b: Affine,
+    c: Affine,
+    out: Grid,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<S>> {
+    if moving.len() != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
+        return Err(Error::shape(
+            "warp: the image, the field and the output grid do not agree",
+        ));
+    }
+    let m = Maps { a, b, c, out };
+    if field.grid.ndim == 3 {
+        run_warp::<S, S, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
+            nearest::<3>(d, pos).map_or(S::default(), |i| img[i])
+        })
+    } else {
+        run_warp::<S, S, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
+            nearest::<2>(d, pos).map_or(S::default(), |i| img[i])
         })
     }
 }

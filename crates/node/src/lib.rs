@@ -21,6 +21,7 @@ mod fields;
 mod io;
 mod owned;
 mod radiomics;
+mod syn;
 mod voxels;
 
 use napi::bindgen_prelude::*;

@@ -1,0 +1,64 @@
+//! Times SyN (CC) and its pieces on a synthetic N^3 pair (hand-run profiling aid):
+//! `cargo run --release -p voxelkit-fields --example time_syn -- 80 1`  (size, threads)
+use std::time::Instant;
+use voxelkit_core::Control;
+use voxelkit_fields::syn::{cc, gauss, register_syn, Image, SynOptions};
+use voxelkit_fields::{Affine, Grid};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).map_or(80, |s| s.parse().unwrap());
+    let threads: usize = args.get(2).map_or(1, |s| s.parse().unwrap());
+    let c = (n as f32 - 1.0) / 2.0;
+    let img = |shift: f32| -> Vec<f32> {
+        (0..n * n * n)
+            .map(|i| {
+                let (x, y, z) = ((i % n) as f32, ((i / n) % n) as f32, (i / (n * n)) as f32);
+                let r = ((x - c - shift).powi(2) + (y - c).powi(2) + (z - c).powi(2)).sqrt();
+                1.0 / (1.0 + ((r - 0.3 * n as f32) * 0.5).exp())
+                    + 0.15 * (0.35 * x).cos() * (0.25 * y).sin()
+            })
+            .collect()
+    };
+    let (s, m) = (img(0.0), img(1.5));
+    let g = Grid::new(&[n, n, n], &Affine::IDENTITY.to_vec(), "g").unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let dims = [n, n, n];
+        let t = Instant::now();
+        let f = cc::factors_3d(&s, &m, dims, 4);
+        println!("factors_3d      {:8.3} s", t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let gr = cc::gradient(&s, dims, 3);
+        println!("gradient        {:8.3} s", t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let (st, _) = cc::step(&gr, &f, dims, 3, 4, true);
+        println!("step            {:8.3} s", t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut p = st[..n * n * n].to_vec();
+        gauss::gaussian_filter(&mut p, dims, 3, &[2.0; 3]);
+        println!("gaussian (1 c.) {:8.3} s", t.elapsed().as_secs_f64());
+    });
+    let o = SynOptions {
+        threads: Some(threads),
+        ..SynOptions::default()
+    };
+    let t = Instant::now();
+    let r = register_syn(
+        Image { data: &s, grid: &g },
+        Image { data: &m, grid: &g },
+        None,
+        &o,
+        None,
+        &Control::default(),
+    )
+    .unwrap();
+    println!(
+        "register_syn    {:8.3} s  iterations {:?}",
+        t.elapsed().as_secs_f64(),
+        r.iterations
+    );
+}

@@ -1,0 +1,295 @@
+//! SyN (CC) against DIPY 1.12.1 (`fixtures/dipy_syn`, written by
+//! `fixtures/dipy_syn/generate.py`).
+//!
+//! Tolerances and why:
+//! * scale space: level shapes, spacings, scalings and sigmas equal DIPY's to 1e-15 relative
+//!   (the same float64 formulas); the smoothed, normalised float32 images within 2e-7 absolute
+//!   of DIPY's (values in [0, 1]): the Gaussian weights use the platform's `exp`, while numpy
+//!   uses its own SIMD `exp` on AVX-512 machines, which differs from the correctly rounded value
+//!   in the last bit for some arguments; after float32 rounding that moves a value by one float32
+//!   ulp (6e-8) at most, observed.
+//! * CC factors and steps: bit for bit (the same float64 arithmetic in the same order, the
+//!   running window sums included); energies equal.
+//! * SyN: iterations per level equal; energies 1e-9 relative where the run is short enough
+//!   that the ulp-level differences above (Gaussian weights, 4x4 products and inverses formed
+//!   without BLAS/LAPACK) have not grown; displacement fields within 1e-4 voxel of DIPY's.
+//!   The observed maxima are printed (`cargo test -- --nocapture`).
+//! * every SyN case also runs at 1 and 3 threads and must give the same bits.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use voxelkit_core::Control;
+use voxelkit_fields::syn::{cc, register_syn, scale::ScaleSpace, Image, SynOptions};
+use voxelkit_fields::{Affine, Grid};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dipy_syn")
+}
+
+fn cases(kind: &str) -> Vec<(String, Value)> {
+    let mut v: Vec<(String, Value)> = std::fs::read_dir(dir())
+        .expect("fixtures/dipy_syn")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "json").then_some(p)
+        })
+        .map(|p| {
+            let m: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p.file_stem().unwrap().to_string_lossy().to_string(), m)
+        })
+        .filter(|(_, m)| m["kind"] == kind)
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!v.is_empty(), "no {kind} fixtures");
+    v
+}
+
+fn f64s(m: &Value, key: &str) -> Vec<f64> {
+    let a = &m["arrays"][key];
+    let b = std::fs::read(dir().join(a["file"].as_str().unwrap())).unwrap();
+    match a["dtype"].as_str().unwrap() {
+        "float64" => b
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        "float32" => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        d => panic!("dtype {d}"),
+    }
+}
+
+fn f32s(m: &Value, key: &str) -> Vec<f32> {
+    f64s(m, key).iter().map(|&v| v as f32).collect()
+}
+
+fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+fn nums(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn grid(shape: &Value, aff: &Value) -> Grid {
+    Grid::new(&usizes(shape), &nums(aff), "grid").unwrap()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-300)
+}
+
+#[test]
+fn scale_space_matches_dipy() {
+    for (name, m) in cases("scale") {
+        let g = grid(&m["shape"], &m["affine"]);
+        let img = f32s(&m, "image");
+        let levels = m["levels"].as_u64().unwrap() as usize;
+        let ss =
+            ScaleSpace::new(&img, &g, levels, m["sigma_factor"].as_f64().unwrap(), "t").unwrap();
+        let mut worst = 0.0f64;
+        for (i, lm) in m["level"].as_array().unwrap().iter().enumerate() {
+            let l = &ss.levels[i];
+            assert_eq!(
+                &l.dims[..g.ndim],
+                &usizes(&lm["shape"])[..],
+                "{name} level {i}"
+            );
+            for (key, ours) in [
+                ("spacing", l.spacing),
+                ("scaling", l.scaling),
+                ("sigmas", l.sigmas),
+            ] {
+                for (k, want) in nums(&lm[key]).iter().enumerate() {
+                    assert!(
+                        rel(ours[k], *want) <= 1e-15 || ours[k] == *want,
+                        "{name} level {i} {key}[{k}]: {} vs {want}",
+                        ours[k]
+                    );
+                }
+            }
+            let want_aff = nums(&lm["affine"]);
+            for (k, w) in want_aff.iter().enumerate() {
+                let o = l.affine.m[k / 4][k % 4];
+                assert!((o - w).abs() <= 1e-15 * w.abs().max(1.0), "{name} affine");
+            }
+            let want = f64s(&m, &format!("level{i}"));
+            for (a, b) in l.image.iter().zip(&want) {
+                worst = worst.max((*a as f64 - b).abs());
+            }
+        }
+        eprintln!("{name}: scale-space images max |voxelkit - DIPY| = {worst:e}");
+        assert!(worst <= 2e-7, "{name}: {worst}");
+    }
+}
+
+#[test]
+fn cc_factors_and_steps_match_dipy_bitwise() {
+    for (name, m) in cases("cc") {
+        let shape = usizes(&m["shape"]);
+        let ndim = shape.len();
+        let dims = [shape[0], shape[1], if ndim == 3 { shape[2] } else { 1 }];
+        let n = dims[0] * dims[1] * dims[2];
+        let radius = m["radius"].as_u64().unwrap() as usize;
+        let st = f32s(&m, "static");
+        let mv = f32s(&m, "moving");
+        let fac = if ndim == 3 {
+            cc::factors_3d(&st, &mv, dims, radius)
+        } else {
+            cc::factors_2d(&st, &mv, dims, radius)
+        };
+        let want = f32s(&m, "factors");
+        let mut diff = 0usize;
+        for k in 0..5 {
+            for i in 0..n {
+                if fac.f[k][i].to_bits() != want[k * n + i].to_bits() {
+                    diff += 1;
+                }
+            }
+        }
+        assert_eq!(diff, 0, "{name}: {diff} factor values differ from DIPY's");
+        // the gradients CCMetric passes: numpy.gradient of the float32 images
+        let gs = cc::gradient(&st, dims, ndim);
+        let gm = cc::gradient(&mv, dims, ndim);
+        for (fwd, g, ok, ek) in [
+            (true, &gs, "forward", "energy_forward"),
+            (false, &gm, "backward", "energy_backward"),
+        ] {
+            let (out, e) = cc::step(g, &fac, dims, ndim, radius, fwd);
+            let want = f32s(&m, ok);
+            assert!(
+                out.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name} {ok}"
+            );
+            assert_eq!(e, m[ek].as_f64().unwrap(), "{name} {ek}");
+        }
+    }
+}
+
+fn run(m: &Value, threads: Option<usize>) -> voxelkit_fields::syn::SynResult {
+    let sg = grid(&m["static_shape"], &m["static_affine"]);
+    let mg = grid(&m["moving_shape"], &m["moving_affine"]);
+    let st = f32s(m, "static");
+    let mv = f32s(m, "moving");
+    let pre = m["prealign"]
+        .as_array()
+        .map(|_| Affine::from_slice(&nums(&m["prealign"]), "prealign").unwrap());
+    let pre = pre.map(|p| if sg.ndim == 2 { p.planar() } else { p });
+    let o = SynOptions {
+        level_iters: usizes(&m["level_iters"]),
+        threads,
+        ..SynOptions::default()
+    };
+    register_syn(
+        Image {
+            data: &st,
+            grid: &sg,
+        },
+        Image {
+            data: &mv,
+            grid: &mg,
+        },
+        pre.as_ref(),
+        &o,
+        None,
+        &Control::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn syn_matches_dipy() {
+    for (name, m) in cases("syn") {
+        let r = run(&m, Some(1));
+        assert_eq!(
+            r.iterations,
+            usizes(&m["iterations"]),
+            "{name}: iterations per level"
+        );
+        let mut erel = 0.0f64;
+        for (ours, want) in r.energies.iter().zip(m["energies"].as_array().unwrap()) {
+            for (a, b) in ours.iter().zip(nums(want)) {
+                erel = erel.max(rel(*a, b));
+            }
+        }
+        let sp = r.geometry.disp_grid.spacing();
+        let n = r.geometry.disp_grid.nvox();
+        let mut fmax = [0.0f64; 2];
+        for (k, (ours, key)) in [(&r.forward, "forward"), (&r.backward, "backward")]
+            .iter()
+            .enumerate()
+        {
+            let want = f64s(&m, key);
+            assert_eq!(ours.len(), want.len(), "{name} {key}");
+            for (i, (a, b)) in ours.iter().zip(&want).enumerate() {
+                fmax[k] = fmax[k].max((*a as f64 - b).abs() / sp[i / n]);
+            }
+        }
+        let warped = r
+            .transform(
+                &f32s(&m, "moving"),
+                &r.geometry.domain,
+                &Control::default(),
+                Some(1),
+            )
+            .unwrap();
+        let mut wmax = warped
+            .iter()
+            .zip(f64s(&m, "warped"))
+            .fold(0.0f64, |w, (a, b)| w.max((*a as f64 - b).abs()));
+        if m["arrays"].get("warped_inverse").is_some() {
+            let wi = r
+                .transform_inverse(
+                    &f32s(&m, "static"),
+                    &r.geometry.codomain,
+                    &Control::default(),
+                    Some(1),
+                )
+                .unwrap();
+            let want = f64s(&m, "warped_inverse");
+            assert_eq!(wi.len(), want.len(), "{name}: transform_inverse's grid");
+            wmax = wi
+                .iter()
+                .zip(want)
+                .fold(wmax, |w, (a, b)| w.max((*a as f64 - b).abs()));
+        }
+        eprintln!(
+            "{name}: iterations {:?}, energies max rel {erel:e}, forward max {:e} voxel, backward max {:e} voxel, warped max {wmax:e}",
+            r.iterations, fmax[0], fmax[1]
+        );
+        assert!(
+            fmax[0] <= 1e-4 && fmax[1] <= 1e-4,
+            "{name}: fields {fmax:?} voxel from DIPY's"
+        );
+        assert!(
+            erel <= 1e-9,
+            "{name}: energies {erel:e} relative from DIPY's"
+        );
+        // the warped images: float32 values in [0, 1.2]; 1e-5 is far above the float32 ulp
+        // and far below any visible difference
+        assert!(wmax <= 1e-5, "{name}: warped images {wmax:e} from DIPY's");
+        let r3 = run(&m, Some(3));
+        assert!(
+            r.forward
+                .iter()
+                .zip(&r3.forward)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+                && r.backward
+                    .iter()
+                    .zip(&r3.backward)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{name}: 1 and 3 threads differ"
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! SyN registration (kernel in `voxelkit_fields::syn`): DIPY's
+//! `SymmetricDiffeomorphicRegistration` with the CC metric, and its map's `transform` /
+//! `transform_inverse`.
+
+use crate::fields::WarpOut;
+use crate::voxels::{VolumeIn, VoxelOut};
+use crate::{export_op, int_arg, run_async, run_sync, threads, Job, JobHandle, Op};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use voxelkit_core::{with_samples, Control, Result, Sample, VoxelBuf, Voxels};
+use voxelkit_fields::syn::{
+    register_syn as kernel_register, Image, MapGeometry, Metric, SynOptions, SynResult,
+    MAX_LEVEL_ITERS,
+};
+use voxelkit_fields::{Affine, Grid};
+
+/// Similarity metric of a SyN registration (DIPY's metric classes).
+#[napi(string_enum)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum SynMetric {
+    /// Local cross-correlation (`CCMetric`, `sigma_diff` 2, `radius` 4).
+    CC,
+    /// Sum of squared differences: not built yet (`ERR_UNSUPPORTED`).
+    SSD,
+    /// Expectation maximisation: not built yet (`ERR_UNSUPPORTED`).
+    EM,
+}
+
+/// Options of a SyN registration (DIPY's `syn_registration` defaults).
+#[napi(object, object_to_js = false)]
+pub struct SynOptionsIn {
+    /// @default 'CC'
+    pub metric: Option<SynMetric>,
+    /// Iterations per pyramid level, coarsest first. @default [10, 10, 5]
+    pub level_iters: Option<Vec<f64>>,
+    /// @default 0.25
+    pub step_length: Option<f64>,
+    /// Scale-space smoothing factor. @default 0.2
+    pub ss_sigma_factor: Option<f64>,
+    /// Stop a level when the energy profile's derivative is at most this. @default 1e-5
+    pub opt_tol: Option<f64>,
+    /// Iterations of each field inversion. @default 20
+    pub inv_iter: Option<f64>,
+    /// Tolerance of each field inversion (voxels). @default 1e-3
+    pub inv_tol: Option<f64>,
+    /// CC: smoothing of the steps (voxels). @default 2
+    pub sigma_diff: Option<f64>,
+    /// CC: half-width of the correlation window. @default 4
+    pub radius: Option<f64>,
+    /// Pre-alignment, 16 numbers row-major: static world to moving world (DIPY's `prealign`). @default identity
+    pub prealign: Option<Vec<f64>>,
+    /// Threads for this call. @default getThreads()
+    pub threads: Option<f64>,
+}
+
+/// A registration's result: DIPY's `static_to_moving` map.
+#[napi(object, object_from_js = false)]
+pub struct SynOut {
+    /// DIPY's `mapping.forward` (float32, component-major on the displacement grid).
+    #[napi(ts_type = "Float32Array")]
+    pub forward: VoxelOut,
+    /// DIPY's `mapping.backward`.
+    #[napi(ts_type = "Float32Array")]
+    pub backward: VoxelOut,
+    /// Spatial shape of the displacement grid (the static grid's).
+    pub disp_shape: Vec<u32>,
+    /// Voxel-to-world of the displacement grid (16 numbers, row-major).
+    pub disp_affine: Vec<f64>,
+    /// The map's prealign (the inverse of the given pre-alignment), if any.
+    pub map_prealign: Option<Vec<f64>>,
+    /// Energies per level, coarsest first.
+    pub energies: Vec<Vec<f64>>,
+    /// Iterations run per level, coarsest first.
+    pub iterations: Vec<u32>,
+}
+
+impl From<SynResult> for SynOut {
+    fn from(r: SynResult) -> Self {
+        let g = &r.geometry;
+        SynOut {
+            disp_shape: g.disp_grid.dims[..g.disp_grid.ndim]
+                .iter()
+                .map(|&d| d as u32)
+                .collect(),
+            disp_affine: g.disp_grid.affine.to_vec(),
+            map_prealign: g.prealign.map(|p| p.to_vec()),
+            energies: r.energies,
+            iterations: r.iterations.iter().map(|&k| k as u32).collect(),
+            forward: VoxelOut(r.forward.into()),
+            backward: VoxelOut(r.backward.into()),
+        }
+    }
+}
+
+fn grid(v: &VolumeIn, what: &str) -> Result<Grid> {
+    let id = Affine::IDENTITY.to_vec();
+    Grid::new(&v.dims(), v.affine.as_deref().unwrap_or(&id), what)
+}
+
+fn to_f32(v: Voxels<'_>, what: &str) -> Result<Vec<f32>> {
+    with_samples!(v, what, |s| Ok(s
+        .iter()
+        .map(|x| x.to_f64() as f32)
+        .collect()))
+}
+
+fn affine16(v: &[f64], what: &str, ndim: usize) -> Result<Affine> {
+    let a = Affine::from_slice(v, what)?;
+    Ok(if ndim == 2 { a.planar() } else { a })
+}
+
+fn options(o: Option<&SynOptionsIn>) -> Result<SynOptions> {
+    let d = SynOptions::default();
+    let Some(o) = o else { return Ok(d) };
+    let level_iters = match &o.level_iters {
+        Some(v) => v
+            .iter()
+            .map(|&k| int_arg(k, "levelIters entries", 0, MAX_LEVEL_ITERS as u64))
+            .collect::<Result<Vec<_>>>()?,
+        None => d.level_iters.clone(),
+    };
+    Ok(SynOptions {
+        metric: match o.metric {
+            None | Some(SynMetric::CC) => Metric::Cc,
+            Some(SynMetric::SSD) => Metric::Ssd,
+            Some(SynMetric::EM) => Metric::Em,
+        },
+        level_iters,
+        step_length: o.step_length.unwrap_or(d.step_length),
+        ss_sigma_factor: o.ss_sigma_factor.unwrap_or(d.ss_sigma_factor),
+        opt_tol: o.opt_tol.unwrap_or(d.opt_tol),
+        inv_iter: match o.inv_iter {
+            Some(k) => int_arg(k, "invIter", 0, voxelkit_fields::invert::MAX_ITER as u64)?,
+            None => d.inv_iter,
+        },
+        inv_tol: o.inv_tol.unwrap_or(d.inv_tol),
+        sigma_diff: o.sigma_diff.unwrap_or(d.sigma_diff),
+        radius: match o.radius {
+            Some(r) => int_arg(r, "radius", 1, 1000)?,
+            None => d.radius,
+        },
+        threads: threads(o.threads)?,
+    })
+}
+
+pub struct Register {
+    stat: VolumeIn,
+    moving: VolumeIn,
+    o: Option<SynOptionsIn>,
+}
+
+impl Op for Register {
+    type Output = SynResult;
+    type Js = SynOut;
+    fn run(&mut self, ctl: &Control) -> Result<SynResult> {
+        let opts = options(self.o.as_ref())?;
+        let (gs, gm) = (grid(&self.stat, "static")?, grid(&self.moving, "moving")?);
+        let s = to_f32(self.stat.data.voxels(), "static")?;
+        let m = to_f32(self.moving.data.voxels(), "moving")?;
+        let pre = match self.o.as_ref().and_then(|o| o.prealign.as_deref()) {
+            Some(p) => Some(affine16(p, "prealign", gs.ndim)?),
+            None => None,
+        };
+        kernel_register(
+            Image {
+                data: &s,
+                grid: &gs,
+            },
+            Image {
+                data: &m,
+                grid: &gm,
+            },
+            pre.as_ref(),
+            &opts,
+            None,
+            ctl,
+        )
+    }
+}
+
+export_op!(
+    "SyN registration of `moving` to `static` (DIPY's `SymmetricDiffeomorphicRegistration` \
+     with the CC metric); the result is DIPY's `static_to_moving` map."
+    register_syn / register_syn_sync(stat: VolumeIn, moving: VolumeIn, o: Option<SynOptionsIn>)
+        -> Register, SynOut, "Promise<SynOut>" = Ok::<_, napi::Error>(Register { stat, moving, o })
+);
+
+/// Interpolation of a SyN transform.
+#[napi(string_enum = "lowercase")]
+pub enum SynInterpolation {
+    /// Bilinear / trilinear in float32 as DIPY; float32 output.
+    Linear,
+    /// Nearest neighbour; the image's type (float64 becomes float32, as DIPY).
+    Nearest,
+}
+
+/// Where a registration's fields live, and how to apply them.
+#[napi(object, object_to_js = false)]
+pub struct SynTransformIn {
+    /// The displacement grid's voxel-to-world (16 numbers).
+    pub disp_affine: Vec<f64>,
+    /// The moving grid (DIPY's domain).
+    pub domain_shape: Vec<u32>,
+    pub domain_affine: Vec<f64>,
+    /// The static grid (DIPY's codomain).
+    pub codomain_shape: Vec<u32>,
+    pub codomain_affine: Vec<f64>,
+    /// The map's prealign (`SynOut.mapPrealign`).
+    pub map_prealign: Option<Vec<f64>>,
+    /// false: `transform` (moving grid to static grid, the `backward` field); true:
+    /// `transform_inverse` (static to moving, the `forward` field).
+    pub inverse: bool,
+    /// @default 'linear'
+    pub interpolation: Option<SynInterpolation>,
+    /// Threads for this call. @default getThreads()
+    pub threads: Option<f64>,
+}
+
+pub struct Transform {
+    image: VolumeIn,
+    field: Float32Array,
+    o: SynTransformIn,
+}
+
+impl Op for Transform {
+    type Output = VoxelBuf;
+    type Js = WarpOut;
+    fn run(&mut self, ctl: &Control) -> Result<VoxelBuf> {
+        let o = &self.o;
+        let ig = grid(&self.image, "image")?;
+        let nd = ig.ndim;
+        let dims = |s: &[u32]| s.iter().map(|&v| v as usize).collect::<Vec<_>>();
+        let domain = Grid::new(&dims(&o.domain_shape), &o.domain_affine, "domain")?;
+        let codomain = Grid::new(&dims(&o.codomain_shape), &o.codomain_affine, "codomain")?;
+        let disp = Grid::new(&codomain.dims[..codomain.ndim], &o.disp_affine, "disp")?;
+        let g = MapGeometry {
+            disp_grid: disp,
+            domain,
+            codomain,
+            prealign: match &o.map_prealign {
+                Some(p) => Some(affine16(p, "mapPrealign", nd)?),
+                None => None,
+            },
+        };
+        let th = threads(o.threads)?;
+        let field: &[f32] = &self.field;
+        let nearest = matches!(o.interpolation, Some(SynInterpolation::Nearest));
+        let v = self.image.data.voxels();
+        if !nearest || matches!(v, Voxels::F64(_)) {
+            let img = to_f32(v, "image")?;
+            return Ok(if nearest {
+                g.transform_nearest(field, &img, &ig, o.inverse, ctl, th)?
+                    .into()
+            } else {
+                g.transform_linear(field, &img, &ig, o.inverse, ctl, th)?
+                    .into()
+            });
+        }
+        with_samples!(v, "image", |s| Ok(g
+            .transform_nearest(field, s, &ig, o.inverse, ctl, th)?
+            .into()))
+    }
+}
+
+export_op!(
+    "Applies a SyN registration's map to an image (DIPY's `DiffeomorphicMap.transform` / \
+     `transform_inverse`)."
+    syn_transform / syn_transform_sync(image: VolumeIn, field: Float32Array, o: SynTransformIn)
+        -> Transform, WarpOut, "Promise<WarpOut>" = Ok::<_, napi::Error>(Transform { image, field, o })
+);
