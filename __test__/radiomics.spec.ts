@@ -182,6 +182,30 @@ test('default classes: every class voxelkit computes, keys in PyRadiomics\' clas
   t.is(fo.length, 18)
 })
 
+test('resampling: bitwise identical at 1, 2 and 4 threads; an affine with flipped axes changes nothing', async (t) => {
+  const c = cases.find((c) => c.error === undefined && Object.keys(c.settings).length <= 1)!
+  const { image, mask } = caseVolumes(c)
+  const settings = { resampledPixelSpacing: [0.7, 0.6, 0.9], binWidth: 10 }
+  const ref = extractFeaturesSync(image, mask, settings, { threads: 1 })
+  t.true(Object.keys(ref).length > 100)
+  for (const threads of [2, 4]) {
+    const got = await extractFeatures(image, mask, settings, { threads })
+    for (const k of Object.keys(ref)) t.true(Object.is(ref[k], got[k]), `${k} at ${threads} threads`)
+  }
+  // RAS vs LPS: the same grid with x and y axes pointing the other way maps every point to the
+  // same continuous index, exactly
+  const [sx, sy, sz] = c.spacing
+  const flipped = { ...image, spacing: undefined, affine: [-sx, 0, 0, 0, 0, -sy, 0, 0, 0, 0, sz, 0, 0, 0, 0, 1] }
+  const f = extractFeaturesSync(flipped, mask, settings)
+  for (const k of Object.keys(ref)) t.true(Object.is(ref[k], f[k]), `${k} with a flipped affine`)
+  // each interpolator differs from the others; none changes the shape class's voxel count rule
+  const lin = extractFeaturesSync(image, mask, { ...settings, interpolator: 'sitkLinear' })
+  const nn = extractFeaturesSync(image, mask, { ...settings, interpolator: 1 })
+  t.not(lin.original_firstorder_Mean, ref.original_firstorder_Mean)
+  t.not(nn.original_firstorder_Mean, lin.original_firstorder_Mean)
+  t.is(nn.original_shape_VoxelVolume, ref.original_shape_VoxelVolume)
+})
+
 test('async and sync forms agree; progress reaches the total', async (t) => {
   const c = cases.find((c) => c.error === undefined)!
   const { image, mask } = caseVolumes(c)
