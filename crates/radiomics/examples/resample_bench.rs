@@ -24,9 +24,15 @@ fn main() {
     };
     let image = PathBuf::from(&args[0]);
     let mask = PathBuf::from(&args[1]);
-    let spacing: Vec<f64> = opt("--spacing", "2,2,2").split(',').map(|v| v.parse().unwrap()).collect();
+    let spacing: Vec<f64> = opt("--spacing", "2,2,2")
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
     let samples: usize = opt("--samples", "7").parse().unwrap();
-    let threads: Option<usize> = args.iter().position(|a| a == "--threads").map(|i| args[i + 1].parse().unwrap());
+    let threads: Option<usize> = args
+        .iter()
+        .position(|a| a == "--threads")
+        .map(|i| args[i + 1].parse().unwrap());
     let s = Settings::from_json(&serde_json::json!({
         "resampledPixelSpacing": spacing,
         "interpolator": opt("--interpolator", "sitkBSpline"),
@@ -58,8 +64,16 @@ fn main() {
                 shape = dst.shape;
                 last = (a, b);
             }
-            let si: f64 = last.0.iter().map(|v| voxelkit_core::Sample::to_f64(*v)).sum();
-            let sm: f64 = last.1.iter().map(|v| voxelkit_core::Sample::to_f64(*v)).sum();
+            let si: f64 = last
+                .0
+                .iter()
+                .map(|v| voxelkit_core::Sample::to_f64(*v))
+                .sum();
+            let sm: f64 = last
+                .1
+                .iter()
+                .map(|v| voxelkit_core::Sample::to_f64(*v))
+                .sum();
             Ok::<_, voxelkit_core::Error>((times, shape, [si, sm]))
         })
     })
