@@ -22,7 +22,7 @@ echo "machine: $(uname -m), $CORES cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| contender | threads | median | min | max | grid | image sum | mask sum |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-row() { python3 -c 'import json,sys; r=json.loads(sys.argv[2]); print(f"| {r[\"contender\"]} | {sys.argv[1]} | {r[\"median\"]*1e3:.2f} ms | {r[\"min\"]*1e3:.2f} ms | {r[\"max\"]*1e3:.2f} ms | {r[\"shape\"]} | {r[\"imageSum\"]:.6g} | {r[\"maskSum\"]:.0f} |")' "$1" "$2"; }
+row() { python3 -c 'import json,sys; r=json.loads(sys.argv[2]); print("| %s | %s | %.2f ms | %.2f ms | %.2f ms | %s | %.10g | %.0f |" % (r["contender"], sys.argv[1], r["median"]*1e3, r["min"]*1e3, r["max"]*1e3, r["shape"], r["imageSum"], r["maskSum"]))' "$1" "$2"; }
 for T in 1 "$CORES"; do
   row "$T" "$(ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=$T OMP_NUM_THREADS=$T "$PY" "$ROOT/benches/resample_sitk.py" "$IMAGE" "$MASK" "$@")"
   row "$T" "$("$BIN" "$IMAGE" "$MASK" --threads "$T" "$@")"
