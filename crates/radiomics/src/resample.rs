@@ -375,40 +375,121 @@ fn coefficients_1d(lines: &mut [&mut [f64]]) {
     }
 }
 
+/// [`coefficients_1d`] on one contiguous line (the x axis): the same operations in the same
+/// order, without the interleaving.
+fn line_1d(s: &mut [f64]) {
+    let len = s.len();
+    if len == 1 {
+        return;
+    }
+    let z = pole();
+    let c0 = 1.0 * (1.0 - z) * (1.0 - 1.0 / z);
+    s.iter_mut().for_each(|x| *x *= c0);
+    let horizon = ((1e-10f64).ln() / z.abs().ln()).ceil() as usize;
+    if horizon < len {
+        let mut sum = s[0];
+        let mut zn = z;
+        for n in 1..horizon {
+            sum += zn * s[n];
+            zn *= z;
+        }
+        s[0] = sum;
+    } else {
+        let mut zn = z;
+        let iz = 1.0 / z;
+        let mut z2n = z.powf((len - 1) as f64);
+        let mut sum = s[0] + z2n * s[len - 1];
+        z2n = z2n * (z2n * iz);
+        for n in 1..=len - 2 {
+            sum += (zn + z2n) * s[n];
+            zn *= z;
+            z2n *= iz;
+        }
+        s[0] = sum / (1.0 - zn * zn);
+    }
+    for n in 1..len {
+        s[n] += z * s[n - 1];
+    }
+    s[len - 1] = (z / (z * z - 1.0)) * (z * s[len - 2] + s[len - 1]);
+    for n in (0..len - 1).rev() {
+        s[n] = z * (s[n + 1] - s[n]);
+    }
+}
+
 /// Cubic B-spline coefficients of a volume (x fastest), axes x, y, z in turn as ITK computes
-/// them. Parallel over planes (x and y) and over column blocks (z).
-fn bspline_coefficients(values: Vec<f64>, shape: [usize; 3], pool: &rayon::ThreadPool) -> Vec<f64> {
-    let [nx, ny, nz] = shape;
+/// them, where they are read: `sup[k]` is the inclusive index range along axis `k` that the
+/// evaluations touch. Every x line is filtered (the y lines read all of them), the y lines only
+/// for x in `sup[0]`, the z lines only for x, y in `sup[0]`, `sup[1]`: each line's values are
+/// ITK's whatever else is computed, so skipping lines nobody reads changes no bit. Parallel over
+/// rows (x), planes (y) and row segments (z).
+fn bspline_coefficients(
+    values: Vec<f64>,
+    shape: [usize; 3],
+    sup: [(usize, usize); 3],
+    pool: &rayon::ThreadPool,
+) -> Vec<f64> {
+    let [nx, ny, _] = shape;
     let mut c = values;
     let plane = nx * ny;
+    let (x0, x1) = sup[0];
+    let (y0, y1) = sup[1];
     pool.install(|| {
-        // x: each row is one line (width 1 per position)
-        c.par_chunks_mut(nx).for_each(|row| {
-            let mut pos: Vec<&mut [f64]> = row.chunks_mut(1).collect();
-            coefficients_1d(&mut pos);
-        });
-        // y: per plane, positions are rows, interleaved over x
+        c.par_chunks_mut(nx).for_each(line_1d);
         c.par_chunks_mut(plane).for_each(|p| {
-            let mut pos: Vec<&mut [f64]> = p.chunks_mut(nx).collect();
+            let mut pos: Vec<&mut [f64]> = p.chunks_mut(nx).map(|row| &mut row[x0..=x1]).collect();
             coefficients_1d(&mut pos);
         });
     });
-    // z: positions are planes; split each plane into column blocks, one task per block
-    const BLOCK: usize = 256;
-    let nblocks = plane.div_ceil(BLOCK);
-    let mut per_block: Vec<Vec<&mut [f64]>> =
-        (0..nblocks).map(|_| Vec::with_capacity(nz)).collect();
+    // z: positions are planes; one task per row segment (y in sup[1], x in sup[0])
+    let mut per_row: Vec<Vec<&mut [f64]>> = (y0..=y1).map(|_| Vec::new()).collect();
     for p in c.chunks_mut(plane) {
-        for (b, chunk) in p.chunks_mut(BLOCK).enumerate() {
-            per_block[b].push(chunk);
+        for (y, row) in p.chunks_mut(nx).enumerate() {
+            if (y0..=y1).contains(&y) {
+                per_row[y - y0].push(&mut row[x0..=x1]);
+            }
         }
     }
     pool.install(|| {
-        per_block
+        per_row
             .par_iter_mut()
             .for_each(|pos| coefficients_1d(pos.as_mut_slice()))
     });
     c
+}
+
+/// The index range along each axis of `src` that evaluations at the points of `dst` can touch
+/// (the mapping is affine: its range over the grid's corners, widened by the cubic support and
+/// a margin for rounding, clamped to the image).
+fn support(src: &Grid, dst: &Grid) -> [(usize, usize); 3] {
+    let a_dst = dst.index_to_physical();
+    let m_src = src.physical_to_index();
+    let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+    for corner in 0..8 {
+        let idx = [0, 1, 2].map(|k| {
+            if corner >> k & 1 == 0 {
+                0
+            } else if k == 0 {
+                dst.shape[0] as i64 // the end of a row, as the row mapping uses
+            } else {
+                dst.shape[k] as i64 - 1
+            }
+        });
+        let ci = map_index(dst, &a_dst, src, &m_src, idx);
+        for k in 0..3 {
+            lo[k] = lo[k].min(ci[k]);
+            hi[k] = hi[k].max(ci[k]);
+        }
+    }
+    [0, 1, 2].map(|k| {
+        let n = src.shape[k] as f64;
+        let a = (lo[k].max(-1.0).floor() - 3.0).max(0.0);
+        let b = (hi[k].min(n).floor() + 4.0).min(n - 1.0);
+        if a > b || !a.is_finite() || !b.is_finite() {
+            (0, src.shape[k] - 1)
+        } else {
+            (a as usize, b as usize)
+        }
+    })
 }
 
 /// Mirror an evaluation index into `[0, n)` as ITK's `ApplyMirrorBoundaryConditions` (then
@@ -566,7 +647,7 @@ pub fn resample_image<S: Sample>(
         }),
         Interpolator::BSpline => {
             let vals: Vec<f64> = pool.install(|| img.par_iter().map(|v| v.to_f64()).collect());
-            let c = bspline_coefficients(vals, sh, &pool);
+            let c = bspline_coefficients(vals, sh, support(src, dst), &pool);
             for_each_voxel(src, dst, &pool, &mut out, |ci| {
                 if inside(ci, &sh) {
                     S::from_f64_saturating(eval_bspline(&c, &sh, ci))
@@ -761,16 +842,64 @@ mod tests {
             })
             .collect();
         let pool = par::pool(Some(1)).unwrap();
-        let c = bspline_coefficients(vals.clone(), shape, &pool);
+        let all = [(0, 6), (0, 5), (0, 4)];
+        let c = bspline_coefficients(vals.clone(), shape, all, &pool);
         for (i, v) in vals.iter().enumerate() {
             let x = [(i % 7) as f64, ((i / 7) % 6) as f64, (i / 42) as f64];
             assert!((eval_bspline(&c, &shape, &x) - v).abs() < 1e-12);
         }
         // constants are reproduced everywhere (mirror boundaries keep them constant)
-        let c = bspline_coefficients(vec![7.25; n], shape, &pool);
+        let c = bspline_coefficients(vec![7.25; n], shape, all, &pool);
         for x in [[2.3, 1.7, 3.1], [-0.4, 5.49, 0.0], [6.2, 0.1, 4.4]] {
             assert!((eval_bspline(&c, &shape, &x) - 7.25).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn restricted_support_changes_no_bit() {
+        // a small ROI in a larger image: coefficients only where read equal the full ones there
+        let shape = [41usize, 37, 9];
+        let n: usize = shape.iter().product();
+        let mut state = 7u64;
+        let vals: Vec<f64> = (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) % 2000) as f64 - 700.0
+            })
+            .collect();
+        let src = Grid {
+            shape,
+            spacing: [0.78125, 0.78125, 6.5],
+            frame: Frame {
+                origin: [10.0, -3.0, 2.0],
+                direction: [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]],
+            },
+        };
+        let r = Resampling {
+            spacing: [2.0, 1.3, 2.0],
+            interpolator: Interpolator::BSpline,
+            pad_distance: 1,
+        };
+        let dst = plan(&src, [20, 15, 4], [5, 4, 2], &r).unwrap().unwrap();
+        let pool = par::pool(Some(2)).unwrap();
+        let sup = support(&src, &dst);
+        assert!(sup[0].1 - sup[0].0 < 30 && sup[1].1 - sup[1].0 < 30);
+        let part = bspline_coefficients(vals.clone(), shape, sup, &pool);
+        let full = bspline_coefficients(vals, shape, [(0, 40), (0, 36), (0, 8)], &pool);
+        let mut out_part = vec![0.0; dst.shape.iter().product()];
+        let mut out_full = out_part.clone();
+        for_each_voxel(&src, &dst, &pool, &mut out_part, |ci| {
+            eval_bspline(&part, &shape, ci)
+        });
+        for_each_voxel(&src, &dst, &pool, &mut out_full, |ci| {
+            eval_bspline(&full, &shape, ci)
+        });
+        assert!(out_part
+            .iter()
+            .zip(&out_full)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
