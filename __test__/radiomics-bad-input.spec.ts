@@ -76,7 +76,17 @@ const sync: [string, () => unknown, ErrorCode][] = [
   ['resegmentation excluding everything', () => extractFeaturesSync(image, mask, { resegmentRange: [1e6] }), 'ERR_SHAPE'],
   ['unknown resegmentMode', () => extractFeaturesSync(image, mask, { resegmentMode: 'median' as 'sigma', resegmentRange: [0] }), 'ERR_SETTING'],
   ['minimumROISize above the ROI', () => extractFeaturesSync(image, mask, { minimumROISize: 1e6 }), 'ERR_SHAPE'],
-  ['resampling requested', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, 1, 1], interpolator: 'sitkBSpline' }), 'ERR_UNSUPPORTED'],
+  ['resampling with a negative spacing', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, -1, 1] }), 'ERR_SETTING'],
+  ['resampling with a NaN spacing', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, NaN, 1] }), 'ERR_SETTING'],
+  ['resampling with 2 spacings', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, 1] }), 'ERR_SETTING'],
+  ['resampling with 4 spacings', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1, 1, 1, 1] }), 'ERR_SETTING'],
+  ['resampling spacing not a list', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: 2 as unknown as number[] }), 'ERR_SETTING'],
+  ['resampling to a grid too fine', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [1e-3, 1e-3, 1e-3] }), 'ERR_SETTING'],
+  ['unknown interpolator', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [2, 2, 2], interpolator: 'cubic' as 'sitkLinear' }), 'ERR_SETTING'],
+  ['interpolator code 3 (none in SimpleITK 2.5)', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [2, 2, 2], interpolator: 3 }), 'ERR_SETTING'],
+  ['interpolator not built (sitkGaussian)', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [2, 2, 2], interpolator: 'sitkGaussian' as 'sitkLinear' }), 'ERR_UNSUPPORTED'],
+  ['padDistance negative', () => extractFeaturesSync(image, mask, { resampledPixelSpacing: [2, 2, 2], padDistance: -1 }), 'ERR_SETTING'],
+  ['resampling with a singular affine', () => extractFeaturesSync({ ...image, affine: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1] }, mask, { resampledPixelSpacing: [2, 2, 2] }), 'ERR_SHAPE'],
   ['voxelArrayShift a string', () => extractFeaturesSync(image, mask, { voxelArrayShift: '2000' as unknown as number }), 'ERR_SETTING'],
   ['voxelArrayShift infinite', () => extractFeaturesSync(image, mask, { voxelArrayShift: Infinity }), 'ERR_SETTING'],
   ['unknown feature class', () => extractFeaturesSync(image, mask, { classes: ['texture' as 'glcm'] }), 'ERR_SETTING'],
@@ -147,7 +157,8 @@ test('bad input: async errors reject with the same codes', async (t) => {
   for (const [settings, code] of [
     [{ binWidth: 0 }, 'ERR_SETTING'],
     [{ label: 9 }, 'ERR_SETTING'],
-    [{ resampledPixelSpacing: [2, 2, 2], interpolator: 'sitkLinear' }, 'ERR_UNSUPPORTED'],
+    [{ resampledPixelSpacing: [2, 2, 2], interpolator: 'sitkLanczosWindowedSinc' }, 'ERR_UNSUPPORTED'],
+    [{ resampledPixelSpacing: [2, 2, -2], interpolator: 'sitkLinear' }, 'ERR_SETTING'],
   ] as const) {
     const e = await t.throwsAsync(extractFeatures(image, mask, settings as object))
     t.is((e as VoxelkitError).code, code)

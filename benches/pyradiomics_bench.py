@@ -6,10 +6,11 @@
       cases, voxel data unchanged) and the synthetic case 'synthetic-128' (a 144x144x144 int16
       volume of smooth random texture with a 128^3-voxel box ROI), so that both contenders
       read the same files; prints the cases and their files as one JSON line.
-  python pyradiomics_bench.py run --data DATA_DIR --case CASE [--classes glcm,glrlm] --samples N
-                                 --warmup N --result OUT_JSON
+  python pyradiomics_bench.py run --data DATA_DIR --case CASE [--classes glcm,glrlm]
+                                 [--settings JSON] --samples N --warmup N --result OUT_JSON
       loads the case's image and mask (not timed), then times
-      RadiomicsFeatureExtractor(those classes, default settings).execute(image, mask) N times
+      RadiomicsFeatureExtractor(those classes, default settings updated with --settings, e.g.
+      '{"resampledPixelSpacing": [2, 2, 2]}').execute(image, mask) N times
       after the warm-up runs; writes times (s), peak RSS and the features to OUT_JSON.
 """
 
@@ -65,7 +66,7 @@ def run(a):
     f = files(Path(a.data), a.case)
     img = sitk.ReadImage(f["image"])
     msk = sitk.ReadImage(f["mask"])
-    ext = featureextractor.RadiomicsFeatureExtractor()
+    ext = featureextractor.RadiomicsFeatureExtractor(**json.loads(a.settings))
     ext.disableAllFeatures()
     for c in a.classes.split(","):
         ext.enableFeatureClassByName(c)
@@ -80,6 +81,7 @@ def main():
     ap.add_argument("--shared")
     ap.add_argument("--case")
     ap.add_argument("--classes", default="glcm,glrlm")
+    ap.add_argument("--settings", default="{}")
     a = ap.parse_args()
     if a.mode == "prepare":
         prepare(Path(a.data), Path(a.shared))

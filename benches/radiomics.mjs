@@ -8,7 +8,8 @@
 // Cases: brain1, brain2, breast1 (PyRadiomics' test cases, default settings: binWidth 25, 13
 // directions) and synthetic-128 (a 128^3-voxel ROI). Class sets (--sets): 'all' (first order,
 // shape and the five texture classes: PyRadiomics' default extraction), 'glcm+glrlm', and each
-// of firstorder, glszm, gldm, ngtdm, shape alone. Timed: from loaded image and mask to the features of
+// of firstorder, glszm, gldm, ngtdm, shape alone; 'all@2mm' is 'all' with
+// resampledPixelSpacing [2, 2, 2] (B-spline, PyRadiomics' default interpolator). Timed: from loaded image and mask to the features of
 // the set (PyRadiomics: RadiomicsFeatureExtractor.execute on SimpleITK images, in its own
 // process, pyradiomics_bench.py; voxelkit: extractFeatures on Volumes, in this process).
 // voxelkit runs with 1 thread and with all cores; PyRadiomics with OMP/OPENBLAS/MKL at 1 thread
@@ -34,7 +35,10 @@ const SETS = {
   gldm: ['gldm'],
   ngtdm: ['ngtdm'],
   shape: ['shape'],
+  'all@2mm': ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape'],
 }
+// settings of a set beyond the defaults (both contenders get them)
+const SET_SETTINGS = { 'all@2mm': { resampledPixelSpacing: [2, 2, 2] } }
 const REPORT = ['pyradiomics-bhklab', 'numpy', 'SimpleITK']
 const DATA_R = join(DATA, 'radiomics')
 const SYNTHETIC_SAMPLES = 3 // PyRadiomics takes seconds a sample on the 128^3 ROI: at most 3, no warm-up
@@ -68,8 +72,9 @@ async function main() {
       const ns = synthetic ? Math.min(o.samples, SYNTHETIC_SAMPLES) : o.samples
       for (const set of sets) {
         const classes = SETS[set]
+        const extra = SET_SETTINGS[set] ?? {}
         say(`${c} [${set}]: ${image.shape.join('x')} voxels, ROI ${roi} voxels; PyRadiomics x${ns} ...`)
-        const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c, '--classes', classes.join(',')], {
+        const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c, '--classes', classes.join(','), '--settings', JSON.stringify(extra)], {
           o,
           tmp,
           tag: `${c}-${set}-pyradiomics`,
@@ -78,7 +83,7 @@ async function main() {
           warmup: synthetic ? 0 : o.warmup,
         })
         const timeVk = async (threads) => {
-          const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, { classes }, { threads }), (t, kind) => `${c} [${set}] ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
+          const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, { ...extra, classes }, { threads }), (t, kind) => `${c} [${set}] ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
           return { stats: withCount(stats(times)), features: out }
         }
         const one = await timeVk(1)

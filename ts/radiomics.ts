@@ -32,8 +32,9 @@ export type Aggregation =
  * unchanged). `null` means the default, as `None` does in PyRadiomics. Every setting name
  * PyRadiomics defines is accepted; names that only concern image filters or voxel-based
  * extraction (`sigma`, `wavelet`, `lbp…`, `kernelRadius`, …) or diagnostics (`additionalInfo`)
- * have no effect here; resampling (`resampledPixelSpacing` with an `interpolator`) is
- * `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`.
+ * have no effect here; an unknown name is `ERR_SETTING`. Resampling (`resampledPixelSpacing`)
+ * follows PyRadiomics' `resampleImage`: the image is normalised first (with `normalize`), then
+ * image and mask are resampled onto PyRadiomics' grid as SimpleITK does (see the README).
  */
 export interface RadiomicsSettings {
   /** Label value of the ROI in the mask. @defaultValue 1 */
@@ -48,6 +49,22 @@ export interface RadiomicsSettings {
   normalizeScale?: number | null
   /** Clip normalised values to ±this many SD. */
   removeOutliers?: number | null
+  /**
+   * Resample image and mask to this spacing `[x, y, z]` (mm) before everything else; a 0 keeps
+   * the image's spacing on that axis, and an axis where the ROI is one voxel thick keeps it too
+   * (PyRadiomics' rule). The grid covers the ROI's bounding box plus `padDistance` voxels,
+   * corner-aligned with the image; origin and direction come from the image's `affine`.
+   */
+  resampledPixelSpacing?: number[] | null
+  /**
+   * Image interpolator for resampling (the mask is always resampled by nearest neighbour):
+   * SimpleITK's name or code (`'sitkNearestNeighbor'` / 1, `'sitkLinear'` / 2, `'sitkBSpline'` / 23).
+   * `null` turns resampling off, as in PyRadiomics. Other SimpleITK interpolators are `ERR_UNSUPPORTED`.
+   * @defaultValue 'sitkBSpline'
+   */
+  interpolator?: 'sitkNearestNeighbor' | 'sitkLinear' | 'sitkBSpline' | number | null
+  /** Voxels of the new grid added around the ROI's bounding box when resampling. @defaultValue 5 */
+  padDistance?: number | null
   /** Chebyshev distances of the neighbours. @defaultValue [1] */
   distances?: number[] | null
   /** In-plane directions only. @defaultValue false */
@@ -151,7 +168,7 @@ function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSe
   }
   checkJsonData(settings, 'settings', 0)
   return {
-    image: { data: voxelsIn(v.data), shape: shape3, spacing: spacingOf(v) },
+    image: { data: voxelsIn(v.data), shape: shape3, spacing: spacingOf(v), ...(v.affine !== undefined ? { affine: v.affine } : {}) },
     mask: { data: voxelsIn(m), shape: shape3 },
     settings,
   }
@@ -204,6 +221,7 @@ function toMatrices(o: RadiomicsOut): TextureMatrices {
  * The arrays are read in place while the call runs: do not modify them until it settles.
  *
  * @param image 2D or 3D Volume (any integer or float type); spacing from `spacing` or the affine
+ *   (the affine also gives origin and direction, which resampling uses)
  * @param mask label map on the same grid (Volume or bare typed array)
  * @param settings PyRadiomics settings (see {@link RadiomicsSettings})
  * @example

@@ -11,6 +11,11 @@ pub trait Sample: Copy + Send + Sync + 'static {
     /// the value can be tabulated (0 = not tabulable).
     const TABLE_LEN: usize = 0;
     fn to_f64(self) -> f64;
+    /// The value `x` stored in this type as ITK's `ResampleImageFilter` stores an interpolated
+    /// value (`CastPixelWithBoundsChecking`): integers saturate at the type's range and truncate
+    /// toward zero (C++ `static_cast`, NaN gives 0), `f32` clamps to its finite range and rounds
+    /// to nearest, `f64` is unchanged.
+    fn from_f64_saturating(x: f64) -> Self;
     /// Table index of the value: its bits as an unsigned integer, so negative values of signed
     /// types land in the upper half (only meaningful when `TABLE_LEN > 0`).
     #[inline(always)]
@@ -29,6 +34,8 @@ macro_rules! impl_sample {
         impl Sample for $t {
             #[inline(always)]
             fn to_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn from_f64_saturating(x: f64) -> Self { x as $t }
         }
     )*};
 }
@@ -40,6 +47,10 @@ impl Sample for f64 {
     fn to_f64(self) -> f64 {
         self
     }
+    #[inline(always)]
+    fn from_f64_saturating(x: f64) -> Self {
+        x
+    }
 }
 
 macro_rules! impl_table_sample {
@@ -48,6 +59,8 @@ macro_rules! impl_table_sample {
             const TABLE_LEN: usize = 1 << <$u>::BITS;
             #[inline(always)]
             fn to_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn from_f64_saturating(x: f64) -> Self { x as $t }
             #[inline(always)]
             fn table_index(self) -> usize { self as $u as usize }
             #[inline(always)]
@@ -63,5 +76,9 @@ impl Sample for f32 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    #[inline(always)]
+    fn from_f64_saturating(x: f64) -> Self {
+        x.clamp(f32::MIN as f64, f32::MAX as f64) as f32
     }
 }

@@ -11,6 +11,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use voxelkit_core::{with_samples, Control, Error, Result, Sample};
 use voxelkit_radiomics::preprocess::Input;
+use voxelkit_radiomics::resample::Frame;
 use voxelkit_radiomics::{
     extract, glcm_matrices, gldm_matrices, glrlm_matrices, glszm_matrices, ngtdm_matrices,
     Settings, TextureMatrices,
@@ -121,6 +122,10 @@ impl Op for Radiomics {
             Some(&[x, y, z]) => [x, y, z],
             _ => return Err(Error::shape("image spacing must have 3 entries")),
         };
+        let frame = match self.image.affine.as_deref() {
+            Some(a) => Frame::from_affine(a)?,
+            None => Frame::default(),
+        };
         let th = threads(self.threads)?;
         let what = &self.what;
         with_samples!(self.image.data.voxels(), "image", |img| {
@@ -130,6 +135,7 @@ impl Op for Radiomics {
                     mask: msk,
                     shape,
                     spacing,
+                    frame,
                 };
                 compute(what, &input, &s, th, ctl)
             })

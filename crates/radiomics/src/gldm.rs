@@ -206,6 +206,10 @@ pub fn gldm_matrices<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<TextureMatrices> {
+    if s.resampling.is_some() {
+        return crate::resample::run(crate::resample::Job::Gldm, inp, s, threads, ctl)
+            .map(|d| d.matrices());
+    }
     let pool = par::pool(threads)?;
     let roi = prepare(inp, s, threads, ctl)?;
     let groups = pool.install(|| gldm_groups(&roi, s, ctl))?;

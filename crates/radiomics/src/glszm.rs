@@ -516,6 +516,10 @@ pub fn glszm_matrices<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<TextureMatrices> {
+    if s.resampling.is_some() {
+        return crate::resample::run(crate::resample::Job::Glszm, inp, s, threads, ctl)
+            .map(|d| d.matrices());
+    }
     let pool = par::pool(threads)?;
     let roi = prepare(inp, s, threads, ctl)?;
     let groups = pool.install(|| glszm_groups(&roi, Layout::of(s), ctl))?;

@@ -4,7 +4,8 @@
 //! run marching cubes / squares as PyRadiomics does, with exact diameters from convex hulls
 //! ([`hull`]).
 //!
-//! Pipeline: [`preprocess::prepare`] (label, normalise, mask checks, resegment, crop, discretise)
+//! Pipeline: [`resample`] when `resampledPixelSpacing` is set (normalise, then image and mask onto
+//! PyRadiomics' grid) -> [`preprocess::prepare`] (label, normalise, mask checks, resegment, crop, discretise)
 //! -> per class: first order on the ROI's values ([`firstorder`]); GLCM/GLRLM raw counts per
 //! (region, direction) ([`matrices`]) -> groups of matrices merged according to the aggregation
 //! (or PyRadiomics' distance weighting) -> one normalised matrix per group -> features per group
@@ -25,6 +26,7 @@ pub mod matrices;
 pub mod neighbours;
 pub mod ngtdm;
 pub mod preprocess;
+pub mod resample;
 pub mod settings;
 pub mod shape;
 pub mod shape2d;
@@ -241,6 +243,9 @@ pub fn extract<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<(String, f64)>> {
+    if s.resampling.is_some() {
+        return resample::run(resample::Job::Features, inp, s, threads, ctl).map(|d| d.features());
+    }
     let pool = par::pool(threads)?;
     ctl.set_total(1 + s.classes.len() as u64);
     let roi = preprocess::prepare(inp, s, threads, ctl)?;
@@ -338,6 +343,14 @@ fn texture_matrices<T: Sample, M: Sample>(
     ctl: &Control,
     glcm: bool,
 ) -> Result<TextureMatrices> {
+    if s.resampling.is_some() {
+        let job = if glcm {
+            resample::Job::Glcm
+        } else {
+            resample::Job::Glrlm
+        };
+        return resample::run(job, inp, s, threads, ctl).map(|d| d.matrices());
+    }
     let pool = par::pool(threads)?;
     let roi = preprocess::prepare(inp, s, threads, ctl)?;
     let g = pool.install(|| {

@@ -152,6 +152,10 @@ pub fn ngtdm_matrices<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<TextureMatrices> {
+    if s.resampling.is_some() {
+        return crate::resample::run(crate::resample::Job::Ngtdm, inp, s, threads, ctl)
+            .map(|d| d.matrices());
+    }
     let pool = par::pool(threads)?;
     let roi = prepare(inp, s, threads, ctl)?;
     let groups = pool.install(|| ngtdm_groups(&roi, s, ctl))?;

@@ -49,6 +49,8 @@ pub struct Input<'a, T: Sample, M: Sample> {
     pub shape: [usize; 3],
     /// `[sx, sy, sz]` in mm.
     pub spacing: [f64; 3],
+    /// Origin and direction (used by resampling only).
+    pub frame: crate::resample::Frame,
 }
 
 /// sitk.Cast(mask, UInt32) then `== label`.
@@ -261,6 +263,44 @@ fn neumaier(sum: &mut f64, c: &mut f64, x: f64) {
     *sum = t;
 }
 
+/// PyRadiomics' `normalizeImage` parameters: `(mean, 1 / sd)` of the whole image
+/// (`sitk.Normalize`: sample standard deviation) when `normalize` is set.
+pub(crate) fn normalizer<T: Sample>(
+    img: &[T],
+    s: &Settings,
+    pool: &rayon::ThreadPool,
+) -> Result<Option<(f64, f64)>> {
+    if !s.normalize {
+        return Ok(None);
+    }
+    let (sum, sq) = image_moments(img, pool);
+    let nf = img.len() as f64;
+    let mean = sum / nf;
+    let var = (sq - sum * sum / nf) / (nf - 1.0);
+    let sd = var.sqrt();
+    if !(sd > 0.0) || !sd.is_finite() {
+        return Err(Error::setting(
+            "normalize: the image is constant (standard deviation 0)",
+        ));
+    }
+    Ok(Some((mean, 1.0 / sd)))
+}
+
+/// `x` normalised (then outliers clipped, then scaled) as PyRadiomics' `normalizeImage` does.
+#[inline(always)]
+pub(crate) fn normalized(x: f64, norm: Option<(f64, f64)>, s: &Settings) -> f64 {
+    match norm {
+        None => x,
+        Some((mean, inv)) => {
+            let mut y = (x - mean) * inv;
+            if let Some(o) = s.remove_outliers {
+                y = y.clamp(-o, o);
+            }
+            y * s.normalize_scale
+        }
+    }
+}
+
 /// Runs the preprocessing chain and returns the discretised ROI.
 pub fn prepare<T: Sample, M: Sample>(
     inp: &Input<'_, T, M>,
@@ -314,35 +354,8 @@ pub fn prepare<T: Sample, M: Sample>(
     }
     ctl.check()?;
 
-    // normalisation (sitk.Normalize over the whole image: sample standard deviation)
-    let norm = if s.normalize {
-        let (sum, sq) = image_moments(inp.image, &pool);
-        let nf = n as f64;
-        let mean = sum / nf;
-        let var = (sq - sum * sum / nf) / (nf - 1.0);
-        let sd = var.sqrt();
-        if !(sd > 0.0) || !sd.is_finite() {
-            return Err(Error::setting(
-                "normalize: the image is constant (standard deviation 0)",
-            ));
-        }
-        Some((mean, 1.0 / sd))
-    } else {
-        None
-    };
-    let value = |i: usize| -> f64 {
-        let x = inp.image[i].to_f64();
-        match norm {
-            None => x,
-            Some((mean, inv)) => {
-                let mut y = (x - mean) * inv;
-                if let Some(o) = s.remove_outliers {
-                    y = y.clamp(-o, o);
-                }
-                y * s.normalize_scale
-            }
-        }
-    };
+    let norm = normalizer(inp.image, s, &pool)?;
+    let value = |i: usize| -> f64 { normalized(inp.image[i].to_f64(), norm, s) };
 
     check_roi(&first, s)?;
 

@@ -4,10 +4,15 @@
 //! Every setting name PyRadiomics' parameter schema defines is accepted (a params file loads
 //! unchanged); names that only matter for image types or voxel-based extraction voxelkit does not
 //! build are accepted and have no effect on the `original` features; a setting that
-//! would change the result but whose processing is not built (resampling, vector masks) is
-//! `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`. A JSON `null` means "PyRadiomics'
-//! default", as `None` does in a PyRadiomics settings dictionary.
+//! would change the result but whose processing is not built (vector masks, interpolators other
+//! than nearest neighbour, linear and B-spline) is `ERR_UNSUPPORTED`; an unknown name is
+//! `ERR_SETTING`. A JSON `null` means "PyRadiomics' default", as `None` does in a PyRadiomics
+//! settings dictionary (`interpolator: null` therefore turns resampling off, as in PyRadiomics).
+//!
+//! Resampling ([`crate::resample`]) runs when `resampledPixelSpacing` is given and `interpolator`
+//! is not null (its default is `sitkBSpline`), as PyRadiomics' `loadImage` decides.
 
+use crate::resample::{Interpolator, Resampling};
 use serde_json::{Map, Value};
 use voxelkit_core::{Error, Result};
 
@@ -157,6 +162,9 @@ pub struct Settings {
     /// Shape classes use the resegmented mask (`resegmentShape`); by default they use the
     /// original mask, cropped to the resegmented mask's bounding box as PyRadiomics does.
     pub resegment_shape: bool,
+    /// Resampling before everything else (`resampledPixelSpacing`, `interpolator`,
+    /// `padDistance`); `None`: the input grid.
+    pub resampling: Option<Resampling>,
 }
 
 impl Default for Settings {
@@ -183,6 +191,7 @@ impl Default for Settings {
             aggregation: None,
             ibsi: false,
             resegment_shape: false,
+            resampling: None,
         }
     }
 }
@@ -194,7 +203,6 @@ const NO_EFFECT: &[&str] = &[
     "geometryTolerance",
     "correctMask",
     "additionalInfo",
-    "padDistance",
     "preCrop",
     "sigma",
     "start_level",
@@ -224,6 +232,7 @@ pub const KNOWN: &[&str] = &[
     "removeOutliers",
     "resampledPixelSpacing",
     "interpolator",
+    "padDistance",
     "distances",
     "force2D",
     "force2Ddimension",
@@ -273,6 +282,57 @@ fn positive(name: &str, v: &Value) -> Result<f64> {
     Ok(x)
 }
 
+/// PyRadiomics' `interpolator`: a SimpleITK name or integer code (its schema's names and codes
+/// 1-10, and SimpleITK 2.5's code 23 for `sitkBSpline`).
+fn interpolator(v: &Value) -> Result<Interpolator> {
+    const OTHERS: &[&str] = &[
+        "sitkGaussian",
+        "sitkLabelGaussian",
+        "sitkHammingWindowedSinc",
+        "sitkCosineWindowedSinc",
+        "sitkWelchWindowedSinc",
+        "sitkLanczosWindowedSinc",
+        "sitkBlackmanWindowedSinc",
+    ];
+    let unsupported = || {
+        Error::unsupported(format!(
+            "interpolator {v} is not supported yet (sitkNearestNeighbor, sitkLinear, sitkBSpline)"
+        ))
+    };
+    match v {
+        Value::String(n) => match n.as_str() {
+            "sitkNearestNeighbor" => Ok(Interpolator::NearestNeighbor),
+            "sitkLinear" => Ok(Interpolator::Linear),
+            "sitkBSpline" => Ok(Interpolator::BSpline),
+            o if OTHERS.contains(&o) => Err(unsupported()),
+            _ => Err(Error::setting(format!(
+                "interpolator must be a SimpleITK interpolator name (sitkNearestNeighbor, \
+                 sitkLinear, sitkBSpline, ...) or code, got {v}"
+            ))),
+        },
+        Value::Number(_) => {
+            let x = num("interpolator", v)?;
+            if x == 1.0 {
+                Ok(Interpolator::NearestNeighbor)
+            } else if x == 2.0 {
+                Ok(Interpolator::Linear)
+            } else if x == 23.0 {
+                Ok(Interpolator::BSpline)
+            } else if (4.0..=10.0).contains(&x) && x.fract() == 0.0 {
+                Err(unsupported())
+            } else {
+                Err(Error::setting(format!(
+                    "interpolator code must be 1 (nearest neighbour), 2 (linear), 4-10 or 23 \
+                     (B-spline), got {v}"
+                )))
+            }
+        }
+        _ => Err(Error::setting(format!(
+            "interpolator must be a string or an integer code, got {v}"
+        ))),
+    }
+}
+
 impl Settings {
     /// Parses a JSON object of settings (PyRadiomics names, plus voxelkit's `classes`,
     /// `aggregation` and `ibsi`).
@@ -288,8 +348,9 @@ impl Settings {
             }
         };
         let mut s = Settings::default();
-        let mut interpolator_set = false;
-        let mut resampled: Option<Vec<f64>> = None;
+        let mut interp = Some(Interpolator::BSpline);
+        let mut resampled: Option<[f64; 3]> = None;
+        let mut pad_distance = 5u32;
         for (k, v) in obj {
             if NO_EFFECT.contains(&k.as_str()) {
                 continue;
@@ -300,6 +361,9 @@ impl Settings {
                 )));
             }
             if v.is_null() {
+                if k == "interpolator" {
+                    interp = None; // PyRadiomics resamples only with an interpolator
+                }
                 continue; // PyRadiomics' None: the default
             }
             match k.as_str() {
@@ -320,9 +384,21 @@ impl Settings {
                     let a = v.as_array().ok_or_else(|| {
                         Error::setting(format!("resampledPixelSpacing must be a list, got {v}"))
                     })?;
-                    resampled = Some(a.iter().map(|x| num(k, x)).collect::<Result<_>>()?);
+                    let sp: Vec<f64> = a.iter().map(|x| num(k, x)).collect::<Result<_>>()?;
+                    let Ok(sp) = <[f64; 3]>::try_from(sp.as_slice()) else {
+                        return Err(Error::setting(format!(
+                            "resampledPixelSpacing must hold 3 spacings (x, y, z), got {v}"
+                        )));
+                    };
+                    if sp.iter().any(|&x| x < 0.0) {
+                        return Err(Error::setting(format!(
+                            "resampledPixelSpacing must hold spacings >= 0 (0 keeps the input's), got {v}"
+                        )));
+                    }
+                    resampled = Some(sp);
                 }
-                "interpolator" => interpolator_set = true,
+                "interpolator" => interp = Some(interpolator(v)?),
+                "padDistance" => pad_distance = int(k, v, 0, 1 << 20)? as u32,
                 "distances" => {
                     let a = v.as_array().ok_or_else(|| {
                         Error::setting(format!("distances must be a list of integers >= 1, got {v}"))
@@ -408,13 +484,13 @@ impl Settings {
                 _ => unreachable!("every KNOWN name is matched"),
             }
         }
-        // PyRadiomics resamples only when both are given
-        if let Some(sp) = resampled {
-            if interpolator_set && !sp.is_empty() {
-                return Err(Error::unsupported(
-                    "resampling (resampledPixelSpacing with an interpolator) is not supported yet",
-                ));
-            }
+        // PyRadiomics resamples only when both are given (the interpolator has a default)
+        if let (Some(spacing), Some(interpolator)) = (resampled, interp) {
+            s.resampling = Some(Resampling {
+                spacing,
+                interpolator,
+                pad_distance,
+            });
         }
         if let Some(a) = s.aggregation {
             if s.force2d && !a.in_plane() {
@@ -467,9 +543,45 @@ mod tests {
         assert_eq!(e(json!({"distances": [-1]})), Code::Setting);
         assert_eq!(e(json!({"distances": [0]})), Code::Setting);
         assert_eq!(
-            e(json!({"resampledPixelSpacing": [1, 1, 1], "interpolator": "sitkBSpline"})),
+            e(json!({"resampledPixelSpacing": [1, 1, 1], "interpolator": "sitkGaussian"})),
             Code::Unsupported
         );
+        assert_eq!(e(json!({"interpolator": 5})), Code::Unsupported);
+        assert_eq!(e(json!({"interpolator": 3})), Code::Setting);
+        assert_eq!(e(json!({"interpolator": "bspline"})), Code::Setting);
+        assert_eq!(e(json!({"interpolator": true})), Code::Setting);
+        assert_eq!(e(json!({"resampledPixelSpacing": [1, 1]})), Code::Setting);
+        assert_eq!(
+            e(json!({"resampledPixelSpacing": [1, -1, 1]})),
+            Code::Setting
+        );
+        assert_eq!(e(json!({"resampledPixelSpacing": 2})), Code::Setting);
+        assert_eq!(
+            e(json!({"resampledPixelSpacing": [1, "a", 1]})),
+            Code::Setting
+        );
+        assert_eq!(e(json!({"padDistance": -1})), Code::Setting);
+        assert_eq!(e(json!({"padDistance": 1.5})), Code::Setting);
+        let r = |v| Settings::from_json(&v).unwrap().resampling;
+        assert_eq!(
+            r(json!({"resampledPixelSpacing": [2, 0, 2]})),
+            Some(Resampling {
+                spacing: [2.0, 0.0, 2.0],
+                interpolator: Interpolator::BSpline,
+                pad_distance: 5
+            })
+        );
+        assert_eq!(
+            r(json!({"resampledPixelSpacing": [2, 2, 2], "interpolator": 2, "padDistance": 0}))
+                .unwrap()
+                .interpolator,
+            Interpolator::Linear
+        );
+        assert_eq!(
+            r(json!({"resampledPixelSpacing": [2, 2, 2], "interpolator": null})),
+            None
+        );
+        assert_eq!(r(json!({"interpolator": "sitkNearestNeighbor"})), None);
         assert_eq!(e(json!({"aggregation": "4D"})), Code::Setting);
         assert_eq!(e(json!({"classes": ["Shape"]})), Code::Setting);
         assert_eq!(e(json!({"classes": ["texture"]})), Code::Setting);

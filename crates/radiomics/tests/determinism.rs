@@ -52,6 +52,7 @@ fn large_roi_every_class_bitwise_at_1_2_4_threads() {
         mask: &mask,
         shape,
         spacing: [0.8, 0.9, 1.5],
+        frame: Default::default(),
     };
     for settings in [
         json!({"binWidth": 10, "voxelArrayShift": 1000}),

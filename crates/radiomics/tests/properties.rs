@@ -79,6 +79,7 @@ fn features(c: &Case, settings: &str) -> Vec<(String, f64)> {
         mask: &c.mask,
         shape: c.dims,
         spacing: [0.9, 1.1, 2.0],
+        frame: Default::default(),
     };
     extract(&inp, &s, Some(2), &Control::new()).unwrap()
 }

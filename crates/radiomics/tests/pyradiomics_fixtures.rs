@@ -98,6 +98,7 @@ fn with_input<R>(
             mask: &mask,
             shape,
             spacing,
+            frame: Default::default(),
         })
     } else {
         f(&Input {
@@ -105,6 +106,7 @@ fn with_input<R>(
             mask: &mask,
             shape,
             spacing,
+            frame: Default::default(),
         })
     }
 }

@@ -171,6 +171,7 @@ fn with_input<R>(c: &Value, f: impl Fn(&Input<'_, f64, i32>) -> R) -> R {
         mask: &mask,
         shape: shape3(&c["shape"]),
         spacing: [sp[0], sp[1], sp[2]],
+        frame: Default::default(),
     })
 }
 
