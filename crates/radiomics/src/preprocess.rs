@@ -261,6 +261,44 @@ fn neumaier(sum: &mut f64, c: &mut f64, x: f64) {
     *sum = t;
 }
 
+/// `sitk.Normalize` over the whole image (sample standard deviation): `(mean, 1 / sd)`, or
+/// `None` without `normalize`.
+pub fn normalisation<T: Sample, M: Sample>(
+    inp: &Input<'_, T, M>,
+    s: &Settings,
+    pool: &rayon::ThreadPool,
+) -> Result<Option<(f64, f64)>> {
+    if !s.normalize {
+        return Ok(None);
+    }
+    let (sum, sq) = image_moments(inp.image, pool);
+    let nf = inp.image.len() as f64;
+    let mean = sum / nf;
+    let var = (sq - sum * sum / nf) / (nf - 1.0);
+    let sd = var.sqrt();
+    if !(sd > 0.0) || !sd.is_finite() {
+        return Err(Error::setting(
+            "normalize: the image is constant (standard deviation 0)",
+        ));
+    }
+    Ok(Some((mean, 1.0 / sd)))
+}
+
+/// A voxel value after PyRadiomics' `normalizeImage` (normalise, clip `removeOutliers`, scale).
+#[inline(always)]
+pub fn normalised(x: f64, norm: Option<(f64, f64)>, s: &Settings) -> f64 {
+    match norm {
+        None => x,
+        Some((mean, inv)) => {
+            let mut y = (x - mean) * inv;
+            if let Some(o) = s.remove_outliers {
+                y = y.clamp(-o, o);
+            }
+            y * s.normalize_scale
+        }
+    }
+}
+
 /// Runs the preprocessing chain and returns the discretised ROI.
 pub fn prepare<T: Sample, M: Sample>(
     inp: &Input<'_, T, M>,
@@ -315,34 +353,8 @@ pub fn prepare<T: Sample, M: Sample>(
     ctl.check()?;
 
     // normalisation (sitk.Normalize over the whole image: sample standard deviation)
-    let norm = if s.normalize {
-        let (sum, sq) = image_moments(inp.image, &pool);
-        let nf = n as f64;
-        let mean = sum / nf;
-        let var = (sq - sum * sum / nf) / (nf - 1.0);
-        let sd = var.sqrt();
-        if !(sd > 0.0) || !sd.is_finite() {
-            return Err(Error::setting(
-                "normalize: the image is constant (standard deviation 0)",
-            ));
-        }
-        Some((mean, 1.0 / sd))
-    } else {
-        None
-    };
-    let value = |i: usize| -> f64 {
-        let x = inp.image[i].to_f64();
-        match norm {
-            None => x,
-            Some((mean, inv)) => {
-                let mut y = (x - mean) * inv;
-                if let Some(o) = s.remove_outliers {
-                    y = y.clamp(-o, o);
-                }
-                y * s.normalize_scale
-            }
-        }
-    };
+    let norm = normalisation(inp, s, &pool)?;
+    let value = |i: usize| normalised(inp.image[i].to_f64(), norm, s);
 
     check_roi(&first, s)?;
 
