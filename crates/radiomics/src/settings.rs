@@ -367,6 +367,16 @@ impl Settings {
                 }
             };
             crate::filters::check(kind, &settings)?;
+            // preCrop crops the image before the filters run (their borders and the point
+            // filters' largest absolute value change): not built for derived images yet
+            if kind != ImageTypeKind::Original
+                && obj.and_then(|o| o.get("preCrop")) == Some(&Value::Bool(true))
+            {
+                return Err(Error::unsupported(format!(
+                    "preCrop with image type {name} is not supported yet (PyRadiomics filters the \
+                     cropped image)"
+                )));
+            }
             s.image_types.push(ImageType {
                 kind,
                 custom: has_custom,
@@ -653,7 +663,11 @@ mod tests {
         let kinds: Vec<ImageTypeKind> = s.image_types.iter().map(|t| t.kind).collect();
         assert_eq!(
             kinds,
-            [ImageTypeKind::Wavelet, ImageTypeKind::Original, ImageTypeKind::LoG]
+            [
+                ImageTypeKind::Wavelet,
+                ImageTypeKind::Original,
+                ImageTypeKind::LoG
+            ]
         );
         assert_eq!(s.image_types[0].settings.bin_width, 5.0);
         assert!(s.image_types[0].custom && !s.image_types[1].custom);

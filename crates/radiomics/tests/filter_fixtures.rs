@@ -373,6 +373,11 @@ fn bad_filter_settings_are_coded() {
         Code::Setting
     );
     assert_eq!(e(json!({"gradientUseSpacing": 1})), Code::Setting);
+    assert_eq!(
+        e(json!({"preCrop": true, "imageType": {"Square": {}}})),
+        Code::Unsupported
+    );
+    assert!(Settings::from_json(&json!({"preCrop": true, "imageType": {"Original": {}}})).is_ok());
     // sigma too large for the image (PyRadiomics' rule: size >= ceil(sigma / spacing) + 1)
     let s = Settings::from_json(&json!({"imageType": {"LoG": {"sigma": [5.0]}}})).unwrap();
     let shape = [8, 8, 5];
