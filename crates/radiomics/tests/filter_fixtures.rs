@@ -13,7 +13,8 @@
 //!   difference of another platform's libm in the coefficients' sin/cos/exp;
 //! - feature vectors: 1e-9 relative (absolute 1e-12 for values that are rounding noise around 0
 //!   on both sides), float32 images included: their voxels are SimpleITK's, bit for bit.
-//!   Observed maxima are printed by the tests (2.8e-15 on brain1).
+//!   Observed maxima are printed by the tests (2.8e-15 on brain1). Exception: the wavelet bands
+//!   of a float32 image (`WAVELET_F32_RTOL`), which PyWavelets computes in float32.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -172,6 +173,15 @@ fn settings_of(params: &Value) -> Value {
     Value::Object(s)
 }
 
+/// Features of the wavelet bands of a float32 image. PyWavelets filters a float32 image in
+/// float32 (its own summation order, float32 partial sums); voxelkit filters in float64 and rounds
+/// the bands to float32, so band voxels differ by float32 rounding noise (~1e-7 of the band's
+/// range). Values near 0 (a band's mean or median) amplify it relatively: observed at most
+/// 2.3e-5 (wavelet-LHH Median), texture features equal to 1e-9 (no voxel crossed a bin edge).
+/// A voxel that did cross one could move a texture feature further: this bound is for the
+/// fixture, not a general guarantee.
+const WAVELET_F32_RTOL: f64 = 1e-4;
+
 fn compare(case: &str, got: &[(String, f64)], keys: &[String], values: &[f64]) -> (f64, f64) {
     let got_keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
     let want_keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
@@ -191,7 +201,13 @@ fn compare(case: &str, got: &[(String, f64)], keys: &[String], values: &[f64]) -
         } else {
             (g - w).abs() / w.abs().max(1e-300)
         };
-        let tol = 1e-9;
+        // PyWavelets filters a float32 image in float32 (its own summation order): voxelkit's
+        // float64 bands rounded to float32 differ by a few float32 ulps
+        let tol = if case == "float32" && k.starts_with("wavelet") {
+            WAVELET_F32_RTOL
+        } else {
+            1e-9
+        };
         // absolute floor for values that are rounding noise around 0 in both
         let ok = d <= tol || (g - w).abs() <= 1e-12;
         assert!(
@@ -216,7 +232,20 @@ fn run_case(c: &Value, threads: Option<usize>) -> voxelkit_core::Result<Vec<(Str
     let s = Settings::from_json(&settings_of(&c["params"]))?;
     let data = nums(&c["image"]["data"]);
     let ctl = Control::new();
-    if c["image"]["dtype"] == "int16" {
+    if c["image"]["dtype"] == "float32" {
+        let img: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+        extract(
+            &Input {
+                image: &img,
+                mask: &mask,
+                shape,
+                spacing,
+            },
+            &s,
+            threads,
+            &ctl,
+        )
+    } else if c["image"]["dtype"] == "int16" {
         let img: Vec<i16> = data.iter().map(|&v| v as i16).collect();
         extract(
             &Input {
@@ -246,7 +275,7 @@ fn run_case(c: &Value, threads: Option<usize>) -> voxelkit_core::Result<Vec<(Str
 
 #[test]
 fn feature_vectors_match_execute() {
-    for name in ["all_types", "custom", "force2d"] {
+    for name in ["all_types", "custom", "force2d", "float32"] {
         let c = load(&format!("features_{name}.json"));
         let keys: Vec<String> = c["keys"]
             .as_array()

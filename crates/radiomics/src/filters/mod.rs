@@ -9,7 +9,9 @@
 //!   scale (ITK's 4th-order Deriche recursive Gaussian, its coefficients and boundary rule, lines
 //!   in double, images between the passes in float32 as ITK stores them);
 //! - [`wavelet`]: `Wavelet`, PyWavelets' `swtn` at level 1 applied repeatedly to the
-//!   approximation, odd sizes wrap-padded by one and cropped back.
+//!   approximation, odd sizes wrap-padded by one and cropped back. Computed in float64; for a
+//!   float32 image (not normalised) PyWavelets works in float32, so the bands are rounded to
+//!   float32 and agree with PyWavelets' to float32 rounding noise, not bitwise.
 //!
 //! `LBP2D` / `LBP3D` are `ERR_UNSUPPORTED` (they need scikit-image's and trimesh's semantics).
 //! Every kernel splits the image into independent lines or voxels, so results are bitwise
@@ -268,6 +270,7 @@ pub fn derived_features<T: Sample, M: Sample>(
             Ok(())
         }
         Wavelet => {
+            let f32_wavelet = T::IS_F32 && norm.is_none();
             // numpy axes (z, y, x) reversed; force2D drops force2Ddimension
             let axes: Vec<usize> = (0..3)
                 .filter(|&a| !(ts.force2d && a == 2 - ts.force2d_dimension))
@@ -281,7 +284,15 @@ pub fn derived_features<T: Sample, M: Sample>(
                     &axes,
                     &mut |b: wavelet::Band| {
                         ctl.check()?;
-                        run64(&b.data, &b.name, out)
+                        if f32_wavelet {
+                            // PyWavelets keeps a float32 image in float32: the bands are float32
+                            let img: Vec<f32> = b.data.iter().map(|&v| v as f32).collect();
+                            image_features(
+                                &img, &mask, roi, sp, &ts, &b.name, threads, pool, ctl, out,
+                            )
+                        } else {
+                            run64(&b.data, &b.name, out)
+                        }
                     },
                 )
             })
