@@ -6,10 +6,12 @@
 import test from 'ava'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { extractFeaturesSync, extractFeatures, readParams, settingsFromParams, type Volume } from '../ts/index'
+import { extractFeaturesSync, extractFeatures, readParams, type Volume } from '../ts/index'
+import { settingsFromParams } from '../ts/radiomics'
 import { scratchDir } from './helpers/cli'
 
 const DIR = join(__dirname, '..', 'fixtures', 'radiomics_filters')
+const scratch = scratchDir('rad-filters')
 
 interface Case {
   shape: number[]
@@ -65,11 +67,11 @@ test('all image types: bitwise identical at 1, 2 and 3 threads', (t) => {
 })
 
 test('readParams keeps the float spelling of sigma (YAML and JSON): PyRadiomics\' image names', (t) => {
-  const dir = scratchDir('rad-filters')
+  const dir = scratch
   const y = join(dir, 'p.yaml')
   writeFileSync(y, 'imageType:\n  LoG:\n    sigma: [1.0, 2, 2.5, 3.]\nsetting:\n  sigma: [4.0]\n')
   const p = readParams(y)
-  t.deepEqual(p.imageType.LoG.sigma, ['1.0', 2, 2.5, '3.'])
+  t.deepEqual(p.imageType.LoG.sigma, ['1.0', 2, '2.5', '3.'])
   t.deepEqual(p.setting.sigma, ['4.0'])
   const j = join(dir, 'p.json')
   writeFileSync(j, JSON.stringify({ imageType: { LoG: { sigma: [1, 2] } } }).replace('[1,2]', '[1.0, 2]'))
