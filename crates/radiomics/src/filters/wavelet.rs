@@ -48,18 +48,27 @@ pub struct Band {
     pub data: Vec<f64>,
 }
 
-fn conv(f: &[f64], x: &[f64], out: &mut [f64]) {
-    let (n, l) = (x.len(), f.len());
-    let h = l / 2;
+/// `out[i] = Σ_j f[j] x[(i - j + L/2) mod N]` through the periodic extension
+/// `e[m] = x[(m + L/2 - (L - 1)) mod N]`, so that `out[i] = Σ_j f[j] e[i + L - 1 - j]`.
+fn conv(f: &[f64], e: &[f64], out: &mut [f64]) {
+    let l = f.len();
     for (i, o) in out.iter_mut().enumerate() {
+        let w = &e[i..i + l];
         let mut s = 0.0;
         for (j, &c) in f.iter().enumerate() {
-            // (i - j + h) mod n without negatives
-            let k = (i + h + n * l - j) % n;
-            s += c * x[k];
+            s += c * w[l - 1 - j];
         }
         *o = s;
     }
+}
+
+/// The periodic extension of `x` that [`conv`] reads (length `N + L - 1`).
+fn extend(x: &[f64], l: usize) -> Vec<f64> {
+    let n = x.len();
+    let h = l / 2;
+    // m + h - (l - 1), kept non-negative by adding a multiple of n
+    let shift = n * l + h - (l - 1);
+    (0..n + l - 1).map(|m| x[(m + shift) % n]).collect()
 }
 
 /// Runs the transform and calls `sink` with each image in PyRadiomics' order. `axes`: the
@@ -81,8 +90,9 @@ pub fn wavelet_images(
         values((q[2] * n[1] + q[1]) * n[0] + q[0])
     };
     let kernel = |x: &[f64], outs: &mut [Vec<f64>]| {
-        conv(&lo_f, x, &mut outs[0]);
-        conv(&hi_f, x, &mut outs[1]);
+        let e = extend(x, lo_f.len());
+        conv(&lo_f, &e, &mut outs[0]);
+        conv(&hi_f, &e, &mut outs[1]);
     };
     let crop = |g: &Grid<f64>| -> Vec<f64> {
         let (blo, bsz) = (src.box_origin, src.box_size);
