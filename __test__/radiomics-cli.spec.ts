@@ -78,7 +78,22 @@ test('usage and coded errors', async (t) => {
   const r3 = await cli('radiomics', join(dir, 'img0.nii.gz'), join(dir, 'msk0.nii.gz'), '--params', join(dir, 'bad.yaml'))
   t.is(r3.code, 1)
   t.regex(r3.stderr, /ERR_SETTING/)
-  writeFileSync(join(dir, 'wav.yaml'), 'imageType:\n  Wavelet: {}\n')
-  const r4 = await cli('radiomics', join(dir, 'img0.nii.gz'), join(dir, 'msk0.nii.gz'), '--params', join(dir, 'wav.yaml'))
+  writeFileSync(join(dir, 'lbp.yaml'), 'imageType:\n  LBP2D: {}\n')
+  const r4 = await cli('radiomics', join(dir, 'img0.nii.gz'), join(dir, 'msk0.nii.gz'), '--params', join(dir, 'lbp.yaml'))
   t.regex(r4.stderr, /ERR_UNSUPPORTED/)
+})
+
+test('--params with image types: the derived images\' columns, named as PyRadiomics names them', async (t) => {
+  writeFileSync(join(dir, 'types.yaml'), 'imageType:\n  Original: {}\n  LoG: {sigma: [1.0, 2]}\n  Square: {}\nfeatureClass:\n  firstorder:\n')
+  const r = await cli('radiomics', join(dir, 'img0.nii.gz'), join(dir, 'msk0.nii.gz'), '--params', join(dir, 'types.yaml'))
+  t.is(r.code, 0, r.stderr)
+  const rows = parseCsv(r.stdout)
+  const want = extractFeaturesSync(readVolumeSync(join(dir, 'img0.nii.gz')), readVolumeSync(join(dir, 'msk0.nii.gz')), {
+    imageType: { Original: {}, LoG: { sigma: ['1.0', 2] }, Square: {} },
+    classes: ['firstorder'],
+  })
+  const keys = Object.keys(want)
+  t.true(keys.includes('log-sigma-1-0-mm-3D_firstorder_Mean') && keys.includes('log-sigma-2-mm-3D_firstorder_Mean') && keys.includes('square_firstorder_Mean'))
+  t.deepEqual(rows[0].slice(rows[0].length - keys.length), keys)
+  for (const k of keys) t.is(Number(rows[1][rows[0].indexOf(k)]), want[k], k)
 })

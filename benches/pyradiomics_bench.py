@@ -70,8 +70,14 @@ def run(a):
     ext.disableAllFeatures()
     for c in a.classes.split(","):
         ext.enableFeatureClassByName(c)
+    if a.image_types:
+        ext.disableAllImageTypes()
+        for k, v in json.loads(a.image_types).items():
+            if "sigma" in v:  # voxelkit's spelled floats ("1.0") as Python floats
+                v = {**v, "sigma": [float(x) for x in v["sigma"]]}
+            ext.enableImageTypeByName(k, customArgs=v)
     times, out = time_samples(a, lambda: ext.execute(img, msk), lambda t, kind, _: f"{a.case} {a.classes} {kind}: {t:.3f} s", log=log)
-    res["features"] = {k: float(v) for k, v in out.items() if k.startswith("original_")}
+    res["features"] = {k: float(v) for k, v in out.items() if not k.startswith("diagnostics_")}
     finish(a.result, res, times)
 
 
@@ -82,6 +88,7 @@ def main():
     ap.add_argument("--case")
     ap.add_argument("--classes", default="glcm,glrlm")
     ap.add_argument("--settings", default="{}")
+    ap.add_argument("--image-types", help="JSON imageType block (default: Original only)")
     a = ap.parse_args()
     if a.mode == "prepare":
         prepare(Path(a.data), Path(a.shared))

@@ -9,14 +9,16 @@
 // directions) and synthetic-128 (a 128^3-voxel ROI). Class sets (--sets): 'all' (first order,
 // shape and the five texture classes: PyRadiomics' default extraction), 'glcm+glrlm', and each
 // of firstorder, glszm, gldm, ngtdm, shape alone; 'all@2mm' is 'all' with
-// resampledPixelSpacing [2, 2, 2] (B-spline, PyRadiomics' default interpolator). Timed: from loaded image and mask to the features of
+// resampledPixelSpacing [2, 2, 2] (B-spline, PyRadiomics' default interpolator); 'all+log+wavelet'
+// (by name only: --sets all+log+wavelet --cases brain1,brain2,breast1): 'all' on the original,
+// LoG (sigma 1, 3 mm) and the 8 wavelet images. Timed: from loaded image and mask to the features of
 // the set (PyRadiomics: RadiomicsFeatureExtractor.execute on SimpleITK images, in its own
 // process, pyradiomics_bench.py; voxelkit: extractFeatures on Volumes, in this process).
 // voxelkit runs with 1 thread and with all cores; PyRadiomics with OMP/OPENBLAS/MKL at 1 thread
 // (it has no parallelism inside a case). The venv is fixtures/radiomics/.venv, made from
 // fixtures/radiomics/requirements.txt when missing or off the pins. --shared: the PyRadiomics
 // test cases (default ../shared/reference/pyradiomics). Correctness rides along: the max
-// relative difference of the 40 features from PyRadiomics'.
+// relative difference of every feature from PyRadiomics'.
 import { join } from 'node:path'
 import { BenchError, DATA, ROOT, SHARED_REFERENCE, begin, cli, contender, finishMachine, header, markdownTable, needShared } from './lib.mjs'
 import { pythonJson, runnerArgs, say, stats, venvPython, withTmp, writeRecord } from './lib.mjs'
@@ -36,9 +38,17 @@ const SETS = {
   ngtdm: ['ngtdm'],
   shape: ['shape'],
   'all@2mm': ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape'],
+  'all+log+wavelet': ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape'],
 }
 // settings of a set beyond the defaults (both contenders get them)
 const SET_SETTINGS = { 'all@2mm': { resampledPixelSpacing: [2, 2, 2] } }
+// image types per set (default: Original only); sigma as strings so that voxelkit names the
+// images as PyRadiomics names its float sigmas (log-sigma-1-0-mm-3D)
+const IMAGE_TYPES = {
+  'all+log+wavelet': { Original: {}, LoG: { sigma: ['1.0', '3.0'] }, Wavelet: {} },
+}
+// sets run unless --sets names them: the image-type sets take PyRadiomics tens of seconds a case
+const DEFAULT_SETS = Object.keys(SETS).filter((k) => !IMAGE_TYPES[k])
 const REPORT = ['pyradiomics-bhklab', 'numpy', 'SimpleITK']
 const DATA_R = join(DATA, 'radiomics')
 const SYNTHETIC_SAMPLES = 3 // PyRadiomics takes seconds a sample on the 128^3 ROI: at most 3, no warm-up
@@ -49,7 +59,7 @@ const fmt = (s) => (s < 0.01 ? `${(s * 1000).toFixed(2)} ms` : s < 1 ? `${(s * 1
 
 async function main() {
   const o = runnerArgs(import.meta.url, {
-    options: { cases: { type: 'string', default: CASES.join(',') }, sets: { type: 'string', default: Object.keys(SETS).join(',') } },
+    options: { cases: { type: 'string', default: CASES.join(',') }, sets: { type: 'string', default: DEFAULT_SETS.join(',') } },
     defaults: { shared: join(SHARED_REFERENCE, 'pyradiomics') },
   })
   const cases = o.values.cases.split(',')
@@ -73,8 +83,9 @@ async function main() {
       for (const set of sets) {
         const classes = SETS[set]
         const extra = SET_SETTINGS[set] ?? {}
+        const imageType = IMAGE_TYPES[set]
         say(`${c} [${set}]: ${image.shape.join('x')} voxels, ROI ${roi} voxels; PyRadiomics x${ns} ...`)
-        const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c, '--classes', classes.join(','), '--settings', JSON.stringify(extra)], {
+        const r = contender('PyRadiomics', 'pyradiomics_bench.py', ['run', '--data', DATA_R, '--case', c, '--classes', classes.join(','), '--settings', JSON.stringify(extra), ...(imageType ? ['--image-types', JSON.stringify(imageType)] : [])], {
           o,
           tmp,
           tag: `${c}-${set}-pyradiomics`,
@@ -83,7 +94,7 @@ async function main() {
           warmup: synthetic ? 0 : o.warmup,
         })
         const timeVk = async (threads) => {
-          const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, { ...extra, classes }, { threads }), (t, kind) => `${c} [${set}] ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
+          const { times, out } = await timeSamples(o, () => vk.extractFeatures(image, mask, { ...extra, classes, ...(imageType ? { imageType } : {}) }, { threads }), (t, kind) => `${c} [${set}] ${threads} thread(s) ${kind}: ${t.toFixed(4)} s`)
           return { stats: withCount(stats(times)), features: out }
         }
         const one = await timeVk(1)

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { parse as parseYaml } from 'yaml'
+import { isScalar, isSeq, parse as parseYaml, parseDocument, visit } from 'yaml'
 import native from './native'
 import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
 import { VoxelkitError, call } from './errors'
@@ -30,11 +30,13 @@ export type Aggregation =
  * Extraction settings: PyRadiomics' names and the defaults of its `RadiomicsFeatureExtractor`
  * (a PyRadiomics settings dictionary or the `setting` block of a params file can be passed
  * unchanged). `null` means the default, as `None` does in PyRadiomics. Every setting name
- * PyRadiomics defines is accepted; names that only concern image filters or voxel-based
- * extraction (`sigma`, `wavelet`, `lbp…`, `kernelRadius`, …) or diagnostics (`additionalInfo`)
- * have no effect here; an unknown name is `ERR_SETTING`. Resampling (`resampledPixelSpacing`)
- * follows PyRadiomics' `resampleImage`: the image is normalised first (with `normalize`), then
- * image and mask are resampled onto PyRadiomics' grid as SimpleITK does (see the README).
+ * PyRadiomics defines is accepted; the image types come as PyRadiomics' `imageType` block (see
+ * {@link RadiomicsSettings.imageType}); names that only concern voxel-based extraction
+ * (`kernelRadius`, …), LBP filters or diagnostics (`additionalInfo`) have no effect here; an
+ * unknown name is `ERR_SETTING`. Resampling (`resampledPixelSpacing`) follows PyRadiomics'
+ * `resampleImage`: the image is normalised first (with `normalize`), then image and mask are
+ * resampled onto PyRadiomics' grid as SimpleITK does (see the README); the image types are
+ * computed on the resampled image, as PyRadiomics does.
  */
 export interface RadiomicsSettings {
   /** Label value of the ROI in the mask. @defaultValue 1 */
@@ -100,6 +102,33 @@ export interface RadiomicsSettings {
   ibsi?: boolean | null
   /** The shape classes use the resegmented mask (by default the original one, cropped to the resegmented ROI's bounding box). @defaultValue false */
   resegmentShape?: boolean | null
+  /**
+   * Image types, as a params file's `imageType` block: type name -> custom settings (any setting
+   * above, overriding the general ones for that type's features, as PyRadiomics' `execute` does).
+   * Types: `Original`, `LoG` (needs `sigma`), `Wavelet`, `Square`, `SquareRoot`, `Logarithm`,
+   * `Exponential`, `Gradient`; `LBP2D`/`LBP3D` are `ERR_UNSUPPORTED` (they need scikit-image's and
+   * trimesh's semantics). Shape features are computed once (original mask); the other classes
+   * once per derived image, keyed by its PyRadiomics name (`log-sigma-1-0-mm-3D_firstorder_Mean`,
+   * `wavelet-LLH_glcm_Contrast`, `square_…`, `squareroot_…`, `logarithm_…`, `exponential_…`,
+   * `gradient_…`) in the order the types are given.
+   * @defaultValue `{ Original: {} }`
+   */
+  imageType?: Record<string, Record<string, unknown> | null> | null
+  /**
+   * LoG: Gaussian widths in mm (each > 0, and `size >= ceil(sigma / spacing) + 1` along every
+   * axis; the image needs 4 voxels along every axis). The image name writes the value as Python's
+   * `str` does: an integer `1` gives `log-sigma-1-mm-3D`; a float needs its spelling as a string,
+   * `'1.0'` -> `log-sigma-1-0-mm-3D` ({@link readParams} does this for a file's `1.0`).
+   */
+  sigma?: (number | string)[] | null
+  /** Wavelet: PyWavelets' name (haar, db1-db20, sym2-sym20, coif1-coif5). @defaultValue 'coif1' */
+  wavelet?: string | null
+  /** Wavelet: levels that yield images. @defaultValue 1 */
+  level?: number | null
+  /** Wavelet: first level that yields images (0-based). @defaultValue 0 */
+  start_level?: number | null
+  /** Gradient: derivatives per mm rather than per voxel. @defaultValue true */
+  gradientUseSpacing?: boolean | null
   /** Other PyRadiomics setting names (accepted; see above). */
   [pyradiomicsName: string]: unknown
 }
@@ -215,8 +244,9 @@ function toMatrices(o: RadiomicsOut): TextureMatrices {
 
 /**
  * Features of the ROI `mask == label` (first order, shape, shape2D and the texture classes, see
- * {@link FEATURE_CLASSES}), with PyRadiomics 3.1 semantics (its `RadiomicsFeatureExtractor`
- * with the `original` image type), off the event loop.
+ * {@link FEATURE_CLASSES}), with PyRadiomics 3.1 semantics (its `RadiomicsFeatureExtractor`,
+ * with the image types of `settings.imageType`: original, LoG, wavelet, square, square root,
+ * logarithm, exponential, gradient), off the event loop.
  *
  * The arrays are read in place while the call runs: do not modify them until it settles.
  *
@@ -349,6 +379,51 @@ export interface RadiomicsParams {
 const PARAM_KEYS = ['setting', 'featureClass', 'imageType', 'voxelSetting']
 
 /**
+ * PyRadiomics names LoG images after Python's `str(sigma)`: `1.0` gives `log-sigma-1-0-mm-3D`,
+ * `1` gives `log-sigma-1-mm-3D`. JavaScript numbers lose that distinction, so the float
+ * spellings of a file's `sigma` lists (a point or an exponent) are kept as strings, which the
+ * kernel reads as Python floats. JSON is YAML, so one walk over the YAML syntax tree serves both.
+ */
+function keepSigmaSpelling(doc: unknown, text: string): void {
+  if (doc === null || typeof doc !== 'object') return
+  let tree
+  try {
+    tree = parseDocument(text)
+  } catch {
+    return
+  }
+  const spellings: string[][] = []
+  visit(tree, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === 'sigma' && isSeq(pair.value)) {
+        spellings.push(pair.value.items.map((it) => (isScalar(it) && it.range ? text.slice(it.range[0], it.range[1]) : '')))
+      }
+    },
+  })
+  // the sigma lists of the parsed document, in document order
+  const lists: unknown[][] = []
+  const walk = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach(walk)
+    else if (x !== null && typeof x === 'object') {
+      for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
+        if (k === 'sigma' && Array.isArray(v)) lists.push(v)
+        else walk(v)
+      }
+    }
+  }
+  walk(doc)
+  if (lists.length !== spellings.length) return
+  lists.forEach((l, i) => {
+    l.forEach((v, j) => {
+      const sp = spellings[i][j]?.trim()
+      if (typeof v === 'number' && sp !== undefined && /^[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)$/.test(sp)) {
+        l[j] = sp
+      }
+    })
+  })
+}
+
+/**
  * Reads a PyRadiomics parameter file (YAML or JSON). Defaults as PyRadiomics: no `imageType`
  * means `{ Original: {} }`; no `featureClass` means every class.
  */
@@ -364,6 +439,7 @@ export function readParams(path: string): RadiomicsParams {
   let doc: unknown
   try {
     doc = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)
+    keepSigmaSpelling(doc, text)
   } catch (e) {
     throw new VoxelkitError('ERR_FORMAT', `${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`)
   }
@@ -396,13 +472,11 @@ export function readParams(path: string): RadiomicsParams {
 
 /**
  * Settings for {@link extractFeatures} from a parameter file: its `setting` block, with `classes`
- * from `featureClass`. Image types other than `Original` and classes other than glcm/glrlm are
- * `ERR_UNSUPPORTED` (never silently skipped). @internal
+ * from `featureClass` and its `imageType` block. Classes voxelkit does not build and per-class
+ * feature lists are `ERR_UNSUPPORTED`; unknown or unsupported image types are refused by the
+ * extraction (never silently skipped). @internal
  */
 export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
-  for (const t of Object.keys(p.imageType)) {
-    if (t !== 'Original') throw new VoxelkitError('ERR_UNSUPPORTED', `image type '${t}' is not built yet (Original is)`)
-  }
   const classes = Object.keys(p.featureClass)
   for (const [c, names] of Object.entries(p.featureClass)) {
     if (!(FEATURE_CLASSES as readonly string[]).includes(c)) {
@@ -412,5 +486,5 @@ export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
       throw new VoxelkitError('ERR_UNSUPPORTED', `selecting single features of '${c}' is not supported yet; list the class with no features to enable all`)
     }
   }
-  return { ...p.setting, classes: classes as FeatureClass[] }
+  return { ...p.setting, classes: classes as FeatureClass[], imageType: p.imageType }
 }

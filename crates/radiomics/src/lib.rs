@@ -13,11 +13,16 @@
 //! [`gldm`], [`ngtdm`]) per IBSI 2D / 2.5D / 3D layout -> features per matrix -> mean over
 //! groups ignoring NaN (PyRadiomics' `nanmean`).
 //!
+//! Image types ([`filters`]): each enabled PyRadiomics image type derives images from the
+//! (normalised) input; the first-order and texture classes run on each, on the ROI fixed by the
+//! original image (after resegmentation), keyed by the image's name.
+//!
 //! Parallelism: regions, directions and slabs of the box are counted in parallel; counts are
 //! exact integers and every floating-point reduction runs in a fixed order, so results are
 //! bitwise identical at any thread count.
 
 pub mod features;
+pub mod filters;
 pub mod firstorder;
 pub mod gldm;
 pub mod glszm;
@@ -236,7 +241,11 @@ fn glrlm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<Groups> {
     })
 }
 
-/// Extracts the enabled feature classes; keys are PyRadiomics' (`original_glcm_Contrast`, …).
+/// Extracts the enabled feature classes for every enabled image type (PyRadiomics'
+/// `RadiomicsFeatureExtractor.execute`): the shape classes once, on the original mask; then per
+/// image type, in the order given, its images (see [`filters`]) and on each the first-order and
+/// texture classes with that type's settings. Keys are PyRadiomics' (`original_glcm_Contrast`,
+/// `log-sigma-1-0-mm-3D_firstorder_Mean`, `wavelet-LLH_glcm_…`, …).
 pub fn extract<T: Sample, M: Sample>(
     inp: &Input<'_, T, M>,
     s: &Settings,
@@ -247,45 +256,77 @@ pub fn extract<T: Sample, M: Sample>(
         return resample::run(resample::Job::Features, inp, s, threads, ctl).map(|d| d.features());
     }
     let pool = par::pool(threads)?;
-    ctl.set_total(1 + s.classes.len() as u64);
+    let is_shape = |c: &FeatureClass| matches!(c, FeatureClass::Shape | FeatureClass::Shape2D);
+    let shapes = s.classes.iter().filter(|c| is_shape(c)).count();
+    let per_image: u64 = s
+        .image_types
+        .iter()
+        .map(|t| {
+            filters::image_count(t.kind, &t.settings)
+                * t.settings.classes.iter().filter(|c| !is_shape(c)).count() as u64
+        })
+        .sum();
+    ctl.set_total(1 + shapes as u64 + per_image);
     let roi = preprocess::prepare(inp, s, threads, ctl)?;
     ctl.advance(1);
-    let levels: Vec<f64> = roi.grey_levels.iter().map(|&g| g as f64).collect();
     // PyRadiomics computes the shape classes first (computeShape), then the others in order
     let mut out = pool.install(|| shape::shape_class_features(inp, s, &roi, ctl))?;
+    ctl.advance(shapes as u64);
+    for t in &s.image_types {
+        ctl.check()?;
+        if t.kind == filters::ImageTypeKind::Original && !t.custom {
+            class_features(&roi, s, "original", &pool, ctl, &mut out)?;
+        } else {
+            filters::derived_features(inp, s, &roi, t, threads, &pool, ctl, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The first-order and texture classes of `s.classes` on a prepared ROI, keyed
+/// `{image}_{class}_{feature}`.
+pub(crate) fn class_features(
+    roi: &Roi,
+    s: &Settings,
+    image: &str,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+    out: &mut Vec<(String, f64)>,
+) -> Result<()> {
+    let levels: Vec<f64> = roi.grey_levels.iter().map(|&g| g as f64).collect();
     for &c in &s.classes {
         ctl.check()?;
         match c {
-            FeatureClass::Shape | FeatureClass::Shape2D => {}
+            FeatureClass::Shape | FeatureClass::Shape2D => continue,
             FeatureClass::Firstorder => {
                 let f = pool
-                    .install(|| firstorder::firstorder_features(&roi, s.voxel_array_shift, ctl))?;
+                    .install(|| firstorder::firstorder_features(roi, s.voxel_array_shift, ctl))?;
                 for (k, (name, deprecated)) in firstorder::FIRSTORDER_NAMES.iter().enumerate() {
                     if !deprecated {
-                        out.push((format!("original_firstorder_{name}"), f[k]));
+                        out.push((format!("{image}_firstorder_{name}"), f[k]));
                     }
                 }
             }
             FeatureClass::Glszm => {
-                let f = pool.install(|| glszm::glszm_class(&roi, s, ctl))?;
+                let f = pool.install(|| glszm::glszm_class(roi, s, ctl))?;
                 for (k, name) in glszm::GLSZM_NAMES.iter().enumerate() {
-                    out.push((format!("original_glszm_{name}"), f[k]));
+                    out.push((format!("{image}_glszm_{name}"), f[k]));
                 }
             }
             FeatureClass::Gldm => {
-                let f = pool.install(|| gldm::gldm_class(&roi, s, ctl))?;
+                let f = pool.install(|| gldm::gldm_class(roi, s, ctl))?;
                 for (k, name) in gldm::GLDM_NAMES.iter().enumerate() {
-                    out.push((format!("original_gldm_{name}"), f[k]));
+                    out.push((format!("{image}_gldm_{name}"), f[k]));
                 }
             }
             FeatureClass::Ngtdm => {
-                let f = pool.install(|| ngtdm::ngtdm_class(&roi, s, ctl))?;
+                let f = pool.install(|| ngtdm::ngtdm_class(roi, s, ctl))?;
                 for (k, name) in ngtdm::NGTDM_NAMES.iter().enumerate() {
-                    out.push((format!("original_ngtdm_{name}"), f[k]));
+                    out.push((format!("{image}_ngtdm_{name}"), f[k]));
                 }
             }
             FeatureClass::Glcm => {
-                let g = pool.install(|| glcm_groups(&roi, s, ctl))?;
+                let g = pool.install(|| glcm_groups(roi, s, ctl))?;
                 let per: Vec<[f64; 24]> = pool.install(|| {
                     g.mats
                         .par_iter()
@@ -298,11 +339,11 @@ pub fn extract<T: Sample, M: Sample>(
                     } else {
                         features::nanmean(per.iter().map(|f| f[k]))
                     };
-                    out.push((format!("original_glcm_{name}"), v));
+                    out.push((format!("{image}_glcm_{name}"), v));
                 }
             }
             FeatureClass::Glrlm => {
-                let g = pool.install(|| glrlm_groups(&roi, s, ctl))?;
+                let g = pool.install(|| glrlm_groups(roi, s, ctl))?;
                 let per: Vec<[f64; 16]> = pool.install(|| {
                     g.mats
                         .par_iter()
@@ -311,7 +352,7 @@ pub fn extract<T: Sample, M: Sample>(
                 });
                 for (k, name) in features::GLRLM_NAMES.iter().enumerate() {
                     out.push((
-                        format!("original_glrlm_{name}"),
+                        format!("{image}_glrlm_{name}"),
                         features::nanmean(per.iter().map(|f| f[k])),
                     ));
                 }
@@ -319,7 +360,7 @@ pub fn extract<T: Sample, M: Sample>(
         }
         ctl.advance(1);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn pack(mats: &[Vec<f64>], rows: usize, cols: usize, keep_cols: &[usize]) -> Vec<f64> {

@@ -2,16 +2,19 @@
 //! `RadiomicsFeatureExtractor`, parsed from a JSON object.
 //!
 //! Every setting name PyRadiomics' parameter schema defines is accepted (a params file loads
-//! unchanged); names that only matter for image types or voxel-based extraction voxelkit does not
-//! build are accepted and have no effect on the `original` features; a setting that
-//! would change the result but whose processing is not built (vector masks, interpolators other
-//! than nearest neighbour, linear and B-spline) is `ERR_UNSUPPORTED`; an unknown name is
-//! `ERR_SETTING`. A JSON `null` means "PyRadiomics' default", as `None` does in a PyRadiomics
-//! settings dictionary (`interpolator: null` therefore turns resampling off, as in PyRadiomics).
+//! unchanged); the image types (`imageType`, PyRadiomics' params-file block, with the filter
+//! settings `sigma`, `wavelet`, `level`, `start_level`, `gradientUseSpacing`) are parsed here
+//! (see [`crate::filters`]); names that only matter for voxel-based extraction or image types
+//! voxelkit does not build (LBP) are accepted and have no effect; a setting that would change
+//! the result but whose processing is not built (vector masks, interpolators other than nearest
+//! neighbour, linear and B-spline) is `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`. A
+//! JSON `null` means "PyRadiomics' default", as `None` does in a PyRadiomics settings dictionary
+//! (`interpolator: null` therefore turns resampling off, as in PyRadiomics).
 //!
 //! Resampling ([`crate::resample`]) runs when `resampledPixelSpacing` is given and `interpolator`
 //! is not null (its default is `sitkBSpline`), as PyRadiomics' `loadImage` decides.
 
+use crate::filters::{ImageType, ImageTypeKind};
 use crate::resample::{Interpolator, Resampling};
 use serde_json::{Map, Value};
 use voxelkit_core::{Error, Result};
@@ -165,6 +168,20 @@ pub struct Settings {
     /// Resampling before everything else (`resampledPixelSpacing`, `interpolator`,
     /// `padDistance`); `None`: the input grid.
     pub resampling: Option<Resampling>,
+    /// LoG: the Gaussian widths in mm (`sigma`), each with its name as PyRadiomics writes it.
+    pub sigma: Vec<(f64, String)>,
+    /// Wavelet: PyWavelets' name of the wavelet (`wavelet`).
+    pub wavelet: String,
+    /// Wavelet: decomposition levels that yield images (`level`).
+    pub level: usize,
+    /// Wavelet: first level that yields images, 0-based (`start_level`).
+    pub start_level: usize,
+    /// Gradient: derivatives in mm rather than voxels (`gradientUseSpacing`).
+    pub gradient_use_spacing: bool,
+    /// The enabled image types in the order given (`imageType`), each with its own settings
+    /// (these settings updated with the type's custom settings, as PyRadiomics' `execute`
+    /// does); default `Original` alone.
+    pub image_types: Vec<ImageType>,
 }
 
 impl Default for Settings {
@@ -192,6 +209,12 @@ impl Default for Settings {
             ibsi: false,
             resegment_shape: false,
             resampling: None,
+            sigma: vec![],
+            wavelet: "coif1".into(),
+            level: 1,
+            start_level: 0,
+            gradient_use_spacing: true,
+            image_types: vec![],
         }
     }
 }
@@ -204,11 +227,6 @@ const NO_EFFECT: &[&str] = &[
     "correctMask",
     "additionalInfo",
     "preCrop",
-    "sigma",
-    "start_level",
-    "level",
-    "wavelet",
-    "gradientUseSpacing",
     "lbp2DRadius",
     "lbp2DSamples",
     "lbp2DMethod",
@@ -248,7 +266,34 @@ pub const KNOWN: &[&str] = &[
     "classes",
     "aggregation",
     "ibsi",
+    "imageType",
+    "sigma",
+    "wavelet",
+    "level",
+    "start_level",
+    "gradientUseSpacing",
 ];
+
+/// Settings PyRadiomics does not let an image type customise (applied once to the input).
+const NOT_CUSTOMISABLE: &[&str] = &["interpolator", "resampledPixelSpacing", "padDistance"];
+
+/// Python's `str(x)` of a float with `.` replaced by `-` (PyRadiomics' LoG image names), or of
+/// an int when the JSON number is an integer.
+fn sigma_name(v: &Value, x: f64) -> String {
+    if v.is_i64() || v.is_u64() {
+        return v.to_string();
+    }
+    // Python's repr: shortest round-trip digits, exponent when < 1e-4 or >= 1e16
+    let r = if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e16) {
+        let e = format!("{x:e}"); // e.g. 1.5e-5
+        let (m, ex) = e.split_once('e').unwrap();
+        let ex: i32 = ex.parse().unwrap();
+        format!("{m}e{}{:02}", if ex < 0 { '-' } else { '+' }, ex.abs())
+    } else {
+        format!("{x:?}")
+    };
+    r.replace('.', "-")
+}
 
 fn num(name: &str, v: &Value) -> Result<f64> {
     match v.as_f64() {
@@ -337,6 +382,71 @@ impl Settings {
     /// Parses a JSON object of settings (PyRadiomics names, plus voxelkit's `classes`,
     /// `aggregation` and `ibsi`).
     pub fn from_json(v: &Value) -> Result<Settings> {
+        let mut s = Self::parse_one(v, true)?;
+        let obj = v.as_object();
+        let types = obj
+            .and_then(|o| o.get("imageType"))
+            .filter(|t| !t.is_null());
+        let types: Vec<(String, Value)> = match types {
+            None => vec![("Original".into(), Value::Null)],
+            Some(Value::Object(m)) if m.is_empty() => vec![("Original".into(), Value::Null)],
+            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(t) => {
+                return Err(Error::setting(format!(
+                    "imageType must be an object such as {{\"Original\": {{}}, \"LoG\": {{\"sigma\": [1, 3]}}}}, got {t}"
+                )))
+            }
+        };
+        for (name, custom) in types {
+            let kind = ImageTypeKind::parse(&name)?;
+            let has_custom = matches!(&custom, Value::Object(c) if !c.is_empty());
+            let settings = match &custom {
+                Value::Null => s.clone(),
+                Value::Object(c) if c.is_empty() => s.clone(),
+                Value::Object(c) => {
+                    let mut merged = obj.cloned().unwrap_or_default();
+                    merged.remove("imageType");
+                    for (k, x) in c {
+                        if k == "imageType" {
+                            return Err(Error::setting(format!(
+                                "imageType {name}: custom settings cannot hold imageType"
+                            )));
+                        }
+                        if !NOT_CUSTOMISABLE.contains(&k.as_str()) {
+                            merged.insert(k.clone(), x.clone());
+                        }
+                    }
+                    Self::parse_one(&Value::Object(merged), false).map_err(|e| {
+                        Error::new(e.code, format!("imageType {name}: {}", e.message))
+                    })?
+                }
+                other => {
+                    return Err(Error::setting(format!(
+                        "imageType {name}: custom settings must be an object, got {other}"
+                    )))
+                }
+            };
+            crate::filters::check(kind, &settings)?;
+            // preCrop crops the image before the filters run (their borders and the point
+            // filters' largest absolute value change): not built for derived images yet
+            if kind != ImageTypeKind::Original
+                && obj.and_then(|o| o.get("preCrop")) == Some(&Value::Bool(true))
+            {
+                return Err(Error::unsupported(format!(
+                    "preCrop with image type {name} is not supported yet (PyRadiomics filters the \
+                     cropped image)"
+                )));
+            }
+            s.image_types.push(ImageType {
+                kind,
+                custom: has_custom,
+                settings: Box::new(settings),
+            });
+        }
+        Ok(s)
+    }
+
+    fn parse_one(v: &Value, top: bool) -> Result<Settings> {
         let empty = Map::new();
         let obj = match v {
             Value::Object(m) => m,
@@ -481,6 +591,61 @@ impl Settings {
                     s.aggregation = Some(Aggregation::parse(a)?);
                 }
                 "ibsi" => s.ibsi = boolean(k, v)?,
+                "imageType" => {
+                    if !top {
+                        return Err(Error::setting("imageType cannot be nested"));
+                    }
+                }
+                "sigma" => {
+                    let a = v.as_array().ok_or_else(|| {
+                        Error::setting(format!("sigma must be a list of numbers > 0 (mm), got {v}"))
+                    })?;
+                    s.sigma = a
+                        .iter()
+                        .map(|x| {
+                            // a numeric string keeps its spelling's Python type (readParams
+                            // passes YAML floats such as 1.0 this way: JavaScript has no 1.0)
+                            let spelled;
+                            let x = match x {
+                                Value::String(t) => {
+                                    let f: f64 = t.trim().parse().map_err(|_| {
+                                        Error::setting(format!("sigma values must be numbers, got {x}"))
+                                    })?;
+                                    let float = t.contains(['.', 'e', 'E']);
+                                    spelled = match (float, serde_json::Number::from_f64(f)) {
+                                        (false, _) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                                            Value::from(f as i64)
+                                        }
+                                        (_, Some(n)) => Value::Number(n),
+                                        (_, None) => {
+                                            return Err(Error::setting(format!(
+                                                "sigma values must be finite, got {x}"
+                                            )))
+                                        }
+                                    };
+                                    &spelled
+                                }
+                                _ => x,
+                            };
+                            let f = num("sigma", x)?;
+                            if f <= 0.0 {
+                                return Err(Error::setting(format!(
+                                    "sigma values must be > 0 (mm), got {x}"
+                                )));
+                            }
+                            Ok((f, sigma_name(x, f)))
+                        })
+                        .collect::<Result<_>>()?;
+                }
+                "wavelet" => {
+                    let w = v.as_str().ok_or_else(|| {
+                        Error::setting(format!("wavelet must be a PyWavelets name such as 'coif1', got {v}"))
+                    })?;
+                    s.wavelet = w.to_string();
+                }
+                "level" => s.level = int(k, v, 1, 64)? as usize,
+                "start_level" => s.start_level = int(k, v, 0, 64)? as usize,
+                "gradientUseSpacing" => s.gradient_use_spacing = boolean(k, v)?,
                 _ => unreachable!("every KNOWN name is matched"),
             }
         }
@@ -595,5 +760,37 @@ mod tests {
         assert_eq!(e(json!({"gldm_a": 0.5})), Code::Setting);
         assert_eq!(e(json!({"voxelArrayShift": "2000"})), Code::Setting);
         assert_eq!(e(json!(3)), Code::Setting);
+    }
+
+    #[test]
+    fn image_types_and_sigma_names() {
+        let s = Settings::from_json(&json!({
+            "sigma": [1, 1.0, "1.0", 2.5, "3", 0.00001, 1e16],
+            "imageType": {"Wavelet": {"binWidth": 5}, "Original": {}, "LoG": null}
+        }))
+        .unwrap();
+        let names: Vec<&str> = s.sigma.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["1", "1-0", "1-0", "2-5", "3", "1e-05", "1e+16"]);
+        // the params file's order, each type with its own settings
+        let kinds: Vec<ImageTypeKind> = s.image_types.iter().map(|t| t.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ImageTypeKind::Wavelet,
+                ImageTypeKind::Original,
+                ImageTypeKind::LoG
+            ]
+        );
+        assert_eq!(s.image_types[0].settings.bin_width, 5.0);
+        assert!(s.image_types[0].custom && !s.image_types[1].custom);
+        assert_eq!(s.image_types[1].settings.bin_width, 25.0);
+        assert_eq!(s.image_types[2].settings.sigma.len(), 7);
+        let d = Settings::from_json(&json!({})).unwrap();
+        assert_eq!(d.image_types.len(), 1);
+        assert_eq!(d.image_types[0].kind, ImageTypeKind::Original);
+        let e = |v| Settings::from_json(&v).unwrap_err().code;
+        assert_eq!(e(json!({"sigma": ["one"]})), Code::Setting);
+        assert_eq!(e(json!({"sigma": ["0"]})), Code::Setting);
+        assert_eq!(e(json!({"sigma": ["inf"]})), Code::Setting);
     }
 }
