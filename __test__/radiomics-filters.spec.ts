@@ -4,9 +4,9 @@
 // Tolerance 1e-9 relative (see crates/radiomics/tests/filter_fixtures.rs: the float32 LoG and
 // gradient images are SimpleITK's bit for bit, so the features need no looser tolerance).
 import test from 'ava'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { extractFeaturesSync, extractFeatures, readParams, type Volume } from '../ts/index'
+import { extractFeaturesSync, extractFeatures, readParams, readVolumeSync, type Volume } from '../ts/index'
 import { settingsFromParams } from '../ts/radiomics'
 import { scratchDir } from './helpers/cli'
 
@@ -54,6 +54,25 @@ for (const name of ['all_types', 'custom', 'force2d']) {
   test(`${name}: extractFeatures equals RadiomicsFeatureExtractor.execute`, async (t) => {
     const { c, image, mask, settings } = load(name)
     compare(t, await extractFeatures(image, mask, settings), c)
+  })
+}
+
+// brain1 of ../shared/reference/pyradiomics with LoG (1, 3 mm) and Wavelet, on the original grid and
+// resampled to 2 mm (B-spline): the image types are computed on the resampled grid, as PyRadiomics'
+// execute does (expected values: PyRadiomics via generate.py, brain1.json / brain1_resampled.json)
+const SHARED = join(__dirname, '..', '..', 'shared', 'reference', 'pyradiomics')
+for (const name of ['brain1', 'brain1_resampled']) {
+  test(`${name} with LoG and Wavelet: extractFeatures equals RadiomicsFeatureExtractor.execute`, async (t) => {
+    const ip = join(SHARED, 'brain1_image.nrrd')
+    const mp = join(SHARED, 'brain1_label.nrrd')
+    if (!existsSync(ip) || !existsSync(mp)) {
+      t.log(`SKIPPED: ${SHARED} is absent (../shared)`)
+      return t.pass()
+    }
+    const c = JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8')) as Case
+    const imageType = JSON.parse(JSON.stringify(c.params.imageType, (k, v) => (k === 'sigma' ? (v as number[]).map((x) => (Number.isInteger(x) ? `${x}.0` : x)) : v)))
+    const settings = { ...c.params.setting, imageType, classes: Object.keys(c.params.featureClass) as never }
+    compare(t, await extractFeatures(readVolumeSync(ip), readVolumeSync(mp), settings), c)
   })
 }
 
