@@ -43,6 +43,8 @@ for (const f of [WASM, LOADER, WORKER]) {
 // The names the façade imports from each node: module (`grep -n "from 'node:" ts/*.ts`; the CLI
 // files are not reachable from ts/index.ts).
 const NODE_STUBS = { 'node:fs': ['readFileSync'] }
+// The names ts/radiomics.ts imports from yaml (readParams alone uses them, after reading a file).
+const YAML_NAMES = ['isScalar', 'isSeq', 'parse', 'parseDocument', 'visit']
 const NO_FS = 'no file system in the browser: use parseVolume/serializeVolume'
 const tsDir = join(root, 'ts')
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
@@ -80,8 +82,9 @@ const browserHost = {
         }
       }
       if (a.path === 'yaml') {
+        const fns = YAML_NAMES.map((n) => `export function ${n}() { throw new VoxelkitError('ERR_UNSUPPORTED', 'yaml ${n}: ${NO_FS}') }\n`)
         return {
-          contents: unsupported + `export function parse() { throw new VoxelkitError('ERR_UNSUPPORTED', 'yaml: ${NO_FS}') }\n`,
+          contents: unsupported + fns.join(''),
           resolveDir: tsDir,
           loader: 'js',
         }
