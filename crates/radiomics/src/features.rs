@@ -233,80 +233,141 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize) -> f64 {
     }
 }
 
-/// GLRLM features of one matrix of (possibly weighted) run counts `p` (`n x nr`, row-major,
-/// rows = grey levels `g`, column c = run length c + 1).
-pub fn glrlm_features(p: &[f64], g: &[f64], nr: usize) -> [f64; 16] {
-    let n = g.len();
+/// The sums that PyRadiomics' size-matrix classes (GLRLM, GLSZM, GLDM) share, over one matrix
+/// `p` (`n x m` row-major, rows = grey levels `g`, columns = sizes `j`: run lengths, zone sizes
+/// or dependences), each already divided by the total `nt` where PyRadiomics divides it.
+pub(crate) struct SizeSums {
+    /// Total count (the caller's replacement where the matrix is empty).
+    pub nt: f64,
+    /// Sum over columns of count x size (`Np` of GLRLM and GLSZM).
+    pub np: f64,
+    /// Small / large size emphasis: sum p/j², sum p·j² over nt.
+    pub small: f64,
+    pub large: f64,
+    /// Size non-uniformity: sum over columns of (column sum)² (not divided).
+    pub size_nu: f64,
+    /// Grey-level non-uniformity: sum over rows of (row sum)² (not divided).
+    pub grey_nu: f64,
+    /// Low / high grey-level emphasis over nt.
+    pub low_grey: f64,
+    pub high_grey: f64,
+    /// Grey-level and size variance (with p/nt as weights).
+    pub grey_var: f64,
+    pub size_var: f64,
+    /// Entropy -sum q log2(q + eps), q = p/nt.
+    pub entropy: f64,
+    /// Small/large size with low/high grey-level emphasis over nt.
+    pub small_low: f64,
+    pub small_high: f64,
+    pub large_low: f64,
+    pub large_high: f64,
+}
+
+/// [`SizeSums`] of `p`; `empty` is the total used when `p` holds no count (PyRadiomics uses 1
+/// for GLSZM/GLDM; GLRLM's features are NaN there, which its caller handles).
+pub(crate) fn size_sums(p: &[f64], g: &[f64], j: &[f64], empty: f64) -> SizeSums {
+    let (n, m) = (g.len(), j.len());
     let mut total = 0.0;
-    let mut pr = vec![0.0; nr];
+    let mut pj = vec![0.0; m];
     let mut pg = vec![0.0; n];
     for i in 0..n {
-        for j in 0..nr {
-            let v = p[i * nr + j];
+        for c in 0..m {
+            let v = p[i * m + c];
             total += v;
-            pr[j] += v;
+            pj[c] += v;
             pg[i] += v;
         }
     }
-    let nt = if total == 0.0 { f64::NAN } else { total };
-    let (mut sre, mut lre, mut rln, mut np) = (0.0, 0.0, 0.0, 0.0);
-    for (j, &v) in pr.iter().enumerate() {
-        let jf = (j + 1) as f64;
-        sre += v / (jf * jf);
-        lre += v * jf * jf;
-        rln += v * v;
-        np += v * jf;
+    let nt = if total == 0.0 { empty } else { total };
+    let (mut small, mut large, mut size_nu, mut np) = (0.0, 0.0, 0.0, 0.0);
+    for (c, &v) in pj.iter().enumerate() {
+        small += v / (j[c] * j[c]);
+        large += v * j[c] * j[c];
+        size_nu += v * v;
+        np += v * j[c];
     }
-    let (mut gln, mut lgl, mut hgl) = (0.0, 0.0, 0.0);
+    let (mut grey_nu, mut low_grey, mut high_grey) = (0.0, 0.0, 0.0);
     for (i, &v) in pg.iter().enumerate() {
-        gln += v * v;
-        lgl += v / (g[i] * g[i]);
-        hgl += v * g[i] * g[i];
+        grey_nu += v * v;
+        low_grey += v / (g[i] * g[i]);
+        high_grey += v * g[i] * g[i];
     }
     let (mut ui, mut uj) = (0.0, 0.0);
     for (i, &v) in pg.iter().enumerate() {
         ui += v / nt * g[i];
     }
-    for (j, &v) in pr.iter().enumerate() {
-        uj += v / nt * (j + 1) as f64;
+    for (c, &v) in pj.iter().enumerate() {
+        uj += v / nt * j[c];
     }
-    let (mut glv, mut rv) = (0.0, 0.0);
+    let (mut grey_var, mut size_var) = (0.0, 0.0);
     for (i, &v) in pg.iter().enumerate() {
-        glv += v / nt * (g[i] - ui).powi(2);
+        grey_var += v / nt * (g[i] - ui).powi(2);
     }
-    for (j, &v) in pr.iter().enumerate() {
-        rv += v / nt * ((j + 1) as f64 - uj).powi(2);
+    for (c, &v) in pj.iter().enumerate() {
+        size_var += v / nt * (j[c] - uj).powi(2);
     }
-    let (mut re, mut srlg, mut srhg, mut lrlg, mut lrhg) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut entropy, mut sl, mut sh, mut ll, mut lh) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for i in 0..n {
         let g2 = g[i] * g[i];
-        for j in 0..nr {
-            let v = p[i * nr + j];
-            let j2 = ((j + 1) * (j + 1)) as f64;
+        for c in 0..m {
+            let v = p[i * m + c];
+            if v == 0.0 {
+                continue; // adds +0 to every sum below (g, j >= 1, nt finite)
+            }
+            let j2 = j[c] * j[c];
             let q = v / nt;
-            re -= q * (q + EPS).log2();
-            srlg += v / (g2 * j2);
-            srhg += v * g2 / j2;
-            lrlg += v * j2 / g2;
-            lrhg += v * j2 * g2;
+            entropy -= q * (q + EPS).log2();
+            sl += v / (g2 * j2);
+            sh += v * g2 / j2;
+            ll += v * j2 / g2;
+            lh += v * j2 * g2;
         }
     }
+    SizeSums {
+        nt,
+        np,
+        small: small / nt,
+        large: large / nt,
+        size_nu,
+        grey_nu,
+        low_grey: low_grey / nt,
+        high_grey: high_grey / nt,
+        grey_var,
+        size_var,
+        entropy,
+        small_low: sl / nt,
+        small_high: sh / nt,
+        large_low: ll / nt,
+        large_high: lh / nt,
+    }
+}
+
+/// GLRLM features of one matrix of (possibly weighted) run counts `p` (`n x nr`, row-major,
+/// rows = grey levels `g`, column c = run length c + 1); all NaN for an empty matrix, as
+/// PyRadiomics (it divides by a zero total).
+pub fn glrlm_features(p: &[f64], g: &[f64], nr: usize) -> [f64; 16] {
+    let j: Vec<f64> = (1..=nr).map(|v| v as f64).collect();
+    let s = size_sums(p, g, &j, f64::NAN);
+    if s.nt.is_nan() {
+        return [f64::NAN; 16];
+    }
+    let nt = s.nt;
     [
-        gln / nt,
-        gln / (nt * nt),
-        glv,
-        hgl / nt,
-        lre / nt,
-        lrhg / nt,
-        lrlg / nt,
-        lgl / nt,
-        re,
-        rln / nt,
-        rln / (nt * nt),
-        nt / np,
-        rv,
-        sre / nt,
-        srhg / nt,
-        srlg / nt,
+        s.grey_nu / nt,
+        s.grey_nu / (nt * nt),
+        s.grey_var,
+        s.high_grey,
+        s.large,
+        s.large_high,
+        s.large_low,
+        s.low_grey,
+        s.entropy,
+        s.size_nu / nt,
+        s.size_nu / (nt * nt),
+        nt / s.np,
+        s.size_var,
+        s.small,
+        s.small_high,
+        s.small_low,
     ]
 }

@@ -14,8 +14,6 @@ use crate::TextureMatrices;
 use rayon::prelude::*;
 use voxelkit_core::{par, Control, Result, Sample};
 
-const EPS: f64 = f64::EPSILON;
-
 /// GLDM feature names, in PyRadiomics' key order (its two deprecated features omitted: they
 /// raise in PyRadiomics and yield no value).
 pub const GLDM_NAMES: [&str; 14] = [
@@ -84,78 +82,23 @@ pub fn gldm_groups(roi: &Roi, s: &Settings, ctl: &Control) -> Result<Vec<Depende
 /// GLDM features of one matrix `p` (`n x m` row-major, rows = grey levels `g`, columns =
 /// dependences `j`, only those that occur), as PyRadiomics computes them.
 pub fn gldm_features(p: &[f64], g: &[f64], j: &[f64]) -> [f64; 14] {
-    let (n, m) = (g.len(), j.len());
-    let mut pd = vec![0.0; m];
-    let mut pg = vec![0.0; n];
-    for i in 0..n {
-        for c in 0..m {
-            let v = p[i * m + c];
-            pd[c] += v;
-            pg[i] += v;
-        }
-    }
-    let mut nz: f64 = pd.iter().sum();
-    if nz == 0.0 {
-        nz = 1.0;
-    }
-    let (mut sde, mut lde, mut dn) = (0.0, 0.0, 0.0);
-    for (c, &v) in pd.iter().enumerate() {
-        sde += v / (j[c] * j[c]);
-        lde += v * j[c] * j[c];
-        dn += v * v;
-    }
-    let (mut gln, mut lgl, mut hgl) = (0.0, 0.0, 0.0);
-    for (i, &v) in pg.iter().enumerate() {
-        gln += v * v;
-        lgl += v / (g[i] * g[i]);
-        hgl += v * g[i] * g[i];
-    }
-    let (mut ui, mut uj) = (0.0, 0.0);
-    for (i, &v) in pg.iter().enumerate() {
-        ui += v / nz * g[i];
-    }
-    for (c, &v) in pd.iter().enumerate() {
-        uj += v / nz * j[c];
-    }
-    let (mut glv, mut dv) = (0.0, 0.0);
-    for (i, &v) in pg.iter().enumerate() {
-        glv += v / nz * (g[i] - ui).powi(2);
-    }
-    for (c, &v) in pd.iter().enumerate() {
-        dv += v / nz * (j[c] - uj).powi(2);
-    }
-    let (mut de, mut sdlg, mut sdhg, mut ldlg, mut ldhg) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for i in 0..n {
-        let g2 = g[i] * g[i];
-        for c in 0..m {
-            let v = p[i * m + c];
-            if v == 0.0 {
-                continue;
-            }
-            let j2 = j[c] * j[c];
-            let q = v / nz;
-            de -= q * (q + EPS).log2();
-            sdlg += v / (g2 * j2);
-            sdhg += v * g2 / j2;
-            ldlg += v * j2 / g2;
-            ldhg += v * j2 * g2;
-        }
-    }
+    let s = crate::features::size_sums(p, g, j, 1.0);
+    let nz = s.nt;
     [
-        de,
-        dn / nz,
-        dn / (nz * nz),
-        dv,
-        gln / nz,
-        glv,
-        hgl / nz,
-        lde / nz,
-        ldhg / nz,
-        ldlg / nz,
-        lgl / nz,
-        sde / nz,
-        sdhg / nz,
-        sdlg / nz,
+        s.entropy,
+        s.size_nu / nz,
+        s.size_nu / (nz * nz),
+        s.size_var,
+        s.grey_nu / nz,
+        s.grey_var,
+        s.high_grey,
+        s.large,
+        s.large_high,
+        s.large_low,
+        s.low_grey,
+        s.small,
+        s.small_high,
+        s.small_low,
     ]
 }
 

@@ -17,8 +17,6 @@ use crate::TextureMatrices;
 use rayon::prelude::*;
 use voxelkit_core::{par, Control, Result, Sample};
 
-const EPS: f64 = f64::EPSILON;
-
 /// GLSZM feature names, in PyRadiomics' key order.
 pub const GLSZM_NAMES: [&str; 16] = [
     "GrayLevelNonUniformity",
@@ -410,84 +408,25 @@ pub fn glszm_groups(
 /// GLSZM features of one matrix of zone counts `p` (`n x m` row-major, rows = grey levels `g`,
 /// columns = zone sizes `j`), as PyRadiomics computes them (`Nz`, `Np` replaced by 1 when 0).
 pub fn glszm_features(p: &[f64], g: &[f64], j: &[f64]) -> [f64; 16] {
-    let (n, m) = (g.len(), j.len());
-    let mut ps = vec![0.0; m];
-    let mut pg = vec![0.0; n];
-    for i in 0..n {
-        for c in 0..m {
-            let v = p[i * m + c];
-            ps[c] += v;
-            pg[i] += v;
-        }
-    }
-    let mut nz: f64 = pg.iter().sum();
-    if nz == 0.0 {
-        nz = 1.0;
-    }
-    let mut np: f64 = ps.iter().zip(j).map(|(v, s)| v * s).sum();
-    if np == 0.0 {
-        np = 1.0;
-    }
-    let (mut sae, mut lae, mut szn) = (0.0, 0.0, 0.0);
-    for (c, &v) in ps.iter().enumerate() {
-        sae += v / (j[c] * j[c]);
-        lae += v * j[c] * j[c];
-        szn += v * v;
-    }
-    let (mut gln, mut lgl, mut hgl) = (0.0, 0.0, 0.0);
-    for (i, &v) in pg.iter().enumerate() {
-        gln += v * v;
-        lgl += v / (g[i] * g[i]);
-        hgl += v * g[i] * g[i];
-    }
-    let (mut ui, mut uj) = (0.0, 0.0);
-    for (i, &v) in pg.iter().enumerate() {
-        ui += v / nz * g[i];
-    }
-    for (c, &v) in ps.iter().enumerate() {
-        uj += v / nz * j[c];
-    }
-    let (mut glv, mut zv) = (0.0, 0.0);
-    for (i, &v) in pg.iter().enumerate() {
-        glv += v / nz * (g[i] - ui).powi(2);
-    }
-    for (c, &v) in ps.iter().enumerate() {
-        zv += v / nz * (j[c] - uj).powi(2);
-    }
-    let (mut ze, mut salg, mut sahg, mut lalg, mut lahg) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for i in 0..n {
-        let g2 = g[i] * g[i];
-        for c in 0..m {
-            let v = p[i * m + c];
-            if v == 0.0 {
-                continue;
-            }
-            let j2 = j[c] * j[c];
-            let q = v / nz;
-            ze -= q * (q + EPS).log2();
-            salg += v / (g2 * j2);
-            sahg += v * g2 / j2;
-            lalg += v * j2 / g2;
-            lahg += v * g2 * j2;
-        }
-    }
+    let s = crate::features::size_sums(p, g, j, 1.0);
+    let (nz, np) = (s.nt, if s.np == 0.0 { 1.0 } else { s.np });
     [
-        gln / nz,
-        gln / (nz * nz),
-        glv,
-        hgl / nz,
-        lae / nz,
-        lahg / nz,
-        lalg / nz,
-        lgl / nz,
-        szn / nz,
-        szn / (nz * nz),
-        sae / nz,
-        sahg / nz,
-        salg / nz,
-        ze,
+        s.grey_nu / nz,
+        s.grey_nu / (nz * nz),
+        s.grey_var,
+        s.high_grey,
+        s.large,
+        s.large_high,
+        s.large_low,
+        s.low_grey,
+        s.size_nu / nz,
+        s.size_nu / (nz * nz),
+        s.small,
+        s.small_high,
+        s.small_low,
+        s.entropy,
         nz / np,
-        zv,
+        s.size_var,
     ]
 }
 
