@@ -260,6 +260,61 @@ fn warp_linear3<S: Sample, T: Real>(
     Ok(out)
 }
 
+/// Trilinear (bilinear in 2D) warp of `moving` through `field` along the maps `m`, float64.
+fn linear_along<S: Sample, T: Real>(
+    moving: &[S],
+    mgrid: &Grid,
+    field: &Field<'_, T>,
+    m: &Maps,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    if field.grid.ndim == 3 {
+        warp_linear3(moving, mgrid, field, m, threads, ctl)
+    } else {
+        run_warp::<S, f64, T, 2>(moving, mgrid, field, m, threads, ctl, |img, d, pos| {
+            scalar::<S, 2>(img, S::to_f64, d, pos)
+        })
+    }
+}
+
+/// Nearest-neighbour warp of `moving` through `field` along the maps `m` (0 outside).
+fn nearest_along<S: Copy + Default + Send + Sync, T: Real>(
+    moving: &[S],
+    mgrid: &Grid,
+    field: &Field<'_, T>,
+    m: &Maps,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<S>> {
+    if field.grid.ndim == 3 {
+        run_warp::<S, S, T, 3>(moving, mgrid, field, m, threads, ctl, |img, d, pos| {
+            nearest::<3>(d, pos).map_or(S::default(), |i| img[i])
+        })
+    } else {
+        run_warp::<S, S, T, 2>(moving, mgrid, field, m, threads, ctl, |img, d, pos| {
+            nearest::<2>(d, pos).map_or(S::default(), |i| img[i])
+        })
+    }
+}
+
+/// The maps of DIPY's explicit-matrix warps (`a`, `b`, `c`, the output grid), once the image,
+/// the field and the output grid are checked to agree.
+fn explicit_maps<T: Real>(
+    moving_len: usize,
+    mgrid: &Grid,
+    field: &Field<'_, T>,
+    (a, b, c): (Option<Affine>, Affine, Affine),
+    out: Grid,
+) -> Result<Maps> {
+    if moving_len != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
+        return Err(Error::shape(
+            "warp: the image, the field and the output grid do not agree",
+        ));
+    }
+    Ok(Maps { a, b, c, out })
+}
+
 /// Warps `moving` (on `mgrid`) through `field` with trilinear (bilinear in 2D) interpolation,
 /// on the field's grid or `reference`. Float64 output.
 pub fn warp_linear<S: Sample, T: Real>(
@@ -271,13 +326,7 @@ pub fn warp_linear<S: Sample, T: Real>(
     ctl: &Control,
 ) -> Result<Vec<f64>> {
     let m = prepare(moving, mgrid, &field, reference, threads)?;
-    if field.grid.ndim == 3 {
-        warp_linear3(moving, mgrid, &field, &m, threads, ctl)
-    } else {
-        run_warp::<S, f64, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
-            scalar::<S, 2>(img, S::to_f64, d, pos)
-        })
-    }
+    linear_along(moving, mgrid, &field, &m, threads, ctl)
 }
 
 /// DIPY's `warp_3d` / `warp_2d` called with explicit matrices, as `DiffeomorphicMap` does:
@@ -295,19 +344,8 @@ pub fn warp_linear_affines<S: Sample, T: Real>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    if moving.len() != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
-        return Err(Error::shape(
-            "warp: the image, the field and the output grid do not agree",
-        ));
-    }
-    let m = Maps { a, b, c, out };
-    if field.grid.ndim == 3 {
-        warp_linear3(moving, mgrid, &field, &m, threads, ctl)
-    } else {
-        run_warp::<S, f64, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
-            scalar::<S, 2>(img, S::to_f64, d, pos)
-        })
-    }
+    let m = explicit_maps(moving.len(), mgrid, &field, (a, b, c), out)?;
+    linear_along(moving, mgrid, &field, &m, threads, ctl)
 }
 
 /// [`warp_linear_affines`] for a float32 image with DIPY's float32 arithmetic (the
@@ -325,12 +363,7 @@ pub fn warp_linear_affines_f32<T: Real>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f32>> {
-    if moving.len() != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
-        return Err(Error::shape(
-            "warp: the image, the field and the output grid do not agree",
-        ));
-    }
-    let m = Maps { a, b, c, out };
+    let m = explicit_maps(moving.len(), mgrid, &field, (a, b, c), out)?;
     if field.grid.ndim == 3 {
         run_warp::<f32, f32, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
             scalar_f32::<3>(img, d, pos)
@@ -355,21 +388,8 @@ pub fn warp_nearest_affines<S: Copy + Default + Send + Sync, T: Real>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<S>> {
-    if moving.len() != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
-        return Err(Error::shape(
-            "warp: the image, the field and the output grid do not agree",
-        ));
-    }
-    let m = Maps { a, b, c, out };
-    if field.grid.ndim == 3 {
-        run_warp::<S, S, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
-            nearest::<3>(d, pos).map_or(S::default(), |i| img[i])
-        })
-    } else {
-        run_warp::<S, S, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
-            nearest::<2>(d, pos).map_or(S::default(), |i| img[i])
-        })
-    }
+    let m = explicit_maps(moving.len(), mgrid, &field, (a, b, c), out)?;
+    nearest_along(moving, mgrid, &field, &m, threads, ctl)
 }
 
 /// Warps `moving` through `field` by nearest neighbour; the output keeps the moving image's
@@ -383,13 +403,5 @@ pub fn warp_nearest<S: Copy + Default + Send + Sync, T: Real>(
     ctl: &Control,
 ) -> Result<Vec<S>> {
     let m = prepare(moving, mgrid, &field, reference, threads)?;
-    if field.grid.ndim == 3 {
-        run_warp::<S, S, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
-            nearest::<3>(d, pos).map_or(S::default(), |i| img[i])
-        })
-    } else {
-        run_warp::<S, S, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
-            nearest::<2>(d, pos).map_or(S::default(), |i| img[i])
-        })
-    }
+    nearest_along(moving, mgrid, &field, &m, threads, ctl)
 }
