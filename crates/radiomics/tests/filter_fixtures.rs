@@ -16,37 +16,17 @@
 //!   Observed maxima are printed by the tests (2.8e-15 on brain1). Exception: the wavelet bands
 //!   of a float32 image (`WAVELET_F32_RTOL`), which PyWavelets computes in float32.
 
+mod common;
+use common::{load, nums};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
 use voxelkit_core::{Code, Control};
 use voxelkit_radiomics::filters::{gradient, log, point, wavelet, Source};
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::{extract, Settings};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics_filters")
-}
-
-fn load(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir().join(name)).unwrap()).unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => match s.as_str() {
-            "NaN" => f64::NAN,
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            _ => panic!("bad number {s}"),
-        },
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(num).collect()
-}
+const FIXTURES: &str = "radiomics_filters";
 
 fn arr3<T: Copy>(v: &Value, f: impl Fn(&Value) -> T) -> [T; 3] {
     let a = v.as_array().unwrap();
@@ -66,7 +46,7 @@ fn rel_dev(got: &[f64], want: &[f64]) -> f64 {
 #[test]
 fn filters_match_pyradiomics_voxel_by_voxel() {
     for file in ["filters_int16.json", "filters_float64.json"] {
-        let c = load(file);
+        let c = load(FIXTURES, file);
         let shape = arr3(&c["shape"], |v| v.as_u64().unwrap() as usize);
         let spacing = arr3(&c["spacing"], |v| v.as_f64().unwrap());
         let img = nums(&c["image"]["data"]);
@@ -279,7 +259,7 @@ fn run_case(c: &Value, threads: Option<usize>) -> voxelkit_core::Result<Vec<(Str
 #[test]
 fn feature_vectors_match_execute() {
     for name in ["all_types", "custom", "force2d", "float32"] {
-        let c = load(&format!("features_{name}.json"));
+        let c = load(FIXTURES, &format!("features_{name}.json"));
         let keys: Vec<String> = c["keys"]
             .as_array()
             .unwrap()
@@ -294,7 +274,7 @@ fn feature_vectors_match_execute() {
 
 #[test]
 fn thread_count_does_not_change_bits() {
-    let c = load("features_all_types.json");
+    let c = load(FIXTURES, "features_all_types.json");
     let one = run_case(&c, Some(1)).unwrap();
     for t in [2, 3, 5] {
         let many = run_case(&c, Some(t)).unwrap();
@@ -322,7 +302,7 @@ fn brain1_log_and_wavelet_match_pyradiomics() {
     let opts = voxelkit_io::ReadOptions::default();
     let img = voxelkit_io::read_volume(&ip, &opts).unwrap();
     let msk = voxelkit_io::read_volume(&mp, &opts).unwrap();
-    let c = load("brain1.json");
+    let c = load(FIXTURES, "brain1.json");
     let s = Settings::from_json(&settings_of(&c["params"])).unwrap();
     let shape = [img.shape[0], img.shape[1], img.shape[2]];
     let spacing = [img.spacing[0], img.spacing[1], img.spacing[2]];

@@ -24,7 +24,8 @@
 //! * a constant ROI of any shape and value gives PyRadiomics' flat-region GLCM values and the
 //!   shape-free GLRLM ones (from `fixtures/radiomics/flat_region.json`).
 
-use serde_json::Value;
+mod common;
+
 use voxelkit_core::rng::SplitMix64;
 use voxelkit_core::Control;
 use voxelkit_radiomics::preprocess::Input;
@@ -206,38 +207,26 @@ fn ambiguous_faces(c: &Case) -> usize {
     n
 }
 
-fn fixture_num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) if s == "NaN" => f64::NAN,
-        v => v.as_f64().unwrap(),
-    }
-}
-
 /// PyRadiomics' mesh features for the flip test's case `k` in orientation `o` ("none", "x",
 /// "y", "z"), from `fixtures/radiomics_shape/flip_props_<k>_<o>.json`, after checking that the
 /// fixture's mask is `mask`.
 fn pyradiomics_mesh(k: u64, o: &str, mask: &[u8]) -> Vec<(String, f64)> {
-    let path = format!(
-        "{}/../../fixtures/radiomics_shape/flip_props_{k}_{o}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e} (fixtures/radiomics_shape/generate.sh)")),
-    )
-    .unwrap();
+    let v = common::load("radiomics_shape", &format!("flip_props_{k}_{o}.json"));
     let fm: Vec<u8> = v["mask"]["data"]
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x.as_u64().unwrap() as u8)
         .collect();
-    assert_eq!(fm, mask, "{path}: not the flip test's mask");
+    assert_eq!(
+        fm, mask,
+        "flip_props_{k}_{o}.json: not the flip test's mask"
+    );
     v["features"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|kv| (kv[0].as_str().unwrap().to_string(), fixture_num(&kv[1])))
+        .map(|kv| (kv[0].as_str().unwrap().to_string(), common::num(&kv[1])))
         .filter(|(key, _)| is_mesh(key))
         .collect()
 }
@@ -369,11 +358,7 @@ fn grey_value_maps_that_keep_the_bins_keep_the_texture() {
 
 #[test]
 fn a_constant_roi_gives_pyradiomics_flat_region_values() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/radiomics/flat_region.json"
-    );
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let fx = common::load("radiomics", "flat_region.json");
     // GLCM values do not depend on the ROI's shape when it is flat; of GLRLM's, these four do not.
     let shape_free = [
         "GrayLevelNonUniformityNormalized",

@@ -9,75 +9,21 @@
 //! exactly and GLCM probabilities within 1e-15 absolute (the same count over the same integer sum);
 //! with `weightingNorm`, 1e-12 relative (weighted sums in another order). Cases where PyRadiomics raises must raise a coded error.
 
+mod common;
+use common::{indexed_cases, num, nums, shape3};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+
 use voxelkit_core::Control;
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::{
     extract, glcm_matrices, gldm_matrices, glrlm_matrices, glszm_matrices, ngtdm_matrices, Settings,
 };
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics")
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => match s.as_str() {
-            "NaN" => f64::NAN,
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            _ => panic!("bad number {s}"),
-        },
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(num).collect()
-}
-
 pub fn close(a: f64, b: f64, rtol: f64) -> bool {
     if a.is_nan() || b.is_nan() {
         return a.is_nan() && b.is_nan();
     }
     a == b || (a - b).abs() <= rtol * b.abs().max(1e-300)
-}
-
-struct Case {
-    name: String,
-    v: Value,
-}
-
-fn cases() -> Vec<Case> {
-    let idx: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("index.json")).unwrap()).unwrap();
-    idx["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let name = c["name"].as_str().unwrap().to_string();
-            let v = serde_json::from_str(
-                &std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap(),
-            )
-            .unwrap();
-            Case { name, v }
-        })
-        .collect()
-}
-
-/// A shape of 2 or 3 sizes as 3 (PyRadiomics' one-matrix classes write `[rows, cols]`).
-fn shape3(v: &Value) -> [usize; 3] {
-    let s: Vec<usize> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .chain(std::iter::once(1))
-        .collect();
-    [s[0], s[1], s[2]]
 }
 
 /// Runs `f` with the image in its fixture dtype (float32 matters for binning).
@@ -129,7 +75,7 @@ const FLAT_ZERO: &[&str] = &[
 fn features_match_pyradiomics() {
     let mut checked = 0;
     let mut worst = std::collections::BTreeMap::<String, f64>::new();
-    for case in cases() {
+    for case in indexed_cases("radiomics") {
         let c = &case.v;
         // the classes fixtures/radiomics/generate.py enables (its CLASSES); the default classes
         // include shape, whose fixtures are fixtures/radiomics_shape
@@ -193,7 +139,7 @@ fn features_match_pyradiomics() {
 
 #[test]
 fn matrices_match_pyradiomics() {
-    for case in cases() {
+    for case in indexed_cases("radiomics") {
         let c = &case.v;
         if c.get("error").is_some() {
             continue;
@@ -250,7 +196,10 @@ fn matrices_match_pyradiomics() {
 
 #[test]
 fn thread_count_does_not_change_bits() {
-    for case in cases().iter().filter(|c| c.v.get("error").is_none()) {
+    for case in indexed_cases("radiomics")
+        .iter()
+        .filter(|c| c.v.get("error").is_none())
+    {
         let s = Settings::from_json(&case.v["settings"]).unwrap();
         let run = |t| {
             with_input(

@@ -15,33 +15,21 @@
 //! - features of the extractions within 1e-9 relative (the tolerance of the other PyRadiomics
 //!   fixtures: the classes' own float64 formulas).
 
+mod common;
+use common::nums;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+
 use voxelkit_core::{Control, Sample};
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::resample::{self, Frame, Grid};
 use voxelkit_radiomics::{extract, Settings};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sitk_resample")
-}
-
+/// The `cases` of `fixtures/sitk_resample/<name>`.
 fn load(name: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir().join(name)).unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["cases"].as_array().unwrap().clone()
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array()
+    common::load("sitk_resample", name)["cases"]
+        .as_array()
         .unwrap()
-        .iter()
-        .map(|x| match x {
-            Value::Number(n) => n.as_f64().unwrap(),
-            Value::String(s) if s == "NaN" => f64::NAN,
-            _ => panic!("not a number: {x}"),
-        })
-        .collect()
+        .clone()
 }
 
 fn arr3(v: &Value) -> [f64; 3] {

@@ -24,67 +24,15 @@
 //!   the exact ones (nalgebra's symmetric solver is backward stable; the covariance elements
 //!   carry a few roundings each), and exactly 0 where the exact eigenvalue is 0.
 
+mod common;
+use common::{indexed_cases, num, nums, shape3};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+
 use voxelkit_core::Control;
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::shape::{self, SHAPE_FEATURES};
 use voxelkit_radiomics::shape2d::{self, SHAPE2D_FEATURES};
 use voxelkit_radiomics::{extract, Settings};
-
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics_shape")
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => match s.as_str() {
-            "NaN" => f64::NAN,
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            _ => panic!("bad number {s}"),
-        },
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(num).collect()
-}
-
-struct Case {
-    name: String,
-    v: Value,
-}
-
-fn cases() -> Vec<Case> {
-    let idx: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("index.json")).unwrap()).unwrap();
-    idx["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let name = c["name"].as_str().unwrap().to_string();
-            let v = serde_json::from_str(
-                &std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap(),
-            )
-            .unwrap();
-            Case { name, v }
-        })
-        .collect()
-}
-
-fn shape3(v: &Value) -> [usize; 3] {
-    let s: Vec<usize> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
-    [s[0], s[1], s[2]]
-}
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
@@ -178,7 +126,7 @@ fn with_input<R>(c: &Value, f: impl Fn(&Input<'_, f64, i32>) -> R) -> R {
 #[test]
 fn extractor_matches_pyradiomics() {
     let (mut n, mut errors) = (0, 0);
-    for case in cases() {
+    for case in indexed_cases("radiomics_shape") {
         let c = &case.v;
         let s = Settings::from_json(&settings_with_classes(&c["settings"])).unwrap();
         let r = with_input(c, |i| extract(i, &s, Some(2), &Control::new()));
@@ -268,7 +216,7 @@ fn crop(c: &Value) -> (Vec<bool>, [usize; 3], [f64; 3]) {
 #[test]
 fn classes_match_pyradiomics_deprecated_features_too() {
     let mut n = 0;
-    for case in cases() {
+    for case in indexed_cases("radiomics_shape") {
         let c = &case.v;
         let Some(cl) = c.get("class") else { continue };
         let (mask, size, sp) = crop(c);
@@ -315,7 +263,10 @@ fn classes_match_pyradiomics_deprecated_features_too() {
 
 #[test]
 fn thread_count_does_not_change_bits() {
-    for case in cases().iter().filter(|c| c.v.get("error").is_none()) {
+    for case in indexed_cases("radiomics_shape")
+        .iter()
+        .filter(|c| c.v.get("error").is_none())
+    {
         let s = Settings::from_json(&settings_with_classes(&case.v["settings"])).unwrap();
         let run = |t| {
             with_input(&case.v, |i| {
@@ -342,7 +293,7 @@ fn thread_count_does_not_change_bits() {
 fn eigenvalue_features_match_mpmath() {
     let mut n = 0;
     let mut worst = 0.0f64;
-    for case in cases() {
+    for case in indexed_cases("radiomics_shape") {
         let c = &case.v;
         let Some(cl) = c.get("class") else { continue };
         let (mask, size, sp) = crop(c);
