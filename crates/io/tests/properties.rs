@@ -9,7 +9,7 @@ mod common;
 
 use common::{random_data, CODES};
 use voxelkit_core::rng::SplitMix64;
-use voxelkit_io::{read_volume_bytes, write_volume_bytes, ReadOptions, VolumeFile};
+use voxelkit_io::{read_volume_bytes, write_volume_bytes, ReadOptions, VolumeData, VolumeFile};
 
 /// A random non-singular affine: rotation x spacing in [0.3, 3.3] with a random flip, origin
 /// in [-100, 100]; `f32` rounds every entry to a float32 value.
@@ -54,6 +54,23 @@ fn shape(r: &mut SplitMix64, ndim: usize) -> Vec<usize> {
     (0..ndim).map(|_| 1 + (r.next_u64() % 5) as usize).collect()
 }
 
+/// A volume with affine `a` and the spacing of its first `axes` columns (their norms).
+fn volume(a: [f64; 16], axes: usize, shape: Vec<usize>, data: VolumeData) -> VolumeFile {
+    VolumeFile {
+        spacing: (0..axes)
+            .map(|j| {
+                (0..3)
+                    .map(|i| a[4 * i + j] * a[4 * i + j])
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .collect(),
+        shape,
+        affine: a,
+        data,
+    }
+}
+
 fn check(what: &str, v: &VolumeFile, name: &str, gzip: Option<bool>, exact_affine: bool) {
     let bytes =
         write_volume_bytes(v, name, gzip).unwrap_or_else(|e| panic!("{what}: write: {e:?}"));
@@ -77,20 +94,12 @@ fn nifti_round_trips_random_volumes_exactly() {
         let ndim = 1 + (r.next_u64() % 7) as usize;
         let shape = shape(&mut r, ndim);
         let n = shape.iter().product();
-        let a = affine(&mut r, true);
-        let v = VolumeFile {
-            spacing: (0..ndim.min(3))
-                .map(|j| {
-                    (0..3)
-                        .map(|i| a[4 * i + j] * a[4 * i + j])
-                        .sum::<f64>()
-                        .sqrt()
-                })
-                .collect(),
+        let v = volume(
+            affine(&mut r, true),
+            ndim.min(3),
             shape,
-            affine: a,
-            data: random_data(code, n, case),
-        };
+            random_data(code, n, case),
+        );
         // Volumes of fewer than 3 axes keep the 3D affine (NIfTI's sform is always 4x4).
         for name in ["v.nii", "v.nii.gz"] {
             check(
@@ -112,20 +121,7 @@ fn nrrd_round_trips_random_volumes_exactly() {
         let ndim = 3 + (r.next_u64() % 2) as usize;
         let shape = shape(&mut r, ndim);
         let n = shape.iter().product();
-        let a = affine(&mut r, false);
-        let v = VolumeFile {
-            spacing: (0..3)
-                .map(|j| {
-                    (0..3)
-                        .map(|i| a[4 * i + j] * a[4 * i + j])
-                        .sum::<f64>()
-                        .sqrt()
-                })
-                .collect(),
-            shape,
-            affine: a,
-            data: random_data(code, n, case),
-        };
+        let v = volume(affine(&mut r, false), 3, shape, random_data(code, n, case));
         for gz in [false, true] {
             check(
                 &format!("case {case} gzip {gz} {:?} code {code}", v.shape),
