@@ -54,7 +54,7 @@ export type {
   GridLike,
 } from './fields'
 export { registerSyN, registerSyNSync, SyNMapping } from './syn'
-export type { RegisterSyNOptions, RegisterSyNSyncOptions, SyNMetric, SyNInterpolation, SyNTransformOptions, SyNTransformSyncOptions, SyNGrid } from './syn'
+export type { RegisterSyNOptions, RegisterSyNSyncOptions, SyNMetric, SyNStepType, SyNIteration, SyNInterpolation, SyNTransformOptions, SyNTransformSyncOptions, SyNGrid } from './syn'
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'
