@@ -97,7 +97,7 @@ export async function cmdRegister(args: string[]): Promise<void> {
     const v = numberOption(values[flag], flag)
     if (v !== undefined) metricOpts[key] = v
   }
-  if (values['step-type'] !== undefined) metricOpts.stepType = choiceOption(values['step-type'], 'step-type', ['demons', 'gauss_newton'])
+  if (values['step-type'] !== undefined) metricOpts.stepType = choiceOption(values['step-type'], 'step-type', ['demons', 'gauss_newton'] as const)
   if (values['double-gradient'] !== undefined) metricOpts.doubleGradient = choiceOption(values['double-gradient'], 'double-gradient', ['true', 'false']) === 'true'
   const threads = threadsOption(values.threads)
   const prealign = values.prealign ? readAffine(values.prealign) : undefined

@@ -23,6 +23,15 @@
 
 use rayon::prelude::*;
 
+/// Chunks of `per` values per rayon task: at least [`GRAIN`] values, so that small grids (the
+/// V-cycle's coarse levels) run on the calling thread.
+fn grain(per: usize) -> usize {
+    GRAIN.div_ceil(per.max(1))
+}
+
+/// Values per rayon task, at least.
+const GRAIN: usize = 16384;
+
 /// A C-order scalar field `[n0][n1][n2]` (2D: `n2 == 1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -61,13 +70,16 @@ impl Shape {
 pub fn scalar_to_c(v: &[f32], dims: [usize; 3]) -> Vec<f32> {
     let (nx, ny, nz) = (dims[0], dims[1], dims[2]);
     let mut out = vec![0.0f32; v.len()];
-    out.par_chunks_mut(ny * nz).enumerate().for_each(|(x, o)| {
-        for y in 0..ny {
-            for z in 0..nz {
-                o[y * nz + z] = v[x + nx * (y + ny * z)];
+    out.par_chunks_mut(ny * nz)
+        .with_min_len(grain(ny * nz))
+        .enumerate()
+        .for_each(|(x, o)| {
+            for y in 0..ny {
+                for z in 0..nz {
+                    o[y * nz + z] = v[x + nx * (y + ny * z)];
+                }
             }
-        }
-    });
+        });
     out
 }
 
@@ -75,12 +87,15 @@ pub fn scalar_to_c(v: &[f32], dims: [usize; 3]) -> Vec<f32> {
 pub fn scalar_from_c(v: &[f32], dims: [usize; 3]) -> Vec<f32> {
     let (nx, ny, nz) = (dims[0], dims[1], dims[2]);
     let mut out = vec![0.0f32; v.len()];
-    out.par_chunks_mut(nx).enumerate().for_each(|(yz, o)| {
-        let (y, z) = (yz % ny, yz / ny);
-        for (x, ov) in o.iter_mut().enumerate() {
-            *ov = v[(x * ny + y) * nz + z];
-        }
-    });
+    out.par_chunks_mut(nx)
+        .with_min_len(grain(nx))
+        .enumerate()
+        .for_each(|(yz, o)| {
+            let (y, z) = (yz % ny, yz / ny);
+            for (x, ov) in o.iter_mut().enumerate() {
+                *ov = v[(x * ny + y) * nz + z];
+            }
+        });
     out
 }
 
@@ -90,11 +105,14 @@ pub fn vector_to_c(planes: &[Vec<f32>], dims: [usize; 3]) -> Vec<f32> {
     let cs: Vec<Vec<f32>> = planes.iter().map(|p| scalar_to_c(p, dims)).collect();
     let n = cs[0].len();
     let mut out = vec![0.0f32; n * nd];
-    out.par_chunks_mut(nd).enumerate().for_each(|(i, o)| {
-        for (c, ov) in o.iter_mut().enumerate() {
-            *ov = cs[c][i];
-        }
-    });
+    out.par_chunks_mut(nd)
+        .with_min_len(GRAIN)
+        .enumerate()
+        .for_each(|(i, o)| {
+            for (c, ov) in o.iter_mut().enumerate() {
+                *ov = cs[c][i];
+            }
+        });
     out
 }
 
@@ -103,7 +121,11 @@ pub fn vector_from_c(v: &[f32], dims: [usize; 3], nd: usize) -> Vec<f32> {
     let n = v.len() / nd;
     let mut out = Vec::with_capacity(v.len());
     for c in 0..nd {
-        let plane: Vec<f32> = (0..n).into_par_iter().map(|i| v[i * nd + c]).collect();
+        let plane: Vec<f32> = (0..n)
+            .into_par_iter()
+            .with_min_len(GRAIN)
+            .map(|i| v[i * nd + c])
+            .collect();
         out.extend(scalar_from_c(&plane, dims));
     }
     out
@@ -123,7 +145,7 @@ pub fn demons_step(
     let n = delta.len();
     let mut out = vec![0.0f32; n * nd];
     out.par_chunks_mut(nd)
-        .with_min_len(1024)
+        .with_min_len(GRAIN)
         .enumerate()
         .for_each(|(i, o)| {
             let d = delta[i] as f64;
@@ -343,75 +365,188 @@ fn iterate_2d(sys: &System<'_>, disp: &mut [f32]) -> f64 {
     max_d.sqrt()
 }
 
-fn iterate_3d(sys: &System<'_>, disp: &mut [f32]) -> f64 {
+/// What one voxel of a 3D sweep does, known before the sweep (it depends on `g`, `σ²`, `λ` and
+/// the neighbour count only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `σ²` infinite: the mean of the neighbours.
+    Inf,
+    /// `σ² < 1e-9`: `δ g / |g|²`.
+    NoVariance,
+    /// A singular system: DIPY keeps the previous voxel's solution.
+    Singular,
+    /// The regular solve.
+    Solve,
+}
+
+#[inline(always)]
+fn kind3(sys: &System<'_>, i: usize, nn: usize) -> Kind {
+    let sigmasq = sys.sigma.map_or(1.0, |s| s[i] as f64);
+    if sigmasq.is_infinite() {
+        return Kind::Inf;
+    }
+    if sigmasq < 1e-9 {
+        return Kind::NoVariance;
+    }
+    let g = [
+        sys.grad[3 * i] as f64,
+        sys.grad[3 * i + 1] as f64,
+        sys.grad[3 * i + 2] as f64,
+    ];
+    match solve3(g, [0.0; 3], sigmasq * sys.lambda * nn as f64) {
+        Some(_) => Kind::Solve,
+        None => Kind::Singular,
+    }
+}
+
+/// One voxel of DIPY's 3D sweep, in place; `d` is DIPY's solution buffer (kept across voxels).
+/// Returns the squared change (0 where DIPY does not count it).
+#[inline(always)]
+fn voxel3(sys: &System<'_>, disp: &mut [f32], p: [usize; 3], d: &mut [f64; 3]) -> f64 {
     let sh = &sys.shape;
     let lambda = sys.lambda;
-    let mut nb = [0usize; 6];
+    let i = (p[0] * sh.n[1] + p[1]) * sh.n[2] + p[2];
+    let g = [
+        sys.grad[3 * i] as f64,
+        sys.grad[3 * i + 1] as f64,
+        sys.grad[3 * i + 2] as f64,
+    ];
+    let sigmasq = sys.sigma.map_or(1.0, |s| s[i] as f64);
+    let b = match sys.target {
+        None => {
+            let dl = sys.delta[i] as f64;
+            [dl * g[0], dl * g[1], dl * g[2]]
+        }
+        Some(t) => [t[3 * i] as f64, t[3 * i + 1] as f64, t[3 * i + 2] as f64],
+    };
+    let mut y = [0.0f64; 3];
+    let nn = if p[0] > 0
+        && p[0] + 1 < sh.n[0]
+        && p[1] > 0
+        && p[1] + 1 < sh.n[1]
+        && p[2] > 0
+        && p[2] + 1 < sh.n[2]
+    {
+        // inside: the six neighbours at fixed offsets, in DIPY's order
+        let (row, sl) = (sh.n[2], sh.n[1] * sh.n[2]);
+        for j in [i - sl, i - row, i + 1, i + row, i - 1, i + sl] {
+            let v = &disp[3 * j..3 * j + 3];
+            y[0] += v[0] as f64;
+            y[1] += v[1] as f64;
+            y[2] += v[2] as f64;
+        }
+        6
+    } else {
+        let mut nb = [0usize; 6];
+        let nn = neighbours(sh, p, &mut nb);
+        for &j in &nb[..nn] {
+            for k in 0..3 {
+                y[k] += disp[3 * j + k] as f64;
+            }
+        }
+        nn
+    };
+    let here = &mut disp[3 * i..3 * i + 3];
+    if sigmasq.is_infinite() {
+        let old = [here[0] as f64, here[1] as f64, here[2] as f64];
+        for k in 0..3 {
+            here[k] = (y[k] / nn as f64) as f32;
+        }
+        let dd: [f64; 3] = std::array::from_fn(|k| old[k] - here[k] as f64);
+        return dd[0] * dd[0] + dd[1] * dd[1] + dd[2] * dd[2];
+    }
+    let by_norm = |here: &mut [f32]| {
+        let nrm2 = g[0] * g[0] + g[1] * g[1] + g[2] * g[2];
+        for k in 0..3 {
+            here[k] = if nrm2 < 1e-9 {
+                0.0
+            } else {
+                (b[k] / nrm2) as f32
+            };
+        }
+    };
+    if sigmasq < 1e-9 {
+        by_norm(here);
+        return 0.0;
+    }
+    let tau = sigmasq * lambda * nn as f64;
+    let yy: [f64; 3] = std::array::from_fn(|k| b[k] + sigmasq * lambda * y[k]);
+    match solve3(g, yy, tau) {
+        Some(sol) => *d = sol,
+        // DIPY writes δ g / |g|², then overwrites it with the stale solution
+        None => by_norm(here),
+    }
+    let dd: [f64; 3] = std::array::from_fn(|k| here[k] as f64 - d[k]);
+    for k in 0..3 {
+        here[k] = d[k] as f32;
+    }
+    dd[0] * dd[0] + dd[1] * dd[1] + dd[2] * dd[2]
+}
+
+/// Whether the interleaved sweep is exact: no slice after the first meets a singular voxel
+/// before its first regular one (DIPY's carried solution then never crosses a slice).
+fn lanes_exact(sys: &System<'_>) -> bool {
+    let sh = sys.shape;
+    (1..sh.n[0]).all(|s| {
+        let mut nb = [0usize; 6];
+        for r in 0..sh.n[1] {
+            for c in 0..sh.n[2] {
+                let i = (s * sh.n[1] + r) * sh.n[2] + c;
+                match kind3(sys, i, neighbours(&sh, [s, r, c], &mut nb)) {
+                    Kind::Solve => return true,
+                    Kind::Singular => return false,
+                    _ => {}
+                }
+            }
+        }
+        true
+    })
+}
+
+/// DIPY's 3D sweep in DIPY's order.
+fn iterate_3d_in_order(sys: &System<'_>, disp: &mut [f32]) -> f64 {
+    let sh = sys.shape;
     let mut max_d = 0.0f64;
-    // DIPY's solution buffer lives across voxels (a singular solve leaves the previous one)
     let mut d = [0.0f64; 3];
     for s in 0..sh.n[0] {
         for r in 0..sh.n[1] {
             for c in 0..sh.n[2] {
-                let i = (s * sh.n[1] + r) * sh.n[2] + c;
-                let g = [
-                    sys.grad[3 * i] as f64,
-                    sys.grad[3 * i + 1] as f64,
-                    sys.grad[3 * i + 2] as f64,
-                ];
-                let sigmasq = sys.sigma.map_or(1.0, |s| s[i] as f64);
-                let b = match sys.target {
-                    None => {
-                        let dl = sys.delta[i] as f64;
-                        [dl * g[0], dl * g[1], dl * g[2]]
-                    }
-                    Some(t) => [t[3 * i] as f64, t[3 * i + 1] as f64, t[3 * i + 2] as f64],
-                };
-                let nn = neighbours(sh, [s, r, c], &mut nb);
-                let mut y = [0.0f64; 3];
-                for &j in &nb[..nn] {
-                    for k in 0..3 {
-                        y[k] += disp[3 * j + k] as f64;
-                    }
+                max_d = max_d.max(voxel3(sys, disp, [s, r, c], &mut d));
+            }
+        }
+    }
+    max_d.sqrt()
+}
+
+/// Slices swept together, each a row behind the previous one (see [`iterate_3d`]).
+const LANES: usize = 4;
+
+/// DIPY's 3D sweep. Voxel `(s, r, c)` reads the new values of `(s - 1, r, c)`, `(s, r - 1, c)`,
+/// `(s, r, c - 1)` and the old ones of the other three neighbours, so slice `s + 1` can sweep
+/// its row `r - 1` while slice `s` sweeps row `r`: [`LANES`] slices advance together, one row
+/// apart, their voxels interleaved (independent chains of divisions that the CPU overlaps),
+/// every voxel computing exactly what the sequential sweep computes. The one state DIPY carries
+/// from voxel to voxel (the last solution, which a singular voxel keeps) stays exact as long as
+/// no slice after the first meets a singular voxel before its first regular one (each lane then
+/// carries its own); otherwise the sweep runs in DIPY's order.
+fn iterate_3d(sys: &System<'_>, disp: &mut [f32]) -> f64 {
+    let sh = sys.shape;
+    let lanes_ok = lanes_exact(sys);
+    if !lanes_ok {
+        return iterate_3d_in_order(sys, disp);
+    }
+    let mut max_d = 0.0f64;
+    let mut ds = [[0.0f64; 3]; LANES];
+    for s0 in (0..sh.n[0]).step_by(LANES) {
+        let lanes = LANES.min(sh.n[0] - s0);
+        for t in 0..sh.n[1] + lanes - 1 {
+            // the lanes with a row at this step
+            let lo = (t + 1).saturating_sub(sh.n[1]);
+            let hi = lanes.min(t + 1);
+            for c in 0..sh.n[2] {
+                for (j, d) in ds.iter_mut().enumerate().take(hi).skip(lo) {
+                    max_d = max_d.max(voxel3(sys, disp, [s0 + j, t - j, c], d));
                 }
-                let here = &mut disp[3 * i..3 * i + 3];
-                if sigmasq.is_infinite() {
-                    let old = [here[0] as f64, here[1] as f64, here[2] as f64];
-                    let mut opt = 0.0;
-                    for k in 0..3 {
-                        here[k] = (y[k] / nn as f64) as f32;
-                    }
-                    let dd: [f64; 3] = std::array::from_fn(|k| old[k] - here[k] as f64);
-                    opt += dd[0] * dd[0] + dd[1] * dd[1] + dd[2] * dd[2];
-                    max_d = max_d.max(opt);
-                    continue;
-                }
-                let by_norm = |here: &mut [f32]| {
-                    let nrm2 = g[0] * g[0] + g[1] * g[1] + g[2] * g[2];
-                    for k in 0..3 {
-                        here[k] = if nrm2 < 1e-9 {
-                            0.0
-                        } else {
-                            (b[k] / nrm2) as f32
-                        };
-                    }
-                };
-                if sigmasq < 1e-9 {
-                    by_norm(here);
-                    continue;
-                }
-                let tau = sigmasq * lambda * nn as f64;
-                let yy: [f64; 3] = std::array::from_fn(|k| b[k] + sigmasq * lambda * y[k]);
-                match solve3(g, yy, tau) {
-                    Some(sol) => d = sol,
-                    // DIPY writes δ g / |g|², then overwrites it with the stale solution
-                    None => by_norm(here),
-                }
-                let dd: [f64; 3] = std::array::from_fn(|k| here[k] as f64 - d[k]);
-                for k in 0..3 {
-                    here[k] = d[k] as f32;
-                }
-                max_d = max_d.max(dd[0] * dd[0] + dd[1] * dd[1] + dd[2] * dd[2]);
             }
         }
     }
@@ -425,7 +560,7 @@ pub fn residual(sys: &System<'_>, disp: &[f32]) -> Vec<f32> {
     let nd = sh.ndim;
     let mut out = vec![0.0f32; disp.len()];
     out.par_chunks_mut(nd)
-        .with_min_len(1024)
+        .with_min_len(GRAIN)
         .enumerate()
         .for_each(|(i, o)| {
             let p = [
@@ -474,6 +609,7 @@ pub fn downsample(v: &[f32], sh: &Shape, nd: usize) -> Vec<f32> {
     let h = sh.half();
     let mut out = vec![0.0f32; h.len() * nd];
     out.par_chunks_mut(nd * h.n[1] * h.n[2])
+        .with_min_len(grain(4 * nd * h.n[1] * h.n[2]))
         .enumerate()
         .for_each(|(a, o)| {
             let mut cnt = vec![0u32; h.n[1] * h.n[2]];
@@ -539,7 +675,7 @@ pub fn v_cycle(n: usize, k: usize, sys: &System<'_>, disp: &mut [f32]) -> f64 {
     let planes: Vec<Vec<f32>> = (0..nd).map(|c| up[c * nf..(c + 1) * nf].to_vec()).collect();
     let up = vector_to_c(&planes, fd);
     disp.par_iter_mut()
-        .with_min_len(4096)
+        .with_min_len(GRAIN)
         .zip(&up)
         .for_each(|(d, u)| *d += *u);
     for _ in 0..k {
@@ -565,6 +701,70 @@ mod tests {
         let back = vector_from_c(&ic, dims, 2);
         assert_eq!(&back[..60], &v[..]);
         assert_eq!(back[61], -1.0);
+    }
+
+    #[test]
+    fn interleaved_sweep_equals_dipys_order() {
+        // 9 slices (lane groups of 4, 4, 1), borders, infinite / zero variances, and systems
+        // with singular voxels (a tiny λ): where one opens a slice the sweep falls back to
+        // DIPY's order, elsewhere the lanes must give the same bits
+        for (dims, lambda, zero_grad_at, lanes) in [
+            ([9, 7, 6], 0.7, usize::MAX, true),
+            ([9, 7, 6], 1e-12, 7, false),
+            ([5, 3, 11], 1e-12, 3 * 11, false),
+            ([2, 5, 4], 0.3, 0, true),
+        ] {
+            let n = dims[0] * dims[1] * dims[2];
+            let h = |i: usize, k: usize| ((i * 7919 + k * 104_729) % 1000) as f32 / 1000.0 - 0.5;
+            let delta: Vec<f32> = (0..n).map(|i| h(i, 1)).collect();
+            let mut grad: Vec<f32> = (0..3 * n).map(|i| h(i, 2)).collect();
+            for (i, g) in grad.chunks_mut(3).enumerate() {
+                if i % 13 == 5 || i == zero_grad_at {
+                    g.fill(0.0);
+                }
+            }
+            let sigma: Vec<f32> = (0..n)
+                .map(|i| match i % 17 {
+                    3 => f32::INFINITY,
+                    9 => 0.0,
+                    // singular systems inside the slices
+                    12 => 2e-9,
+                    _ => 0.05 + h(i, 3).abs(),
+                })
+                .collect();
+            let sys = System {
+                shape: Shape::new(dims, 3),
+                delta: &delta,
+                sigma: Some(&sigma),
+                grad: &grad,
+                target: None,
+                lambda,
+            };
+            assert_eq!(lanes_exact(&sys), lanes, "{dims:?} {lambda}");
+            let singular = (0..n)
+                .filter(|&i| {
+                    let p = [
+                        i / (dims[1] * dims[2]),
+                        (i / dims[2]) % dims[1],
+                        i % dims[2],
+                    ];
+                    let mut nb = [0usize; 6];
+                    kind3(&sys, i, neighbours(&sys.shape, p, &mut nb)) == Kind::Singular
+                })
+                .count();
+            assert!(singular > 0, "{dims:?}: no singular voxel");
+            let start: Vec<f32> = (0..3 * n).map(|i| 0.1 * h(i, 4)).collect();
+            let (mut a, mut b) = (start.clone(), start);
+            for _ in 0..3 {
+                let ra = iterate(&sys, &mut a);
+                let rb = iterate_3d_in_order(&sys, &mut b);
+                assert_eq!(ra.to_bits(), rb.to_bits(), "{dims:?} {lambda}");
+            }
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{dims:?} {lambda}"
+            );
+        }
     }
 
     #[test]
