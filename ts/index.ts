@@ -36,6 +36,7 @@ export type {
   SynOptionsIn,
   SynMetric,
   SynInterpolation,
+  SynStepType,
 } from './native'
 export { invertField, invertFieldSync, composeFields, composeFieldsSync, warpVolume, warpVolumeSync } from './fields'
 export type {
