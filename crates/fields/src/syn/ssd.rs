@@ -15,13 +15,16 @@
 //!
 //! Arrays here use DIPY's layout, C order (`[x][y][z]` with the last axis fastest, vectors
 //! interleaved), because the Gauss-Seidel sweep updates voxels in that order and reads the
-//! neighbours already updated: the sweep is sequential, as DIPY's. Everything else (residuals,
-//! demons steps, down-sampling) is per voxel and runs in parallel; the energies are summed in
-//! DIPY's order. Arithmetic follows DIPY's C types: products of two float32 values are formed
-//! in float32 where DIPY's Cython multiplies two `floating` values, in float64 where one operand
-//! is a `double`.
+//! neighbours already updated. The 2D sweep runs in DIPY's order; the 3D sweep is pipelined
+//! (slices a row apart, on several threads) so that it reproduces the sequential sweep exactly
+//! (see `iterate_3d`). Everything else (residuals, demons steps, down-sampling) is per voxel and
+//! runs in parallel; the energies are summed in DIPY's order. Arithmetic follows DIPY's C
+//! types: products of two float32 values are formed in float32 where DIPY's Cython multiplies
+//! two `floating` values, in float64 where one operand is a `double`.
 
 use rayon::prelude::*;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicU32, AtomicUsize};
 
 /// Chunks of `per` values per rayon task: at least [`GRAIN`] values, so that small grids (the
 /// V-cycle's coarse levels) run on the calling thread.
@@ -402,7 +405,7 @@ fn kind3(sys: &System<'_>, i: usize, nn: usize) -> Kind {
 /// One voxel of DIPY's 3D sweep, in place; `d` is DIPY's solution buffer (kept across voxels).
 /// Returns the squared change (0 where DIPY does not count it).
 #[inline(always)]
-fn voxel3(sys: &System<'_>, disp: &mut [f32], p: [usize; 3], d: &mut [f64; 3]) -> f64 {
+fn voxel3(sys: &System<'_>, disp: &[AtomicU32], p: [usize; 3], d: &mut [f64; 3]) -> f64 {
     let sh = &sys.shape;
     let lambda = sys.lambda;
     let i = (p[0] * sh.n[1] + p[1]) * sh.n[2] + p[2];
@@ -430,10 +433,9 @@ fn voxel3(sys: &System<'_>, disp: &mut [f32], p: [usize; 3], d: &mut [f64; 3]) -
         // inside: the six neighbours at fixed offsets, in DIPY's order
         let (row, sl) = (sh.n[2], sh.n[1] * sh.n[2]);
         for j in [i - sl, i - row, i + 1, i + row, i - 1, i + sl] {
-            let v = &disp[3 * j..3 * j + 3];
-            y[0] += v[0] as f64;
-            y[1] += v[1] as f64;
-            y[2] += v[2] as f64;
+            y[0] += ld(disp, 3 * j) as f64;
+            y[1] += ld(disp, 3 * j + 1) as f64;
+            y[2] += ld(disp, 3 * j + 2) as f64;
         }
         6
     } else {
@@ -441,46 +443,73 @@ fn voxel3(sys: &System<'_>, disp: &mut [f32], p: [usize; 3], d: &mut [f64; 3]) -
         let nn = neighbours(sh, p, &mut nb);
         for &j in &nb[..nn] {
             for k in 0..3 {
-                y[k] += disp[3 * j + k] as f64;
+                y[k] += ld(disp, 3 * j + k) as f64;
             }
         }
         nn
     };
-    let here = &mut disp[3 * i..3 * i + 3];
+    let here = 3 * i;
     if sigmasq.is_infinite() {
-        let old = [here[0] as f64, here[1] as f64, here[2] as f64];
+        let mut dd = [0.0f64; 3];
         for k in 0..3 {
-            here[k] = (y[k] / nn as f64) as f32;
+            let old = ld(disp, here + k) as f64;
+            let new = (y[k] / nn as f64) as f32;
+            st(disp, here + k, new);
+            dd[k] = old - new as f64;
         }
-        let dd: [f64; 3] = std::array::from_fn(|k| old[k] - here[k] as f64);
         return dd[0] * dd[0] + dd[1] * dd[1] + dd[2] * dd[2];
     }
-    let by_norm = |here: &mut [f32]| {
+    let by_norm = || -> [f32; 3] {
         let nrm2 = g[0] * g[0] + g[1] * g[1] + g[2] * g[2];
-        for k in 0..3 {
-            here[k] = if nrm2 < 1e-9 {
+        std::array::from_fn(|k| {
+            if nrm2 < 1e-9 {
                 0.0
             } else {
                 (b[k] / nrm2) as f32
-            };
-        }
+            }
+        })
     };
     if sigmasq < 1e-9 {
-        by_norm(here);
+        let v = by_norm();
+        for k in 0..3 {
+            st(disp, here + k, v[k]);
+        }
         return 0.0;
     }
     let tau = sigmasq * lambda * nn as f64;
     let yy: [f64; 3] = std::array::from_fn(|k| b[k] + sigmasq * lambda * y[k]);
-    match solve3(g, yy, tau) {
-        Some(sol) => *d = sol,
-        // DIPY writes δ g / |g|², then overwrites it with the stale solution
-        None => by_norm(here),
-    }
-    let dd: [f64; 3] = std::array::from_fn(|k| here[k] as f64 - d[k]);
+    // the value the voxel holds before the solution is written: its own, or DIPY's δ g / |g|²
+    // where the system is singular (then overwritten by the stale solution)
+    let before: [f32; 3] = match solve3(g, yy, tau) {
+        Some(sol) => {
+            *d = sol;
+            std::array::from_fn(|k| ld(disp, here + k))
+        }
+        None => by_norm(),
+    };
+    let dd: [f64; 3] = std::array::from_fn(|k| before[k] as f64 - d[k]);
     for k in 0..3 {
-        here[k] = d[k] as f32;
+        st(disp, here + k, d[k] as f32);
     }
     dd[0] * dd[0] + dd[1] * dd[1] + dd[2] * dd[2]
+}
+
+#[inline(always)]
+fn ld(a: &[AtomicU32], i: usize) -> f32 {
+    f32::from_bits(a[i].load(Relaxed))
+}
+
+#[inline(always)]
+fn st(a: &[AtomicU32], i: usize, v: f32) {
+    a[i].store(v.to_bits(), Relaxed)
+}
+
+/// `disp` as atomics (the 3D sweep's threads share it; relaxed loads and stores are plain
+/// moves, the order between threads comes from the progress counters).
+fn atomics(disp: &mut [f32]) -> &[AtomicU32] {
+    // SAFETY: AtomicU32 has the size and alignment of u32 (and f32), and the exclusive borrow
+    // of `disp` is held for the lifetime of the returned slice.
+    unsafe { std::slice::from_raw_parts(disp.as_mut_ptr() as *const AtomicU32, disp.len()) }
 }
 
 /// Whether the interleaved sweep is exact: no slice after the first meets a singular voxel
@@ -506,6 +535,7 @@ fn lanes_exact(sys: &System<'_>) -> bool {
 /// DIPY's 3D sweep in DIPY's order.
 fn iterate_3d_in_order(sys: &System<'_>, disp: &mut [f32]) -> f64 {
     let sh = sys.shape;
+    let disp = atomics(disp);
     let mut max_d = 0.0f64;
     let mut d = [0.0f64; 3];
     for s in 0..sh.n[0] {
@@ -518,6 +548,9 @@ fn iterate_3d_in_order(sys: &System<'_>, disp: &mut [f32]) -> f64 {
     max_d.sqrt()
 }
 
+/// Grids from this many voxels sweep on several threads.
+const PAR_SWEEP: usize = 1 << 15;
+
 /// Slices swept together, each a row behind the previous one (see [`iterate_3d`]).
 const LANES: usize = 4;
 
@@ -528,28 +561,76 @@ const LANES: usize = 4;
 /// every voxel computing exactly what the sequential sweep computes. The one state DIPY carries
 /// from voxel to voxel (the last solution, which a singular voxel keeps) stays exact as long as
 /// no slice after the first meets a singular voxel before its first regular one (each lane then
-/// carries its own); otherwise the sweep runs in DIPY's order.
+/// carries its own); otherwise the sweep runs in DIPY's order. On grids of [`PAR_SWEEP`] voxels
+/// or more, the groups of [`LANES`] slices are dealt to the pool's threads (scoped threads that
+/// wait on each other's progress, row by row, as the dependencies above require): the same
+/// values at any thread count.
 fn iterate_3d(sys: &System<'_>, disp: &mut [f32]) -> f64 {
     let sh = sys.shape;
     let lanes_ok = lanes_exact(sys);
     if !lanes_ok {
         return iterate_3d_in_order(sys, disp);
     }
-    let mut max_d = 0.0f64;
-    let mut ds = [[0.0f64; 3]; LANES];
-    for s0 in (0..sh.n[0]).step_by(LANES) {
-        let lanes = LANES.min(sh.n[0] - s0);
-        for t in 0..sh.n[1] + lanes - 1 {
-            // the lanes with a row at this step
-            let lo = (t + 1).saturating_sub(sh.n[1]);
-            let hi = lanes.min(t + 1);
-            for c in 0..sh.n[2] {
-                for (j, d) in ds.iter_mut().enumerate().take(hi).skip(lo) {
-                    max_d = max_d.max(voxel3(sys, disp, [s0 + j, t - j, c], d));
+    let disp = atomics(disp);
+    let (n0, n1) = (sh.n[0], sh.n[1]);
+    let groups = n0.div_ceil(LANES);
+    let lanes = |g: usize| LANES.min(n0 - g * LANES);
+    let steps = |g: usize| n1 + lanes(g) - 1;
+    // threads: groups of slices dealt round robin; group g may sweep its step t once group
+    // g - 1 has swept step t + LANES - 1 (its last slice's row t: the slice below g's first)
+    let threads = if sh.len() >= PAR_SWEEP && groups >= 2 {
+        rayon::current_num_threads().min(groups)
+    } else {
+        1
+    };
+    let progress: Vec<AtomicUsize> = (0..groups).map(|_| AtomicUsize::new(0)).collect();
+    let worker = |w: usize| -> f64 {
+        let mut max_d = 0.0f64;
+        let mut ds = [[0.0f64; 3]; LANES];
+        for g in (w..groups).step_by(threads) {
+            let s0 = g * LANES;
+            for t in 0..steps(g) {
+                if g > 0 && threads > 1 {
+                    let need = (t + LANES).min(steps(g - 1));
+                    let mut spins = 0u32;
+                    while progress[g - 1].load(Acquire) < need {
+                        spins += 1;
+                        if spins < 64 {
+                            std::hint::spin_loop();
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
                 }
+                // the lanes with a row at this step
+                let lo = (t + 1).saturating_sub(n1);
+                let hi = lanes(g).min(t + 1);
+                for c in 0..sh.n[2] {
+                    for (j, d) in ds.iter_mut().enumerate().take(hi).skip(lo) {
+                        max_d = max_d.max(voxel3(sys, disp, [s0 + j, t - j, c], d));
+                    }
+                }
+                progress[g].store(t + 1, Release);
             }
         }
-    }
+        max_d
+    };
+    let max_d = if threads == 1 {
+        worker(0)
+    } else {
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = (1..threads)
+                .map(|w| {
+                    let worker = &worker;
+                    sc.spawn(move || worker(w))
+                })
+                .collect();
+            let m0 = worker(0);
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or(f64::NAN))
+                .fold(m0, f64::max)
+        })
+    };
     max_d.sqrt()
 }
 
@@ -708,7 +789,13 @@ mod tests {
         // 9 slices (lane groups of 4, 4, 1), borders, infinite / zero variances, and systems
         // with singular voxels (a tiny λ): where one opens a slice the sweep falls back to
         // DIPY's order, elsewhere the lanes must give the same bits
+        // (the 41x30x27 grid sweeps on 3 threads)
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         for (dims, lambda, zero_grad_at, lanes) in [
+            ([41, 30, 27], 0.7, usize::MAX, true),
             ([9, 7, 6], 0.7, usize::MAX, true),
             ([9, 7, 6], 1e-12, 7, false),
             ([5, 3, 11], 1e-12, 3 * 11, false),
@@ -756,7 +843,7 @@ mod tests {
             let start: Vec<f32> = (0..3 * n).map(|i| 0.1 * h(i, 4)).collect();
             let (mut a, mut b) = (start.clone(), start);
             for _ in 0..3 {
-                let ra = iterate(&sys, &mut a);
+                let ra = pool.install(|| iterate(&sys, &mut a));
                 let rb = iterate_3d_in_order(&sys, &mut b);
                 assert_eq!(ra.to_bits(), rb.to_bits(), "{dims:?} {lambda}");
             }
