@@ -70,6 +70,27 @@ test('register: warped image and fields (ras and itk)', async (t) => {
   t.true(maxDiff(a, b) < 1e-5, `${maxDiff(a, b)}`)
 })
 
+test('register --metric SSD / EM with metric options: as the API', async (t) => {
+  for (const [name, args, opts] of [
+    ['ssd3d_gn_grids', ['--metric', 'SSD', '--step-type', 'gauss_newton'], { metric: 'SSD', stepType: 'gauss_newton' }],
+    ['em3d_demons_grids', ['--metric', 'EM', '--step-type', 'demons', '--double-gradient', 'false'], { metric: 'EM', stepType: 'demons', doubleGradient: false }],
+  ] as const) {
+    const { m, load } = fixture(name)
+    const sPath = join(dir, `${name}.s.nii.gz`)
+    const mPath = join(dir, `${name}.m.nii.gz`)
+    writeVolumeSync(sPath, { data: load('static'), shape: m.static_shape, affine: m.static_affine })
+    writeVolumeSync(mPath, { data: load('moving'), shape: m.moving_shape, affine: m.moving_affine })
+    const out = join(dir, `${name}.w.nii.gz`)
+    const r = await cli('register', sPath, mPath, '--out', out, '--level-iters', (m.level_iters as number[]).join(','), ...args)
+    t.is(r.code, 0, r.stderr)
+    t.regex(r.stdout, new RegExp(`iterations per level \\[${(m.iterations as number[]).join(', ')}\\]`))
+    const s = readVolumeSync(sPath)
+    const mv = readVolumeSync(mPath)
+    const map = registerSyNSync(s, mv, { levelIters: m.level_iters, threads: 1, ...opts })
+    t.true(maxDiff(readVolumeSync(out).data, map.transformSync(mv).data) === 0, name)
+  }
+})
+
 test('register: usage and input errors', async (t) => {
   const img: Volume = { data: new Float32Array(27), shape: [3, 3, 3] }
   const p = join(dir, 'tiny.nii.gz')
@@ -83,7 +104,12 @@ test('register: usage and input errors', async (t) => {
   const r = await cli('register', p, p, '--out', join(dir, 'x.nii.gz'), '--prealign', bad)
   t.not(r.code, 0)
   t.regex(r.stderr, /ERR_FORMAT|16 finite numbers/)
-  const r2 = await cli('register', p, p, '--out', join(dir, 'x.nii.gz'), '--metric', 'SSD')
+  t.is((await cli('register', p, p, '--out', join(dir, 'x.nii.gz'), '--metric', 'SSD', '--step-type', 'newton')).code, 2)
+  t.is((await cli('register', p, p, '--out', join(dir, 'x.nii.gz'), '--metric', 'EM', '--q-levels', 'x')).code, 2)
+  const r2 = await cli('register', p, p, '--out', join(dir, 'x.nii.gz'), '--metric', 'EM', '--q-levels', '1')
   t.not(r2.code, 0)
-  t.regex(r2.stderr, /ERR_UNSUPPORTED/)
+  t.regex(r2.stderr, /ERR_SETTING/)
+  const r3 = await cli('register', p, p, '--out', join(dir, 'x.nii.gz'), '--smooth', '2')
+  t.not(r3.code, 0)
+  t.regex(r3.stderr, /ERR_SETTING/)
 })

@@ -1,5 +1,5 @@
 // SyN registration (registerSyN) against DIPY 1.12.1's SymmetricDiffeomorphicRegistration with
-// the CC metric, through the public API, on the golden fixtures of fixtures/dipy_syn (written by
+// the CC, SSD and EM metrics (both steps of each), through the public API, on the golden fixtures of fixtures/dipy_syn (written by
 // fixtures/dipy_syn/generate.py from DIPY itself).
 //
 // Tolerances (the kernel's own test, crates/fields/tests/dipy_syn.rs, states why):
@@ -12,7 +12,7 @@
 import test from 'ava'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { registerSyN, registerSyNSync, VoxelkitError, type Volume, type VoxelArray } from '../ts/index'
+import { registerSyN, registerSyNSync, VoxelkitError, type RegisterSyNSyncOptions, type SyNIteration, type Volume, type VoxelArray } from '../ts/index'
 import { acode, code } from './helpers/errors'
 
 const DIR = join(__dirname, '..', 'fixtures', 'dipy_syn')
@@ -52,7 +52,15 @@ for (const { name, m } of cases) {
   test(`registerSyN equals DIPY: ${name}`, async (t) => {
     const stat: Volume = { data: arr(m, 'static'), shape: m.static_shape as number[], affine: m.static_affine as number[] }
     const moving: Volume = { data: arr(m, 'moving'), shape: m.moving_shape as number[], affine: m.moving_affine as number[] }
-    const opts = { levelIters: m.level_iters as number[], prealign: (m.prealign as number[] | null) ?? undefined }
+    const mo = (m.metric_options ?? {}) as Record<string, unknown>
+    const opts: RegisterSyNSyncOptions = {
+      levelIters: m.level_iters as number[],
+      prealign: (m.prealign as number[] | null) ?? undefined,
+      ...(m.metric ? { metric: m.metric as 'SSD' | 'EM' } : {}),
+      ...(mo.step_type !== undefined ? { stepType: mo.step_type as 'demons' } : {}),
+      ...(mo.q_levels !== undefined ? { qLevels: mo.q_levels as number } : {}),
+      ...(mo.double_gradient !== undefined ? { doubleGradient: mo.double_gradient as boolean } : {}),
+    }
     const map = registerSyNSync(stat, moving, { ...opts, threads: 1 })
     t.deepEqual(map.iterations, m.iterations as number[])
     const want = m.energies as number[][]
@@ -72,10 +80,22 @@ for (const { name, m } of cases) {
       t.true(maxDiff(wi.data, arr(m, 'warped_inverse')) <= 1e-5)
     }
     t.log(`${name}: iterations ${map.iterations}, energies ${erel}, fields ${df} / ${db} voxel`)
-    let calls = 0
-    const a = await registerSyN(stat, moving, { ...opts, threads: 3, onProgress: () => calls++ })
+    // onProgress: one report per iteration, (level, iteration, energy) as DIPY's energy lists
+    const seen: [number, number, SyNIteration | undefined][] = []
+    const a = await registerSyN(stat, moving, { ...opts, threads: 3, onProgress: (d, n, it) => seen.push([d, n, it]) })
     t.true(same(a.forward.data, map.forward.data) && same(a.backward.data, map.backward.data), 'async at 3 threads')
-    t.true(calls >= 1)
+    const levels = map.iterations.length
+    const fromEnergies = map.energies.flatMap((e, l) => e.map((energy, iteration) => ({ level: levels - 1 - l, iteration, energy })))
+    t.deepEqual(
+      seen.filter((s) => s[2] !== undefined).map((s) => s[2]),
+      fromEnergies,
+    )
+    const total = (m.level_iters as number[]).reduce((x, y) => x + y, 0)
+    t.deepEqual(
+      seen.map((s) => s[0]),
+      [...fromEnergies.map((_, i) => i + 1), ...(fromEnergies.length < total ? [total] : [])],
+    )
+    t.true(seen.every((s) => s[1] === total))
   })
 }
 
@@ -89,8 +109,17 @@ test('registerSyN: bad inputs are coded errors', async (t) => {
   const b = ball(12)
   const one = { levelIters: [1] }
   const cases: [string, string, () => unknown][] = [
-    ['metric SSD', 'ERR_UNSUPPORTED', () => registerSyNSync(b, b, { ...one, metric: 'SSD' })],
-    ['metric EM', 'ERR_UNSUPPORTED', () => registerSyNSync(b, b, { ...one, metric: 'EM' })],
+    ['qLevels < 2', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'EM', qLevels: 1 })],
+    ['qLevels fractional', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'EM', qLevels: 2.5 })],
+    ['qLevels with SSD', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'SSD', qLevels: 16 })],
+    ['smooth with CC', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, smooth: 2 })],
+    ['radius with EM', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'EM', radius: 2 })],
+    ['smooth negative', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'SSD', smooth: -1 })],
+    ['smooth NaN', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'EM', smooth: NaN })],
+    ['innerIter negative', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'SSD', innerIter: -1 })],
+    ['stepType unknown', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'SSD', stepType: 'newton' as 'demons' })],
+    ['doubleGradient not a boolean', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'EM', doubleGradient: 1 as unknown as boolean })],
+    ['SSD: level smaller than 2 voxels', 'ERR_SHAPE', () => registerSyNSync(b, b, { metric: 'SSD', levelIters: [1, 1, 1, 1, 1] })],
     ['metric unknown', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, metric: 'MI' as 'CC' })],
     ['unknown option', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, iters: 3 } as never)],
     ['levelIters empty', 'ERR_SETTING', () => registerSyNSync(b, b, { levelIters: [] })],
@@ -114,7 +143,8 @@ test('registerSyN: bad inputs are coded errors', async (t) => {
     ['threads 0', 'ERR_SETTING', () => registerSyNSync(b, b, { ...one, threads: 0 })],
   ]
   for (const [what, want, f] of cases) t.is(code(f), want, what)
-  t.is(await acode(() => registerSyN(b, b, { ...one, metric: 'SSD' })), 'ERR_UNSUPPORTED')
+  t.is(await acode(() => registerSyN(b, b, { ...one, metric: 'EM', qLevels: 0 })), 'ERR_SETTING')
+  t.is(await acode(() => registerSyN(b, b, { ...one, onProgress: 3 as never })), 'ERR_SETTING')
   const ac = new AbortController()
   ac.abort()
   t.is(await acode(() => registerSyN(b, b, { ...one, signal: ac.signal })), 'ERR_ABORTED')

@@ -7,7 +7,8 @@
 gen writes NAME.static.f64 / NAME.moving.f64 (float64, NIfTI order, identity grids): a smooth
 textured ball and the same ball warped by a known smooth field (DIPY's warp_3d), like the
 fixtures of fixtures/dipy_syn but larger. run times
-SymmetricDiffeomorphicRegistration(CCMetric(3), level_iters).optimize(static, moving) and
+SymmetricDiffeomorphicRegistration(metric, level_iters).optimize(static, moving) (--metric CC,
+SSD or EM with DIPY's defaults) and
 dumps mapping.forward (float64, NIfTI order) for the correctness check.
 """
 
@@ -56,11 +57,12 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--shape", required=True)
     ap.add_argument("--level-iters", default="10,10,5")
+    ap.add_argument("--metric", default="CC", choices=["CC", "SSD", "EM"])
     a = ap.parse_args()
     import numpy as np
     import dipy
     from dipy.align.imwarp import SymmetricDiffeomorphicRegistration
-    from dipy.align.metrics import CCMetric
+    from dipy.align.metrics import CCMetric, EMMetric, SSDMetric
 
     res = result_base("DIPY", [dipy, np])
     shape = tuple(int(s) for s in a.shape.split(","))
@@ -70,7 +72,8 @@ def main():
     iters = [int(k) for k in a.level_iters.split(",")]
 
     def fn():
-        sdr = SymmetricDiffeomorphicRegistration(CCMetric(3), level_iters=iters)
+        metric = {"CC": CCMetric, "SSD": SSDMetric, "EM": EMMetric}[a.metric](3)
+        sdr = SymmetricDiffeomorphicRegistration(metric, level_iters=iters)
         sdr.verbosity = 0
         return sdr.optimize(st, mv)
 

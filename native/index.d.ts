@@ -18,6 +18,16 @@ export declare class JobHandle {
   progress(): Array<number>
 }
 
+/** The per-iteration reports of a running registration, drained by the façade. */
+export declare class SynLog {
+  constructor()
+  /**
+   * The reports since the last call, flat `[level, iteration, energy, ...]` (level: DIPY's
+   * pyramid level, 0 = finest; iteration within the level, from 0).
+   */
+  drain(): Array<number>
+}
+
 export interface BvalsBvecsOut {
   bvals: Float64Array
   /** Row per gradient. */
@@ -311,15 +321,17 @@ export interface ReferenceIn {
 }
 
 /** "SyN registration of `moving` to `static` (DIPY's `SymmetricDiffeomorphicRegistration` \
-with the CC metric); the result is DIPY's `static_to_moving` map." */
-export declare function registerSyn(stat: VolumeIn, moving: VolumeIn, o?: SynOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<SynOut>
+with the CC, SSD or EM metric); the result is DIPY's `static_to_moving` map. `log` \
+receives a report per iteration." */
+export declare function registerSyn(stat: VolumeIn, moving: VolumeIn, o?: SynOptionsIn | undefined | null, log?: SynLog | undefined | null, job?: JobHandle | undefined | null): Promise<SynOut>
 
 /**
  * "SyN registration of `moving` to `static` (DIPY's `SymmetricDiffeomorphicRegistration` \
-with the CC metric); the result is DIPY's `static_to_moving` map."
+with the CC, SSD or EM metric); the result is DIPY's `static_to_moving` map. `log` \
+receives a report per iteration."
  * (Synchronous twin: blocks the calling thread.)
  */
-export declare function registerSynSync(stat: VolumeIn, moving: VolumeIn, o?: SynOptionsIn | undefined | null): SynOut
+export declare function registerSynSync(stat: VolumeIn, moving: VolumeIn, o?: SynOptionsIn | undefined | null, log?: SynLog | undefined | null): SynOut
 
 /** The bytes of the NIfTI-1/2 or attached NRRD file `writeVolume` would write under `name`. */
 export declare function serializeVolume(volume: VolumeIn, name: string, o?: WriteOptionsIn | undefined | null, job?: JobHandle | undefined | null): Promise<Uint8Array>
@@ -365,6 +377,19 @@ export interface SynOptionsIn {
   sigmaDiff?: number
   /** CC: half-width of the correlation window. @default 4 */
   radius?: number
+  /**
+   * SSD / EM: smoothness (the demons step's Gaussian sigma in voxels, or the Gauss-Newton
+   * regularisation weight). @default 4 (SSD), 1 (EM)
+   */
+  smooth?: number
+  /** SSD / EM: Gauss-Seidel sweeps per V-cycle level. @default 10 (SSD), 5 (EM) */
+  innerIter?: number
+  /** SSD / EM: the step. @default 'demons' (SSD), 'gauss_newton' (EM) */
+  stepType?: SynStepType
+  /** EM: quantisation levels (at least 2). @default 256 */
+  qLevels?: number
+  /** EM: add the gradient of the expected image under the other modality. @default true */
+  doubleGradient?: boolean
   /** Pre-alignment, 16 numbers row-major: static world to moving world (DIPY's `prealign`). @default identity */
   prealign?: Array<number>
   /** Threads for this call. @default getThreads() */
@@ -388,6 +413,9 @@ export interface SynOut {
   /** Iterations run per level, coarsest first. */
   iterations: Array<number>
 }
+
+/** Step of the SSD and EM metrics (DIPY's `step_type`). */
+export type SynStepType = 'demons' | 'gauss_newton'
 
 /** "Applies a SyN registration's map to an image (DIPY's `DiffeomorphicMap.transform` / \
 `transform_inverse`)." */

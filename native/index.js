@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.JobHandle = nativeBinding.JobHandle
+module.exports.SynLog = nativeBinding.SynLog
 module.exports.checkThreads = nativeBinding.checkThreads
 module.exports.composeFields = nativeBinding.composeFields
 module.exports.composeFieldsSync = nativeBinding.composeFieldsSync
@@ -874,6 +875,7 @@ module.exports.setThreads = nativeBinding.setThreads
 module.exports.simulatePhantom = nativeBinding.simulatePhantom
 module.exports.SynInterpolation = nativeBinding.SynInterpolation
 module.exports.SynMetric = nativeBinding.SynMetric
+module.exports.SynStepType = nativeBinding.SynStepType
 module.exports.synTransform = nativeBinding.synTransform
 module.exports.synTransformSync = nativeBinding.synTransformSync
 module.exports.warpVolume = nativeBinding.warpVolume

@@ -2,19 +2,24 @@
 import { readFileSync } from 'node:fs'
 import { VoxelkitError } from './errors'
 import { readVolume, writeVolume } from './io'
-import { registerSyN, type SyNMetric } from './syn'
+import { registerSyN, type RegisterSyNOptions, type SyNMetric } from './syn'
 import type { Volume } from './volume'
-import { UsageError, choiceOption, parseCommandLine, printWritten, progressBar, seconds, secondsSince, threadsOption } from './cliKit'
+import { UsageError, choiceOption, numberOption, parseCommandLine, printWritten, progressBar, seconds, secondsSince, threadsOption } from './cliKit'
 
 export const REGISTER_USAGE = `  voxelkit register <static.nii[.gz]> <moving.nii[.gz]> --out FILE [--metric CC]
                     [--level-iters 10,10,5] [--prealign affine.txt] [--forward FILE] [--backward FILE]
                     [--convention ras|itk] [--threads N]
-      SyN registration (DIPY's SymmetricDiffeomorphicRegistration, CC metric): writes the moving
-      image warped onto the static grid (float32), and optionally DIPY's forward / backward
-      displacement fields (float32, static grid; ras: [nx, ny, nz, 3] RAS vectors, itk: ITK/ANTs
-      [nx, ny, nz, 1, 3] LPS vectors). Without --prealign, \`voxelkit warp moving FILE\` with the
-      backward field gives the same warped image. --prealign: 16 numbers (4x4 row-major) mapping
-      static world to moving world coordinates, as DIPY's prealign.
+                    metric options: CC [--sigma-diff 2] [--radius 4];
+                    SSD and EM [--smooth S] [--inner-iter K] [--step-type demons|gauss_newton];
+                    EM [--q-levels 256] [--double-gradient true|false]
+      SyN registration (DIPY's SymmetricDiffeomorphicRegistration; --metric CC (default), SSD or
+      EM, with DIPY's metric defaults: SSD smooth 4, inner-iter 10, demons; EM smooth 1,
+      inner-iter 5, gauss_newton): writes the moving image warped onto the static grid
+      (float32), and optionally DIPY's forward / backward displacement fields (float32, static
+      grid; ras: [nx, ny, nz, 3] RAS vectors, itk: ITK/ANTs [nx, ny, nz, 1, 3] LPS vectors).
+      Without --prealign, \`voxelkit warp moving FILE\` with the backward field gives the same
+      warped image. --prealign: 16 numbers (4x4 row-major) mapping static world to moving world
+      coordinates, as DIPY's prealign.
 `
 
 /** A 4x4 matrix from a text file: 16 numbers separated by white space or commas; `#` starts a comment. */
@@ -49,7 +54,23 @@ function fieldFile(data: Float32Array, shape: number[], affine: number[], conv: 
 
 export async function cmdRegister(args: string[]): Promise<void> {
   const { values, positionals } = parseCommandLine(args, {
-    options: ['out', 'metric', 'level-iters', 'prealign', 'forward', 'backward', 'convention', 'threads'],
+    options: [
+      'out',
+      'metric',
+      'level-iters',
+      'prealign',
+      'forward',
+      'backward',
+      'convention',
+      'threads',
+      'sigma-diff',
+      'radius',
+      'smooth',
+      'inner-iter',
+      'step-type',
+      'q-levels',
+      'double-gradient',
+    ],
     defaults: { metric: 'CC', convention: 'ras' },
     positionals: true,
   })
@@ -64,6 +85,20 @@ export async function cmdRegister(args: string[]): Promise<void> {
       throw new UsageError(`--level-iters must be comma-separated whole numbers, got ${values['level-iters']}`)
     }
   }
+  // metric options: given ones only (the kernel's defaults otherwise; one of another metric is ERR_SETTING)
+  const metricOpts: RegisterSyNOptions = {}
+  for (const [flag, key] of [
+    ['sigma-diff', 'sigmaDiff'],
+    ['radius', 'radius'],
+    ['smooth', 'smooth'],
+    ['inner-iter', 'innerIter'],
+    ['q-levels', 'qLevels'],
+  ] as const) {
+    const v = numberOption(values[flag], flag)
+    if (v !== undefined) metricOpts[key] = v
+  }
+  if (values['step-type'] !== undefined) metricOpts.stepType = choiceOption(values['step-type'], 'step-type', ['demons', 'gauss_newton'] as const)
+  if (values['double-gradient'] !== undefined) metricOpts.doubleGradient = choiceOption(values['double-gradient'], 'double-gradient', ['true', 'false']) === 'true'
   const threads = threadsOption(values.threads)
   const prealign = values.prealign ? readAffine(values.prealign) : undefined
   const t0 = performance.now()
@@ -73,6 +108,7 @@ export async function cmdRegister(args: string[]): Promise<void> {
   const t1 = performance.now()
   const map = await registerSyN(stat, moving, {
     metric,
+    ...metricOpts,
     ...(levelIters ? { levelIters } : {}),
     ...(prealign ? { prealign } : {}),
     ...(threads !== undefined ? { threads } : {}),

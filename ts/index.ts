@@ -36,6 +36,7 @@ export type {
   SynOptionsIn,
   SynMetric,
   SynInterpolation,
+  SynStepType,
 } from './native'
 export { invertField, invertFieldSync, composeFields, composeFieldsSync, warpVolume, warpVolumeSync } from './fields'
 export type {
@@ -54,7 +55,7 @@ export type {
   GridLike,
 } from './fields'
 export { registerSyN, registerSyNSync, SyNMapping } from './syn'
-export type { RegisterSyNOptions, RegisterSyNSyncOptions, SyNMetric, SyNInterpolation, SyNTransformOptions, SyNTransformSyncOptions, SyNGrid } from './syn'
+export type { RegisterSyNOptions, RegisterSyNSyncOptions, SyNMetric, SyNStepType, SyNIteration, SyNInterpolation, SyNTransformOptions, SyNTransformSyncOptions, SyNGrid } from './syn'
 export { setThreads, getThreads } from './jobs'
 export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'

@@ -1,26 +1,52 @@
 import native from './native'
-import type { SynInterpolation, SynMetric, SynOptionsIn, SynOut, SynTransformIn, VolumeIn } from './native'
+import type { JobHandle, SynInterpolation, SynLog, SynMetric, SynOptionsIn, SynOut, SynStepType, SynTransformIn, VolumeIn } from './native'
 import { VoxelkitError, call } from './errors'
 import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, checkOptions, runJob } from './jobs'
 import type { DisplacementField } from './fields'
 import { Volume, affineFromSpacing, checkAffine, checkVolume, voxelsIn } from './volume'
 
-/** Similarity metric of {@link registerSyN}: the generated binding's `SynMetric` ('CC'; 'SSD' and 'EM' are `ERR_UNSUPPORTED` until built). */
+/** Similarity metric of {@link registerSyN}: the generated binding's `SynMetric` ('CC', 'SSD' or 'EM', DIPY's `CCMetric`, `SSDMetric`, `EMMetric`). */
 export type SyNMetric = `${SynMetric}`
 
-/** Options of {@link registerSyNSync}: DIPY's `SymmetricDiffeomorphicRegistration` / `CCMetric` parameters, `syn_registration` defaults (declared once, in the kernel). */
-export interface RegisterSyNSyncOptions extends Omit<SynOptionsIn, 'threads' | 'prealign' | 'metric'>, SyncOptions {
+/** Step of the SSD and EM metrics (DIPY's `step_type`): 'demons' or 'gauss_newton'. */
+export type SyNStepType = `${SynStepType}`
+
+/**
+ * Options of {@link registerSyNSync}: DIPY's `SymmetricDiffeomorphicRegistration` and metric
+ * parameters (CC: `sigmaDiff`, `radius`; SSD and EM: `smooth`, `innerIter`, `stepType`; EM:
+ * `qLevels`, `doubleGradient`), `syn_registration` and the metric classes' defaults (declared
+ * once, in the kernel). An option of another metric than the chosen one is `ERR_SETTING`.
+ */
+export interface RegisterSyNSyncOptions extends Omit<SynOptionsIn, 'threads' | 'prealign' | 'metric' | 'stepType'>, SyncOptions {
   /** @defaultValue 'CC' */
   metric?: SyNMetric
+  /** SSD / EM: the step. @defaultValue 'demons' (SSD), 'gauss_newton' (EM) */
+  stepType?: SyNStepType
   /** Pre-alignment: 16 numbers (4x4 row-major) mapping static world coordinates to moving world coordinates, as DIPY's `prealign` (e.g. an affine registration's result). @defaultValue identity */
   prealign?: number[]
 }
 
-/**
- * Options of {@link registerSyN}. `onProgress` reports `(done, total)` in iterations (`total`
- * is the sum of `levelIters`; a level that converges early skips its remaining iterations).
- */
-export interface RegisterSyNOptions extends RegisterSyNSyncOptions, AsyncOptions {}
+/** One iteration of a registration, as {@link RegisterSyNOptions.onProgress} reports it. */
+export interface SyNIteration {
+  /** DIPY's pyramid level: `levelIters.length - 1` is the coarsest, 0 the finest. */
+  level: number
+  /** The iteration within the level, from 0. */
+  iteration: number
+  /** The energy of this iteration (forward + backward, DIPY's `energy_list` entry). */
+  energy: number
+}
+
+/** Options of {@link registerSyN}. */
+export interface RegisterSyNOptions extends RegisterSyNSyncOptions, Omit<AsyncOptions, 'onProgress'> {
+  /**
+   * Called after every iteration with `(done, total, { level, iteration, energy })`: `done`
+   * iterations of `total` (the sum of `levelIters`; a level that converges early skips its
+   * remaining iterations), and once at the end with `(total, total)` (no third argument) if the
+   * last iteration did not reach `total`. A `(done, total) => void` callback works as for the
+   * other calls.
+   */
+  onProgress?: (done: number, total: number, iteration?: SyNIteration) => void
+}
 
 /** Interpolation of {@link SyNMapping.transform}: 'linear' (float32, as DIPY) or 'nearest' (the image's type; float64 becomes float32). */
 export type SyNInterpolation = `${SynInterpolation}`
@@ -142,6 +168,11 @@ const SYN_OPTIONS: Record<string, OptionType> = {
   invTol: 'number',
   sigmaDiff: 'number',
   radius: 'number',
+  smooth: 'number',
+  innerIter: 'number',
+  stepType: 'string',
+  qLevels: 'number',
+  doubleGradient: 'boolean',
   prealign: 'object',
   threads: 'number',
 }
@@ -186,6 +217,11 @@ function synArgs(stat: Volume, moving: Volume, opts: RegisterSyNSyncOptions, kno
     invTol: opts.invTol,
     sigmaDiff: opts.sigmaDiff,
     radius: opts.radius,
+    smooth: opts.smooth,
+    innerIter: opts.innerIter,
+    stepType: checkChoice(opts.stepType, { demons: 'demons', gauss_newton: 'gauss_newton' } as Record<string, SynStepType>, 'stepType'),
+    qLevels: opts.qLevels,
+    doubleGradient: opts.doubleGradient,
     prealign,
     threads: opts.threads,
   }
@@ -202,9 +238,9 @@ function synArgs(stat: Volume, moving: Volume, opts: RegisterSyNSyncOptions, kno
  * Symmetric diffeomorphic registration (SyN) of `moving` to `static`, off the event loop: DIPY
  * 1.12's `SymmetricDiffeomorphicRegistration(CCMetric(dim), level_iters=[10, 10, 5]).optimize(
  * static, moving, static_grid2world, moving_grid2world, prealign)`, its numerics reproduced
- * (float32 as DIPY; the same fields, energies and iteration counts as DIPY on its fixtures).
- * 2D or 3D images of any numeric type, each on its own grid (`affine`, or `diag(spacing)`, or
- * the identity). Only the CC metric is built: 'SSD' and 'EM' are `ERR_UNSUPPORTED`.
+ * (float32 as DIPY; the same fields, energies and iteration counts as DIPY on its fixtures),
+ * with the CC (default), SSD or EM metric. 2D or 3D images of any numeric type, each on its
+ * own grid (`affine`, or `diag(spacing)`, or the identity).
  *
  * @example
  * ```ts
@@ -216,12 +252,37 @@ function synArgs(stat: Volume, moving: Volume, opts: RegisterSyNSyncOptions, kno
  */
 export async function registerSyN(stat: Volume, moving: Volume, opts: RegisterSyNOptions = {}): Promise<SyNMapping> {
   const p = synArgs(stat, moving, opts, { ...SYN_OPTIONS, ...ASYNC_OPTIONS }, 'registerSyN')
-  const out = await runJob(opts, (job) => native.registerSyn(p.s, p.m, p.o, job))
-  return new SyNMapping(out, p.gm, p.gs)
+  const { onProgress, ...rest } = opts
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new VoxelkitError('ERR_SETTING', 'onProgress must be a function (done, total, iteration) => void')
+  }
+  // per-iteration reports: the kernel logs them, a timer drains the log on this thread
+  const log: SynLog | undefined = onProgress ? new native.SynLog() : undefined
+  let job: JobHandle | undefined
+  let done = 0
+  let total = 0
+  const flush = () => {
+    if (!log || !job) return
+    const e = log.drain()
+    total = job.progress()[1]
+    for (let i = 0; i + 2 < e.length; i += 3) onProgress!(++done, total, { level: e[i], iteration: e[i + 1], energy: e[i + 2] })
+  }
+  const timer = log ? setInterval(flush, 50) : undefined
+  try {
+    const out = await runJob(rest, (j) => {
+      job = j
+      return native.registerSyn(p.s, p.m, p.o, log, j)
+    })
+    flush()
+    if (onProgress && done !== total) onProgress(total, total)
+    return new SyNMapping(out, p.gm, p.gs)
+  } finally {
+    if (timer) clearInterval(timer)
+  }
 }
 
 /** The synchronous twin of {@link registerSyN} (blocks the event loop). */
 export function registerSyNSync(stat: Volume, moving: Volume, opts: RegisterSyNSyncOptions = {}): SyNMapping {
   const p = synArgs(stat, moving, opts, SYN_OPTIONS, 'registerSyNSync')
-  return new SyNMapping(call(() => native.registerSynSync(p.s, p.m, p.o)), p.gm, p.gs)
+  return new SyNMapping(call(() => native.registerSynSync(p.s, p.m, p.o, undefined)), p.gm, p.gs)
 }

@@ -1,16 +1,17 @@
 //! SyN registration (kernel in `voxelkit_fields::syn`): DIPY's
-//! `SymmetricDiffeomorphicRegistration` with the CC metric, and its map's `transform` /
-//! `transform_inverse`.
+//! `SymmetricDiffeomorphicRegistration` with the CC, SSD or EM metric, its per-iteration
+//! reports, and its map's `transform` / `transform_inverse`.
 
 use crate::fields::WarpOut;
 use crate::voxels::{VolumeIn, VoxelOut};
 use crate::{export_op, int_arg, run_async, run_sync, threads, Job, JobHandle, Op};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use std::sync::{Arc, Mutex};
 use voxelkit_core::{with_samples, Control, Result, Sample, VoxelBuf, Voxels};
 use voxelkit_fields::syn::{
-    register_syn as kernel_register, Image, MapGeometry, Metric, SynOptions, SynResult,
-    MAX_LEVEL_ITERS,
+    register_syn as kernel_register, Image, MapGeometry, Metric, StepType, SynOptions, SynResult,
+    MAX_INNER_ITER, MAX_LEVEL_ITERS, MAX_Q_LEVELS,
 };
 use voxelkit_fields::{Affine, Grid};
 
@@ -20,10 +21,20 @@ use voxelkit_fields::{Affine, Grid};
 pub enum SynMetric {
     /// Local cross-correlation (`CCMetric`, `sigma_diff` 2, `radius` 4).
     CC,
-    /// Sum of squared differences: not built yet (`ERR_UNSUPPORTED`).
+    /// Sum of squared differences (`SSDMetric`, `smooth` 4, `inner_iter` 10, demons step).
     SSD,
-    /// Expectation maximisation: not built yet (`ERR_UNSUPPORTED`).
+    /// Expectation maximisation (`EMMetric`, `smooth` 1, `inner_iter` 5, `q_levels` 256,
+    /// `double_gradient`, Gauss-Newton step).
     EM,
+}
+
+/// Step of the SSD and EM metrics (DIPY's `step_type`).
+#[napi(string_enum = "snake_case")]
+pub enum SynStepType {
+    /// The demons step, smoothed by a Gaussian of `smooth` voxels.
+    Demons,
+    /// The Gauss-Newton step (smoothness `smooth`), solved by a multi-resolution Gauss-Seidel V-cycle.
+    GaussNewton,
 }
 
 /// Options of a SyN registration (DIPY's `syn_registration` defaults).
@@ -47,6 +58,17 @@ pub struct SynOptionsIn {
     pub sigma_diff: Option<f64>,
     /// CC: half-width of the correlation window. @default 4
     pub radius: Option<f64>,
+    /// SSD / EM: smoothness (the demons step's Gaussian sigma in voxels, or the Gauss-Newton
+    /// regularisation weight). @default 4 (SSD), 1 (EM)
+    pub smooth: Option<f64>,
+    /// SSD / EM: Gauss-Seidel sweeps per V-cycle level. @default 10 (SSD), 5 (EM)
+    pub inner_iter: Option<f64>,
+    /// SSD / EM: the step. @default 'demons' (SSD), 'gauss_newton' (EM)
+    pub step_type: Option<SynStepType>,
+    /// EM: quantisation levels (at least 2). @default 256
+    pub q_levels: Option<f64>,
+    /// EM: add the gradient of the expected image under the other modality. @default true
+    pub double_gradient: Option<bool>,
     /// Pre-alignment, 16 numbers row-major: static world to moving world (DIPY's `prealign`). @default identity
     pub prealign: Option<Vec<f64>>,
     /// Threads for this call. @default getThreads()
@@ -134,19 +156,58 @@ fn options(o: Option<&SynOptionsIn>) -> Result<SynOptions> {
             None => d.inv_iter,
         },
         inv_tol: o.inv_tol.unwrap_or(d.inv_tol),
-        sigma_diff: o.sigma_diff.unwrap_or(d.sigma_diff),
-        radius: match o.radius {
-            Some(r) => int_arg(r, "radius", 1, 1000)?,
-            None => d.radius,
-        },
+        sigma_diff: o.sigma_diff,
+        radius: o
+            .radius
+            .map(|r| int_arg(r, "radius", 1, 1000))
+            .transpose()?,
+        smooth: o.smooth,
+        inner_iter: o
+            .inner_iter
+            .map(|k| int_arg(k, "innerIter", 0, MAX_INNER_ITER as u64))
+            .transpose()?,
+        step_type: o.step_type.as_ref().map(|t| match t {
+            SynStepType::Demons => StepType::Demons,
+            SynStepType::GaussNewton => StepType::GaussNewton,
+        }),
+        q_levels: o
+            .q_levels
+            .map(|q| int_arg(q, "qLevels", 2, MAX_Q_LEVELS as u64))
+            .transpose()?,
+        double_gradient: o.double_gradient,
         threads: threads(o.threads)?,
     })
+}
+
+/// The per-iteration reports of a running registration, drained by the façade.
+#[napi]
+pub struct SynLog {
+    entries: Arc<Mutex<Vec<f64>>>,
+}
+
+#[napi]
+impl SynLog {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        SynLog {
+            entries: Arc::default(),
+        }
+    }
+
+    /// The reports since the last call, flat `[level, iteration, energy, ...]` (level: DIPY's
+    /// pyramid level, 0 = finest; iteration within the level, from 0).
+    #[napi]
+    pub fn drain(&self) -> Vec<f64> {
+        std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 pub struct Register {
     stat: VolumeIn,
     moving: VolumeIn,
     o: Option<SynOptionsIn>,
+    log: Option<Arc<Mutex<Vec<f64>>>>,
 }
 
 impl Op for Register {
@@ -161,6 +222,16 @@ impl Op for Register {
             Some(p) => Some(affine16(p, "prealign", gs.ndim)?),
             None => None,
         };
+        let log = self.log.clone();
+        let report = move |level: usize, iteration: usize, energy: f64| {
+            if let Some(l) = &log {
+                l.lock().unwrap_or_else(|e| e.into_inner()).extend([
+                    level as f64,
+                    iteration as f64,
+                    energy,
+                ]);
+            }
+        };
         kernel_register(
             Image {
                 data: &s,
@@ -172,7 +243,7 @@ impl Op for Register {
             },
             pre.as_ref(),
             &opts,
-            None,
+            Some(&report),
             ctl,
         )
     }
@@ -180,9 +251,10 @@ impl Op for Register {
 
 export_op!(
     "SyN registration of `moving` to `static` (DIPY's `SymmetricDiffeomorphicRegistration` \
-     with the CC metric); the result is DIPY's `static_to_moving` map."
-    register_syn / register_syn_sync(stat: VolumeIn, moving: VolumeIn, o: Option<SynOptionsIn>)
-        -> Register, SynOut, "Promise<SynOut>" = Ok::<_, napi::Error>(Register { stat, moving, o })
+     with the CC, SSD or EM metric); the result is DIPY's `static_to_moving` map. `log` \
+     receives a report per iteration."
+    register_syn / register_syn_sync(stat: VolumeIn, moving: VolumeIn, o: Option<SynOptionsIn>, log: Option<&SynLog>)
+        -> Register, SynOut, "Promise<SynOut>" = Ok::<_, napi::Error>(Register { stat, moving, o, log: log.map(|l| l.entries.clone()) })
 );
 
 /// Interpolation of a SyN transform.

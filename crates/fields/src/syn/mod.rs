@@ -1,26 +1,29 @@
 //! Symmetric diffeomorphic registration (SyN) with DIPY 1.12's semantics:
 //! `dipy.align.imwarp.SymmetricDiffeomorphicRegistration.optimize` with the cross-correlation
-//! metric (`dipy.align.metrics.CCMetric`), as `dipy.align.syn_registration` calls it.
+//! (`dipy.align.metrics.CCMetric`), sum-of-squared-differences (`SSDMetric`) or
+//! expectation-maximisation (`EMMetric`) metric, as `dipy.align.syn_registration` calls it.
 //!
 //! Per level, coarsest first (the scale spaces of [`scale`]): both images are warped to the
-//! reference grid by the current half-transforms, the CC factors, gradients and steps are
-//! formed ([`cc`]), each step is smoothed (Gaussian, `sigma_diff`), zeroed on the grid's
-//! border, divided by its largest norm in voxels and composed into its half-transform with
-//! `step_length`; the two half-transforms are then re-inverted (four fixed-point inversions,
-//! each started from the previous inverse). A level stops after its iteration budget or when
-//! the derivative of a quadratic fitted to the last 12 energies (normalised by their sum) is at
-//! most `opt_tol`. The result maps static to moving:
-//! `forward = compose(moving.forward, static.backward)`, `backward = compose(static.forward,
-//! moving.backward)` on the finest grid, as DIPY's `static_to_moving` (an inverse
-//! `DiffeomorphicMap`).
+//! reference grid by the current half-transforms, the metric forms its forward and backward
+//! steps ([`cc`]; [`ssd`] and [`em`]: a demons step, smoothed, or a Gauss-Newton step solved by
+//! a multi-resolution V-cycle), each step is zeroed on the grid's border, divided by its largest
+//! norm in voxels and composed into its half-transform with `step_length`; the two
+//! half-transforms are then re-inverted (four fixed-point inversions, each started from the
+//! previous inverse). A level stops after its iteration budget or when the derivative of a
+//! quadratic fitted to the last 12 energies (normalised by their sum) is at most `opt_tol`. The
+//! result maps static to moving: `forward = compose(moving.forward, static.backward)`,
+//! `backward = compose(static.forward, moving.backward)` on the finest grid, as DIPY's
+//! `static_to_moving` (an inverse `DiffeomorphicMap`).
 //!
 //! DIPY keeps every image and field in float32 here; so does this port. Affine products and
 //! inverses are formed in float64 with plain loops (DIPY uses BLAS and LAPACK), so the two can
 //! differ in the last bits of the matrices.
 
 pub mod cc;
+pub mod em;
 pub mod gauss;
 pub mod scale;
+pub mod ssd;
 
 use crate::affine::Affine;
 use crate::compose::compose_fields;
@@ -32,18 +35,31 @@ use rayon::prelude::*;
 use scale::ScaleSpace;
 use voxelkit_core::{Control, Error, Result};
 
-/// Similarity metric. Only CC is built.
+/// Similarity metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
     /// Local cross-correlation (`CCMetric`).
     Cc,
-    /// Sum of squared differences (`SSDMetric`): not built yet.
+    /// Sum of squared differences (`SSDMetric`).
     Ssd,
-    /// Expectation maximisation (`EMMetric`): not built yet.
+    /// Expectation maximisation (`EMMetric`).
     Em,
 }
 
-/// Options of [`register_syn`] (DIPY's names in brackets), defaults as `syn_registration`.
+/// The step of the SSD and EM metrics (DIPY's `step_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepType {
+    /// `'demons'`: the demons step, smoothed by a Gaussian of `smooth` voxels.
+    Demons,
+    /// `'gauss_newton'`: the Gauss-Newton step of the regularised linearised energy
+    /// (smoothness `smooth`), solved by a multi-resolution Gauss-Seidel V-cycle.
+    GaussNewton,
+}
+
+/// Options of [`register_syn`] (DIPY's names in brackets), defaults as `syn_registration` and
+/// DIPY's metric classes. The metric options are `None` for "the metric's default" (the
+/// accessors [`SynOptions::smooth`] etc. resolve them); giving one that the chosen metric does
+/// not have is an `ERR_SETTING`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynOptions {
     pub metric: Metric,
@@ -60,9 +76,19 @@ pub struct SynOptions {
     /// `inv_tol`. Default 1e-3.
     pub inv_tol: f64,
     /// CC `sigma_diff`. Default 2.
-    pub sigma_diff: f64,
+    pub sigma_diff: Option<f64>,
     /// CC `radius`. Default 4.
-    pub radius: usize,
+    pub radius: Option<usize>,
+    /// SSD / EM `smooth`. Default 4 (SSD), 1 (EM).
+    pub smooth: Option<f64>,
+    /// SSD / EM `inner_iter`. Default 10 (SSD), 5 (EM).
+    pub inner_iter: Option<usize>,
+    /// SSD / EM `step_type`. Default demons (SSD), Gauss-Newton (EM).
+    pub step_type: Option<StepType>,
+    /// EM `q_levels`. Default 256.
+    pub q_levels: Option<usize>,
+    /// EM `double_gradient`. Default true.
+    pub double_gradient: Option<bool>,
     pub threads: Option<usize>,
 }
 
@@ -76,12 +102,59 @@ impl Default for SynOptions {
             opt_tol: 1e-5,
             inv_iter: 20,
             inv_tol: 1e-3,
-            sigma_diff: 2.0,
-            radius: 4,
+            sigma_diff: None,
+            radius: None,
+            smooth: None,
+            inner_iter: None,
+            step_type: None,
+            q_levels: None,
+            double_gradient: None,
             threads: None,
         }
     }
 }
+
+impl SynOptions {
+    /// CC `sigma_diff` (default 2).
+    pub fn sigma_diff(&self) -> f64 {
+        self.sigma_diff.unwrap_or(2.0)
+    }
+    /// CC `radius` (default 4).
+    pub fn radius(&self) -> usize {
+        self.radius.unwrap_or(4)
+    }
+    /// SSD / EM `smooth` (default 4 for SSD, 1 for EM).
+    pub fn smooth(&self) -> f64 {
+        self.smooth
+            .unwrap_or(if self.metric == Metric::Em { 1.0 } else { 4.0 })
+    }
+    /// SSD / EM `inner_iter` (default 10 for SSD, 5 for EM).
+    pub fn inner_iter(&self) -> usize {
+        self.inner_iter
+            .unwrap_or(if self.metric == Metric::Em { 5 } else { 10 })
+    }
+    /// SSD / EM `step_type` (default demons for SSD, Gauss-Newton for EM).
+    pub fn step_type(&self) -> StepType {
+        self.step_type.unwrap_or(if self.metric == Metric::Em {
+            StepType::GaussNewton
+        } else {
+            StepType::Demons
+        })
+    }
+    /// EM `q_levels` (default 256).
+    pub fn q_levels(&self) -> usize {
+        self.q_levels.unwrap_or(256)
+    }
+    /// EM `double_gradient` (default true).
+    pub fn double_gradient(&self) -> bool {
+        self.double_gradient.unwrap_or(true)
+    }
+}
+
+/// Largest accepted `inner_iter`.
+pub const MAX_INNER_ITER: usize = 1000;
+/// Largest accepted `q_levels`.
+pub const MAX_Q_LEVELS: usize = 1 << 20;
 
 /// DIPY's `energy_window`.
 pub const ENERGY_WINDOW: usize = 12;
@@ -323,13 +396,43 @@ pub struct Image<'a> {
 pub type OnIter<'a> = &'a (dyn Fn(usize, usize, f64) + Sync);
 
 fn check_options(o: &SynOptions) -> Result<()> {
-    match o.metric {
-        Metric::Cc => {}
-        Metric::Ssd | Metric::Em => {
-            return Err(Error::unsupported(
-                "metric: only 'CC' is built so far ('SSD' and 'EM' are not)",
-            ))
+    let name = match o.metric {
+        Metric::Cc => "CC",
+        Metric::Ssd => "SSD",
+        Metric::Em => "EM",
+    };
+    for (given, opt, owners) in [
+        (o.sigma_diff.is_some(), "sigmaDiff", "CC"),
+        (o.radius.is_some(), "radius", "CC"),
+        (o.smooth.is_some(), "smooth", "SSD and EM"),
+        (o.inner_iter.is_some(), "innerIter", "SSD and EM"),
+        (o.step_type.is_some(), "stepType", "SSD and EM"),
+        (o.q_levels.is_some(), "qLevels", "EM"),
+        (o.double_gradient.is_some(), "doubleGradient", "EM"),
+    ] {
+        if given && !owners.split(" and ").any(|m| m == name) {
+            return Err(Error::setting(format!(
+                "{opt} is an option of the {owners} metric, not of {name}"
+            )));
         }
+    }
+    let s = o.smooth();
+    if !(s.is_finite() && s >= 0.0) {
+        return Err(Error::setting(format!(
+            "smooth must be a finite number >= 0, got {s}"
+        )));
+    }
+    if o.inner_iter() > MAX_INNER_ITER {
+        return Err(Error::setting(format!(
+            "innerIter must be an integer from 0 to {MAX_INNER_ITER}, got {}",
+            o.inner_iter()
+        )));
+    }
+    if !(2..=MAX_Q_LEVELS).contains(&o.q_levels()) {
+        return Err(Error::setting(format!(
+            "qLevels must be an integer from 2 to {MAX_Q_LEVELS}, got {}",
+            o.q_levels()
+        )));
     }
     if o.level_iters.is_empty() || o.level_iters.len() > 16 {
         return Err(Error::setting(format!(
@@ -352,7 +455,7 @@ fn check_options(o: &SynOptions) -> Result<()> {
         }
     };
     pos("stepLength", o.step_length)?;
-    pos("sigmaDiff", o.sigma_diff)?;
+    pos("sigmaDiff", o.sigma_diff())?;
     if !(o.ss_sigma_factor.is_finite() && o.ss_sigma_factor >= 0.0) {
         return Err(Error::setting(format!(
             "ssSigmaFactor must be a finite number >= 0, got {}",
@@ -378,10 +481,10 @@ fn check_options(o: &SynOptions) -> Result<()> {
             o.inv_iter
         )));
     }
-    if o.radius == 0 || o.radius > 1000 {
+    if o.radius() == 0 || o.radius() > 1000 {
         return Err(Error::setting(format!(
             "radius must be an integer from 1 to 1000, got {}",
-            o.radius
+            o.radius()
         )));
     }
     Ok(())
@@ -530,13 +633,25 @@ fn optimize(
         o.ss_sigma_factor,
         "moving",
     )?;
-    let min = 2 * o.radius + 1;
+    // CC needs its whole window on every level; the SSD / EM gradients need two voxels per axis
+    let min = if o.metric == Metric::Cc {
+        2 * o.radius() + 1
+    } else {
+        2
+    };
     for l in &sss.levels {
         if l.dims.iter().take(ndim).any(|&s| s < min) {
-            return Err(Error::shape(format!(
-                "the static image's pyramid level {:?} is smaller than the CC window ({min} = 2 radius + 1) along an axis: use fewer levels or a smaller radius",
-                &l.dims[..ndim]
-            )));
+            return Err(Error::shape(if o.metric == Metric::Cc {
+                format!(
+                    "the static image's pyramid level {:?} is smaller than the CC window ({min} = 2 radius + 1) along an axis: use fewer levels or a smaller radius",
+                    &l.dims[..ndim]
+                )
+            } else {
+                format!(
+                    "the static image's pyramid level {:?} has fewer than 2 voxels along an axis: use fewer levels",
+                    &l.dims[..ndim]
+                )
+            }));
         }
     }
     let sw2g = stat.grid.affine.inverse("static")?;
@@ -604,22 +719,54 @@ fn optimize(
             )?;
             outer.check()?;
             // the metric
-            let fac = if ndim == 3 {
-                cc::factors_3d(&ws, &wm, lv.dims, o.radius)
-            } else {
-                cc::factors_2d(&ws, &wm, lv.dims, o.radius)
+            let ctx = StepContext {
+                lv,
+                level,
+                levels,
+                ndim,
+                direction: &sss.direction,
+                o,
             };
-            let grad_m = oriented_gradient(&wm, lv, &sss.direction, ndim);
-            let grad_s = oriented_gradient(&ws, lv, &sss.direction, ndim);
-            let (fw, energy) = cc::step(&grad_s, &fac, lv.dims, ndim, o.radius, true);
-            let fw = prepare_step(fw, lv, ndim, o.sigma_diff);
+            let (fw, fe, bw, be) = match o.metric {
+                Metric::Cc => cc_steps(&ctx, &ws, &wm),
+                Metric::Ssd => ssd_steps(&ctx, &ws, &wm, None),
+                Metric::Em => {
+                    // the images' masks (level image > 0) carried to the reference grid by
+                    // nearest neighbour (DIPY's `use_*_image_dynamics`)
+                    let pos = |img: &[f32]| -> Vec<i32> {
+                        img.iter().map(|&v| i32::from(v > 0.0)).collect()
+                    };
+                    let sm = warp_nearest_affines(
+                        &pos(&sss.levels[level].image),
+                        stat.grid,
+                        Field::new(&smap.backward, &lgrid, "field")?,
+                        Some(smap.w2g.mul(&s)),
+                        sw2g.mul(&s),
+                        sw2g,
+                        lgrid.clone(),
+                        o.threads,
+                        ctl,
+                    )?;
+                    let mm = warp_nearest_affines(
+                        &pos(&mss.levels[level].image),
+                        moving.grid,
+                        Field::new(&mmap.backward, &lgrid, "field")?,
+                        Some(mmap.w2g.mul(&s)),
+                        mw2g.mul(&ps),
+                        mul_opt(Some(&mw2g), pre_inv.as_ref()).expect("some"),
+                        lgrid.clone(),
+                        o.threads,
+                        ctl,
+                    )?;
+                    let mask: Vec<bool> = sm.iter().zip(&mm).map(|(a, b)| a * b != 0).collect();
+                    ssd_steps(&ctx, &ws, &wm, Some(&mask))
+                }
+            };
+            let fw = prepare_step(fw, lv, ndim);
             smap.forward = compose_into(&smap.forward, &fw, &lgrid, o.step_length, o, ctl)?;
-            let (bw, _) = cc::step(&grad_m, &fac, lv.dims, ndim, o.radius, false);
-            drop(fac);
-            let bw = prepare_step(bw, lv, ndim, o.sigma_diff);
+            let bw = prepare_step(bw, lv, ndim);
             mmap.forward = compose_into(&mmap.forward, &bw, &lgrid, o.step_length, o, ctl)?;
-            // DIPY's backward energy is the metric's stored (forward) energy
-            let total = energy + energy;
+            let total = fe + be;
             let der = if elist.len() >= ENERGY_WINDOW {
                 energy_derivative(&elist)
             } else {
@@ -677,6 +824,142 @@ fn optimize(
     })
 }
 
+/// What a metric needs to know about the level being optimised.
+struct StepContext<'a> {
+    lv: &'a scale::Level,
+    /// DIPY's level index (0 = finest).
+    level: usize,
+    levels: usize,
+    ndim: usize,
+    direction: &'a Affine,
+    o: &'a SynOptions,
+}
+
+/// The CC metric's forward and backward steps (smoothed, planar) and energies.
+fn cc_steps(c: &StepContext<'_>, ws: &[f32], wm: &[f32]) -> (Vec<f32>, f64, Vec<f32>, f64) {
+    let (lv, ndim, radius) = (c.lv, c.ndim, c.o.radius());
+    let fac = if ndim == 3 {
+        cc::factors_3d(ws, wm, lv.dims, radius)
+    } else {
+        cc::factors_2d(ws, wm, lv.dims, radius)
+    };
+    let grad_m = oriented_gradient(wm, lv, c.direction, ndim);
+    let grad_s = oriented_gradient(ws, lv, c.direction, ndim);
+    let (mut fw, energy) = cc::step(&grad_s, &fac, lv.dims, ndim, radius, true);
+    let (mut bw, _) = cc::step(&grad_m, &fac, lv.dims, ndim, radius, false);
+    smooth_step(&mut fw, lv.dims, ndim, c.o.sigma_diff());
+    smooth_step(&mut bw, lv.dims, ndim, c.o.sigma_diff());
+    // DIPY's backward energy is the metric's stored (forward) energy
+    (fw, energy, bw, energy)
+}
+
+/// The SSD (`mask` None) or EM (`mask`: the sampling mask) metric's forward and backward steps
+/// (planar; demons steps smoothed) and energies (DIPY's `initialize_iteration`,
+/// `compute_forward`, `compute_backward`).
+fn ssd_steps(
+    c: &StepContext<'_>,
+    ws: &[f32],
+    wm: &[f32],
+    mask: Option<&[bool]>,
+) -> (Vec<f32>, f64, Vec<f32>, f64) {
+    let (lv, ndim, o) = (c.lv, c.ndim, c.o);
+    let dims = lv.dims;
+    let mut grad_m = oriented_gradient(wm, lv, c.direction, ndim);
+    let mut grad_s = oriented_gradient(ws, lv, c.direction, ndim);
+    let ws_c = ssd::scalar_to_c(ws, dims);
+    let wm_c = ssd::scalar_to_c(wm, dims);
+    // EM: each image's classes, the other image's mean and variance per class (C order)
+    let em = mask.map(|mask| {
+        let mask_c: Vec<bool> = {
+            let m: Vec<f32> = mask.iter().map(|&b| f32::from(u8::from(b))).collect();
+            ssd::scalar_to_c(&m, dims)
+                .iter()
+                .map(|&v| v != 0.0)
+                .collect()
+        };
+        let q = o.q_levels();
+        let fields = |img: &[f32], other: &[f32]| -> (Vec<f32>, Vec<f32>) {
+            let labels = em::quantize_positive(img, q);
+            let (mut means, vars) = em::class_stats(&mask_c, other, q, &labels);
+            means[0] = 0.0;
+            let mf = labels.iter().map(|&l| means[l as usize]).collect();
+            let sf = labels.iter().map(|&l| vars[l as usize]).collect();
+            (mf, sf)
+        };
+        let (s_means, s_sigma) = fields(&ws_c, &wm_c);
+        let (m_means, m_sigma) = fields(&wm_c, &ws_c);
+        (s_means, s_sigma, m_means, m_sigma)
+    });
+    if let (Some((s_means, _, m_means, _)), true) = (&em, o.double_gradient()) {
+        // the gradient of the expected image under the other modality, added unscaled
+        for (grad, means) in [(&mut grad_m, s_means), (&mut grad_s, m_means)] {
+            let g = cc::gradient(&ssd::scalar_from_c(means, dims), dims, ndim);
+            for (gc, add) in grad.iter_mut().zip(&g) {
+                gc.par_iter_mut()
+                    .with_min_len(4096)
+                    .zip(add)
+                    .for_each(|(a, b)| *a += *b);
+            }
+        }
+    }
+    let grad_s = ssd::vector_to_c(&grad_s, dims);
+    let grad_m = ssd::vector_to_c(&grad_m, dims);
+    let sub = |a: &[f32], b: &[f32]| -> Vec<f32> {
+        a.par_iter()
+            .with_min_len(4096)
+            .zip(b)
+            .map(|(x, y)| x - y)
+            .collect()
+    };
+    let shape = ssd::Shape::new(dims, ndim);
+    let step = |delta: &[f32], sigma: Option<&[f32]>, grad: &[f32]| -> (Vec<f32>, f64) {
+        let (st, e) = match o.step_type() {
+            StepType::Demons => {
+                let sp = &lv.spacing;
+                let mut ss = sp[0] * sp[0] + sp[1] * sp[1];
+                if ndim == 3 {
+                    ss += sp[2] * sp[2];
+                }
+                ssd::demons_step(delta, sigma, grad, ndim, ss / ndim as f64)
+            }
+            StepType::GaussNewton => {
+                let mut d = vec![0.0f32; delta.len() * ndim];
+                let sys = ssd::System {
+                    shape,
+                    delta,
+                    sigma,
+                    grad,
+                    target: None,
+                    lambda: o.smooth(),
+                };
+                let e = ssd::v_cycle(c.levels - c.level, o.inner_iter(), &sys, &mut d);
+                (d, e)
+            }
+        };
+        let mut st = ssd::vector_from_c(&st, dims, ndim);
+        if o.step_type() == StepType::Demons {
+            smooth_step(&mut st, dims, ndim, o.smooth());
+        }
+        (st, e)
+    };
+    let gn = o.step_type() == StepType::GaussNewton;
+    let ((fw, fe), (bw, be)) = match &em {
+        None => (
+            step(&sub(&ws_c, &wm_c), None, &grad_s),
+            step(&sub(&wm_c, &ws_c), None, &grad_m),
+        ),
+        Some((s_means, s_sigma, m_means, m_sigma)) if gn => (
+            step(&sub(s_means, &wm_c), Some(s_sigma), &grad_s),
+            step(&sub(m_means, &ws_c), Some(m_sigma), &grad_m),
+        ),
+        Some((s_means, s_sigma, m_means, m_sigma)) => (
+            step(&sub(&ws_c, m_means), Some(m_sigma), &grad_s),
+            step(&sub(&wm_c, s_means), Some(s_sigma), &grad_m),
+        ),
+    };
+    (fw, fe, bw, be)
+}
+
 /// `x -> d(x) + t s(x + d(x))` on the level grid (DIPY's `update`).
 fn compose_into(
     d: &[f32],
@@ -728,14 +1011,18 @@ fn oriented_gradient(img: &[f32], lv: &scale::Level, dir: &Affine, ndim: usize) 
         .collect()
 }
 
-/// Smooths each component (`sigma_diff`), zeroes the grid's border, and divides by the largest
-/// norm in voxels (DIPY's `compute_forward` / `compute_backward` and `_iterate`).
-fn prepare_step(mut st: Vec<f32>, lv: &scale::Level, ndim: usize, sigma: f64) -> Vec<f32> {
-    let dims = lv.dims;
+/// Smooths each of the `ndim` planes of a step with SciPy's `gaussian_filter(sigma)`.
+fn smooth_step(st: &mut [f32], dims: [usize; 3], ndim: usize, sigma: f64) {
     let n = dims[0] * dims[1] * dims[2];
     for c in 0..ndim {
         gauss::gaussian_filter(&mut st[c * n..(c + 1) * n], dims, ndim, &[sigma; 3]);
     }
+}
+
+/// Zeroes the grid's border and divides by the largest norm in voxels (DIPY's `_iterate`).
+fn prepare_step(mut st: Vec<f32>, lv: &scale::Level, ndim: usize) -> Vec<f32> {
+    let dims = lv.dims;
+    let n = dims[0] * dims[1] * dims[2];
     for c in 0..ndim {
         let plane = &mut st[c * n..(c + 1) * n];
         plane
@@ -825,16 +1112,6 @@ mod tests {
             ..SynOptions::default()
         };
         let code = |r: Result<SynResult>| r.unwrap_err().code;
-        for (metric, want) in [
-            (Metric::Ssd, Code::Unsupported),
-            (Metric::Em, Code::Unsupported),
-        ] {
-            let o = SynOptions {
-                metric,
-                ..one.clone()
-            };
-            assert_eq!(code(run(&s, &g, &s, &g, None, &o)), want);
-        }
         let bad = [
             SynOptions {
                 level_iters: vec![],
@@ -861,7 +1138,41 @@ mod tests {
                 ..one.clone()
             },
             SynOptions {
-                radius: 0,
+                radius: Some(0),
+                ..one.clone()
+            },
+            SynOptions {
+                smooth: Some(1.0),
+                ..one.clone()
+            },
+            SynOptions {
+                metric: Metric::Ssd,
+                q_levels: Some(16),
+                ..one.clone()
+            },
+            SynOptions {
+                metric: Metric::Em,
+                radius: Some(2),
+                ..one.clone()
+            },
+            SynOptions {
+                metric: Metric::Ssd,
+                smooth: Some(-1.0),
+                ..one.clone()
+            },
+            SynOptions {
+                metric: Metric::Em,
+                smooth: Some(f64::NAN),
+                ..one.clone()
+            },
+            SynOptions {
+                metric: Metric::Em,
+                q_levels: Some(1),
+                ..one.clone()
+            },
+            SynOptions {
+                metric: Metric::Ssd,
+                inner_iter: Some(MAX_INNER_ITER + 1),
                 ..one.clone()
             },
             SynOptions {
