@@ -45,6 +45,7 @@ pub use compose::{compose_fields, ComposeStats};
 pub use invert::{invert_field, InvertOptions, InvertStats};
 pub use warp::{
     warp_linear, warp_linear_affines, warp_linear_affines_f32, warp_nearest, warp_nearest_affines,
+    WarpMaps,
 };
 
 use voxelkit_core::{Error, Result};

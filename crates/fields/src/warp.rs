@@ -19,14 +19,18 @@ use crate::lanes::{avx2_or_baseline, corners, gather, has_avx2, lanes_ok, Corner
 use crate::{Field, Grid, Real};
 use voxelkit_core::{Control, Error, Result, Sample};
 
-struct Maps {
-    a: Option<Affine>,
-    b: Affine,
-    c: Affine,
-    out: Grid,
+/// The matrices of DIPY's warps (`warp_3d(volume, d1, affine_idx_in = a, affine_idx_out = b,
+/// affine_disp = c, out_shape)`): output voxel `i` of `out` takes `moving(c d(a i) + b i)`, the
+/// field read at the voxel itself when `a` is `None`.
+#[derive(Clone, Debug)]
+pub struct WarpMaps {
+    pub a: Option<Affine>,
+    pub b: Affine,
+    pub c: Affine,
+    pub out: Grid,
 }
 
-fn maps(mgrid: &Grid, field: &Field<'_, impl Real>, reference: Option<&Grid>) -> Result<Maps> {
+fn maps(mgrid: &Grid, field: &Field<'_, impl Real>, reference: Option<&Grid>) -> Result<WarpMaps> {
     let nd = field.grid.ndim;
     if mgrid.ndim != nd {
         return Err(Error::shape(format!(
@@ -48,7 +52,7 @@ fn maps(mgrid: &Grid, field: &Field<'_, impl Real>, reference: Option<&Grid>) ->
         None => None,
         Some(r) => Some(field.grid.affine.inverse("field")?.mul(&r.affine)),
     };
-    Ok(Maps {
+    Ok(WarpMaps {
         a,
         b: tinv.mul(&out.affine),
         c: tinv,
@@ -59,7 +63,7 @@ fn maps(mgrid: &Grid, field: &Field<'_, impl Real>, reference: Option<&Grid>) ->
 /// Position in the moving image's voxel coordinates for output voxel `xyz` (index `v`).
 #[inline(always)]
 fn target<T: Real, const D: usize>(
-    m: &Maps,
+    m: &WarpMaps,
     fp: &[&[T]; D],
     fdims: &Dims,
     v: usize,
@@ -106,7 +110,7 @@ fn prepare<S>(
     field: &Field<'_, impl Real>,
     reference: Option<&Grid>,
     threads: Option<usize>,
-) -> Result<Maps> {
+) -> Result<WarpMaps> {
     if moving.len() != mgrid.nvox() {
         return Err(Error::shape(format!(
             "the moving image holds {} values but its grid {:?} needs {}",
@@ -124,7 +128,7 @@ fn run_warp<S: Copy + Send + Sync, O: Copy + Default + Send + Sync, T: Real, con
     moving: &[S],
     mgrid: &Grid,
     field: &Field<'_, T>,
-    m: &Maps,
+    m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
     sample: impl Fn(&[S], &Dims, [f64; 3]) -> O + Sync + Send,
@@ -155,7 +159,7 @@ fn run_warp<S: Copy + Send + Sync, O: Copy + Default + Send + Sync, T: Real, con
 
 /// Everything a linear 3D warp chunk needs.
 struct Lin<'a, S, T> {
-    m: &'a Maps,
+    m: &'a WarpMaps,
     fp: [&'a [T]; 3],
     fdims: Dims,
     mdims: Dims,
@@ -234,7 +238,7 @@ fn warp_linear3<S: Sample, T: Real>(
     moving: &[S],
     mgrid: &Grid,
     field: &Field<'_, T>,
-    m: &Maps,
+    m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
@@ -265,7 +269,7 @@ fn linear_along<S: Sample, T: Real>(
     moving: &[S],
     mgrid: &Grid,
     field: &Field<'_, T>,
-    m: &Maps,
+    m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
@@ -283,7 +287,7 @@ fn nearest_along<S: Copy + Default + Send + Sync, T: Real>(
     moving: &[S],
     mgrid: &Grid,
     field: &Field<'_, T>,
-    m: &Maps,
+    m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<S>> {
@@ -298,21 +302,19 @@ fn nearest_along<S: Copy + Default + Send + Sync, T: Real>(
     }
 }
 
-/// The maps of DIPY's explicit-matrix warps (`a`, `b`, `c`, the output grid), once the image,
-/// the field and the output grid are checked to agree.
-fn explicit_maps<T: Real>(
+/// Checks that the image, the field and the output grid of explicit maps agree.
+fn check_maps<T: Real>(
     moving_len: usize,
     mgrid: &Grid,
     field: &Field<'_, T>,
-    (a, b, c): (Option<Affine>, Affine, Affine),
-    out: Grid,
-) -> Result<Maps> {
-    if moving_len != mgrid.nvox() || mgrid.ndim != field.grid.ndim || out.ndim != mgrid.ndim {
+    m: &WarpMaps,
+) -> Result<()> {
+    if moving_len != mgrid.nvox() || mgrid.ndim != field.grid.ndim || m.out.ndim != mgrid.ndim {
         return Err(Error::shape(
             "warp: the image, the field and the output grid do not agree",
         ));
     }
-    Ok(Maps { a, b, c, out })
+    Ok(())
 }
 
 /// Warps `moving` (on `mgrid`) through `field` with trilinear (bilinear in 2D) interpolation,
@@ -329,67 +331,54 @@ pub fn warp_linear<S: Sample, T: Real>(
     linear_along(moving, mgrid, &field, &m, threads, ctl)
 }
 
-/// DIPY's `warp_3d` / `warp_2d` called with explicit matrices, as `DiffeomorphicMap` does:
-/// output voxel `i` of `out` takes `moving(c d(a i) + b i)` (the field read at the voxel itself
-/// when `a` is `None`), trilinear in float64.
-#[allow(clippy::too_many_arguments)]
+/// DIPY's `warp_3d` / `warp_2d` called with explicit matrices ([`WarpMaps`]), as
+/// `DiffeomorphicMap` does, trilinear in float64.
 pub fn warp_linear_affines<S: Sample, T: Real>(
     moving: &[S],
     mgrid: &Grid,
     field: Field<'_, T>,
-    a: Option<Affine>,
-    b: Affine,
-    c: Affine,
-    out: Grid,
+    m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    let m = explicit_maps(moving.len(), mgrid, &field, (a, b, c), out)?;
-    linear_along(moving, mgrid, &field, &m, threads, ctl)
+    check_maps(moving.len(), mgrid, &field, m)?;
+    linear_along(moving, mgrid, &field, m, threads, ctl)
 }
 
 /// [`warp_linear_affines`] for a float32 image with DIPY's float32 arithmetic (the
 /// interpolated sum rounded to float32 after every corner, as DIPY's `warp_3d` does for a
 /// float32 volume); float32 output.
-#[allow(clippy::too_many_arguments)]
 pub fn warp_linear_affines_f32<T: Real>(
     moving: &[f32],
     mgrid: &Grid,
     field: Field<'_, T>,
-    a: Option<Affine>,
-    b: Affine,
-    c: Affine,
-    out: Grid,
+    m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<f32>> {
-    let m = explicit_maps(moving.len(), mgrid, &field, (a, b, c), out)?;
+    check_maps(moving.len(), mgrid, &field, m)?;
     if field.grid.ndim == 3 {
-        run_warp::<f32, f32, T, 3>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
+        run_warp::<f32, f32, T, 3>(moving, mgrid, &field, m, threads, ctl, |img, d, pos| {
             scalar_f32::<3>(img, d, pos)
         })
     } else {
-        run_warp::<f32, f32, T, 2>(moving, mgrid, &field, &m, threads, ctl, |img, d, pos| {
+        run_warp::<f32, f32, T, 2>(moving, mgrid, &field, m, threads, ctl, |img, d, pos| {
             scalar_f32::<2>(img, d, pos)
         })
     }
 }
 
 /// [`warp_linear_affines`] by nearest neighbour (DIPY's `warp_3d_nn` / `warp_2d_nn`).
-#[allow(clippy::too_many_arguments)]
 pub fn warp_nearest_affines<S: Copy + Default + Send + Sync, T: Real>(
     moving: &[S],
     mgrid: &Grid,
     field: Field<'_, T>,
-    a: Option<Affine>,
-    b: Affine,
-    c: Affine,
-    out: Grid,
+    m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<S>> {
-    let m = explicit_maps(moving.len(), mgrid, &field, (a, b, c), out)?;
-    nearest_along(moving, mgrid, &field, &m, threads, ctl)
+    check_maps(moving.len(), mgrid, &field, m)?;
+    nearest_along(moving, mgrid, &field, m, threads, ctl)
 }
 
 /// Warps `moving` through `field` by nearest neighbour; the output keeps the moving image's

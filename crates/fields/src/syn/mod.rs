@@ -29,7 +29,7 @@ use crate::affine::Affine;
 use crate::compose::compose_fields;
 use crate::interp::{vector_partial, Dims};
 use crate::invert::{invert_field_spacing, InvertOptions};
-use crate::warp::{warp_linear_affines_f32, warp_nearest_affines};
+use crate::warp::{warp_linear_affines_f32, warp_nearest_affines, WarpMaps};
 use crate::{Field, Grid};
 use rayon::prelude::*;
 use scale::ScaleSpace;
@@ -236,7 +236,7 @@ impl MapGeometry {
         image_len: usize,
         grid: &Grid,
         inverse: bool,
-    ) -> Result<(Affine, Affine, Affine, Grid)> {
+    ) -> Result<WarpMaps> {
         if grid.ndim != self.disp_grid.ndim {
             return Err(Error::shape(format!(
                 "a {}D image cannot be warped by a {}D registration",
@@ -255,7 +255,12 @@ impl MapGeometry {
         let dinv = self.disp_grid.affine.inverse("displacement grid")?;
         Ok(if inverse {
             let ps = mul_opt(self.prealign.as_ref(), Some(&self.domain.affine)).expect("some");
-            (dinv.mul(&ps), w.mul(&ps), w, self.domain.clone())
+            WarpMaps {
+                a: Some(dinv.mul(&ps)),
+                b: w.mul(&ps),
+                c: w,
+                out: self.domain.clone(),
+            }
         } else {
             let pinv = match &self.prealign {
                 Some(p) => Some(p.inverse("prealign")?),
@@ -264,7 +269,12 @@ impl MapGeometry {
             let s = self.codomain.affine;
             let b = w.mul(&mul_opt(pinv.as_ref(), Some(&s)).expect("some"));
             let c = mul_opt(Some(&w), pinv.as_ref()).expect("some");
-            (dinv.mul(&s), b, c, self.codomain.clone())
+            WarpMaps {
+                a: Some(dinv.mul(&s)),
+                b,
+                c,
+                out: self.codomain.clone(),
+            }
         })
     }
 
@@ -281,9 +291,9 @@ impl MapGeometry {
         ctl: &Control,
         threads: Option<usize>,
     ) -> Result<Vec<f32>> {
-        let (a, b, c, out) = self.matrices(field, image.len(), grid, inverse)?;
+        let m = self.matrices(field, image.len(), grid, inverse)?;
         let f = Field::new(field, &self.disp_grid, "field")?;
-        warp_linear_affines_f32(image, grid, f, Some(a), b, c, out, threads, ctl)
+        warp_linear_affines_f32(image, grid, f, &m, threads, ctl)
     }
 
     /// [`MapGeometry::transform_linear`] by nearest neighbour: the image's own type.
@@ -296,9 +306,9 @@ impl MapGeometry {
         ctl: &Control,
         threads: Option<usize>,
     ) -> Result<Vec<S>> {
-        let (a, b, c, out) = self.matrices(field, image.len(), grid, inverse)?;
+        let m = self.matrices(field, image.len(), grid, inverse)?;
         let f = Field::new(field, &self.disp_grid, "field")?;
-        warp_nearest_affines(image, grid, f, Some(a), b, c, out, threads, ctl)
+        warp_nearest_affines(image, grid, f, &m, threads, ctl)
     }
 }
 
@@ -693,27 +703,35 @@ fn optimize(
             // the images on the reference grid (transform_inverse of each half-map)
             let s = lv.affine;
             let sfield = Field::new(&smap.backward, &lgrid, "field")?;
+            // the static and moving half-transforms to the reference grid (DIPY's
+            // `transform_inverse` of each half's map)
+            let smaps = WarpMaps {
+                a: Some(smap.w2g.mul(&s)),
+                b: sw2g.mul(&s),
+                c: sw2g,
+                out: lgrid.clone(),
+            };
             let ws: Vec<f32> = warp_linear_affines_f32(
                 &sss.levels[level].image,
                 stat.grid,
                 sfield,
-                Some(smap.w2g.mul(&s)),
-                sw2g.mul(&s),
-                sw2g,
-                lgrid.clone(),
+                &smaps,
                 o.threads,
                 ctl,
             )?;
             let mfield = Field::new(&mmap.backward, &lgrid, "field")?;
             let ps = mul_opt(pre_inv.as_ref(), Some(&s)).expect("some");
+            let mmaps = WarpMaps {
+                a: Some(mmap.w2g.mul(&s)),
+                b: mw2g.mul(&ps),
+                c: mul_opt(Some(&mw2g), pre_inv.as_ref()).expect("some"),
+                out: lgrid.clone(),
+            };
             let wm: Vec<f32> = warp_linear_affines_f32(
                 &mss.levels[level].image,
                 moving.grid,
                 mfield,
-                Some(mmap.w2g.mul(&s)),
-                mw2g.mul(&ps),
-                mul_opt(Some(&mw2g), pre_inv.as_ref()).expect("some"),
-                lgrid.clone(),
+                &mmaps,
                 o.threads,
                 ctl,
             )?;
@@ -740,10 +758,7 @@ fn optimize(
                         &pos(&sss.levels[level].image),
                         stat.grid,
                         Field::new(&smap.backward, &lgrid, "field")?,
-                        Some(smap.w2g.mul(&s)),
-                        sw2g.mul(&s),
-                        sw2g,
-                        lgrid.clone(),
+                        &smaps,
                         o.threads,
                         ctl,
                     )?;
@@ -751,10 +766,7 @@ fn optimize(
                         &pos(&mss.levels[level].image),
                         moving.grid,
                         Field::new(&mmap.backward, &lgrid, "field")?,
-                        Some(mmap.w2g.mul(&s)),
-                        mw2g.mul(&ps),
-                        mul_opt(Some(&mw2g), pre_inv.as_ref()).expect("some"),
-                        lgrid.clone(),
+                        &mmaps,
                         o.threads,
                         ctl,
                     )?;
