@@ -14,66 +14,19 @@
 //!   voxelkit, not copied from numpy, so they may differ by an ulp.
 //! * every case also runs at 1, 2 and 4 threads and must give the same bits.
 
+mod common;
+use common::{bytes, cases, f64s, floats, usizes};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
 use voxelkit_fields::{
     compose_fields, invert_field, warp_linear, warp_nearest, Field, Grid, InvertOptions, Real,
 };
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dipy_fields")
-}
-
-fn cases(kind: &str) -> Vec<(String, Value)> {
-    let mut v: Vec<(String, Value)> = std::fs::read_dir(dir())
-        .expect("fixtures/dipy_fields")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            (p.extension()? == "json").then_some(p)
-        })
-        .map(|p| {
-            let m: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-            (p.file_stem().unwrap().to_string_lossy().to_string(), m)
-        })
-        .filter(|(_, m)| m["kind"] == kind)
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(!v.is_empty(), "no {kind} fixtures");
-    v
-}
-
-fn bytes(m: &Value, key: &str) -> (Vec<u8>, String) {
-    let a = &m["arrays"][key];
-    let b = std::fs::read(dir().join(a["file"].as_str().unwrap())).unwrap();
-    (b, a["dtype"].as_str().unwrap().to_string())
-}
-
-fn f64s(m: &Value, key: &str) -> Vec<f64> {
-    let (b, dt) = bytes(m, key);
-    match dt.as_str() {
-        "float64" => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        "float32" => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
-            .collect(),
-        "int16" => b
-            .chunks_exact(2)
-            .map(|c| i16::from_le_bytes(c.try_into().unwrap()) as f64)
-            .collect(),
-        "int32" => b
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64)
-            .collect(),
-        d => panic!("dtype {d}"),
-    }
-}
+/// The fixture directory of this file's cases.
+const FIX: &str = "dipy_fields";
 
 fn f32s(m: &Value, key: &str) -> Vec<f32> {
-    let (b, dt) = bytes(m, key);
+    let (b, dt) = bytes(FIX, m, key);
     assert_eq!(dt, "float32");
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
@@ -84,28 +37,12 @@ fn dtype(m: &Value, key: &str) -> String {
     m["arrays"][key]["dtype"].as_str().unwrap().to_string()
 }
 
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
 const THREADS: [usize; 3] = [1, 2, 4];
 
 fn check_invert<T: Real>(name: &str, m: &Value, field: Vec<T>, start: Option<Vec<T>>) -> f64 {
     let grid = Grid::new(&usizes(&m["shape"]), &floats(&m["affine"]), "field").unwrap();
     let f = Field::new(&field, &grid, "field").unwrap();
-    let expect = f64s(m, "inverse");
+    let expect = f64s(FIX, m, "inverse");
     let sp = grid.spacing();
     let n = grid.nvox();
     let mut first: Option<Vec<T>> = None;
@@ -149,13 +86,13 @@ fn check_invert<T: Real>(name: &str, m: &Value, field: Vec<T>, start: Option<Vec
 
 #[test]
 fn inversion_matches_dipy() {
-    for (name, m) in cases("invert") {
+    for (name, m) in cases(FIX, "invert") {
         let worst = if dtype(&m, "field") == "float32" {
             let start = m["arrays"].get("start").map(|_| f32s(&m, "start"));
             check_invert::<f32>(&name, &m, f32s(&m, "field"), start)
         } else {
-            let start = m["arrays"].get("start").map(|_| f64s(&m, "start"));
-            check_invert::<f64>(&name, &m, f64s(&m, "field"), start)
+            let start = m["arrays"].get("start").map(|_| f64s(FIX, &m, "start"));
+            check_invert::<f64>(&name, &m, f64s(FIX, &m, "field"), start)
         };
         eprintln!("{name}: max |inverse - DIPY| = {worst:.3e} voxel");
     }
@@ -166,7 +103,7 @@ fn check_compose<T: Real>(name: &str, m: &Value, d1: Vec<T>, d2: Vec<T>, stat_to
     let g2 = Grid::new(&usizes(&m["shape2"]), &floats(&m["affine2"]), "d2").unwrap();
     let f1 = Field::new(&d1, &g1, "d1").unwrap();
     let f2 = Field::new(&d2, &g2, "d2").unwrap();
-    let expect = f64s(m, "comp");
+    let expect = f64s(FIX, m, "comp");
     let scale = expect.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut first: Option<Vec<T>> = None;
     let mut worst = 0.0f64;
@@ -207,11 +144,11 @@ fn check_compose<T: Real>(name: &str, m: &Value, d1: Vec<T>, d2: Vec<T>, stat_to
 
 #[test]
 fn composition_matches_dipy() {
-    for (name, m) in cases("compose") {
+    for (name, m) in cases(FIX, "compose") {
         let worst = if dtype(&m, "d1") == "float32" {
             check_compose::<f32>(&name, &m, f32s(&m, "d1"), f32s(&m, "d2"), 1e-6)
         } else {
-            check_compose::<f64>(&name, &m, f64s(&m, "d1"), f64s(&m, "d2"), 1e-12)
+            check_compose::<f64>(&name, &m, f64s(FIX, &m, "d1"), f64s(FIX, &m, "d2"), 1e-12)
         };
         eprintln!("{name}: max |comp - DIPY| / max|comp| = {worst:.3e}");
     }
@@ -219,7 +156,7 @@ fn composition_matches_dipy() {
 
 #[test]
 fn warping_matches_dipy() {
-    for (name, m) in cases("warp") {
+    for (name, m) in cases(FIX, "warp") {
         let mg = Grid::new(
             &usizes(&m["moving_shape"]),
             &floats(&m["moving_affine"]),
@@ -235,11 +172,11 @@ fn warping_matches_dipy() {
         let rg = m
             .get("reference_shape")
             .map(|s| Grid::new(&usizes(s), &floats(&m["reference_affine"]), "reference").unwrap());
-        let field = f64s(&m, "field");
+        let field = f64s(FIX, &m, "field");
         assert_eq!(dtype(&m, "field"), "float64");
         let f = Field::new(&field, &fg, "field").unwrap();
-        let moving = f64s(&m, "moving");
-        let expect = f64s(&m, "warped");
+        let moving = f64s(FIX, &m, "moving");
+        let expect = f64s(FIX, &m, "warped");
         let nearest = m["interpolation"] == "nearest";
         let scale = moving.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         let mut first: Option<Vec<f64>> = None;

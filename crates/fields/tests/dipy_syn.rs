@@ -20,74 +20,24 @@
 //!   DIPY's order).
 //! * every SyN case also runs at 1 and 3 threads and must give the same bits.
 
+mod common;
+use common::{cases, f64s, floats, usizes};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use voxelkit_core::Control;
 use voxelkit_fields::syn::{
     cc, em, register_syn, scale::ScaleSpace, ssd, Image, Metric, StepType, SynOptions,
 };
 use voxelkit_fields::{Affine, Grid};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dipy_syn")
-}
-
-fn cases(kind: &str) -> Vec<(String, Value)> {
-    let mut v: Vec<(String, Value)> = std::fs::read_dir(dir())
-        .expect("fixtures/dipy_syn")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            (p.extension()? == "json").then_some(p)
-        })
-        .map(|p| {
-            let m: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-            (p.file_stem().unwrap().to_string_lossy().to_string(), m)
-        })
-        .filter(|(_, m)| m["kind"] == kind)
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(!v.is_empty(), "no {kind} fixtures");
-    v
-}
-
-fn f64s(m: &Value, key: &str) -> Vec<f64> {
-    let a = &m["arrays"][key];
-    let b = std::fs::read(dir().join(a["file"].as_str().unwrap())).unwrap();
-    match a["dtype"].as_str().unwrap() {
-        "float64" => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        "float32" => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
-            .collect(),
-        d => panic!("dtype {d}"),
-    }
-}
+/// The fixture directory of this file's cases.
+const FIX: &str = "dipy_syn";
 
 fn f32s(m: &Value, key: &str) -> Vec<f32> {
-    f64s(m, key).iter().map(|&v| v as f32).collect()
-}
-
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    f64s(FIX, m, key).iter().map(|&v| v as f32).collect()
 }
 
 fn grid(shape: &Value, aff: &Value) -> Grid {
-    Grid::new(&usizes(shape), &nums(aff), "grid").unwrap()
+    Grid::new(&usizes(shape), &floats(aff), "grid").unwrap()
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -96,7 +46,7 @@ fn rel(a: f64, b: f64) -> f64 {
 
 #[test]
 fn scale_space_matches_dipy() {
-    for (name, m) in cases("scale") {
+    for (name, m) in cases(FIX, "scale") {
         let g = grid(&m["shape"], &m["affine"]);
         let img = f32s(&m, "image");
         let levels = m["levels"].as_u64().unwrap() as usize;
@@ -115,7 +65,7 @@ fn scale_space_matches_dipy() {
                 ("scaling", l.scaling),
                 ("sigmas", l.sigmas),
             ] {
-                for (k, want) in nums(&lm[key]).iter().enumerate() {
+                for (k, want) in floats(&lm[key]).iter().enumerate() {
                     assert!(
                         rel(ours[k], *want) <= 1e-15 || ours[k] == *want,
                         "{name} level {i} {key}[{k}]: {} vs {want}",
@@ -123,12 +73,12 @@ fn scale_space_matches_dipy() {
                     );
                 }
             }
-            let want_aff = nums(&lm["affine"]);
+            let want_aff = floats(&lm["affine"]);
             for (k, w) in want_aff.iter().enumerate() {
                 let o = l.affine.m[k / 4][k % 4];
                 assert!((o - w).abs() <= 1e-15 * w.abs().max(1.0), "{name} affine");
             }
-            let want = f64s(&m, &format!("level{i}"));
+            let want = f64s(FIX, &m, &format!("level{i}"));
             for (a, b) in l.image.iter().zip(&want) {
                 worst = worst.max((*a as f64 - b).abs());
             }
@@ -140,7 +90,7 @@ fn scale_space_matches_dipy() {
 
 #[test]
 fn cc_factors_and_steps_match_dipy_bitwise() {
-    for (name, m) in cases("cc") {
+    for (name, m) in cases(FIX, "cc") {
         let shape = usizes(&m["shape"]);
         let ndim = shape.len();
         let dims = [shape[0], shape[1], if ndim == 3 { shape[2] } else { 1 }];
@@ -190,7 +140,7 @@ fn run(m: &Value, threads: Option<usize>) -> voxelkit_fields::syn::SynResult {
     let mv = f32s(m, "moving");
     let pre = m["prealign"]
         .as_array()
-        .map(|_| Affine::from_slice(&nums(&m["prealign"]), "prealign").unwrap());
+        .map(|_| Affine::from_slice(&floats(&m["prealign"]), "prealign").unwrap());
     let pre = pre.map(|p| if sg.ndim == 2 { p.planar() } else { p });
     let mo = &m["metric_options"];
     let o = SynOptions {
@@ -229,7 +179,7 @@ fn run(m: &Value, threads: Option<usize>) -> voxelkit_fields::syn::SynResult {
 
 #[test]
 fn syn_matches_dipy() {
-    for (name, m) in cases("syn") {
+    for (name, m) in cases(FIX, "syn") {
         let r = run(&m, Some(1));
         assert_eq!(
             r.iterations,
@@ -238,7 +188,7 @@ fn syn_matches_dipy() {
         );
         let mut erel = 0.0f64;
         for (ours, want) in r.energies.iter().zip(m["energies"].as_array().unwrap()) {
-            for (a, b) in ours.iter().zip(nums(want)) {
+            for (a, b) in ours.iter().zip(floats(want)) {
                 erel = erel.max(rel(*a, b));
             }
         }
@@ -249,7 +199,7 @@ fn syn_matches_dipy() {
             .iter()
             .enumerate()
         {
-            let want = f64s(&m, key);
+            let want = f64s(FIX, &m, key);
             assert_eq!(ours.len(), want.len(), "{name} {key}");
             for (i, (a, b)) in ours.iter().zip(&want).enumerate() {
                 fmax[k] = fmax[k].max((*a as f64 - b).abs() / sp[i / n]);
@@ -265,7 +215,7 @@ fn syn_matches_dipy() {
             .unwrap();
         let mut wmax = warped
             .iter()
-            .zip(f64s(&m, "warped"))
+            .zip(f64s(FIX, &m, "warped"))
             .fold(0.0f64, |w, (a, b)| w.max((*a as f64 - b).abs()));
         if m["arrays"].get("warped_inverse").is_some() {
             let wi = r
@@ -276,7 +226,7 @@ fn syn_matches_dipy() {
                     Some(1),
                 )
                 .unwrap();
-            let want = f64s(&m, "warped_inverse");
+            let want = f64s(FIX, &m, "warped_inverse");
             assert_eq!(wi.len(), want.len(), "{name}: transform_inverse's grid");
             wmax = wi
                 .iter()
@@ -334,7 +284,7 @@ fn same_bits(a: &[f32], b: &[f32]) -> usize {
 
 #[test]
 fn ssd_and_em_kernels_match_dipy_bitwise() {
-    for (name, m) in cases("kernel") {
+    for (name, m) in cases(FIX, "kernel") {
         let shape = usizes(&m["shape"]);
         let nd = shape.len();
         let dims = [shape[0], shape[1], if nd == 3 { shape[2] } else { 1 }];
