@@ -162,7 +162,7 @@ impl DtiModel {
             )));
         }
         let a = DMatrix::from_fn(n, 7, |i, j| x[i][j]);
-        let (p, sv) = pinv(&a, PINV_RCOND)?;
+        let (_, sv) = pinv(&a, PINV_RCOND)?;
         let rank = design_rank(&sv);
         if rank < 7 {
             return Err(Error::gradients(format!(
@@ -171,9 +171,16 @@ impl DtiModel {
                  are needed)"
             )));
         }
-        let pinv_t = (0..n).map(|i| std::array::from_fn(|r| p[(r, i)])).collect();
         // rank 7 implies every column is non-zero
         let (scale, xs) = unit_columns(&x);
+        // the rank is numpy's (singular values of X itself); the pseudo-inverse is that of the
+        // scaled design, rescaled: X^+ = S (X S)^+ for a full-rank X. The columns of X differ by
+        // ~b (10^3), so X^+ computed directly loses ~cond(X) eps (DIPY's OLS error, up to 1e-12
+        // relative); on unit-norm columns the loss is ~cond(X S) eps, two to three orders less
+        let (ps, _) = pinv(&DMatrix::from_fn(n, 7, |i, j| xs[i][j]), PINV_RCOND)?;
+        let pinv_t = (0..n)
+            .map(|i| std::array::from_fn(|r| ps[(r, i)] * scale[r]))
+            .collect();
         let q = xs
             .iter()
             .map(|r| {
@@ -220,9 +227,7 @@ impl DtiModel {
     fn wls(&self, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
         let n = self.n;
         let p0 = self.ols(&s.y[..n]);
-        // w^2 = exp(2 X p0) to 5e-10: plenty for weights, as a relative error e in a weight
-        // moves the solution by about e times the normalised residual (<= 0.1 on real data),
-        // two orders of magnitude below the 1e-8 agreement with DIPY that the tests check
+        // w^2 = exp(2 X p0) to about 2 ulp (see `squared_weights_lanes`)
         squared_weights_lanes(&self.x, &p0, &mut s.w[..n]);
         let mut ne = [[0.0; L]; 28];
         // four passes of seven accumulators (constant indices keep them in registers)
