@@ -545,6 +545,7 @@ impl FitModel for DkiModel {
             (opts.weights.is_some(), "weights"),
             (opts.sigma.is_some(), "sigma"),
             (opts.fail_is_nan, "failIsNan"),
+            (opts.init_params.is_some(), "initParams"),
         ] {
             if set {
                 return Err(Error::setting(format!(

@@ -305,3 +305,163 @@ fn dki_closer_to_the_exact_answer_than_dipy() {
     // 4 synthetic cases x 16 voxels x 2 methods; the real-data case adds 32 where ../shared is
     assert!(voxels >= 120, "only {voxels} DKI voxel fits were checked");
 }
+
+/// voxelkit's NLLS distance to the exact minimiser (relative to the voxel's largest eigenvalue),
+/// as `tests/dti_nlls_fixtures.rs` bounds it on well-conditioned voxels.
+const NLLS_EXACT_TOL: f64 = 1e-9;
+
+/// Largest eigenvalue difference of voxel `v` relative to the largest of `want`.
+fn evals_dist(got: &[f64], want: &[f64]) -> f64 {
+    let lam = want.iter().fold(1e-300f64, |a, &b| a.max(b.abs()));
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs() / lam)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn nlls_from_given_starts_reaches_dipys_optimum() {
+    let (file, c) = cases("fixtures/dipy_exact")
+        .into_iter()
+        .find(|(_, c)| c["model"] == "dti_nlls_init")
+        .expect("the init_params case");
+    let input = &c["input"];
+    let shape = usizes(&input["shape"]);
+    let nvox: usize = shape[..3].iter().product();
+    let gtab = gtab_of(input).unwrap();
+    let data = nums(&input["data"]);
+    let fit = |init: Option<Vec<f64>>, threads: Option<usize>| {
+        let opts = DtiOptions {
+            method: DtiMethod::Nlls,
+            return_s0: true,
+            init_params: init,
+            threads,
+            ..Default::default()
+        };
+        fit_dti(&data, nvox, &gtab, None, &opts, &Control::new()).unwrap()
+    };
+    let default = fit(None, None);
+    let (mut worst_vk, mut worst_dipy) = (0f64, 0f64);
+    for start in ["perturbed", "isotropic"] {
+        let r = &c["results"][start];
+        let init = nums(&r["init_params"]);
+        let f = fit(Some(init.clone()), Some(1));
+        // the start is used: another path to the optimum ends on other float64 bits (an ignored
+        // start would repeat the default fit bit for bit)
+        let moved = (0..nvox)
+            .filter(|&v| (0..3).any(|k| f.evals[k * nvox + v] != default.evals[k * nvox + v]))
+            .count();
+        eprintln!("{start}: {moved} of {nvox} voxels end on other bits than from the OLS start");
+        assert!(
+            moved >= nvox / 2,
+            "{file} {start}: only {moved} voxels moved"
+        );
+        // the thread count changes no bit
+        assert_eq!(
+            f,
+            fit(Some(init), Some(2)),
+            "{file} {start}: 1 vs 2 threads"
+        );
+        for rec in r["voxels"].as_array().unwrap() {
+            let v = rec["voxel"].as_u64().unwrap() as usize;
+            let got: Vec<f64> = (0..3).map(|k| f.evals[k * nvox + v]).collect();
+            let (dp, ex) = (arr(&rec["dipy"], "evals"), arr(&rec["exact"], "evals"));
+            let (dv, dd) = (evals_dist(&got, &ex), evals_dist(&dp, &ex));
+            // the optimum DIPY converges to from this start, to voxelkit's tolerance ...
+            assert!(
+                dv <= NLLS_EXACT_TOL,
+                "{file} {start} voxel {v}: voxelkit {got:?} is {dv:.2e} from the exact {ex:?}"
+            );
+            // ... which is DIPY's answer up to where MINPACK stopped
+            assert!(
+                evals_dist(&got, &dp) <= dd + NLLS_EXACT_TOL,
+                "{file} {start} voxel {v}: voxelkit {got:?} vs DIPY {dp:?} (DIPY {dd:.2e} from the exact)"
+            );
+            // the same optimum as from the default (OLS) start
+            let def: Vec<f64> = (0..3).map(|k| default.evals[k * nvox + v]).collect();
+            assert!(
+                evals_dist(&got, &def) <= 2.0 * NLLS_EXACT_TOL,
+                "{file} {start} voxel {v}: {got:?} from the given start, {def:?} from OLS"
+            );
+            let s0 = f.s0.as_ref().unwrap()[v];
+            let s0_dipy = arr(&rec["dipy"], "s0")[0];
+            let s0_exact = (-arr(&rec["exact"], "params")[6]).exp();
+            assert!(
+                (s0 - s0_exact).abs() <= NLLS_EXACT_TOL * s0_exact,
+                "{file} {start} voxel {v} S0"
+            );
+            assert!(
+                (s0 - s0_exact).abs() <= (s0_dipy - s0_exact).abs() + NLLS_EXACT_TOL * s0_exact
+            );
+            worst_vk = worst_vk.max(dv);
+            worst_dipy = worst_dipy.max(dd);
+        }
+    }
+    eprintln!(
+        "NLLS from given starts, distance of the eigenvalues to the exact minimiser: voxelkit {worst_vk:.1e}, DIPY 1.12.1 {worst_dipy:.1e}"
+    );
+}
+
+#[test]
+fn nlls_init_params_bad_input() {
+    let (_, c) = cases("fixtures/dipy_exact")
+        .into_iter()
+        .find(|(_, c)| c["model"] == "dti_nlls_init")
+        .expect("the init_params case");
+    let input = &c["input"];
+    let nvox = 12;
+    let gtab = gtab_of(input).unwrap();
+    let data = nums(&input["data"]);
+    let good = nums(&c["results"]["perturbed"]["init_params"]);
+    let run = |method: DtiMethod, init: Vec<f64>| {
+        let opts = DtiOptions {
+            method,
+            init_params: Some(init),
+            ..Default::default()
+        };
+        fit_dti(&data, nvox, &gtab, None, &opts, &Control::new())
+            .map(|_| ())
+            .unwrap_err()
+            .code
+    };
+    use voxelkit_core::Code;
+    // 7 values per voxel, for every voxel
+    assert_eq!(
+        run(DtiMethod::Nlls, good[..7 * nvox - 7].to_vec()),
+        Code::Shape
+    );
+    assert_eq!(
+        run(DtiMethod::Nlls, good[..7 * nvox - 1].to_vec()),
+        Code::Shape
+    );
+    assert_eq!(run(DtiMethod::Nlls, Vec::new()), Code::Shape);
+    // finite values only
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut p = good.clone();
+        p[5 * nvox + 3] = bad;
+        assert_eq!(run(DtiMethod::Nlls, p), Code::Setting);
+    }
+    // only NLLS takes a start (DIPY's restore_fit_tensor, wls_ and ols_fit_tensor have none)
+    for m in [DtiMethod::Wls, DtiMethod::Ols, DtiMethod::Restore] {
+        assert_eq!(run(m, good.clone()), Code::Setting, "{m:?}");
+    }
+    let dki = voxelkit_dmri::DkiOptions {
+        init_params: Some(good.clone()),
+        ..Default::default()
+    };
+    let (_, dki_case) = cases("fixtures/dipy_exact")
+        .into_iter()
+        .find(|(_, c)| c["model"] == "dki")
+        .unwrap();
+    let dki_gtab = gtab_of(&dki_case["input"]).unwrap();
+    let e = voxelkit_dmri::fit_dki(
+        &vec![1.0; dki_gtab.len()],
+        1,
+        &dki_gtab,
+        None,
+        &dki,
+        &Control::new(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::Setting);
+}
