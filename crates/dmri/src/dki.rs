@@ -32,7 +32,7 @@ use crate::fit::{
 };
 use crate::gradients::GradientTable;
 use crate::lanesolve::{
-    cholesky_solve_lanes, pk, squared_weights_lanes, tmul_lanes, unscale_or_fallback,
+    cholesky_solve_refined_lanes, pk, squared_weights_lanes, tmul_lanes, unscale_or_fallback,
 };
 use nalgebra::{DMatrix, DVector};
 use std::collections::HashMap;
@@ -412,35 +412,34 @@ impl DkiModel {
                 }
             }
         }
-        let (mut ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
         // one step of iterative refinement: the normal equations lose ~cond^2 eps (cond of the
         // weighted scaled design: 40-220 on two- and three-shell schemes), which left the fit
         // farther from the exact solution of DIPY's problem than DIPY's SVD on some voxels;
         // solving again for the weighted residual's correction brings it to ~cond eps
         // (`fixtures/dipy_exact`)
-        let mut rhs = [[0.0; L]; NP];
-        for ((xi, wi), yi) in self.xs.iter().zip(w2).zip(&s.y[..n]) {
-            let mut r = *yi;
-            for c in 0..NP {
+        let ys = &s.y[..n];
+        let residual_rhs = |ps: &[V; NP]| {
+            let mut rhs = [[0.0; L]; NP];
+            for ((xi, wi), yi) in self.xs.iter().zip(w2).zip(ys) {
+                let mut r = *yi;
+                for c in 0..NP {
+                    for l in 0..L {
+                        r[l] -= xi[c] * ps[c][l];
+                    }
+                }
                 for l in 0..L {
-                    r[l] -= xi[c] * ps[c][l];
+                    r[l] *= wi[l];
+                }
+                for c in 0..NP {
+                    for l in 0..L {
+                        rhs[c][l] += xi[c] * r[l];
+                    }
                 }
             }
-            for l in 0..L {
-                r[l] *= wi[l];
-            }
-            for c in 0..NP {
-                for l in 0..L {
-                    rhs[c][l] += xi[c] * r[l];
-                }
-            }
-        }
-        let (dps, _) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
-        for (p, d) in ps.iter_mut().zip(&dps) {
-            for l in 0..L {
-                p[l] += d[l];
-            }
-        }
+            rhs
+        };
+        let (ps, ok) =
+            cholesky_solve_refined_lanes(&ne, &rhs, COND2_CERTIFICATE, Some(residual_rhs));
         unscale_or_fallback(&ps, &ok, &self.scale, |l| {
             let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
             self.wls_svd(&y, &p0.map(|v| v[l]))

@@ -24,6 +24,20 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
     b: &[V; N],
     cert: f64,
 ) -> ([V; N], [bool; L]) {
+    cholesky_solve_refined_lanes(a, b, cert, None::<fn(&[V; N]) -> [V; N]>)
+}
+
+/// [`cholesky_solve_lanes`], then, with `refine`, one step of iterative refinement: `refine(x)`
+/// gives the right-hand side of the correction (the residual's), solved with the same factor and
+/// added to `x` (the same bits as a second [`cholesky_solve_lanes`] of that right-hand side,
+/// without factoring again).
+#[inline(always)]
+pub(crate) fn cholesky_solve_refined_lanes<const N: usize, const P: usize>(
+    a: &[V; P],
+    b: &[V; N],
+    cert: f64,
+    refine: Option<impl FnOnce(&[V; N]) -> [V; N]>,
+) -> ([V; N], [bool; L]) {
     debug_assert_eq!(P, N * (N + 1) / 2);
     let mut f = *a;
     let mut ok = [true; L];
@@ -88,6 +102,22 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
     for l in 0..L {
         ok[l] &= tr[l] * trinv[l] < cert;
     }
+    let mut x = substitute(&f, &inv, b);
+    if let Some(rhs) = refine {
+        // the correction for the residual's right-hand side, with the same factor
+        let d = substitute(&f, &inv, &rhs(&x));
+        for (xi, di) in x.iter_mut().zip(&d) {
+            for l in 0..L {
+                xi[l] += di[l];
+            }
+        }
+    }
+    (x, ok)
+}
+
+/// Forward and back substitution with the packed Cholesky factor `f` (reciprocal diagonal `inv`).
+#[inline(always)]
+fn substitute<const N: usize, const P: usize>(f: &[V; P], inv: &[V; N], b: &[V; N]) -> [V; N] {
     let mut z = [[0.0; L]; N];
     for i in 0..N {
         let mut s = b[i];
@@ -114,7 +144,7 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
             x[i][l] = s[l] * inv[i][l];
         }
     }
-    (x, ok)
+    x
 }
 
 /// Cholesky solve of the packed lower triangles `a` of L 7x7 systems, with fused
