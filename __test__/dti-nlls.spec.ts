@@ -300,3 +300,71 @@ test('voxelkit dti --method RESTORE --sigma writes the rejected-volume counts', 
   const perVolume = await cli('dti', ...fitArgs(files, join(dir, 'z')), '--method', 'RESTORE', '--sigma', Array(c.input.bvals.length).fill('60').join(','))
   t.is(perVolume.code, 0, perVolume.stderr)
 })
+
+// initParams (DIPY's init_params of nlls_fit_tensor): fixtures/dipy_exact/dti_nlls_init_params.json holds two starts,
+// DIPY's fit from each and the 40-digit minimiser reached from it (the same for both). The kernel test
+// (crates/dmri/tests/exact_fixtures.rs) bounds voxelkit's distance to it by 1e-9; here the public API gives the same
+// eigenvalues within that tolerance (relative to the voxel's largest) from both starts and from the default OLS start,
+// and DIPY's within its own distance to the minimiser plus 1e-9.
+interface InitCase extends DtiCase {
+  results: Record<'perturbed' | 'isotropic', { init_params: number[]; voxels: { voxel: number; dipy: { evals: number[] }; exact: { evals: number[] } }[] }>
+}
+const INIT = loadCase('dti_nlls_init_params.json', join(ROOT, 'fixtures', 'dipy_exact')) as unknown as InitCase
+
+test('NLLS: initParams starts DIPY\'s optimisation where given and reaches its optimum', (t) => {
+  const dwi = caseInput(INIT)!
+  const spatial = INIT.input.shape.slice(0, -1)
+  const nvox = spatial.reduce((a, b) => a * b, 1)
+  const gtab = gtabOf(INIT)
+  const byDefault = fitDtiSync(dwi, gtab, { method: 'NLLS' })
+  let worst = 0
+  for (const start of ['perturbed', 'isotropic'] as const) {
+    const r = INIT.results[start]
+    const initParams = { data: Float64Array.from(r.init_params), shape: [...spatial, 7] }
+    const fit = fitDtiSync(dwi, gtab, { method: 'NLLS', initParams })
+    // float32 starts are taken too (rounded: another start, the same optimum)
+    const fit32 = fitDtiSync(dwi, gtab, { method: 'NLLS', initParams: { data: Float32Array.from(r.init_params), shape: [...spatial, 7] } })
+    const ev = fit.evals.data as Float64Array
+    let moved = 0
+    for (const { voxel: v, dipy, exact } of r.voxels) {
+      const lam = Math.max(...exact.evals.map(Math.abs))
+      const got = [0, 1, 2].map((k) => ev[k * nvox + v])
+      const dist = (a: number[], b: number[]) => Math.max(...a.map((x, k) => Math.abs(x - b[k]))) / lam
+      const dd = dist(dipy.evals, exact.evals)
+      t.true(dist(got, exact.evals) <= 1e-9, `${start} voxel ${v}`)
+      t.true(dist(got, dipy.evals) <= dd + 1e-9, `${start} voxel ${v}: DIPY ${dd}`)
+      const def = [0, 1, 2].map((k) => (byDefault.evals.data as Float64Array)[k * nvox + v])
+      t.true(dist(got, def) <= 2e-9, `${start} voxel ${v}: vs the OLS start`)
+      t.true(dist([0, 1, 2].map((k) => (fit32.evals.data as Float64Array)[k * nvox + v]), exact.evals) <= 1e-9)
+      if (got.some((x, k) => x !== def[k])) moved++
+      worst = Math.max(worst, dist(got, exact.evals))
+    }
+    // an ignored start would repeat the default fit bit for bit
+    t.true(moved >= nvox / 2, `${start}: ${moved} voxels moved`)
+  }
+  t.log(`NLLS from given starts: eigenvalues within ${worst.toExponential(1)} of the 40-digit minimiser`)
+})
+
+test('NLLS: bad initParams get coded errors', async (t) => {
+  const dwi = caseInput(INIT)!
+  const spatial = INIT.input.shape.slice(0, -1)
+  const gtab = gtabOf(INIT)
+  const good = Float64Array.from(INIT.results.perturbed.init_params)
+  const fit = (initParams: unknown, method: 'NLLS' | 'RESTORE' | 'WLS' | 'OLS' = 'NLLS') =>
+    fitDtiSync(dwi, gtab, { method, initParams } as DtiSyncOptions)
+  const code = (f: () => unknown) => t.throws(f)?.code
+  t.is(code(() => fit({ data: good, shape: [...spatial, 6] })), 'ERR_SHAPE')
+  t.is(code(() => fit({ data: good, shape: [spatial[0] * spatial[1] * spatial[2], 7] })), 'ERR_SHAPE')
+  t.is(code(() => fit({ data: good.subarray(7), shape: [...spatial, 7] })), 'ERR_SHAPE')
+  t.is(code(() => fit(good)), 'ERR_DTYPE') // a bare array, not a Volume { data, shape }
+  t.is(code(() => fit({ data: Int16Array.from(good), shape: [...spatial, 7] })), 'ERR_DTYPE')
+  t.is(code(() => fit({ data: [1, 2, 3], shape: [...spatial, 7] })), 'ERR_DTYPE')
+  t.is(code(() => fit('start')), 'ERR_SETTING')
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const p = good.slice()
+    p[40] = bad
+    t.is(code(() => fit({ data: p, shape: [...spatial, 7] })), 'ERR_SETTING')
+  }
+  for (const m of ['WLS', 'OLS', 'RESTORE'] as const) t.is(code(() => fit({ data: good, shape: [...spatial, 7] }, m)), 'ERR_SETTING', m)
+  await t.throwsAsync(fitDti(dwi, gtab, { method: 'NLLS', initParams: { data: good, shape: [...spatial, 5] } }), { code: 'ERR_SHAPE' })
+})

@@ -134,6 +134,8 @@ export interface FitOptionsIn {
   sigma?: Float64Array
   /** DTI `NLLS`/`RESTORE`: NaN outputs where DIPY falls back to the start parameters. @default false */
   failIsNan?: boolean
+  /** DTI `NLLS`: the start per voxel, 7 x nvox values component-major (DIPY's `init_params`: Dxx, Dxy, Dyy, Dxz, Dyz, Dzz, -log S0). @default the OLS fit */
+  initParams?: Float64Array
 }
 
 /**

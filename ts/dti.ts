@@ -3,6 +3,7 @@ import type { DtiMethod, FitOptionsIn } from './native'
 import { VoxelkitError, call } from './errors'
 import type { GradientTable } from './gradients'
 import { FitAsyncOptions, FitSyncOptions, ModelFit, ModelWiring, fitModel, fitModelSync } from './fit'
+import { checkVolume } from './volume'
 import type { Volume } from './volume'
 
 export type { DtiMethod }
@@ -22,6 +23,13 @@ export interface NonLinearOptions {
   sigma?: number | ArrayLike<number>
   /** Where DIPY falls back to the start parameters, return NaN instead (DIPY's `fail_is_nan`). @defaultValue false */
   failIsNan?: boolean
+  /**
+   * `NLLS` only: where the optimisation starts in each voxel, instead of the OLS fit (DIPY's `init_params` of
+   * `nlls_fit_tensor`). A float32 or float64 Volume of shape `[...spatial, 7]` holding DIPY's parameters
+   * `[Dxx, Dxy, Dyy, Dxz, Dyz, Dzz, -log S0]` per voxel (finite everywhere, masked voxels included). Where the
+   * optimiser fails, DIPY falls back to this start (NaN outputs with `failIsNan`). @defaultValue the OLS fit
+   */
+  initParams?: Volume
 }
 
 /** Options of {@link fitDtiSync}: DIPY `TensorModel` names and defaults. */
@@ -39,13 +47,31 @@ function numbers(v: unknown, name: string): Float64Array | undefined {
   return v instanceof Float64Array ? v : Float64Array.from(v as ArrayLike<number>)
 }
 
+/** `initParams` for the kernel: a float Volume `[...spatial, 7]`, as float64 (its values are checked there). */
+function startParams(v: unknown, spatial: number[]): Float64Array | undefined {
+  if (v === undefined) return undefined
+  const vol = checkVolume(v, 'initParams')
+  if (!(vol.data instanceof Float64Array || vol.data instanceof Float32Array)) {
+    throw new VoxelkitError('ERR_DTYPE', `initParams must hold float32 or float64 values, got ${vol.data.constructor.name}`)
+  }
+  const want = [...spatial, 7]
+  if (vol.shape.length !== want.length || vol.shape.some((s, i) => s !== want[i])) {
+    throw new VoxelkitError(
+      'ERR_SHAPE',
+      `initParams shape [${vol.shape.join(', ')}] must be the data's spatial shape and 7 parameters: [${want.join(', ')}]`,
+    )
+  }
+  return vol.data instanceof Float64Array ? vol.data : Float64Array.from(vol.data)
+}
+
 const DTI: ModelWiring<DtiMethod, TensorFit> = {
   name: 'Dti',
-  options: { weights: 'object', sigma: ['number', 'object'], failIsNan: 'boolean' },
-  extra: (o): Partial<FitOptionsIn> => ({
+  options: { weights: 'object', sigma: ['number', 'object'], failIsNan: 'boolean', initParams: 'object' },
+  extra: (o, spatial): Partial<FitOptionsIn> => ({
     weights: numbers(o.weights, 'weights'),
     sigma: numbers(o.sigma, 'sigma'),
     failIsNan: o.failIsNan as boolean | undefined,
+    initParams: startParams(o.initParams, spatial),
   }),
   fit: native.fitDti,
   fitSync: native.fitDtiSync,

@@ -9,7 +9,7 @@ import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, chec
 import { OutputType, Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
 /** Options of every synchronous model fit: DIPY's names; defaults are the kernel's (see {@link FitOptionsIn}). */
-export interface FitSyncOptions<M extends string> extends Omit<FitOptionsIn, 'mask' | 'threads' | 'weights' | 'sigma' | 'failIsNan'>, SyncOptions {
+export interface FitSyncOptions<M extends string> extends Omit<FitOptionsIn, 'mask' | 'threads' | 'weights' | 'sigma' | 'failIsNan' | 'initParams'>, SyncOptions {
   /** Fit method; DIPY's default, weighted least squares. @defaultValue 'WLS' */
   method?: M
   /** Voxels to fit: a Volume (or bare array) on the spatial grid; non-zero (or NaN) = fit. */
@@ -96,7 +96,7 @@ export interface ModelWiring<M extends string, F extends ModelFit> {
   /** The model's own options (JS types) beyond the common ones. */
   options?: Record<string, OptionType | readonly OptionType[]>
   /** Converts the model's own options for the kernel. */
-  extra?: (opts: Record<string, unknown>) => Partial<FitOptionsIn>
+  extra?: (opts: Record<string, unknown>, spatial: number[]) => Partial<FitOptionsIn>
   fit: (dwi: VolumeIn, g: GradientsIn, method: M | undefined, o: FitOptionsIn, job?: JobHandle) => Promise<FitOut>
   fitSync: (dwi: VolumeIn, g: GradientsIn, method: M | undefined, o: FitOptionsIn) => FitOut
   make: (out: FitOut, grid: FitGrid) => F
@@ -115,7 +115,7 @@ function prepare<M extends string>(
   opts: FitSyncOptions<M>,
   known: Record<string, OptionType | readonly OptionType[]>,
   fn: string,
-  extra?: (opts: Record<string, unknown>) => Partial<FitOptionsIn>,
+  extra?: (opts: Record<string, unknown>, spatial: number[]) => Partial<FitOptionsIn>,
 ) {
   checkOptions(opts, known, fn)
   const v = checkVolume(dwi, 'dwi')
@@ -129,7 +129,7 @@ function prepare<M extends string>(
     minSignal: opts.minSignal,
     returnS0: opts.returnS0,
     threads: opts.threads,
-    ...extra?.(opts as Record<string, unknown>),
+    ...extra?.(opts as Record<string, unknown>, spatial),
   }
   return { dwi: { data: voxelsIn(v.data), shape: v.shape }, method: opts.method, o, grid: { like: v, spatial, outputType } }
 }

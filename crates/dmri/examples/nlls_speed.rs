@@ -13,7 +13,12 @@ fn read_rows(path: &str) -> Vec<Vec<f64>> {
         .unwrap()
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().map(|x| x.parse().unwrap()).collect())
+        .map(|l| {
+            l.split_whitespace()
+                .map(|x| x.parse::<f64>().unwrap())
+                .map(|x| if x.is_nan() { 0.0 } else { x }) // b0 rows may be written as nan
+                .collect()
+        })
         .collect()
 }
 
@@ -22,8 +27,12 @@ fn main() {
     let vol = read_nifti(std::path::Path::new(&a[1]), &NiftiOptions::default()).unwrap();
     let bvals = read_rows(&a[2]).concat();
     let r = read_rows(&a[3]);
+    // FSL's three rows, or one row per volume
     let bvecs: Vec<[f64; 3]> = (0..bvals.len())
-        .map(|i| [r[0][i], r[1][i], r[2][i]])
+        .map(|i| match r.len() {
+            3 => [r[0][i], r[1][i], r[2][i]],
+            _ => [r[i][0], r[i][1], r[i][2]],
+        })
         .collect();
     let gtab = GradientTable::new(&bvals, &bvecs, 50.0, 1e-2).unwrap();
     let n = bvals.len();

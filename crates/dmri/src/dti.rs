@@ -162,7 +162,7 @@ impl DtiModel {
             )));
         }
         let a = DMatrix::from_fn(n, 7, |i, j| x[i][j]);
-        let (p, sv) = pinv(&a, PINV_RCOND)?;
+        let (_, sv) = pinv(&a, PINV_RCOND)?;
         let rank = design_rank(&sv);
         if rank < 7 {
             return Err(Error::gradients(format!(
@@ -171,9 +171,16 @@ impl DtiModel {
                  are needed)"
             )));
         }
-        let pinv_t = (0..n).map(|i| std::array::from_fn(|r| p[(r, i)])).collect();
         // rank 7 implies every column is non-zero
         let (scale, xs) = unit_columns(&x);
+        // the rank is numpy's (singular values of X itself); the pseudo-inverse is that of the
+        // scaled design, rescaled: X^+ = S (X S)^+ for a full-rank X. The columns of X differ by
+        // ~b (10^3), so X^+ computed directly loses ~cond(X) eps (DIPY's OLS error, up to 1e-12
+        // relative); on unit-norm columns the loss is ~cond(X S) eps, two to three orders less
+        let (ps, _) = pinv(&DMatrix::from_fn(n, 7, |i, j| xs[i][j]), PINV_RCOND)?;
+        let pinv_t = (0..n)
+            .map(|i| std::array::from_fn(|r| ps[(r, i)] * scale[r]))
+            .collect();
         let q = xs
             .iter()
             .map(|r| {
@@ -220,9 +227,7 @@ impl DtiModel {
     fn wls(&self, s: &mut Scratch) -> ([V; 7], [FitStatus; L]) {
         let n = self.n;
         let p0 = self.ols(&s.y[..n]);
-        // w^2 = exp(2 X p0) to 5e-10: plenty for weights, as a relative error e in a weight
-        // moves the solution by about e times the normalised residual (<= 0.1 on real data),
-        // two orders of magnitude below the 1e-8 agreement with DIPY that the tests check
+        // w^2 = exp(2 X p0) to about 2 ulp (see `squared_weights_lanes`)
         squared_weights_lanes(&self.x, &p0, &mut s.w[..n]);
         let mut ne = [[0.0; L]; 28];
         // four passes of seven accumulators (constant indices keep them in registers)
@@ -345,6 +350,8 @@ pub struct DtiAux {
     pub(crate) fail_is_nan: bool,
     /// RESTORE's `1.4826 * sqrt(N / (N - 7))`.
     pub(crate) mad_factor: f64,
+    /// NLLS: the given start parameters (component-major, `7 * nvox`) and `nvox`.
+    init: Option<(Vec<f64>, usize)>,
 }
 
 impl DtiAux {
@@ -355,6 +362,7 @@ impl DtiAux {
             sigma: None,
             fail_is_nan: false,
             mad_factor: 0.0,
+            init: None,
         }
     }
 }
@@ -369,6 +377,8 @@ pub struct Scratch {
     pub(crate) sig: Vec<V>,
     /// Non-linear fits: the OLS start of the group.
     pub(crate) p_ols: [V; 7],
+    /// NLLS: the given start parameters of the group's voxels.
+    p_init: [V; 7],
     pub(crate) work: NllsWork,
     /// RESTORE: per-lane weights.
     pub(crate) wl: Vec<V>,
@@ -437,6 +447,7 @@ impl FitModel for DtiModel {
             w2y: vec![[0.0; L]; n],
             sig: vec![[0.0; L]; n],
             p_ols: [[0.0; L]; 7],
+            p_init: [[0.0; L]; 7],
             work: NllsWork::new(n),
             wl: vec![[1.0; L]; n],
             res: vec![0.0; L * n],
@@ -469,7 +480,11 @@ impl FitModel for DtiModel {
             DtiMethod::Ols => (self.ols(&s.y[..self.n]), [FitStatus::Ok; L]),
             DtiMethod::Wls => self.wls(s),
             DtiMethod::Nlls | DtiMethod::Restore => {
-                let p0 = self.ols(&s.y[..self.n]);
+                // the given start (copied by `start_group`) or DIPY's default, the OLS fit
+                let p0 = match aux.init {
+                    Some(_) => s.p_init,
+                    None => self.ols(&s.y[..self.n]),
+                };
                 s.p_ols = p0;
                 let (p, end) = self.nlls_lanes(&s.sig, &aux.weights, &p0, [true; L], &mut s.work);
                 let st = end.map(|e| match e {
@@ -477,6 +492,18 @@ impl FitModel for DtiModel {
                     _ => FitStatus::Ok,
                 });
                 (p, st)
+            }
+        }
+    }
+
+    /// NLLS with `init_params`: the start of each lane's voxel into `s.p_init`.
+    #[inline(always)]
+    fn start_group(&self, aux: &DtiAux, s: &mut Scratch, voxels: &[usize; L]) {
+        if let Some((init, nvox)) = &aux.init {
+            for (r, row) in s.p_init.iter_mut().enumerate() {
+                for (o, &v) in row.iter_mut().zip(voxels) {
+                    *o = init[r * nvox + v];
+                }
             }
         }
     }
@@ -561,12 +588,35 @@ impl FitModel for DtiModel {
                 })
             }
         };
+        let init = match &opts.init_params {
+            None => None,
+            Some(_) if m != DtiMethod::Nlls => return Err(only("initParams", "NLLS")),
+            Some(ip) => {
+                if ip.is_empty() || ip.len() % 7 != 0 {
+                    return Err(Error::shape(format!(
+                        "initParams must hold 7 values per voxel (Dxx, Dxy, Dyy, Dxz, Dyz, Dzz,                          -log S0), got {} values",
+                        ip.len()
+                    )));
+                }
+                if let Some(k) = ip.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::setting(format!(
+                        "initParams must be finite numbers: value {k} (component {} of voxel {}) \
+                         is {}",
+                        k / (ip.len() / 7),
+                        k % (ip.len() / 7),
+                        ip[k]
+                    )));
+                }
+                Some((ip.clone(), ip.len() / 7))
+            }
+        };
         Ok(DtiAux {
             method: m,
             weights,
             sigma,
             fail_is_nan: opts.fail_is_nan,
             mad_factor: 1.4826 * (n as f64 / (n as f64 - 7.0)).sqrt(),
+            init,
         })
     }
 
@@ -617,6 +667,14 @@ pub fn fit_dti<T: Sample>(
     opts: &DtiOptions,
     ctl: &Control,
 ) -> Result<DtiFit> {
+    if let Some(ip) = &opts.init_params {
+        if opts.method == DtiMethod::Nlls && Some(ip.len()) != nvox.checked_mul(7) {
+            return Err(Error::shape(format!(
+                "initParams must hold 7 values per voxel: got {} for {nvox} voxels",
+                ip.len()
+            )));
+        }
+    }
     let f = fit_model::<DtiModel, T>(data, nvox, gtab, mask, opts, ctl)?;
     Ok(DtiFit {
         nvox: f.nvox,

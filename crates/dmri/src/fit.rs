@@ -67,6 +67,12 @@ pub struct FitOptions<M> {
     /// Non-linear fits: where DIPY would fall back to the start parameters, return NaN instead
     /// (DIPY's `fail_is_nan`).
     pub fail_is_nan: bool,
+    /// DTI `NLLS`: the start of the optimisation per voxel instead of the OLS fit (DIPY's
+    /// `init_params` of `nlls_fit_tensor`): `7 * nvox` finite values, component-major (component
+    /// `c` of voxel `v` at `c * nvox + v`), in DIPY's parameter layout `[Dxx, Dxy, Dyy, Dxz,
+    /// Dyz, Dzz, -log S0]`. Where the optimiser fails, DIPY falls back to this start (NaN with
+    /// `fail_is_nan`). `None` = the OLS start.
+    pub init_params: Option<Vec<f64>>,
     /// Testing: use the baseline instruction set even where AVX2 is available.
     #[doc(hidden)]
     pub force_baseline_isa: bool,
@@ -380,6 +386,13 @@ pub trait FitModel: Sized + Sync {
         let _ = (method, s);
         None
     }
+    /// Called before each [`Self::fit_group`] with the voxel index (in the whole volume) of each
+    /// lane, for per-voxel inputs other than the signal (e.g. DTI NLLS start parameters). Does
+    /// nothing by default.
+    #[inline(always)]
+    fn start_group(&self, aux: &Self::Aux, s: &mut Self::Scratch, voxels: &[usize; L]) {
+        let _ = (aux, s, voxels);
+    }
     /// Fits the group whose clipped log-signals (and, where [`Self::signals`] asks for them,
     /// clipped signals) are in `s`; returns the parameters and the status of each lane.
     fn fit_group(
@@ -566,6 +579,8 @@ fn fit_tile<M: FitModel, T: Sample>(
         if let Some(sig) = c.model.signals(c.method, &mut scratch) {
             tile.load_signals(&local, sig, &c.spec);
         }
+        c.model
+            .start_group(c.aux, &mut scratch, &local.map(|j| start + j));
         let (mut p, mut st) = c.model.fit_group(c.method, c.aux, &mut scratch);
         c.model.post_group(
             c.method,

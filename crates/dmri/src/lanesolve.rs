@@ -2,7 +2,7 @@
 
 use crate::eig3::{L, V};
 use crate::fit::FitStatus;
-use voxelkit_core::vmath::exp_approx_in_place;
+use voxelkit_core::vmath::exp_in_place;
 
 /// Index of entry (r, c), c <= r, in a packed lower triangle.
 #[inline(always)]
@@ -23,6 +23,20 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
     a: &[V; P],
     b: &[V; N],
     cert: f64,
+) -> ([V; N], [bool; L]) {
+    cholesky_solve_refined_lanes(a, b, cert, None::<fn(&[V; N]) -> [V; N]>)
+}
+
+/// [`cholesky_solve_lanes`], then, with `refine`, one step of iterative refinement: `refine(x)`
+/// gives the right-hand side of the correction (the residual's), solved with the same factor and
+/// added to `x` (the same bits as a second [`cholesky_solve_lanes`] of that right-hand side,
+/// without factoring again).
+#[inline(always)]
+pub(crate) fn cholesky_solve_refined_lanes<const N: usize, const P: usize>(
+    a: &[V; P],
+    b: &[V; N],
+    cert: f64,
+    refine: Option<impl FnOnce(&[V; N]) -> [V; N]>,
 ) -> ([V; N], [bool; L]) {
     debug_assert_eq!(P, N * (N + 1) / 2);
     let mut f = *a;
@@ -88,6 +102,22 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
     for l in 0..L {
         ok[l] &= tr[l] * trinv[l] < cert;
     }
+    let mut x = substitute(&f, &inv, b);
+    if let Some(rhs) = refine {
+        // the correction for the residual's right-hand side, with the same factor
+        let d = substitute(&f, &inv, &rhs(&x));
+        for (xi, di) in x.iter_mut().zip(&d) {
+            for l in 0..L {
+                xi[l] += di[l];
+            }
+        }
+    }
+    (x, ok)
+}
+
+/// Forward and back substitution with the packed Cholesky factor `f` (reciprocal diagonal `inv`).
+#[inline(always)]
+fn substitute<const N: usize, const P: usize>(f: &[V; P], inv: &[V; N], b: &[V; N]) -> [V; N] {
     let mut z = [[0.0; L]; N];
     for i in 0..N {
         let mut s = b[i];
@@ -114,7 +144,7 @@ pub(crate) fn cholesky_solve_lanes<const N: usize, const P: usize>(
             x[i][l] = s[l] * inv[i][l];
         }
     }
-    (x, ok)
+    x
 }
 
 /// Cholesky solve of the packed lower triangles `a` of L 7x7 systems, with fused
@@ -200,7 +230,10 @@ pub(crate) fn tmul_lanes<const P: usize>(a: &[[f64; P]], y: &[V]) -> [V; P] {
 
 /// The squared WLS weights into `w`: the predicted log-signal is `eta = X p0`, DIPY's weights
 /// are `exp(eta)` and the normal equations need their squares `exp(2 eta)` (the doubling is
-/// exact), computed by `exp_approx_in_place` (relative error below 5e-10).
+/// exact), computed by `exp_in_place` (about 2 ulp): a relative error e in a weight moves the
+/// solution by about e times the normalised residual, so the weights are kept to full precision
+/// (`exp_approx_in_place`'s 5e-10 left the fit ~1e-11 from the exact solution of DIPY's problem,
+/// farther than DIPY's own float64 answer; `fixtures/dipy_exact`).
 #[inline(always)]
 pub(crate) fn squared_weights_lanes<const P: usize>(x: &[[f64; P]], p0: &[V; P], w: &mut [V]) {
     for (wi, xi) in w.iter_mut().zip(x) {
@@ -215,7 +248,7 @@ pub(crate) fn squared_weights_lanes<const P: usize>(x: &[[f64; P]], p0: &[V; P],
         }
         *wi = e;
     }
-    exp_approx_in_place(w.as_flattened_mut());
+    exp_in_place(w.as_flattened_mut());
 }
 
 /// The parameters of a group solved on unit-norm columns: lanes that [`cholesky_solve_lanes`]

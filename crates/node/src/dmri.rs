@@ -120,6 +120,8 @@ pub struct FitOptionsIn {
     /// DTI `NLLS`/`RESTORE`: NaN outputs where DIPY falls back to the start parameters. @default false
     #[napi(ts_type = "boolean")]
     pub fail_is_nan: Option<bool>,
+    /// DTI `NLLS`: the start per voxel, 7 x nvox values component-major (DIPY's `init_params`: Dxx, Dxy, Dyy, Dxz, Dyz, Dzz, -log S0). @default the OLS fit
+    pub init_params: Option<Float64Array>,
 }
 
 /// A model fit: eigen-decomposed tensors plus the model's extra parameters. Outputs are
@@ -258,6 +260,7 @@ where
             weights: o.and_then(|o| o.weights.as_ref()).map(|w| w.to_vec()),
             sigma: o.and_then(|o| o.sigma.as_ref()).map(|w| w.to_vec()),
             fail_is_nan: o.and_then(|o| o.fail_is_nan).unwrap_or_default(),
+            init_params: o.and_then(|o| o.init_params.as_ref()).map(|w| w.to_vec()),
             ..Default::default()
         };
         let mask = o.and_then(|o| o.mask.as_deref());
