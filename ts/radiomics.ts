@@ -89,13 +89,22 @@ export interface RadiomicsSettings {
   /** Merge directions weighted by distance. */
   weightingNorm?: 'manhattan' | 'euclidean' | 'infinity' | 'no_weighting' | null
   /**
-   * Feature classes. `shape` and `shape2D` read the mask only and come first in the result, as in
-   * PyRadiomics; `shape2D` needs `force2D` and a ROI one voxel thick along `force2Ddimension`
-   * (PyRadiomics' rule, see the README), and is skipped (no keys) otherwise; the others are keyed
-   * in this order.
+   * Feature classes: a list of class names, or PyRadiomics' `featureClass` block (a params file's,
+   * passable unchanged): class name -> the features to compute, in that order, or `null` / `[]`
+   * for the class's default features (every feature but the deprecated ones, in PyRadiomics'
+   * order). A deprecated feature named in a list is computed where PyRadiomics computes it (first
+   * order `StandardDeviation`, shape `Compactness1`, `Compactness2`, `SphericalDisproportion`,
+   * shape2D `SphericalDisproportion`) and yields no key where PyRadiomics' method raises a
+   * deprecation warning instead (GLCM `Dissimilarity`, `Homogeneity1`, `Homogeneity2`,
+   * `SumVariance`; GLDM `DependencePercentage`, `GrayLevelNonUniformityNormalized`). A name the
+   * class does not define is `ERR_SETTING`, as PyRadiomics' parameter validation refuses it.
+   * `shape` and `shape2D` read the mask only and come first in the result, as in PyRadiomics;
+   * `shape2D` needs `force2D` and a ROI one voxel thick along `force2Ddimension` (PyRadiomics'
+   * rule, see the README), and is skipped (no keys) otherwise; the others are keyed in the order
+   * given.
    * @defaultValue every class but shape2D ({@link FEATURE_CLASSES}), as PyRadiomics' extractor enables them
    */
-  classes?: FeatureClass[]
+  classes?: FeatureClass[] | Partial<Record<FeatureClass, string[] | null>>
   /** IBSI aggregation; default PyRadiomics' (3D averaged, 2.5D direction-merged with force2D). */
   aggregation?: Aggregation | null
   /** Follow the IBSI manual where PyRadiomics differs (discretisation). @defaultValue false */
@@ -471,20 +480,11 @@ export function readParams(path: string): RadiomicsParams {
 }
 
 /**
- * Settings for {@link extractFeatures} from a parameter file: its `setting` block, with `classes`
- * from `featureClass` and its `imageType` block. Classes voxelkit does not build and per-class
- * feature lists are `ERR_UNSUPPORTED`; unknown or unsupported image types are refused by the
- * extraction (never silently skipped). @internal
+ * Settings for {@link extractFeatures} from a parameter file: its `setting` block and its
+ * `voxelSetting` block (PyRadiomics merges both), `classes` = its `featureClass` block (per-class
+ * feature lists included) and its `imageType` block. Unknown classes, feature names and image
+ * types are refused by the extraction (never silently skipped). @internal
  */
 export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
-  const classes = Object.keys(p.featureClass)
-  for (const [c, names] of Object.entries(p.featureClass)) {
-    if (!(FEATURE_CLASSES as readonly string[]).includes(c)) {
-      throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (${FEATURE_CLASSES.join(', ')} are)`)
-    }
-    if (names !== null && names !== undefined && !(Array.isArray(names) && names.length === 0)) {
-      throw new VoxelkitError('ERR_UNSUPPORTED', `selecting single features of '${c}' is not supported yet; list the class with no features to enable all`)
-    }
-  }
-  return { ...p.setting, classes: classes as FeatureClass[], imageType: p.imageType }
+  return { ...p.setting, ...p.voxelSetting, classes: p.featureClass as RadiomicsSettings['classes'], imageType: p.imageType }
 }

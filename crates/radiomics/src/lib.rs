@@ -32,6 +32,7 @@ pub mod neighbours;
 pub mod ngtdm;
 pub mod preprocess;
 pub mod resample;
+pub mod selection;
 pub mod settings;
 pub mod shape;
 pub mod shape2d;
@@ -301,29 +302,19 @@ pub(crate) fn class_features(
             FeatureClass::Firstorder => {
                 let f = pool
                     .install(|| firstorder::firstorder_features(roi, s.voxel_array_shift, ctl))?;
-                for (k, (name, deprecated)) in firstorder::FIRSTORDER_NAMES.iter().enumerate() {
-                    if !deprecated {
-                        out.push((format!("{image}_firstorder_{name}"), f[k]));
-                    }
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Glszm => {
                 let f = pool.install(|| glszm::glszm_class(roi, s, ctl))?;
-                for (k, name) in glszm::GLSZM_NAMES.iter().enumerate() {
-                    out.push((format!("{image}_glszm_{name}"), f[k]));
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Gldm => {
                 let f = pool.install(|| gldm::gldm_class(roi, s, ctl))?;
-                for (k, name) in gldm::GLDM_NAMES.iter().enumerate() {
-                    out.push((format!("{image}_gldm_{name}"), f[k]));
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Ngtdm => {
                 let f = pool.install(|| ngtdm::ngtdm_class(roi, s, ctl))?;
-                for (k, name) in ngtdm::NGTDM_NAMES.iter().enumerate() {
-                    out.push((format!("{image}_ngtdm_{name}"), f[k]));
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Glcm => {
                 let g = pool.install(|| glcm_groups(roi, s, ctl))?;
@@ -333,14 +324,16 @@ pub(crate) fn class_features(
                         .map(|m| features::glcm_features(m, &levels, roi.ng as f64))
                         .collect()
                 });
-                for (k, name) in features::GLCM_NAMES.iter().enumerate() {
-                    let v = if *name == "MCC" && levels.len() < 2 {
-                        1.0
-                    } else {
-                        features::nanmean(per.iter().map(|f| f[k]))
-                    };
-                    out.push((format!("{image}_glcm_{name}"), v));
-                }
+                let f: Vec<f64> = (0..features::GLCM_NAMES.len())
+                    .map(|k| {
+                        if features::GLCM_NAMES[k] == "MCC" && levels.len() < 2 {
+                            1.0
+                        } else {
+                            features::nanmean(per.iter().map(|f| f[k]))
+                        }
+                    })
+                    .collect();
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Glrlm => {
                 let g = pool.install(|| glrlm_groups(roi, s, ctl))?;
@@ -350,17 +343,30 @@ pub(crate) fn class_features(
                         .map(|m| features::glrlm_features(m, &levels, g.cols))
                         .collect()
                 });
-                for (k, name) in features::GLRLM_NAMES.iter().enumerate() {
-                    out.push((
-                        format!("{image}_glrlm_{name}"),
-                        features::nanmean(per.iter().map(|f| f[k])),
-                    ));
-                }
+                let f: Vec<f64> = (0..features::GLRLM_NAMES.len())
+                    .map(|k| features::nanmean(per.iter().map(|f| f[k])))
+                    .collect();
+                keyed(s, c, image, &f, out);
             }
         }
         ctl.advance(1);
     }
     Ok(())
+}
+
+/// Keys the selected features of class `c` ([`selection`]) from `values`, the class's values
+/// in [`selection::computed`] order: `{image}_{class}_{feature}`.
+pub(crate) fn keyed(
+    s: &Settings,
+    c: FeatureClass,
+    image: &str,
+    values: &[f64],
+    out: &mut Vec<(String, f64)>,
+) {
+    let names = selection::computed(c);
+    for k in selection::selected(c, s.feature_list(c)) {
+        out.push((format!("{image}_{}_{}", c.name(), names[k].0), values[k]));
+    }
 }
 
 fn pack(mats: &[Vec<f64>], rows: usize, cols: usize, keep_cols: &[usize]) -> Vec<f64> {

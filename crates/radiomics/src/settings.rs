@@ -159,6 +159,10 @@ pub struct Settings {
     pub gldm_a: u32,
     pub weighting_norm: Option<WeightingNorm>,
     pub classes: Vec<FeatureClass>,
+    /// Per-class feature lists (`classes` given as PyRadiomics' `featureClass` block), checked
+    /// by [`crate::selection::check`]; a class absent here or with an empty list computes its
+    /// default features.
+    pub feature_lists: FeatureLists,
     /// `None`: PyRadiomics' behaviour (3D averaged, or 2.5D direction-merged with `force2D`).
     pub aggregation: Option<Aggregation>,
     pub ibsi: bool,
@@ -205,6 +209,7 @@ impl Default for Settings {
             gldm_a: 0,
             weighting_norm: None,
             classes: FeatureClass::DEFAULT.to_vec(),
+            feature_lists: vec![],
             aggregation: None,
             ibsi: false,
             resegment_shape: false,
@@ -378,7 +383,81 @@ fn interpolator(v: &Value) -> Result<Interpolator> {
     }
 }
 
+/// Per-class feature lists (class, names).
+pub type FeatureLists = Vec<(FeatureClass, Vec<String>)>;
+
+/// `classes`: a list of class names, or PyRadiomics' `featureClass` block (class name -> `null`,
+/// `[]` or a list of feature names), in the order given.
+fn classes(v: &Value) -> Result<(Vec<FeatureClass>, FeatureLists)> {
+    let class = |x: &str| {
+        FeatureClass::parse(x).ok_or_else(|| {
+            Error::setting(format!(
+                "unknown feature class '{x}' (firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape, \
+                 shape2D)"
+            ))
+        })
+    };
+    let (mut c, mut lists) = (Vec::new(), Vec::new());
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                let f = class(x.as_str().ok_or_else(|| {
+                    Error::setting(format!("classes must hold class names, got {x}"))
+                })?)?;
+                if !c.contains(&f) {
+                    c.push(f);
+                }
+            }
+        }
+        Value::Object(m) => {
+            for (k, names) in m {
+                let f = class(k)?;
+                let names: Vec<String> = match names {
+                    Value::Null => vec![],
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|n| {
+                            n.as_str().map(str::to_string).ok_or_else(|| {
+                                Error::setting(format!(
+                                    "feature names of class {k} must be strings, got {n}"
+                                ))
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                    _ => {
+                        return Err(Error::setting(format!(
+                            "class {k}: a list of feature names, [] or null (every default \
+                             feature) expected, got {names}"
+                        )))
+                    }
+                };
+                let names = crate::selection::check(f, &names)?;
+                c.push(f);
+                if !names.is_empty() {
+                    lists.push((f, names));
+                }
+            }
+        }
+        _ => {
+            return Err(Error::setting(format!(
+                "classes must be a list such as ['glcm', 'glrlm'] or a featureClass block such as \
+                 {{\"glcm\": [\"Contrast\"], \"firstorder\": []}}, got {v}"
+            )))
+        }
+    }
+    Ok((c, lists))
+}
+
 impl Settings {
+    /// The feature list of class `c` (empty: its default features).
+    pub fn feature_list(&self, c: FeatureClass) -> &[String] {
+        self.feature_lists
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map(|(_, n)| n.as_slice())
+            .unwrap_or(&[])
+    }
+
     /// Parses a JSON object of settings (PyRadiomics names, plus voxelkit's `classes`,
     /// `aggregation` and `ibsi`).
     pub fn from_json(v: &Value) -> Result<Settings> {
@@ -566,24 +645,7 @@ impl Settings {
                         }
                     })
                 }
-                "classes" => {
-                    let a = v.as_array().ok_or_else(|| {
-                        Error::setting(format!("classes must be a list such as ['glcm', 'glrlm'], got {v}"))
-                    })?;
-                    let mut c = Vec::new();
-                    for x in a {
-                        let Some(f) = x.as_str().and_then(FeatureClass::parse) else {
-                            return Err(Error::setting(format!(
-                                "unknown feature class {x} (firstorder, glcm, gldm, glrlm, glszm, \
-                                 ngtdm, shape, shape2D)"
-                            )));
-                        };
-                        if !c.contains(&f) {
-                            c.push(f);
-                        }
-                    }
-                    s.classes = c;
-                }
+                "classes" => (s.classes, s.feature_lists) = classes(v)?,
                 "aggregation" => {
                     let a = v.as_str().ok_or_else(|| {
                         Error::setting(format!("aggregation must be a string, got {v}"))
