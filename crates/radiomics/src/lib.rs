@@ -36,6 +36,7 @@ pub mod selection;
 pub mod settings;
 pub mod shape;
 pub mod shape2d;
+pub mod voxel;
 
 pub use gldm::gldm_matrices;
 pub use glszm::glszm_matrices;
@@ -76,7 +77,7 @@ struct Plan {
     per_angle: bool,
 }
 
-fn weight(norm: WeightingNorm, a: &Angle, sp: &[f64; 3], glcm: bool) -> f64 {
+pub(crate) fn weight(norm: WeightingNorm, a: &Angle, sp: &[f64; 3], glcm: bool) -> f64 {
     let d: Vec<f64> = (0..3).map(|k| (a[k].abs() as f64) * sp[k]).collect();
     let (inf, euc2, man) = (
         d.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
@@ -253,6 +254,11 @@ pub fn extract<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<(String, f64)>> {
+    if s.voxel_based {
+        return Err(voxelkit_core::Error::setting(
+            "voxelBased: true yields feature maps: use voxel::extract_maps (extractFeatureMaps)",
+        ));
+    }
     if s.resampling.is_some() {
         return resample::run(resample::Job::Features, inp, s, threads, ctl).map(|d| d.features());
     }
@@ -278,7 +284,9 @@ pub fn extract<T: Sample, M: Sample>(
         if t.kind == filters::ImageTypeKind::Original && !t.custom {
             class_features(&roi, s, "original", &pool, ctl, &mut out)?;
         } else {
-            filters::derived_features(inp, s, &roi, t, threads, &pool, ctl, &mut out)?;
+            let bx = filters::ImageBox::of_roi(&roi);
+            let mut sink = filters::Sink::Features(&mut out);
+            filters::derived_features(inp, s, &bx, t, threads, &pool, ctl, &mut sink)?;
         }
     }
     Ok(out)

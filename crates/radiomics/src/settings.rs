@@ -4,8 +4,10 @@
 //! Every setting name PyRadiomics' parameter schema defines is accepted (a params file loads
 //! unchanged); the image types (`imageType`, PyRadiomics' params-file block, with the filter
 //! settings `sigma`, `wavelet`, `level`, `start_level`, `gradientUseSpacing`) are parsed here
-//! (see [`crate::filters`]); names that only matter for voxel-based extraction or image types
-//! voxelkit does not build (LBP) are accepted and have no effect; a setting that would change
+//! (see [`crate::filters`]); the voxel-based settings (`voxelBased`, `kernelRadius`,
+//! `maskedKernel`, `initValue`, `voxelBatch`) are read for [`crate::voxel`] and have no effect on
+//! segment-based features (as in PyRadiomics); names of image types voxelkit does not build
+//! (LBP) are accepted and have no effect; a setting that would change
 //! the result but whose processing is not built (vector masks, interpolators other than nearest
 //! neighbour, linear and B-spline) is `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`. A
 //! JSON `null` means "PyRadiomics' default", as `None` does in a PyRadiomics settings dictionary
@@ -182,6 +184,19 @@ pub struct Settings {
     pub start_level: usize,
     /// Gradient: derivatives in mm rather than voxels (`gradientUseSpacing`).
     pub gradient_use_spacing: bool,
+    /// Voxel-based extraction (`voxelBased`; PyRadiomics' `execute(..., voxelBased=True)`):
+    /// feature maps instead of values ([`crate::voxel`]).
+    pub voxel_based: bool,
+    /// Voxel-based: the kernel's half-width in voxels (`kernelRadius`).
+    pub kernel_radius: usize,
+    /// Voxel-based: kernels hold ROI voxels only (`maskedKernel`); false: every voxel of the
+    /// box, discretised over the box.
+    pub masked_kernel: bool,
+    /// Voxel-based: the maps' value outside the ROI (`initValue`).
+    pub init_value: f64,
+    /// Voxel-based: voxels per batch (`voxelBatch`; `None`: one batch). Only PyRadiomics' MCC
+    /// failure rule depends on it (a batch where it fails keeps `initValue`).
+    pub voxel_batch: Option<usize>,
     /// The enabled image types in the order given (`imageType`), each with its own settings
     /// (these settings updated with the type's custom settings, as PyRadiomics' `execute`
     /// does); default `Original` alone.
@@ -219,13 +234,18 @@ impl Default for Settings {
             level: 1,
             start_level: 0,
             gradient_use_spacing: true,
+            voxel_based: false,
+            kernel_radius: 1,
+            masked_kernel: true,
+            init_value: 0.0,
+            voxel_batch: None,
             image_types: vec![],
         }
     }
 }
 
 /// PyRadiomics setting names that do not change the `original` features voxelkit computes
-/// (image-type filters voxelkit does not build, voxel-based extraction, diagnostics, cropping
+/// (image-type filters voxelkit does not build, diagnostics, cropping
 /// that the final bounding-box crop makes irrelevant).
 const NO_EFFECT: &[&str] = &[
     "geometryTolerance",
@@ -238,10 +258,6 @@ const NO_EFFECT: &[&str] = &[
     "lbp3DLevels",
     "lbp3DIcosphereRadius",
     "lbp3DIcosphereSubdivision",
-    "kernelRadius",
-    "maskedKernel",
-    "initValue",
-    "voxelBatch",
 ];
 
 /// Every name [`Settings::from_json`] accepts.
@@ -277,6 +293,11 @@ pub const KNOWN: &[&str] = &[
     "level",
     "start_level",
     "gradientUseSpacing",
+    "voxelBased",
+    "kernelRadius",
+    "maskedKernel",
+    "initValue",
+    "voxelBatch",
 ];
 
 /// Settings PyRadiomics does not let an image type customise (applied once to the input).
@@ -708,6 +729,11 @@ impl Settings {
                 "level" => s.level = int(k, v, 1, 64)? as usize,
                 "start_level" => s.start_level = int(k, v, 0, 64)? as usize,
                 "gradientUseSpacing" => s.gradient_use_spacing = boolean(k, v)?,
+                "voxelBased" => s.voxel_based = boolean(k, v)?,
+                "kernelRadius" => s.kernel_radius = int(k, v, 1, 1 << 12)? as usize,
+                "maskedKernel" => s.masked_kernel = boolean(k, v)?,
+                "initValue" => s.init_value = num(k, v)?,
+                "voxelBatch" => s.voxel_batch = Some(int(k, v, 1, i64::MAX >> 11)? as usize),
                 _ => unreachable!("every KNOWN name is matched"),
             }
         }
