@@ -1,7 +1,8 @@
 //! Voxel-based extraction: PyRadiomics 3.1's `execute(image, mask, voxelBased=True)`.
 //!
-//! For every ROI voxel the enabled first-order and GLCM features are computed on a kernel around
-//! it and stored in a feature map per feature, for every enabled image type. PyRadiomics'
+//! For every ROI voxel the enabled first-order, GLCM, GLDM and NGTDM features are computed on a
+//! kernel around it and stored in a feature map per feature, for every enabled image type
+//! (GLRLM and GLSZM maps are not built yet: `ERR_UNSUPPORTED`). PyRadiomics'
 //! semantics, reproduced here:
 //!
 //! - **Grid.** The maps cover the ROI's bounding box grown by `kernelRadius` voxels on every side
@@ -25,6 +26,9 @@
 //!   ROI voxels) has pairs in it; a voxel with an empty direction that the batch keeps has a
 //!   NaN matrix there, which `nanmean` ignores, except in JointAverage (numpy's `mean`: NaN) and
 //!   MCC (`eigvals` fails on NaN: the whole batch keeps `initValue`). Both are reproduced.
+//! - **GLDM, NGTDM**: each kernel voxel's neighbours (PyRadiomics' directions both ways) inside
+//!   the same kernel box, in the ROI (masked) or anywhere in the box; the segment-based formulas
+//!   on the kernel's matrix (levels and dependences that occur; the others add nothing).
 //! - **Feature lists**: as segment-based ([`crate::selection`]), except that a deprecated
 //!   feature whose PyRadiomics method raises (GLCM `SumVariance`, …) is keyed with a map of
 //!   `initValue` (PyRadiomics allocates every enabled feature's map first).
@@ -37,7 +41,7 @@ use crate::filters::{self, ImageBox, Sink};
 use crate::matrices::{self, Angle};
 use crate::preprocess::{self, Input, Roi};
 use crate::settings::{FeatureClass, Settings};
-use crate::{features, firstorder, selection};
+use crate::{features, firstorder, gldm, ngtdm, selection};
 use rayon::prelude::*;
 use voxelkit_core::{par, Control, Error, Result, Sample};
 
@@ -93,12 +97,14 @@ fn supported(s: &Settings) -> Result<()> {
                 c,
                 FeatureClass::Firstorder
                     | FeatureClass::Glcm
+                    | FeatureClass::Gldm
+                    | FeatureClass::Ngtdm
                     | FeatureClass::Shape
                     | FeatureClass::Shape2D
             ) {
                 return Err(Error::unsupported(format!(
-                    "voxel-based {} is not built yet (firstorder and glcm are; shape classes are \
-                     not voxel-based in PyRadiomics)",
+                    "voxel-based {} is not built yet (firstorder, glcm, gldm and ngtdm are; \
+                     shape classes are not voxel-based in PyRadiomics)",
                     c.name()
                 )));
             }
@@ -107,8 +113,8 @@ fn supported(s: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// Voxel-based extraction of the enabled first-order and GLCM features for every enabled image
-/// type (see the module documentation).
+/// Voxel-based extraction of the enabled first-order, GLCM, GLDM and NGTDM features for every
+/// enabled image type (see the module documentation).
 pub fn extract_maps<T: Sample, M: Sample>(
     inp: &Input<'_, T, M>,
     s: &Settings,
@@ -171,10 +177,13 @@ struct Wanted {
     column: Option<usize>,
 }
 
-/// Columns of a kernel's results: the 19 first-order features, then the 24 GLCM features.
+/// Columns of a kernel's results: the 19 first-order features, the 24 GLCM features, the 14
+/// GLDM features, the 5 NGTDM features.
 const FO: usize = 0;
 const GLCM: usize = 19;
-const COLUMNS: usize = 19 + 24;
+const GLDM: usize = GLCM + 24;
+const NGTDM: usize = GLDM + 14;
+const COLUMNS: usize = NGTDM + 5;
 const MCC: usize = GLCM + 19;
 const JOINT_AVERAGE: usize = GLCM + 16;
 
@@ -184,6 +193,8 @@ fn wanted(s: &Settings, name: &str) -> Vec<Wanted> {
         let base = match c {
             FeatureClass::Firstorder => FO,
             FeatureClass::Glcm => GLCM,
+            FeatureClass::Gldm => GLDM,
+            FeatureClass::Ngtdm => NGTDM,
             _ => continue,
         };
         let comp = selection::computed(c);
@@ -224,6 +235,11 @@ struct Kernels<'a> {
     shift: f64,
     want_fo: bool,
     want_glcm: bool,
+    /// GLDM or NGTDM
+    want_nb: bool,
+    /// GLDM / NGTDM neighbours: the directions both ways
+    offsets: Vec<[i64; 3]>,
+    alpha: u32,
 }
 
 /// Per-thread scratch.
@@ -268,39 +284,102 @@ impl Kernels<'_> {
             cols[FO..FO + 19].copy_from_slice(&f);
             sc.counts.iter_mut().for_each(|v| *v = 0);
         }
-        if self.want_glcm {
-            let r = self.radius;
-            let lo: [usize; 3] = std::array::from_fn(|k| {
-                if self.flat_axis == Some(k) {
-                    c[k]
-                } else {
-                    c[k].saturating_sub(r)
+        if !(self.want_glcm || self.want_nb) {
+            return Row { cols, nonempty };
+        }
+        let r = self.radius;
+        let lo: [usize; 3] = std::array::from_fn(|k| {
+            if self.flat_axis == Some(k) {
+                c[k]
+            } else {
+                c[k].saturating_sub(r)
+            }
+        });
+        let hi: [usize; 3] = std::array::from_fn(|k| {
+            if self.flat_axis == Some(k) {
+                c[k]
+            } else {
+                (c[k] + r).min(self.size[k] - 1)
+            }
+        });
+        // the kernel's grey levels, ascending, and their local indices
+        sc.local.clear();
+        for z in lo[0]..=hi[0] {
+            for y in lo[1]..=hi[1] {
+                for x in lo[2]..=hi[2] {
+                    let g = d.grey[(z * ny + y) * nx + x];
+                    if g != 0 && !sc.local.contains(&g) {
+                        sc.local.push(g);
+                    }
                 }
-            });
-            let hi: [usize; 3] = std::array::from_fn(|k| {
-                if self.flat_axis == Some(k) {
-                    c[k]
-                } else {
-                    (c[k] + r).min(self.size[k] - 1)
-                }
-            });
-            // the kernel's grey levels, ascending, and their local indices
-            sc.local.clear();
+            }
+        }
+        sc.local.sort_unstable();
+        let n = sc.local.len();
+        for (k, &g) in sc.local.iter().enumerate() {
+            sc.lut[g as usize] = k as u32;
+        }
+        let gvals: Vec<f64> = sc.local.iter().map(|&g| g as f64).collect();
+        let inside = |z: i64, y: i64, x: i64| {
+            z >= lo[0] as i64
+                && z <= hi[0] as i64
+                && y >= lo[1] as i64
+                && y <= hi[1] as i64
+                && x >= lo[2] as i64
+                && x <= hi[2] as i64
+        };
+        if self.want_nb {
+            // GLDM: voxels per (level, dependent neighbours); NGTDM: n_i and s_i per level
+            let no = self.offsets.len();
+            let mut dep = vec![0.0; n * (no + 1)];
+            let mut tn = vec![0.0; n];
+            let mut ts = vec![0.0; n];
             for z in lo[0]..=hi[0] {
                 for y in lo[1]..=hi[1] {
                     for x in lo[2]..=hi[2] {
                         let g = d.grey[(z * ny + y) * nx + x];
-                        if g != 0 && !sc.local.contains(&g) {
-                            sc.local.push(g);
+                        if g == 0 {
+                            continue;
                         }
+                        let (mut count, mut sum, mut nd) = (0u32, 0.0f64, 0usize);
+                        for o in &self.offsets {
+                            let (jz, jy, jx) = (z as i64 + o[0], y as i64 + o[1], x as i64 + o[2]);
+                            if !inside(jz, jy, jx) {
+                                continue;
+                            }
+                            let gj = d.grey[(jz as usize * ny + jy as usize) * nx + jx as usize];
+                            if gj != 0 {
+                                count += 1;
+                                sum += gj as f64;
+                                if g.abs_diff(gj) <= self.alpha {
+                                    nd += 1;
+                                }
+                            }
+                        }
+                        let li = sc.lut[g as usize] as usize;
+                        dep[li * (no + 1) + nd] += 1.0;
+                        let diff = if count == 0 {
+                            0.0
+                        } else {
+                            (g as f64 - sum / count as f64).abs()
+                        };
+                        tn[li] += 1.0;
+                        ts[li] += diff;
                     }
                 }
             }
-            sc.local.sort_unstable();
-            let n = sc.local.len();
-            for (k, &g) in sc.local.iter().enumerate() {
-                sc.lut[g as usize] = k as u32;
-            }
+            let keep: Vec<usize> = (0..=no)
+                .filter(|&c| (0..n).any(|i| dep[i * (no + 1) + c] != 0.0))
+                .collect();
+            let p: Vec<f64> = (0..n)
+                .flat_map(|i| keep.iter().map(move |&c| (i, c)))
+                .map(|(i, c)| dep[i * (no + 1) + c])
+                .collect();
+            let j: Vec<f64> = keep.iter().map(|&c| (c + 1) as f64).collect();
+            cols[GLDM..GLDM + 14].copy_from_slice(&gldm::gldm_features(&p, &gvals, &j));
+            cols[NGTDM..NGTDM + 5].copy_from_slice(&ngtdm::ngtdm_features(&tn, &ts, &gvals));
+        }
+        if self.want_glcm {
             let na = self.angles.len();
             sc.mats.clear();
             sc.mats.resize(na * n * n, 0.0);
@@ -318,13 +397,7 @@ impl Kernels<'_> {
                                 y as i64 + off[1] as i64,
                                 x as i64 + off[2] as i64,
                             );
-                            if jz < lo[0] as i64
-                                || jz > hi[0] as i64
-                                || jy < lo[1] as i64
-                                || jy > hi[1] as i64
-                                || jx < lo[2] as i64
-                                || jx > hi[2] as i64
-                            {
+                            if !inside(jz, jy, jx) {
                                 continue;
                             }
                             let gj = d.grey[(jz as usize * ny + jy as usize) * nx + jx as usize];
@@ -369,7 +442,6 @@ impl Kernels<'_> {
             };
             let nm = if self.weights.is_some() { 1 } else { na };
             nonempty = vec![0u64; nm.div_ceil(64)];
-            let gvals: Vec<f64> = sc.local.iter().map(|&g| g as f64).collect();
             let mut per: Vec<[f64; 24]> = Vec::with_capacity(nm);
             for (a, m) in mats.iter().enumerate() {
                 let sum: f64 = m.iter().sum();
@@ -417,7 +489,10 @@ pub(crate) fn image_maps<U: Sample>(
     let want_fo = want.iter().any(|w| matches!(w.column, Some(c) if c < GLCM));
     let want_glcm = want
         .iter()
-        .any(|w| matches!(w.column, Some(c) if c >= GLCM));
+        .any(|w| matches!(w.column, Some(c) if (GLCM..GLDM).contains(&c)));
+    let want_nb = want
+        .iter()
+        .any(|w| matches!(w.column, Some(c) if c >= GLDM));
     let want_batch = want
         .iter()
         .any(|w| w.column == Some(MCC) || w.column == Some(JOINT_AVERAGE));
@@ -446,6 +521,11 @@ pub(crate) fn image_maps<U: Sample>(
         }
     });
     let angles = matrices::angles([bz, by, bx], &s.distances, flat_axis);
+    let offsets: Vec<[i64; 3]> = angles
+        .iter()
+        .map(|o| o.map(|v| v as i64))
+        .chain(angles.iter().map(|o| o.map(|v| -(v as i64))))
+        .collect();
     let weights = s.weighting_norm.map(|w| {
         angles
             .iter()
@@ -472,6 +552,9 @@ pub(crate) fn image_maps<U: Sample>(
         shift: s.voxel_array_shift,
         want_fo,
         want_glcm,
+        want_nb,
+        offsets,
+        alpha: s.gldm_a,
     };
     // the ROI's voxels in numpy's C order (PyRadiomics' batches), in d's coordinates
     let off = d.origin;

@@ -3,7 +3,8 @@
 //! `fixtures/radiomics_voxel/voxel_*.json` (written by its `generate.py`): small random images
 //! with a blob mask, kernel radius 1 and 2, masked and unmasked kernels, `initValue`,
 //! `voxelBatch`, a ROI at the image's edge, a float image with `binCount` and two distances,
-//! feature lists (deprecated names included) and image types (Square, LoG).
+//! feature lists (deprecated names included), image types (Square, LoG) and the neighbourhood
+//! classes (GLDM with gldm_a, NGTDM).
 //!
 //! Checked: the keys and their order; each map's grid (size, and origin = the image's origin +
 //! the box's first voxel x spacing: PyRadiomics' crop); the values at the ROI's voxels to 1e-9
@@ -111,7 +112,9 @@ fn run(c: &Case, threads: Option<usize>, ctl: &Control) -> voxelkit_core::Result
     }
 }
 
-const CASES: [&str; 6] = [
+const CASES: [&str; 8] = [
+    "neighbours",
+    "neighbours_unmasked",
     "default",
     "radius2_unmasked",
     "edge_float",
