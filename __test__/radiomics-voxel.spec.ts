@@ -48,8 +48,9 @@ function load(name: string) {
   const affine = [sx, 0, 0, ox, 0, sy, 0, oy, 0, 0, sz, oz, 0, 0, 0, 1]
   const image: Volume = { data, shape: c.shape, spacing: c.spacing, affine }
   const mask: Volume = { data: Uint8Array.from(c.mask.data), shape: c.shape, spacing: c.spacing, affine }
-  // the params dictionary as readParams returns it
-  const params: RadiomicsParams = { setting: c.params.setting ?? {}, featureClass: c.params.featureClass, imageType: c.params.imageType ?? { Original: {} }, voxelSetting: c.params.voxelSetting ?? {} }
+  // the params dictionary as readParams returns it (a file's float sigma 1.0 spelled '1.0')
+  const imageType = JSON.parse(JSON.stringify(c.params.imageType ?? { Original: {} }, (k, v) => (k === 'sigma' ? (v as number[]).map((x) => (Number.isInteger(x) ? `${x}.0` : x)) : v))) as RadiomicsParams['imageType']
+  const params: RadiomicsParams = { setting: c.params.setting ?? {}, featureClass: c.params.featureClass, imageType, voxelSetting: c.params.voxelSetting ?? {} }
   return { c, image, mask, settings: settingsFromParams(params) }
 }
 
