@@ -75,13 +75,20 @@ pub fn nanmean(v: impl IntoIterator<Item = f64>) -> f64 {
 /// whose axes hold the grey levels `g`; `ng` is the largest grey level of the ROI.
 /// MCC is returned as the real part of the square root of the second-largest eigenvalue.
 pub fn glcm_features(p: &[f64], g: &[f64], ng: f64) -> [f64; 24] {
-    glcm_features_of(p, g, ng, g.len())
+    glcm_features_of(p, g, ng, g.len(), true)
 }
 
 /// [`glcm_features`] of a matrix that holds only some of the ROI's `n_levels` grey levels (the
 /// others' rows and columns are zero: they add nothing to the sums, and `n_levels - g.len()`
-/// zero eigenvalues to MCC's `Q`).
-pub fn glcm_features_of(p: &[f64], g: &[f64], ng: f64, n_levels: usize) -> [f64; 24] {
+/// zero eigenvalues to MCC's `Q`). Without `with_mcc`, MCC (an eigenvalue problem, most of the
+/// cost on small matrices) is NaN.
+pub fn glcm_features_of(
+    p: &[f64],
+    g: &[f64],
+    ng: f64,
+    n_levels: usize,
+    with_mcc: bool,
+) -> [f64; 24] {
     let n = g.len();
     let at = |i: usize, j: usize| p[i * n + j];
     let mut px = vec![0.0; n];
@@ -180,7 +187,11 @@ pub fn glcm_features_of(p: &[f64], g: &[f64], ng: f64, n_levels: usize) -> [f64;
             x.sqrt()
         }
     };
-    let mcc = mcc(p, &px, &py, n, n_levels);
+    let mcc = if with_mcc {
+        mcc(p, &px, &py, n, n_levels)
+    } else {
+        f64::NAN
+    };
     [
         autoc, cp, cs, ct, contrast, corr, davg, dent, dvar, id, idm, idmn, idn, imc1, imc2, ivar,
         ux, energy, hxy, mcc, maxp, savg, sent, sigx2,

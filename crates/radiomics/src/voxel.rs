@@ -258,7 +258,8 @@ struct Row {
 }
 
 impl Kernels<'_> {
-    fn kernel(&self, c: [usize; 3], sc: &mut Scratch) -> Row {
+    /// The kernel's results; MCC only `with_mcc` (NaN otherwise; 1 with fewer than two levels).
+    fn kernel(&self, c: [usize; 3], sc: &mut Scratch, with_mcc: bool) -> Row {
         let mut cols = [f64::NAN; COLUMNS];
         let mut nonempty = Vec::new();
         let d = self.d;
@@ -450,7 +451,13 @@ impl Kernels<'_> {
                 }
                 nonempty[a / 64] |= 1 << (a % 64);
                 let p: Vec<f64> = m.iter().map(|v| v / sum).collect();
-                per.push(features::glcm_features_of(&p, &gvals, self.ng, self.levels));
+                per.push(features::glcm_features_of(
+                    &p,
+                    &gvals,
+                    self.ng,
+                    self.levels,
+                    with_mcc,
+                ));
             }
             for k in 0..24 {
                 cols[GLCM + k] = features::nanmean(per.iter().map(|f| f[k]));
@@ -572,10 +579,8 @@ pub(crate) fn image_maps<U: Sample>(
             }
         }
     }
-    let mut nonempty: Vec<Vec<u64>> = Vec::new();
-    for block in targets.chunks(BLOCK) {
-        ctl.check()?;
-        let rows: Vec<Row> = pool.install(|| {
+    let rows_of = |block: &[[u32; 3]], with_mcc: bool| -> Vec<Row> {
+        pool.install(|| {
             block
                 .par_iter()
                 .map_init(
@@ -586,10 +591,16 @@ pub(crate) fn image_maps<U: Sample>(
                         local: Vec::new(),
                         mats: Vec::new(),
                     },
-                    |sc, t| kern.kernel(t.map(|v| v as usize), sc),
+                    |sc, t| kern.kernel(t.map(|v| v as usize), sc, with_mcc),
                 )
                 .collect()
-        });
+        })
+    };
+    // MCC is computed afterwards, for the batches where PyRadiomics computes it
+    let mut nonempty: Vec<Vec<u64>> = Vec::new();
+    for block in targets.chunks(BLOCK) {
+        ctl.check()?;
+        let rows = rows_of(block, false);
         for (t, row) in block.iter().zip(rows) {
             let [z, y, x] = t.map(|v| v as usize);
             let i = ((z + off[2]) * by + y + off[1]) * bx + x + off[0];
@@ -617,6 +628,7 @@ pub(crate) fn image_maps<U: Sample>(
             let [z, y, x] = t.map(|v| v as usize);
             ((z + off[2]) * by + y + off[1]) * bx + x + off[0]
         };
+        let mut mcc_voxels: Vec<[u32; 3]> = Vec::new();
         for (b, ts) in targets.chunks(batch).enumerate() {
             let ne = &nonempty[b * batch..b * batch + ts.len()];
             let words = ne[0].len();
@@ -640,6 +652,16 @@ pub(crate) fn image_maps<U: Sample>(
             if let (true, Some(k)) = (fails, mcc) {
                 for t in ts {
                     maps.data[(base + k) * len + at(t)] = s.init_value;
+                }
+            } else if mcc.is_some() && kern.levels >= 2 {
+                mcc_voxels.extend_from_slice(ts);
+            }
+        }
+        if let Some(k) = mcc {
+            for block in mcc_voxels.chunks(BLOCK) {
+                ctl.check()?;
+                for (t, row) in block.iter().zip(rows_of(block, true)) {
+                    maps.data[(base + k) * len + at(t)] = row.cols[MCC];
                 }
             }
         }
