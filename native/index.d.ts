@@ -269,13 +269,15 @@ export interface PredictOptionsIn {
  */
 export declare function predictSync(fit: ParamsIn, g: GradientsIn, out: Float64Array, o?: PredictOptionsIn | undefined | null): void
 
-/** "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \
+/** "Features (PyRadiomics keys), texture matrices or voxel-based feature maps of one ROI. `image`: `shape` \
 `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read)." */
 export declare function radiomics(what: RadiomicsOutput, image: VolumeIn, mask: VolumeIn, settings: any, threads?: number | undefined | null, job?: JobHandle | undefined | null): Promise<RadiomicsOut>
 
 /**
- * Feature names (PyRadiomics keys) and values in the same order, or texture matrices (first
- * axis fastest, see `TextureMatrices` in the kernel crate); engine-owned arrays ([`Out`]).
+ * Feature names (PyRadiomics keys) and values in the same order, texture matrices (first
+ * axis fastest, see `TextureMatrices` in the kernel crate), or feature maps (names, the maps one
+ * after the other in `values`, each `shape` = the box's `[nx, ny, nz]` from voxel `origin` of
+ * the input); engine-owned arrays ([`Out`]).
  */
 export interface RadiomicsOut {
   names: Array<string>
@@ -287,13 +289,15 @@ export interface RadiomicsOut {
   runLengths: Array<number>
   /** Directions `(z, y, x)` flattened, 3 per matrix (empty when matrices are not single directions). */
   angles: Array<number>
+  /** Maps: the box's first voxel `[x, y, z]` in the input. */
+  origin: Array<number>
 }
 
 /** What a radiomics call computes. */
-export type RadiomicsOutput = 'features' | 'glcm' | 'glrlm' | 'glszm' | 'gldm' | 'ngtdm'
+export type RadiomicsOutput = 'features' | 'glcm' | 'glrlm' | 'glszm' | 'gldm' | 'ngtdm' | 'maps'
 
 /**
- * "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \
+ * "Features (PyRadiomics keys), texture matrices or voxel-based feature maps of one ROI. `image`: `shape` \
 `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read)."
  * (Synchronous twin: blocks the calling thread.)
  */

@@ -4,14 +4,19 @@
 import { availableParallelism } from 'node:os'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { VoxelkitError } from './errors'
-import { readVolume } from './io'
-import { extractFeatures, readParams, settingsFromParams, type Features, type RadiomicsSettings } from './radiomics'
-import { UsageError, parseCommandLine, printError, progressBar, readCsv, threadsOption, writeTable } from './cliKit'
+import { join } from 'node:path'
+import { readVolume, writeVolume } from './io'
+import { extractFeatureMaps, extractFeatures, readParams, settingsFromParams, type Features, type RadiomicsSettings } from './radiomics'
+import { UsageError, makeOutputDir, parseCommandLine, printError, printWritten, progressBar, readCsv, threadsOption, writeTable } from './cliKit'
 
 export const RADIOMICS_USAGE = `  voxelkit radiomics <image> <mask> [--params FILE] [--label N] [--out features.csv|.json] [--threads N]
       Radiomics features of the ROI (PyRadiomics keys and semantics): every class but shape2D,
       or the classes of the params file's featureClass (firstorder, glcm, gldm, glrlm, glszm,
       ngtdm, shape, shape2D; all when absent). CSV on stdout without --out.
+  voxelkit radiomics <image> <mask> --voxel-based --out-dir DIR [--params FILE] [--label N] [--threads N]
+      Voxel-based extraction (PyRadiomics' voxelBased=True; first order, GLCM, GLDM, NGTDM; the params
+      file's voxelSetting: kernelRadius, maskedKernel, initValue, voxelBatch): one NIfTI map per
+      feature, DIR/<PyRadiomics key>.nii.gz, on the ROI's box grown by kernelRadius.
   voxelkit radiomics <cases.csv> [--params FILE] [--out results.csv|.json] [--jobs N] [--threads N]
       Batch mode: one row per case of a CSV with Image and Mask columns (optional Label), paths
       relative to the CSV; --jobs cases run at once (default 1); a failed case gets its error in
@@ -25,7 +30,11 @@ async function one(image: string, mask: string, settings: RadiomicsSettings, thr
 
 /** Runs `voxelkit radiomics …`; returns the exit status. */
 export async function cmdRadiomics(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(args, { options: ['params', 'label', 'out', 'jobs', 'threads'], positionals: true })
+  const { values, positionals, flags } = parseCommandLine(args, {
+    options: ['params', 'label', 'out', 'jobs', 'threads', 'out-dir'],
+    flags: ['voxel-based'],
+    positionals: true,
+  })
   const threads = threadsOption(values.threads)
   let settings: RadiomicsSettings = {}
   if (values.params !== undefined) settings = settingsFromParams(readParams(values.params))
@@ -33,6 +42,23 @@ export async function cmdRadiomics(args: string[]): Promise<number> {
     const l = Number(values.label)
     if (!Number.isInteger(l) || l < 1) throw new VoxelkitError('ERR_SETTING', `--label must be a positive integer, got ${values.label}`)
     settings = { ...settings, label: l }
+  }
+  if (flags.has('voxel-based') || values['out-dir'] !== undefined) {
+    if (!flags.has('voxel-based') || values['out-dir'] === undefined) throw new UsageError('--voxel-based and --out-dir go together')
+    if (positionals.length !== 2) throw new UsageError('--voxel-based needs <image> <mask>')
+    if (values.out !== undefined || values.jobs !== undefined) throw new UsageError('--voxel-based writes maps to --out-dir (no --out, no --jobs)')
+    const [img, msk] = await Promise.all([readVolume(positionals[0]), readVolume(positionals[1])])
+    const bar = progressBar('voxels')
+    const maps = await extractFeatureMaps(img, msk, settings, { threads, onProgress: bar })
+    const dir = makeOutputDir(values['out-dir'])
+    const written: string[] = []
+    for (const [k, v] of Object.entries(maps)) {
+      const p = join(dir, `${k}.nii.gz`)
+      await writeVolume(p, v)
+      written.push(p)
+    }
+    printWritten(written)
+    return 0
   }
   if (positionals.length === 2) {
     if (values.jobs !== undefined) throw new VoxelkitError('ERR_SETTING', '--jobs applies to batch mode (a cases CSV) only')

@@ -61,6 +61,8 @@ export type { AsyncOptions, SyncOptions } from './jobs'
 export { simulateDtiPhantom, simulateDkiPhantom } from './phantom'
 export {
   FEATURE_CLASSES,
+  extractFeatureMaps,
+  extractFeatureMapsSync,
   extractFeatures,
   extractFeaturesSync,
   glcm,
@@ -75,7 +77,7 @@ export {
   ngtdmSync,
   readParams,
 } from './radiomics'
-export type { Aggregation, FeatureClass, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
+export type { Aggregation, FeatureClass, FeatureMaps, Features, RadiomicsParams, RadiomicsSettings, TextureMatrices } from './radiomics'
 export type { Phantom, PhantomOptions } from './phantom'
 
 const pkg = require('../package.json') as { version: string }

@@ -31,9 +31,9 @@ export type Aggregation =
  * (a PyRadiomics settings dictionary or the `setting` block of a params file can be passed
  * unchanged). `null` means the default, as `None` does in PyRadiomics. Every setting name
  * PyRadiomics defines is accepted; the image types come as PyRadiomics' `imageType` block (see
- * {@link RadiomicsSettings.imageType}); names that only concern voxel-based extraction
- * (`kernelRadius`, …), LBP filters or diagnostics (`additionalInfo`) have no effect here; an
- * unknown name is `ERR_SETTING`. Resampling (`resampledPixelSpacing`) follows PyRadiomics'
+ * {@link RadiomicsSettings.imageType}); the voxel-based settings (`kernelRadius`, `maskedKernel`,
+ * `initValue`, `voxelBatch`) are read by {@link extractFeatureMaps} only, names of LBP filters or
+ * diagnostics (`additionalInfo`) have no effect; an unknown name is `ERR_SETTING`. Resampling (`resampledPixelSpacing`) follows PyRadiomics'
  * `resampleImage`: the image is normalised first (with `normalize`), then image and mask are
  * resampled onto PyRadiomics' grid as SimpleITK does (see the README); the image types are
  * computed on the resampled image, as PyRadiomics does.
@@ -89,13 +89,22 @@ export interface RadiomicsSettings {
   /** Merge directions weighted by distance. */
   weightingNorm?: 'manhattan' | 'euclidean' | 'infinity' | 'no_weighting' | null
   /**
-   * Feature classes. `shape` and `shape2D` read the mask only and come first in the result, as in
-   * PyRadiomics; `shape2D` needs `force2D` and a ROI one voxel thick along `force2Ddimension`
-   * (PyRadiomics' rule, see the README), and is skipped (no keys) otherwise; the others are keyed
-   * in this order.
+   * Feature classes: a list of class names, or PyRadiomics' `featureClass` block (a params file's,
+   * passable unchanged): class name -> the features to compute, in that order, or `null` / `[]`
+   * for the class's default features (every feature but the deprecated ones, in PyRadiomics'
+   * order). A deprecated feature named in a list is computed where PyRadiomics computes it (first
+   * order `StandardDeviation`, shape `Compactness1`, `Compactness2`, `SphericalDisproportion`,
+   * shape2D `SphericalDisproportion`) and yields no key where PyRadiomics' method raises a
+   * deprecation warning instead (GLCM `Dissimilarity`, `Homogeneity1`, `Homogeneity2`,
+   * `SumVariance`; GLDM `DependencePercentage`, `GrayLevelNonUniformityNormalized`). A name the
+   * class does not define is `ERR_SETTING`, as PyRadiomics' parameter validation refuses it.
+   * `shape` and `shape2D` read the mask only and come first in the result, as in PyRadiomics;
+   * `shape2D` needs `force2D` and a ROI one voxel thick along `force2Ddimension` (PyRadiomics'
+   * rule, see the README), and is skipped (no keys) otherwise; the others are keyed in the order
+   * given.
    * @defaultValue every class but shape2D ({@link FEATURE_CLASSES}), as PyRadiomics' extractor enables them
    */
-  classes?: FeatureClass[]
+  classes?: FeatureClass[] | Partial<Record<FeatureClass, string[] | null>>
   /** IBSI aggregation; default PyRadiomics' (3D averaged, 2.5D direction-merged with force2D). */
   aggregation?: Aggregation | null
   /** Follow the IBSI manual where PyRadiomics differs (discretisation). @defaultValue false */
@@ -129,6 +138,19 @@ export interface RadiomicsSettings {
   start_level?: number | null
   /** Gradient: derivatives per mm rather than per voxel. @defaultValue true */
   gradientUseSpacing?: boolean | null
+  /**
+   * Voxel-based extraction: only {@link extractFeatureMaps} computes it (which implies it);
+   * `true` in {@link extractFeatures} is `ERR_SETTING`. @defaultValue false
+   */
+  voxelBased?: boolean | null
+  /** Voxel-based: kernel half-width in voxels (an integer >= 1). @defaultValue 1 */
+  kernelRadius?: number | null
+  /** Voxel-based: kernels hold ROI voxels only (false: every voxel of the maps' box, discretised over the box). @defaultValue true */
+  maskedKernel?: boolean | null
+  /** Voxel-based: the maps' value outside the ROI. @defaultValue 0 */
+  initValue?: number | null
+  /** Voxel-based: ROI voxels per batch (PyRadiomics' batches; only MCC's failure rule depends on them). @defaultValue all ROI voxels */
+  voxelBatch?: number | null
   /** Other PyRadiomics setting names (accepted; see above). */
   [pyradiomicsName: string]: unknown
 }
@@ -279,7 +301,80 @@ export function extractFeaturesSync(
   return toFeatures(computeSync('features', image, mask, settings, options))
 }
 
-const FN: Record<RadiomicsOutput, string> = { features: 'extractFeatures', glcm: 'glcm', glrlm: 'glrlm', glszm: 'glszm', gldm: 'gldm', ngtdm: 'ngtdm' }
+const FN: Record<RadiomicsOutput, string> = {
+  features: 'extractFeatures',
+  glcm: 'glcm',
+  glrlm: 'glrlm',
+  glszm: 'glszm',
+  gldm: 'gldm',
+  ngtdm: 'ngtdm',
+  maps: 'extractFeatureMaps',
+}
+
+/** Voxel-based feature maps keyed like PyRadiomics' voxel-based result (`original_glcm_Contrast`, …). */
+export type FeatureMaps = Record<string, Volume<Float64Array>>
+
+/** The image's voxel-to-world matrix (from `affine`, else `spacing` with origin 0), moved to start at voxel `o`. */
+function boxAffine(image: Volume, o: number[]): number[] {
+  const sp = spacingOf(image)
+  const a = image.affine !== undefined ? image.affine.slice() : [sp[0], 0, 0, 0, 0, sp[1], 0, 0, 0, 0, sp[2], 0, 0, 0, 0, 1]
+  for (let r = 0; r < 3; r++) a[4 * r + 3] += a[4 * r] * o[0] + a[4 * r + 1] * o[1] + a[4 * r + 2] * o[2]
+  return a
+}
+
+function toMaps(o: RadiomicsOut, image: Volume): FeatureMaps {
+  const len = o.shape[0] * o.shape[1] * o.shape[2]
+  const affine = boxAffine(image, o.origin)
+  const spacing = spacingOf(image)
+  const out: FeatureMaps = {}
+  o.names.forEach((n, k) => {
+    out[n] = { data: o.values.subarray(k * len, (k + 1) * len), shape: o.shape.slice(), affine: affine.slice(), spacing: spacing.slice() }
+  })
+  return out
+}
+
+/**
+ * Voxel-based extraction (PyRadiomics' `execute(image, mask, voxelBased=True)`): for every ROI
+ * voxel, the enabled first-order, GLCM, GLDM and NGTDM features of a kernel around it, as one map per feature
+ * (keys as PyRadiomics', in its order; every image type of `settings.imageType`).
+ *
+ * Settings as {@link extractFeatures}, plus PyRadiomics' voxel settings: `kernelRadius` (kernel
+ * half-width in voxels, default 1), `maskedKernel` (kernels hold ROI voxels only, default true;
+ * false: every voxel, discretised over the maps' box), `initValue` (the maps' value outside the
+ * ROI, default 0) and `voxelBatch` (voxels per batch; it only decides where PyRadiomics' MCC
+ * fails, see the README). The maps cover the ROI's bounding box grown by `kernelRadius` voxels
+ * and clipped to the image, as PyRadiomics' SimpleITK maps do: each is a Volume of that box
+ * (`affine` = the image's, moved to the box's first voxel). A kernel with no voxel pair in any
+ * direction has NaN GLCM features, as in PyRadiomics. Shape classes are not voxel-based (no
+ * maps, as in PyRadiomics); GLRLM and GLSZM maps are not built yet
+ * (`ERR_UNSUPPORTED`), nor resampling with voxel-based extraction.
+ *
+ * The maps share one Float64Array buffer (each map's `data` is a view of it).
+ *
+ * @example
+ * ```ts
+ * const maps = await extractFeatureMaps(image, mask, { classes: { glcm: ['Contrast'] }, kernelRadius: 1 })
+ * await writeVolume('contrast.nii.gz', maps.original_glcm_Contrast)
+ * ```
+ */
+export async function extractFeatureMaps(
+  image: Volume,
+  mask: Volume | VoxelArray,
+  settings: RadiomicsSettings = {},
+  options: AsyncOptions = {},
+): Promise<FeatureMaps> {
+  return toMaps(await computeAsync('maps', image, mask, settings, options), image)
+}
+
+/** The synchronous twin of {@link extractFeatureMaps} (blocks the event loop). */
+export function extractFeatureMapsSync(
+  image: Volume,
+  mask: Volume | VoxelArray,
+  settings: RadiomicsSettings = {},
+  options: SyncOptions = {},
+): FeatureMaps {
+  return toMaps(computeSync('maps', image, mask, settings, options), image)
+}
 
 async function computeAsync(what: RadiomicsOutput, image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSettings, options: AsyncOptions) {
   checkOptions(options, ASYNC_OPTIONS, FN[what])
@@ -471,20 +566,11 @@ export function readParams(path: string): RadiomicsParams {
 }
 
 /**
- * Settings for {@link extractFeatures} from a parameter file: its `setting` block, with `classes`
- * from `featureClass` and its `imageType` block. Classes voxelkit does not build and per-class
- * feature lists are `ERR_UNSUPPORTED`; unknown or unsupported image types are refused by the
- * extraction (never silently skipped). @internal
+ * Settings for {@link extractFeatures} from a parameter file: its `setting` block and its
+ * `voxelSetting` block (PyRadiomics merges both), `classes` = its `featureClass` block (per-class
+ * feature lists included) and its `imageType` block. Unknown classes, feature names and image
+ * types are refused by the extraction (never silently skipped). @internal
  */
 export function settingsFromParams(p: RadiomicsParams): RadiomicsSettings {
-  const classes = Object.keys(p.featureClass)
-  for (const [c, names] of Object.entries(p.featureClass)) {
-    if (!(FEATURE_CLASSES as readonly string[]).includes(c)) {
-      throw new VoxelkitError('ERR_UNSUPPORTED', `feature class '${c}' is not built yet (${FEATURE_CLASSES.join(', ')} are)`)
-    }
-    if (names !== null && names !== undefined && !(Array.isArray(names) && names.length === 0)) {
-      throw new VoxelkitError('ERR_UNSUPPORTED', `selecting single features of '${c}' is not supported yet; list the class with no features to enable all`)
-    }
-  }
-  return { ...p.setting, classes: classes as FeatureClass[], imageType: p.imageType }
+  return { ...p.setting, ...p.voxelSetting, classes: p.featureClass as RadiomicsSettings['classes'], imageType: p.imageType }
 }

@@ -12,6 +12,7 @@ use napi_derive::napi;
 use voxelkit_core::{with_samples, Control, Error, Result, Sample};
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::resample::Frame;
+use voxelkit_radiomics::voxel::{extract_maps, Maps};
 use voxelkit_radiomics::{
     extract, glcm_matrices, gldm_matrices, glrlm_matrices, glszm_matrices, ngtdm_matrices,
     Settings, TextureMatrices,
@@ -32,16 +33,21 @@ pub enum RadiomicsOutput {
     Gldm,
     /// NGTDM matrices.
     Ngtdm,
+    /// Voxel-based feature maps.
+    Maps,
 }
 
 /// Feature values or texture matrices.
 pub enum Computed {
     Features(Vec<(String, f64)>),
     Matrices(TextureMatrices),
+    Maps(Maps),
 }
 
-/// Feature names (PyRadiomics keys) and values in the same order, or texture matrices (first
-/// axis fastest, see `TextureMatrices` in the kernel crate); engine-owned arrays ([`Out`]).
+/// Feature names (PyRadiomics keys) and values in the same order, texture matrices (first
+/// axis fastest, see `TextureMatrices` in the kernel crate), or feature maps (names, the maps one
+/// after the other in `values`, each `shape` = the box's `[nx, ny, nz]` from voxel `origin` of
+/// the input); engine-owned arrays ([`Out`]).
 #[napi(object, object_from_js = false)]
 pub struct RadiomicsOut {
     pub names: Vec<String>,
@@ -54,6 +60,8 @@ pub struct RadiomicsOut {
     pub run_lengths: Vec<u32>,
     /// Directions `(z, y, x)` flattened, 3 per matrix (empty when matrices are not single directions).
     pub angles: Vec<i32>,
+    /// Maps: the box's first voxel `[x, y, z]` in the input.
+    pub origin: Vec<u32>,
 }
 
 impl From<Computed> for RadiomicsOut {
@@ -68,8 +76,18 @@ impl From<Computed> for RadiomicsOut {
                     grey_levels: vec![],
                     run_lengths: vec![],
                     angles: vec![],
+                    origin: vec![],
                 }
             }
+            Computed::Maps(m) => RadiomicsOut {
+                shape: m.size.iter().map(|&v| v as u32).collect(),
+                origin: m.origin.iter().map(|&v| v as u32).collect(),
+                names: m.names,
+                values: Out(m.data),
+                grey_levels: vec![],
+                run_lengths: vec![],
+                angles: vec![],
+            },
             Computed::Matrices(m) => RadiomicsOut {
                 names: vec![],
                 values: Out(m.data),
@@ -77,6 +95,7 @@ impl From<Computed> for RadiomicsOut {
                 grey_levels: m.grey_levels,
                 run_lengths: m.run_lengths,
                 angles: m.angles.iter().flatten().copied().collect(),
+                origin: vec![],
             },
         }
     }
@@ -104,6 +123,7 @@ fn compute<T: Sample, M: Sample>(
         RadiomicsOutput::Glszm => Computed::Matrices(glszm_matrices(i, s, th, ctl)?),
         RadiomicsOutput::Gldm => Computed::Matrices(gldm_matrices(i, s, th, ctl)?),
         RadiomicsOutput::Ngtdm => Computed::Matrices(ngtdm_matrices(i, s, th, ctl)?),
+        RadiomicsOutput::Maps => Computed::Maps(extract_maps(i, s, th, ctl)?),
     })
 }
 
@@ -144,7 +164,7 @@ impl Op for Radiomics {
 }
 
 export_op!(
-    "Features (PyRadiomics keys) or texture matrices of one ROI. `image`: `shape` \
+    "Features (PyRadiomics keys), texture matrices or voxel-based feature maps of one ROI. `image`: `shape` \
      `[nx, ny, nz]` and `spacing` (mm); `mask` on the same grid (only its data are read)."
     radiomics / radiomics_sync(
         what: RadiomicsOutput,

@@ -75,6 +75,20 @@ pub fn nanmean(v: impl IntoIterator<Item = f64>) -> f64 {
 /// whose axes hold the grey levels `g`; `ng` is the largest grey level of the ROI.
 /// MCC is returned as the real part of the square root of the second-largest eigenvalue.
 pub fn glcm_features(p: &[f64], g: &[f64], ng: f64) -> [f64; 24] {
+    glcm_features_of(p, g, ng, g.len(), true)
+}
+
+/// [`glcm_features`] of a matrix that holds only some of the ROI's `n_levels` grey levels (the
+/// others' rows and columns are zero: they add nothing to the sums, and `n_levels - g.len()`
+/// zero eigenvalues to MCC's `Q`). Without `with_mcc`, MCC (an eigenvalue problem, most of the
+/// cost on small matrices) is NaN.
+pub fn glcm_features_of(
+    p: &[f64],
+    g: &[f64],
+    ng: f64,
+    n_levels: usize,
+    with_mcc: bool,
+) -> [f64; 24] {
     let n = g.len();
     let at = |i: usize, j: usize| p[i * n + j];
     let mut px = vec![0.0; n];
@@ -173,7 +187,11 @@ pub fn glcm_features(p: &[f64], g: &[f64], ng: f64) -> [f64; 24] {
             x.sqrt()
         }
     };
-    let mcc = mcc(p, &px, &py, n);
+    let mcc = if with_mcc {
+        mcc(p, &px, &py, n, n_levels)
+    } else {
+        f64::NAN
+    };
     [
         autoc, cp, cs, ct, contrast, corr, davg, dent, dvar, id, idm, idmn, idn, imc1, imc2, ivar,
         ux, energy, hxy, mcc, maxp, savg, sent, sigx2,
@@ -189,8 +207,8 @@ pub fn glcm_features(p: &[f64], g: &[f64], ng: f64) -> [f64; 24] {
 /// only through `eps` (relative size <= eps / (px_i py_k)); the eigenvalues of its symmetric part
 /// differ from S's by the square of that antisymmetric part (first-order terms `v^T E v` vanish
 /// for antisymmetric E), far below the test tolerance, so a symmetric solver is used.
-fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize) -> f64 {
-    if n < 2 {
+fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize, n_levels: usize) -> f64 {
+    if n_levels < 2 {
         return 1.0;
     }
     if p.iter().any(|v| v.is_nan()) {
@@ -205,7 +223,7 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize) -> f64 {
         }
         s
     };
-    let mut ev: Vec<f64> = vec![0.0; n - m];
+    let mut ev: Vec<f64> = vec![0.0; n_levels - m];
     if m > 0 {
         let sq: Vec<f64> = rows.iter().map(|&i| px[i].sqrt()).collect();
         let mut sm = DMatrix::<f64>::zeros(m, m);
@@ -224,7 +242,7 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize) -> f64 {
         }
     }
     ev.sort_by(f64::total_cmp);
-    let second = ev[n - 2];
+    let second = ev[n_levels - 2];
     // real part of the principal square root (0 for a negative number)
     if second > 0.0 {
         second.sqrt()

@@ -223,10 +223,20 @@ fn roi_values(roi: &Roi) -> Vec<f64> {
 pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64; 19]> {
     let x = roi_values(roi);
     ctl.check()?;
+    let vol = roi.spacing[2] * roi.spacing[1] * roi.spacing[0];
+    let counts = level_counts(roi);
+    ctl.check()?;
+    Ok(firstorder_of(&x, &counts, vol, shift))
+}
+
+/// First-order features in [`FIRSTORDER_NAMES`] order of the values `x` (in numpy's order; at
+/// least one), whose discretised histogram is `counts` (one count per grey level; levels with no
+/// voxel may be included: they add nothing), `vol` the voxel volume (mm³).
+pub fn firstorder_of(x: &[f64], counts: &[u64], vol: f64, shift: f64) -> [f64; 19] {
     let n = x.len();
     let nf = n as f64;
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    for &v in &x {
+    for &v in x {
         min = min.min(v);
         max = max.max(v);
     }
@@ -237,7 +247,6 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
     });
     let mut mean = sum / nf;
     // energy: nansum((x + c) ** 2); RMS: sqrt(that / N)
-    let vol = roi.spacing[2] * roi.spacing[1] * roi.spacing[0];
     let total_energy = energy * vol;
     let rms = (energy / nf).sqrt();
     // moments about numpy's mean, and the mean absolute deviation
@@ -248,7 +257,6 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
     });
     let (m2, m3, m4) = (s2 / nf, s3 / nf, s4 / nf);
     let mut mad = sa / nf;
-    ctl.check()?;
     let std = m2.sqrt();
     let mut variance = std * std;
     let mut stdev = std;
@@ -256,8 +264,7 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
     let mut skewness = m3 / d2.powf(1.5);
     let mut kurtosis = m4 / (d2 * d2);
 
-    let q = quantiles(&x);
-    ctl.check()?;
+    let q = quantiles(x);
     // robust MAD: the values in [p10, p90], NaN (0 in numpy's sums) elsewhere
     let keep = |v: f64| !((v - q.p10) < 0.0 || (v - q.p90) > 0.0);
     let [rsum, kept] = np_sums(n, &|i| if keep(x[i]) { [x[i], 1.0] } else { [0.0, 0.0] });
@@ -271,7 +278,6 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
     }) / kept;
 
     // histogram of the discretised ROI: entropy and uniformity
-    let counts = level_counts(roi);
     let p: Vec<f64> = counts.iter().map(|&c| c as f64 / nf).collect();
     // PyRadiomics' -1.0 * sum: negation, the same bits
     let entropy = -np_sum(p.len(), &|i| p[i] * (p[i] + EPS).log2());
@@ -286,7 +292,7 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
         skewness = 0.0;
         kurtosis = 0.0;
     }
-    Ok([
+    [
         q.p10,
         q.p90,
         energy,
@@ -306,7 +312,7 @@ pub fn firstorder_features(roi: &Roi, shift: f64, ctl: &Control) -> Result<[f64;
         total_energy,
         uniformity,
         variance,
-    ])
+    ]
 }
 
 /// Voxel count of each grey level present in the ROI (ascending levels).

@@ -32,9 +32,11 @@ pub mod neighbours;
 pub mod ngtdm;
 pub mod preprocess;
 pub mod resample;
+pub mod selection;
 pub mod settings;
 pub mod shape;
 pub mod shape2d;
+pub mod voxel;
 
 pub use gldm::gldm_matrices;
 pub use glszm::glszm_matrices;
@@ -75,7 +77,7 @@ struct Plan {
     per_angle: bool,
 }
 
-fn weight(norm: WeightingNorm, a: &Angle, sp: &[f64; 3], glcm: bool) -> f64 {
+pub(crate) fn weight(norm: WeightingNorm, a: &Angle, sp: &[f64; 3], glcm: bool) -> f64 {
     let d: Vec<f64> = (0..3).map(|k| (a[k].abs() as f64) * sp[k]).collect();
     let (inf, euc2, man) = (
         d.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
@@ -252,6 +254,11 @@ pub fn extract<T: Sample, M: Sample>(
     threads: Option<usize>,
     ctl: &Control,
 ) -> Result<Vec<(String, f64)>> {
+    if s.voxel_based {
+        return Err(voxelkit_core::Error::setting(
+            "voxelBased: true yields feature maps: use voxel::extract_maps (extractFeatureMaps)",
+        ));
+    }
     if s.resampling.is_some() {
         return resample::run(resample::Job::Features, inp, s, threads, ctl).map(|d| d.features());
     }
@@ -277,7 +284,9 @@ pub fn extract<T: Sample, M: Sample>(
         if t.kind == filters::ImageTypeKind::Original && !t.custom {
             class_features(&roi, s, "original", &pool, ctl, &mut out)?;
         } else {
-            filters::derived_features(inp, s, &roi, t, threads, &pool, ctl, &mut out)?;
+            let bx = filters::ImageBox::of_roi(&roi);
+            let mut sink = filters::Sink::Features(&mut out);
+            filters::derived_features(inp, s, &bx, t, threads, &pool, ctl, &mut sink)?;
         }
     }
     Ok(out)
@@ -301,29 +310,19 @@ pub(crate) fn class_features(
             FeatureClass::Firstorder => {
                 let f = pool
                     .install(|| firstorder::firstorder_features(roi, s.voxel_array_shift, ctl))?;
-                for (k, (name, deprecated)) in firstorder::FIRSTORDER_NAMES.iter().enumerate() {
-                    if !deprecated {
-                        out.push((format!("{image}_firstorder_{name}"), f[k]));
-                    }
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Glszm => {
                 let f = pool.install(|| glszm::glszm_class(roi, s, ctl))?;
-                for (k, name) in glszm::GLSZM_NAMES.iter().enumerate() {
-                    out.push((format!("{image}_glszm_{name}"), f[k]));
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Gldm => {
                 let f = pool.install(|| gldm::gldm_class(roi, s, ctl))?;
-                for (k, name) in gldm::GLDM_NAMES.iter().enumerate() {
-                    out.push((format!("{image}_gldm_{name}"), f[k]));
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Ngtdm => {
                 let f = pool.install(|| ngtdm::ngtdm_class(roi, s, ctl))?;
-                for (k, name) in ngtdm::NGTDM_NAMES.iter().enumerate() {
-                    out.push((format!("{image}_ngtdm_{name}"), f[k]));
-                }
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Glcm => {
                 let g = pool.install(|| glcm_groups(roi, s, ctl))?;
@@ -333,14 +332,16 @@ pub(crate) fn class_features(
                         .map(|m| features::glcm_features(m, &levels, roi.ng as f64))
                         .collect()
                 });
-                for (k, name) in features::GLCM_NAMES.iter().enumerate() {
-                    let v = if *name == "MCC" && levels.len() < 2 {
-                        1.0
-                    } else {
-                        features::nanmean(per.iter().map(|f| f[k]))
-                    };
-                    out.push((format!("{image}_glcm_{name}"), v));
-                }
+                let f: Vec<f64> = (0..features::GLCM_NAMES.len())
+                    .map(|k| {
+                        if features::GLCM_NAMES[k] == "MCC" && levels.len() < 2 {
+                            1.0
+                        } else {
+                            features::nanmean(per.iter().map(|f| f[k]))
+                        }
+                    })
+                    .collect();
+                keyed(s, c, image, &f, out);
             }
             FeatureClass::Glrlm => {
                 let g = pool.install(|| glrlm_groups(roi, s, ctl))?;
@@ -350,17 +351,30 @@ pub(crate) fn class_features(
                         .map(|m| features::glrlm_features(m, &levels, g.cols))
                         .collect()
                 });
-                for (k, name) in features::GLRLM_NAMES.iter().enumerate() {
-                    out.push((
-                        format!("{image}_glrlm_{name}"),
-                        features::nanmean(per.iter().map(|f| f[k])),
-                    ));
-                }
+                let f: Vec<f64> = (0..features::GLRLM_NAMES.len())
+                    .map(|k| features::nanmean(per.iter().map(|f| f[k])))
+                    .collect();
+                keyed(s, c, image, &f, out);
             }
         }
         ctl.advance(1);
     }
     Ok(())
+}
+
+/// Keys the selected features of class `c` ([`selection`]) from `values`, the class's values
+/// in [`selection::computed`] order: `{image}_{class}_{feature}`.
+pub(crate) fn keyed(
+    s: &Settings,
+    c: FeatureClass,
+    image: &str,
+    values: &[f64],
+    out: &mut Vec<(String, f64)>,
+) {
+    let names = selection::computed(c);
+    for k in selection::selected(c, s.feature_list(c)) {
+        out.push((format!("{image}_{}_{}", c.name(), names[k].0), values[k]));
+    }
 }
 
 fn pack(mats: &[Vec<f64>], rows: usize, cols: usize, keep_cols: &[usize]) -> Vec<f64> {

@@ -4,8 +4,10 @@
 //! Every setting name PyRadiomics' parameter schema defines is accepted (a params file loads
 //! unchanged); the image types (`imageType`, PyRadiomics' params-file block, with the filter
 //! settings `sigma`, `wavelet`, `level`, `start_level`, `gradientUseSpacing`) are parsed here
-//! (see [`crate::filters`]); names that only matter for voxel-based extraction or image types
-//! voxelkit does not build (LBP) are accepted and have no effect; a setting that would change
+//! (see [`crate::filters`]); the voxel-based settings (`voxelBased`, `kernelRadius`,
+//! `maskedKernel`, `initValue`, `voxelBatch`) are read for [`crate::voxel`] and have no effect on
+//! segment-based features (as in PyRadiomics); names of image types voxelkit does not build
+//! (LBP) are accepted and have no effect; a setting that would change
 //! the result but whose processing is not built (vector masks, interpolators other than nearest
 //! neighbour, linear and B-spline) is `ERR_UNSUPPORTED`; an unknown name is `ERR_SETTING`. A
 //! JSON `null` means "PyRadiomics' default", as `None` does in a PyRadiomics settings dictionary
@@ -159,6 +161,10 @@ pub struct Settings {
     pub gldm_a: u32,
     pub weighting_norm: Option<WeightingNorm>,
     pub classes: Vec<FeatureClass>,
+    /// Per-class feature lists (`classes` given as PyRadiomics' `featureClass` block), checked
+    /// by [`crate::selection::check`]; a class absent here or with an empty list computes its
+    /// default features.
+    pub feature_lists: FeatureLists,
     /// `None`: PyRadiomics' behaviour (3D averaged, or 2.5D direction-merged with `force2D`).
     pub aggregation: Option<Aggregation>,
     pub ibsi: bool,
@@ -178,6 +184,19 @@ pub struct Settings {
     pub start_level: usize,
     /// Gradient: derivatives in mm rather than voxels (`gradientUseSpacing`).
     pub gradient_use_spacing: bool,
+    /// Voxel-based extraction (`voxelBased`; PyRadiomics' `execute(..., voxelBased=True)`):
+    /// feature maps instead of values ([`crate::voxel`]).
+    pub voxel_based: bool,
+    /// Voxel-based: the kernel's half-width in voxels (`kernelRadius`).
+    pub kernel_radius: usize,
+    /// Voxel-based: kernels hold ROI voxels only (`maskedKernel`); false: every voxel of the
+    /// box, discretised over the box.
+    pub masked_kernel: bool,
+    /// Voxel-based: the maps' value outside the ROI (`initValue`).
+    pub init_value: f64,
+    /// Voxel-based: voxels per batch (`voxelBatch`; `None`: one batch). Only PyRadiomics' MCC
+    /// failure rule depends on it (a batch where it fails keeps `initValue`).
+    pub voxel_batch: Option<usize>,
     /// The enabled image types in the order given (`imageType`), each with its own settings
     /// (these settings updated with the type's custom settings, as PyRadiomics' `execute`
     /// does); default `Original` alone.
@@ -205,6 +224,7 @@ impl Default for Settings {
             gldm_a: 0,
             weighting_norm: None,
             classes: FeatureClass::DEFAULT.to_vec(),
+            feature_lists: vec![],
             aggregation: None,
             ibsi: false,
             resegment_shape: false,
@@ -214,13 +234,18 @@ impl Default for Settings {
             level: 1,
             start_level: 0,
             gradient_use_spacing: true,
+            voxel_based: false,
+            kernel_radius: 1,
+            masked_kernel: true,
+            init_value: 0.0,
+            voxel_batch: None,
             image_types: vec![],
         }
     }
 }
 
 /// PyRadiomics setting names that do not change the `original` features voxelkit computes
-/// (image-type filters voxelkit does not build, voxel-based extraction, diagnostics, cropping
+/// (image-type filters voxelkit does not build, diagnostics, cropping
 /// that the final bounding-box crop makes irrelevant).
 const NO_EFFECT: &[&str] = &[
     "geometryTolerance",
@@ -233,10 +258,6 @@ const NO_EFFECT: &[&str] = &[
     "lbp3DLevels",
     "lbp3DIcosphereRadius",
     "lbp3DIcosphereSubdivision",
-    "kernelRadius",
-    "maskedKernel",
-    "initValue",
-    "voxelBatch",
 ];
 
 /// Every name [`Settings::from_json`] accepts.
@@ -272,6 +293,11 @@ pub const KNOWN: &[&str] = &[
     "level",
     "start_level",
     "gradientUseSpacing",
+    "voxelBased",
+    "kernelRadius",
+    "maskedKernel",
+    "initValue",
+    "voxelBatch",
 ];
 
 /// Settings PyRadiomics does not let an image type customise (applied once to the input).
@@ -378,7 +404,81 @@ fn interpolator(v: &Value) -> Result<Interpolator> {
     }
 }
 
+/// Per-class feature lists (class, names).
+pub type FeatureLists = Vec<(FeatureClass, Vec<String>)>;
+
+/// `classes`: a list of class names, or PyRadiomics' `featureClass` block (class name -> `null`,
+/// `[]` or a list of feature names), in the order given.
+fn classes(v: &Value) -> Result<(Vec<FeatureClass>, FeatureLists)> {
+    let class = |x: &str| {
+        FeatureClass::parse(x).ok_or_else(|| {
+            Error::setting(format!(
+                "unknown feature class '{x}' (firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape, \
+                 shape2D)"
+            ))
+        })
+    };
+    let (mut c, mut lists) = (Vec::new(), Vec::new());
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                let f = class(x.as_str().ok_or_else(|| {
+                    Error::setting(format!("classes must hold class names, got {x}"))
+                })?)?;
+                if !c.contains(&f) {
+                    c.push(f);
+                }
+            }
+        }
+        Value::Object(m) => {
+            for (k, names) in m {
+                let f = class(k)?;
+                let names: Vec<String> = match names {
+                    Value::Null => vec![],
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|n| {
+                            n.as_str().map(str::to_string).ok_or_else(|| {
+                                Error::setting(format!(
+                                    "feature names of class {k} must be strings, got {n}"
+                                ))
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                    _ => {
+                        return Err(Error::setting(format!(
+                            "class {k}: a list of feature names, [] or null (every default \
+                             feature) expected, got {names}"
+                        )))
+                    }
+                };
+                let names = crate::selection::check(f, &names)?;
+                c.push(f);
+                if !names.is_empty() {
+                    lists.push((f, names));
+                }
+            }
+        }
+        _ => {
+            return Err(Error::setting(format!(
+                "classes must be a list such as ['glcm', 'glrlm'] or a featureClass block such as \
+                 {{\"glcm\": [\"Contrast\"], \"firstorder\": []}}, got {v}"
+            )))
+        }
+    }
+    Ok((c, lists))
+}
+
 impl Settings {
+    /// The feature list of class `c` (empty: its default features).
+    pub fn feature_list(&self, c: FeatureClass) -> &[String] {
+        self.feature_lists
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map(|(_, n)| n.as_slice())
+            .unwrap_or(&[])
+    }
+
     /// Parses a JSON object of settings (PyRadiomics names, plus voxelkit's `classes`,
     /// `aggregation` and `ibsi`).
     pub fn from_json(v: &Value) -> Result<Settings> {
@@ -566,24 +666,7 @@ impl Settings {
                         }
                     })
                 }
-                "classes" => {
-                    let a = v.as_array().ok_or_else(|| {
-                        Error::setting(format!("classes must be a list such as ['glcm', 'glrlm'], got {v}"))
-                    })?;
-                    let mut c = Vec::new();
-                    for x in a {
-                        let Some(f) = x.as_str().and_then(FeatureClass::parse) else {
-                            return Err(Error::setting(format!(
-                                "unknown feature class {x} (firstorder, glcm, gldm, glrlm, glszm, \
-                                 ngtdm, shape, shape2D)"
-                            )));
-                        };
-                        if !c.contains(&f) {
-                            c.push(f);
-                        }
-                    }
-                    s.classes = c;
-                }
+                "classes" => (s.classes, s.feature_lists) = classes(v)?,
                 "aggregation" => {
                     let a = v.as_str().ok_or_else(|| {
                         Error::setting(format!("aggregation must be a string, got {v}"))
@@ -646,6 +729,11 @@ impl Settings {
                 "level" => s.level = int(k, v, 1, 64)? as usize,
                 "start_level" => s.start_level = int(k, v, 0, 64)? as usize,
                 "gradientUseSpacing" => s.gradient_use_spacing = boolean(k, v)?,
+                "voxelBased" => s.voxel_based = boolean(k, v)?,
+                "kernelRadius" => s.kernel_radius = int(k, v, 1, 1 << 12)? as usize,
+                "maskedKernel" => s.masked_kernel = boolean(k, v)?,
+                "initValue" => s.init_value = num(k, v)?,
+                "voxelBatch" => s.voxel_batch = Some(int(k, v, 1, i64::MAX >> 11)? as usize),
                 _ => unreachable!("every KNOWN name is matched"),
             }
         }

@@ -11,7 +11,7 @@
 use crate::hull;
 use crate::preprocess::{is_label, Input, Roi};
 use crate::settings::{FeatureClass, Settings};
-use crate::shape2d::{shape2d_features, SHAPE2D_FEATURES};
+use crate::shape2d::shape2d_features;
 use nalgebra::{Matrix2, Matrix3, SymmetricEigen};
 use rayon::prelude::*;
 use voxelkit_core::{Control, Error, Result, Sample};
@@ -744,11 +744,7 @@ pub fn shape_class_features<T: Sample, M: Sample>(
     ctl.check()?;
     if want3 {
         let f = shape_features(&mask, roi.size, roi.spacing);
-        for ((name, deprecated), v) in SHAPE_FEATURES.iter().zip(f) {
-            if !deprecated {
-                out.push((format!("original_shape_{name}"), v));
-            }
-        }
+        crate::keyed(s, FeatureClass::Shape, "original", &f, &mut out);
         ctl.check()?;
     }
     if let Some(d) = axis2 {
@@ -757,11 +753,7 @@ pub fn shape_class_features<T: Sample, M: Sample>(
         let size = [roi.size[keep[0]], roi.size[keep[1]]];
         let sp = [roi.spacing[keep[0]], roi.spacing[keep[1]]];
         let f = shape2d_features(&mask, size, sp);
-        for ((name, deprecated), v) in SHAPE2D_FEATURES.iter().zip(f) {
-            if !deprecated {
-                out.push((format!("original_shape2D_{name}"), v));
-            }
-        }
+        crate::keyed(s, FeatureClass::Shape2D, "original", &f, &mut out);
     }
     Ok(out)
 }

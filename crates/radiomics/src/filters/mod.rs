@@ -163,63 +163,98 @@ fn derived_settings(t: &Settings) -> Settings {
     d
 }
 
-/// The features of one image (on the ROI's box) under the type's settings.
+/// Where the results of a derived image go: feature values (segment-based) or feature maps
+/// (voxel-based, [`crate::voxel`]).
+pub(crate) enum Sink<'a> {
+    Features(&'a mut Vec<(String, f64)>),
+    Maps(&'a mut crate::voxel::Maps),
+}
+
+/// The box the images are derived on (the ROI's bounding box; voxel-based: grown by the kernel
+/// radius) and the ROI's mask on it (1 inside).
+pub(crate) struct ImageBox {
+    /// First voxel in the input, `[x, y, z]`.
+    pub origin: [usize; 3],
+    /// Size in numpy order `[nz, ny, nx]`.
+    pub size: [usize; 3],
+    /// x fastest.
+    pub mask: Vec<u8>,
+}
+
+impl ImageBox {
+    /// The ROI's bounding box.
+    pub fn of_roi(roi: &Roi) -> Self {
+        ImageBox {
+            origin: roi.origin,
+            size: roi.size,
+            mask: roi.grey.iter().map(|&g| (g != 0) as u8).collect(),
+        }
+    }
+}
+
+/// The features (or maps) of one image (on the box) under the type's settings.
 #[allow(clippy::too_many_arguments)]
 fn image_features<U: Sample>(
     image: &[U],
-    mask: &[u8],
-    roi: &Roi,
+    bx: &ImageBox,
     spacing: [f64; 3],
     s: &Settings,
     name: &str,
     threads: Option<usize>,
     pool: &rayon::ThreadPool,
     ctl: &Control,
-    out: &mut Vec<(String, f64)>,
+    sink: &mut Sink,
 ) -> Result<()> {
-    let [bz, by, bx] = roi.size;
+    let [bz, by, bxs] = bx.size;
     let inp = Input {
         image,
-        mask,
-        shape: [bx, by, bz],
+        mask: &bx.mask[..],
+        shape: [bxs, by, bz],
         spacing,
         // the derived image is on the (already resampled) grid: resampling never runs again
         frame: Default::default(),
     };
-    let r = preprocess::prepare(&inp, s, threads, ctl)
-        .map_err(|e| Error::new(e.code, format!("image {name}: {}", e.message)))?;
-    crate::class_features(&r, s, name, pool, ctl, out)
+    let named = |e: Error| Error::new(e.code, format!("image {name}: {}", e.message));
+    match sink {
+        Sink::Features(out) => {
+            let r = preprocess::prepare(&inp, s, threads, ctl).map_err(named)?;
+            crate::class_features(&r, s, name, pool, ctl, out)
+        }
+        Sink::Maps(maps) => {
+            crate::voxel::image_maps(&inp, s, name, threads, pool, ctl, maps).map_err(named)
+        }
+    }
 }
 
-/// Derives the images of image type `t` from the input (normalised as `s` says) and appends
-/// their features (the first-order and texture classes) in PyRadiomics' order.
+/// Derives the images of image type `t` from the input (normalised as `s` says) on the box `bx`
+/// and sends each image's features (the first-order and texture classes; voxel-based: their
+/// maps) to `sink`, in PyRadiomics' order.
 #[allow(clippy::too_many_arguments)]
-pub fn derived_features<T: Sample, M: Sample>(
+pub(crate) fn derived_features<T: Sample, M: Sample>(
     inp: &Input<'_, T, M>,
     s: &Settings,
-    roi: &Roi,
+    bx: &ImageBox,
     t: &ImageType,
     threads: Option<usize>,
     pool: &rayon::ThreadPool,
     ctl: &Control,
-    out: &mut Vec<(String, f64)>,
+    sink: &mut Sink,
 ) -> Result<()> {
     let ts = derived_settings(&t.settings);
     let norm = preprocess::normalizer(inp.image, s, pool)?;
     let image = inp.image;
     let values = move |i: usize| preprocess::normalized(image[i].to_f64(), norm, s);
-    let [bz, by, bx] = roi.size;
+    let [bz, by, bxs] = bx.size;
     let src = Source {
         values: &values,
         shape: inp.shape,
         spacing: inp.spacing,
-        box_origin: roi.origin,
-        box_size: [bx, by, bz],
+        box_origin: bx.origin,
+        box_size: [bxs, by, bz],
     };
-    let mask: Vec<u8> = roi.grey.iter().map(|&g| (g != 0) as u8).collect();
     let sp = inp.spacing;
-    let run64 = |img: &[f64], name: &str, out: &mut Vec<(String, f64)>| {
-        image_features(img, &mask, roi, sp, &ts, name, threads, pool, ctl, out)
+    let run64 = |img: &[f64], name: &str, sink: &mut Sink| {
+        image_features(img, bx, sp, &ts, name, threads, pool, ctl, sink)
     };
     use ImageTypeKind::*;
     match t.kind {
@@ -227,9 +262,7 @@ pub fn derived_features<T: Sample, M: Sample>(
             // custom settings on the original image: its own discretisation
             if norm.is_none() {
                 let img = src.crop(inp.image);
-                image_features(
-                    &img, &mask, roi, sp, &ts, "original", threads, pool, ctl, out,
-                )
+                image_features(&img, bx, sp, &ts, "original", threads, pool, ctl, sink)
             } else {
                 let img: Vec<f64> = pool.install(|| {
                     use rayon::prelude::*;
@@ -240,7 +273,7 @@ pub fn derived_features<T: Sample, M: Sample>(
                             .collect::<Vec<f64>>(),
                     )
                 });
-                run64(&img, "original", out)
+                run64(&img, "original", sink)
             }
         }
         Square | SquareRoot | Logarithm | Exponential => {
@@ -251,13 +284,11 @@ pub fn derived_features<T: Sample, M: Sample>(
                 _ => (point::PointFilter::Exponential, "exponential"),
             };
             let img = pool.install(|| point::point_filter(&src, f))?;
-            run64(&img, name, out)
+            run64(&img, name, sink)
         }
         Gradient => {
             let img = pool.install(|| gradient::gradient_magnitude(&src, ts.gradient_use_spacing));
-            image_features(
-                &img, &mask, roi, sp, &ts, "gradient", threads, pool, ctl, out,
-            )
+            image_features(&img, bx, sp, &ts, "gradient", threads, pool, ctl, sink)
         }
         LoG => {
             for (sigma, _) in &ts.sigma {
@@ -267,7 +298,7 @@ pub fn derived_features<T: Sample, M: Sample>(
                 ctl.check()?;
                 let img = pool.install(|| log::laplacian_of_gaussian(&src, *sigma));
                 let name = format!("log-sigma-{label}-mm-3D");
-                image_features(&img, &mask, roi, sp, &ts, &name, threads, pool, ctl, out)?;
+                image_features(&img, bx, sp, &ts, &name, threads, pool, ctl, sink)?;
             }
             Ok(())
         }
@@ -289,11 +320,9 @@ pub fn derived_features<T: Sample, M: Sample>(
                         if f32_wavelet {
                             // PyWavelets keeps a float32 image in float32: the bands are float32
                             let img: Vec<f32> = b.data.iter().map(|&v| v as f32).collect();
-                            image_features(
-                                &img, &mask, roi, sp, &ts, &b.name, threads, pool, ctl, out,
-                            )
+                            image_features(&img, bx, sp, &ts, &b.name, threads, pool, ctl, sink)
                         } else {
-                            run64(&b.data, &b.name, out)
+                            run64(&b.data, &b.name, sink)
                         }
                     },
                 )

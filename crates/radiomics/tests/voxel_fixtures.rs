@@ -1,0 +1,288 @@
+//! Voxel-based extraction against pyradiomics-bhklab 3.1.4's
+//! `RadiomicsFeatureExtractor.execute(..., voxelBased=True)` on the fixtures
+//! `fixtures/radiomics_voxel/voxel_*.json` (written by its `generate.py`): small random images
+//! with a blob mask, kernel radius 1 and 2, masked and unmasked kernels, `initValue`,
+//! `voxelBatch`, a ROI at the image's edge, a float image with `binCount` and two distances,
+//! feature lists (deprecated names included), image types (Square, LoG) and the neighbourhood
+//! classes (GLDM with gldm_a, NGTDM).
+//!
+//! Checked: the keys and their order; each map's grid (size, and origin = the image's origin +
+//! the box's first voxel x spacing: PyRadiomics' crop); the values at the ROI's voxels to 1e-9
+//! relative (absolute 1e-12 for rounding noise around 0; the same float64 formulas, summed in
+//! another order; the LoG image is SimpleITK's float32 voxels bit for bit, see
+//! filter_fixtures.rs), NaN where PyRadiomics has NaN; `initValue` everywhere else. Also: the maps
+//! are bitwise identical at 1, 2 and 3 threads, and abort.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use voxelkit_core::{Code, Control};
+use voxelkit_radiomics::preprocess::Input;
+use voxelkit_radiomics::voxel::{extract_maps, Maps};
+use voxelkit_radiomics::Settings;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics_voxel")
+}
+
+fn load(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join(name)).unwrap()).unwrap()
+}
+
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().unwrap(),
+        Value::String(s) if s == "NaN" => f64::NAN,
+        _ => panic!("not a number: {v}"),
+    }
+}
+
+fn settings_of(params: &Value) -> Value {
+    let mut s = params["setting"].as_object().cloned().unwrap_or_default();
+    if let Some(v) = params["voxelSetting"].as_object() {
+        s.extend(v.clone());
+    }
+    if !params["imageType"].is_null() {
+        s.insert("imageType".into(), params["imageType"].clone());
+    }
+    s.insert("classes".into(), params["featureClass"].clone());
+    s.insert("voxelBased".into(), Value::Bool(true));
+    Value::Object(s)
+}
+
+struct Case {
+    shape: [usize; 3],
+    spacing: [f64; 3],
+    mask: Vec<u8>,
+    image: Vec<f64>,
+    int16: bool,
+    settings: Value,
+}
+
+fn case(c: &Value) -> Case {
+    let u = |v: &Value| v.as_u64().unwrap() as usize;
+    Case {
+        shape: [u(&c["shape"][0]), u(&c["shape"][1]), u(&c["shape"][2])],
+        spacing: [0, 1, 2].map(|k| c["spacing"][k].as_f64().unwrap()),
+        mask: c["mask"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect(),
+        image: c["image"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(num)
+            .collect(),
+        int16: c["image"]["dtype"] == "int16",
+        settings: settings_of(&c["params"]),
+    }
+}
+
+fn run(c: &Case, threads: Option<usize>, ctl: &Control) -> voxelkit_core::Result<Maps> {
+    let s = Settings::from_json(&c.settings)?;
+    if c.int16 {
+        let img: Vec<i16> = c.image.iter().map(|&v| v as i16).collect();
+        extract_maps(
+            &Input {
+                image: &img,
+                mask: &c.mask,
+                shape: c.shape,
+                spacing: c.spacing,
+                frame: Default::default(),
+            },
+            &s,
+            threads,
+            ctl,
+        )
+    } else {
+        extract_maps(
+            &Input {
+                image: &c.image,
+                mask: &c.mask,
+                shape: c.shape,
+                spacing: c.spacing,
+                frame: Default::default(),
+            },
+            &s,
+            threads,
+            ctl,
+        )
+    }
+}
+
+const CASES: [&str; 8] = [
+    "neighbours",
+    "neighbours_unmasked",
+    "default",
+    "radius2_unmasked",
+    "edge_float",
+    "batches",
+    "weighted_force2d",
+    "types",
+];
+
+#[test]
+fn maps_match_pyradiomics() {
+    for name in CASES {
+        let f = load(&format!("voxel_{name}.json"));
+        let c = case(&f);
+        let m = run(&c, Some(2), &Control::new()).unwrap();
+        let want: Vec<&Value> = f["maps"].as_array().unwrap().iter().collect();
+        let keys: Vec<&str> = want.iter().map(|w| w["key"].as_str().unwrap()).collect();
+        assert_eq!(m.names, keys, "{name}: keys and their order");
+        let origin: Vec<f64> = (0..3).map(|k| f["origin"][k].as_f64().unwrap()).collect();
+        let init = f["params"]["voxelSetting"]["initValue"]
+            .as_f64()
+            .unwrap_or(0.0);
+        let label = f["params"]["setting"]["label"].as_u64().unwrap_or(1) as u8;
+        let (mut worst, mut count, mut nans) = (0.0f64, 0usize, 0usize);
+        for w in &want {
+            let key = w["key"].as_str().unwrap();
+            let size: Vec<usize> = (0..3)
+                .map(|k| w["size"][k].as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(m.size.to_vec(), size, "{name} {key}: map size");
+            for k in 0..3 {
+                let o = origin[k] + m.origin[k] as f64 * c.spacing[k];
+                let wo = w["origin"][k].as_f64().unwrap();
+                assert!(
+                    (o - wo).abs() <= 1e-12 * wo.abs().max(1.0),
+                    "{name} {key}: origin"
+                );
+                assert_eq!(w["spacing"][k].as_f64().unwrap(), c.spacing[k]);
+            }
+            let inside: Vec<f64> = w["inside"].as_array().unwrap().iter().map(num).collect();
+            let outside: Vec<f64> = w["outside"].as_array().unwrap().iter().map(num).collect();
+            let map = m.map(key).unwrap();
+            let [sx, sy, sz] = m.size;
+            let mut got_inside = Vec::new();
+            for z in 0..sz {
+                for y in 0..sy {
+                    for x in 0..sx {
+                        let v = map[(z * sy + y) * sx + x];
+                        let (ix, iy, iz) = (x + m.origin[0], y + m.origin[1], z + m.origin[2]);
+                        let mi = (iz * c.shape[1] + iy) * c.shape[0] + ix;
+                        if c.mask[mi] == label {
+                            got_inside.push(v);
+                        } else {
+                            assert_eq!(v.to_bits(), init.to_bits(), "{name} {key}: outside");
+                        }
+                    }
+                }
+            }
+            assert!(
+                outside.iter().all(|&o| o == init),
+                "{name} {key}: reference outside"
+            );
+            assert_eq!(got_inside.len(), inside.len(), "{name} {key}: ROI voxels");
+            for (i, (g, w)) in got_inside.iter().zip(&inside).enumerate() {
+                count += 1;
+                if w.is_nan() || g.is_nan() {
+                    assert!(
+                        w.is_nan() && g.is_nan(),
+                        "{name} {key} voxel {i}: got {g}, PyRadiomics {w}"
+                    );
+                    nans += 1;
+                    continue;
+                }
+                let d = (g - w).abs() / w.abs().max(1e-300);
+                assert!(
+                    d <= 1e-9 || (g - w).abs() <= 1e-12,
+                    "{name} {key} voxel {i}: got {g}, PyRadiomics {w} (relative {d:e})"
+                );
+                if (g - w).abs() > 1e-12 {
+                    worst = worst.max(d);
+                }
+            }
+        }
+        println!(
+            "voxel_{name}: {} maps, {count} ROI values ({nans} NaN in both), largest relative deviation {worst:e}",
+            m.names.len()
+        );
+    }
+}
+
+#[test]
+fn maps_do_not_depend_on_threads() {
+    for name in ["default", "radius2_unmasked", "types"] {
+        let c = case(&load(&format!("voxel_{name}.json")));
+        let a = run(&c, Some(1), &Control::new()).unwrap();
+        for t in [2, 3] {
+            let b = run(&c, Some(t), &Control::new()).unwrap();
+            assert_eq!(a.names, b.names);
+            assert!(
+                a.data
+                    .iter()
+                    .zip(&b.data)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{name}: {t} threads"
+            );
+        }
+    }
+}
+
+#[test]
+fn voxel_based_errors_and_abort() {
+    let c = case(&load("voxel_default.json"));
+    let with = |extra: Value| {
+        let mut s = c.settings.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        Case {
+            settings: s,
+            image: c.image.clone(),
+            mask: c.mask.clone(),
+            ..c
+        }
+    };
+    let code = |extra: Value| run(&with(extra), None, &Control::new()).unwrap_err().code;
+    use serde_json::json;
+    assert_eq!(code(json!({"kernelRadius": 0})), Code::Setting);
+    assert_eq!(code(json!({"kernelRadius": 1.5})), Code::Setting);
+    assert_eq!(code(json!({"maskedKernel": 1})), Code::Setting);
+    assert_eq!(code(json!({"initValue": "0"})), Code::Setting);
+    assert_eq!(code(json!({"voxelBatch": 0})), Code::Setting);
+    assert_eq!(code(json!({"voxelBatch": -1})), Code::Setting);
+    assert_eq!(code(json!({"classes": ["glrlm"]})), Code::Unsupported);
+    assert_eq!(code(json!({"aggregation": "3D_merged"})), Code::Unsupported);
+    assert_eq!(
+        code(json!({"resampledPixelSpacing": [2, 2, 2]})),
+        Code::Unsupported
+    );
+    assert_eq!(code(json!({"label": 9})), Code::Setting);
+    // shape classes: no maps (PyRadiomics does not compute them voxel-based)
+    let m = run(
+        &with(json!({"classes": ["shape", "firstorder"]})),
+        None,
+        &Control::new(),
+    )
+    .unwrap();
+    assert!(m
+        .names
+        .iter()
+        .all(|n| n.starts_with("original_firstorder_")));
+    // abort before the first block
+    let ctl = Control::new();
+    ctl.cancel();
+    assert_eq!(run(&c, None, &ctl).unwrap_err().code, Code::Aborted);
+    // segment-based extraction refuses voxelBased (the maps have their own entry)
+    let s = Settings::from_json(&c.settings).unwrap();
+    let img: Vec<i16> = c.image.iter().map(|&v| v as i16).collect();
+    let e = voxelkit_radiomics::extract(
+        &Input {
+            image: &img,
+            mask: &c.mask,
+            shape: c.shape,
+            spacing: c.spacing,
+            frame: Default::default(),
+        },
+        &s,
+        None,
+        &Control::new(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::Setting);
+}
