@@ -5,41 +5,15 @@
 //! values to 1e-9 relative (the segment-based classes' own tolerance; LoG images are SimpleITK's
 //! float32 voxels bit for bit), and PyRadiomics' validation errors as `ERR_SETTING`.
 
+mod common;
+use common::{load, num, settings_of_params};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use voxelkit_core::{Code, Control};
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::{extract, Settings};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics_voxel")
-}
-
-fn load(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir().join(name)).unwrap()).unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) if s == "NaN" => f64::NAN,
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-/// voxelkit's settings from a PyRadiomics params dictionary: `setting`, `voxelSetting`,
-/// `imageType` and `classes` = the `featureClass` block, unchanged.
-fn settings_of(params: &Value) -> Value {
-    let mut s = params["setting"].as_object().cloned().unwrap_or_default();
-    if let Some(v) = params["voxelSetting"].as_object() {
-        s.extend(v.clone());
-    }
-    if !params["imageType"].is_null() {
-        s.insert("imageType".into(), params["imageType"].clone());
-    }
-    s.insert("classes".into(), params["featureClass"].clone());
-    Value::Object(s)
-}
+/// The fixture directory of this file's cases.
+const FIX: &str = "radiomics_voxel";
 
 fn run(c: &Value) -> voxelkit_core::Result<Vec<(String, f64)>> {
     let u = |v: &Value| v.as_u64().unwrap() as usize;
@@ -57,7 +31,7 @@ fn run(c: &Value) -> voxelkit_core::Result<Vec<(String, f64)>> {
         .iter()
         .map(|v| num(v) as i16)
         .collect();
-    let s = Settings::from_json(&settings_of(&c["params"]))?;
+    let s = Settings::from_json(&Value::Object(settings_of_params(&c["params"])))?;
     extract(
         &Input {
             image: &img,
@@ -75,7 +49,7 @@ fn run(c: &Value) -> voxelkit_core::Result<Vec<(String, f64)>> {
 #[test]
 fn feature_lists_match_pyradiomics() {
     for name in ["lists", "deprecated", "shape2d"] {
-        let c = load(&format!("select_{name}.json"));
+        let c = load(FIX, &format!("select_{name}.json"));
         let got = run(&c).unwrap();
         let keys: Vec<&str> = c["keys"]
             .as_array()
@@ -105,7 +79,7 @@ fn feature_lists_match_pyradiomics() {
 #[test]
 fn unknown_names_are_setting_errors_as_in_pyradiomics() {
     for name in ["unknown_feature", "unknown_class"] {
-        let c = load(&format!("select_{name}.json"));
+        let c = load(FIX, &format!("select_{name}.json"));
         assert!(c["error"].as_str().unwrap().starts_with("ValueError"));
         let e = run(&c).unwrap_err();
         assert_eq!(e.code, Code::Setting, "{name}: {}", e.message);

@@ -13,38 +13,19 @@
 //! filter_fixtures.rs), NaN where PyRadiomics has NaN; `initValue` everywhere else. Also: the maps
 //! are bitwise identical at 1, 2 and 3 threads, and abort.
 
+mod common;
+use common::{load, num, settings_of_params};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use voxelkit_core::{Code, Control};
 use voxelkit_radiomics::preprocess::Input;
 use voxelkit_radiomics::voxel::{extract_maps, Maps};
 use voxelkit_radiomics::Settings;
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/radiomics_voxel")
-}
-
-fn load(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir().join(name)).unwrap()).unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) if s == "NaN" => f64::NAN,
-        _ => panic!("not a number: {v}"),
-    }
-}
+/// The fixture directory of this file's cases.
+const FIX: &str = "radiomics_voxel";
 
 fn settings_of(params: &Value) -> Value {
-    let mut s = params["setting"].as_object().cloned().unwrap_or_default();
-    if let Some(v) = params["voxelSetting"].as_object() {
-        s.extend(v.clone());
-    }
-    if !params["imageType"].is_null() {
-        s.insert("imageType".into(), params["imageType"].clone());
-    }
-    s.insert("classes".into(), params["featureClass"].clone());
+    let mut s = settings_of_params(params);
     s.insert("voxelBased".into(), Value::Bool(true));
     Value::Object(s)
 }
@@ -126,7 +107,7 @@ const CASES: [&str; 8] = [
 #[test]
 fn maps_match_pyradiomics() {
     for name in CASES {
-        let f = load(&format!("voxel_{name}.json"));
+        let f = load(FIX, &format!("voxel_{name}.json"));
         let c = case(&f);
         let m = run(&c, Some(2), &Control::new()).unwrap();
         let want: Vec<&Value> = f["maps"].as_array().unwrap().iter().collect();
@@ -207,7 +188,7 @@ fn maps_match_pyradiomics() {
 #[test]
 fn maps_do_not_depend_on_threads() {
     for name in ["default", "radius2_unmasked", "types"] {
-        let c = case(&load(&format!("voxel_{name}.json")));
+        let c = case(&load(FIX, &format!("voxel_{name}.json")));
         let a = run(&c, Some(1), &Control::new()).unwrap();
         for t in [2, 3] {
             let b = run(&c, Some(t), &Control::new()).unwrap();
@@ -225,7 +206,7 @@ fn maps_do_not_depend_on_threads() {
 
 #[test]
 fn voxel_based_errors_and_abort() {
-    let c = case(&load("voxel_default.json"));
+    let c = case(&load(FIX, "voxel_default.json"));
     let with = |extra: Value| {
         let mut s = c.settings.clone();
         for (k, v) in extra.as_object().unwrap() {

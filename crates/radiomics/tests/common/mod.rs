@@ -69,3 +69,17 @@ pub fn shape3(v: &Value) -> [usize; 3] {
         .collect();
     [s[0], s[1], s[2]]
 }
+
+/// voxelkit's settings from a PyRadiomics params dictionary: `setting`, `voxelSetting`,
+/// `imageType` and `classes` = the `featureClass` block, unchanged (per-class lists included).
+pub fn settings_of_params(params: &Value) -> serde_json::Map<String, Value> {
+    let mut s = params["setting"].as_object().cloned().unwrap_or_default();
+    if let Some(v) = params["voxelSetting"].as_object() {
+        s.extend(v.clone());
+    }
+    if !params["imageType"].is_null() {
+        s.insert("imageType".into(), params["imageType"].clone());
+    }
+    s.insert("classes".into(), params["featureClass"].clone());
+    s
+}
