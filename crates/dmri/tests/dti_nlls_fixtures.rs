@@ -16,14 +16,14 @@
 
 mod common;
 
-use common::{cases, gtab_of, mask_of, num, nums, root, usizes};
+use common::{cases, gtab_of, mask_of, num, nums, shared_data, usizes};
 use nalgebra::DMatrix;
 use serde_json::Value;
 use voxelkit_core::{Control, Sample};
 use voxelkit_dmri::dti::{design_matrix, DtiModel};
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::{fit_dti, DtiFit, DtiMethod, DtiOptions, FitModel, FitStatus};
-use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
+use voxelkit_io::VolumeData;
 
 /// Rounding allowance of the objective (relative).
 const F_RTOL: f64 = 1e-12;
@@ -54,13 +54,8 @@ fn load(c: &Value) -> Option<Data> {
             other => panic!("dtype {other}"),
         });
     }
-    let path = root().join("..").join(input["source"].as_str().unwrap());
-    if !path.exists() {
-        eprintln!("SKIPPED {}: {} is absent", c["name"], path.display());
-        return None;
-    }
     Some(
-        match read_nifti(&path, &NiftiOptions::default()).unwrap().data {
+        match shared_data(input, c["name"].as_str().unwrap_or("case"))? {
             VolumeData::I16(d) => Data::I16(d),
             VolumeData::U16(d) => Data::U16(d),
             other => panic!("unexpected dtype {}", other.dtype()),

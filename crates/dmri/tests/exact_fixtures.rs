@@ -31,13 +31,13 @@
 
 mod common;
 
-use common::{cases, gtab_of, num, nums, root, usizes};
+use common::{cases, gtab_of, num, nums, shared_data, usizes};
 use serde_json::Value;
 use voxelkit_core::Control;
 use voxelkit_dmri::dki_maps::KurtosisMap;
 use voxelkit_dmri::maps::{lower_triangular_at, scalar, ScalarMap};
 use voxelkit_dmri::{fit_dti, DkiMethod, DtiFit, DtiMethod, DtiOptions};
-use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
+use voxelkit_io::VolumeData;
 
 /// voxelkit's error bound, in units of cond x eps (see the module docs).
 const K_COND: f64 = 1024.0;
@@ -107,13 +107,8 @@ fn case_data(c: &Value) -> Option<Vec<f64>> {
     if input["source"] == "synthetic" {
         return Some(nums(&input["data"]));
     }
-    let path = root().join("..").join(input["source"].as_str().unwrap());
-    if !path.exists() {
-        eprintln!("SKIPPED {}: {} is absent", c["name"], path.display());
-        return None;
-    }
     Some(
-        match read_nifti(&path, &NiftiOptions::default()).unwrap().data {
+        match shared_data(input, c["name"].as_str().unwrap_or("case"))? {
             VolumeData::I16(d) => d.iter().map(|&x| x as f64).collect(),
             VolumeData::U16(d) => d.iter().map(|&x| x as f64).collect(),
             other => panic!("unexpected dtype {}", other.dtype()),

@@ -159,18 +159,23 @@ pub fn load(
             _ => fit_case(&d, nvox, input, method, threads),
         })
     } else {
-        let path = root().join("..").join(input["source"].as_str().unwrap());
-        if !path.exists() {
-            eprintln!("SKIPPED {file}: {} is absent", path.display());
-            return None;
-        }
-        let vol = read_nifti(&path, &NiftiOptions::default()).unwrap();
-        Some(match vol.data {
+        Some(match shared_data(input, file)? {
             VolumeData::I16(d) => fit_case(&d, nvox, input, method, threads),
             VolumeData::U16(d) => fit_case(&d, nvox, input, method, threads),
             other => panic!("unexpected dtype {}", other.dtype()),
         })
     }
+}
+
+/// The data of a fixture input whose `source` is a file of `../shared` (a path relative to the
+/// repository's parent), or None, with a visible SKIPPED line, where that file is absent.
+pub fn shared_data(input: &Value, case: &str) -> Option<VolumeData> {
+    let path = root().join("..").join(input["source"].as_str().unwrap());
+    if !path.exists() {
+        eprintln!("SKIPPED {case}: {} is absent", path.display());
+        return None;
+    }
+    Some(read_nifti(&path, &NiftiOptions::default()).unwrap().data)
 }
 
 /// Largest relative error per quantity (the third word of `what`), each checked against `rtol`.
