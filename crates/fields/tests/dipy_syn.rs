@@ -134,10 +134,18 @@ fn cc_factors_and_steps_match_dipy_bitwise() {
 }
 
 fn run(m: &Value, threads: Option<usize>) -> voxelkit_fields::syn::SynResult {
+    run_on(m, &f32s(m, "static"), &f32s(m, "moving"), threads)
+}
+
+/// The case's registration of `mv` onto `st` (the case's grids, prealign and options).
+fn run_on(
+    m: &Value,
+    st: &[f32],
+    mv: &[f32],
+    threads: Option<usize>,
+) -> voxelkit_fields::syn::SynResult {
     let sg = grid(&m["static_shape"], &m["static_affine"]);
     let mg = grid(&m["moving_shape"], &m["moving_affine"]);
-    let st = f32s(m, "static");
-    let mv = f32s(m, "moving");
     let pre = m["prealign"]
         .as_array()
         .map(|_| Affine::from_slice(&floats(&m["prealign"]), "prealign").unwrap());
@@ -162,11 +170,11 @@ fn run(m: &Value, threads: Option<usize>) -> voxelkit_fields::syn::SynResult {
     };
     register_syn(
         Image {
-            data: &st,
+            data: st,
             grid: &sg,
         },
         Image {
-            data: &mv,
+            data: mv,
             grid: &mg,
         },
         pre.as_ref(),
@@ -261,6 +269,131 @@ fn syn_matches_dipy() {
             "{name}: 1 and 3 threads differ"
         );
     }
+}
+
+/// Every `stride`-th voxel in x and y of a 3D file of `../shared/reference/pyradiomics` (as
+/// float32: the int16 values are exact) and its affine, or None with a visible SKIPPED line.
+fn brain_image(file: &str, stride: usize) -> Option<(Vec<f32>, Vec<usize>, [f64; 16])> {
+    let path = common::dir("")
+        .join("../../shared/reference/pyradiomics")
+        .join(file);
+    if !path.exists() {
+        eprintln!("SKIPPED brain pair: {} is absent", path.display());
+        return None;
+    }
+    let v = voxelkit_io::read_volume(&path, &voxelkit_io::ReadOptions::default()).unwrap();
+    let voxelkit_io::VolumeData::I16(d) = v.data else {
+        panic!("{file}: not int16")
+    };
+    let [nx, ny, nz] = [v.shape[0], v.shape[1], v.shape[2]];
+    let mut out = Vec::new();
+    for z in 0..nz {
+        for y in (0..ny).step_by(stride) {
+            for x in (0..nx).step_by(stride) {
+                out.push(d[x + nx * (y + ny * z)] as f32);
+            }
+        }
+    }
+    let shape = vec![nx.div_ceil(stride), ny.div_ceil(stride), nz];
+    let mut aff = v.affine;
+    for r in 0..3 {
+        aff[4 * r] *= stride as f64;
+        aff[4 * r + 1] *= stride as f64;
+    }
+    Some((out, shape, aff))
+}
+
+/// The real inter-subject pair (PyRadiomics' brain1 / brain2 MR, every 4th voxel in-plane,
+/// pre-aligned by DIPY's `affine_registration`): iterations, energies (1e-9 relative), the
+/// fields at the fixture's 3,000 sampled voxels (1e-4 voxel) and the warped image there (1e-6
+/// of the image's largest value: float32 values up to ~1,400), as for the synthetic pairs;
+/// CC at 1 and 2 threads bitwise equal.
+#[test]
+fn syn_brain_pair_matches_dipy() {
+    for (name, m) in cases(FIX, "syn_brain") {
+        let stride = m["stride"].as_u64().unwrap() as usize;
+        let Some((st, sshape, saff)) = brain_image(m["static"].as_str().unwrap(), stride) else {
+            return;
+        };
+        let Some((mv, mshape, maff)) = brain_image(m["moving"].as_str().unwrap(), stride) else {
+            return;
+        };
+        // the same grids as DIPY had (the generator reads the NRRDs itself)
+        assert_eq!(sshape, usizes(&m["static_shape"]), "{name}");
+        assert_eq!(mshape, usizes(&m["moving_shape"]), "{name}");
+        for (ours, key) in [(saff, "static_affine"), (maff, "moving_affine")] {
+            for (a, b) in ours.iter().zip(floats(&m[key])) {
+                assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{name} {key}");
+            }
+        }
+        let r = run_on(&m, &st, &mv, Some(1));
+        assert_eq!(
+            r.iterations,
+            usizes(&m["iterations"]),
+            "{name}: iterations per level"
+        );
+        let mut erel = 0.0f64;
+        for (ours, want) in r.energies.iter().zip(m["energies"].as_array().unwrap()) {
+            assert_eq!(ours.len(), want.as_array().unwrap().len(), "{name}");
+            for (a, b) in ours.iter().zip(floats(want)) {
+                erel = erel.max(rel(*a, b));
+            }
+        }
+        let sample = usizes_of(&f64s(FIX, &m, "sample"));
+        let sp = r.geometry.disp_grid.spacing();
+        let n = r.geometry.disp_grid.nvox();
+        let k = sample.len();
+        let mut fmax = [0.0f64; 2];
+        for (f, (ours, key)) in [(&r.forward, "forward"), (&r.backward, "backward")]
+            .iter()
+            .enumerate()
+        {
+            let want = f64s(FIX, &m, key);
+            for c in 0..3 {
+                for (j, &i) in sample.iter().enumerate() {
+                    let d = (ours[c * n + i] as f64 - want[c * k + j]).abs() / sp[c];
+                    fmax[f] = fmax[f].max(d);
+                }
+            }
+        }
+        let warped = r
+            .transform(&mv, &r.geometry.domain, &Control::default(), Some(1))
+            .unwrap();
+        let top = mv.iter().fold(0.0f32, |a, &b| a.max(b.abs())) as f64;
+        let wmax = sample
+            .iter()
+            .zip(f64s(FIX, &m, "warped"))
+            .fold(0.0f64, |w, (&i, b)| w.max((warped[i] as f64 - b).abs()));
+        eprintln!(
+            "{name}: iterations {:?}, energies max rel {erel:e}, forward max {:e} voxel, backward max {:e} voxel, warped max {wmax:e} (image max {top})",
+            r.iterations, fmax[0], fmax[1]
+        );
+        assert!(
+            fmax[0] <= 1e-4 && fmax[1] <= 1e-4,
+            "{name}: fields {fmax:?}"
+        );
+        assert!(erel <= 1e-9, "{name}: energies {erel:e}");
+        assert!(wmax <= 1e-6 * top, "{name}: warped {wmax:e}");
+        if m["metric"].is_string() {
+            continue; // the thread check once per pair (CC) keeps the test short
+        }
+        let r2 = run_on(&m, &st, &mv, Some(2));
+        assert!(
+            r.forward
+                .iter()
+                .zip(&r2.forward)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+                && r.backward
+                    .iter()
+                    .zip(&r2.backward)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{name}: 1 and 2 threads differ"
+        );
+    }
+}
+
+fn usizes_of(v: &[f64]) -> Vec<usize> {
+    v.iter().map(|&x| x as usize).collect()
 }
 
 /// A kernel fixture's array in DIPY's C order (vectors interleaved).
