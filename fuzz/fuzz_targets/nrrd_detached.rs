@@ -41,7 +41,11 @@ fn is_data_file_line(line: &[u8]) -> bool {
             return false;
         }
     }
-    let Some(name) = s.split_once(": ").map(|p| p.0).or_else(|| s.strip_suffix(':')) else {
+    let Some(name) = s
+        .split_once(": ")
+        .map(|p| p.0)
+        .or_else(|| s.strip_suffix(':'))
+    else {
         return false;
     };
     matches!(
@@ -133,7 +137,9 @@ fuzz_target!(|data: &[u8]| {
         _ => check(&r, MAX_AXES, "detached read"),
     }
     if let Err(e) = &parsed {
-        let re = r.as_ref().expect_err("the header failed to parse, the read did not");
+        let re = r
+            .as_ref()
+            .expect_err("the header failed to parse, the read did not");
         assert_eq!(re.code, e.code, "read and header parse disagree");
     }
 

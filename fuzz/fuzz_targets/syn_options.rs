@@ -204,8 +204,12 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let mdims: &[usize] = if has(12) { &[6, 9] } else { &[8, 8] };
-    let Some(sg) = grid(&mut b, &[8, 8]) else { return };
-    let Some(mg) = grid(&mut b, mdims) else { return };
+    let Some(sg) = grid(&mut b, &[8, 8]) else {
+        return;
+    };
+    let Some(mg) = grid(&mut b, mdims) else {
+        return;
+    };
     // the matrix as given (not through Affine::from_slice, which refuses non-finite entries):
     // register_syn's own checks see it
     let prealign = if has(13) {
@@ -238,7 +242,14 @@ fuzz_target!(|data: &[u8]| {
         data: &md,
         grid: &mg,
     };
-    let r = register_syn(stat, moving, prealign.as_ref(), &o, None, &Control::default());
+    let r = register_syn(
+        stat,
+        moving,
+        prealign.as_ref(),
+        &o,
+        None,
+        &Control::default(),
+    );
     match r {
         Err(e) => assert!(
             matches!(e.code, Code::Setting | Code::Shape | Code::Format) && !e.message.is_empty(),
@@ -250,10 +261,24 @@ fuzz_target!(|data: &[u8]| {
             let n = res.geometry.disp_grid.nvox() * 2;
             assert_eq!(res.forward.len(), n, "forward length");
             assert_eq!(res.backward.len(), n, "backward length");
-            assert!(res.forward.iter().all(|x| x.is_finite()), "non-finite forward field");
-            assert!(res.backward.iter().all(|x| x.is_finite()), "non-finite backward field");
-            assert_eq!(res.energies.len(), o.level_iters.len(), "energies per level");
-            assert_eq!(res.iterations.len(), o.level_iters.len(), "iterations per level");
+            assert!(
+                res.forward.iter().all(|x| x.is_finite()),
+                "non-finite forward field"
+            );
+            assert!(
+                res.backward.iter().all(|x| x.is_finite()),
+                "non-finite backward field"
+            );
+            assert_eq!(
+                res.energies.len(),
+                o.level_iters.len(),
+                "energies per level"
+            );
+            assert_eq!(
+                res.iterations.len(),
+                o.level_iters.len(),
+                "iterations per level"
+            );
             for (k, (&it, &lim)) in res.iterations.iter().zip(&o.level_iters).enumerate() {
                 assert!(it <= lim, "level {k}: {it} iterations, limit {lim}");
             }
@@ -268,8 +293,15 @@ fuzz_target!(|data: &[u8]| {
                     threads: Some(2),
                     ..o.clone()
                 };
-                let r2 = register_syn(stat, moving, prealign.as_ref(), &o2, None, &Control::default())
-                    .expect("the same registration with 2 threads");
+                let r2 = register_syn(
+                    stat,
+                    moving,
+                    prealign.as_ref(),
+                    &o2,
+                    None,
+                    &Control::default(),
+                )
+                .expect("the same registration with 2 threads");
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&r2.forward), bits(&res.forward), "threads: forward");
                 assert_eq!(bits(&r2.backward), bits(&res.backward), "threads: backward");

@@ -497,7 +497,8 @@ fn detached_data_from_memory_read_as_from_disk() {
     for e in ["raw", "gzip", "ascii", "hex"] {
         let (a, b) = (enc(e, &vals[..6]), enc(e, &vals[6..]));
         let whole = enc(e, &vals);
-        let forms: [(&str, Vec<(&str, &[u8])>); 4] = [
+        type Files<'a> = Vec<(&'a str, &'a [u8])>;
+        let forms: [(&str, Files); 4] = [
             ("data file: sub/v.dat\n", vec![("sub/v.dat", &whole)]),
             (
                 "datafile: ./v.dat\nbyte skip: 0\n",
