@@ -206,13 +206,18 @@ function runCsv(data) {
       const back = parseCsv(csvLines(expected).join('\n') + '\n', 'written.csv')
       const same =
         back.columns.length === t.columns.length &&
-        t.columns.every((c) => back.columns.includes(c)) &&
+        (() => {
+          const have = new Set(back.columns) // (includes() per column was quadratic in wide tables)
+          return t.columns.every((c) => have.has(c))
+        })() &&
         back.rows.length === expected.length &&
         expected.every((r, i) => t.columns.every((c) => back.rows[i][c] === r[c]))
       if (!same) throw finding(`csvLines does not round-trip: ${JSON.stringify(expected).slice(0, 200)} -> ${JSON.stringify(back).slice(0, 200)}`)
     }
   }
-  return `ok:${t.columns.length}:${Math.min(t.rows.length, 5)}`
+  // columns counted up to 16 (every count was an outcome of its own, which drove the corpus
+  // towards ever wider tables: slower inputs, no new code)
+  return `ok:${Math.min(t.columns.length, 16)}:${Math.min(t.rows.length, 5)}`
 }
 
 /** Runs one input; returns its outcome signature, or throws the finding. */
