@@ -176,6 +176,18 @@ function settingsKey(x, depth = 0) {
 }
 const extracted = new Map()
 let cacheHits = 0
+/** Caches an outcome (at most 200,000: the oldest half is dropped beyond). */
+function remember(key, sig) {
+  if (key === undefined) return
+  if (extracted.size >= 200000) {
+    let drop = extracted.size / 2
+    for (const k of extracted.keys()) {
+      if (drop-- <= 0) break
+      extracted.delete(k)
+    }
+  }
+  extracted.set(key, sig)
+}
 
 function finding(msg, cause) {
   const err = new Error(`finding: ${msg}`)
@@ -234,7 +246,7 @@ function runOne(data, json) {
     }
     const f = vk.extractFeaturesSync(image, mask, s, { threads: 1 })
     const sig = `ok:${Object.keys(f).length}`
-    if (key !== undefined) extracted.set(key, sig)
+    remember(key, sig)
     return sig
   } catch (e) {
     if (!(e instanceof vk.VoxelkitError) || !CODES.has(e.code) || !e.message) {
@@ -244,7 +256,7 @@ function runOne(data, json) {
     // go on with excerpts of the input, which would make every input an outcome of its own)
     const m = e.message.replace(/^p\.(yaml|json)\b:? ?/, '').replace(/^is not valid (JSON|YAML): /, '$1 ')
     const sig = `${e.code}:${/^[A-Za-z ,()_-]*/.exec(m)[0].slice(0, 60)}`
-    if (key !== undefined) extracted.set(key, sig)
+    remember(key, sig)
     return sig
   }
 }
