@@ -68,7 +68,9 @@ for t in "${TARGETS[@]}"; do
     done_line=$(grep -E "DONE|^#[0-9]+" "$log" | tail -1)
     cov=$(echo "$done_line" | sed -nE 's/.*cov: ([0-9]+) ft: ([0-9]+).*/\1 \/ \2/p')
     corp=$(echo "$done_line" | sed -nE 's/.*corp: ([0-9]+\/[0-9]+[a-zA-Z]+).*/\1/p')
-    cpu=$(awk '{print $1 + $2}' "logs/$t.time" 2>/dev/null || echo 0)
+    # the last line: time writes "Command exited with non-zero status N" first when the fuzzer stops
+    cpu=$(tail -n 1 "logs/$t.time" 2>/dev/null | awk '{print $1 + $2}')
+    cpu=${cpu:-0}
     percpu=$(awk -v e="${execs:-0}" -v c="$cpu" 'BEGIN { if (c > 0) printf "%d", e / c; else print "-" }')
     wall=$(awk -v e="${execs:-0}" -v s="$secs" 'BEGIN { if (s > 0) printf "%d", e / s; else print "-" }')
     findings=$(ls "artifacts/$t" | wc -l)
