@@ -30,12 +30,23 @@ while [ $# -gt 0 ]; do
         *) TARGETS+=("$1"); shift ;;
     esac
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(nifti_read nifti_header nrrd_read bvals_bvecs radiomics_settings)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(nifti_read nifti_header nrrd_read nrrd_detached bvals_bvecs radiomics_settings syn_options)
 TC=${FUZZ_TOOLCHAIN:-+nightly}
 
 [ -d corpus ] || bash seed.sh
-cargo $TC fuzz build -O -s "$SAN" "${TARGETS[@]/#/--}" >/dev/null 2>&1 || cargo $TC fuzz build -O -s "$SAN"
-BIN=target/x86_64-unknown-linux-gnu/release
+# syn_options is built without libFuzzer's comparison tracing (half of its time went to
+# tracing the kernels' float comparisons; its input is decoded through tables), in a target
+# directory of its own so that the two flag sets do not rebuild each other's dependencies.
+bin_dir() {
+    if [ "$1" = syn_options ]; then echo target-notc/x86_64-unknown-linux-gnu/release; else echo target/x86_64-unknown-linux-gnu/release; fi
+}
+for t in "${TARGETS[@]}"; do
+    if [ "$t" = syn_options ]; then
+        cargo $TC fuzz build -O -s "$SAN" --no-trace-compares --target-dir target-notc "$t" >&2
+    else
+        cargo $TC fuzz build -O -s "$SAN" "$t" >&2
+    fi
+done
 mkdir -p logs
 echo "| target | sanitizer | max_len | executions | seconds | exec/s (wall) | exec per CPU-second | cov / ft | corpus | findings |"
 echo "|---|---|---:|---:|---:|---:|---:|---|---|---|"
@@ -48,6 +59,7 @@ for t in "${TARGETS[@]}"; do
     log=logs/$t.log
     start=$(date +%s)
     rc=0
+    BIN=$(bin_dir "$t")
     /usr/bin/time -f "%U %S" -o "logs/$t.time" "$BIN/$t" "corpus/$t" "${limit[@]}" "${dict[@]}" \
         -max_len="$MAXLEN" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || rc=$?
@@ -56,7 +68,9 @@ for t in "${TARGETS[@]}"; do
     done_line=$(grep -E "DONE|^#[0-9]+" "$log" | tail -1)
     cov=$(echo "$done_line" | sed -nE 's/.*cov: ([0-9]+) ft: ([0-9]+).*/\1 \/ \2/p')
     corp=$(echo "$done_line" | sed -nE 's/.*corp: ([0-9]+\/[0-9]+[a-zA-Z]+).*/\1/p')
-    cpu=$(awk '{print $1 + $2}' "logs/$t.time" 2>/dev/null || echo 0)
+    # the last line: time writes "Command exited with non-zero status N" first when the fuzzer stops
+    cpu=$(tail -n 1 "logs/$t.time" 2>/dev/null | awk '{print $1 + $2}')
+    cpu=${cpu:-0}
     percpu=$(awk -v e="${execs:-0}" -v c="$cpu" 'BEGIN { if (c > 0) printf "%d", e / c; else print "-" }')
     wall=$(awk -v e="${execs:-0}" -v s="$secs" 'BEGIN { if (s > 0) printf "%d", e / s; else print "-" }')
     findings=$(ls "artifacts/$t" | wc -l)

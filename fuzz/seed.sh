@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CORPUS=$HERE/corpus
 MAX=65536
 
-TARGETS="nifti_read nifti_header bvals_bvecs nrrd_read radiomics_settings"
+TARGETS="nifti_read nifti_header bvals_bvecs nrrd_read nrrd_detached radiomics_settings syn_options"
 for t in $TARGETS; do
     rm -rf "${CORPUS:?}/$t"
     mkdir -p "$CORPUS/$t"

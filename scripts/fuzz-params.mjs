@@ -14,19 +14,26 @@
 // code and message shape, or the feature keys) is new joins the corpus.
 //
 //   npm run build
-//   node scripts/fuzz-params.mjs [--target params|csv] [--runs 100000 | --seconds S] [--seed 1] [--merge]
+//   node scripts/fuzz-params.mjs [--target params|csv] [--runs 100000 | --seconds S] [--seed 1] [--max-len 4096] [--merge]
+//
+// Speed (issue 19): the params target runs `paramsFromText`, the parser `readParams` itself
+// calls on the file's text, in memory (no file per input); an extraction's outcome is cached by
+// the settings it got (a type-exact key: the extraction is deterministic, and settings that
+// are not plain JSON-like values are never cached), so a mutation that changes only the
+// syntax (spacing, quoting, flow or block style, anchors) costs its parse. Like libFuzzer's
+// -len_control, inputs start short (at most the longest seed, at least 64 bytes) and the limit
+// grows by half (up to --max-len) after 10,000 runs without a new outcome.
 //
 // Anything outside the invariant (a TypeError, a RangeError, a non-coded error, a hang past
 // 10 s) is a finding, written to fuzz/artifacts/<target>/ and the script exits 1. Seeds:
 // fuzz/corpus-min/<target>/ (with --merge, the inputs of new outcomes, at most 200, are written
 // there too).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createHash } from 'node:crypto'
 import * as vk from '../dist/index.mjs'
-import { settingsFromParams } from '../dist/radiomics.js'
+import { paramsFromText, settingsFromParams } from '../dist/radiomics.js'
 import { csvLines, parseCsv } from '../dist/cliKit.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -37,6 +44,7 @@ const arg = (name, dflt) => {
 const RUNS = arg('runs', 100000)
 const SECONDS = arg('seconds', 0)
 const SEED = arg('seed', 1)
+const MAX_LEN = arg('max-len', 4096)
 const MERGE = process.argv.includes('--merge')
 const TARGET = process.argv.includes('--target') ? process.argv[process.argv.indexOf('--target') + 1] : 'params'
 if (TARGET !== 'params' && TARGET !== 'csv') throw new Error(`unknown --target ${TARGET} (params, csv)`)
@@ -69,7 +77,7 @@ const DICT = [
   '""', '","', '\r\n', '\r', '"\n"', 'Image', 'Mask', 'Label', 'Case', '\ufeff', ' , ', '\u2028',
 ]
 
-function mutate(buf, corpus) {
+function mutate(buf, corpus, maxLen) {
   let b = Buffer.from(buf)
   const n = 1 + Math.floor(r() * 4)
   for (let k = 0; k < n; k++) {
@@ -105,7 +113,7 @@ function mutate(buf, corpus) {
       }
     }
   }
-  return b.length > 4096 ? b.subarray(0, 4096) : b
+  return b.length > maxLen ? b.subarray(0, maxLen) : b
 }
 
 // a small image and ROI
@@ -119,14 +127,72 @@ for (let i = 0; i < n; i++) mask[i] = ((i % 7) - 3) ** 2 + ((Math.floor(i / 7) %
 // the yaml package warns on stderr about unknown tags; the outcome is what is checked
 process.emitWarning = () => {}
 
-// one file rewritten per execution: in memory where the system has a tmpfs (opening files on
-// this machine's /tmp was 80 % of the time)
-const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'voxelkit-fuzz-params-'))
-process.on('exit', () => rmSync(work, { recursive: true, force: true }))
+/**
+ * A key that tells settings apart exactly (types, -0, NaN, key order), or undefined for values
+ * that are not plain JSON-like data (typed arrays, Maps, Sets, class instances, cycles): those
+ * are never cached.
+ */
+function settingsKey(x, depth = 0) {
+  if (depth > 64) return undefined
+  if (x === null) return 'n'
+  switch (typeof x) {
+    case 'number':
+      return Object.is(x, -0) ? 'd-0' : `d${x}`
+    case 'string':
+      return `s${JSON.stringify(x)}`
+    case 'boolean':
+      return x ? 'T' : 'F'
+    case 'undefined':
+      return 'u'
+    case 'bigint':
+      return `b${x}`
+    case 'object': {
+      const proto = Object.getPrototypeOf(x)
+      if (Array.isArray(x) && proto === Array.prototype) {
+        const parts = []
+        for (let i = 0; i < x.length; i++) {
+          if (!(i in x)) return undefined
+          const k = settingsKey(x[i], depth + 1)
+          if (k === undefined) return undefined
+          parts.push(k)
+        }
+        return `[${parts.join(',')}]`
+      }
+      if (proto !== Object.prototype && proto !== null) return undefined
+      if (Object.getOwnPropertySymbols(x).length) return undefined
+      const parts = []
+      for (const name of Object.getOwnPropertyNames(x)) {
+        const d = Object.getOwnPropertyDescriptor(x, name)
+        if (!('value' in d) || !d.enumerable) return undefined
+        const k = settingsKey(d.value, depth + 1)
+        if (k === undefined) return undefined
+        parts.push(`${JSON.stringify(name)}:${k}`)
+      }
+      return `${proto === null ? 'N' : ''}{${parts.join(',')}}`
+    }
+    default:
+      return undefined
+  }
+}
+const extracted = new Map()
+let cacheHits = 0
+/** Caches an outcome (at most 200,000: the oldest half is dropped beyond). */
+function remember(key, sig) {
+  if (key === undefined) return
+  if (extracted.size >= 200000) {
+    let drop = extracted.size / 2
+    for (const k of extracted.keys()) {
+      if (drop-- <= 0) break
+      extracted.delete(k)
+    }
+  }
+  extracted.set(key, sig)
+}
 
-function finding(msg) {
+function finding(msg, cause) {
   const err = new Error(`finding: ${msg}`)
   err.finding = true
+  err.cause = cause
   return err
 }
 
@@ -137,7 +203,7 @@ function runCsv(data) {
   try {
     t = parseCsv(text, 'cases.csv')
   } catch (e) {
-    if (!(e instanceof vk.VoxelkitError) || e.code !== 'ERR_FORMAT' || !e.message) throw finding(`${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`)
+    if (!(e instanceof vk.VoxelkitError) || e.code !== 'ERR_FORMAT' || !e.message) throw finding(`${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`, e)
     return `${e.code}:${e.message.slice(0, 40)}`
   }
   const unique = new Set(t.columns).size === t.columns.length
@@ -152,31 +218,46 @@ function runCsv(data) {
       const back = parseCsv(csvLines(expected).join('\n') + '\n', 'written.csv')
       const same =
         back.columns.length === t.columns.length &&
-        t.columns.every((c) => back.columns.includes(c)) &&
+        (() => {
+          const have = new Set(back.columns) // (includes() per column was quadratic in wide tables)
+          return t.columns.every((c) => have.has(c))
+        })() &&
         back.rows.length === expected.length &&
         expected.every((r, i) => t.columns.every((c) => back.rows[i][c] === r[c]))
       if (!same) throw finding(`csvLines does not round-trip: ${JSON.stringify(expected).slice(0, 200)} -> ${JSON.stringify(back).slice(0, 200)}`)
     }
   }
-  return `ok:${t.columns.length}:${Math.min(t.rows.length, 5)}`
+  // columns counted up to 16 (every count was an outcome of its own, which drove the corpus
+  // towards ever wider tables: slower inputs, no new code)
+  return `ok:${Math.min(t.columns.length, 16)}:${Math.min(t.rows.length, 5)}`
 }
 
 /** Runs one input; returns its outcome signature, or throws the finding. */
 function runOne(data, json) {
   if (TARGET === 'csv') return runCsv(data)
-  const path = join(work, json ? 'p.json' : 'p.yaml')
-  writeFileSync(path, data)
+  let key
   try {
-    const p = vk.readParams(path)
+    const p = paramsFromText(data.toString('utf8'), json ? 'p.json' : 'p.yaml')
     const s = settingsFromParams(p)
+    key = settingsKey(s)
+    if (key !== undefined && extracted.has(key)) {
+      cacheHits++
+      return extracted.get(key)
+    }
     const f = vk.extractFeaturesSync(image, mask, s, { threads: 1 })
-    return `ok:${Object.keys(f).length}`
+    const sig = `ok:${Object.keys(f).length}`
+    remember(key, sig)
+    return sig
   } catch (e) {
     if (!(e instanceof vk.VoxelkitError) || !CODES.has(e.code) || !e.message) {
-      throw finding(`${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`)
+      throw finding(`${e?.constructor?.name} ${e?.code ?? ''} ${e?.message ?? e}`, e)
     }
-    // the message's shape: digits and quoted parts removed
-    return `${e.code}:${e.message.replace(/'[^']*'|"[^"]*"|-?[0-9][0-9.e+-]*/g, '#').slice(0, 60)}`
+    // the message's shape: without the input's name, the leading words (the parsers' messages
+    // go on with excerpts of the input, which would make every input an outcome of its own)
+    const m = e.message.replace(/^p\.(yaml|json)\b:? ?/, '').replace(/^is not valid (JSON|YAML): /, '$1 ')
+    const sig = `${e.code}:${/^[A-Za-z ,()_-]*/.exec(m)[0].slice(0, 60)}`
+    remember(key, sig)
+    return sig
   }
 }
 
@@ -185,13 +266,22 @@ const corpus = readdirSync(seedDir).map((f) => ({ data: readFileSync(join(seedDi
 const seen = new Set()
 for (const c of corpus) seen.add(runOne(c.data, c.json))
 const fresh = []
+// len control: start short, grow by half after 10,000 runs without a new outcome
+let maxLen = Math.min(MAX_LEN, Math.max(64, ...corpus.map((c) => c.data.length)))
+let sinceNew = 0
+Error.stackTraceLimit = 0
 const t0 = performance.now()
+const cpu0 = process.cpuUsage()
 let runs = 0
 let slowest = 0
 try {
   while (SECONDS > 0 ? performance.now() - t0 < SECONDS * 1000 : runs < RUNS) {
+    if (++sinceNew > 10000 && maxLen < MAX_LEN) {
+      maxLen = Math.min(MAX_LEN, Math.ceil(maxLen * 1.5))
+      sinceNew = 0
+    }
     const base = pick(corpus)
-    const data = mutate(base.data, corpus)
+    const data = mutate(base.data, corpus, maxLen)
     const json = r() < 0.25 ? !base.json : base.json
     const t = performance.now()
     let sig
@@ -203,7 +293,16 @@ try {
       mkdirSync(dir, { recursive: true })
       const file = join(dir, `crash-${createHash('sha1').update(data).digest('hex').slice(0, 12)}.${TARGET === 'csv' ? 'csv' : json ? 'json' : 'yaml'}`)
       writeFileSync(file, data)
-      console.log(`${e.message}\ninput written to ${file}`)
+      // the loop runs without stack traces (capturing them was a sixth of the time: the YAML
+      // parser builds an error object per complaint); the finding's input again, with them
+      Error.stackTraceLimit = 50
+      let stack = ''
+      try {
+        runOne(data, json)
+      } catch (again) {
+        stack = again.cause?.stack ?? ''
+      }
+      console.log(`${e.message}\n${stack}\ninput written to ${file}`)
       process.exit(1)
     }
     const dt = performance.now() - t
@@ -217,8 +316,12 @@ try {
       process.exit(1)
     }
     runs++
-    if (runs % 100000 === 0) console.error(`#${runs} ${Math.round(runs / ((performance.now() - t0) / 1000))} exec/s, ${seen.size} signatures`)
+    if (runs % 100000 === 0) {
+      const c = process.cpuUsage(cpu0)
+      console.error(`#${runs} ${Math.round(runs / ((performance.now() - t0) / 1000))} exec/s, ${Math.round(runs / ((c.user + c.system) / 1e6))} per CPU-s, ${seen.size} signatures, max_len ${maxLen}` + (TARGET === 'params' ? `, cached outcomes ${extracted.size}, hits ${cacheHits}` : ''))
+    }
     if (!seen.has(sig)) {
+      sinceNew = 0
       seen.add(sig)
       const entry = { data, json }
       corpus.push(entry)
@@ -227,9 +330,11 @@ try {
   }
 } finally {
   const secs = (performance.now() - t0) / 1000
+  const c = process.cpuUsage(cpu0)
+  const cpuSecs = (c.user + c.system) / 1e6
   console.log(
-    `| \`${TARGET}\` (${TARGET === 'csv' ? 'parseCsv, csvLines round trip' : 'readParams -> settingsFromParams -> extractFeaturesSync'}) | ${runs} | ${secs.toFixed(0)} | ${Math.round(runs / secs)} | ` +
-      `${seen.size} outcome signatures | corpus ${corpus.length} | slowest ${slowest.toFixed(1)} ms | findings 0 |`,
+    `| \`${TARGET}\` (${TARGET === 'csv' ? 'parseCsv, csvLines round trip' : 'readParams -> settingsFromParams -> extractFeaturesSync'}) | ${runs} | ${secs.toFixed(0)} | ${Math.round(runs / secs)} | ${Math.round(runs / cpuSecs)} per CPU-s | ` +
+      `${seen.size} outcome signatures | corpus ${corpus.length} | max_len ${maxLen} | slowest ${slowest.toFixed(1)} ms | findings 0 |`,
   )
 }
 if (MERGE) {

@@ -481,6 +481,20 @@ const PARAM_KEYS = ['setting', 'featureClass', 'imageType', 'voxelSetting']
  */
 function keepSigmaSpelling(doc: unknown, text: string): void {
   if (doc === null || typeof doc !== 'object') return
+  // the sigma lists of the parsed document, in document order
+  const lists: unknown[][] = []
+  const walk = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach(walk)
+    else if (x !== null && typeof x === 'object') {
+      for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
+        if (k === 'sigma' && Array.isArray(v)) lists.push(v)
+        else walk(v)
+      }
+    }
+  }
+  walk(doc)
+  // no list to respell: the syntax tree (a second parse, most of this function's cost) is not needed
+  if (lists.length === 0) return
   let tree
   try {
     tree = parseDocument(text)
@@ -495,18 +509,6 @@ function keepSigmaSpelling(doc: unknown, text: string): void {
       }
     },
   })
-  // the sigma lists of the parsed document, in document order
-  const lists: unknown[][] = []
-  const walk = (x: unknown): void => {
-    if (Array.isArray(x)) x.forEach(walk)
-    else if (x !== null && typeof x === 'object') {
-      for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
-        if (k === 'sigma' && Array.isArray(v)) lists.push(v)
-        else walk(v)
-      }
-    }
-  }
-  walk(doc)
   if (lists.length !== spellings.length) return
   lists.forEach((l, i) => {
     l.forEach((v, j) => {
@@ -531,6 +533,15 @@ export function readParams(path: string): RadiomicsParams {
   } catch (e) {
     throw new VoxelkitError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`)
   }
+  return paramsFromText(text, path)
+}
+
+/**
+ * {@link readParams} on a file's text: `path` names it in errors and picks the syntax (JSON for
+ * `.json`, YAML otherwise). readParams' only parser; the parameter-file fuzzer calls it in
+ * memory. @internal
+ */
+export function paramsFromText(text: string, path: string): RadiomicsParams {
   let doc: unknown
   try {
     doc = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)

@@ -14,8 +14,8 @@ pub use nifti::{
     write_nifti_bytes, NiftiCode, NiftiDtype, NiftiHeader, NiftiOptions,
 };
 pub use nrrd::{
-    parse_nrrd_header, read_nrrd, read_nrrd_bytes, read_nrrd_header, write_nrrd, write_nrrd_bytes,
-    NrrdHeader, NrrdName, NrrdOptions,
+    parse_nrrd_header, read_nrrd, read_nrrd_bytes, read_nrrd_detached_bytes, read_nrrd_header,
+    write_nrrd, write_nrrd_bytes, NrrdHeader, NrrdName, NrrdOptions,
 };
 
 /// Element type of stored voxel data: the core's [`Dtype`](voxelkit_core::Dtype), the ten

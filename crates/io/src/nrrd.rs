@@ -35,7 +35,8 @@
 //!   (`ERR_FORMAT`), so a header cannot make voxelkit read a file outside its directory. With
 //!   several files the data are their concatenation, each file holding an equal share.
 //!   `byte skip`/`line skip` apply to every file. In-memory input ([`read_nrrd_bytes`]) with
-//!   detached data is `ERR_UNSUPPORTED`.
+//!   detached data is `ERR_UNSUPPORTED`; [`read_nrrd_detached_bytes`] takes a header and its
+//!   data files from memory (the same reader, the same name checks).
 //!
 //! # Geometry (the RAS+ affine)
 //!
@@ -1276,6 +1277,8 @@ fn read_hex<T: Element, R: Read>(r: R, v: &mut Vec<T>, n: usize, what: &str) -> 
 enum Input<'a> {
     Bytes(&'a [u8]),
     File(PathBuf),
+    /// A detached data file given in memory: its name in the header, its bytes.
+    Named(&'a str, &'a [u8]),
 }
 
 impl Input<'_> {
@@ -1283,8 +1286,19 @@ impl Input<'_> {
         match self {
             Input::Bytes(_) => "the attached data".to_string(),
             Input::File(p) => p.display().to_string(),
+            Input::Named(n, _) => format!("data file {n:?}"),
         }
     }
+}
+
+/// Where a detached header's data files are found.
+enum DataDir<'a> {
+    /// Nowhere (a header read from memory alone): detached data are `ERR_UNSUPPORTED`.
+    Nowhere,
+    /// The header's directory ([`read_nrrd`]).
+    Dir(&'a Path),
+    /// Buffers named as the header names its files ([`read_nrrd_detached_bytes`]).
+    Memory(&'a [(&'a str, &'a [u8])]),
 }
 
 /// Upper bound on the elements of `size` bytes that `len` bytes in `enc` can carry.
@@ -1312,7 +1326,7 @@ fn read_source<T: Ascii>(
 ) -> Result<()> {
     let what = input.what();
     match input {
-        Input::Bytes(b) => {
+        Input::Bytes(b) | Input::Named(_, b) => {
             let b = b.get(start as usize..).unwrap_or(&[]);
             read_from(h, &mut io::Cursor::new(b), b.len() as u64, n, v, &what)
         }
@@ -1459,7 +1473,7 @@ fn permute<T: Element>(v: &[T], sizes: &[usize], order: &[usize]) -> Result<Vec<
 fn read_with(
     h: &NrrdHeader,
     attached: Option<Input>,
-    dir: Option<&Path>,
+    dir: DataDir,
     opts: &NrrdOptions,
 ) -> Result<VolumeFile> {
     let dim = h.sizes.len();
@@ -1494,12 +1508,12 @@ fn read_with(
             h.header_len as u64,
         )],
         DataFiles::Detached { names, subdim } => {
-            let dir = dir.ok_or_else(|| {
-                Error::unsupported(
+            if matches!(dir, DataDir::Nowhere) {
+                return Err(Error::unsupported(
                     "NRRD header with detached data (data file) read from memory; read it from \
                      its path so that the data files can be found",
-                )
-            })?;
+                ));
+            }
             // teem reads the files as one concatenated stream, each holding an equal share
             // (whatever the sub-dimension: with subdim == dimension the slowest axis is split).
             let nf = names.len();
@@ -1514,15 +1528,28 @@ fn read_with(
             }
             names
                 .iter()
-                .map(|n| (Input::File(dir.join(n)), 0))
-                .collect()
+                .map(|n| {
+                    Ok(match dir {
+                        DataDir::Dir(d) => (Input::File(d.join(n)), 0),
+                        DataDir::Memory(files) => {
+                            let b = files.iter().find(|(f, _)| f == n).ok_or_else(|| {
+                                Error::io(format!(
+                                    "cannot stat NRRD data file {n:?}: not among the files given"
+                                ))
+                            })?;
+                            (Input::Named(n, b.1), 0)
+                        }
+                        DataDir::Nowhere => unreachable!("refused above"),
+                    })
+                })
+                .collect::<Result<_>>()?
         }
     };
     // Every source must be able to hold its share before anything is allocated.
     let per = count / inputs.len();
     for (input, start) in &inputs {
         let len = match input {
-            Input::Bytes(b) => b.len() as u64,
+            Input::Bytes(b) | Input::Named(_, b) => b.len() as u64,
             Input::File(p) => std::fs::metadata(p)
                 .map_err(|e| Error::io(format!("cannot stat NRRD data file {}: {e}", p.display())))?
                 .len(),
@@ -1560,7 +1587,22 @@ fn read_with(
 /// [module docs](self).
 pub fn read_nrrd_bytes(bytes: &[u8], opts: &NrrdOptions) -> Result<VolumeFile> {
     let h = parse_nrrd_header(bytes, false)?;
-    read_with(&h, Some(Input::Bytes(bytes)), None, opts)
+    read_with(&h, Some(Input::Bytes(bytes)), DataDir::Nowhere, opts)
+}
+
+/// Reads a `.nhdr` header (detached data, or attached) whose data files are given in memory,
+/// each by the name the header gives it (`data file: a.raw` finds `("a.raw", bytes)`; a name
+/// not given is `ERR_IO`, as a missing file is): the reader of [`read_nrrd`] for a `.nhdr` path,
+/// with the header's directory replaced by these buffers. The names are checked as
+/// [`read_nrrd`] checks them (absolute names and `..` components are `ERR_FORMAT`) before any
+/// lookup.
+pub fn read_nrrd_detached_bytes(
+    header: &[u8],
+    files: &[(&str, &[u8])],
+    opts: &NrrdOptions,
+) -> Result<VolumeFile> {
+    let h = parse_nrrd_header(header, true)?;
+    read_with(&h, Some(Input::Bytes(header)), DataDir::Memory(files), opts)
 }
 
 /// Reads the start of a file (up to the header cap).
@@ -1590,6 +1632,7 @@ pub fn read_nrrd(path: &Path, opts: &NrrdOptions) -> Result<VolumeFile> {
             p
         }
     });
+    let dir = dir.map_or(DataDir::Nowhere, DataDir::Dir);
     read_with(&h, Some(Input::File(path.to_path_buf())), dir, opts).map_err(with_path)
 }
 

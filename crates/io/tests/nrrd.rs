@@ -11,8 +11,8 @@ use common::{as_f64, gzip};
 use serde_json::Value;
 use voxelkit_core::Code;
 use voxelkit_io::{
-    read_nifti, read_nrrd, read_nrrd_bytes, write_nrrd, write_nrrd_bytes, NiftiOptions,
-    NrrdOptions, VolumeData, VolumeFile,
+    read_nifti, read_nrrd, read_nrrd_bytes, read_nrrd_detached_bytes, write_nrrd, write_nrrd_bytes,
+    NiftiOptions, NrrdOptions, VolumeData, VolumeFile,
 };
 
 fn root() -> PathBuf {
@@ -459,6 +459,108 @@ fn detached_files_outside_the_directory_are_refused_from_disk() {
     assert_eq!(
         read_nrrd(&dir.join("nothing.nrrd"), &o).unwrap_err().code,
         Code::Io
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `read_nrrd_detached_bytes` (the data files in memory; the `nrrd_detached` fuzz target's
+/// entry) reads what `read_nrrd` reads from the same files on disk, in every encoding and
+/// every `data file` form, and refuses the same names.
+#[test]
+fn detached_data_from_memory_read_as_from_disk() {
+    let dir = std::env::temp_dir().join(format!("voxelkit-nrrd-mem-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let vals: Vec<i16> = (-3..9).collect();
+    let enc = |e: &str, v: &[i16]| -> Vec<u8> {
+        let raw: Vec<u8> = v.iter().flat_map(|x| x.to_be_bytes()).collect();
+        match e {
+            "raw" => raw,
+            "gzip" => gzip(&raw),
+            "ascii" => format!(
+                "{}\n",
+                v.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+            .into_bytes(),
+            _ => raw
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into_bytes(),
+        }
+    };
+    let o = NrrdOptions::default();
+    let base = "NRRD0004\ntype: short\ndimension: 3\nsizes: 2 3 2\nendian: big\n\
+                space directions: (1,0,0) (0,1,0) (0,0,2)\nspace: RAS\n";
+    for e in ["raw", "gzip", "ascii", "hex"] {
+        let (a, b) = (enc(e, &vals[..6]), enc(e, &vals[6..]));
+        let whole = enc(e, &vals);
+        type Files<'a> = Vec<(&'a str, &'a [u8])>;
+        let forms: [(&str, Files); 4] = [
+            ("data file: sub/v.dat\n", vec![("sub/v.dat", &whole)]),
+            (
+                "datafile: ./v.dat\nbyte skip: 0\n",
+                vec![("./v.dat", &whole)],
+            ),
+            (
+                "data file: LIST 3\ns0.dat\nsub/s1.dat\n",
+                vec![("s0.dat", &a), ("sub/s1.dat", &b)],
+            ),
+            (
+                "data file: s%02d.dat 1 2 1 3\n",
+                vec![("s01.dat", &a), ("s02.dat", &b)],
+            ),
+        ];
+        for (form, files) in forms {
+            let hdr = format!("{base}encoding: {e}\n{form}");
+            std::fs::write(dir.join("h.nhdr"), &hdr).unwrap();
+            for (n, d) in &files {
+                std::fs::write(dir.join(n), d).unwrap();
+            }
+            let disk = read_nrrd(&dir.join("h.nhdr"), &o).unwrap();
+            let mem = read_nrrd_detached_bytes(hdr.as_bytes(), &files, &o).unwrap();
+            assert_eq!(mem.data, VolumeData::I16(vals.clone()), "{e} {form}");
+            assert_eq!(
+                (&mem.shape, &mem.affine, &mem.data),
+                (&disk.shape, &disk.affine, &disk.data)
+            );
+            // a file missing: ERR_IO, as on disk
+            let e2 = read_nrrd_detached_bytes(hdr.as_bytes(), &files[..files.len() - 1], &o);
+            assert_eq!(e2.unwrap_err().code, Code::Io);
+            // a short file: ERR_FORMAT
+            let short: Vec<(&str, &[u8])> =
+                files.iter().map(|(n, d)| (*n, &d[..d.len() / 2])).collect();
+            assert_eq!(
+                read_nrrd_detached_bytes(hdr.as_bytes(), &short, &o)
+                    .unwrap_err()
+                    .code,
+                Code::Format
+            );
+        }
+    }
+    // names leaving the header's directory are refused before any lookup, even when given
+    let raw = enc("raw", &vals);
+    for bad in [
+        "../v.dat",
+        "/etc/v.dat",
+        "sub/../../v.dat",
+        "LIST\nok.dat\n../v.dat",
+        "../s%d.dat 0 1 1",
+    ] {
+        let hdr = format!("{base}encoding: raw\ndata file: {bad}\n");
+        let files: Vec<(&str, &[u8])> =
+            vec![("../v.dat", &raw), ("/etc/v.dat", &raw), ("ok.dat", &raw)];
+        let e = read_nrrd_detached_bytes(hdr.as_bytes(), &files, &o).unwrap_err();
+        assert_eq!(e.code, Code::Format, "{bad}: {}", e.message);
+    }
+    // attached data in a .nhdr-style header read from memory
+    let mut att = format!("{base}encoding: raw\n\n").into_bytes();
+    att.extend(&raw);
+    assert_eq!(
+        read_nrrd_detached_bytes(&att, &[], &o).unwrap().data,
+        VolumeData::I16(vals.clone())
     );
     std::fs::remove_dir_all(&dir).ok();
 }

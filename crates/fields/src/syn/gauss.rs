@@ -17,6 +17,11 @@ use rayon::prelude::*;
 
 /// SciPy's `truncate` default.
 pub const TRUNCATE: f64 = 4.0;
+/// Largest Gaussian sigma (voxels) a registration may smooth with: a kernel of `2 * 4 * sigma + 1`
+/// weights, 800,001 at this limit. DIPY's defaults reach 6,553 (`ss_sigma_factor` 0.2 at the
+/// 16th pyramid level); far larger sigmas (`sigmaDiff` 1e300) made the kernel's length overflow
+/// (a capacity-overflow panic, found by the `syn_options` fuzz target).
+pub const MAX_SIGMA: f64 = 1e5;
 
 /// numpy's `add.reduce` of a contiguous float64 vector: the first element plus the pairwise
 /// sum of the others (8 accumulators for blocks up to 128 values).

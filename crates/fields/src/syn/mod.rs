@@ -472,6 +472,30 @@ fn check_options(o: &SynOptions) -> Result<()> {
             o.ss_sigma_factor
         )));
     }
+    // the Gaussian sigmas the registration smooths with (voxels): sigmaDiff (CC), smooth
+    // (the demons step), and the scale space's ssSigmaFactor * (2^level - 1) at its coarsest level
+    let max = gauss::MAX_SIGMA;
+    if o.sigma_diff() > max {
+        return Err(Error::setting(format!(
+            "sigmaDiff must be at most {max} (voxels), got {}",
+            o.sigma_diff()
+        )));
+    }
+    if o.metric != Metric::Cc && o.step_type() == StepType::Demons && s > max {
+        return Err(Error::setting(format!(
+            "smooth (the demons step's Gaussian sigma) must be at most {max} (voxels), got {s}"
+        )));
+    }
+    let coarsest = ((1u64 << (o.level_iters.len() - 1)) - 1) as f64;
+    if o.ss_sigma_factor * coarsest > max {
+        return Err(Error::setting(format!(
+            "ssSigmaFactor {} gives a scale-space sigma of {} voxels at the coarsest of {} \
+             levels, more than {max}",
+            o.ss_sigma_factor,
+            o.ss_sigma_factor * coarsest,
+            o.level_iters.len()
+        )));
+    }
     if !o.opt_tol.is_finite() {
         return Err(Error::setting(format!(
             "optTol must be a finite number, got {}",

@@ -15,6 +15,14 @@ use crate::affine::Affine;
 use crate::Grid;
 use voxelkit_core::{Error, Result};
 
+/// Largest ratio of a pyramid level's voxels to the image's. DIPY resamples every level to
+/// isotropic voxels of `2^i` times the finest spacing, so an axis finer than the others is
+/// upsampled and a strongly anisotropic image gets levels larger than itself (a 1 x 1 x 10 mm
+/// volume's first level holds 1.25 times its voxels; 8 times allows 1 x 1 x 64 mm, 1 x 8 x 8
+/// mm, or 1 x 32 mm in 2D). Beyond it the registration is `ERR_SHAPE` rather than an
+/// allocation that grows with the anisotropy.
+pub const MAX_LEVEL_GROWTH: f64 = 8.0;
+
 /// One level.
 pub struct Level {
     /// The smoothed, normalised full-resolution image (float32).
@@ -78,6 +86,14 @@ impl ScaleSpace {
     ) -> Result<ScaleSpace> {
         let ndim = grid.ndim;
         let input = zooms(&grid.affine, ndim);
+        // float32 zooms of an extreme affine can be 0 or infinite (found by the syn_options
+        // fuzz target): no pyramid can be built from them
+        if let Some(z) = input[..ndim].iter().find(|z| !(z.is_finite() && **z > 0.0)) {
+            return Err(Error::shape(format!(
+                "the {what} image's voxel spacing {z} (its affine's column norm, as float32) \
+                 must be finite and > 0 for registration"
+            )));
+        }
         let mut direction = Affine::IDENTITY;
         for r in 0..ndim {
             for c in 0..ndim {
@@ -107,6 +123,17 @@ impl ScaleSpace {
                 scaling[k] = f * min_sp / input[k];
                 spacing[k] = input[k] * scaling[k];
                 let sz = grid.dims[k] as f64 * (input[k] / spacing[k]) + 0.5;
+                // an axis much finer than the others is resampled to the coarse isotropic
+                // spacing, i.e. upsampled: bounded below (found by the syn_options fuzz target:
+                // a spacing ratio of 1e5 made a 400,000-voxel axis of an 8-voxel one, 1e300 an
+                // allocation of 2^31 voxels per row)
+                if !(sz < (i32::MAX as f64)) {
+                    return Err(Error::shape(format!(
+                        "the {what} image's voxel spacing {:?} is too anisotropic for {levels} \
+                         pyramid levels",
+                        &input[..ndim]
+                    )));
+                }
                 dims[k] = sz as i32 as usize;
                 sigmas[k] = sigma_factor * (spacing[k] / input[k] - 1.0);
                 diag.m[k][k] = scaling[k];
@@ -114,6 +141,16 @@ impl ScaleSpace {
             if dims.contains(&0) {
                 return Err(Error::shape(format!(
                     "the {what} image is too small for {levels} pyramid levels"
+                )));
+            }
+            let nvox = dims.iter().map(|&d| d as f64).product::<f64>();
+            if nvox > MAX_LEVEL_GROWTH * grid.nvox() as f64 {
+                return Err(Error::shape(format!(
+                    "the {what} image's voxel spacing {:?} is too anisotropic for {levels} \
+                     pyramid levels: level {i} would hold {nvox} voxels, more than \
+                     {MAX_LEVEL_GROWTH} times the image's {}",
+                    &input[..ndim],
+                    grid.nvox()
                 )));
             }
             let affine = grid.affine.mul(&diag);
