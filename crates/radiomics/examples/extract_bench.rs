@@ -75,7 +75,7 @@ fn run<T: Sample>(
     let mut last = Vec::new();
     for _ in 0..samples {
         let t = Instant::now();
-        last = extract(&inp, &s, Some(threads), &Control::default()).unwrap();
+        last = extract(&inp, s, Some(threads), &Control::default()).unwrap();
         times.push(t.elapsed().as_secs_f64());
     }
     let mut h = Fnv::new();

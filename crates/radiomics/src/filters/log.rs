@@ -11,7 +11,6 @@
 //! `float(acc + b * (1 / spacing_d²))`. The output is float32, so voxelkit reproduces it to a
 //! few float32 rounding steps (see the fixtures' tolerance).
 
-use super::grid::Cell;
 use super::Source;
 use rayon::prelude::*;
 use voxelkit_core::{Error, Result};
@@ -116,6 +115,25 @@ fn setup(sigma: f64, spacing: f64, second: bool) -> Coeffs {
         m,
         bn: d.map(|v| v * sn / s),
         bm: d.map(|v| v * sm / s),
+    }
+}
+
+/// A stored sample a pass reads: the float64 source or a float32 image between passes.
+trait Cell: Copy + Send + Sync {
+    fn get(self) -> f64;
+}
+
+impl Cell for f32 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Cell for f64 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self
     }
 }
 
