@@ -11,8 +11,8 @@
 //! `float(acc + b * (1 / spacing_d²))`. The output is float32, so voxelkit reproduces it to a
 //! few float32 rounding steps (see the fixtures' tolerance).
 
-use super::grid::{pass, Grid};
 use super::Source;
+use rayon::prelude::*;
 use voxelkit_core::{Error, Result};
 
 /// Coefficients of one recursive pass (ITK's `m_N*`, `m_D*`, `m_M*`, `m_BN*`, `m_BM*`).
@@ -118,13 +118,92 @@ fn setup(sigma: f64, spacing: f64, second: bool) -> Coeffs {
     }
 }
 
+/// A stored sample a pass reads: the float64 source or a float32 image between passes.
+trait Cell: Copy + Send + Sync {
+    fn get(self) -> f64;
+}
+
+impl Cell for f32 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Cell for f64 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self
+    }
+}
+
+/// What a line filter computes on: one line (`f64`) or [`W`] lines in lockstep ([`Lanes`]), each
+/// lane with the same operations in the same order as a single line, so bitwise the same.
+trait Lane:
+    Copy
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<f64, Output = Self>
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+{
+}
+
+impl Lane for f64 {}
+
+/// Lines filtered together (independent recursions: the lanes fill the FPU's pipeline).
+const W: usize = 8;
+
+#[derive(Clone, Copy)]
+struct Lanes([f64; W]);
+
+impl std::ops::Add for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn add(self, b: Lanes) -> Lanes {
+        Lanes(std::array::from_fn(|l| self.0[l] + b.0[l]))
+    }
+}
+
+impl std::ops::Sub for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn sub(self, b: Lanes) -> Lanes {
+        Lanes(std::array::from_fn(|l| self.0[l] - b.0[l]))
+    }
+}
+
+impl std::ops::Mul<f64> for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn mul(self, b: f64) -> Lanes {
+        Lanes(std::array::from_fn(|l| self.0[l] * b))
+    }
+}
+
+impl std::ops::AddAssign for Lanes {
+    #[inline(always)]
+    fn add_assign(&mut self, b: Lanes) {
+        *self = *self + b;
+    }
+}
+
+impl std::ops::SubAssign for Lanes {
+    #[inline(always)]
+    fn sub_assign(&mut self, b: Lanes) {
+        *self = *self - b;
+    }
+}
+
+impl Lane for Lanes {}
+
 #[inline(always)]
-fn ema(a: [f64; 4], b: [f64; 4]) -> f64 {
+fn ema<X: Lane>(a: [X; 4], b: [f64; 4]) -> X {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3]
 }
 
 /// ITK's `FilterDataArray`: causal and anti-causal passes with edge extension (`ln >= 4`).
-fn filter_line(c: &Coeffs, x: &[f64], out: &mut [f64], scr: &mut [f64]) {
+fn filter_line<X: Lane>(c: &Coeffs, x: &[X], out: &mut [X], scr: &mut [X]) {
     let ln = x.len();
     let v1 = x[0];
     out[0] = ema([v1, v1, v1, v1], c.n);
@@ -194,51 +273,99 @@ pub fn check_sizes(shape: [usize; 3], spacing: [f64; 3], sigma: f64) -> Result<(
     Ok(())
 }
 
+/// One recursive pass along `axis` over every line of `input` (dimensions `dims`, x fastest;
+/// full length along `axis`), keeping `[lo, lo + len)` along `axis`, stored float32. Lines are
+/// filtered [`W`] at a time (neighbours along x, or along y for the x pass), in parallel over the
+/// remaining axis; each line's arithmetic is the single-line recursion's, so the result does not
+/// depend on the batching or the thread count.
+fn pass_lines<S: Cell>(
+    input: &[S],
+    dims: [usize; 3],
+    axis: usize,
+    lo: usize,
+    len: usize,
+    c: &Coeffs,
+) -> Vec<f32> {
+    let stride = [1, dims[0], dims[0] * dims[1]];
+    let lane = if axis == 0 { 1 } else { 0 };
+    let rest = 3 - axis - lane;
+    let mut odims = dims;
+    odims[axis] = len;
+    let ostride = [1, odims[0], odims[0] * odims[1]];
+    let (n, nl) = (dims[axis], dims[lane]);
+    // per coordinate along `rest`: its outputs, `[i][lane]`
+    let parts: Vec<Vec<f32>> = (0..dims[rest])
+        .into_par_iter()
+        .map(|r| {
+            let zero = Lanes([0.0; W]);
+            let (mut x, mut out, mut scr) = (vec![zero; n], vec![zero; n], vec![zero; n]);
+            let mut part = vec![0f32; len * nl];
+            for q in (0..nl).step_by(W) {
+                for (i, xi) in x.iter_mut().enumerate() {
+                    let base = r * stride[rest] + i * stride[axis];
+                    // lanes past the last line repeat it (their outputs are dropped)
+                    *xi = Lanes(std::array::from_fn(|l| {
+                        input[base + (q + l).min(nl - 1) * stride[lane]].get()
+                    }));
+                }
+                filter_line(c, &x, &mut out, &mut scr);
+                for (i, o) in out[lo..lo + len].iter().enumerate() {
+                    for (l, &v) in o.0.iter().enumerate().take(nl - q) {
+                        part[i * nl + q + l] = v as f32;
+                    }
+                }
+            }
+            part
+        })
+        .collect();
+    let mut res = vec![0f32; odims.iter().product()];
+    for (r, part) in parts.iter().enumerate() {
+        for i in 0..len {
+            let o = r * ostride[rest] + i * ostride[axis];
+            let src = &part[i * nl..(i + 1) * nl];
+            if lane == 0 {
+                res[o..o + nl].copy_from_slice(src);
+            } else {
+                for (j, &v) in src.iter().enumerate() {
+                    res[o + j * ostride[lane]] = v;
+                }
+            }
+        }
+    }
+    res
+}
+
 /// The LoG image on the bounding box, float32 (call [`check_sizes`] first).
 pub fn laplacian_of_gaussian(src: &Source<'_>, sigma: f64) -> Vec<f32> {
     let n = src.shape;
-    let full = [0usize; 3];
     let (blo, bsz) = (src.box_origin, src.box_size);
     let values = src.values;
-    let input = |p: [usize; 3]| values((p[2] * n[1] + p[1]) * n[0] + p[0]);
+    let image: Vec<f64> = (0..src.len()).into_par_iter().map(values).collect();
     let mut acc: Option<Vec<f32>> = None;
     for d in 0..3 {
-        let second = setup(sigma, src.spacing[d], true);
-        let others: Vec<usize> = (0..3).filter(|&a| a != d).collect();
-        let line = |c: Coeffs| {
-            move |x: &[f64], outs: &mut [Vec<f64>]| {
-                let mut scr = vec![0.0; x.len()];
-                filter_line(&c, x, &mut outs[0], &mut scr);
-            }
-        };
-        // derivative along d: every line, kept on the box along d
-        let mut lo = full;
-        let mut sz = n;
-        lo[d] = blo[d];
-        sz[d] = bsz[d];
-        let k = line(second);
-        let g: Grid<f32> = pass(&input, n[d], d, lo, sz, 1, &k).pop().unwrap();
-        let mut cur = g;
-        for &a in &others {
+        // derivative along d over every line, kept on the box along d; then smoothing along the
+        // two other axes in increasing order over the lines that cross the part kept so far
+        let mut dims = n;
+        let mut cur = pass_lines(
+            &image,
+            dims,
+            d,
+            blo[d],
+            bsz[d],
+            &setup(sigma, src.spacing[d], true),
+        );
+        dims[d] = bsz[d];
+        for a in (0..3).filter(|&a| a != d) {
             let smooth = setup(sigma, src.spacing[a], false);
-            lo[a] = blo[a];
-            sz[a] = bsz[a];
-            let prev = &cur;
-            let rd = |p: [usize; 3]| prev.at(p);
-            let k = line(smooth);
-            let next: Grid<f32> = pass(&rd, n[a], a, lo, sz, 1, &k).pop().unwrap();
-            cur = next;
+            cur = pass_lines(&cur, dims, a, blo[a], bsz[a], &smooth);
+            dims[a] = bsz[a];
         }
         let inv = 1.0 / (src.spacing[d] * src.spacing[d]);
         acc = Some(match acc {
-            None => cur
-                .data
-                .iter()
-                .map(|&b| (0.0 + b as f64 * inv) as f32)
-                .collect(),
+            None => cur.iter().map(|&b| (0.0 + b as f64 * inv) as f32).collect(),
             Some(a) => a
                 .iter()
-                .zip(&cur.data)
+                .zip(&cur)
                 .map(|(&s, &b)| (s as f64 + b as f64 * inv) as f32)
                 .collect(),
         });

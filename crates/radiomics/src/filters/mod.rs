@@ -16,11 +16,13 @@
 //! `LBP2D` / `LBP3D` are `ERR_UNSUPPORTED` (they need scikit-image's and trimesh's semantics).
 //! Every kernel splits the image into independent lines or voxels, so results are bitwise
 //! identical at any thread count. The extractor needs each derived image only on the ROI's
-//! bounding box: the point filters and the gradient compute only there; LoG and wavelet filter
-//! whole lines (their boundary rules reach across the image) and hand the box on.
+//! bounding box: the point filters and the gradient compute only there; LoG's recursive passes
+//! filter whole lines (their boundary rule reaches across the image), the first pass of each
+//! second derivative over the whole image, the later passes only the lines crossing the part
+//! kept so far; the wavelet computes each level on the box widened by its filter's periodic
+//! window (its values depend on nothing else), bit for bit the whole image's values.
 
 pub mod gradient;
-mod grid;
 pub mod log;
 pub mod point;
 pub mod wavelet;

@@ -9,9 +9,9 @@
 //! with `hi`. The axes run x, y, z (numpy's last axis first, as PyRadiomics passes them), and a
 //! band's name lists its filters in that order (`LLH`: low-pass along x and y, high-pass along z).
 
-use super::grid::{pass, Grid};
 use super::wavelet_table::{ORTHOGONAL, OTHER};
 use super::Source;
+use rayon::prelude::*;
 use voxelkit_core::{Error, Result};
 
 /// The decomposition filters (low, high) of PyWavelets' wavelet `name`.
@@ -48,31 +48,146 @@ pub struct Band {
     pub data: Vec<f64>,
 }
 
-/// `out[i] = Σ_j f[j] x[(i - j + L/2) mod N]` through the periodic extension
-/// `e[m] = x[(m + L/2 - (L - 1)) mod N]`, so that `out[i] = Σ_j f[j] e[i + L - 1 - j]`.
-fn conv(f: &[f64], e: &[f64], out: &mut [f64]) {
-    let l = f.len();
-    for (i, o) in out.iter_mut().enumerate() {
-        let w = &e[i..i + l];
-        let mut s = 0.0;
-        for (j, &c) in f.iter().enumerate() {
-            s += c * w[l - 1 - j];
+/// A box of the (padded) grid given by a sorted set of coordinates per axis (`[x, y, z]`), its
+/// values x fastest over the product of the sets.
+struct Sparse {
+    sets: [Vec<usize>; 3],
+    data: Vec<f64>,
+}
+
+impl Sparse {
+    /// The values on the product of `sets` (each a subset of the own), x fastest.
+    fn crop(self, sets: &[Vec<usize>; 3]) -> Vec<f64> {
+        if *sets == self.sets {
+            return self.data;
         }
-        *o = s;
+        let pos = |d: usize| -> Vec<usize> {
+            sets[d]
+                .iter()
+                .map(|c| self.sets[d].binary_search(c).unwrap())
+                .collect()
+        };
+        let (px, py, pz) = (pos(0), pos(1), pos(2));
+        let (nx, ny) = (self.sets[0].len(), self.sets[1].len());
+        let mut out = Vec::with_capacity(px.len() * py.len() * pz.len());
+        for &z in &pz {
+            for &y in &py {
+                for &x in &px {
+                    out.push(self.data[(z * ny + y) * nx + x]);
+                }
+            }
+        }
+        out
     }
 }
 
-/// The periodic extension of `x` that [`conv`] reads (length `N + L - 1`).
-fn extend(x: &[f64], l: usize) -> Vec<f64> {
-    let n = x.len();
-    let h = l / 2;
-    // m + h - (l - 1), kept non-negative by adding a multiple of n
-    let shift = n * l + h - (l - 1);
-    (0..n + l - 1).map(|m| x[(m + shift) % n]).collect()
+/// The coordinates a level-1 transform along an axis of length `n` reads to produce `out`:
+/// `(i + L/2 - j) mod n` for `i` in `out`, `j < L`.
+fn window(out: &[usize], n: usize, l: usize) -> Vec<usize> {
+    let mut hit = vec![false; n];
+    for &i in out {
+        for j in 0..l {
+            hit[(i + l / 2 + n * l - j) % n] = true;
+        }
+    }
+    (0..n).filter(|&m| hit[m]).collect()
+}
+
+/// One level-1 transform along `axis` (padded length `n`) of `g`, on the coordinates `out`
+/// along `axis`: the low- and high-pass images. Each value is PyWavelets' periodic convolution
+/// `Σ_j f[j] x[(i + L/2 - j) mod n]`, summed in `j` order from 0; lines run in parallel, so
+/// the result does not depend on the thread count.
+fn transform(
+    g: &Sparse,
+    axis: usize,
+    n: usize,
+    out: &[usize],
+    lo: &[f64],
+    hi: &[f64],
+) -> [Sparse; 2] {
+    let l = lo.len();
+    let inset = &g.sets[axis];
+    // where each coordinate along the axis sits in the line (absent ones are never read)
+    let mut pos = vec![usize::MAX; n];
+    for (k, &m) in inset.iter().enumerate() {
+        pos[m] = k;
+    }
+    // for each output coordinate, the positions of its L inputs in the line, in j order
+    let taps: Vec<usize> = out
+        .iter()
+        .flat_map(|&i| (0..l).map(move |j| (i + l / 2 + n * l - j) % n))
+        .map(|m| pos[m])
+        .collect();
+    let dims = g.sets.clone().map(|v| v.len());
+    let stride = [1, dims[0], dims[0] * dims[1]];
+    let mut osets = g.sets.clone();
+    osets[axis] = out.to_vec();
+    let odims = osets.clone().map(|v| v.len());
+    let ostride = [1, odims[0], odims[0] * odims[1]];
+    let (t1, t2) = match axis {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let nin = dims[axis];
+    let nout = out.len();
+    // per coordinate along t2: both images' values, [t1][i]
+    let parts: Vec<[Vec<f64>; 2]> = (0..dims[t2])
+        .into_par_iter()
+        .map(|j2| {
+            let mut line = vec![0.0; nin];
+            let mut part = [vec![0.0; dims[t1] * nout], vec![0.0; dims[t1] * nout]];
+            for j1 in 0..dims[t1] {
+                let base = j2 * stride[t2] + j1 * stride[t1];
+                for (k, v) in line.iter_mut().enumerate() {
+                    *v = g.data[base + k * stride[axis]];
+                }
+                for (f, dst) in [lo, hi].into_iter().zip(part.iter_mut()) {
+                    let dst = &mut dst[j1 * nout..(j1 + 1) * nout];
+                    for (o, t) in dst.iter_mut().zip(taps.chunks_exact(l)) {
+                        let mut s = 0.0;
+                        for (c, &k) in f.iter().zip(t) {
+                            s += c * line[k];
+                        }
+                        *o = s;
+                    }
+                }
+            }
+            part
+        })
+        .collect();
+    let total: usize = odims.iter().product();
+    let mut res = [vec![0.0; total], vec![0.0; total]];
+    for (j2, part) in parts.iter().enumerate() {
+        for (r, p) in res.iter_mut().zip(part) {
+            for j1 in 0..dims[t1] {
+                let base = j2 * ostride[t2] + j1 * ostride[t1];
+                for (i, &v) in p[j1 * nout..(j1 + 1) * nout].iter().enumerate() {
+                    r[base + i * ostride[axis]] = v;
+                }
+            }
+        }
+    }
+    let [a, d] = res;
+    [
+        Sparse {
+            sets: osets.clone(),
+            data: a,
+        },
+        Sparse {
+            sets: osets,
+            data: d,
+        },
+    ]
 }
 
 /// Runs the transform and calls `sink` with each image in PyRadiomics' order. `axes`: the
 /// filtered axes in our order (x = 0), x first; `force2D` drops one.
+///
+/// Every value depends only on a bounded periodic neighbourhood (`L` taps per axis and level),
+/// so the images are computed on the bounding box only: each level's input is computed on the
+/// coordinates its transforms read (the box widened by the filter's window, modulo the padded
+/// size, once per level back to the source), with the same sums as over the whole image.
 pub fn wavelet_images(
     src: &Source<'_>,
     wavelet: &str,
@@ -82,74 +197,59 @@ pub fn wavelet_images(
     sink: &mut dyn FnMut(Band) -> Result<()>,
 ) -> Result<()> {
     let (lo_f, hi_f) = filters(wavelet)?;
+    let l = lo_f.len();
     let n = src.shape;
     let padded = n.map(|v| v + v % 2);
-    let values = src.values;
-    let source = |p: [usize; 3]| {
-        let q = [0, 1, 2].map(|d| if p[d] >= n[d] { 0 } else { p[d] });
-        values((q[2] * n[1] + q[1]) * n[0] + q[0])
-    };
-    let kernel = |x: &[f64], outs: &mut [Vec<f64>]| {
-        let e = extend(x, lo_f.len());
-        conv(&lo_f, &e, &mut outs[0]);
-        conv(&hi_f, &e, &mut outs[1]);
-    };
-    let crop = |g: &Grid<f64>| -> Vec<f64> {
-        let (blo, bsz) = (src.box_origin, src.box_size);
-        let mut out = Vec::with_capacity(bsz.iter().product());
-        for z in 0..bsz[2] {
-            for y in 0..bsz[1] {
-                for x in 0..bsz[0] {
-                    out.push(g.at([x + blo[0], y + blo[1], z + blo[2]]));
-                }
-            }
-        }
-        out
-    };
-    let full_lo = [0usize; 3];
-    // the approximation of the previous level (None: the padded source)
-    let mut data: Option<Grid<f64>> = None;
     let total = start_level + level;
-    for lev in 0..total {
-        let last = lev + 1 == total;
-        let yields = lev >= start_level;
-        // the last level needs its images on the box only; earlier ones the whole padded grid
-        // (their approximation feeds the next level)
-        let region = |done: &[usize]| -> ([usize; 3], [usize; 3]) {
-            let mut lo = full_lo;
-            let mut sz = padded;
-            if last {
-                for d in 0..3 {
-                    if done.contains(&d) || !axes.contains(&d) {
-                        lo[d] = src.box_origin[d];
-                        sz[d] = src.box_size[d];
-                    }
-                }
+    // needs[lev][a]: the coordinates along a on which level lev's images are needed
+    let boxed: [Vec<usize>; 3] =
+        [0, 1, 2].map(|d| (src.box_origin[d]..src.box_origin[d] + src.box_size[d]).collect());
+    let mut needs = vec![boxed];
+    for _ in 0..total {
+        let last = needs.last().unwrap();
+        let prev = [0, 1, 2].map(|d| {
+            if axes.contains(&d) {
+                window(&last[d], padded[d], l)
+            } else {
+                last[d].clone()
             }
-            (lo, sz)
-        };
+        });
+        needs.push(prev);
+    }
+    needs.reverse(); // needs[0]: the source's, needs[total]: the box
+    let values = src.values;
+    let source = {
+        let sets = needs[0].clone();
+        let dims = sets.clone().map(|v| v.len());
+        let data: Vec<f64> = (0..dims.iter().product::<usize>())
+            .into_par_iter()
+            .map(|k| {
+                let p = [
+                    k % dims[0],
+                    (k / dims[0]) % dims[1],
+                    k / (dims[0] * dims[1]),
+                ];
+                // the wrap padding of an odd size: coordinate n reads 0
+                let q = [0, 1, 2].map(|d| {
+                    let c = sets[d][p[d]];
+                    if c >= n[d] {
+                        0
+                    } else {
+                        c
+                    }
+                });
+                values((q[2] * n[1] + q[1]) * n[0] + q[0])
+            })
+            .collect();
+        Sparse { sets, data }
+    };
+    let mut data = source;
+    for lev in 0..total {
+        let yields = lev >= start_level;
+        let want = &needs[lev + 1];
         // depth-first over the axes: bands in PyWavelets' order (aaa, aad, ada, …, ddd)
-        let mut approx: Option<Grid<f64>> = None;
-        let mut stack: Vec<(String, Grid<f64>)> = Vec::new();
-        {
-            let (lo, sz) = region(&axes[..1]);
-            let mut g = match &data {
-                None => pass(&source, padded[axes[0]], axes[0], lo, sz, 2, &kernel),
-                Some(prev) => pass(
-                    &|p| prev.at(p),
-                    padded[axes[0]],
-                    axes[0],
-                    lo,
-                    sz,
-                    2,
-                    &kernel,
-                ),
-            };
-            let d = g.pop().unwrap();
-            let a = g.pop().unwrap();
-            stack.push(("d".into(), d));
-            stack.push(("a".into(), a));
-        }
+        let mut approx: Option<Sparse> = None;
+        let mut stack: Vec<(String, Sparse)> = vec![(String::new(), data)];
         while let Some((name, g)) = stack.pop() {
             if name.len() == axes.len() {
                 if name.bytes().all(|b| b == b'a') {
@@ -169,20 +269,18 @@ pub fn wavelet_images(
                     };
                     sink(Band {
                         name: format!("{prefix}-{label}"),
-                        data: crop(&g),
+                        data: g.crop(&needs[total]),
                     })?;
                 }
                 continue;
             }
             let ax = axes[name.len()];
-            let (lo, sz) = region(&axes[..=name.len()]);
-            let mut out = pass(&|p| g.at(p), padded[ax], ax, lo, sz, 2, &kernel);
-            let d = out.pop().unwrap();
-            let a = out.pop().unwrap();
+            let [a, d] = transform(&g, ax, padded[ax], &want[ax], &lo_f, &hi_f);
+            drop(g);
             stack.push((format!("{name}d"), d));
             stack.push((format!("{name}a"), a));
         }
-        data = approx;
+        data = approx.unwrap();
     }
     let label = "L".repeat(axes.len());
     let name = if level == 1 {
@@ -192,6 +290,6 @@ pub fn wavelet_images(
     };
     sink(Band {
         name,
-        data: crop(data.as_ref().unwrap()),
+        data: data.crop(&needs[total]),
     })
 }
