@@ -244,5 +244,23 @@ mod tests {
             assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
             assert_eq!(av, bv);
         }
+        // two groups at once (as the fit driver runs them): every lane as alone, including
+        // a converged (diagonal) tensor next to ones that need more sweeps
+        let mut lts2: Vec<[f64; 6]> = (0..2 * L)
+            .map(|_| std::array::from_fn(|_| r.normal()))
+            .collect();
+        lts2[3] = [2.0, 0.0, 1.0, 0.0, 0.0, 3.0];
+        let lanes2: [[f64; 2 * L]; 6] =
+            std::array::from_fn(|k| std::array::from_fn(|l| lts2[l][k]));
+        let (d, v) = jacobi_lanes_n(&lanes2);
+        for l in 0..2 * L {
+            let (a, av) = sorted_lane(&d, &v, l);
+            let (b, bv) = eigh_lower(&lts2[l]);
+            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+            assert_eq!(
+                av.map(|x| x.map(f64::to_bits)),
+                bv.map(|x| x.map(f64::to_bits))
+            );
+        }
     }
 }
