@@ -7,7 +7,8 @@
 //! (the AVX2+FMA build of the tile kernel where the CPU has it, the same bits as the baseline
 //! build). Per tile it stages the signal, and per group of [`L`] voxels it loads the clipped
 //! log-signals into the model's scratch, calls [`FitModel::fit_group`] and the optional
-//! [`FitModel::post_group`], eigen-decomposes the tensor (parameters 0..6) with DIPY's
+//! [`FitModel::post_group`], eigen-decomposes the tensor (parameters 0..6; two groups' tensors
+//! at a time, see [`crate::eig3::jacobi_lanes_n`]) with DIPY's
 //! minimum-diffusivity floor, and writes eigenvalues, eigenvectors, the model's extra outputs
 //! ([`FitModel::extras`]), S0 (from parameter [`FitModel::S0_INDEX`], `-log S0`) and the
 //! status. Voxels outside the mask keep [`FitStatus::Masked`] and zero outputs; voxels with a
