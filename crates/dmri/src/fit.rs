@@ -582,6 +582,9 @@ unsafe fn fit_tile_avx2<M: FitModel, T: Sample>(
     fit_tile(c, range)
 }
 
+/// A fitted group: parameters, statuses, tile-local voxel of each lane, lanes in use.
+type Fitted<P> = (P, [FitStatus; L], [usize; L], usize);
+
 /// Fits the voxels of one tile.
 #[inline(always)]
 fn fit_tile<M: FitModel, T: Sample>(
@@ -599,7 +602,7 @@ fn fit_tile<M: FitModel, T: Sample>(
     // CPU overlaps (each lane does the same operations as alone, so the bits are the same)
     let groups: Vec<&[usize]> = tile.todo.chunks(L).collect();
     for pair in groups.chunks(2) {
-        let mut fitted: [Option<(M::Params, [FitStatus; L], [usize; L], usize)>; 2] = [None, None];
+        let mut fitted: [Option<Fitted<M::Params>>; 2] = [None, None];
         for (slot, group) in fitted.iter_mut().zip(pair) {
             // a short last group repeats its last voxel and the copies are not written
             let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
