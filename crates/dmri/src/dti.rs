@@ -883,6 +883,11 @@ mod tests {
             let a = fit_dti(&du16, nvox, &gtab, None, &o, &Control::new()).unwrap();
             let b = fit_dti(&d32p, nvox, &gtab, None, &o, &Control::new()).unwrap();
             assert_eq!(a, b);
+            // a mask that breaks groups into non-consecutive voxels (the table's gather path)
+            let mask: Vec<u8> = (0..nvox).map(|v| u8::from(v % 5 != 2)).collect();
+            let a = fit_dti(&d16, nvox, &gtab, Some(&mask), &o, &Control::new()).unwrap();
+            let b = fit_dti(&d32, nvox, &gtab, Some(&mask), &o, &Control::new()).unwrap();
+            assert_eq!(a, b);
         }
     }
 

@@ -32,9 +32,17 @@ fn off(p: usize, q: usize) -> usize {
 /// converged, so a lane's result never depends on the other lanes.
 #[inline(always)]
 pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
-    let mut scale = [1.0; L];
-    let mut inv = [1.0; L];
-    for l in 0..L {
+    jacobi_lanes_n(lt)
+}
+
+/// [`jacobi_lanes`] on `N` lanes (e.g. two groups at once, whose independent rotations the CPU
+/// overlaps); every lane gets the same bits as in [`jacobi_lanes`].
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+pub fn jacobi_lanes_n<const N: usize>(lt: &[[f64; N]; 6]) -> ([[f64; N]; 3], [[[f64; N]; 3]; 3]) {
+    let mut scale = [1.0; N];
+    let mut inv = [1.0; N];
+    for l in 0..N {
         let m = lt.iter().fold(0.0f64, |m, x| m.max(x[l].abs()));
         if m.is_finite() && m > 0.0 {
             // 2^-floor(log2 m), from the exponent bits (m is normal or subnormal)
@@ -48,11 +56,11 @@ pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
             }
         }
     }
-    let sc = |k: usize| std::array::from_fn::<f64, L, _>(|l| lt[k][l] * scale[l]);
+    let sc = |k: usize| std::array::from_fn::<f64, N, _>(|l| lt[k][l] * scale[l]);
     let mut a = [sc(1), sc(3), sc(4)];
     let mut d = [sc(0), sc(2), sc(5)];
-    let one = [1.0; L];
-    let zero = [0.0; L];
+    let one = [1.0; N];
+    let zero = [0.0; N];
     let mut v = [[one, zero, zero], [zero, one, zero], [zero, zero, one]];
     for _ in 0..MAX_SWEEPS {
         if a.iter().all(|x| x.iter().all(|&y| y == 0.0)) {
@@ -65,30 +73,30 @@ pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
             // LLVM vectorises them across lanes
             let (dp, dq) = (d[p], d[q]);
             let mut apq = a[ipq];
-            for l in 0..L {
+            for l in 0..N {
                 let g = 100.0 * apq[l].abs();
                 let negligible =
                     (dp[l].abs() + g == dp[l].abs()) & (dq[l].abs() + g == dq[l].abs());
                 apq[l] = if negligible { 0.0 } else { apq[l] };
             }
-            let mut t = [0.0; L];
-            for l in 0..L {
+            let mut t = [0.0; N];
+            for l in 0..N {
                 // t = tan(angle): the smaller root of t^2 + t h/apq - 1 = 0; t = 0 when apq = 0
                 let h = dq[l] - dp[l];
                 let den = h.abs() + (h * h + 4.0 * apq[l] * apq[l]).sqrt();
                 let tl = 1.0f64.copysign(h) * (2.0 * apq[l]) / den;
                 t[l] = if apq[l] == 0.0 { 0.0 } else { tl };
             }
-            let mut s = [0.0; L];
-            let mut tau = [0.0; L];
-            let mut ta = [0.0; L];
-            for l in 0..L {
+            let mut s = [0.0; N];
+            let mut tau = [0.0; N];
+            let mut ta = [0.0; N];
+            for l in 0..N {
                 let rt = (1.0 + t[l] * t[l]).sqrt();
                 s[l] = t[l] / rt;
                 tau[l] = t[l] / (1.0 + rt);
                 ta[l] = t[l] * apq[l];
             }
-            for l in 0..L {
+            for l in 0..N {
                 d[p][l] -= ta[l];
                 d[q][l] += ta[l];
                 a[ipq][l] = 0.0;
@@ -97,7 +105,7 @@ pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
                 a[iqr][l] = h + s[l] * (g - h * tau[l]);
             }
             for row in v.iter_mut() {
-                for l in 0..L {
+                for l in 0..N {
                     let (g, h) = (row[p][l], row[q][l]);
                     row[p][l] = g - s[l] * (h + g * tau[l]);
                     row[q][l] = h + s[l] * (g - h * tau[l]);
@@ -106,7 +114,7 @@ pub fn jacobi_lanes(lt: &[V; 6]) -> ([V; 3], [[V; 3]; 3]) {
         }
     }
     for dk in d.iter_mut() {
-        for l in 0..L {
+        for l in 0..N {
             dk[l] *= inv[l];
         }
     }
@@ -121,7 +129,11 @@ fn pow2(e: i32) -> f64 {
 
 /// Sorts lane `l` of a [`jacobi_lanes`] result: eigenvalues descending, eigenvectors with them.
 #[inline(always)]
-pub fn sorted_lane(d: &[V; 3], v: &[[V; 3]; 3], l: usize) -> ([f64; 3], [[f64; 3]; 3]) {
+pub fn sorted_lane<const N: usize>(
+    d: &[[f64; N]; 3],
+    v: &[[[f64; N]; 3]; 3],
+    l: usize,
+) -> ([f64; 3], [[f64; 3]; 3]) {
     let vals = [d[0][l], d[1][l], d[2][l]];
     let mut idx = [0usize, 1, 2];
     // descending; the stable sort keeps ties in a fixed order
@@ -231,6 +243,24 @@ mod tests {
             let (b, bv) = eigh_lower(&lts[l]);
             assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
             assert_eq!(av, bv);
+        }
+        // two groups at once (as the fit driver runs them): every lane as alone, including
+        // a converged (diagonal) tensor next to ones that need more sweeps
+        let mut lts2: Vec<[f64; 6]> = (0..2 * L)
+            .map(|_| std::array::from_fn(|_| r.normal()))
+            .collect();
+        lts2[3] = [2.0, 0.0, 1.0, 0.0, 0.0, 3.0];
+        let lanes2: [[f64; 2 * L]; 6] =
+            std::array::from_fn(|k| std::array::from_fn(|l| lts2[l][k]));
+        let (d, v) = jacobi_lanes_n(&lanes2);
+        for l in 0..2 * L {
+            let (a, av) = sorted_lane(&d, &v, l);
+            let (b, bv) = eigh_lower(&lts2[l]);
+            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+            assert_eq!(
+                av.map(|x| x.map(f64::to_bits)),
+                bv.map(|x| x.map(f64::to_bits))
+            );
         }
     }
 }

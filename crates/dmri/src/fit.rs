@@ -7,7 +7,8 @@
 //! (the AVX2+FMA build of the tile kernel where the CPU has it, the same bits as the baseline
 //! build). Per tile it stages the signal, and per group of [`L`] voxels it loads the clipped
 //! log-signals into the model's scratch, calls [`FitModel::fit_group`] and the optional
-//! [`FitModel::post_group`], eigen-decomposes the tensor (parameters 0..6) with DIPY's
+//! [`FitModel::post_group`], eigen-decomposes the tensor (parameters 0..6; two groups' tensors
+//! at a time, see [`crate::eig3::jacobi_lanes_n`]) with DIPY's
 //! minimum-diffusivity floor, and writes eigenvalues, eigenvectors, the model's extra outputs
 //! ([`FitModel::extras`]), S0 (from parameter [`FitModel::S0_INDEX`], `-log S0`) and the
 //! status. Voxels outside the mask keep [`FitStatus::Masked`] and zero outputs; voxels with a
@@ -27,7 +28,7 @@
 //! flag outliers (its checked options, `sigma`, in `Aux`), and returns the rejected volumes as
 //! per-voxel flag bytes ([`FitModel::voxel_bytes`]).
 
-use crate::eig3::{jacobi_lanes, sorted_lane, L, V};
+use crate::eig3::{jacobi_lanes_n, sorted_lane, L, V};
 use crate::gradients::GradientTable;
 use nalgebra::DMatrix;
 use voxelkit_core::par::{for_each_tile, SharedOut};
@@ -319,6 +320,27 @@ impl<T: Sample> StagedTile<T> {
     #[inline(always)]
     fn load_group(&self, local: &[usize; L], y: &mut [V], spec: &LogSpec<'_>) {
         let len = self.len;
+        if let Some(t) = spec.log_table {
+            // the table has one entry per value of T (a constant length, so every look-up is
+            // in bounds without a check)
+            let t = &t[..T::TABLE_LEN];
+            let j0 = local[0];
+            if local.iter().enumerate().all(|(l, &j)| j == j0 + l) {
+                // consecutive voxels (no mask, or a run of the mask): one slice per volume
+                for (yk, row) in y.iter_mut().zip(self.stage[j0..].chunks(len)) {
+                    for (o, s) in yk.iter_mut().zip(&row[..L]) {
+                        *o = t[s.table_index()];
+                    }
+                }
+            } else {
+                for (yk, row) in y.iter_mut().zip(self.stage.chunks_exact(len)) {
+                    for (o, &j) in yk.iter_mut().zip(local) {
+                        *o = t[row[j].table_index()];
+                    }
+                }
+            }
+            return;
+        }
         let ms32 = spec.min_signal as f32;
         for (k, yk) in y.iter_mut().enumerate() {
             let row = &self.stage[k * len..(k + 1) * len];
@@ -560,6 +582,9 @@ unsafe fn fit_tile_avx2<M: FitModel, T: Sample>(
     fit_tile(c, range)
 }
 
+/// A fitted group: parameters, statuses, tile-local voxel of each lane, lanes in use.
+type Fitted<P> = (P, [FitStatus; L], [usize; L], usize);
+
 /// Fits the voxels of one tile.
 #[inline(always)]
 fn fit_tile<M: FitModel, T: Sample>(
@@ -572,80 +597,104 @@ fn fit_tile<M: FitModel, T: Sample>(
     let min_diffusivity = c.model.min_diffusivity(c.method);
     let mut scratch = c.model.scratch();
     let mut flags = vec![0u8; c.voxel_bytes];
-    for group in tile.todo.chunks(L) {
-        // a short last group repeats its last voxel and the copies are not written
-        let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
-        tile.load_group(&local, c.model.log_signals(&mut scratch), &c.spec);
-        if let Some(sig) = c.model.signals(c.method, &mut scratch) {
-            tile.load_signals(&local, sig, &c.spec);
-        }
-        c.model
-            .start_group(c.aux, &mut scratch, &local.map(|j| start + j));
-        let (mut p, mut st) = c.model.fit_group(c.method, c.aux, &mut scratch);
-        c.model.post_group(
-            c.method,
-            c.aux,
-            c.ctl,
-            &mut scratch,
-            &mut p,
-            &mut st,
-            group.len(),
-        )?;
-        let pr = p.as_ref();
-        let lt: [V; 6] = std::array::from_fn(|r| pr[r]);
-        let (d, vecs) = jacobi_lanes(&lt);
-        for (l, &j) in local.iter().enumerate().take(group.len()) {
-            let v = start + j;
+    // groups are fitted two at a time and their tensors eigen-decomposed together: the two
+    // groups' Jacobi rotations are independent chains of divisions and square roots, which the
+    // CPU overlaps (each lane does the same operations as alone, so the bits are the same)
+    let groups: Vec<&[usize]> = tile.todo.chunks(L).collect();
+    for pair in groups.chunks(2) {
+        let mut fitted: [Option<Fitted<M::Params>>; 2] = [None, None];
+        for (slot, group) in fitted.iter_mut().zip(pair) {
+            // a short last group repeats its last voxel and the copies are not written
+            let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
+            tile.load_group(&local, c.model.log_signals(&mut scratch), &c.spec);
+            if let Some(sig) = c.model.signals(c.method, &mut scratch) {
+                tile.load_signals(&local, sig, &c.spec);
+            }
+            c.model
+                .start_group(c.aux, &mut scratch, &local.map(|j| start + j));
+            let (mut p, mut st) = c.model.fit_group(c.method, c.aux, &mut scratch);
+            c.model.post_group(
+                c.method,
+                c.aux,
+                c.ctl,
+                &mut scratch,
+                &mut p,
+                &mut st,
+                group.len(),
+            )?;
             if c.voxel_bytes > 0 {
-                c.model.write_voxel_bytes(c.aux, &scratch, l, &mut flags);
-                for (k, &b) in flags.iter().enumerate() {
-                    // SAFETY: v belongs to this tile only.
-                    unsafe { c.o_flags.write(v * c.voxel_bytes + k, b) };
-                }
-            }
-            if pr.iter().any(|r| !r[l].is_finite()) {
-                // SAFETY: v belongs to this tile only.
-                unsafe {
-                    if st[l] == FitStatus::StartFallback {
-                        // a failed non-linear fit with fail_is_nan: NaN outputs, as DIPY's
-                        for comp in 0..3 {
-                            c.o_evals.write(comp * nvox + v, f64::NAN);
-                        }
-                        for k in 0..9 {
-                            c.o_evecs.write(k * nvox + v, f64::NAN);
-                        }
-                        if let Some(o) = &c.o_s0 {
-                            o.write(v, f64::NAN);
-                        }
-                        c.o_status.write(v, st[l] as u8);
-                    } else {
-                        // only if an SVD failed to converge: never leak NaN maps
-                        c.o_status.write(v, FitStatus::NonFinite as u8);
+                // now: the scratch is reused by the next group
+                for (l, &j) in local.iter().enumerate().take(group.len()) {
+                    let v = start + j;
+                    c.model.write_voxel_bytes(c.aux, &scratch, l, &mut flags);
+                    for (k, &b) in flags.iter().enumerate() {
+                        // SAFETY: v belongs to this tile only.
+                        unsafe { c.o_flags.write(v * c.voxel_bytes + k, b) };
                     }
                 }
+            }
+            *slot = Some((p, st, local, group.len()));
+        }
+        // the tensors of both groups (a lone last group fills both halves)
+        let second = if fitted[1].is_some() { 1 } else { 0 };
+        let lt: [[f64; 2 * L]; 6] = std::array::from_fn(|r| {
+            std::array::from_fn(|k| {
+                let (p, ..) = fitted[if k < L { 0 } else { second }].as_ref().unwrap();
+                p.as_ref()[r][k % L]
+            })
+        });
+        let (d, vecs) = jacobi_lanes_n(&lt);
+        for (g, f) in fitted.iter().enumerate() {
+            let Some((p, st, local, len)) = f else {
                 continue;
-            }
-            let (vals, vv) = sorted_lane(&d, &vecs, l);
-            let vals = vals.map(|e| e.max(min_diffusivity));
-            let extra = c.model.extras(&p, l, &vals);
-            debug_assert_eq!(extra.as_ref().len(), M::EXTRA);
-            // SAFETY: every index below is derived from v, which belongs to this tile only.
-            unsafe {
-                for (comp, &e) in vals.iter().enumerate() {
-                    c.o_evals.write(comp * nvox + v, e);
-                }
-                for (jv, vec) in vv.iter().enumerate() {
-                    for (i, &x) in vec.iter().enumerate() {
-                        c.o_evecs.write((i + 3 * jv) * nvox + v, x);
+            };
+            let pr = p.as_ref();
+            for (l, &j) in local.iter().enumerate().take(*len) {
+                let v = start + j;
+                if pr.iter().any(|r| !r[l].is_finite()) {
+                    // SAFETY: v belongs to this tile only.
+                    unsafe {
+                        if st[l] == FitStatus::StartFallback {
+                            // a failed non-linear fit with fail_is_nan: NaN outputs, as DIPY's
+                            for comp in 0..3 {
+                                c.o_evals.write(comp * nvox + v, f64::NAN);
+                            }
+                            for k in 0..9 {
+                                c.o_evecs.write(k * nvox + v, f64::NAN);
+                            }
+                            if let Some(o) = &c.o_s0 {
+                                o.write(v, f64::NAN);
+                            }
+                            c.o_status.write(v, st[l] as u8);
+                        } else {
+                            // only if an SVD failed to converge: never leak NaN maps
+                            c.o_status.write(v, FitStatus::NonFinite as u8);
+                        }
                     }
+                    continue;
                 }
-                for (k, &x) in extra.as_ref().iter().enumerate() {
-                    c.o_extra.write(k * nvox + v, x);
+                let (vals, vv) = sorted_lane(&d, &vecs, g * L + l);
+                let vals = vals.map(|e| e.max(min_diffusivity));
+                let extra = c.model.extras(p, l, &vals);
+                debug_assert_eq!(extra.as_ref().len(), M::EXTRA);
+                // SAFETY: every index below is derived from v, which belongs to this tile only.
+                unsafe {
+                    for (comp, &e) in vals.iter().enumerate() {
+                        c.o_evals.write(comp * nvox + v, e);
+                    }
+                    for (jv, vec) in vv.iter().enumerate() {
+                        for (i, &x) in vec.iter().enumerate() {
+                            c.o_evecs.write((i + 3 * jv) * nvox + v, x);
+                        }
+                    }
+                    for (k, &x) in extra.as_ref().iter().enumerate() {
+                        c.o_extra.write(k * nvox + v, x);
+                    }
+                    if let Some(o) = &c.o_s0 {
+                        o.write(v, (-pr[M::S0_INDEX][l]).exp());
+                    }
+                    c.o_status.write(v, st[l] as u8);
                 }
-                if let Some(o) = &c.o_s0 {
-                    o.write(v, (-pr[M::S0_INDEX][l]).exp());
-                }
-                c.o_status.write(v, st[l] as u8);
             }
         }
     }
