@@ -185,6 +185,12 @@ fn run_on(
     .unwrap()
 }
 
+/// Forward and backward fields of two runs equal bit for bit.
+fn same_fields(a: &voxelkit_fields::syn::SynResult, b: &voxelkit_fields::syn::SynResult) -> bool {
+    let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+    same(&a.forward, &b.forward) && same(&a.backward, &b.backward)
+}
+
 #[test]
 fn syn_matches_dipy() {
     for (name, m) in cases(FIX, "syn") {
@@ -256,16 +262,8 @@ fn syn_matches_dipy() {
         // the warped images: float32 values in [0, 1.2]; 1e-5 is far above the float32 ulp
         // and far below any visible difference
         assert!(wmax <= 1e-5, "{name}: warped images {wmax:e} from DIPY's");
-        let r3 = run(&m, Some(3));
         assert!(
-            r.forward
-                .iter()
-                .zip(&r3.forward)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-                && r.backward
-                    .iter()
-                    .zip(&r3.backward)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+            same_fields(&r, &run(&m, Some(3))),
             "{name}: 1 and 3 threads differ"
         );
     }
@@ -377,16 +375,8 @@ fn syn_brain_pair_matches_dipy() {
         if m["metric"].is_string() {
             continue; // the thread check once per pair (CC) keeps the test short
         }
-        let r2 = run_on(&m, &st, &mv, Some(2));
         assert!(
-            r.forward
-                .iter()
-                .zip(&r2.forward)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-                && r.backward
-                    .iter()
-                    .zip(&r2.backward)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+            same_fields(&r, &run_on(&m, &st, &mv, Some(2))),
             "{name}: 1 and 2 threads differ"
         );
     }
