@@ -20,10 +20,9 @@
 // quality check rides along: the normalised cross-correlation of each contender's warped moving
 // image with the static image over the static grid (the prealigned image's NCC beside them).
 import { join } from 'node:path'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { BenchError, DATA, HERE, SHARED_REFERENCE, VENV_PY, baseSettings, begin, cli, contender, finishMachine, header, setupVenv, venvPython } from './lib.mjs'
 import { markdownTable, pythonJson, readF64, rssCell, runnerArgs, say, threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
-import { readFileSync } from 'node:fs'
 
 function main() {
   const o = runnerArgs(import.meta.url, {
