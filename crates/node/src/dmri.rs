@@ -234,6 +234,9 @@ where
 {
     type Output = M::Fit;
     type Js = FitOut;
+    fn threads_arg(&self) -> Option<f64> {
+        self.o.as_ref().and_then(|o| o.threads)
+    }
     fn run(&mut self, ctl: &Control) -> Result<M::Fit> {
         let gtab = self.g.table()?;
         let shape = self.dwi.dims();
@@ -446,6 +449,9 @@ impl ToNapiValue for Filled {
 impl Op for Predict {
     type Output = Float64Array;
     type Js = Filled;
+    fn threads_arg(&self) -> Option<f64> {
+        self.o.as_ref().and_then(|o| o.threads)
+    }
     fn run(&mut self, ctl: &Control) -> Result<Float64Array> {
         let (p, o) = (&self.p, self.o.as_ref());
         let s0 = match o.and_then(|o| o.s0_volume.as_ref()) {

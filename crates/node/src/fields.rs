@@ -164,6 +164,9 @@ pub struct Invert {
 impl Op for Invert {
     type Output = (VoxelBuf, InvertStats);
     type Js = FieldOut;
+    fn threads_arg(&self) -> Option<f64> {
+        self.o.as_ref().and_then(|o| o.threads)
+    }
     fn run(&mut self, ctl: &Control) -> Result<Self::Output> {
         let d = InvertOptions::default();
         let o = self.o.as_ref();
@@ -205,6 +208,9 @@ pub struct Compose {
 impl Op for Compose {
     type Output = (VoxelBuf, ComposeStats);
     type Js = FieldOut;
+    fn threads_arg(&self) -> Option<f64> {
+        self.o.as_ref().and_then(|o| o.threads)
+    }
     fn run(&mut self, ctl: &Control) -> Result<Self::Output> {
         let o = self.o.as_ref();
         let t = o.and_then(|o| o.time_scaling).unwrap_or(1.0);
@@ -254,6 +260,9 @@ where
 impl Op for Warp {
     type Output = VoxelBuf;
     type Js = WarpOut;
+    fn threads_arg(&self) -> Option<f64> {
+        self.o.as_ref().and_then(|o| o.threads)
+    }
     fn run(&mut self, ctl: &Control) -> Result<VoxelBuf> {
         let o = self.o.as_ref();
         let nearest = matches!(

@@ -48,6 +48,10 @@ pub trait Op: Send + 'static {
     type Js: ToNapiValue + TypeName + From<Self::Output>;
     /// Calls the kernel (on a worker thread for the async export).
     fn run(&mut self, ctl: &Control) -> voxelkit_core::Result<Self::Output>;
+    /// The `threads` option the call gives (`None`: the default count), read before `run`.
+    fn threads_arg(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// The async form of an [`Op`].
@@ -74,8 +78,15 @@ pub(crate) fn run_sync<O: Op>(op: O, job: Option<&JobHandle>) -> napi::Result<O:
     guarded(|| op.run(&ctl)).map(Into::into)
 }
 
-/// Runs an operation on the libuv pool.
+/// Runs an operation on the libuv pool. The thread pool it will use is built first, here on the
+/// JS thread: under WebAssembly (WASI threads) a thread spawned from a worker is started by the
+/// main thread, so a pool first built inside the async job and a synchronous call on the main
+/// thread that needs the same pool would wait on each other for ever (an invalid count is left
+/// for `run` to report).
 pub(crate) fn run_async<O: Op>(op: O, job: Option<&JobHandle>) -> AsyncTask<Job<O>> {
+    if let Ok(n) = threads(op.threads_arg()) {
+        let _ = par::pool(n);
+    }
     AsyncTask::new(Job {
         op,
         ctl: control(job),

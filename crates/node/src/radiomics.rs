@@ -130,6 +130,9 @@ fn compute<T: Sample, M: Sample>(
 impl Op for Radiomics {
     type Output = Computed;
     type Js = RadiomicsOut;
+    fn threads_arg(&self) -> Option<f64> {
+        self.threads
+    }
     fn run(&mut self, ctl: &Control) -> Result<Computed> {
         let s = Settings::from_json(&self.settings)?;
         let dims = self.image.dims();

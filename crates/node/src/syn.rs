@@ -213,6 +213,9 @@ pub struct Register {
 impl Op for Register {
     type Output = SynResult;
     type Js = SynOut;
+    fn threads_arg(&self) -> Option<f64> {
+        self.o.as_ref().and_then(|o| o.threads)
+    }
     fn run(&mut self, ctl: &Control) -> Result<SynResult> {
         let opts = options(self.o.as_ref())?;
         let (gs, gm) = (grid(&self.stat, "static")?, grid(&self.moving, "moving")?);
@@ -297,6 +300,9 @@ pub struct Transform {
 impl Op for Transform {
     type Output = VoxelBuf;
     type Js = WarpOut;
+    fn threads_arg(&self) -> Option<f64> {
+        self.o.threads
+    }
     fn run(&mut self, ctl: &Control) -> Result<VoxelBuf> {
         let o = &self.o;
         let ig = grid(&self.image, "image")?;
