@@ -166,6 +166,20 @@ test.serial('after an abort rejects, the job does no more work and the next larg
   t.log(`aborted at ${progress[seen - 1]}/${nvox} voxels; CPU in the 200 ms idle after: ${((cpu.user + cpu.system) / 1000).toFixed(1)} ms`)
 })
 
+// Under WebAssembly (WASI threads) a thread spawned off the main thread is started by the main
+// thread, so a pool first built inside an async job can wait on a main thread that a sync call
+// blocks (the CI's WASI run of radiomics-filters hung so); async calls now build their pool on
+// the JS thread first. The pattern here: an async call on a thread count not used before in this
+// process (5, 6), then at once a sync call on the same count.
+test.serial('an async call on a new thread count, then at once a sync call on it, both complete', async (t) => {
+  const p = small[0]
+  for (const threads of [5, 6]) {
+    const pending = fitDti(p.dwi, p.gtab, { mask: p.mask, threads })
+    const now = fitDtiSync(p.dwi, p.gtab, { mask: p.mask, threads })
+    t.is(sameFit(await pending, now), undefined)
+  }
+})
+
 test.serial('the module loads and fits inside worker_threads, two workers at once', async (t) => {
   const dist = join(ROOT, 'dist', 'index.js')
   // FNV-1a over the bytes of FA: equal checksums mean bitwise-equal maps
