@@ -431,6 +431,13 @@ const cases: Case[] = [
   { name: 'writeVolume: missing directory', code: 'ERR_IO', run: () => writeVolume(join(dir, 'no', 'such', 'w.nii'), vol({})) },
   { name: 'writeVolumeSync: a directory as path', code: 'ERR_IO', run: () => writeVolumeSync(bvalDir + '.nii', vol({})) },
 
+  // values a message cannot print with String() or JSON.stringify (they threw a TypeError)
+  { name: 'fitDtiSync: a BigInt option value', code: 'ERR_SETTING', run: () => fitDtiSync(dwi, gtab, { threads: 2n } as never) },
+  { name: 'fitDti: an option value without a prototype', code: 'ERR_DTYPE', run: () => fitDti(dwi, gtab, { mask: Object.create(null) } as never) },
+  { name: 'fitDtiSync: options without a prototype', code: 'ERR_SETTING', run: () => fitDtiSync(dwi, gtab, Object.assign(Object.create(null), { threads: 'x' })) },
+  { name: 'readVolume: a path without a prototype', code: 'ERR_SETTING', run: () => readVolume(Object.create(null)) },
+  { name: 'setThreads(BigInt)', code: 'ERR_SETTING', run: () => setThreads(4n as never) },
+
   // global settings
   { name: 'setThreads(-1)', code: 'ERR_SETTING', run: () => setThreads(-1) },
   { name: 'setThreads(2.5)', code: 'ERR_SETTING', run: () => setThreads(2.5) },

@@ -24,7 +24,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path'
 import type { Job, Queue, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { readCsv } from './cliKit'
-import { VoxelkitError } from './errors'
+import { VoxelkitError, shown } from './errors'
 import { checkThreads } from './jobs'
 import { readParams, settingsFromParams, type RadiomicsSettings } from './radiomics'
 
@@ -268,16 +268,16 @@ const ioredis = (): IORedis => peer<IORedis>('ioredis', 'voxelkit/cohort', PEERS
 /** The Redis URL and queue name of a call, checked. */
 function target(o: ConnectionOptions): { url: string; queue: string } {
   const url = o.redis ?? process.env.VOXELKIT_REDIS_URL ?? DEFAULT_REDIS_URL
-  if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) throw new VoxelkitError('ERR_SETTING', `redis must be a redis:// or rediss:// URL, got ${String(url)}`)
+  if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) throw new VoxelkitError('ERR_SETTING', `redis must be a redis:// or rediss:// URL, got ${typeof url === 'string' ? masked(url) : shown(url)}`)
   const queue = o.queue ?? DEFAULT_QUEUE
   if (typeof queue !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(queue)) {
-    throw new VoxelkitError('ERR_SETTING', `queue must be 1 to 100 letters, digits, '.', '_' or '-', got ${String(queue)}`)
+    throw new VoxelkitError('ERR_SETTING', `queue must be 1 to 100 letters, digits, '.', '_' or '-', got ${shown(queue)}`)
   }
   return { url, queue }
 }
 
 /** The URL without its password, for messages. */
-function shown(url: string): string {
+function masked(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
 }
 
@@ -290,9 +290,9 @@ async function redisClient(url: string, o: ConnectionOptions): Promise<Redis> {
     lastError = e.message
   })
   const timeout = o.connectTimeout ?? 30000
-  const notice = setTimeout(() => o.log?.(`waiting for Redis at ${shown(url)}${lastError ? ` (${lastError})` : ''} …`), 1000)
+  const notice = setTimeout(() => o.log?.(`waiting for Redis at ${masked(url)}${lastError ? ` (${lastError})` : ''} …`), 1000)
   try {
-    await within(client.ping(), timeout, () => new VoxelkitError('ERR_IO', `cannot reach Redis at ${shown(url)} in ${timeout / 1000} s${lastError ? `: ${lastError}` : ''}`))
+    await within(client.ping(), timeout, () => new VoxelkitError('ERR_IO', `cannot reach Redis at ${masked(url)} in ${timeout / 1000} s${lastError ? `: ${lastError}` : ''}`))
   } catch (e) {
     client.disconnect()
     throw e
@@ -396,7 +396,7 @@ interface Plan {
 }
 
 function taskOf(task: unknown): CohortTask {
-  if (!TASKS.includes(task as CohortTask)) throw new VoxelkitError('ERR_SETTING', `task must be one of ${TASKS.join(', ')}, got ${String(task)}`)
+  if (!TASKS.includes(task as CohortTask)) throw new VoxelkitError('ERR_SETTING', `task must be one of ${TASKS.join(', ')}, got ${shown(task)}`)
   return task as CohortTask
 }
 
@@ -499,7 +499,7 @@ export async function submitCohort(csv: string, options: SubmitOptions): Promise
   if (options === null || typeof options !== 'object') throw new VoxelkitError('ERR_SETTING', 'submitCohort needs options with a task')
   const attempts = positiveInt(options.attempts, 'attempts', 3, 100)
   const backoff = options.backoff ?? 2000
-  if (typeof backoff !== 'number' || !Number.isFinite(backoff) || backoff < 0) throw new VoxelkitError('ERR_SETTING', `backoff must be a number of ms >= 0, got ${String(backoff)}`)
+  if (typeof backoff !== 'number' || !Number.isFinite(backoff) || backoff < 0) throw new VoxelkitError('ERR_SETTING', `backoff must be a number of ms >= 0, got ${shown(backoff)}`)
   const plan = await planCohort(csv, options)
   return withQueue(options, async ({ url, name, redis, queue }) => {
     for (const w of settingsWarnings(await redisSettings(redis))) options.log?.(`warning: ${w}`)
@@ -531,7 +531,7 @@ export async function submitCohort(csv: string, options: SubmitOptions): Promise
     const nf = old.filter((id) => failed.has(id)).length
     return {
       queue: name,
-      redis: shown(url),
+      redis: masked(url),
       task: plan.task,
       cases: plan.rows.length,
       jobs: ids.length,
@@ -654,7 +654,7 @@ async function runWorker(
   return {
     name,
     queue,
-    redis: shown(url),
+    redis: masked(url),
     concurrency,
     threads,
     worker,
@@ -728,7 +728,7 @@ export async function cohortStatus(options: ConnectionOptions = {}): Promise<Coh
     const workers = await queue.getWorkers().then((w) => w.length, () => null)
     return {
       queue: name,
-      redis: shown(url),
+      redis: masked(url),
       counts,
       submission,
       failures: { byCode, cases },
@@ -756,7 +756,7 @@ function decodeFeatures(f: Record<string, number | string>): Record<string, numb
 export async function collectResults(options: CollectOptions = {}): Promise<CohortResults> {
   return withQueue(options, async ({ url, name, redis, queue }) => {
     const manifest = await readManifest(redis, name)
-    if (manifest === undefined) throw new VoxelkitError('ERR_SETTING', `queue '${name}' on ${shown(url)} has no submission`)
+    if (manifest === undefined) throw new VoxelkitError('ERR_SETTING', `queue '${name}' on ${masked(url)} has no submission`)
     const [done, failed] = await finishedSets(queue)
     const ids = [...new Set(manifest.jobIds)].filter((id) => done.has(id) || failed.has(id))
     const jobs = new Map<string, Job<CaseJob>>()

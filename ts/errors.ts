@@ -25,13 +25,28 @@ export class VoxelkitError extends Error {
   }
 }
 
+/**
+ * A value a user passed, as an error message shows it: `String(v)`, except that it never throws
+ * (a BigInt, an object without a prototype or whose `toString` throws) and a function is not
+ * printed as its source. @internal
+ */
+export function shown(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`
+  if (typeof v === 'function') return 'a function'
+  try {
+    return String(v)
+  } catch {
+    return Object.prototype.toString.call(v)
+  }
+}
+
 const CODED = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/
 const ENUM_MISMATCH = /value `(.*)` does not match any variant of enum `(\w+)`/
 
 /** Converts anything thrown by the native layer into a VoxelkitError. @internal */
 export function toVoxelkitError(e: unknown): VoxelkitError {
   if (e instanceof VoxelkitError) return e
-  const message = e instanceof Error ? e.message : String(e)
+  const message = e instanceof Error ? e.message : shown(e)
   const m = CODED.exec(message)
   if (m) return new VoxelkitError(m[1] as ErrorCode, m[2])
   if (e && typeof e === 'object' && (e as { code?: string }).code === 'InvalidArg') {

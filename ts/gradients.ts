@@ -1,5 +1,5 @@
 import native from './native'
-import { VoxelkitError, call } from './errors'
+import { VoxelkitError, call, shown } from './errors'
 
 /** Options of {@link gradientTable}, DIPY's names and defaults. */
 export interface GradientTableOptions {
@@ -90,7 +90,7 @@ export function gradientTable(
   const { b0Threshold = 50, atol = 1e-2 } = opts
   for (const [k, v] of Object.entries({ b0Threshold, atol })) {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new VoxelkitError('ERR_GRADIENTS', `${k} must be a finite number >= 0, got ${String(v)}`)
+      throw new VoxelkitError('ERR_GRADIENTS', `${k} must be a finite number >= 0, got ${shown(v)}`)
     }
   }
   const b = toFloat64(bvals, 'bvals')

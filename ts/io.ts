@@ -1,13 +1,13 @@
 import native from './native'
 import type { ReadOptionsIn, VolumeIn, VolumeOut, WriteOptionsIn } from './native'
-import { VoxelkitError, call, toVoxelkitError } from './errors'
+import { VoxelkitError, call, toVoxelkitError, shown } from './errors'
 import { checkOptions } from './jobs'
 import { needFileSystem } from './host'
 import { Volume, WASM_MAX_INPUT_BYTES, affineFromSpacing, checkAffine, checkVolume, checkWasmInput, onWasm, voxelsIn } from './volume'
 
 function checkPath(p: unknown, name = 'path'): string {
   if (typeof p !== 'string' || p.length === 0) {
-    throw new VoxelkitError('ERR_SETTING', `${name} must be a non-empty string, got ${String(p)}`)
+    throw new VoxelkitError('ERR_SETTING', `${name} must be a non-empty string, got ${shown(p)}`)
   }
   return p
 }
@@ -74,7 +74,7 @@ function writeArgs(path: string, volume: Volume, opts: WriteOptions): [VolumeIn,
   checkOptions(opts, { encoding: 'string' }, 'writeVolume')
   const e = opts.encoding
   if (e !== undefined && e !== 'gzip' && e !== 'raw') {
-    throw new VoxelkitError('ERR_SETTING', `encoding must be 'gzip' or 'raw', got ${String(e)}`)
+    throw new VoxelkitError('ERR_SETTING', `encoding must be 'gzip' or 'raw', got ${shown(e)}`)
   }
   const v = checkVolume(volume, 'volume')
   const affine = v.affine ? checkAffine(v.affine, 'volume.affine') : affineFromSpacing(v.spacing)
@@ -112,7 +112,7 @@ function bytesOf(b: unknown, name: unknown): Uint8Array {
     checkWasmInput(u8.byteLength)
     return u8
   }
-  throw new VoxelkitError('ERR_SETTING', `bytes must be a Uint8Array, an ArrayBuffer or a view of one, got ${String(b)}`)
+  throw new VoxelkitError('ERR_SETTING', `bytes must be a Uint8Array, an ArrayBuffer or a view of one, got ${shown(b)}`)
 }
 
 /**

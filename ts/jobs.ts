@@ -1,6 +1,6 @@
 import native from './native'
 import type { JobHandle } from './native'
-import { VoxelkitError, call, toVoxelkitError } from './errors'
+import { VoxelkitError, call, toVoxelkitError, shown } from './errors'
 
 /** Options every long-running async call accepts. */
 export interface AsyncOptions {
@@ -31,7 +31,7 @@ export const ASYNC_OPTIONS = { signal: 'object', onProgress: 'function', threads
  */
 export function checkOptions(opts: unknown, known: Record<string, OptionType | readonly OptionType[]>, fn: string): void {
   if (opts === null || typeof opts !== 'object') {
-    throw new VoxelkitError('ERR_SETTING', `${fn} options must be an object, got ${String(opts)}`)
+    throw new VoxelkitError('ERR_SETTING', `${fn} options must be an object, got ${shown(opts)}`)
   }
   for (const [k, v] of Object.entries(opts)) {
     const type = known[k]
@@ -40,8 +40,17 @@ export function checkOptions(opts: unknown, known: Record<string, OptionType | r
     }
     const types: readonly string[] = typeof type === 'string' ? [type] : type
     if (v !== undefined && (!types.includes(typeof v) || v === null)) {
-      throw new VoxelkitError('ERR_SETTING', `${fn}: ${k} must be a ${types.join(' or ')}, got ${JSON.stringify(v) ?? String(v)}`)
+      throw new VoxelkitError('ERR_SETTING', `${fn}: ${k} must be a ${types.join(' or ')}, got ${json(v)}`)
     }
+  }
+}
+
+/** `JSON.stringify(v)`, or {@link shown} where JSON cannot show it (undefined, a BigInt, a cycle). */
+function json(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? shown(v)
+  } catch {
+    return shown(v)
   }
 }
 
@@ -50,7 +59,7 @@ export function checkChoice<T extends string>(value: unknown, choices: Record<st
   if (value === undefined) return undefined
   const all = Object.values(choices)
   if (!all.includes(value as T)) {
-    throw new VoxelkitError('ERR_SETTING', `${name} must be one of ${all.join(', ')}; got ${String(value)}`)
+    throw new VoxelkitError('ERR_SETTING', `${name} must be one of ${all.join(', ')}; got ${shown(value)}`)
   }
   return value as T
 }
@@ -93,7 +102,7 @@ export async function runJob<T>(opts: AsyncOptions, start: (job: JobHandle) => P
 
 /** Sets the default number of threads for every call (0 = all cores, else 1 to 1024). */
 export function setThreads(n: number): void {
-  if (typeof n !== 'number') throw new VoxelkitError('ERR_SETTING', `threads must be a number, got ${String(n)}`)
+  if (typeof n !== 'number') throw new VoxelkitError('ERR_SETTING', `threads must be a number, got ${shown(n)}`)
   call(() => native.setThreads(n))
 }
 
@@ -104,6 +113,6 @@ export function getThreads(): number {
 
 /** Validates a thread count as every call does (an integer from 1 to 1024). @internal */
 export function checkThreads(n: number): number {
-  if (typeof n !== 'number') throw new VoxelkitError('ERR_SETTING', `threads must be a number, got ${String(n)}`)
+  if (typeof n !== 'number') throw new VoxelkitError('ERR_SETTING', `threads must be a number, got ${shown(n)}`)
   return call(() => native.checkThreads(n))
 }

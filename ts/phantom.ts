@@ -1,5 +1,5 @@
 import native from './native'
-import { VoxelkitError, call } from './errors'
+import { VoxelkitError, call, shown } from './errors'
 import type { Volume } from './volume'
 
 /** Options of {@link simulateDtiPhantom} and {@link simulateDkiPhantom}. */
@@ -42,7 +42,7 @@ export function simulateDkiPhantom(opts: PhantomOptions = {}): Phantom {
 function simulate(opts: PhantomOptions, model: 'dti' | 'dki'): Phantom {
   const { shape = [64, 64, 12], snr = 30, seed = 1 } = opts
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0 && s < 4096)) {
-    throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${String(shape)}`)
+    throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${shown(shape)}`)
   }
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new VoxelkitError('ERR_SETTING', `seed must be an integer from 0 to 2^32-1, got ${seed}`)

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { isScalar, isSeq, parse as parseYaml, parseDocument, visit } from 'yaml'
 import native from './native'
 import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
-import { VoxelkitError, call } from './errors'
+import { VoxelkitError, call, shown } from './errors'
 import { needFileSystem } from './host'
 import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
@@ -174,7 +174,7 @@ export interface TextureMatrices {
 function spacingOf(v: Volume): number[] {
   if (v.spacing !== undefined) {
     if (!Array.isArray(v.spacing) || v.spacing.length < 2 || !v.spacing.every((s) => Number.isFinite(s) && s > 0)) {
-      throw new VoxelkitError('ERR_SHAPE', `spacing must hold positive finite numbers, got ${String(v.spacing)}`)
+      throw new VoxelkitError('ERR_SHAPE', `spacing must hold positive finite numbers, got ${shown(v.spacing)}`)
     }
     return [v.spacing[0], v.spacing[1], v.spacing[2] ?? 1]
   }
@@ -215,7 +215,7 @@ function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSe
     throw new VoxelkitError('ERR_SHAPE', `mask has ${m.length} voxels, the image ${v.data.length}`)
   }
   if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) {
-    throw new VoxelkitError('ERR_SETTING', `settings must be an object, got ${String(settings)}`)
+    throw new VoxelkitError('ERR_SETTING', `settings must be an object, got ${shown(settings)}`)
   }
   checkJsonData(settings, 'settings', 0)
   return {

@@ -1,6 +1,6 @@
 import native from './native'
 import type { JobHandle, SynInterpolation, SynLog, SynMetric, SynOptionsIn, SynOut, SynStepType, SynTransformIn, VolumeIn } from './native'
-import { VoxelkitError, call } from './errors'
+import { VoxelkitError, call, shown } from './errors'
 import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, checkOptions, runJob } from './jobs'
 import type { DisplacementField } from './fields'
 import { Volume, affineFromSpacing, checkAffine, checkVolume, voxelsIn } from './volume'
@@ -194,8 +194,8 @@ function synArgs(stat: Volume, moving: Volume, opts: RegisterSyNSyncOptions, kno
   if (s.shape.length !== m.shape.length) {
     throw new VoxelkitError('ERR_SHAPE', `static is ${s.shape.length}D but moving is ${m.shape.length}D`)
   }
-  if (opts.levelIters !== undefined && !Array.isArray(opts.levelIters)) {
-    throw new VoxelkitError('ERR_SETTING', `levelIters must be an array of iteration counts, got ${String(opts.levelIters)}`)
+  if (opts.levelIters !== undefined && (!Array.isArray(opts.levelIters) || !opts.levelIters.every((k) => typeof k === 'number'))) {
+    throw new VoxelkitError('ERR_SETTING', `levelIters must be an array of iteration counts (numbers), got ${shown(opts.levelIters)}`)
   }
   let prealign: number[] | undefined
   if (opts.prealign !== undefined) {
