@@ -35,12 +35,9 @@ import { createHash } from 'node:crypto'
 import * as vk from '../dist/index.mjs'
 import { paramsFromText, settingsFromParams } from '../dist/radiomics.js'
 import { csvLines, parseCsv } from '../dist/cliKit.js'
+import { arg, rng } from './args.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i > 0 ? Number(process.argv[i + 1]) : dflt
-}
 const RUNS = arg('runs', 100000)
 const SECONDS = arg('seconds', 0)
 const SEED = arg('seed', 1)
@@ -50,16 +47,6 @@ const TARGET = process.argv.includes('--target') ? process.argv[process.argv.ind
 if (TARGET !== 'params' && TARGET !== 'csv') throw new Error(`unknown --target ${TARGET} (params, csv)`)
 const CODES = new Set(['ERR_FORMAT', 'ERR_SETTING', 'ERR_UNSUPPORTED', 'ERR_SHAPE'])
 
-function rng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const r = rng(SEED)
 const pick = (a) => a[Math.floor(r() * a.length)]
 

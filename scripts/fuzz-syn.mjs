@@ -19,26 +19,13 @@
 //   npm run build
 //   node scripts/fuzz-syn.mjs [--runs 2000 | --seconds S] [--seed 1]
 import * as vk from '../dist/index.mjs'
+import { arg, rng } from './args.mjs'
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i > 0 ? Number(process.argv[i + 1]) : dflt
-}
 const RUNS = arg('runs', 2000)
 const SECONDS = arg('seconds', 0)
 const SEED = arg('seed', 1)
 const CODES = new Set(['ERR_SETTING', 'ERR_SHAPE', 'ERR_FORMAT', 'ERR_DTYPE'])
 
-function rng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const r = rng(SEED)
 const pick = (a) => a[Math.floor(r() * a.length)]
 const chance = (p) => r() < p

@@ -21,28 +21,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as vk from '../dist/index.mjs'
+import { arg, rng } from './args.mjs'
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i > 0 ? Number(process.argv[i + 1]) : dflt
-}
 const MiB = 2 ** 20
 const gc = () => {
   if (typeof globalThis.gc === 'function') globalThis.gc()
 }
 const turn = () => new Promise((r) => setImmediate(r))
-
-/** A seeded generator (mulberry32). */
-function rng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** The operations: [name, kind, fn]; kind 'ok' must succeed, 'bad' must throw a VoxelkitError
  * (its code checked when given), 'abort' must reject with ERR_ABORTED. */

@@ -16,11 +16,8 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { VoxelkitError, fitDti, fitDtiSync, gradientTable, readVolumeSync, simulateDtiPhantom, version, writeVolumeSync } from '../dist/index.mjs'
+import { arg } from './args.mjs'
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i > 0 ? Number(process.argv[i + 1]) : dflt
-}
 const CALLS = arg('calls', 1000)
 const WARMUP = 100
 const REPS = arg('reps', 5)
