@@ -11,8 +11,9 @@
 //! * CC factors and steps: bit for bit (the same float64 arithmetic in the same order, the
 //!   running window sums included); energies equal.
 //! * SyN: iterations per level equal; energies 1e-9 relative where the run is short enough
-//!   that the ulp-level differences above (Gaussian weights; the 4x4 products and inverses follow
-//!   numpy's OpenBLAS/LAPACK arithmetic, see affine.rs) have not grown; displacement fields within 1e-4 voxel of DIPY's.
+//!   that the ulp-level differences above (Gaussian weights; the 4x4 products and inverses
+//!   follow numpy's OpenBLAS/LAPACK arithmetic, see affine.rs) have not grown; displacement
+//!   fields within 1e-4 voxel of DIPY's.
 //!   The observed maxima are printed (`cargo test -- --nocapture`): 0 for every case (CC, SSD
 //!   and EM) on the machine that generated the fixtures.
 //! * SSD / EM kernels (Gauss-Seidel sweeps, residuals, V-cycles, demons steps, quantisation,
