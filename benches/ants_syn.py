@@ -2,7 +2,7 @@
 with the ANTs venv: benches/.venv-ants from benches/requirements-ants.txt).
 
     python ants_syn.py run --pair FILE.json --level-iters 10,10,5 --threads N \
-        --samples 1 --warmup 0 --result out.json --dump-warped warped.f64
+        --samples 1 --warmup 0 --result out.json --dump-warped warped.f64 [--dump field.f64]
 
 Registers the brain pair of `dipy_syn.py gen-brain` with antspyx's
 `ants.registration(type_of_transform='SyNOnly')`, started from the same prealign (written as an
@@ -14,6 +14,11 @@ pyramid halves the grid per level too, smoothing by its own sigma rule), gradien
 smoothing; ANTs' own convergence test ([iterations, 1e-7, 8]). Threads through
 ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS. Dumps the warped moving image on the static grid (float64,
 NIfTI order) for the quality check the runner makes for all contenders alike.
+
+The MNI pair (syn.mjs --pair mni; NIfTI files of fixtures/dipy_syn/generate_mni.py --bench) has
+an identity prealign: ANTs starts from its own identity, and --dump writes the SyN warp (the
+static-to-moving displacement ANTs warps the moving image with; checked to be the whole forward
+transform) in world mm, RAS, on the static grid, for the runner's Dice and field-error check.
 """
 
 import json
@@ -52,10 +57,13 @@ def main():
     tx = ants.create_ants_transform(transform_type="AffineTransform", dimension=3,
                                     matrix=flip @ pre[:3, :3] @ flip, translation=flip @ pre[:3, 3])
     ants.write_transform(tx, init)
+    # an identity prealign (the MNI pair) is ANTs' own default start: no initial transform file,
+    # so the forward transform is the SyN warp alone
+    initial = None if np.array_equal(pre, np.eye(4)) else [init]
     iters = tuple(int(k) for k in a.level_iters.split(","))
 
     def fn():
-        return ants.registration(fixed=st, moving=mv, type_of_transform="SyNOnly", initial_transform=[init],
+        return ants.registration(fixed=st, moving=mv, type_of_transform="SyNOnly", initial_transform=initial,
                                  syn_metric="CC", syn_sampling=4, reg_iterations=iters, grad_step=0.25,
                                  flow_sigma=2, total_sigma=0, outprefix=os.path.join(tmp, "r"), verbose=False)
 
@@ -63,6 +71,20 @@ def main():
     res["output_mib"] = 0
     finish(a.result, res, times)
     write_f64(a.dump_warped, r["warpedmovout"].numpy())
+    if a.dump:
+        # the SyN warp, then ANTs' (identity) initial affine: the warp alone is the transform
+        fwd = r["fwdtransforms"]
+        ok = initial is None and fwd[0].endswith("Warp.nii.gz")
+        for t in fwd[1:]:
+            p = ants.read_transform(t).parameters
+            ok = ok and t.endswith("GenericAffine.mat") and np.array_equal(p, [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0])
+        if not ok:
+            sys.exit(f"--dump needs the SyN warp alone (identity prealign), got {fwd}")
+        w = ants.image_read(r["fwdtransforms"][0])
+        if w.shape != st.shape or not np.allclose(w.origin, st.origin) or not np.allclose(w.direction, st.direction):
+            sys.exit("the SyN warp is not on the static grid")
+        # ITK's LPS vectors to RAS: x and y negated
+        write_f64(a.dump, w.numpy() * np.array([-1.0, -1.0, 1.0]))
 
 
 if __name__ == "__main__":

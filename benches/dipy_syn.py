@@ -5,6 +5,8 @@
     python dipy_syn.py run --input DIR/NAME --level-iters 10,10,5 \
         --samples 1 --warmup 0 --result out.json --dump out.f64
     python dipy_syn.py run --pair FILE.json ... --dump out.f64 --dump-warped warped.f64
+        [--dump-map map.f64]
+    python dipy_syn.py quality --pair mni-pair.json --fields none=,dipy=F.f64,...
 
 gen writes NAME.static.f64 / NAME.moving.f64 (float64, NIfTI order, identity grids): a smooth
 textured ball and the same ball warped by a known smooth field (DIPY's warp_3d), like the
@@ -12,6 +14,8 @@ fixtures of fixtures/dipy_syn but larger. run times
 SymmetricDiffeomorphicRegistration(metric, level_iters).optimize(static, moving) (--metric CC,
 SSD or EM with DIPY's defaults) and
 dumps mapping.forward (float64, NIfTI order) for the correctness check.
+
+quality: the MNI pair's Dice / field error / NCC per contender (see quality()).
 
 gen-brain: PyRadiomics' brain1 (static) and brain2 (moving) MR images at full resolution
 (256x256x25 and 256x256x23, read as fixtures/dipy_syn/generate_brain.py reads them), brain2
@@ -61,6 +65,9 @@ def main():
         write_f64(os.path.join(a.out, f"{name}.moving.f64"), mv)
         print(json.dumps({"name": name, "shape": list(st.shape)}))
         return
+    if sys.argv[1] == "quality":
+        quality()
+        return
     if sys.argv[1] == "gen-brain":
         import argparse
 
@@ -76,6 +83,7 @@ def main():
     ap.add_argument("--shape")
     ap.add_argument("--pair")
     ap.add_argument("--dump-warped")
+    ap.add_argument("--dump-map", help="the field transform() warps with (static to moving, world mm)")
     ap.add_argument("--level-iters", default="10,10,5")
     ap.add_argument("--metric", default="CC", choices=["CC", "SSD", "EM"])
     a = ap.parse_args()
@@ -107,6 +115,9 @@ def main():
     write_f64(a.dump, m.forward)
     if a.dump_warped:
         write_f64(a.dump_warped, m.transform(mv))
+    if a.dump_map:
+        # SyN's mapping is DIPY's inverse map: transform() warps with mapping.backward
+        write_f64(a.dump_map, m.backward if m.is_inverse else m.forward)
 
 
 def brain_reader():
@@ -138,19 +149,96 @@ def gen_brain(shared, out):
     print(json.dumps({"name": "brain", "shape": list(st.shape)}))
 
 
+def read_nifti(path):
+    """A NIfTI image (the MNI pair of fixtures/dipy_syn/generate_mni.py --bench) as float64 and
+    its RAS+ affine."""
+    import nibabel as nib
+    import numpy as np
+
+    img = nib.load(path)
+    return np.asarray(img.get_fdata(), dtype=np.float64), np.asarray(img.affine, dtype=np.float64)
+
+
 def load_pair(path):
-    """The brain pair of gen-brain: static, moving (float64) and optimize's grid arguments."""
+    """The pair of gen-brain (NRRD) or of generate_mni.py --bench (NIfTI): static, moving
+    (float64) and optimize's grid arguments."""
     from pathlib import Path
 
     import numpy as np
 
     with open(path) as f:
         p = json.load(f)
-    read_nrrd = brain_reader()
-    (st, sa), (mv, ma) = read_nrrd(Path(p["static"])), read_nrrd(Path(p["moving"]))
+    read = read_nifti if p["static"].endswith((".nii", ".nii.gz")) else lambda q: brain_reader()(Path(q))
+    (st, sa), (mv, ma) = read(p["static"]), read(p["moving"])
     m4 = lambda k: np.array(p[k], dtype=np.float64).reshape(4, 4)  # noqa: E731
     assert np.allclose(sa, m4("static_affine")) and np.allclose(ma, m4("moving_affine"))
     return st, mv, {"static_grid2world": sa, "moving_grid2world": ma, "prealign": m4("prealign")}
+
+
+def quality():
+    """quality --pair mni-pair.json --fields NAME=FILE.f64,... : the MNI pair's quality of each
+    contender's transform, from the displacement it warps the moving image with (world mm, RAS,
+    on the static grid, first axis fastest; x -> x + f(x) maps static points to moving points:
+    DIPY's and voxelkit's `mapping.backward`, SyN's mapping being DIPY's inverse map, and ANTs'
+    forward warp). Prints JSON per name:
+
+    - dice_gm / dice_wm: the static GM / WM masks were carried through the known deformation to
+      the moving grid (generate_mni.py); the moving masks are mapped back by the contender's
+      transform (linear interpolation at x + f(x), > 0.5) and compared with the static masks;
+    - error_mm mean / max over the static brain mask: the known deformation says moving(y) =
+      static(y + d(y)), so x maps back to x + f(x) + d(x + f(x)); its distance from x (d
+      linearly interpolated) is the field error against the true deformation;
+    - ncc: the moving image warped by f (linear) against the static image over the static grid,
+      a check that the dumped field is the transform the contender's own warped image used.
+    A name `none` with no file is the identity (the unregistered pair).
+    """
+    import argparse
+
+    import numpy as np
+    from scipy.ndimage import map_coordinates
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode")
+    ap.add_argument("--pair", required=True)
+    ap.add_argument("--fields", required=True)
+    a = ap.parse_args()
+    with open(a.pair) as f:
+        p = json.load(f)
+    files = p["files"]
+    st, aff = read_nifti(files["static"])
+    mv, maff = read_nifti(files["moving"])
+    assert np.array_equal(aff, maff), "one grid"
+    shape = st.shape
+    inv = np.linalg.inv(aff)
+    d = np.fromfile(files["displacement"], dtype="<f8").reshape(shape + (3,), order="F")
+    idx = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), -1)
+    world = idx @ aff[:3, :3].T + aff[:3, 3]
+    brain = read_nifti(files["brain_static"])[0] > 0.5
+    masks = {t: (read_nifti(files[f"{t}_static"])[0] > 0.5, read_nifti(files[f"{t}_moving"])[0])
+             for t in ("gm", "wm")}
+
+    def at(vol, pts_world):
+        v = (pts_world @ inv[:3, :3].T + inv[:3, 3]).reshape(-1, 3).T
+        return map_coordinates(vol, v, order=1, mode="constant", cval=0.0).reshape(shape)
+
+    def ncc(x, y):
+        x = x - x.mean()
+        y = y - y.mean()
+        return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+
+    out = {}
+    for item in a.fields.split(","):
+        name, _, fn = item.partition("=")
+        f = np.zeros(shape + (3,)) if not fn else np.fromfile(fn, dtype="<f8").reshape(shape + (3,), order="F")
+        y = world + f
+        back = y + np.stack([at(d[..., c], y) for c in range(3)], -1)
+        err = np.sqrt(((back - world) ** 2).sum(-1))[brain]
+        r = {"error_mm_mean": float(err.mean()), "error_mm_max": float(err.max()), "ncc": ncc(st, at(mv, y))}
+        for t, (ms, mm) in masks.items():
+            w = at(mm, y) > 0.5
+            r[f"dice_{t}"] = float(2 * (w & ms).sum() / (w.sum() + ms.sum()))
+        out[name] = r
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

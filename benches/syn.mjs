@@ -5,6 +5,7 @@
 //
 //   node benches/syn.mjs [--size N] [--level-iters 10,10,5] [--metrics CC,SSD,EM] [--samples N] [--warmup N] [--threads N] [--out FILE]
 //   node benches/syn.mjs --pair brain [--level-iters 10,10,5] [--samples N] [--threads N]
+//   node benches/syn.mjs --pair mni [--data DIR] [--ants-threads N] [--level-iters 10,10,5] [--samples N] [--threads N]
 //
 // Input: a synthetic 3D pair of N^3 voxels (default 80: a textured ball and its warp by a known
 // smooth field, benches/dipy_syn.py gen), read by both sides. DIPY runs at 1 thread
@@ -19,19 +20,29 @@
 // benches/.venv-ants from benches/requirements-ants.txt; ANTs at 1 thread and at all cores). The
 // quality check rides along: the normalised cross-correlation of each contender's warped moving
 // image with the static image over the static grid (the prealigned image's NCC beside them).
+//
+// --pair mni: nilearn's MNI152 2009 template at 2 mm (99x117x95; static) against its warp by a
+// known smooth deformation (moving; at most 6 mm), written once by
+// `fixtures/dipy_syn/generate.sh --mni-bench DIR` (default DIR benches/data/mni) with the GM / WM
+// masks carried through the known deformation, CC only, no prealign: DIPY (1 thread), voxelkit
+// (1 thread and all cores) and ANTs (once, --ants-threads, default all cores). Quality per
+// contender from its forward displacement (dipy_syn.py quality): Dice of the GM / WM masks mapped
+// back from the moving grid, the field error against the known deformation (mean / max mm over
+// the brain mask), NCC; the unregistered pair beside them.
 import { join } from 'node:path'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { BenchError, DATA, HERE, SHARED_REFERENCE, VENV_PY, baseSettings, begin, cli, contender, finishMachine, header, setupVenv, venvPython } from './lib.mjs'
-import { markdownTable, pythonJson, readF64, rssCell, runnerArgs, say, threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
+import { BenchError, DATA, HERE, ROOT, SHARED_REFERENCE, VENV_PY, baseSettings, begin, cli, contender, finishMachine, header, setupVenv, venvPython } from './lib.mjs'
+import { markdownTable, pythonJson, readF64, rssCell, run, runnerArgs, say, threadSet, versusCells, versusHead, withTmp, writeRecord } from './lib.mjs'
 
 function main() {
   const o = runnerArgs(import.meta.url, {
-    options: { size: { type: 'string', default: '80' }, 'level-iters': { type: 'string', default: '10,10,5' }, metrics: { type: 'string', default: 'CC,SSD,EM' }, pair: { type: 'string' } },
+    options: { size: { type: 'string', default: '80' }, 'level-iters': { type: 'string', default: '10,10,5' }, metrics: { type: 'string', default: 'CC,SSD,EM' }, pair: { type: 'string' }, data: { type: 'string' }, 'ants-threads': { type: 'string' } },
     defaults: { samples: '3', warmup: '0' },
     omit: ['shared'],
   })
   if (o.values.pair !== undefined) {
-    if (o.values.pair !== 'brain') throw new BenchError('--pair takes brain')
+    if (o.values.pair === 'mni') return mniPair(o)
+    if (o.values.pair !== 'brain') throw new BenchError('--pair takes brain or mni')
     return brainPair(o)
   }
   const n = Number(o.values.size)
@@ -127,6 +138,68 @@ function brainPair(o) {
   finishMachine(m, t0)
   const markdown = `${header(`SyN, CC, levelIters [${iters}], brain1 <- brain2 (${st.shape.join('x')}, ${voxels.toLocaleString('en-US')} voxels)`, m, `median of ${o.samples} runs per contender, each in its own process; ANTs ${m.antspyx} (antspyx SyNOnly, CC radius 4, same prealign).`, { notes })}${markdownTable(head, cells, [])}\n`
   writeRecord(o, 'syn-brain', { machine: m, settings: { ...baseSettings(o, unset), pair: 'brain', level_iters: iters }, rows, markdown }, { t0 })
+}
+
+function mniPair(o) {
+  const iters = o.values['level-iters']
+  const { t0, m, unset, notes, vk } = begin(o)
+  const ants = setupVenv(o, { venv: ANTS_VENV, requirements: [join(HERE, 'requirements-ants.txt')], report: ['antspyx', 'numpy'] })
+  m.antspyx = ants.antspyx
+  const antsThreads = o.values['ants-threads'] === undefined ? o.allThreads : Number(o.values['ants-threads'])
+  if (!Number.isSafeInteger(antsThreads) || antsThreads < 1) throw new BenchError('--ants-threads must be a positive integer')
+  const dir = o.values.data === undefined ? join(DATA, 'mni') : o.values.data
+  const pair = join(dir, 'mni-pair.json')
+  if (!existsSync(pair)) {
+    say(`writing the MNI pair into ${dir} (fixtures/dipy_syn/generate.sh --mni-bench, once)`)
+    run('bash', [join(ROOT, 'fixtures', 'dipy_syn', 'generate.sh'), '--mni-bench', dir], { env: process.env, timeoutS: o.timeoutS, what: 'generate.sh --mni-bench' })
+  }
+  const p = JSON.parse(readFileSync(pair, 'utf8'))
+  const shape = p.static_shape
+  const voxels = shape.reduce((a, b) => a * b, 1)
+  const argv = ['--pair', pair, '--level-iters', iters, '--metric', 'CC']
+  const row = withTmp(o, 'vk-syn-mni-', (tmp) => {
+    const f = (tag) => join(tmp, `${tag}.f64`)
+    const w = (tag) => join(tmp, `${tag}-w.f64`)
+    const map = (tag) => join(tmp, `${tag}-map.f64`)
+    const out = { contenders: [] }
+    const add = (label, threads, r, tag) => out.contenders.push({ label, threads, tag, result: r })
+    add('DIPY', 1, contender('DIPY', 'dipy_syn.py', ['run', ...argv, '--dump', f('dipy'), '--dump-warped', w('dipy'), '--dump-map', map('dipy')], { o, tmp, tag: 'dipy' }), 'dipy')
+    for (const threads of threadSet(o)) {
+      const tag = `vk${threads}`
+      add('voxelkit', threads, contender('voxelkit', 'voxelkit_syn.mjs', [...argv, '--threads', String(threads), '--dump', f(tag), '--dump-warped', w(tag), '--dump-map', map(tag)], { o, tmp, tag }), tag)
+    }
+    const at = `ants${antsThreads}`
+    const antsArgv = ['run', '--pair', pair, '--level-iters', iters, '--threads', String(antsThreads), '--dump', map(at), '--dump-warped', w(at)]
+    add('ANTs', antsThreads, contender('ANTs', 'ants_syn.py', antsArgv, { o, tmp, tag: at, python: venvPython(ANTS_VENV) }), at)
+    const q = pythonJson(VENV_PY, 'dipy_syn.py', ['quality', '--pair', pair, '--fields', ['none=', ...out.contenders.map((c) => `${c.tag}=${map(c.tag)}`)].join(',')], { what: 'dipy_syn.py quality' })
+    const stat = Float64Array.from(vk.readVolumeSync(p.static).data)
+    const ref = readF64(f('dipy'))
+    for (const c of out.contenders) {
+      c.quality = q[c.tag]
+      // the NCC of the contender's own warped image (the quality tool's NCC re-warps with the dumped field)
+      c.ncc_own = ncc(stat, readF64(w(c.tag)))
+      // the dumped field must be the one the contender's own warped image was made with
+      if (Math.abs(c.ncc_own - c.quality.ncc) > 1e-4) throw new BenchError(`${c.tag}: the dumped map gives NCC ${c.quality.ncc}, its warped image ${c.ncc_own}`)
+      if (c.label === 'voxelkit') {
+        const g = readF64(f(c.tag))
+        let worst = 0
+        for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(g[i] - ref[i]))
+        c.max_diff_mm = worst
+      }
+    }
+    out.none = q.none
+    return out
+  })
+  const head = ['contender', 'threads', 'wall time', 'peak RSS MiB', 'NCC', 'Dice GM', 'Dice WM', 'field error mean / max (mm)', 'max |forward diff| vs DIPY (mm)']
+  const cells = [['none (unregistered)', '', '', '', row.none.ncc.toFixed(4), row.none.dice_gm.toFixed(4), row.none.dice_wm.toFixed(4), `${row.none.error_mm_mean.toFixed(3)} / ${row.none.error_mm_max.toFixed(2)}`, '']]
+  for (const c of row.contenders) {
+    const q = c.quality
+    const diff = c.max_diff_mm === undefined ? '' : c.max_diff_mm === 0 ? '0 (identical)' : c.max_diff_mm.toExponential(1)
+    cells.push([c.label, String(c.threads), `${c.result.stats.median.toFixed(2)} s`, c.result.peak_rss_mib.toFixed(0), c.ncc_own.toFixed(4), q.dice_gm.toFixed(4), q.dice_wm.toFixed(4), `${q.error_mm_mean.toFixed(3)} / ${q.error_mm_max.toFixed(2)}`, diff])
+  }
+  finishMachine(m, t0)
+  const markdown = `${header(`SyN, CC, levelIters [${iters}], MNI152 2009 template <- its known deformation (${shape.join('x')}, ${voxels.toLocaleString('en-US')} voxels, 2 mm; deformation at most ${p.max_mm} mm)`, m, `median of ${o.samples} runs per contender, each in its own process; ANTs ${m.antspyx} (antspyx SyNOnly, CC radius 4, ${antsThreads} thread(s)). Dice: the static GM / WM masks (nilearn's probability maps > 0.5) carried by the known deformation to the moving grid, mapped back by the transform each contender warps the moving image with (DIPY's and voxelkit's mapping.backward, ANTs' forward warp); field error: |x + f(x) + d(x + f(x)) - x| over the brain mask (d the known deformation).`, { notes })}${markdownTable(head, cells, ['contender'])}\n`
+  writeRecord(o, 'syn-mni', { machine: m, settings: { ...baseSettings(o, unset), pair_name: 'mni', level_iters: iters, ants_threads: antsThreads, pair: { shape, max_mm: p.max_mm, seed: p.seed, jacobian_det: p.jacobian_det } }, rows: row, markdown }, { t0 })
 }
 
 cli(main)

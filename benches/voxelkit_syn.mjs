@@ -7,13 +7,14 @@
 // Reads the float64 pair written by dipy_syn.py gen (or the brain pair of dipy_syn.py gen-brain:
 // both NRRD files through readVolumeSync, their affines and the prealign) and times
 // registerSyNSync(static, moving, { metric, levelIters, threads, prealign }); dumps
-// mapping.forward (float64, NIfTI order) for the check, and with --pair the warped moving image.
+// mapping.forward (float64, NIfTI order) for the check, and with --pair the warped moving image
+// (--dump-warped) and the field it is warped with (--dump-map, mapping.backward).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { f64Bytes, mib, readF64 } from './lib.mjs'
 import { contenderArgs, finish, loadVoxelkit, resultBase, timeSamples } from './contender.mjs'
 
 const { a, threads, samples, warmup } = contenderArgs('voxelkit_syn.mjs', {
-  options: { input: undefined, shape: undefined, pair: undefined, 'dump-warped': undefined, 'level-iters': '10,10,5', metric: 'CC' },
+  options: { input: undefined, shape: undefined, pair: undefined, 'dump-warped': undefined, 'dump-map': undefined, 'level-iters': '10,10,5', metric: 'CC' },
   required: ['result', 'dump'],
 })
 const vk = loadVoxelkit()
@@ -41,4 +42,6 @@ res.output_mib = mib(2 * out.forward.data.byteLength)
 res.iterations = out.iterations
 finish(a.result, res, times)
 writeFileSync(a.dump, f64Bytes(Float64Array.from(out.forward.data)))
+// the field transformSync warps with (static to moving, world mm): mapping.backward, as DIPY's
+if (a['dump-map']) writeFileSync(a['dump-map'], f64Bytes(Float64Array.from(out.backward.data)))
 if (a['dump-warped']) writeFileSync(a['dump-warped'], f64Bytes(Float64Array.from(out.transformSync(moving).data)))

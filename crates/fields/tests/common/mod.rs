@@ -39,7 +39,7 @@ pub fn bytes(fixture: &str, m: &Value, key: &str) -> (Vec<u8>, String) {
     (b, a["dtype"].as_str().unwrap().to_string())
 }
 
-/// The case's array `key` as float64 (float64, float32, int16 and int32 arrays).
+/// The case's array `key` as float64 (float64, float32, int16, int32 and uint8 arrays).
 pub fn f64s(fixture: &str, m: &Value, key: &str) -> Vec<f64> {
     let (b, dt) = bytes(fixture, m, key);
     match dt.as_str() {
@@ -59,6 +59,7 @@ pub fn f64s(fixture: &str, m: &Value, key: &str) -> Vec<f64> {
             .chunks_exact(4)
             .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64)
             .collect(),
+        "uint8" => b.iter().map(|&v| v as f64).collect(),
         d => panic!("dtype {d}"),
     }
 }
