@@ -290,34 +290,73 @@ pub fn glrlm_counts(
     let st = roi.strides();
     let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
         let lin = off[0] as i64 * st[0] as i64 + off[1] as i64 * st[1] as i64 + off[2] as i64;
+        let o = off.map(|v| v as i64);
+        let (lo, hi) = (r.lo.map(|v| v as i64), r.hi.map(|v| v as i64));
+        // how many steps of `s * off` coordinate `c` can take along axis `k` inside the region:
+        // `p + t * s * off` is in the region iff `t <= min_k room(k, p_k, s)` (instead of a
+        // bounds test of every axis at every step)
+        let room = |k: usize, c: i64, s: i64| -> i64 {
+            let d = s * o[k];
+            match d.cmp(&0) {
+                std::cmp::Ordering::Greater => (hi[k] - c) / d,
+                std::cmp::Ordering::Less => (c - lo[k]) / -d,
+                std::cmp::Ordering::Equal => i64::MAX,
+            }
+        };
+        let grey = &roi.grey[..];
         let mut multi = false;
+        // runs of length 1 (most runs on a fine discretisation) per raw grey level, added to
+        // the matrix after the slab: integer counts, so the sum is the same number
+        let mut ones = vec![0u64; roi.ng as usize + 1];
+        // the x range `[a, b)` where `x + t * o[2]` stays in the region's x range
+        let x_range = |t: i64| -> (usize, usize) {
+            let a = (lo[2] - t * o[2]).max(lo[2]);
+            let b = (hi[2] - t * o[2]).min(hi[2]) + 1;
+            (a.max(0) as usize, b.max(a).max(0) as usize)
+        };
+        let (fxa, fxb) = x_range(1);
+        let (bxa, bxb) = x_range(-1);
         for z in z0..z1 {
-            for y in r.lo[1]..=r.hi[1] {
+            let (fz, bz) = (room(0, z as i64, 1), room(0, z as i64, -1));
+            for y in r.lo[1]..r.hi[1] + 1 {
+                let (fy, by) = (room(1, y as i64, 1).min(fz), room(1, y as i64, -1).min(bz));
+                // the next / previous voxel along the direction is in the region
+                let (fa, fb) = if fy >= 1 { (fxa, fxb) } else { (0, 0) };
+                let (ba, bb) = if by >= 1 { (bxa, bxb) } else { (0, 0) };
                 let row = z * st[0] + y * st[1];
-                for x in r.lo[2]..=r.hi[2] {
+                for x in r.lo[2]..r.hi[2] + 1 {
                     let i = row + x;
-                    let g = roi.grey[i];
+                    let g = grey[i];
                     if g == 0 {
                         continue;
                     }
-                    let p = [z as i64, y as i64, x as i64];
-                    if r.contains(moved(p, off, 1)) && roi.grey[(i as i64 + lin) as usize] == g {
+                    if x >= fa && x < fb && grey[(i as i64 + lin) as usize] == g {
                         continue; // the run goes on
                     }
-                    let mut len = 1usize;
-                    let mut q = moved(p, off, -1);
-                    let mut j = i as i64 - lin;
-                    while r.contains(q) && roi.grey[j as usize] == g {
+                    // the run ends here
+                    if !(x >= ba && x < bb && grey[(i as i64 - lin) as usize] == g) {
+                        ones[g as usize] += 1;
+                        continue;
+                    }
+                    // walk back to its start, `back` steps at most
+                    let back = room(2, x as i64, -1).min(by);
+                    let mut len = 2usize;
+                    let mut j = i as i64 - 2 * lin;
+                    while (len as i64) <= back && grey[j as usize] == g {
                         len += 1;
-                        q = moved(q, off, -1);
                         j -= lin;
                     }
                     if len > nr {
                         return Err(Error::internal("run longer than the box"));
                     }
-                    multi |= len > 1;
+                    multi = true;
                     m[lut[g as usize] as usize * nr + len - 1] += 1.0;
                 }
+            }
+        }
+        for (g, &c) in ones.iter().enumerate() {
+            if c > 0 {
+                m[lut[g] as usize * nr] += c as f64;
             }
         }
         Ok(multi)
