@@ -160,13 +160,18 @@ pub fn glcm_counts(
             .max()
             .unwrap_or(0)
     });
+    // each voxel's compact level (u32::MAX outside the ROI): one load per neighbour
+    let cidx: Vec<u32> = roi
+        .grey
+        .iter()
+        .map(|&g| if g == 0 { u32::MAX } else { lut[g as usize] })
+        .collect();
+    let nn = n * n;
     regions
         .par_iter()
         .map(|r| {
-            let interior = |z: usize, y: usize, x: usize| {
-                let p = [z, y, x];
-                (0..3).all(|k| p[k] >= r.lo[k] + reach[k] && p[k] + reach[k] <= r.hi[k])
-            };
+            // the interior (every neighbour inside the region) per axis: `[lo + reach, hi - reach]`
+            let inner = |k: usize, c: usize| c >= r.lo[k] + reach[k] && c + reach[k] <= r.hi[k];
             let tasks = slabs(r, na * n * n * 8);
             let parts: Vec<Vec<f64>> = tasks
                 .par_iter()
@@ -174,20 +179,25 @@ pub fn glcm_counts(
                     ctl.check()?;
                     let mut m = vec![0.0f64; na * n * n];
                     for z in z0..z1 {
-                        for y in r.lo[1]..=r.hi[1] {
-                            for x in r.lo[2]..=r.hi[2] {
+                        for y in r.lo[1]..r.hi[1] + 1 {
+                            let (xa, xb) = if inner(0, z) && inner(1, y) {
+                                (r.lo[2] + reach[2], (r.hi[2] + 1).saturating_sub(reach[2]))
+                            } else {
+                                (0, 0)
+                            };
+                            for x in r.lo[2]..r.hi[2] + 1 {
                                 let i = z * st[0] + y * st[1] + x;
-                                let gi = roi.grey[i];
-                                if gi == 0 {
+                                let ci = cidx[i];
+                                if ci == u32::MAX {
                                     continue;
                                 }
-                                let row = lut[gi as usize] as usize * n;
-                                if interior(z, y, x) {
+                                let row = ci as usize * n;
+                                if x >= xa && x < xb {
                                     // every neighbour is inside the region: no bounds checks
                                     for (a, &l) in lin.iter().enumerate() {
-                                        let gj = roi.grey[(i as i64 + l) as usize];
-                                        if gj != 0 {
-                                            m[a * n * n + row + lut[gj as usize] as usize] += 1.0;
+                                        let cj = cidx[(i as i64 + l) as usize];
+                                        if cj != u32::MAX {
+                                            m[a * nn + row + cj as usize] += 1.0;
                                         }
                                     }
                                     continue;
@@ -197,9 +207,9 @@ pub fn glcm_counts(
                                     if !r.contains(p) {
                                         continue;
                                     }
-                                    let gj = roi.grey[at(&st, p)];
-                                    if gj != 0 {
-                                        m[a * n * n + row + lut[gj as usize] as usize] += 1.0;
+                                    let cj = cidx[at(&st, p)];
+                                    if cj != u32::MAX {
+                                        m[a * nn + row + cj as usize] += 1.0;
                                     }
                                 }
                             }
