@@ -598,20 +598,71 @@ mod tests {
                 origin: [0; 3],
                 values: vec![],
             };
-            let a = angles(size, &[1], None);
-            if a.is_empty() {
-                continue;
-            }
-            let nr = *size.iter().max().unwrap();
-            let regions: Vec<Region> = std::iter::once(Region::whole(&roi))
-                .chain((0..size[0]).map(|k| Region::slice(&roi, 0, k)))
-                .collect();
-            let ctl = Control::default();
-            for drop in [false, true] {
-                let x = glrlm_counts(&roi, &regions, &a, nr, drop, &ctl).unwrap();
-                let y = by_lines(&roi, &regions, &a, nr, drop);
-                assert_eq!(x, y, "case {case}, size {size:?}, drop_flat {drop}");
+            // distance 1, and longer offsets (distances [1, 2], [3]) that step over voxels;
+            // the whole box and the slices across a random axis (force2D's regions)
+            let dists: &[usize] = match case % 3 {
+                0 => &[1],
+                1 => &[1, 2],
+                _ => &[3],
+            };
+            let f2 = (case / 3) % 3;
+            for plane in [None, Some(f2)] {
+                let a = angles(size, dists, plane);
+                if a.is_empty() {
+                    continue;
+                }
+                let nr = *size.iter().max().unwrap();
+                let regions: Vec<Region> = std::iter::once(Region::whole(&roi))
+                    .chain((0..size[f2]).map(|k| Region::slice(&roi, f2, k)))
+                    .collect();
+                let ctl = Control::default();
+                for drop in [false, true] {
+                    let x = glrlm_counts(&roi, &regions, &a, nr, drop, &ctl).unwrap();
+                    let y = by_lines(&roi, &regions, &a, nr, drop);
+                    assert_eq!(
+                        x, y,
+                        "case {case}, size {size:?}, {dists:?}, drop_flat {drop}"
+                    );
+                }
+                let x = glcm_counts(&roi, &regions, &a, &ctl).unwrap();
+                let y = pairs(&roi, &regions, &a);
+                assert_eq!(x, y, "case {case}, size {size:?}, {dists:?}, {plane:?}");
             }
         }
+    }
+
+    /// Co-occurrence counts the direct way: every ROI voxel of the region and its neighbour at
+    /// each offset, when that neighbour is in the region and the ROI.
+    fn pairs(roi: &Roi, regions: &[Region], angles: &[Angle]) -> Counts {
+        let n = roi.grey_levels.len();
+        let lut = level_index(roi);
+        let st = roi.strides();
+        regions
+            .iter()
+            .map(|r| {
+                angles
+                    .iter()
+                    .map(|off| {
+                        let mut m = vec![0.0; n * n];
+                        for z in r.lo[0]..=r.hi[0] {
+                            for y in r.lo[1]..=r.hi[1] {
+                                for x in r.lo[2]..=r.hi[2] {
+                                    let p = [z as i64, y as i64, x as i64];
+                                    let g = roi.grey[at(&st, p)];
+                                    let q = moved(p, off, 1);
+                                    if g == 0 || !r.contains(q) || roi.grey[at(&st, q)] == 0 {
+                                        continue;
+                                    }
+                                    let h = roi.grey[at(&st, q)];
+                                    m[lut[g as usize] as usize * n + lut[h as usize] as usize] +=
+                                        1.0;
+                                }
+                            }
+                        }
+                        m
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }

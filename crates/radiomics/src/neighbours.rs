@@ -123,12 +123,10 @@ pub fn scan<A: Send>(
 
 /// Whether the CPU has AVX2 (the integer loops below then run on 8 lanes instead of 4: integer
 /// arithmetic, so the same numbers).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    std::is_x86_feature_detected!("avx2")
 }
 
 /// Per voxel of a row: one more neighbour in the ROI (`v != 0`) and its grey level summed.
