@@ -216,10 +216,19 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize, n_levels: usize) -> f64 {
     }
     let rows: Vec<usize> = (0..n).filter(|&i| px[i] > 0.0).collect();
     let m = rows.len();
+    // each row's non-zero columns: a term with a zero factor is +0.0 (p >= 0, the divisor > 0),
+    // and adding +0.0 to a sum that starts at +0.0 and only grows leaves every bit, so the sum
+    // over the common non-zero columns, in increasing k, is the full sum bitwise
+    let nz: Vec<Vec<usize>> = (0..n)
+        .map(|i| (0..n).filter(|&k| p[i * n + k] != 0.0).collect())
+        .collect();
     let q = |i: usize, j: usize| -> f64 {
         let mut s = 0.0;
-        for k in 0..n {
-            s += p[i * n + k] * p[j * n + k] / (px[i] * py[k] + EPS);
+        let (pi, pj) = (&p[i * n..(i + 1) * n], &p[j * n..(j + 1) * n]);
+        for &k in &nz[i] {
+            if pj[k] != 0.0 {
+                s += pi[k] * pj[k] / (px[i] * py[k] + EPS);
+            }
         }
         s
     };

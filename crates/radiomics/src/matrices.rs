@@ -160,13 +160,18 @@ pub fn glcm_counts(
             .max()
             .unwrap_or(0)
     });
+    // each voxel's compact level (u32::MAX outside the ROI): one load per neighbour
+    let cidx: Vec<u32> = roi
+        .grey
+        .iter()
+        .map(|&g| if g == 0 { u32::MAX } else { lut[g as usize] })
+        .collect();
+    let nn = n * n;
     regions
         .par_iter()
         .map(|r| {
-            let interior = |z: usize, y: usize, x: usize| {
-                let p = [z, y, x];
-                (0..3).all(|k| p[k] >= r.lo[k] + reach[k] && p[k] + reach[k] <= r.hi[k])
-            };
+            // the interior (every neighbour inside the region) per axis: `[lo + reach, hi - reach]`
+            let inner = |k: usize, c: usize| c >= r.lo[k] + reach[k] && c + reach[k] <= r.hi[k];
             let tasks = slabs(r, na * n * n * 8);
             let parts: Vec<Vec<f64>> = tasks
                 .par_iter()
@@ -174,20 +179,25 @@ pub fn glcm_counts(
                     ctl.check()?;
                     let mut m = vec![0.0f64; na * n * n];
                     for z in z0..z1 {
-                        for y in r.lo[1]..=r.hi[1] {
-                            for x in r.lo[2]..=r.hi[2] {
+                        for y in r.lo[1]..r.hi[1] + 1 {
+                            let (xa, xb) = if inner(0, z) && inner(1, y) {
+                                (r.lo[2] + reach[2], (r.hi[2] + 1).saturating_sub(reach[2]))
+                            } else {
+                                (0, 0)
+                            };
+                            for x in r.lo[2]..r.hi[2] + 1 {
                                 let i = z * st[0] + y * st[1] + x;
-                                let gi = roi.grey[i];
-                                if gi == 0 {
+                                let ci = cidx[i];
+                                if ci == u32::MAX {
                                     continue;
                                 }
-                                let row = lut[gi as usize] as usize * n;
-                                if interior(z, y, x) {
+                                let row = ci as usize * n;
+                                if x >= xa && x < xb {
                                     // every neighbour is inside the region: no bounds checks
                                     for (a, &l) in lin.iter().enumerate() {
-                                        let gj = roi.grey[(i as i64 + l) as usize];
-                                        if gj != 0 {
-                                            m[a * n * n + row + lut[gj as usize] as usize] += 1.0;
+                                        let cj = cidx[(i as i64 + l) as usize];
+                                        if cj != u32::MAX {
+                                            m[a * nn + row + cj as usize] += 1.0;
                                         }
                                     }
                                     continue;
@@ -197,9 +207,9 @@ pub fn glcm_counts(
                                     if !r.contains(p) {
                                         continue;
                                     }
-                                    let gj = roi.grey[at(&st, p)];
-                                    if gj != 0 {
-                                        m[a * n * n + row + lut[gj as usize] as usize] += 1.0;
+                                    let cj = cidx[at(&st, p)];
+                                    if cj != u32::MAX {
+                                        m[a * nn + row + cj as usize] += 1.0;
                                     }
                                 }
                             }
@@ -290,34 +300,73 @@ pub fn glrlm_counts(
     let st = roi.strides();
     let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
         let lin = off[0] as i64 * st[0] as i64 + off[1] as i64 * st[1] as i64 + off[2] as i64;
+        let o = off.map(|v| v as i64);
+        let (lo, hi) = (r.lo.map(|v| v as i64), r.hi.map(|v| v as i64));
+        // how many steps of `s * off` coordinate `c` can take along axis `k` inside the region:
+        // `p + t * s * off` is in the region iff `t <= min_k room(k, p_k, s)` (instead of a
+        // bounds test of every axis at every step)
+        let room = |k: usize, c: i64, s: i64| -> i64 {
+            let d = s * o[k];
+            match d.cmp(&0) {
+                std::cmp::Ordering::Greater => (hi[k] - c) / d,
+                std::cmp::Ordering::Less => (c - lo[k]) / -d,
+                std::cmp::Ordering::Equal => i64::MAX,
+            }
+        };
+        let grey = &roi.grey[..];
         let mut multi = false;
+        // runs of length 1 (most runs on a fine discretisation) per raw grey level, added to
+        // the matrix after the slab: integer counts, so the sum is the same number
+        let mut ones = vec![0u64; roi.ng as usize + 1];
+        // the x range `[a, b)` where `x + t * o[2]` stays in the region's x range
+        let x_range = |t: i64| -> (usize, usize) {
+            let a = (lo[2] - t * o[2]).max(lo[2]);
+            let b = (hi[2] - t * o[2]).min(hi[2]) + 1;
+            (a.max(0) as usize, b.max(a).max(0) as usize)
+        };
+        let (fxa, fxb) = x_range(1);
+        let (bxa, bxb) = x_range(-1);
         for z in z0..z1 {
-            for y in r.lo[1]..=r.hi[1] {
+            let (fz, bz) = (room(0, z as i64, 1), room(0, z as i64, -1));
+            for y in r.lo[1]..r.hi[1] + 1 {
+                let (fy, by) = (room(1, y as i64, 1).min(fz), room(1, y as i64, -1).min(bz));
+                // the next / previous voxel along the direction is in the region
+                let (fa, fb) = if fy >= 1 { (fxa, fxb) } else { (0, 0) };
+                let (ba, bb) = if by >= 1 { (bxa, bxb) } else { (0, 0) };
                 let row = z * st[0] + y * st[1];
-                for x in r.lo[2]..=r.hi[2] {
+                for x in r.lo[2]..r.hi[2] + 1 {
                     let i = row + x;
-                    let g = roi.grey[i];
+                    let g = grey[i];
                     if g == 0 {
                         continue;
                     }
-                    let p = [z as i64, y as i64, x as i64];
-                    if r.contains(moved(p, off, 1)) && roi.grey[(i as i64 + lin) as usize] == g {
+                    if x >= fa && x < fb && grey[(i as i64 + lin) as usize] == g {
                         continue; // the run goes on
                     }
-                    let mut len = 1usize;
-                    let mut q = moved(p, off, -1);
-                    let mut j = i as i64 - lin;
-                    while r.contains(q) && roi.grey[j as usize] == g {
+                    // the run ends here
+                    if !(x >= ba && x < bb && grey[(i as i64 - lin) as usize] == g) {
+                        ones[g as usize] += 1;
+                        continue;
+                    }
+                    // walk back to its start, `back` steps at most
+                    let back = room(2, x as i64, -1).min(by);
+                    let mut len = 2usize;
+                    let mut j = i as i64 - 2 * lin;
+                    while (len as i64) <= back && grey[j as usize] == g {
                         len += 1;
-                        q = moved(q, off, -1);
                         j -= lin;
                     }
                     if len > nr {
                         return Err(Error::internal("run longer than the box"));
                     }
-                    multi |= len > 1;
+                    multi = true;
                     m[lut[g as usize] as usize * nr + len - 1] += 1.0;
                 }
+            }
+        }
+        for (g, &c) in ones.iter().enumerate() {
+            if c > 0 {
+                m[lut[g] as usize * nr] += c as f64;
             }
         }
         Ok(multi)
@@ -549,20 +598,71 @@ mod tests {
                 origin: [0; 3],
                 values: vec![],
             };
-            let a = angles(size, &[1], None);
-            if a.is_empty() {
-                continue;
-            }
-            let nr = *size.iter().max().unwrap();
-            let regions: Vec<Region> = std::iter::once(Region::whole(&roi))
-                .chain((0..size[0]).map(|k| Region::slice(&roi, 0, k)))
-                .collect();
-            let ctl = Control::default();
-            for drop in [false, true] {
-                let x = glrlm_counts(&roi, &regions, &a, nr, drop, &ctl).unwrap();
-                let y = by_lines(&roi, &regions, &a, nr, drop);
-                assert_eq!(x, y, "case {case}, size {size:?}, drop_flat {drop}");
+            // distance 1, and longer offsets (distances [1, 2], [3]) that step over voxels;
+            // the whole box and the slices across a random axis (force2D's regions)
+            let dists: &[usize] = match case % 3 {
+                0 => &[1],
+                1 => &[1, 2],
+                _ => &[3],
+            };
+            let f2 = (case / 3) % 3;
+            for plane in [None, Some(f2)] {
+                let a = angles(size, dists, plane);
+                if a.is_empty() {
+                    continue;
+                }
+                let nr = *size.iter().max().unwrap();
+                let regions: Vec<Region> = std::iter::once(Region::whole(&roi))
+                    .chain((0..size[f2]).map(|k| Region::slice(&roi, f2, k)))
+                    .collect();
+                let ctl = Control::default();
+                for drop in [false, true] {
+                    let x = glrlm_counts(&roi, &regions, &a, nr, drop, &ctl).unwrap();
+                    let y = by_lines(&roi, &regions, &a, nr, drop);
+                    assert_eq!(
+                        x, y,
+                        "case {case}, size {size:?}, {dists:?}, drop_flat {drop}"
+                    );
+                }
+                let x = glcm_counts(&roi, &regions, &a, &ctl).unwrap();
+                let y = pairs(&roi, &regions, &a);
+                assert_eq!(x, y, "case {case}, size {size:?}, {dists:?}, {plane:?}");
             }
         }
+    }
+
+    /// Co-occurrence counts the direct way: every ROI voxel of the region and its neighbour at
+    /// each offset, when that neighbour is in the region and the ROI.
+    fn pairs(roi: &Roi, regions: &[Region], angles: &[Angle]) -> Counts {
+        let n = roi.grey_levels.len();
+        let lut = level_index(roi);
+        let st = roi.strides();
+        regions
+            .iter()
+            .map(|r| {
+                angles
+                    .iter()
+                    .map(|off| {
+                        let mut m = vec![0.0; n * n];
+                        for z in r.lo[0]..=r.hi[0] {
+                            for y in r.lo[1]..=r.hi[1] {
+                                for x in r.lo[2]..=r.hi[2] {
+                                    let p = [z as i64, y as i64, x as i64];
+                                    let g = roi.grey[at(&st, p)];
+                                    let q = moved(p, off, 1);
+                                    if g == 0 || !r.contains(q) || roi.grey[at(&st, q)] == 0 {
+                                        continue;
+                                    }
+                                    let h = roi.grey[at(&st, q)];
+                                    m[lut[g as usize] as usize * n + lut[h as usize] as usize] +=
+                                        1.0;
+                                }
+                            }
+                        }
+                        m
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }
