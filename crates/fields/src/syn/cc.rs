@@ -400,6 +400,29 @@ pub fn factors_2d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
     Factors { f }
 }
 
+/// Voxels per parallel task of the per-voxel passes (fixed: the same tasks at any thread count).
+const TASK: usize = 4096;
+
+/// The coordinates of voxel `i` on `dims`.
+#[inline(always)]
+pub(crate) fn coords_of(i: usize, dims: [usize; 3]) -> [usize; 3] {
+    [i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1])]
+}
+
+/// Advances `c` to the next voxel (first axis fastest).
+#[inline(always)]
+pub(crate) fn next_coords(c: &mut [usize; 3], dims: [usize; 3]) {
+    c[0] += 1;
+    if c[0] == dims[0] {
+        c[0] = 0;
+        c[1] += 1;
+        if c[1] == dims[1] {
+            c[1] = 0;
+            c[2] += 1;
+        }
+    }
+}
+
 /// DIPY's `compute_cc_forward_step_*` (`forward = true`, with the static image's gradient) or
 /// `compute_cc_backward_step_*` (with the moving image's): the step (float32, `ndim` planes)
 /// and the energy.
@@ -413,65 +436,75 @@ pub fn step(
 ) -> (Vec<f32>, f64) {
     let n = dims[0] * dims[1] * dims[2];
     let mut out = vec![0.0f32; ndim * n];
+    // per voxel: the energy term (0 where DIPY adds none: subtracting +0 leaves the sum's bits)
+    let mut terms = vec![0.0f64; n];
     let inner = |p: usize, m: usize| p >= radius && p + radius < m;
-    // per voxel: the step and the energy term (None: skipped)
-    let per: Vec<Option<([f32; 3], Option<f64>)>> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
-            let (x, y, z) = (
-                i % dims[0],
-                (i / dims[0]) % dims[1],
-                i / (dims[0] * dims[1]),
-            );
-            if !(inner(x, dims[0]) && inner(y, dims[1]) && (ndim == 2 || inner(z, dims[2]))) {
-                return None;
+    let planes = crate::chunks::Planes::<f32, 3>::new_padded(&mut out, n, ndim);
+    terms
+        .par_chunks_mut(TASK)
+        .enumerate()
+        .for_each(|(t, tc)| {
+            let start = t * TASK;
+            planes.check(&(start..start + tc.len()));
+            let mut xyz = coords_of(start, dims);
+            for (j, term) in tc.iter_mut().enumerate() {
+                let i = start + j;
+                let [x, y, z] = xyz;
+                next_coords(&mut xyz, dims);
+                if !(inner(x, dims[0]) && inner(y, dims[1]) && (ndim == 2 || inner(z, dims[2]))) {
+                    continue;
+                }
+                let ii = fac.f[0][i] as f64;
+                let ji = fac.f[1][i] as f64;
+                let sfm = fac.f[2][i] as f64;
+                let sff = fac.f[3][i] as f64;
+                let smm = fac.f[4][i] as f64;
+                if sff == 0.0 || smm == 0.0 {
+                    continue;
+                }
+                let mut lc = 0.0;
+                if sff * smm > 1e-5 {
+                    lc = sfm * sfm / (sff * smm);
+                }
+                if lc < 1.0 {
+                    *term = lc;
+                }
+                let temp = if forward {
+                    2.0 * sfm / (sff * smm) * (ji - sfm / sff * ii)
+                } else {
+                    2.0 * sfm / (sff * smm) * (ii - sfm / smm * ji)
+                };
+                for (c, g) in grad.iter().enumerate().take(ndim) {
+                    // SAFETY: i lies in this task's range (checked above), c < ndim planes
+                    unsafe { planes.set(c, i, (0.0 - temp * g[i] as f64) as f32) };
+                }
             }
-            let ii = fac.f[0][i] as f64;
-            let ji = fac.f[1][i] as f64;
-            let sfm = fac.f[2][i] as f64;
-            let sff = fac.f[3][i] as f64;
-            let smm = fac.f[4][i] as f64;
-            if sff == 0.0 || smm == 0.0 {
-                return None;
-            }
-            let mut lc = 0.0;
-            if sff * smm > 1e-5 {
-                lc = sfm * sfm / (sff * smm);
-            }
-            let e = (lc < 1.0).then_some(lc);
-            let temp = if forward {
-                2.0 * sfm / (sff * smm) * (ji - sfm / sff * ii)
-            } else {
-                2.0 * sfm / (sff * smm) * (ii - sfm / smm * ji)
-            };
-            let mut o = [0.0f32; 3];
-            for (c, oc) in o.iter_mut().enumerate().take(ndim) {
-                *oc = (0.0 - temp * grad[c][i] as f64) as f32;
-            }
-            Some((o, e))
-        })
-        .collect();
-    for (i, p) in per.iter().enumerate() {
-        if let Some((o, _)) = p {
-            for c in 0..ndim {
-                out[c * n + i] = o[c];
-            }
-        }
-    }
+        });
     // energy in DIPY's C order (last axis fastest)
     let mut energy = 0.0f64;
     let (nx, ny, nz) = (dims[0], dims[1], dims[2]);
     for x in 0..nx {
         for y in 0..ny {
             for z in 0..nz {
-                if let Some((_, Some(e))) = per[idx(dims, x, y, z)] {
-                    energy -= e;
-                }
+                energy -= terms[idx(dims, x, y, z)];
             }
         }
     }
     (out, energy)
+}
+
+/// `numpy.gradient`'s value at voxel `i` along an axis of `stride` and length `m`, `p` the
+/// voxel's coordinate on that axis (float32 arithmetic: central differences halved inside,
+/// one-sided differences at the ends).
+#[inline(always)]
+pub(crate) fn gradient_at(img: &[f32], i: usize, stride: usize, p: usize, m: usize) -> f32 {
+    if p == 0 {
+        img[i + stride] - img[i]
+    } else if p == m - 1 {
+        img[i] - img[i - stride]
+    } else {
+        (img[i + stride] - img[i - stride]) / 2.0
+    }
 }
 
 /// `numpy.gradient` of a float32 array along each of its `ndim` axes (float32 arithmetic:
@@ -481,20 +514,16 @@ pub fn gradient(img: &[f32], dims: [usize; 3], ndim: usize) -> Vec<Vec<f32>> {
         .map(|axis| {
             let stride = [1, dims[0], dims[0] * dims[1]][axis];
             let m = dims[axis];
-            (0..img.len())
-                .into_par_iter()
-                .with_min_len(4096)
-                .map(|i| {
-                    let p = (i / stride) % m;
-                    if p == 0 {
-                        img[i + stride] - img[i]
-                    } else if p == m - 1 {
-                        img[i] - img[i - stride]
-                    } else {
-                        (img[i + stride] - img[i - stride]) / 2.0
-                    }
-                })
-                .collect()
+            let mut g = vec![0.0f32; img.len()];
+            g.par_chunks_mut(TASK).enumerate().for_each(|(t, gc)| {
+                let start = t * TASK;
+                let mut xyz = coords_of(start, dims);
+                for (j, o) in gc.iter_mut().enumerate() {
+                    *o = gradient_at(img, start + j, stride, xyz[axis], m);
+                    next_coords(&mut xyz, dims);
+                }
+            });
+            g
         })
         .collect()
 }
