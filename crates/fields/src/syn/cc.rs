@@ -6,8 +6,8 @@
 //! window sums, the 2D line sums) visit voxels in DIPY's C order, so every sum is formed with
 //! the same operations in the same order. The 3D running sums reproduce DIPY's two-slab
 //! circular buffer exactly (including its reuse of rows and columns past the grid, whose
-//! contributions cancel only up to rounding), one factor at a time: the five factors are
-//! independent scans and run in parallel. Steps are per voxel; the energy is summed in C order
+//! contributions cancel only up to rounding); the five factors' sums are independent, so two
+//! scans (three and two factors) run side by side. Steps are per voxel; the energy is summed in C order
 //! afterwards. Results do not depend on the thread count.
 
 use rayon::prelude::*;
@@ -44,13 +44,52 @@ fn channel(k: usize, s: f64, m: f64) -> f64 {
 /// loop, the five sums side by side as DIPY's `temp[..., it]`), each running value kept in a
 /// register: the same operations in the same order (grids of 2+ voxels per axis, so no term
 /// aliases the value being formed). Calls `emit(ss, rr, cc, sums)` once per voxel, in DIPY's
-/// order.
+/// order. (The kernels run the channels in two groups, [`scan3_group`]; this all-five form is
+/// the one tested against DIPY's loop.)
+#[cfg(test)]
 fn scan3_all(
     st: &[f32],
     mv: &[f32],
     dims: [usize; 3],
     radius: usize,
-    mut emit: impl FnMut(usize, usize, usize, &[f64; 5]),
+    emit: impl FnMut(usize, usize, usize, &[f64; 5]),
+) {
+    let vals = c_order_values(st, mv, dims, |s, m| [s, s * s, m, m * m, s * m]);
+    scan3_group(&vals, dims, radius, emit)
+}
+
+/// Per voxel of the `dims` grid, in DIPY's C order (last axis fastest), the channel values
+/// `f(static, moving)` (float64 of the float32 images).
+fn c_order_values<const N: usize>(
+    st: &[f32],
+    mv: &[f32],
+    dims: [usize; 3],
+    f: impl Fn(f64, f64) -> [f64; N] + Sync,
+) -> Vec<[f64; N]> {
+    let (nr, nc) = (dims[1], dims[2]);
+    let mut vals = vec![[0.0f64; N]; st.len()];
+    vals.par_chunks_mut(nr * nc)
+        .enumerate()
+        .for_each(|(s, slab)| {
+            let mut j = 0;
+            for r in 0..nr {
+                for c in 0..nc {
+                    let i = idx(dims, s, r, c);
+                    slab[j] = f(st[i] as f64, mv[i] as f64);
+                    j += 1;
+                }
+            }
+        });
+    vals
+}
+
+/// The running window sums of `N` channels (`vals` in C order), DIPY's loop: see
+/// [`scan3_all`]. Every channel's sum takes the same operations whatever channels run beside it.
+fn scan3_group<const N: usize>(
+    vals: &[[f64; N]],
+    dims: [usize; 3],
+    radius: usize,
+    mut emit: impl FnMut(usize, usize, usize, &[f64; N]),
 ) {
     let (ns, nr, nc) = (dims[0], dims[1], dims[2]);
     let rad = radius;
@@ -62,30 +101,17 @@ fn scan3_all(
             x as usize
         }
     };
-    let mut temp = vec![[0.0f64; 5]; 2 * nr * nc];
-    // the five values per voxel in DIPY's C order (last axis fastest), read once
-    let mut vals = vec![[0.0f64; 5]; st.len()];
-    let mut j = 0;
-    for s in 0..ns {
-        for r in 0..nr {
-            for c in 0..nc {
-                let i = idx(dims, s, r, c);
-                let (sv, m) = (st[i] as f64, mv[i] as f64);
-                vals[j] = [sv, sv * sv, m, m * m, sv * m];
-                j += 1;
-            }
-        }
-    }
+    let mut temp = vec![[0.0f64; N]; 2 * nr * nc];
     let at = |s: usize, r: usize, c: usize| (s * nr + r) * nc + c;
     #[inline(always)]
-    fn add(t: &mut [f64; 5], v: &[f64; 5]) {
-        for k in 0..5 {
+    fn add<const N: usize>(t: &mut [f64; N], v: &[f64; N]) {
+        for k in 0..N {
             t[k] += v[k];
         }
     }
     #[inline(always)]
-    fn sub(t: &mut [f64; 5], v: &[f64; 5]) {
-        for k in 0..5 {
+    fn sub<const N: usize>(t: &mut [f64; N], v: &[f64; N]) {
+        for k in 0..N {
             t[k] -= v[k];
         }
     }
@@ -108,7 +134,7 @@ fn scan3_all(
                 let mut t = if sr_in && c < nc {
                     vals[at(s, r, c)]
                 } else {
-                    [0.0; 5]
+                    [0.0; N]
                 };
                 if s > 0 {
                     add(&mut t, &temp[ps_row + cc]);
@@ -296,7 +322,8 @@ fn finish(sums: [f64; 5], cnt: f64, sv: f32, mv: f32) -> [f32; 5] {
 /// `2 radius + 1` long, as DIPY's CC metric requires).
 pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Factors {
     let n = st.len();
-    let mut f: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; n]);
+    let f: [Vec<f32>; 5];
+    let mut flat = vec![0.0f32; 5 * n];
     let side = |p: usize, n: usize| {
         let first = p.saturating_sub(radius);
         let last = (p + radius).min(n - 1);
@@ -311,8 +338,56 @@ pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
         }
     };
     if dims.iter().all(|&d| d >= 2) {
-        scan3_all(st, mv, dims, radius, |x, y, z, s| emit(x, y, z, s, &mut f));
+        // two independent scans side by side (a fixed split of the channels: the same sums at
+        // any thread count), then the factors per voxel
+        fn sums_of<const N: usize>(
+            vals: Vec<[f64; N]>,
+            dims: [usize; 3],
+            radius: usize,
+        ) -> Vec<[f64; N]> {
+            let mut sums = vec![[0.0f64; N]; vals.len()];
+            scan3_group(&vals, dims, radius, |x, y, z, s| {
+                sums[idx(dims, x, y, z)] = *s
+            });
+            sums
+        }
+        let (a, b) = rayon::join(
+            || {
+                sums_of(
+                    c_order_values(st, mv, dims, |s, m| [s, s * s, m]),
+                    dims,
+                    radius,
+                )
+            },
+            || {
+                sums_of(
+                    c_order_values(st, mv, dims, |s, m| [m * m, s * m]),
+                    dims,
+                    radius,
+                )
+            },
+        );
+        let planes = crate::chunks::Planes::<f32, 5>::new(&mut flat, n);
+        (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
+            let r = t * TASK..((t + 1) * TASK).min(n);
+            planes.check(&r);
+            let mut xyz = coords_of(r.start, dims);
+            for i in r {
+                let [x, y, z] = xyz;
+                next_coords(&mut xyz, dims);
+                let cnt = (side(x, dims[0]) * side(y, dims[1]) * side(z, dims[2])) as f64;
+                let (p, q) = (a[i], b[i]);
+                let v = finish([p[0], p[1], p[2], q[0], q[1]], cnt, st[i], mv[i]);
+                for (k, vk) in v.iter().enumerate() {
+                    // SAFETY: i lies in this task's range (checked above)
+                    unsafe { planes.set(k, i, *vk) };
+                }
+            }
+        });
+        let mut it = flat.chunks_exact(n.max(1)).map(|c| c.to_vec());
+        f = std::array::from_fn(|_| it.next().unwrap_or_default());
     } else {
+        let mut g: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; n]);
         let sums: Vec<Vec<f64>> = (0..5).map(|k| scan3_ref(k, st, mv, dims, radius)).collect();
         for i in 0..n {
             let (x, y, z) = (
@@ -321,8 +396,9 @@ pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
                 i / (dims[0] * dims[1]),
             );
             let s = [sums[0][i], sums[1][i], sums[2][i], sums[3][i], sums[4][i]];
-            emit(x, y, z, &s, &mut f);
+            emit(x, y, z, &s, &mut g);
         }
+        f = g;
     }
     Factors { f }
 }
@@ -406,7 +482,11 @@ const TASK: usize = 4096;
 /// The coordinates of voxel `i` on `dims`.
 #[inline(always)]
 pub(crate) fn coords_of(i: usize, dims: [usize; 3]) -> [usize; 3] {
-    [i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1])]
+    [
+        i % dims[0],
+        (i / dims[0]) % dims[1],
+        i / (dims[0] * dims[1]),
+    ]
 }
 
 /// Advances `c` to the next voxel (first axis fastest).
@@ -440,46 +520,43 @@ pub fn step(
     let mut terms = vec![0.0f64; n];
     let inner = |p: usize, m: usize| p >= radius && p + radius < m;
     let planes = crate::chunks::Planes::<f32, 3>::new_padded(&mut out, n, ndim);
-    terms
-        .par_chunks_mut(TASK)
-        .enumerate()
-        .for_each(|(t, tc)| {
-            let start = t * TASK;
-            planes.check(&(start..start + tc.len()));
-            let mut xyz = coords_of(start, dims);
-            for (j, term) in tc.iter_mut().enumerate() {
-                let i = start + j;
-                let [x, y, z] = xyz;
-                next_coords(&mut xyz, dims);
-                if !(inner(x, dims[0]) && inner(y, dims[1]) && (ndim == 2 || inner(z, dims[2]))) {
-                    continue;
-                }
-                let ii = fac.f[0][i] as f64;
-                let ji = fac.f[1][i] as f64;
-                let sfm = fac.f[2][i] as f64;
-                let sff = fac.f[3][i] as f64;
-                let smm = fac.f[4][i] as f64;
-                if sff == 0.0 || smm == 0.0 {
-                    continue;
-                }
-                let mut lc = 0.0;
-                if sff * smm > 1e-5 {
-                    lc = sfm * sfm / (sff * smm);
-                }
-                if lc < 1.0 {
-                    *term = lc;
-                }
-                let temp = if forward {
-                    2.0 * sfm / (sff * smm) * (ji - sfm / sff * ii)
-                } else {
-                    2.0 * sfm / (sff * smm) * (ii - sfm / smm * ji)
-                };
-                for (c, g) in grad.iter().enumerate().take(ndim) {
-                    // SAFETY: i lies in this task's range (checked above), c < ndim planes
-                    unsafe { planes.set(c, i, (0.0 - temp * g[i] as f64) as f32) };
-                }
+    terms.par_chunks_mut(TASK).enumerate().for_each(|(t, tc)| {
+        let start = t * TASK;
+        planes.check(&(start..start + tc.len()));
+        let mut xyz = coords_of(start, dims);
+        for (j, term) in tc.iter_mut().enumerate() {
+            let i = start + j;
+            let [x, y, z] = xyz;
+            next_coords(&mut xyz, dims);
+            if !(inner(x, dims[0]) && inner(y, dims[1]) && (ndim == 2 || inner(z, dims[2]))) {
+                continue;
             }
-        });
+            let ii = fac.f[0][i] as f64;
+            let ji = fac.f[1][i] as f64;
+            let sfm = fac.f[2][i] as f64;
+            let sff = fac.f[3][i] as f64;
+            let smm = fac.f[4][i] as f64;
+            if sff == 0.0 || smm == 0.0 {
+                continue;
+            }
+            let mut lc = 0.0;
+            if sff * smm > 1e-5 {
+                lc = sfm * sfm / (sff * smm);
+            }
+            if lc < 1.0 {
+                *term = lc;
+            }
+            let temp = if forward {
+                2.0 * sfm / (sff * smm) * (ji - sfm / sff * ii)
+            } else {
+                2.0 * sfm / (sff * smm) * (ii - sfm / smm * ji)
+            };
+            for (c, g) in grad.iter().enumerate().take(ndim) {
+                // SAFETY: i lies in this task's range (checked above), c < ndim planes
+                unsafe { planes.set(c, i, (0.0 - temp * g[i] as f64) as f32) };
+            }
+        }
+    });
     // energy in DIPY's C order (last axis fastest)
     let mut energy = 0.0f64;
     let (nx, ny, nz) = (dims[0], dims[1], dims[2]);

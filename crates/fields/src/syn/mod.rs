@@ -1067,23 +1067,21 @@ fn smooth_step(st: &mut [f32], dims: [usize; 3], ndim: usize, sigma: f64) {
 fn prepare_step(mut st: Vec<f32>, lv: &scale::Level, ndim: usize) -> Vec<f32> {
     let dims = lv.dims;
     let n = dims[0] * dims[1] * dims[2];
-    for c in 0..ndim {
-        let plane = &mut st[c * n..(c + 1) * n];
-        plane
-            .par_iter_mut()
-            .with_min_len(4096)
-            .enumerate()
-            .for_each(|(i, v)| {
-                let p = [
-                    i % dims[0],
-                    (i / dims[0]) % dims[1],
-                    i / (dims[0] * dims[1]),
-                ];
-                if (0..ndim).any(|k| p[k] == 0 || p[k] == dims[k] - 1) {
-                    *v = 0.0;
-                }
-            });
-    }
+    // rows along x: a row on the border of y (or z, in 3D) is zeroed whole, any other row at
+    // its two ends
+    st.par_chunks_mut(dims[0])
+        .with_min_len(64)
+        .enumerate()
+        .for_each(|(row, v)| {
+            let (y, z) = (row % dims[1], (row / dims[1]) % dims[2]);
+            let edge = |p: usize, m: usize| p == 0 || p == m - 1;
+            if edge(y, dims[1]) || (ndim == 3 && edge(z, dims[2])) {
+                v.fill(0.0);
+            } else {
+                v[0] = 0.0;
+                v[dims[0] - 1] = 0.0;
+            }
+        });
     let sp = lv.spacing;
     let nrm = (0..n)
         .into_par_iter()
