@@ -44,9 +44,8 @@ fn channel(k: usize, s: f64, m: f64) -> f64 {
 /// loop, the five sums side by side as DIPY's `temp[..., it]`), each running value kept in a
 /// register: the same operations in the same order (grids of 2+ voxels per axis, so no term
 /// aliases the value being formed). Calls `emit(ss, rr, cc, sums)` once per voxel, in DIPY's
-/// order. (The kernels run the channels in two groups, [`scan3_group`]; this all-five form is
-/// the one tested against DIPY's loop.)
-#[cfg(test)]
+/// order. (With more than one thread the kernels run the channels in two groups of
+/// [`scan3_group`] instead: the same sums.)
 fn scan3_all(
     st: &[f32],
     mv: &[f32],
@@ -337,7 +336,12 @@ pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
             f[k][i] = v[k];
         }
     };
-    if dims.iter().all(|&d| d >= 2) {
+    if dims.iter().all(|&d| d >= 2) && rayon::current_num_threads() == 1 {
+        // one thread: the five sums in one scan, the factors as they come
+        let mut g: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; n]);
+        scan3_all(st, mv, dims, radius, |x, y, z, s| emit(x, y, z, s, &mut g));
+        f = g;
+    } else if dims.iter().all(|&d| d >= 2) {
         // two independent scans side by side (a fixed split of the channels: the same sums at
         // any thread count), then the factors per voxel
         fn sums_of<const N: usize>(

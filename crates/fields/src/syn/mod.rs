@@ -361,11 +361,16 @@ fn resample(
     let n = to[0] * to[1] * to[2];
     let fd = Dims::new(from);
     let planes: Vec<&[f32]> = (0..ndim).map(|c| &field[c * nin..(c + 1) * nin]).collect();
-    let vals: Vec<[f32; 3]> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
-            let (x, y, z) = (i % to[0], (i / to[0]) % to[1], i / (to[0] * to[1]));
+    let mut out = vec![0.0f32; ndim * n];
+    let op = crate::chunks::Planes::<f32, 3>::new_padded(&mut out, n, ndim);
+    const TASK: usize = 4096;
+    (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
+        let r = t * TASK..((t + 1) * TASK).min(n);
+        op.check(&r);
+        let mut xyz = cc::coords_of(r.start, to);
+        for i in r {
+            let [x, y, z] = xyz;
+            cc::next_coords(&mut xyz, to);
             let pos = [
                 x as f64 * factors[0],
                 y as f64 * factors[1],
@@ -375,22 +380,20 @@ fn resample(
                     0.0
                 },
             ];
-            if ndim == 3 {
+            let v = if ndim == 3 {
                 let p: [&[f32]; 3] = [planes[0], planes[1], planes[2]];
                 vector_partial::<f32, 3>(&p, &fd, pos)
             } else {
                 let p: [&[f32]; 2] = [planes[0], planes[1]];
                 let v = vector_partial::<f32, 2>(&p, &fd, pos);
                 [v[0], v[1], 0.0]
+            };
+            for (c, vc) in v.iter().enumerate().take(ndim) {
+                // SAFETY: i lies in this task's range (checked above), c < ndim planes
+                unsafe { op.set(c, i, *vc) };
             }
-        })
-        .collect();
-    let mut out = vec![0.0f32; ndim * n];
-    for (i, v) in vals.iter().enumerate() {
-        for c in 0..ndim {
-            out[c * n + i] = v[c];
         }
-    }
+    });
     out
 }
 
