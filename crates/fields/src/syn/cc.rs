@@ -10,6 +10,7 @@
 //! scans (three and two factors) run side by side. Steps are per voxel; the energy is summed in C order
 //! afterwards. Results do not depend on the thread count.
 
+use crate::compose::{coords, step as step_coords};
 use rayon::prelude::*;
 
 const SI: usize = 0;
@@ -375,10 +376,10 @@ pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
         (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
             let r = t * TASK..((t + 1) * TASK).min(n);
             planes.check(&r);
-            let mut xyz = coords_of(r.start, dims);
+            let mut xyz = coords(r.start, dims);
             for i in r {
                 let [x, y, z] = xyz;
-                next_coords(&mut xyz, dims);
+                step_coords(&mut xyz, dims);
                 let cnt = (side(x, dims[0]) * side(y, dims[1]) * side(z, dims[2])) as f64;
                 let (p, q) = (a[i], b[i]);
                 let v = finish([p[0], p[1], p[2], q[0], q[1]], cnt, st[i], mv[i]);
@@ -483,30 +484,6 @@ pub fn factors_2d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
 /// Voxels per parallel task of the per-voxel passes (fixed: the same tasks at any thread count).
 const TASK: usize = 4096;
 
-/// The coordinates of voxel `i` on `dims`.
-#[inline(always)]
-pub(crate) fn coords_of(i: usize, dims: [usize; 3]) -> [usize; 3] {
-    [
-        i % dims[0],
-        (i / dims[0]) % dims[1],
-        i / (dims[0] * dims[1]),
-    ]
-}
-
-/// Advances `c` to the next voxel (first axis fastest).
-#[inline(always)]
-pub(crate) fn next_coords(c: &mut [usize; 3], dims: [usize; 3]) {
-    c[0] += 1;
-    if c[0] == dims[0] {
-        c[0] = 0;
-        c[1] += 1;
-        if c[1] == dims[1] {
-            c[1] = 0;
-            c[2] += 1;
-        }
-    }
-}
-
 /// DIPY's `compute_cc_forward_step_*` (`forward = true`, with the static image's gradient) or
 /// `compute_cc_backward_step_*` (with the moving image's): the step (float32, `ndim` planes)
 /// and the energy.
@@ -527,11 +504,11 @@ pub fn step(
     terms.par_chunks_mut(TASK).enumerate().for_each(|(t, tc)| {
         let start = t * TASK;
         planes.check(&(start..start + tc.len()));
-        let mut xyz = coords_of(start, dims);
+        let mut xyz = coords(start, dims);
         for (j, term) in tc.iter_mut().enumerate() {
             let i = start + j;
             let [x, y, z] = xyz;
-            next_coords(&mut xyz, dims);
+            step_coords(&mut xyz, dims);
             if !(inner(x, dims[0]) && inner(y, dims[1]) && (ndim == 2 || inner(z, dims[2]))) {
                 continue;
             }
@@ -598,10 +575,10 @@ pub fn gradient(img: &[f32], dims: [usize; 3], ndim: usize) -> Vec<Vec<f32>> {
             let mut g = vec![0.0f32; img.len()];
             g.par_chunks_mut(TASK).enumerate().for_each(|(t, gc)| {
                 let start = t * TASK;
-                let mut xyz = coords_of(start, dims);
+                let mut xyz = coords(start, dims);
                 for (j, o) in gc.iter_mut().enumerate() {
                     *o = gradient_at(img, start + j, stride, xyz[axis], m);
-                    next_coords(&mut xyz, dims);
+                    step_coords(&mut xyz, dims);
                 }
             });
             g

@@ -367,10 +367,10 @@ fn resample(
     (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
         let r = t * TASK..((t + 1) * TASK).min(n);
         op.check(&r);
-        let mut xyz = cc::coords_of(r.start, to);
+        let mut xyz = crate::compose::coords(r.start, to);
         for i in r {
             let [x, y, z] = xyz;
-            cc::next_coords(&mut xyz, to);
+            crate::compose::step(&mut xyz, to);
             let pos = [
                 x as f64 * factors[0],
                 y as f64 * factors[1],
@@ -1027,7 +1027,7 @@ fn oriented_gradient(img: &[f32], lv: &scale::Level, dir: &Affine, ndim: usize) 
     (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
         let r = t * TASK..((t + 1) * TASK).min(n);
         planes.check(&r);
-        let mut xyz = cc::coords_of(r.start, dims);
+        let mut xyz = crate::compose::coords(r.start, dims);
         for i in r {
             let g = |a: usize| {
                 let v = cc::gradient_at(img, i, strides[a], xyz[a], dims[a]);
@@ -1052,7 +1052,7 @@ fn oriented_gradient(img: &[f32], lv: &scale::Level, dir: &Affine, ndim: usize) 
                 // SAFETY: i lies in this task's range (checked above), c < ndim planes
                 unsafe { planes.set(c, i, *v) };
             }
-            cc::next_coords(&mut xyz, dims);
+            crate::compose::step(&mut xyz, dims);
         }
     });
     out.chunks_exact(n).map(|c| c.to_vec()).collect()
