@@ -1,6 +1,7 @@
 //! Times SyN and its pieces on a synthetic N^3 pair (hand-run profiling aid):
 //! `cargo run --release -p voxelkit-fields --example time_syn -- 80 1 CC`  (size, threads,
-//! metric CC | SSD | EM)
+//! metric CC | SSD | EM; a fourth argument `--syn-only` times the registration alone, e.g. under
+//! `valgrind --tool=callgrind`)
 use std::time::Instant;
 use voxelkit_core::Control;
 use voxelkit_fields::syn::{cc, gauss, register_syn, Image, Metric, SynOptions};
@@ -23,11 +24,15 @@ fn main() {
     };
     let (s, m) = (img(0.0), img(1.5));
     let g = Grid::new(&[n, n, n], &Affine::IDENTITY.to_vec(), "g").unwrap();
+    let pieces = args.get(4).is_none_or(|a| a != "--syn-only");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
     pool.install(|| {
+        if !pieces {
+            return;
+        }
         let dims = [n, n, n];
         let t = Instant::now();
         let f = cc::factors_3d(&s, &m, dims, 4);
@@ -43,7 +48,7 @@ fn main() {
         gauss::gaussian_filter(&mut p, dims, 3, &[2.0; 3]);
         println!("gaussian (1 c.) {:8.3} s", t.elapsed().as_secs_f64());
     });
-    {
+    if pieces {
         // one Gauss-Seidel sweep of the SSD/EM system on an n^3 grid
         use voxelkit_fields::syn::ssd;
         let nv = n * n * n;

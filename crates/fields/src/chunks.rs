@@ -56,6 +56,17 @@ impl<T: Copy, const D: usize> Planes<T, D> {
         Planes { ptr, len }
     }
 
+    /// `buf` holds `used` (1 to `D`) planes of `len` values; planes `used..D` alias the last
+    /// one and must not be written.
+    pub(crate) fn new_padded(buf: &mut [T], len: usize, used: usize) -> Self {
+        assert!((1..=D).contains(&used), "plane count");
+        assert_eq!(buf.len(), used * len, "plane buffer size");
+        let base = buf.as_mut_ptr();
+        // SAFETY: min(c, used - 1) * len <= buf.len()
+        let ptr = std::array::from_fn(|c| unsafe { base.add(c.min(used - 1) * len) });
+        Planes { ptr, len }
+    }
+
     /// Checks that a chunk's range lies in the planes (once per chunk, not per voxel).
     #[inline]
     pub(crate) fn check(&self, r: &Range<usize>) {

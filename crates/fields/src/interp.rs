@@ -157,6 +157,37 @@ pub fn vector2_full<T: Real>(p: &[&[T]; 2], d: &Dims, x: f64, y: f64) -> Option<
     Some(out)
 }
 
+/// The corner indices (DIPY's order) and weights of a 3D point whose 8 corners all lie on the
+/// grid; `None` otherwise. The weights are [`cell3`]'s.
+#[inline(always)]
+fn interior3(d: &Dims, pos: [f64; 3]) -> Option<([usize; 8], [f64; 8])> {
+    let ([kx, ky, kz], w) = cell3(d, pos[0], pos[1], pos[2])?;
+    if kx < 0
+        || ky < 0
+        || kz < 0
+        || kx + 1 >= d.n[0] as isize
+        || ky + 1 >= d.n[1] as isize
+        || kz + 1 >= d.n[2] as isize
+    {
+        return None;
+    }
+    let b = kx as usize + d.sy * ky as usize + d.sz * kz as usize;
+    let (sy, sz) = (d.sy, d.sz);
+    Some((
+        [
+            b,
+            b + sz,
+            b + sy + sz,
+            b + sy,
+            b + 1,
+            b + 1 + sz,
+            b + 1 + sy + sz,
+            b + 1 + sy,
+        ],
+        w,
+    ))
+}
+
 /// Corner offsets, weights and presence for partial (border) interpolation in 3D.
 #[inline(always)]
 fn corners3(d: &Dims, x: f64, y: f64, z: f64) -> Option<([usize; 8], [f64; 8], [bool; 8])> {
@@ -235,6 +266,24 @@ fn corners<const D: usize>(d: &Dims, pos: [f64; 3]) -> Option<([usize; 8], [f64;
 #[inline(always)]
 pub fn vector_partial<T: Real, const D: usize>(p: &[&[T]; D], d: &Dims, pos: [f64; 3]) -> [T; D] {
     let mut out = [T::default(); D];
+    if D == 3 {
+        if let Some((o, w)) = interior3(d, pos) {
+            // all 8 corners on the grid: the sum below with every corner present
+            for c in 0..D {
+                let pl = p[c];
+                // o[6] is the largest corner index
+                assert!(o[6] < pl.len(), "field plane shorter than its grid");
+                // SAFETY: every corner index is at most o[6] (checked above)
+                let g = |k: usize| unsafe { *pl.get_unchecked(o[k]) };
+                let mut a = T::default();
+                for k in 0..8 {
+                    a = acc(a, w[k], g(k));
+                }
+                out[c] = a;
+            }
+            return out;
+        }
+    }
     if let Some((o, w, ok)) = corners::<D>(d, pos) {
         for c in 0..D {
             let mut a = T::default();
@@ -274,6 +323,18 @@ pub fn scalar<S: Copy, const D: usize>(
 #[inline(always)]
 pub fn scalar_f32<const D: usize>(img: &[f32], d: &Dims, pos: [f64; 3]) -> f32 {
     let mut a = 0.0f32;
+    if D == 3 {
+        if let Some((o, w)) = interior3(d, pos) {
+            // o[6] is the largest corner index
+            assert!(o[6] < img.len(), "image shorter than its grid");
+            for k in 0..8 {
+                // SAFETY: every corner index is at most o[6] (checked above)
+                let v = unsafe { *img.get_unchecked(o[k]) };
+                a = (a as f64 + w[k] * v as f64) as f32;
+            }
+            return a;
+        }
+    }
     if let Some((o, w, ok)) = corners::<D>(d, pos) {
         for k in 0..8 {
             if ok[k] {

@@ -52,8 +52,8 @@ pub(crate) fn compose4<T: Real>(
         }
     }
     assert!(
-        dims.n.iter().all(|&n| n >= 2),
-        "lane path needs 2 voxels per axis"
+        lanes_ok(dims),
+        "lane path needs 2 to 2^31 - 1 voxels per axis"
     );
     let Corners { inside, base, w } = corners(&pos, dims);
     let mut out = [[0.0f64; L]; 3];
@@ -134,8 +134,16 @@ pub(crate) fn corners(pos: &V3, dims: &Dims) -> Corners {
     }
     let (sy, sz) = (dims.sy, dims.sz);
     let mut base = [0usize; L];
+    // the floors are whole numbers in [0, n - 1) (0 for lanes not inside) and the lane paths
+    // run on grids of fewer than 2^31 voxels per axis ([`lanes_ok`]), so a plain truncating conversion to i32 gives them exactly,
+    // without the saturation code of `as usize`
+    let ix = |v: f64| -> usize {
+        debug_assert!((0.0..i32::MAX as f64).contains(&v));
+        // SAFETY: v is finite and in i32's range (see above)
+        unsafe { v.to_int_unchecked::<i32>() as usize }
+    };
     for l in 0..L {
-        base[l] = fl[0][l] as usize + sy * fl[1][l] as usize + sz * fl[2][l] as usize;
+        base[l] = ix(fl[0][l]) + sy * ix(fl[1][l]) + sz * ix(fl[2][l]);
     }
     Corners { inside, base, w }
 }
@@ -168,7 +176,7 @@ pub(crate) unsafe fn gather<E: Copy>(
 
 /// Whether the lane path may run on a grid (it reads the corners of voxel (0, 0, 0)).
 pub(crate) fn lanes_ok(dims: &Dims) -> bool {
-    dims.n.iter().all(|&n| n >= 2)
+    dims.n.iter().all(|&n| (2..=i32::MAX as usize).contains(&n))
 }
 
 /// `$fast` (a kernel's AVX2 build, an `unsafe fn`) when `$avx2`, else `$base` (the same kernel

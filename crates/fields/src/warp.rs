@@ -264,6 +264,153 @@ fn warp_linear3<S: Sample, T: Real>(
     Ok(out)
 }
 
+/// Everything a float32 linear 3D warp chunk needs.
+struct LinF32<'a, T> {
+    m: &'a WarpMaps,
+    fp: [&'a [T]; 3],
+    fdims: Dims,
+    mdims: Dims,
+    img: &'a [f32],
+    o: Planes<f32, 1>,
+    lanes: bool,
+}
+
+/// Float32 linear 3D warp of a chunk (DIPY's `warp_3d` on a float32 volume), four output
+/// voxels at a time: the field interpolated at interior points and the image sampled at
+/// interior points with the scalar paths' arithmetic in the same order (the field's sum
+/// rounded to its type after every corner from 0, the image's to float32 after every corner
+/// from 0); the other lanes and the chunk's tail go through the scalar paths.
+#[inline(always)]
+fn lin_f32_chunk<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
+    x.o.check(&r);
+    let odims = x.m.out.dims;
+    let mut c = coords(r.start, odims);
+    let mut v = r.start;
+    if x.lanes {
+        while v + L <= r.end {
+            let xyz = lane_coords(&mut c, odims);
+            let mut dv = [[0.0f64; L]; 3];
+            match &x.m.a {
+                None => {
+                    for k in 0..3 {
+                        for l in 0..L {
+                            dv[k][l] = x.fp[k][v + l].to_f64();
+                        }
+                    }
+                }
+                Some(a) => {
+                    let mut at = [[0.0f64; L]; 3];
+                    for (k, ak) in at.iter_mut().enumerate() {
+                        for l in 0..L {
+                            ak[l] = a.apply3(k, [xyz[0][l], xyz[1][l], xyz[2][l]], 1.0);
+                        }
+                    }
+                    let Corners { inside, base, w } = corners(&at, &x.fdims);
+                    for k in 0..3 {
+                        // SAFETY: each plane holds the field grid `fdims`, which has 2+ voxels
+                        // per axis (checked when `lanes` was set)
+                        let g = unsafe { gather(x.fp[k], &x.fdims, &base, T::to_f64) };
+                        let mut acc = [0.0f64; L];
+                        for j in 0..8 {
+                            for l in 0..L {
+                                acc[l] = T::from_f64(acc[l] + w[j][l] * g[j][l]).to_f64();
+                            }
+                        }
+                        dv[k] = acc;
+                    }
+                    for l in 0..L {
+                        if !inside[l] {
+                            let p = [at[0][l], at[1][l], at[2][l]];
+                            let d = vector_partial::<T, 3>(&x.fp, &x.fdims, p);
+                            for k in 0..3 {
+                                dv[k][l] = d[k].to_f64();
+                            }
+                        }
+                    }
+                }
+            }
+            let mut pos = [[0.0f64; L]; 3];
+            for (k, pk) in pos.iter_mut().enumerate() {
+                for l in 0..L {
+                    let d = [dv[0][l], dv[1][l], dv[2][l]];
+                    let at = [xyz[0][l], xyz[1][l], xyz[2][l]];
+                    pk[l] = x.m.c.apply3(k, d, 0.0) + x.m.b.apply3(k, at, 1.0);
+                }
+            }
+            let Corners { inside, base, w } = corners(&pos, &x.mdims);
+            // SAFETY: `img` holds the moving grid `mdims`, which has 2+ voxels per axis
+            // (checked when `lanes` was set)
+            let g = unsafe { gather(x.img, &x.mdims, &base, |v: f32| v as f64) };
+            let mut acc = [0.0f64; L];
+            for j in 0..8 {
+                for l in 0..L {
+                    acc[l] = (acc[l] + w[j][l] * g[j][l]) as f32 as f64;
+                }
+            }
+            for l in 0..L {
+                let val = if inside[l] {
+                    acc[l] as f32
+                } else {
+                    let p = [pos[0][l], pos[1][l], pos[2][l]];
+                    scalar_f32::<3>(x.img, &x.mdims, p)
+                };
+                // SAFETY: v + l lies in this chunk's range (checked above)
+                unsafe { x.o.set(0, v + l, val) };
+            }
+            v += L;
+        }
+    }
+    while v < r.end {
+        let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
+        let pos = target::<T, 3>(x.m, &x.fp, &x.fdims, v, xyz);
+        // SAFETY: v lies in this chunk's range (checked above)
+        unsafe { x.o.set(0, v, scalar_f32::<3>(x.img, &x.mdims, pos)) };
+        step(&mut c, odims);
+        v += 1;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn lin_f32_chunk_avx2<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
+    lin_f32_chunk(x, r)
+}
+
+fn run_lin_f32_chunk<T: Real>(avx2: bool, x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
+    avx2_or_baseline!(avx2, lin_f32_chunk_avx2(x, r), lin_f32_chunk(x, r))
+}
+
+fn warp_linear3_f32<T: Real>(
+    moving: &[f32],
+    mgrid: &Grid,
+    field: &Field<'_, T>,
+    m: &WarpMaps,
+    threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<f32>> {
+    let n = m.out.nvox();
+    let mut out = chunks::zeroed::<f32>(n);
+    let mdims = Dims::new(mgrid.dims);
+    let fdims = Dims::new(field.grid.dims);
+    let x = LinF32 {
+        m,
+        fp: planes_of(field),
+        lanes: lanes_ok(&mdims) && (m.a.is_none() || lanes_ok(&fdims)),
+        fdims,
+        mdims,
+        img: moving,
+        o: Planes::<f32, 1>::new(&mut out, n),
+    };
+    let avx2 = has_avx2();
+    let pool = chunks::pool(threads)?;
+    ctl.set_total(n as u64);
+    chunks::run(&pool, n, ctl, |r| {
+        run_lin_f32_chunk(avx2, &x, r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Trilinear (bilinear in 2D) warp of `moving` through `field` along the maps `m`, float64.
 fn linear_along<S: Sample, T: Real>(
     moving: &[S],
@@ -358,9 +505,7 @@ pub fn warp_linear_affines_f32<T: Real>(
 ) -> Result<Vec<f32>> {
     check_maps(moving.len(), mgrid, &field, m)?;
     if field.grid.ndim == 3 {
-        run_warp::<f32, f32, T, 3>(moving, mgrid, &field, m, threads, ctl, |img, d, pos| {
-            scalar_f32::<3>(img, d, pos)
-        })
+        warp_linear3_f32(moving, mgrid, &field, m, threads, ctl)
     } else {
         run_warp::<f32, f32, T, 2>(moving, mgrid, &field, m, threads, ctl, |img, d, pos| {
             scalar_f32::<2>(img, d, pos)

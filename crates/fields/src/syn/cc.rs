@@ -6,10 +6,11 @@
 //! window sums, the 2D line sums) visit voxels in DIPY's C order, so every sum is formed with
 //! the same operations in the same order. The 3D running sums reproduce DIPY's two-slab
 //! circular buffer exactly (including its reuse of rows and columns past the grid, whose
-//! contributions cancel only up to rounding), one factor at a time: the five factors are
-//! independent scans and run in parallel. Steps are per voxel; the energy is summed in C order
+//! contributions cancel only up to rounding); the five factors' sums are independent, so two
+//! scans (three and two factors) run side by side. Steps are per voxel; the energy is summed in C order
 //! afterwards. Results do not depend on the thread count.
 
+use crate::compose::{coords, step as step_coords};
 use rayon::prelude::*;
 
 const SI: usize = 0;
@@ -44,13 +45,51 @@ fn channel(k: usize, s: f64, m: f64) -> f64 {
 /// loop, the five sums side by side as DIPY's `temp[..., it]`), each running value kept in a
 /// register: the same operations in the same order (grids of 2+ voxels per axis, so no term
 /// aliases the value being formed). Calls `emit(ss, rr, cc, sums)` once per voxel, in DIPY's
-/// order.
+/// order. (With more than one thread the kernels run the channels in two groups of
+/// [`scan3_group`] instead: the same sums.)
 fn scan3_all(
     st: &[f32],
     mv: &[f32],
     dims: [usize; 3],
     radius: usize,
-    mut emit: impl FnMut(usize, usize, usize, &[f64; 5]),
+    emit: impl FnMut(usize, usize, usize, &[f64; 5]),
+) {
+    let vals = c_order_values(st, mv, dims, |s, m| [s, s * s, m, m * m, s * m]);
+    scan3_group(&vals, dims, radius, emit)
+}
+
+/// Per voxel of the `dims` grid, in DIPY's C order (last axis fastest), the channel values
+/// `f(static, moving)` (float64 of the float32 images).
+fn c_order_values<const N: usize>(
+    st: &[f32],
+    mv: &[f32],
+    dims: [usize; 3],
+    f: impl Fn(f64, f64) -> [f64; N] + Sync,
+) -> Vec<[f64; N]> {
+    let (nr, nc) = (dims[1], dims[2]);
+    let mut vals = vec![[0.0f64; N]; st.len()];
+    vals.par_chunks_mut(nr * nc)
+        .enumerate()
+        .for_each(|(s, slab)| {
+            let mut j = 0;
+            for r in 0..nr {
+                for c in 0..nc {
+                    let i = idx(dims, s, r, c);
+                    slab[j] = f(st[i] as f64, mv[i] as f64);
+                    j += 1;
+                }
+            }
+        });
+    vals
+}
+
+/// The running window sums of `N` channels (`vals` in C order), DIPY's loop: see
+/// [`scan3_all`]. Every channel's sum takes the same operations whatever channels run beside it.
+fn scan3_group<const N: usize>(
+    vals: &[[f64; N]],
+    dims: [usize; 3],
+    radius: usize,
+    mut emit: impl FnMut(usize, usize, usize, &[f64; N]),
 ) {
     let (ns, nr, nc) = (dims[0], dims[1], dims[2]);
     let rad = radius;
@@ -62,30 +101,17 @@ fn scan3_all(
             x as usize
         }
     };
-    let mut temp = vec![[0.0f64; 5]; 2 * nr * nc];
-    // the five values per voxel in DIPY's C order (last axis fastest), read once
-    let mut vals = vec![[0.0f64; 5]; st.len()];
-    let mut j = 0;
-    for s in 0..ns {
-        for r in 0..nr {
-            for c in 0..nc {
-                let i = idx(dims, s, r, c);
-                let (sv, m) = (st[i] as f64, mv[i] as f64);
-                vals[j] = [sv, sv * sv, m, m * m, sv * m];
-                j += 1;
-            }
-        }
-    }
+    let mut temp = vec![[0.0f64; N]; 2 * nr * nc];
     let at = |s: usize, r: usize, c: usize| (s * nr + r) * nc + c;
     #[inline(always)]
-    fn add(t: &mut [f64; 5], v: &[f64; 5]) {
-        for k in 0..5 {
+    fn add<const N: usize>(t: &mut [f64; N], v: &[f64; N]) {
+        for k in 0..N {
             t[k] += v[k];
         }
     }
     #[inline(always)]
-    fn sub(t: &mut [f64; 5], v: &[f64; 5]) {
-        for k in 0..5 {
+    fn sub<const N: usize>(t: &mut [f64; N], v: &[f64; N]) {
+        for k in 0..N {
             t[k] -= v[k];
         }
     }
@@ -108,7 +134,7 @@ fn scan3_all(
                 let mut t = if sr_in && c < nc {
                     vals[at(s, r, c)]
                 } else {
-                    [0.0; 5]
+                    [0.0; N]
                 };
                 if s > 0 {
                     add(&mut t, &temp[ps_row + cc]);
@@ -296,7 +322,8 @@ fn finish(sums: [f64; 5], cnt: f64, sv: f32, mv: f32) -> [f32; 5] {
 /// `2 radius + 1` long, as DIPY's CC metric requires).
 pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Factors {
     let n = st.len();
-    let mut f: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; n]);
+    let f: [Vec<f32>; 5];
+    let mut flat = vec![0.0f32; 5 * n];
     let side = |p: usize, n: usize| {
         let first = p.saturating_sub(radius);
         let last = (p + radius).min(n - 1);
@@ -310,9 +337,62 @@ pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
             f[k][i] = v[k];
         }
     };
-    if dims.iter().all(|&d| d >= 2) {
-        scan3_all(st, mv, dims, radius, |x, y, z, s| emit(x, y, z, s, &mut f));
+    if dims.iter().all(|&d| d >= 2) && rayon::current_num_threads() == 1 {
+        // one thread: the five sums in one scan, the factors as they come
+        let mut g: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; n]);
+        scan3_all(st, mv, dims, radius, |x, y, z, s| emit(x, y, z, s, &mut g));
+        f = g;
+    } else if dims.iter().all(|&d| d >= 2) {
+        // two independent scans side by side (a fixed split of the channels: the same sums at
+        // any thread count), then the factors per voxel
+        fn sums_of<const N: usize>(
+            vals: Vec<[f64; N]>,
+            dims: [usize; 3],
+            radius: usize,
+        ) -> Vec<[f64; N]> {
+            let mut sums = vec![[0.0f64; N]; vals.len()];
+            scan3_group(&vals, dims, radius, |x, y, z, s| {
+                sums[idx(dims, x, y, z)] = *s
+            });
+            sums
+        }
+        let (a, b) = rayon::join(
+            || {
+                sums_of(
+                    c_order_values(st, mv, dims, |s, m| [s, s * s, m]),
+                    dims,
+                    radius,
+                )
+            },
+            || {
+                sums_of(
+                    c_order_values(st, mv, dims, |s, m| [m * m, s * m]),
+                    dims,
+                    radius,
+                )
+            },
+        );
+        let planes = crate::chunks::Planes::<f32, 5>::new(&mut flat, n);
+        (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
+            let r = t * TASK..((t + 1) * TASK).min(n);
+            planes.check(&r);
+            let mut xyz = coords(r.start, dims);
+            for i in r {
+                let [x, y, z] = xyz;
+                step_coords(&mut xyz, dims);
+                let cnt = (side(x, dims[0]) * side(y, dims[1]) * side(z, dims[2])) as f64;
+                let (p, q) = (a[i], b[i]);
+                let v = finish([p[0], p[1], p[2], q[0], q[1]], cnt, st[i], mv[i]);
+                for (k, vk) in v.iter().enumerate() {
+                    // SAFETY: i lies in this task's range (checked above)
+                    unsafe { planes.set(k, i, *vk) };
+                }
+            }
+        });
+        let mut it = flat.chunks_exact(n.max(1)).map(|c| c.to_vec());
+        f = std::array::from_fn(|_| it.next().unwrap_or_default());
     } else {
+        let mut g: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; n]);
         let sums: Vec<Vec<f64>> = (0..5).map(|k| scan3_ref(k, st, mv, dims, radius)).collect();
         for i in 0..n {
             let (x, y, z) = (
@@ -321,8 +401,9 @@ pub fn factors_3d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
                 i / (dims[0] * dims[1]),
             );
             let s = [sums[0][i], sums[1][i], sums[2][i], sums[3][i], sums[4][i]];
-            emit(x, y, z, &s, &mut f);
+            emit(x, y, z, &s, &mut g);
         }
+        f = g;
     }
     Factors { f }
 }
@@ -400,6 +481,9 @@ pub fn factors_2d(st: &[f32], mv: &[f32], dims: [usize; 3], radius: usize) -> Fa
     Factors { f }
 }
 
+/// Voxels per parallel task of the per-voxel passes (fixed: the same tasks at any thread count).
+const TASK: usize = 4096;
+
 /// DIPY's `compute_cc_forward_step_*` (`forward = true`, with the static image's gradient) or
 /// `compute_cc_backward_step_*` (with the moving image's): the step (float32, `ndim` planes)
 /// and the energy.
@@ -413,19 +497,20 @@ pub fn step(
 ) -> (Vec<f32>, f64) {
     let n = dims[0] * dims[1] * dims[2];
     let mut out = vec![0.0f32; ndim * n];
+    // per voxel: the energy term (0 where DIPY adds none: subtracting +0 leaves the sum's bits)
+    let mut terms = vec![0.0f64; n];
     let inner = |p: usize, m: usize| p >= radius && p + radius < m;
-    // per voxel: the step and the energy term (None: skipped)
-    let per: Vec<Option<([f32; 3], Option<f64>)>> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
-            let (x, y, z) = (
-                i % dims[0],
-                (i / dims[0]) % dims[1],
-                i / (dims[0] * dims[1]),
-            );
+    let planes = crate::chunks::Planes::<f32, 3>::new_padded(&mut out, n, ndim);
+    terms.par_chunks_mut(TASK).enumerate().for_each(|(t, tc)| {
+        let start = t * TASK;
+        planes.check(&(start..start + tc.len()));
+        let mut xyz = coords(start, dims);
+        for (j, term) in tc.iter_mut().enumerate() {
+            let i = start + j;
+            let [x, y, z] = xyz;
+            step_coords(&mut xyz, dims);
             if !(inner(x, dims[0]) && inner(y, dims[1]) && (ndim == 2 || inner(z, dims[2]))) {
-                return None;
+                continue;
             }
             let ii = fac.f[0][i] as f64;
             let ji = fac.f[1][i] as f64;
@@ -433,45 +518,51 @@ pub fn step(
             let sff = fac.f[3][i] as f64;
             let smm = fac.f[4][i] as f64;
             if sff == 0.0 || smm == 0.0 {
-                return None;
+                continue;
             }
             let mut lc = 0.0;
             if sff * smm > 1e-5 {
                 lc = sfm * sfm / (sff * smm);
             }
-            let e = (lc < 1.0).then_some(lc);
+            if lc < 1.0 {
+                *term = lc;
+            }
             let temp = if forward {
                 2.0 * sfm / (sff * smm) * (ji - sfm / sff * ii)
             } else {
                 2.0 * sfm / (sff * smm) * (ii - sfm / smm * ji)
             };
-            let mut o = [0.0f32; 3];
-            for (c, oc) in o.iter_mut().enumerate().take(ndim) {
-                *oc = (0.0 - temp * grad[c][i] as f64) as f32;
-            }
-            Some((o, e))
-        })
-        .collect();
-    for (i, p) in per.iter().enumerate() {
-        if let Some((o, _)) = p {
-            for c in 0..ndim {
-                out[c * n + i] = o[c];
+            for (c, g) in grad.iter().enumerate().take(ndim) {
+                // SAFETY: i lies in this task's range (checked above), c < ndim planes
+                unsafe { planes.set(c, i, (0.0 - temp * g[i] as f64) as f32) };
             }
         }
-    }
+    });
     // energy in DIPY's C order (last axis fastest)
     let mut energy = 0.0f64;
     let (nx, ny, nz) = (dims[0], dims[1], dims[2]);
     for x in 0..nx {
         for y in 0..ny {
             for z in 0..nz {
-                if let Some((_, Some(e))) = per[idx(dims, x, y, z)] {
-                    energy -= e;
-                }
+                energy -= terms[idx(dims, x, y, z)];
             }
         }
     }
     (out, energy)
+}
+
+/// `numpy.gradient`'s value at voxel `i` along an axis of `stride` and length `m`, `p` the
+/// voxel's coordinate on that axis (float32 arithmetic: central differences halved inside,
+/// one-sided differences at the ends).
+#[inline(always)]
+pub(crate) fn gradient_at(img: &[f32], i: usize, stride: usize, p: usize, m: usize) -> f32 {
+    if p == 0 {
+        img[i + stride] - img[i]
+    } else if p == m - 1 {
+        img[i] - img[i - stride]
+    } else {
+        (img[i + stride] - img[i - stride]) / 2.0
+    }
 }
 
 /// `numpy.gradient` of a float32 array along each of its `ndim` axes (float32 arithmetic:
@@ -481,20 +572,16 @@ pub fn gradient(img: &[f32], dims: [usize; 3], ndim: usize) -> Vec<Vec<f32>> {
         .map(|axis| {
             let stride = [1, dims[0], dims[0] * dims[1]][axis];
             let m = dims[axis];
-            (0..img.len())
-                .into_par_iter()
-                .with_min_len(4096)
-                .map(|i| {
-                    let p = (i / stride) % m;
-                    if p == 0 {
-                        img[i + stride] - img[i]
-                    } else if p == m - 1 {
-                        img[i] - img[i - stride]
-                    } else {
-                        (img[i + stride] - img[i - stride]) / 2.0
-                    }
-                })
-                .collect()
+            let mut g = vec![0.0f32; img.len()];
+            g.par_chunks_mut(TASK).enumerate().for_each(|(t, gc)| {
+                let start = t * TASK;
+                let mut xyz = coords(start, dims);
+                for (j, o) in gc.iter_mut().enumerate() {
+                    *o = gradient_at(img, start + j, stride, xyz[axis], m);
+                    step_coords(&mut xyz, dims);
+                }
+            });
+            g
         })
         .collect()
 }

@@ -13,6 +13,7 @@
 //! Lines are independent, so the passes run in parallel and give the same bits at any thread
 //! count.
 
+use crate::lanes::{avx2_or_baseline, has_avx2};
 use rayon::prelude::*;
 
 /// SciPy's `truncate` default.
@@ -79,88 +80,200 @@ fn reflect(i: i64, n: i64) -> usize {
     (if m < n { m } else { 2 * n - 1 - m }) as usize
 }
 
+/// Rows of [`correlate_axis`] handled per task along the slower axes.
+const ROW: usize = 512;
+
+/// One line along axis 0: `ext` holds the line extended by `r = weights.len() / 2` reflected
+/// values on each side, `acc` is scratch of the line's length. Every output is
+/// `x₀ w₀ + Σ_{j = r..1} (x₋ⱼ + xⱼ) wⱼ` in that order; the outputs of the line are computed
+/// side by side (term by term across the line), which vectorises without changing any value.
+#[inline(always)]
+fn line_x(ext: &[f64], acc: &mut [f64], weights: &[f64], o: &mut [f32]) {
+    let r = weights.len() / 2;
+    let n = o.len();
+    let acc = &mut acc[..n];
+    let wr = weights[r];
+    for (a, e) in acc.iter_mut().zip(&ext[r..r + n]) {
+        *a = *e * wr;
+    }
+    for j in (1..=r).rev() {
+        let w = weights[r - j];
+        let lo = &ext[r - j..r - j + n];
+        let hi = &ext[r + j..r + j + n];
+        for ((a, l), h) in acc.iter_mut().zip(lo).zip(hi) {
+            *a += (*l + *h) * w;
+        }
+    }
+    for (ov, a) in o.iter_mut().zip(acc.iter()) {
+        *ov = *a as f32;
+    }
+}
+
+/// One row segment along a slower axis: output row `k` of block `(o, x0..x0 + len)` from the
+/// input rows `k ± j` (reflected), the same sum as [`line_x`] per value.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn row_seg(
+    src: &[f32],
+    acc: &mut [f64],
+    weights: &[f64],
+    n: usize,
+    inner: usize,
+    o: usize,
+    k: usize,
+    x0: usize,
+    out: &mut [f32],
+) {
+    let r = weights.len() / 2;
+    let len = out.len();
+    let row = |kk: usize| {
+        let s = (o * n + kk) * inner + x0;
+        &src[s..s + len]
+    };
+    let acc = &mut acc[..len];
+    let wr = weights[r];
+    for (a, v) in acc.iter_mut().zip(row(k)) {
+        *a = *v as f64 * wr;
+    }
+    for j in (1..=r).rev() {
+        let lo = row(reflect(k as i64 - j as i64, n as i64));
+        let hi = row(reflect((k + j) as i64, n as i64));
+        let w = weights[r - j];
+        for ((a, l), h) in acc.iter_mut().zip(lo).zip(hi) {
+            *a += (*l as f64 + *h as f64) * w;
+        }
+    }
+    for (ov, a) in out.iter_mut().zip(acc.iter()) {
+        *ov = *a as f32;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn line_x_avx2(ext: &[f64], acc: &mut [f64], weights: &[f64], o: &mut [f32]) {
+    line_x(ext, acc, weights, o)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_seg_avx2(
+    src: &[f32],
+    acc: &mut [f64],
+    weights: &[f64],
+    n: usize,
+    inner: usize,
+    o: usize,
+    k: usize,
+    x0: usize,
+    out: &mut [f32],
+) {
+    row_seg(src, acc, weights, n, inner, o, k, x0, out)
+}
+
+fn run_line_x(avx2: bool, ext: &[f64], acc: &mut [f64], weights: &[f64], o: &mut [f32]) {
+    avx2_or_baseline!(
+        avx2,
+        line_x_avx2(ext, acc, weights, o),
+        line_x(ext, acc, weights, o)
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_row_seg(
+    avx2: bool,
+    src: &[f32],
+    acc: &mut [f64],
+    weights: &[f64],
+    n: usize,
+    inner: usize,
+    o: usize,
+    k: usize,
+    x0: usize,
+    out: &mut [f32],
+) {
+    avx2_or_baseline!(
+        avx2,
+        row_seg_avx2(src, acc, weights, n, inner, o, k, x0, out),
+        row_seg(src, acc, weights, n, inner, o, k, x0, out)
+    )
+}
+
 /// One pass of the symmetric `weights` along `axis` of the `dims` array `data` (first axis
 /// fastest), in place, float32 storage. Along axis 0 each line is extended into a buffer; along
 /// the other axes whole rows of the faster axes are combined at once (the same operations in
 /// the same order for every value, so the same bits, vectorised across the row).
 pub fn correlate_axis(data: &mut [f32], dims: [usize; 3], axis: usize, weights: &[f64]) {
     let n = dims[axis];
-    let r = weights.len() / 2;
-    if n == 0 || data.is_empty() || r == 0 && weights[0] == 1.0 {
+    if n == 0 || data.is_empty() || weights.len() / 2 == 0 && weights[0] == 1.0 {
         return;
     }
-    let inner: usize = dims[..axis].iter().product();
-    let outer = data.len() / (inner * n);
     let mut out = vec![0.0f32; data.len()];
-    let src: &[f32] = data;
+    correlate_axis_into(data, &mut out, dims, axis, weights);
+    data.copy_from_slice(&out);
+}
+
+/// [`correlate_axis`] from `src` into `out` (same length; `weights` not the identity).
+fn correlate_axis_into(
+    src: &[f32],
+    out: &mut [f32],
+    dims: [usize; 3],
+    axis: usize,
+    weights: &[f64],
+) {
+    let n = dims[axis];
+    let r = weights.len() / 2;
+    let inner: usize = dims[..axis].iter().product();
+    let avx2 = has_avx2();
     if inner == 1 {
         // contiguous lines
         out.par_chunks_mut(n)
             .with_min_len(16)
             .enumerate()
-            .for_each_init(Vec::new, |ext: &mut Vec<f64>, (l, o)| {
-                let line = &src[l * n..(l + 1) * n];
-                ext.clear();
-                ext.extend(
-                    (-(r as i64)..(n + r) as i64).map(|i| line[reflect(i, n as i64)] as f64),
-                );
-                for (k, ov) in o.iter_mut().enumerate() {
-                    let c = k + r;
-                    let mut acc = ext[c] * weights[r];
-                    for j in (1..=r).rev() {
-                        acc += (ext[c - j] + ext[c + j]) * weights[r - j];
-                    }
-                    *ov = acc as f32;
-                }
-            });
+            .for_each_init(
+                || (Vec::new(), vec![0.0f64; n]),
+                |(ext, acc): &mut (Vec<f64>, Vec<f64>), (l, o)| {
+                    let line = &src[l * n..(l + 1) * n];
+                    ext.clear();
+                    ext.extend(
+                        (-(r as i64)..(n + r) as i64).map(|i| line[reflect(i, n as i64)] as f64),
+                    );
+                    run_line_x(avx2, ext, acc, weights, o);
+                },
+            );
     } else {
-        // rows of `inner` values: output row (o, k) from input rows (o, k ± j)
-        const ROW: usize = 512;
+        // rows of `inner` values: output row (o, k) from input rows (o, k ± j), in segments of
+        // at most ROW values
         let blocks = inner.div_ceil(ROW);
-        let optr = crate::chunks::Planes::<f32, 1>::new(&mut out, data.len());
-        (0..outer * n * blocks)
-            .into_par_iter()
-            .with_min_len(8)
+        out.par_chunks_mut(inner)
+            .with_min_len(8 / blocks.min(8))
+            .enumerate()
             .for_each_init(
                 || vec![0.0f64; ROW],
-                |acc, t| {
-                    let (ob, b) = (t / blocks, t % blocks);
+                |acc, (ob, orow)| {
                     let (o, k) = (ob / n, ob % n);
-                    let x0 = b * ROW;
-                    let x1 = (x0 + ROW).min(inner);
-                    let len = x1 - x0;
-                    let row = |kk: usize| {
-                        let s = (o * n + kk) * inner + x0;
-                        &src[s..s + len]
-                    };
-                    let acc = &mut acc[..len];
-                    for (a, v) in acc.iter_mut().zip(row(k)) {
-                        *a = *v as f64 * weights[r];
-                    }
-                    for j in (1..=r).rev() {
-                        let lo = row(reflect(k as i64 - j as i64, n as i64));
-                        let hi = row(reflect((k + j) as i64, n as i64));
-                        let w = weights[r - j];
-                        for ((a, l), h) in acc.iter_mut().zip(lo).zip(hi) {
-                            *a += (*l as f64 + *h as f64) * w;
-                        }
-                    }
-                    let base = (o * n + k) * inner + x0;
-                    for (i, a) in acc.iter().enumerate() {
-                        // SAFETY: each task writes its own row segment (disjoint indices)
-                        unsafe { optr.set(0, base + i, *a as f32) };
+                    for (b, seg) in orow.chunks_mut(ROW).enumerate() {
+                        run_row_seg(avx2, src, acc, weights, n, inner, o, k, b * ROW, seg);
                     }
                 },
             );
     }
-    data.copy_from_slice(&out);
 }
 
 /// `scipy.ndimage.gaussian_filter(data, sigmas)` for a float32 array with `ndim` axes.
 pub fn gaussian_filter(data: &mut [f32], dims: [usize; 3], ndim: usize, sigmas: &[f64]) {
+    let mut tmp: Vec<f32> = Vec::new();
     for (axis, &s) in sigmas.iter().enumerate().take(ndim) {
-        if s > 1e-15 {
-            correlate_axis(data, dims, axis, &kernel(s));
+        if s > 1e-15 && dims[axis] > 0 && !data.is_empty() {
+            let w = kernel(s);
+            if w.len() / 2 == 0 && w[0] == 1.0 {
+                continue;
+            }
+            if tmp.is_empty() {
+                tmp = vec![0.0f32; data.len()];
+            }
+            correlate_axis_into(data, &mut tmp, dims, axis, &w);
+            data.copy_from_slice(&tmp);
         }
     }
 }

@@ -361,11 +361,16 @@ fn resample(
     let n = to[0] * to[1] * to[2];
     let fd = Dims::new(from);
     let planes: Vec<&[f32]> = (0..ndim).map(|c| &field[c * nin..(c + 1) * nin]).collect();
-    let vals: Vec<[f32; 3]> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
-            let (x, y, z) = (i % to[0], (i / to[0]) % to[1], i / (to[0] * to[1]));
+    let mut out = vec![0.0f32; ndim * n];
+    let op = crate::chunks::Planes::<f32, 3>::new_padded(&mut out, n, ndim);
+    const TASK: usize = 4096;
+    (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
+        let r = t * TASK..((t + 1) * TASK).min(n);
+        op.check(&r);
+        let mut xyz = crate::compose::coords(r.start, to);
+        for i in r {
+            let [x, y, z] = xyz;
+            crate::compose::step(&mut xyz, to);
             let pos = [
                 x as f64 * factors[0],
                 y as f64 * factors[1],
@@ -375,22 +380,20 @@ fn resample(
                     0.0
                 },
             ];
-            if ndim == 3 {
+            let v = if ndim == 3 {
                 let p: [&[f32]; 3] = [planes[0], planes[1], planes[2]];
                 vector_partial::<f32, 3>(&p, &fd, pos)
             } else {
                 let p: [&[f32]; 2] = [planes[0], planes[1]];
                 let v = vector_partial::<f32, 2>(&p, &fd, pos);
                 [v[0], v[1], 0.0]
+            };
+            for (c, vc) in v.iter().enumerate().take(ndim) {
+                // SAFETY: i lies in this task's range (checked above), c < ndim planes
+                unsafe { op.set(c, i, *vc) };
             }
-        })
-        .collect();
-    let mut out = vec![0.0f32; ndim * n];
-    for (i, v) in vals.iter().enumerate() {
-        for c in 0..ndim {
-            out[c * n + i] = v[c];
         }
-    }
+    });
     out
 }
 
@@ -1011,40 +1014,48 @@ fn compose_into(
 }
 
 /// The metric's image gradient: numpy's gradient, divided by the level spacing (float64
-/// division, stored float32) and re-oriented by the static image's direction.
+/// division, stored float32) and re-oriented by the static image's direction. One pass per
+/// voxel (the same operations per value as the three passes it replaces).
 fn oriented_gradient(img: &[f32], lv: &scale::Level, dir: &Affine, ndim: usize) -> Vec<Vec<f32>> {
-    let mut g = cc::gradient(img, lv.dims, ndim);
-    for (c, gc) in g.iter_mut().enumerate() {
-        let s = lv.spacing[c];
-        gc.par_iter_mut()
-            .with_min_len(4096)
-            .for_each(|v| *v = (*v as f64 / s) as f32);
-    }
+    const TASK: usize = 4096;
+    let dims = lv.dims;
     let n = img.len();
-    let out: Vec<[f32; 3]> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
-            if ndim == 3 {
-                let x = [g[0][i] as f64, g[1][i] as f64, g[2][i] as f64];
+    let sp = lv.spacing;
+    let strides = [1, dims[0], dims[0] * dims[1]];
+    let mut out = vec![0.0f32; ndim * n];
+    let planes = crate::chunks::Planes::<f32, 3>::new_padded(&mut out, n, ndim);
+    (0..n.div_ceil(TASK)).into_par_iter().for_each(|t| {
+        let r = t * TASK..((t + 1) * TASK).min(n);
+        planes.check(&r);
+        let mut xyz = crate::compose::coords(r.start, dims);
+        for i in r {
+            let g = |a: usize| {
+                let v = cc::gradient_at(img, i, strides[a], xyz[a], dims[a]);
+                (v as f64 / sp[a]) as f32
+            };
+            let o: [f32; 3] = if ndim == 3 {
+                let x = [g(0) as f64, g(1) as f64, g(2) as f64];
                 [
                     dir.apply3(0, x, 0.0) as f32,
                     dir.apply3(1, x, 0.0) as f32,
                     dir.apply3(2, x, 0.0) as f32,
                 ]
             } else {
-                let x = [g[0][i] as f64, g[1][i] as f64];
+                let x = [g(0) as f64, g(1) as f64];
                 [
                     dir.apply2(0, x, 0.0) as f32,
                     dir.apply2(1, x, 0.0) as f32,
                     0.0,
                 ]
+            };
+            for (c, v) in o.iter().enumerate().take(ndim) {
+                // SAFETY: i lies in this task's range (checked above), c < ndim planes
+                unsafe { planes.set(c, i, *v) };
             }
-        })
-        .collect();
-    (0..ndim)
-        .map(|c| out.iter().map(|v| v[c]).collect())
-        .collect()
+            crate::compose::step(&mut xyz, dims);
+        }
+    });
+    out.chunks_exact(n).map(|c| c.to_vec()).collect()
 }
 
 /// Smooths each of the `ndim` planes of a step with SciPy's `gaussian_filter(sigma)`.
@@ -1059,23 +1070,21 @@ fn smooth_step(st: &mut [f32], dims: [usize; 3], ndim: usize, sigma: f64) {
 fn prepare_step(mut st: Vec<f32>, lv: &scale::Level, ndim: usize) -> Vec<f32> {
     let dims = lv.dims;
     let n = dims[0] * dims[1] * dims[2];
-    for c in 0..ndim {
-        let plane = &mut st[c * n..(c + 1) * n];
-        plane
-            .par_iter_mut()
-            .with_min_len(4096)
-            .enumerate()
-            .for_each(|(i, v)| {
-                let p = [
-                    i % dims[0],
-                    (i / dims[0]) % dims[1],
-                    i / (dims[0] * dims[1]),
-                ];
-                if (0..ndim).any(|k| p[k] == 0 || p[k] == dims[k] - 1) {
-                    *v = 0.0;
-                }
-            });
-    }
+    // rows along x: a row on the border of y (or z, in 3D) is zeroed whole, any other row at
+    // its two ends
+    st.par_chunks_mut(dims[0])
+        .with_min_len(64)
+        .enumerate()
+        .for_each(|(row, v)| {
+            let (y, z) = (row % dims[1], (row / dims[1]) % dims[2]);
+            let edge = |p: usize, m: usize| p == 0 || p == m - 1;
+            if edge(y, dims[1]) || (ndim == 3 && edge(z, dims[2])) {
+                v.fill(0.0);
+            } else {
+                v[0] = 0.0;
+                v[dims[0] - 1] = 0.0;
+            }
+        });
     let sp = lv.spacing;
     let nrm = (0..n)
         .into_par_iter()
