@@ -25,7 +25,7 @@
 // grows by half (up to --max-len) after 10,000 runs without a new outcome.
 //
 // Anything outside the invariant (a TypeError, a RangeError, a non-coded error, a hang past
-// 10 s) is a finding, written to fuzz/artifacts/<target>/ and the script exits 1. Seeds:
+// 10 s, twice) is a finding, written to fuzz/artifacts/<target>/ and the script exits 1. Seeds:
 // fuzz/corpus-min/<target>/ (with --merge, the inputs of new outcomes, at most 200, are written
 // there too).
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
@@ -292,7 +292,16 @@ try {
       console.log(`${e.message}\n${stack}\ninput written to ${file}`)
       process.exit(1)
     }
-    const dt = performance.now() - t
+    let dt = performance.now() - t
+    if (dt > 10000) {
+      // wall time: a fuzzer at nice 19 beside a build can wait seconds for the CPU; a slow input
+      // must be slow again
+      const again = performance.now()
+      try {
+        runOne(data, json)
+      } catch {}
+      dt = Math.min(dt, performance.now() - again)
+    }
     slowest = Math.max(slowest, dt)
     if (dt > 10000) {
       const dir = join(ROOT, 'fuzz', 'artifacts', TARGET)
