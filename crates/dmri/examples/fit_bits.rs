@@ -17,31 +17,13 @@ mod common;
 use common::{cases, gtab_of, mask_of, nums, usizes};
 use serde_json::Value;
 use std::time::Instant;
+use voxelkit_core::fnv::Fnv;
 use voxelkit_core::{Control, Sample};
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::{
     fit_dki, fit_dti, DkiMethod, DkiOptions, DtiMethod, DtiOptions, GradientTable,
 };
 use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
-
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = (self.0 ^ x as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn f64s(&mut self, v: &[f64]) {
-        for x in v {
-            self.bytes(&x.to_bits().to_le_bytes());
-        }
-        self.bytes(&(v.len() as u64).to_le_bytes());
-    }
-}
 
 /// Hash of a DTI fit and its FA/MD/AD/RD maps, or of the error code.
 fn dti_hash<T: Sample>(

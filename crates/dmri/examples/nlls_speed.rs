@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p voxelkit-dmri --example nlls_speed -- X.nii X.bval X.bvec METHOD [runs]`
 use std::time::Instant;
+use voxelkit_core::fnv::Fnv;
 use voxelkit_core::Control;
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
 use voxelkit_dmri::{fit_dti, DtiOptions, GradientTable};
@@ -53,12 +54,11 @@ fn main() {
                 }
                 let s = t.elapsed().as_secs_f64();
                 // FNV-1a of the eigenvalues' and eigenvectors' bits: tuning must not change it
-                let mut h = 0xcbf2_9ce4_8422_2325u64;
+                let mut fnv = Fnv::new();
                 for x in f.evals.iter().chain(&f.evecs) {
-                    for b in x.to_bits().to_le_bytes() {
-                        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-                    }
+                    fnv.bytes(&x.to_bits().to_le_bytes());
                 }
+                let h = fnv.0;
                 let mut st = [0usize; 8];
                 for &x in &f.status {
                     st[x as usize] += 1;

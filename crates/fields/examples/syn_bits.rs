@@ -14,42 +14,19 @@ mod common;
 
 use common::{cases, f64s, floats, usizes};
 use serde_json::Value;
+use voxelkit_core::fnv::Fnv;
 use voxelkit_core::Control;
 use voxelkit_fields::syn::{register_syn, Image, Metric, StepType, SynOptions, SynResult};
 use voxelkit_fields::{
     compose_fields, invert_field, warp_linear, Affine, Field, Grid, InvertOptions, Real,
 };
 
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = (self.0 ^ x as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn f32s(&mut self, v: &[f32]) {
-        for x in v {
-            self.bytes(&x.to_bits().to_le_bytes());
-        }
-        self.bytes(&(v.len() as u64).to_le_bytes());
-    }
-    fn f64s(&mut self, v: &[f64]) {
-        for x in v {
-            self.bytes(&x.to_bits().to_le_bytes());
-        }
-        self.bytes(&(v.len() as u64).to_le_bytes());
-    }
-    fn reals<T: Real>(&mut self, v: &[T]) {
-        let w: Vec<f64> = v.iter().map(|x| x.to_f64()).collect();
-        self.f64s(&w);
-    }
-}
-
 const FIX: &str = "dipy_syn";
+
+/// A field's values as f64 (float32 fields hash as the f64 of each value, as before).
+fn reals<T: Real>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|x| x.to_f64()).collect()
+}
 
 fn hash_result(r: &SynResult, image: &[f32], stat: &[f32]) -> u64 {
     let mut h = Fnv::new();
@@ -193,10 +170,10 @@ fn field_kernels<T: Real>(n: usize, name: &str) {
         };
         let (p, st) = invert_field(f, None, &o, &Control::new()).unwrap();
         let mut h = Fnv::new();
-        h.reals(&p);
+        h.f64s(&reals(&p));
         h.f64s(&[st.error, st.iterations as f64]);
         let (c, cs) = compose_fields(f, f, 0.75, Some(t), &Control::new()).unwrap();
-        h.reals(&c);
+        h.f64s(&reals(&c));
         h.f64s(&[cs.max_norm, cs.mean_norm, cs.std_norm, cs.count as f64]);
         let w = warp_linear(&img, &g, f, None, Some(t), &Control::new()).unwrap();
         h.f64s(&w);

@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 use std::time::Instant;
+use voxelkit_core::fnv::Fnv;
 use voxelkit_core::{with_samples, Control, Sample};
 use voxelkit_radiomics::filters::{log, wavelet, Source};
 use voxelkit_radiomics::preprocess::Input;
@@ -20,18 +21,6 @@ use voxelkit_radiomics::{extract, Settings};
 
 const DEFAULT_PARAMS: &str = r#"{"imageType": {"Original": {}, "LoG": {"sigma": ["1.0", "3.0"]},
  "Wavelet": {}}, "classes": ["firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm", "shape"]}"#;
-
-struct Fnv(u64);
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = (self.0 ^ x as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-}
 
 /// The ROI's (label 1) bounding box: origin and size, `[x, y, z]`.
 fn label_box<M: Sample>(m: &[M], n: [usize; 3]) -> ([usize; 3], [usize; 3]) {
