@@ -92,50 +92,10 @@ fn run_case(name: &str, m: &Value, st: &[f32], mv: &[f32], sg: &Grid, mg: &Grid)
     }
 }
 
+/// A brain image of the pair (`common::brain_image`) with its grid.
 fn brain_image(file: &str, stride: usize) -> Option<(Vec<f32>, Grid)> {
-    let path = common::dir("")
-        .join("../../shared/reference/pyradiomics")
-        .join(file);
-    if !path.exists() {
-        eprintln!("SKIPPED brain pair: {} is absent", path.display());
-        return None;
-    }
-    let v = voxelkit_io::read_volume(&path, &voxelkit_io::ReadOptions::default()).unwrap();
-    let voxelkit_io::VolumeData::I16(d) = v.data else {
-        panic!("{file}: not int16")
-    };
-    let [nx, ny, nz] = [v.shape[0], v.shape[1], v.shape[2]];
-    let mut out = Vec::new();
-    for z in 0..nz {
-        for y in (0..ny).step_by(stride) {
-            for x in (0..nx).step_by(stride) {
-                out.push(d[x + nx * (y + ny * z)] as f32);
-            }
-        }
-    }
-    let shape = [nx.div_ceil(stride), ny.div_ceil(stride), nz];
-    let mut aff = v.affine;
-    for r in 0..3 {
-        aff[4 * r] *= stride as f64;
-        aff[4 * r + 1] *= stride as f64;
-    }
-    Some((out, Grid::new(&shape, &aff, "brain").unwrap()))
-}
-
-/// The synthetic pair of `time_syn` (a soft ball with a texture, the moving one shifted).
-fn synthetic(n: usize) -> (Vec<f32>, Vec<f32>) {
-    let c = (n as f32 - 1.0) / 2.0;
-    let img = |shift: f32| -> Vec<f32> {
-        (0..n * n * n)
-            .map(|i| {
-                let (x, y, z) = ((i % n) as f32, ((i / n) % n) as f32, (i / (n * n)) as f32);
-                let r = ((x - c - shift).powi(2) + (y - c).powi(2) + (z - c).powi(2)).sqrt();
-                1.0 / (1.0 + ((r - 0.3 * n as f32) * 0.5).exp())
-                    + 0.15 * (0.35 * x).cos() * (0.25 * y).sin()
-            })
-            .collect()
-    };
-    (img(0.0), img(1.5))
+    let (v, shape, aff) = common::brain_image(file, stride)?;
+    Some((v, Grid::new(&shape, &aff, "brain").unwrap()))
 }
 
 fn field_kernels<T: Real>(n: usize, name: &str) {
@@ -191,7 +151,7 @@ fn main() {
         .map_or(40, |s| s.parse().unwrap());
     field_kernels::<f32>(n, "f32");
     field_kernels::<f64>(n, "f64");
-    let (s, m) = synthetic(n);
+    let (s, m) = common::synthetic_pair(n);
     let g = Grid::new(&[n, n, n], &Affine::IDENTITY.to_vec(), "g").unwrap();
     for metric in [Metric::Cc, Metric::Ssd, Metric::Em] {
         for t in [1, 2] {

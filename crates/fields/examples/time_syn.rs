@@ -2,6 +2,9 @@
 //! `cargo run --release -p voxelkit-fields --example time_syn -- 80 1 CC`  (size, threads,
 //! metric CC | SSD | EM; a fourth argument `--syn-only` times the registration alone, e.g. under
 //! `valgrind --tool=callgrind`)
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 use voxelkit_core::Control;
 use voxelkit_fields::syn::{cc, gauss, register_syn, Image, Metric, SynOptions};
@@ -11,18 +14,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).map_or(80, |s| s.parse().unwrap());
     let threads: usize = args.get(2).map_or(1, |s| s.parse().unwrap());
-    let c = (n as f32 - 1.0) / 2.0;
-    let img = |shift: f32| -> Vec<f32> {
-        (0..n * n * n)
-            .map(|i| {
-                let (x, y, z) = ((i % n) as f32, ((i / n) % n) as f32, (i / (n * n)) as f32);
-                let r = ((x - c - shift).powi(2) + (y - c).powi(2) + (z - c).powi(2)).sqrt();
-                1.0 / (1.0 + ((r - 0.3 * n as f32) * 0.5).exp())
-                    + 0.15 * (0.35 * x).cos() * (0.25 * y).sin()
-            })
-            .collect()
-    };
-    let (s, m) = (img(0.0), img(1.5));
+    let (s, m) = common::synthetic_pair(n);
     let g = Grid::new(&[n, n, n], &Affine::IDENTITY.to_vec(), "g").unwrap();
     let pieces = args.get(4).is_none_or(|a| a != "--syn-only");
     let pool = rayon::ThreadPoolBuilder::new()

@@ -281,38 +281,6 @@ fn syn_matches_dipy() {
     }
 }
 
-/// Every `stride`-th voxel in x and y of a 3D file of `../shared/reference/pyradiomics` (as
-/// float32: the int16 values are exact) and its affine, or None with a visible SKIPPED line.
-fn brain_image(file: &str, stride: usize) -> Option<(Vec<f32>, Vec<usize>, [f64; 16])> {
-    let path = common::dir("")
-        .join("../../shared/reference/pyradiomics")
-        .join(file);
-    if !path.exists() {
-        eprintln!("SKIPPED brain pair: {} is absent", path.display());
-        return None;
-    }
-    let v = voxelkit_io::read_volume(&path, &voxelkit_io::ReadOptions::default()).unwrap();
-    let voxelkit_io::VolumeData::I16(d) = v.data else {
-        panic!("{file}: not int16")
-    };
-    let [nx, ny, nz] = [v.shape[0], v.shape[1], v.shape[2]];
-    let mut out = Vec::new();
-    for z in 0..nz {
-        for y in (0..ny).step_by(stride) {
-            for x in (0..nx).step_by(stride) {
-                out.push(d[x + nx * (y + ny * z)] as f32);
-            }
-        }
-    }
-    let shape = vec![nx.div_ceil(stride), ny.div_ceil(stride), nz];
-    let mut aff = v.affine;
-    for r in 0..3 {
-        aff[4 * r] *= stride as f64;
-        aff[4 * r + 1] *= stride as f64;
-    }
-    Some((out, shape, aff))
-}
-
 /// The real inter-subject pair (PyRadiomics' brain1 / brain2 MR, every 4th voxel in-plane,
 /// pre-aligned by DIPY's `affine_registration`): iterations, energies (1e-9 relative), the
 /// fields at the fixture's 3,000 sampled voxels (1e-4 voxel) and the warped image there (1e-6
@@ -322,10 +290,12 @@ fn brain_image(file: &str, stride: usize) -> Option<(Vec<f32>, Vec<usize>, [f64;
 fn syn_brain_pair_matches_dipy() {
     for (name, m) in cases(FIX, "syn_brain") {
         let stride = m["stride"].as_u64().unwrap() as usize;
-        let Some((st, sshape, saff)) = brain_image(m["static"].as_str().unwrap(), stride) else {
+        let Some((st, sshape, saff)) = common::brain_image(m["static"].as_str().unwrap(), stride)
+        else {
             return;
         };
-        let Some((mv, mshape, maff)) = brain_image(m["moving"].as_str().unwrap(), stride) else {
+        let Some((mv, mshape, maff)) = common::brain_image(m["moving"].as_str().unwrap(), stride)
+        else {
             return;
         };
         // the same grids as DIPY had (the generator reads the NRRDs itself)

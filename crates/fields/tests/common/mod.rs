@@ -81,3 +81,52 @@ pub fn floats(v: &Value) -> Vec<f64> {
         .map(|x| x.as_f64().unwrap())
         .collect()
 }
+
+/// Every `stride`-th voxel in x and y of a 3D file of `../shared/reference/pyradiomics` (as
+/// float32: the int16 values are exact) and its affine, or None with a visible SKIPPED line.
+pub fn brain_image(file: &str, stride: usize) -> Option<(Vec<f32>, Vec<usize>, [f64; 16])> {
+    let path = dir("")
+        .join("../../shared/reference/pyradiomics")
+        .join(file);
+    if !path.exists() {
+        eprintln!("SKIPPED brain pair: {} is absent", path.display());
+        return None;
+    }
+    let v = voxelkit_io::read_volume(&path, &voxelkit_io::ReadOptions::default()).unwrap();
+    let voxelkit_io::VolumeData::I16(d) = v.data else {
+        panic!("{file}: not int16")
+    };
+    let [nx, ny, nz] = [v.shape[0], v.shape[1], v.shape[2]];
+    let mut out = Vec::new();
+    for z in 0..nz {
+        for y in (0..ny).step_by(stride) {
+            for x in (0..nx).step_by(stride) {
+                out.push(d[x + nx * (y + ny * z)] as f32);
+            }
+        }
+    }
+    let shape = vec![nx.div_ceil(stride), ny.div_ceil(stride), nz];
+    let mut aff = v.affine;
+    for r in 0..3 {
+        aff[4 * r] *= stride as f64;
+        aff[4 * r + 1] *= stride as f64;
+    }
+    Some((out, shape, aff))
+}
+
+/// The synthetic N³ pair of the timing and bit-identity examples: a soft ball with a texture,
+/// the moving one shifted by 1.5 voxels in x.
+pub fn synthetic_pair(n: usize) -> (Vec<f32>, Vec<f32>) {
+    let c = (n as f32 - 1.0) / 2.0;
+    let img = |shift: f32| -> Vec<f32> {
+        (0..n * n * n)
+            .map(|i| {
+                let (x, y, z) = ((i % n) as f32, ((i / n) % n) as f32, (i / (n * n)) as f32);
+                let r = ((x - c - shift).powi(2) + (y - c).powi(2) + (z - c).powi(2)).sqrt();
+                1.0 / (1.0 + ((r - 0.3 * n as f32) * 0.5).exp())
+                    + 0.15 * (0.35 * x).cos() * (0.25 * y).sin()
+            })
+            .collect()
+    };
+    (img(0.0), img(1.5))
+}
