@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Seeds fuzz/corpus/<target>/ from the shared reference data (read in place, never copied into
-# the repository; fuzz/corpus/ is git-ignored). Re-running replaces the seeds.
+# the repository; fuzz/corpus/ is git-ignored), the committed corpora (fuzz/corpus-min,
+# fuzz/corpus-synthetic) and the synthetic seeds of fuzz/seed-synthetic.py. Re-running replaces
+# the seeds.
 #
 #   bash fuzz/seed.sh [REFERENCE_DIR]     (default: ../shared/reference beside the repository)
 #
@@ -30,7 +32,15 @@ for t in $TARGETS; do
     if [ -d "$HERE/corpus-min/$t" ]; then
         cp "$HERE/corpus-min/$t/"* "$CORPUS/$t/" 2>/dev/null || true
     fi
+    # the I/O targets' minimised corpora grown from synthetic seeds only (committed)
+    if [ -d "$HERE/corpus-synthetic/$t" ]; then
+        cp "$HERE/corpus-synthetic/$t/"* "$CORPUS/$t/" 2>/dev/null || true
+    fi
 done
+# synthetic seeds of the I/O targets (no reference data): every NIfTI/NRRD layout and type
+if command -v python3 >/dev/null 2>&1; then
+    python3 "$HERE/seed-synthetic.py" "$CORPUS"
+fi
 
 # --- radiomics settings (JSON objects as extractFeatures and parameter files give them) -----
 i=0
