@@ -4,10 +4,10 @@
 //! unconstrained method, at 1, 2 and 3 threads and (`base`) at 1 thread on the baseline
 //! instruction set (the non-linear fits of large inputs excepted), and prints an FNV-1a hash of
 //! all outputs (evals, evecs, kt, S0, status, rejected volumes, the FA/MD/AD/RD maps and, for
-//! the fixtures' DTI fits, the predicted signal with the fitted S0) per input and method. A tuning change must leave every line unchanged
-//! (and every thread count and instruction set of an input and method must print the same
-//! hash): run it before and after and `diff` the outputs. (Not a test: the real-data inputs
-//! take seconds in release mode.)
+//! the fixtures' DTI fits, the predicted signal with the fitted S0) per input and method. A
+//! tuning change must leave every line unchanged (and every thread count and instruction set of
+//! an input and method must print the same hash): run it before and after and `diff` the
+//! outputs. (Not a test: the real-data inputs take seconds in release mode.)
 //!
 //! `cargo run --release -p voxelkit-dmri --example fit_bits -- [X.nii X.bval X.bvec]...`
 //!
