@@ -1,9 +1,12 @@
 //! Bit-identity check for kernel tuning: fits every DTI and DKI fixture input (fixtures/dipy,
 //! dipy_nlls, dipy_exact, dipy_dki; the real-data cases read ../shared and are skipped with a
 //! message where it is absent) and the NIfTI series given on the command line, with every
-//! unconstrained method, at 1 and 2 threads, and prints an FNV-1a hash of all outputs (evals,
-//! evecs, kt, S0, status, rejected volumes, and the FA/MD/AD/RD maps) per input and method.
-//! A tuning change must leave every line unchanged: run it before and after and `diff` the
+//! unconstrained method, at 1, 2 and 3 threads and (`base`) at 1 thread on the baseline
+//! instruction set (the non-linear fits of large inputs excepted), and prints an FNV-1a hash of
+//! all outputs (evals, evecs, kt, S0, status, rejected volumes, the FA/MD/AD/RD maps and, for
+//! the fixtures' DTI fits, the predicted signal with the fitted S0) per input and method. A
+//! tuning change must leave every line unchanged (and every thread count and instruction set of
+//! an input and method must print the same hash): run it before and after and `diff` the
 //! outputs. (Not a test: the real-data inputs take seconds in release mode.)
 //!
 //! `cargo run --release -p voxelkit-dmri --example fit_bits -- [X.nii X.bval X.bvec]...`
@@ -20,12 +23,14 @@ use std::time::Instant;
 use voxelkit_core::fnv::Fnv;
 use voxelkit_core::{Control, Sample};
 use voxelkit_dmri::maps::{scalar_map, ScalarMap};
+use voxelkit_dmri::predict::{predict, S0};
 use voxelkit_dmri::{
     fit_dki, fit_dti, DkiMethod, DkiOptions, DtiMethod, DtiOptions, GradientTable,
 };
 use voxelkit_io::{read_nifti, NiftiOptions, VolumeData};
 
-/// Hash of a DTI fit and its FA/MD/AD/RD maps, or of the error code.
+/// Hash of a DTI fit and its FA/MD/AD/RD maps (and, for small inputs, its prediction), or of
+/// the error code. `threads` 0: one thread on the baseline instruction set.
 fn dti_hash<T: Sample>(
     d: &[T],
     nvox: usize,
@@ -39,7 +44,8 @@ fn dti_hash<T: Sample>(
         method,
         min_signal,
         return_s0: true,
-        threads: Some(threads),
+        threads: Some(threads.max(1)),
+        force_baseline_isa: threads == 0,
         ..Default::default()
     };
     match fit_dti(d, nvox, gtab, mask, &o, &Control::new()) {
@@ -54,11 +60,19 @@ fn dti_hash<T: Sample>(
             for m in [ScalarMap::Fa, ScalarMap::Md, ScalarMap::Ad, ScalarMap::Rd] {
                 h.f64s(&scalar_map(m, &f.evals));
             }
+            let mut pred = String::new();
+            if nvox * gtab.len() <= 1 << 20 {
+                let s0 = S0::PerVoxel(f.s0.as_deref().unwrap());
+                let ctl = Control::new();
+                let mut hp = Fnv::new();
+                hp.f64s(&predict(&f.evals, &f.evecs, gtab, s0, Some(1), &ctl).unwrap());
+                pred = format!(" predict {:016x}", hp.0);
+            }
             let mut st = [0usize; 8];
             for &x in &f.status {
                 st[x as usize] += 1;
             }
-            format!("{:016x} status {st:?}", h.0)
+            format!("{:016x} status {st:?}{pred}", h.0)
         }
     }
 }
@@ -76,7 +90,8 @@ fn dki_hash<T: Sample>(
         method,
         min_signal,
         return_s0: true,
-        threads: Some(threads),
+        threads: Some(threads.max(1)),
+        force_baseline_isa: threads == 0,
         ..Default::default()
     };
     match fit_dki(d, nvox, gtab, mask, &o, &Control::new()) {
@@ -101,7 +116,8 @@ const DTI: [(&str, DtiMethod); 4] = [
 ];
 const DKI: [(&str, DkiMethod); 2] = [("WLS", DkiMethod::Wls), ("OLS", DkiMethod::Ols)];
 
-/// Every DTI (and, with `dki`, DKI) method on one input, at 1 and 2 threads.
+/// Every DTI (and, with `dki`, DKI) method on one input, at 1, 2 and 3 threads and at one
+/// thread on the baseline instruction set (`base`).
 fn all_methods<T: Sample>(
     name: &str,
     d: &[T],
@@ -111,16 +127,26 @@ fn all_methods<T: Sample>(
     min_signal: Option<f64>,
     dki: bool,
 ) {
-    for threads in [1, 2] {
+    // the baseline build's fused multiply-adds are C library calls: its non-linear fits of the
+    // large series would take minutes, so they are checked on the fixtures only
+    let small = nvox * gtab.len() <= 1 << 20;
+    for threads in [1, 2, 3, 0] {
+        let t = match threads {
+            0 => "base".to_string(),
+            t => format!("{t}t"),
+        };
         if dki {
             for (m, method) in DKI {
                 let h = dki_hash(d, nvox, gtab, mask, min_signal, method, threads);
-                println!("{name} DKI {m} {threads}t {h}");
+                println!("{name} DKI {m} {t} {h}");
             }
         } else {
             for (m, method) in DTI {
+                if threads == 0 && method.nonlinear() && !small {
+                    continue;
+                }
                 let h = dti_hash(d, nvox, gtab, mask, min_signal, method, threads);
-                println!("{name} DTI {m} {threads}t {h}");
+                println!("{name} DTI {m} {t} {h}");
             }
         }
     }
