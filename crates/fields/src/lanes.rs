@@ -1,23 +1,25 @@
-//! 3D composition four voxels at a time, one per SIMD lane.
+//! 3D composition [`L`] (eight) voxels at a time, one per SIMD lane.
 //!
 //! Each lane performs exactly the operations of the scalar path ([`crate::compose`] and
 //! [`crate::interp::vector3_full`]) in the same order: the same affine products, floors,
 //! weight products, corner order and roundings to the field's type. Only independent voxels
 //! are put side by side, so results are bitwise those of the scalar code; the arithmetic runs
-//! on 4-wide vectors when the AVX2 build is chosen at run time ([`dispatch`]). No FMA
+//! on 4-wide vectors (two per lane group: two independent dependency chains side by side)
+//! when the AVX2 build is chosen at run time ([`avx2_or_baseline`]). No FMA
 //! contraction: Rust never fuses `a * b + c`.
 
 use crate::compose::Premult;
 use crate::interp::Dims;
 use crate::Real;
 
-/// Lanes per group.
-pub(crate) const L: usize = 4;
+/// Lanes per group (eight: two AVX2 vectors of four float64, which gives the out-of-order
+/// core two independent chains of interpolation sums; same bits for any `L`).
+pub(crate) const L: usize = 8;
 
 /// Vector-valued lanes: `[component][lane]`.
 pub(crate) type V3 = [[f64; L]; 3];
 
-/// Composition of four voxels: `a` their first-field values (as f64 of `T`), `xyz` their voxel
+/// Composition of [`L`] voxels: `a` their first-field values (as f64 of `T`), `xyz` their voxel
 /// coordinates, `pm.disp` (B) applied to `a` without translation, `pm.index` (A) to `xyz`, `d2`
 /// interpolated at interior points only and scaled by `pm.t`. Returns the composed vectors (rounded to `T`, as f64)
 /// and which lanes were interior (the others are zero).
@@ -81,7 +83,7 @@ pub(crate) fn compose4<T: Real, const AVX: bool>(
     (out, inside)
 }
 
-/// Trilinear interpolation set-up of four points `pos` (voxel coordinates) on the grid `dims`.
+/// Trilinear interpolation set-up of [`L`] points `pos` (voxel coordinates) on the grid `dims`.
 pub(crate) struct Corners {
     /// Whether all 8 corners of the lane's point lie on the grid (`0 <= x < n - 1` per axis).
     pub inside: [bool; L],
@@ -99,7 +101,7 @@ fn offsets(dims: &Dims) -> [usize; 8] {
     [0, sz, sy + sz, sy, 1, 1 + sz, 1 + sy + sz, 1 + sy]
 }
 
-/// The corners and weights of four points, with the scalar path's arithmetic per lane (floor,
+/// The corners and weights of [`L`] points, with the scalar path's arithmetic per lane (floor,
 /// `x - floor`, `1 - frac`, the weight products in the same order).
 #[inline(always)]
 pub(crate) fn corners(pos: &V3, dims: &Dims) -> Corners {
@@ -211,8 +213,8 @@ pub(crate) unsafe fn gather_real<E: Copy + 'static, const AVX: bool>(
     unsafe { gather(src, dims, base, to_f64) }
 }
 
-/// [`gather`] for float64 and float32 data with AVX2's gather loads (each corner's four lanes
-/// in one instruction; float32 converted exactly to float64); `None` for other types. Only
+/// [`gather`] for float64 and float32 data with AVX2's gather loads (four lanes of a corner
+/// per instruction; float32 converted exactly to float64); `None` for other types. Only
 /// data movement: the values of [`gather`] with the plain conversion.
 ///
 /// # Safety
@@ -231,29 +233,33 @@ unsafe fn gather_hw<E: Copy + 'static>(
     if !is64 && TypeId::of::<E>() != TypeId::of::<f32>() {
         return None;
     }
+    const _: () = assert!(L % 4 == 0);
     let off = offsets(dims);
-    // the lanes' first-corner indices; the corners lie on the plane (the function's
-    // contract), so every index below fits an i64
-    let b = _mm256_set_epi64x(
-        base[3] as i64,
-        base[2] as i64,
-        base[1] as i64,
-        base[0] as i64,
-    );
     let mut g = [[0.0f64; L]; 8];
-    for k in 0..8 {
-        debug_assert!((0..L).all(|l| base[l] + off[k] < src.len()));
-        let ix = _mm256_add_epi64(b, _mm256_set1_epi64x(off[k] as i64));
-        // SAFETY: every lane's index is in bounds (above)
-        let v = unsafe {
-            if is64 {
-                _mm256_i64gather_pd::<8>(src.as_ptr() as *const f64, ix)
-            } else {
-                _mm256_cvtps_pd(_mm256_i64gather_ps::<4>(src.as_ptr() as *const f32, ix))
-            }
-        };
-        // SAFETY: __m256d and [f64; 4] have the same size and any bits are valid
-        g[k] = unsafe { std::mem::transmute::<__m256d, [f64; L]>(v) };
+    for h in (0..L).step_by(4) {
+        // four lanes' first-corner indices; the corners lie on the plane (the function's
+        // contract), so every index below fits an i64
+        let b = _mm256_set_epi64x(
+            base[h + 3] as i64,
+            base[h + 2] as i64,
+            base[h + 1] as i64,
+            base[h] as i64,
+        );
+        for k in 0..8 {
+            debug_assert!((h..h + 4).all(|l| base[l] + off[k] < src.len()));
+            let ix = _mm256_add_epi64(b, _mm256_set1_epi64x(off[k] as i64));
+            // SAFETY: every lane's index is in bounds (above)
+            let v = unsafe {
+                if is64 {
+                    _mm256_i64gather_pd::<8>(src.as_ptr() as *const f64, ix)
+                } else {
+                    _mm256_cvtps_pd(_mm256_i64gather_ps::<4>(src.as_ptr() as *const f32, ix))
+                }
+            };
+            // SAFETY: __m256d and [f64; 4] have the same size and any bits are valid
+            let v = unsafe { std::mem::transmute::<__m256d, [f64; 4]>(v) };
+            g[k][h..h + 4].copy_from_slice(&v);
+        }
     }
     Some(g)
 }

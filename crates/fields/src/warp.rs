@@ -168,7 +168,7 @@ struct Lin<'a, S, T> {
     lanes: bool,
 }
 
-/// Linear 3D warp of a chunk: four output voxels at a time where the moving image is sampled
+/// Linear 3D warp of a chunk: [`L`] output voxels at a time where the moving image is sampled
 /// at interior points (all 8 corners on its grid), with the scalar path's arithmetic in the
 /// same order (`0 + w0 v0 + … + w7 v7`, DIPY's corner order); border and outside points, and
 /// the chunk's tail, go through the scalar path.
@@ -275,7 +275,7 @@ struct LinF32<'a, T> {
     lanes: bool,
 }
 
-/// Float32 linear 3D warp of a chunk (DIPY's `warp_3d` on a float32 volume), four output
+/// Float32 linear 3D warp of a chunk (DIPY's `warp_3d` on a float32 volume), [`L`] output
 /// voxels at a time: the field interpolated at interior points and the image sampled at
 /// interior points with the scalar paths' arithmetic in the same order (the field's sum
 /// rounded to its type after every corner from 0, the image's to float32 after every corner

@@ -428,9 +428,15 @@ fn compose_names_the_first_non_finite_input() {
     d2[5] = f64::NAN; // voxel (5, 0, 0), component 0
     for threads in [1, 3] {
         let m = msg(&d1, &g, &ok, &g, threads);
-        assert!(m.starts_with("d1 ") && m.contains("voxel (8, 6, 4), component 2"), "{m}");
+        assert!(
+            m.starts_with("d1 ") && m.contains("voxel (8, 6, 4), component 2"),
+            "{m}"
+        );
         let m = msg(&ok, &g, &d2, &g, threads);
-        assert!(m.starts_with("d2 ") && m.contains("voxel (5, 0, 0), component 0"), "{m}");
+        assert!(
+            m.starts_with("d2 ") && m.contains("voxel (5, 0, 0), component 0"),
+            "{m}"
+        );
         let m = msg(&d1, &g, &d2, &g, threads);
         assert!(m.starts_with("d1 "), "{m}");
         // d2 on a grid with another voxel count: scanned before the pass
@@ -438,7 +444,10 @@ fn compose_names_the_first_non_finite_input() {
         let mut small = vec![0.0f64; 3 * 24];
         small[30] = f64::NEG_INFINITY; // voxel (2, 1, 0), component 1
         let m = msg(&ok, &g, &small, &g2, threads);
-        assert!(m.starts_with("d2 ") && m.contains("voxel (2, 1, 0), component 1"), "{m}");
+        assert!(
+            m.starts_with("d2 ") && m.contains("voxel (2, 1, 0), component 1"),
+            "{m}"
+        );
         let m = msg(&d1, &g, &small, &g2, threads);
         assert!(m.starts_with("d2 "), "{m}");
     }
