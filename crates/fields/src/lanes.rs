@@ -233,7 +233,7 @@ unsafe fn gather_hw<E: Copy + 'static>(
     if !is64 && TypeId::of::<E>() != TypeId::of::<f32>() {
         return None;
     }
-    const _: () = assert!(L % 4 == 0);
+    const _: () = assert!(L.is_multiple_of(4));
     let off = offsets(dims);
     let mut g = [[0.0f64; L]; 8];
     for h in (0..L).step_by(4) {
