@@ -1,4 +1,7 @@
-//! Quick kernel timing on a raw float64 field: `cargo run --release --example time_fields -- d.bin nx ny nz threads`.
+//! Quick kernel timing on a raw float64 field:
+//! `cargo run --release --example time_fields -- d.bin nx ny nz threads [ops [reps]]`
+//! (`ops`: a comma list of `invert`, `compose`, `warp`, default all; `reps` per op, default 3;
+//! `invert,1` under callgrind profiles one inversion).
 use std::time::Instant;
 
 /// CPU time of all threads of the process in seconds (Linux), so that timings on a loaded
@@ -31,6 +34,15 @@ fn main() {
         .collect();
     let dims: Vec<usize> = a[2..5].iter().map(|s| s.parse().unwrap()).collect();
     let threads: usize = a[5].parse().unwrap();
+    let ops = a.get(6).map_or("invert,compose,warp", |s| s.as_str());
+    let reps: usize = a.get(7).map_or(3, |s| s.parse().unwrap());
+    let run = |op: &str| {
+        if ops.split(',').any(|o| o == op) {
+            reps
+        } else {
+            0
+        }
+    };
     let id = [
         1., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1.,
     ];
@@ -40,7 +52,7 @@ fn main() {
         threads: Some(threads),
         ..Default::default()
     };
-    for _ in 0..3 {
+    for _ in 0..run("invert") {
         let (t, c0) = (Instant::now(), cpu());
         let (p, st) = invert_field(f, None, &o, &Control::new()).unwrap();
         println!(
@@ -51,7 +63,7 @@ fn main() {
             p[12345]
         );
     }
-    for _ in 0..3 {
+    for _ in 0..run("compose") {
         let (t, c0) = (Instant::now(), cpu());
         let (c, st) = compose_fields(f, f, 1.0, Some(threads), &Control::new()).unwrap();
         println!(
@@ -63,7 +75,7 @@ fn main() {
         );
     }
     let img: Vec<f64> = (0..g.nvox()).map(|i| (i % 977) as f64).collect();
-    for _ in 0..3 {
+    for _ in 0..run("warp") {
         let (t, c0) = (Instant::now(), cpu());
         let w = warp_linear(&img, &g, f, None, Some(threads), &Control::new()).unwrap();
         println!(

@@ -14,7 +14,7 @@ use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::interp::{vector2_full, vector3_full, Dims};
 use crate::lanes::{avx2_or_baseline, compose4, has_avx2, lanes_ok, L};
-use crate::{Field, Real};
+use crate::{any_non_finite, Field, Real};
 use voxelkit_core::{Control, Error, Result};
 
 /// Statistics of the composed vectors' squared norms `nn = |comp[i]|²` over the voxels whose
@@ -120,6 +120,19 @@ pub(crate) fn step(c: &mut [usize; 3], n: [usize; 3]) {
 #[inline(always)]
 pub(crate) fn lane_coords(c: &mut [usize; 3], n: [usize; 3]) -> [[f64; L]; 3] {
     let mut xyz = [[0.0f64; L]; 3];
+    if c[0] + L < n[0] {
+        // the L voxels lie on one row and the next one too: x, x + 1, ... (whole numbers
+        // below 2^53, so the sums are exact and equal the converted indices)
+        let f = |v: usize| v as i64 as f64;
+        let x = f(c[0]);
+        for l in 0..L {
+            xyz[0][l] = x + l as f64;
+            xyz[1][l] = f(c[1]);
+            xyz[2][l] = f(c[2]);
+        }
+        c[0] += L;
+        return xyz;
+    }
     for l in 0..L {
         for k in 0..3 {
             xyz[k][l] = c[k] as f64;
@@ -160,19 +173,31 @@ pub fn compose_fields<T: Real>(
         t: time_scaling,
     };
     let pool = chunks::pool(threads)?;
-    pool.install(|| {
-        d1.check_finite("d1")?;
-        d2.check_finite("d2")
-    })?;
-    if d1.grid.ndim == 3 {
-        compose_impl::<T, 3>(&d1, &d2, &pm, &pool, ctl)
-    } else {
-        compose_impl::<T, 2>(&d1, &d2, &pm, &pool, ctl)
+    // the finiteness checks ride along with the composition's pass (each chunk scans its own
+    // voxels of d1, and of d2 when both grids have as many voxels; otherwise d2 is scanned
+    // first); where a chunk saw a NaN or an infinity, the full scans name the first one, d1's
+    // before d2's, as separate scans would
+    let fused_d2 = d1.grid.nvox() == d2.grid.nvox();
+    if !fused_d2 {
+        pool.install(|| d2.check_finite("d2"))?;
     }
+    let (out, stats, bad) = if d1.grid.ndim == 3 {
+        compose_impl::<T, 3>(&d1, &d2, &pm, fused_d2, &pool, ctl)?
+    } else {
+        compose_impl::<T, 2>(&d1, &d2, &pm, fused_d2, &pool, ctl)?
+    };
+    if bad {
+        pool.install(|| {
+            d1.check_finite("d1")?;
+            d2.check_finite("d2")
+        })?;
+    }
+    Ok((out, stats))
 }
 
-/// Per-chunk statistics: (count, Σ nn, Σ nn², max nn).
-type Part = (usize, f64, f64, f64);
+/// Per-chunk statistics: (count, Σ nn, Σ nn², max nn), and whether the chunk's input voxels
+/// held a non-finite value.
+type Part = (usize, f64, f64, f64, bool);
 
 #[inline(always)]
 fn add_nn(p: &mut Part, nn: f64) {
@@ -191,35 +216,61 @@ struct Ctx<'a, T, const D: usize> {
     b: [&'a [T]; D],
     pm: Premult,
     o: Planes<T, D>,
+    /// Whether each chunk scans its voxels of `b` too (same voxel count as `a`).
+    scan_b: bool,
 }
 
 #[inline(always)]
-fn chunk<T: Real, const D: usize>(x: &Ctx<'_, T, D>, r: std::ops::Range<usize>) -> Part {
+fn chunk<T: Real, const D: usize, const AVX: bool>(
+    x: &Ctx<'_, T, D>,
+    r: std::ops::Range<usize>,
+) -> Part {
     x.o.check(&r);
     let mut c = coords(r.start, x.dims1);
-    let mut part: Part = (0, 0.0, 0.0, 0.0);
+    let mut bad = false;
+    for k in 0..D {
+        bad |= any_non_finite(&x.a[k][r.clone()]);
+        if x.scan_b {
+            bad |= any_non_finite(&x.b[k][r.clone()]);
+        }
+    }
+    let mut part: Part = (0, 0.0, 0.0, 0.0, bad);
     let mut v = r.start;
     if D == 3 && lanes_ok(&x.dims2) {
         let a3: &[&[T]; 3] = x.a[..3].try_into().expect("3 planes");
         let b3: &[&[T]; 3] = x.b[..3].try_into().expect("3 planes");
+        for k in 0..3 {
+            assert!(r.end <= a3[k].len(), "chunk outside d1");
+        }
         while v + L <= r.end {
             let xyz = lane_coords(&mut c, x.dims1);
             let mut av = [[0.0f64; L]; 3];
             for k in 0..3 {
                 for l in 0..L {
-                    av[k][l] = a3[k][v + l].to_f64();
+                    // SAFETY: v + l < r.end <= the plane's length (checked above)
+                    av[k][l] = unsafe { *a3[k].get_unchecked(v + l) }.to_f64();
                 }
             }
-            let (w, inside) = compose4::<T>(&av, &xyz, &x.pm, b3, &x.dims2);
+            let (w, inside) = compose4::<T, AVX>(&av, &xyz, &x.pm, b3, &x.dims2);
+            // every lane is stored and summed, branch-free: a lane that is not inside holds
+            // +0.0 (the value `out` starts with) and its nn is +0.0, which leaves the
+            // non-negative sums and the maximum unchanged bit for bit
+            for k in 0..3 {
+                for l in 0..L {
+                    // SAFETY: v + l lies in this chunk's range (checked above)
+                    unsafe { x.o.set(k, v + l, T::from_f64(w[k][l])) };
+                }
+            }
             for l in 0..L {
-                if inside[l] {
-                    let mut nn = 0.0;
-                    for k in 0..3 {
-                        nn += w[k][l] * w[k][l];
-                        // SAFETY: v + l lies in this chunk's range (checked above)
-                        unsafe { x.o.set(k, v + l, T::from_f64(w[k][l])) };
-                    }
-                    add_nn(&mut part, nn);
+                let mut nn = 0.0;
+                for k in 0..3 {
+                    nn += w[k][l] * w[k][l];
+                }
+                part.0 += inside[l] as usize;
+                part.1 += nn;
+                part.2 += nn * nn;
+                if part.3 < nn {
+                    part.3 = nn;
                 }
             }
             v += L;
@@ -251,7 +302,7 @@ unsafe fn chunk_avx2<T: Real, const D: usize>(
     x: &Ctx<'_, T, D>,
     r: std::ops::Range<usize>,
 ) -> Part {
-    chunk(x, r)
+    chunk::<T, D, true>(x, r)
 }
 
 fn run_chunk<T: Real, const D: usize>(
@@ -259,16 +310,17 @@ fn run_chunk<T: Real, const D: usize>(
     x: &Ctx<'_, T, D>,
     r: std::ops::Range<usize>,
 ) -> Part {
-    avx2_or_baseline!(avx2, chunk_avx2(x, r), chunk(x, r))
+    avx2_or_baseline!(avx2, chunk_avx2(x, r), chunk::<T, D, false>(x, r))
 }
 
 fn compose_impl<T: Real, const D: usize>(
     d1: &Field<'_, T>,
     d2: &Field<'_, T>,
     pm: &Premult,
+    scan_b: bool,
     pool: &rayon::ThreadPool,
     ctl: &Control,
-) -> Result<(Vec<T>, ComposeStats)> {
+) -> Result<(Vec<T>, ComposeStats, bool)> {
     let n = d1.grid.nvox();
     let mut out = chunks::zeroed::<T>(D * n);
     let x = Ctx {
@@ -278,12 +330,15 @@ fn compose_impl<T: Real, const D: usize>(
         b: planes_of(d2),
         pm: *pm,
         o: Planes::<T, D>::new(&mut out, n),
+        scan_b,
     };
     let avx2 = has_avx2();
     ctl.set_total(n as u64);
     let parts = chunks::run(pool, n, ctl, |r| Ok(run_chunk(avx2, &x, r)))?;
     let (mut cnt, mut s1, mut s2, mut mx) = (0usize, 0.0f64, 0.0f64, 0.0f64);
-    for (c, a, b, m) in parts {
+    let mut bad = false;
+    for (c, a, b, m, nf) in parts {
+        bad |= nf;
         cnt += c;
         s1 += a;
         s2 += b;
@@ -298,5 +353,5 @@ fn compose_impl<T: Real, const D: usize>(
         std_norm: (s2 / cnt as f64 - mean * mean).sqrt(),
         count: cnt,
     };
-    Ok((out, stats))
+    Ok((out, stats, bad))
 }

@@ -129,11 +129,22 @@ struct Ctx<'a, T, const D: usize> {
     dims: [usize; 3],
     grid: Dims,
     spacing: [f64; 3],
+    /// `1 / spacing[k]` where that is exact (a power of two): dividing by the spacing and
+    /// multiplying by it give the same correctly rounded number, and a product is cheaper.
+    recip: [Option<f64>; 3],
     planes: [&'a [T]; D],
     pm: Premult,
     p: Planes<T, D>,
     q: Planes<T, D>,
     norms: Planes<f64, 1>,
+}
+
+/// `1 / s` when it is exact, i.e. `s` and `1 / s` are normal powers of two (then `x / s` and
+/// `x * (1 / s)` are the correct rounding of the same real number, for every `x`).
+fn exact_recip(s: f64) -> Option<f64> {
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let r = 1.0 / s;
+    (s.is_normal() && r.is_normal() && s.to_bits() & MANTISSA == 0).then_some(r)
 }
 
 /// `p -= σ q` at voxel `v` with the step of DIPY's rule for the stored norm.
@@ -181,7 +192,7 @@ unsafe fn voxel<T: Real, const D: usize>(
 
 /// One iteration over a chunk: `(Σ norms, max norm)`, summed in voxel order.
 #[inline(always)]
-fn chunk<T: Real, const D: usize>(
+fn chunk<T: Real, const D: usize, const AVX: bool>(
     x: &Ctx<'_, T, D>,
     r: Range<usize>,
     pending: Option<(f64, f64)>,
@@ -205,26 +216,59 @@ fn chunk<T: Real, const D: usize>(
                     }
                 }
                 if let Some((eps, maxlen)) = pending {
+                    // all loads, then the arithmetic, then the stores (so that the lanes
+                    // vectorise); the step of every lane is computed and the rule's branch
+                    // picked per lane: step_factor's operations and results
+                    let mut qv = [[0.0f64; L]; 3];
+                    let mut mag = [0.0f64; L];
+                    for l in 0..L {
+                        mag[l] = x.norms.get(0, v + l);
+                        for k in 0..3 {
+                            qv[k][l] = x.q.get(k, v + l).to_f64();
+                        }
+                    }
+                    let em = eps * maxlen;
                     let mut sf = [0.0f64; L];
                     for l in 0..L {
-                        sf[l] = step_factor(x.norms.get(0, v + l), eps, maxlen);
+                        let clipped = em / mag[l];
+                        sf[l] = if mag[l] > maxlen { clipped } else { eps };
+                    }
+                    let mut nv = [[T::default(); L]; 3];
+                    for k in 0..3 {
+                        for l in 0..L {
+                            nv[k][l] = T::from_f64(pv[k][l] - sf[l] * qv[k][l]);
+                            pv[k][l] = nv[k][l].to_f64();
+                        }
                     }
                     for k in 0..3 {
                         for l in 0..L {
-                            let nv = T::from_f64(pv[k][l] - sf[l] * x.q.get(k, v + l).to_f64());
-                            pv[k][l] = nv.to_f64();
-                            x.p.set(k, v + l, nv);
+                            x.p.set(k, v + l, nv[k][l]);
                         }
                     }
                 }
             }
-            let (qn, _) = compose4::<T>(&pv, &xyz, &x.pm, planes, &x.grid);
+            let (qn, _) = compose4::<T, AVX>(&pv, &xyz, &x.pm, planes, &x.grid);
+            let mut u = [[0.0f64; L]; 3];
+            for k in 0..3 {
+                match x.recip[k] {
+                    // q / s and q * (1 / s) are the same number when 1 / s is exact
+                    Some(r) => {
+                        for l in 0..L {
+                            u[k][l] = qn[k][l] * r;
+                        }
+                    }
+                    None => {
+                        for l in 0..L {
+                            u[k][l] = qn[k][l] / x.spacing[k];
+                        }
+                    }
+                }
+            }
             let mut mag = [0.0f64; L];
             for l in 0..L {
                 let mut a = 0.0;
                 for k in 0..3 {
-                    let u = qn[k][l] / x.spacing[k];
-                    a += u * u;
+                    a += u[k][l] * u[k][l];
                 }
                 mag[l] = a.sqrt();
             }
@@ -269,7 +313,7 @@ unsafe fn chunk_avx2<T: Real, const D: usize>(
     r: Range<usize>,
     pending: Option<(f64, f64)>,
 ) -> (f64, f64) {
-    chunk(x, r, pending)
+    chunk::<T, D, true>(x, r, pending)
 }
 
 fn run_chunk<T: Real, const D: usize>(
@@ -278,7 +322,11 @@ fn run_chunk<T: Real, const D: usize>(
     r: Range<usize>,
     pending: Option<(f64, f64)>,
 ) -> (f64, f64) {
-    avx2_or_baseline!(avx2, chunk_avx2(x, r, pending), chunk(x, r, pending))
+    avx2_or_baseline!(
+        avx2,
+        chunk_avx2(x, r, pending),
+        chunk::<T, D, false>(x, r, pending)
+    )
 }
 
 fn invert_impl<T: Real, const D: usize>(
@@ -293,10 +341,12 @@ fn invert_impl<T: Real, const D: usize>(
     let n = d.grid.nvox();
     let mut q = chunks::zeroed::<T>(D * n);
     let mut norms = chunks::zeroed::<f64>(n);
+    let spacing = spacing.unwrap_or_else(|| d.grid.spacing());
     let x = Ctx {
         dims: d.grid.dims,
         grid: Dims::new(d.grid.dims),
-        spacing: spacing.unwrap_or_else(|| d.grid.spacing()),
+        spacing,
+        recip: spacing.map(exact_recip),
         planes: planes_of(d),
         pm: Premult {
             index: None,

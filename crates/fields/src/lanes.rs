@@ -1,28 +1,33 @@
-//! 3D composition four voxels at a time, one per SIMD lane.
+//! 3D composition [`L`] (eight) voxels at a time, one per SIMD lane.
 //!
 //! Each lane performs exactly the operations of the scalar path ([`crate::compose`] and
 //! [`crate::interp::vector3_full`]) in the same order: the same affine products, floors,
 //! weight products, corner order and roundings to the field's type. Only independent voxels
 //! are put side by side, so results are bitwise those of the scalar code; the arithmetic runs
-//! on 4-wide vectors when the AVX2 build is chosen at run time ([`dispatch`]). No FMA
+//! on 4-wide vectors (two per lane group: two independent dependency chains side by side)
+//! when the AVX2 build is chosen at run time ([`avx2_or_baseline`]). No FMA
 //! contraction: Rust never fuses `a * b + c`.
 
 use crate::compose::Premult;
 use crate::interp::Dims;
 use crate::Real;
 
-/// Lanes per group.
-pub(crate) const L: usize = 4;
+/// Lanes per group (eight: two AVX2 vectors of four float64, which gives the out-of-order
+/// core two independent chains of interpolation sums; same bits for any `L`).
+pub(crate) const L: usize = 8;
 
 /// Vector-valued lanes: `[component][lane]`.
 pub(crate) type V3 = [[f64; L]; 3];
 
-/// Composition of four voxels: `a` their first-field values (as f64 of `T`), `xyz` their voxel
+/// Composition of [`L`] voxels: `a` their first-field values (as f64 of `T`), `xyz` their voxel
 /// coordinates, `pm.disp` (B) applied to `a` without translation, `pm.index` (A) to `xyz`, `d2`
 /// interpolated at interior points only and scaled by `pm.t`. Returns the composed vectors (rounded to `T`, as f64)
 /// and which lanes were interior (the others are zero).
+///
+/// `AVX`: the caller is the AVX2 build (the corners are then loaded by gather instructions,
+/// [`gather_real`]; the same values).
 #[inline(always)]
-pub(crate) fn compose4<T: Real>(
+pub(crate) fn compose4<T: Real, const AVX: bool>(
     a: &V3,
     xyz: &V3,
     pm: &Premult,
@@ -60,7 +65,7 @@ pub(crate) fn compose4<T: Real>(
     for c in 0..3 {
         // SAFETY: `d2` holds the planes of the grid `dims` describes, which has at least 2
         // voxels on every axis (callers take the lane path only then; checked above)
-        let g = unsafe { gather(d2[c], dims, &base, T::to_f64) };
+        let g = unsafe { gather_real::<T, AVX>(d2[c], dims, &base, T::to_f64) };
         let mut acc = [0.0f64; L];
         for l in 0..L {
             acc[l] = T::from_f64(w[0][l] * g[0][l]).to_f64();
@@ -78,7 +83,7 @@ pub(crate) fn compose4<T: Real>(
     (out, inside)
 }
 
-/// Trilinear interpolation set-up of four points `pos` (voxel coordinates) on the grid `dims`.
+/// Trilinear interpolation set-up of [`L`] points `pos` (voxel coordinates) on the grid `dims`.
 pub(crate) struct Corners {
     /// Whether all 8 corners of the lane's point lie on the grid (`0 <= x < n - 1` per axis).
     pub inside: [bool; L],
@@ -96,7 +101,7 @@ fn offsets(dims: &Dims) -> [usize; 8] {
     [0, sz, sy + sz, sy, 1, 1 + sz, 1 + sy + sz, 1 + sy]
 }
 
-/// The corners and weights of four points, with the scalar path's arithmetic per lane (floor,
+/// The corners and weights of [`L`] points, with the scalar path's arithmetic per lane (floor,
 /// `x - floor`, `1 - frac`, the weight products in the same order).
 #[inline(always)]
 pub(crate) fn corners(pos: &V3, dims: &Dims) -> Corners {
@@ -172,6 +177,91 @@ pub(crate) unsafe fn gather<E: Copy>(
         }
     }
     g
+}
+
+/// [`gather`], by [`gather_hw`] in the AVX2 build (`AVX`) for float64 and float32 data.
+/// `to_f64` must be the plain conversion for those types (`T::to_f64`, `S::to_f64`,
+/// `v as f64`): the hardware path converts exactly as they do (debug builds compare the two).
+///
+/// # Safety
+/// As [`gather`]; `AVX` only where the CPU has AVX2.
+#[inline(always)]
+pub(crate) unsafe fn gather_real<E: Copy + 'static, const AVX: bool>(
+    src: &[E],
+    dims: &Dims,
+    base: &[usize; L],
+    to_f64: impl Fn(E) -> f64,
+) -> [[f64; L]; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if AVX {
+        // SAFETY: per the contract
+        if let Some(g) = unsafe { gather_hw(src, dims, base) } {
+            debug_assert!(
+                g.iter().flatten().map(|v| v.to_bits()).eq(
+                    // SAFETY: per the contract
+                    unsafe { gather(src, dims, base, &to_f64) }
+                        .iter()
+                        .flatten()
+                        .map(|v| v.to_bits())
+                ),
+                "hardware gather differs"
+            );
+            return g;
+        }
+    }
+    // SAFETY: per the contract
+    unsafe { gather(src, dims, base, to_f64) }
+}
+
+/// [`gather`] for float64 and float32 data with AVX2's gather loads (four lanes of a corner
+/// per instruction; float32 converted exactly to float64); `None` for other types. Only
+/// data movement: the values of [`gather`] with the plain conversion.
+///
+/// # Safety
+/// As [`gather`], and the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn gather_hw<E: Copy + 'static>(
+    src: &[E],
+    dims: &Dims,
+    base: &[usize; L],
+) -> Option<[[f64; L]; 8]> {
+    use std::any::TypeId;
+    use std::arch::x86_64::*;
+    let is64 = TypeId::of::<E>() == TypeId::of::<f64>();
+    if !is64 && TypeId::of::<E>() != TypeId::of::<f32>() {
+        return None;
+    }
+    const _: () = assert!(L.is_multiple_of(4));
+    let off = offsets(dims);
+    let mut g = [[0.0f64; L]; 8];
+    for h in (0..L).step_by(4) {
+        // four lanes' first-corner indices; the corners lie on the plane (the function's
+        // contract), so every index below fits an i64
+        let b = _mm256_set_epi64x(
+            base[h + 3] as i64,
+            base[h + 2] as i64,
+            base[h + 1] as i64,
+            base[h] as i64,
+        );
+        for k in 0..8 {
+            debug_assert!((h..h + 4).all(|l| base[l] + off[k] < src.len()));
+            let ix = _mm256_add_epi64(b, _mm256_set1_epi64x(off[k] as i64));
+            // SAFETY: every lane's index is in bounds (above)
+            let v = unsafe {
+                if is64 {
+                    _mm256_i64gather_pd::<8>(src.as_ptr() as *const f64, ix)
+                } else {
+                    _mm256_cvtps_pd(_mm256_i64gather_ps::<4>(src.as_ptr() as *const f32, ix))
+                }
+            };
+            // SAFETY: __m256d and [f64; 4] have the same size and any bits are valid
+            let v = unsafe { std::mem::transmute::<__m256d, [f64; 4]>(v) };
+            g[k][h..h + 4].copy_from_slice(&v);
+        }
+    }
+    Some(g)
 }
 
 /// Whether the lane path may run on a grid (it reads the corners of voxel (0, 0, 0)).

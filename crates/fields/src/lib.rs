@@ -194,20 +194,23 @@ impl<'a, T: Real> Field<'a, T> {
     }
 }
 
+/// Whether `c` holds a NaN or an infinity: a branch-free scan (it vectorises).
+#[inline(always)]
+pub(crate) fn any_non_finite<T: Real>(c: &[T]) -> bool {
+    let mut b = false;
+    for v in c {
+        b |= !v.to_f64().is_finite();
+    }
+    b
+}
+
 fn first_non_finite<T: Real>(data: &[T]) -> Option<usize> {
     use rayon::prelude::*;
     // chunked so that large fields are scanned in parallel on the caller's pool
     // a branch-free scan per chunk (vectorises), the position looked up in the chunk found
-    let bad = |c: &[T]| {
-        let mut b = false;
-        for v in c {
-            b |= !v.to_f64().is_finite();
-        }
-        b
-    };
     data.par_chunks(1 << 16)
         .enumerate()
-        .find_first(|(_, c)| bad(c))
+        .find_first(|(_, c)| any_non_finite(c))
         .and_then(|(k, c)| {
             c.iter()
                 .position(|v| !v.to_f64().is_finite())

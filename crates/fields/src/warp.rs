@@ -15,7 +15,7 @@ use crate::affine::Affine;
 use crate::chunks::{self, Planes};
 use crate::compose::{coords, lane_coords, planes_of, step};
 use crate::interp::{nearest, scalar, scalar_f32, vector_partial, Dims};
-use crate::lanes::{avx2_or_baseline, corners, gather, has_avx2, lanes_ok, Corners, L};
+use crate::lanes::{avx2_or_baseline, corners, gather_real, has_avx2, lanes_ok, Corners, L};
 use crate::{Field, Grid, Real};
 use voxelkit_core::{Control, Error, Result, Sample};
 
@@ -168,12 +168,12 @@ struct Lin<'a, S, T> {
     lanes: bool,
 }
 
-/// Linear 3D warp of a chunk: four output voxels at a time where the moving image is sampled
+/// Linear 3D warp of a chunk: [`L`] output voxels at a time where the moving image is sampled
 /// at interior points (all 8 corners on its grid), with the scalar path's arithmetic in the
 /// same order (`0 + w0 v0 + … + w7 v7`, DIPY's corner order); border and outside points, and
 /// the chunk's tail, go through the scalar path.
 #[inline(always)]
-fn lin_chunk<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
+fn lin_chunk<S: Sample, T: Real, const AVX: bool>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
     x.o.check(&r);
     let odims = x.m.out.dims;
     let mut c = coords(r.start, odims);
@@ -192,7 +192,7 @@ fn lin_chunk<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
             let Corners { inside, base, w } = corners(&pos, &x.mdims);
             // SAFETY: `img` holds the moving grid `mdims`, which has 2+ voxels per axis
             // (checked when `lanes` was set)
-            let g = unsafe { gather(x.img, &x.mdims, &base, S::to_f64) };
+            let g = unsafe { gather_real::<S, AVX>(x.img, &x.mdims, &base, S::to_f64) };
             let mut acc = [0.0f64; L];
             for k in 0..8 {
                 for l in 0..L {
@@ -227,11 +227,11 @@ fn lin_chunk<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn lin_chunk_avx2<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
-    lin_chunk(x, r)
+    lin_chunk::<S, T, true>(x, r)
 }
 
 fn run_lin_chunk<S: Sample, T: Real>(avx2: bool, x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
-    avx2_or_baseline!(avx2, lin_chunk_avx2(x, r), lin_chunk(x, r))
+    avx2_or_baseline!(avx2, lin_chunk_avx2(x, r), lin_chunk::<S, T, false>(x, r))
 }
 
 fn warp_linear3<S: Sample, T: Real>(
@@ -275,13 +275,13 @@ struct LinF32<'a, T> {
     lanes: bool,
 }
 
-/// Float32 linear 3D warp of a chunk (DIPY's `warp_3d` on a float32 volume), four output
+/// Float32 linear 3D warp of a chunk (DIPY's `warp_3d` on a float32 volume), [`L`] output
 /// voxels at a time: the field interpolated at interior points and the image sampled at
 /// interior points with the scalar paths' arithmetic in the same order (the field's sum
 /// rounded to its type after every corner from 0, the image's to float32 after every corner
 /// from 0); the other lanes and the chunk's tail go through the scalar paths.
 #[inline(always)]
-fn lin_f32_chunk<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
+fn lin_f32_chunk<T: Real, const AVX: bool>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
     x.o.check(&r);
     let odims = x.m.out.dims;
     let mut c = coords(r.start, odims);
@@ -309,7 +309,8 @@ fn lin_f32_chunk<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
                     for k in 0..3 {
                         // SAFETY: each plane holds the field grid `fdims`, which has 2+ voxels
                         // per axis (checked when `lanes` was set)
-                        let g = unsafe { gather(x.fp[k], &x.fdims, &base, T::to_f64) };
+                        let g =
+                            unsafe { gather_real::<T, AVX>(x.fp[k], &x.fdims, &base, T::to_f64) };
                         let mut acc = [0.0f64; L];
                         for j in 0..8 {
                             for l in 0..L {
@@ -340,7 +341,7 @@ fn lin_f32_chunk<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
             let Corners { inside, base, w } = corners(&pos, &x.mdims);
             // SAFETY: `img` holds the moving grid `mdims`, which has 2+ voxels per axis
             // (checked when `lanes` was set)
-            let g = unsafe { gather(x.img, &x.mdims, &base, |v: f32| v as f64) };
+            let g = unsafe { gather_real::<f32, AVX>(x.img, &x.mdims, &base, |v: f32| v as f64) };
             let mut acc = [0.0f64; L];
             for j in 0..8 {
                 for l in 0..L {
@@ -373,11 +374,15 @@ fn lin_f32_chunk<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn lin_f32_chunk_avx2<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
-    lin_f32_chunk(x, r)
+    lin_f32_chunk::<T, true>(x, r)
 }
 
 fn run_lin_f32_chunk<T: Real>(avx2: bool, x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
-    avx2_or_baseline!(avx2, lin_f32_chunk_avx2(x, r), lin_f32_chunk(x, r))
+    avx2_or_baseline!(
+        avx2,
+        lin_f32_chunk_avx2(x, r),
+        lin_f32_chunk::<T, false>(x, r)
+    )
 }
 
 fn warp_linear3_f32<T: Real>(

@@ -406,3 +406,56 @@ fn inverting_the_inverse_returns_the_field() {
     // and it is not trivially small because the field is: the field moves voxels by ~1
     assert!(d.iter().fold(0.0f64, |m, x| m.max(x.abs())) > 0.5);
 }
+
+/// Composition scans its inputs for NaN and infinities within its own pass (d2 only when it
+/// has as many voxels as d1; otherwise up front): the error still names d1's first bad value
+/// before d2's, in either case, at any thread count.
+#[test]
+fn compose_names_the_first_non_finite_input() {
+    let g = Grid::new(&[9, 7, 5], &AFF, "f").unwrap();
+    let n = 3 * 9 * 7 * 5;
+    let ok = vec![0.25f64; n];
+    let msg = |a: &[f64], ga: &Grid, b: &[f64], gb: &Grid, threads| {
+        let fa = Field::new(a, ga, "a").unwrap();
+        let fb = Field::new(b, gb, "b").unwrap();
+        let e = compose_fields(fa, fb, 1.0, Some(threads), &Control::new()).unwrap_err();
+        assert_eq!(e.code, Code::Format);
+        e.message
+    };
+    let mut d1 = ok.clone();
+    d1[n - 1] = f64::INFINITY; // last voxel, component 2
+    let mut d2 = ok.clone();
+    d2[5] = f64::NAN; // voxel (5, 0, 0), component 0
+    for threads in [1, 3] {
+        let m = msg(&d1, &g, &ok, &g, threads);
+        assert!(
+            m.starts_with("d1 ") && m.contains("voxel (8, 6, 4), component 2"),
+            "{m}"
+        );
+        let m = msg(&ok, &g, &d2, &g, threads);
+        assert!(
+            m.starts_with("d2 ") && m.contains("voxel (5, 0, 0), component 0"),
+            "{m}"
+        );
+        let m = msg(&d1, &g, &d2, &g, threads);
+        assert!(m.starts_with("d1 "), "{m}");
+        // d2 on a grid with another voxel count: scanned before the pass
+        let g2 = Grid::new(&[4, 3, 2], &AFF, "f").unwrap();
+        let mut small = vec![0.0f64; 3 * 24];
+        small[30] = f64::NEG_INFINITY; // voxel (2, 1, 0), component 1
+        let m = msg(&ok, &g, &small, &g2, threads);
+        assert!(
+            m.starts_with("d2 ") && m.contains("voxel (2, 1, 0), component 1"),
+            "{m}"
+        );
+        let m = msg(&d1, &g, &small, &g2, threads);
+        assert!(m.starts_with("d2 "), "{m}");
+    }
+    // float32 fields
+    let a32: Vec<f32> = d1.iter().map(|&v| v as f32).collect();
+    let ok32 = vec![0.25f32; n];
+    let fa = Field::new(&a32, &g, "a").unwrap();
+    let fb = Field::new(&ok32, &g, "b").unwrap();
+    let e = compose_fields(fa, fb, 1.0, Some(2), &Control::new()).unwrap_err();
+    assert!(e.message.starts_with("d1 "), "{}", e.message);
+}
