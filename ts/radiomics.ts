@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { isScalar, isSeq, parse as parseYaml, parseDocument, visit } from 'yaml'
 import native from './native'
 import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
-import { VoxelkitError, call, shown } from './errors'
+import { VoxelkitError, call, readUserValue, shown } from './errors'
 import { needFileSystem } from './host'
 import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
@@ -217,36 +217,50 @@ function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSe
   if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) {
     throw new VoxelkitError('ERR_SETTING', `settings must be an object, got ${shown(settings)}`)
   }
-  checkJsonData(settings, 'settings', 0)
+  const plain = checkJsonData(settings, 'settings') as RadiomicsSettings
   return {
     image: { data: voxelsIn(v.data), shape: shape3, spacing: spacingOf(v), ...(v.affine !== undefined ? { affine: v.affine } : {}) },
     mask: { data: voxelsIn(m), shape: shape3 },
-    settings,
+    settings: plain,
   }
 }
 
 /**
  * The settings cross to the kernel as JSON values: numbers (finite: JSON has no NaN or
- * infinity), strings, booleans, null, arrays and plain objects, at most 32 levels deep.
+ * infinity), strings, booleans, null, arrays and plain objects, at most 32 levels deep and
+ * {@link MAX_SETTING_VALUES} values in all (a sparse array's holes count: they cross as nulls).
  * Anything else (a typed array from YAML's `!!binary`, a Map or Set from `!!omap`/`!!set`, a
- * Date, a function, a bigint, a cycle) is `ERR_SETTING` here rather than an obscure conversion
- * error in the binding (found by scripts/fuzz-params.mjs).
+ * Date, a function, a bigint, a cycle, a getter or Proxy trap that throws) is `ERR_SETTING` here
+ * rather than an obscure conversion error in the binding (found by scripts/fuzz-params.mjs and
+ * scripts/fuzz-options.mjs). Returns a copy made of plain arrays and objects, each value read
+ * once (what the binding converts: a Proxy of an array is not an array to it).
  */
-function checkJsonData(x: unknown, where: string, depth: number): void {
+function checkJsonData(x: unknown, where: string): unknown {
+  const left = { values: MAX_SETTING_VALUES }
+  return readUserValue(() => jsonCopy(x, where, 0, left), 'ERR_SETTING', where)
+}
+
+/** The most values (numbers, strings, …, arrays and objects included) settings may hold. @internal */
+const MAX_SETTING_VALUES = 100_000
+
+function jsonCopy(x: unknown, where: string, depth: number, left: { values: number }): unknown {
   if (depth > 32) throw new VoxelkitError('ERR_SETTING', `settings nest more than 32 levels deep (at ${where}; a cycle?)`)
-  if (x === null || x === undefined || typeof x === 'string' || typeof x === 'boolean') return
+  if (--left.values < 0) throw new VoxelkitError('ERR_SETTING', `settings hold more than ${MAX_SETTING_VALUES} values (at ${where})`)
+  if (x === null || x === undefined || typeof x === 'string' || typeof x === 'boolean') return x
   if (typeof x === 'number') {
     if (!Number.isFinite(x)) throw new VoxelkitError('ERR_SETTING', `settings hold a non-finite number (${x}) at ${where}`)
-    return
+    return x
   }
   if (Array.isArray(x)) {
-    x.forEach((v, i) => checkJsonData(v, `${where}[${i}]`, depth + 1))
-    return
+    // every index: holes cross to the kernel as nulls
+    const out: unknown[] = []
+    for (let i = 0; i < x.length; i++) out.push(jsonCopy(x[i], `${where}[${i}]`, depth + 1, left))
+    return out
   }
   const proto = typeof x === 'object' ? Object.getPrototypeOf(x) : undefined
   if (typeof x === 'object' && (proto === Object.prototype || proto === null)) {
-    for (const [k, v] of Object.entries(x as object)) checkJsonData(v, `${where}.${k}`, depth + 1)
-    return
+    // fromEntries: a '__proto__' key stays a key
+    return Object.fromEntries(Object.entries(x as object).map(([k, v]) => [k, jsonCopy(v, `${where}.${k}`, depth + 1, left)]))
   }
   const kind = typeof x === 'object' ? ((x as object).constructor?.name ?? 'object') : typeof x
   throw new VoxelkitError('ERR_SETTING', `settings hold a ${kind} at ${where}: only numbers, strings, booleans, null, arrays and plain objects`)
