@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { isScalar, isSeq, parse as parseYaml, parseDocument, visit } from 'yaml'
+import { isScalar, isSeq, parseDocument, visit } from 'yaml'
+import type { Document } from 'yaml'
 import native from './native'
 import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
 import { VoxelkitError, call, readUserValue, shown } from './errors'
@@ -491,29 +492,58 @@ const PARAM_KEYS = ['setting', 'featureClass', 'imageType', 'voxelSetting']
  * PyRadiomics names LoG images after Python's `str(sigma)`: `1.0` gives `log-sigma-1-0-mm-3D`,
  * `1` gives `log-sigma-1-mm-3D`. JavaScript numbers lose that distinction, so the float
  * spellings of a file's `sigma` lists (a point or an exponent) are kept as strings, which the
- * kernel reads as Python floats. JSON is YAML, so one walk over the YAML syntax tree serves both.
+ * kernel reads as Python floats. JSON is YAML, so one walk over the YAML syntax tree serves both
+ * (`tree`: the document's syntax tree when the caller has it, else it is parsed here).
  */
-function keepSigmaSpelling(doc: unknown, text: string): void {
+function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): void {
   if (doc === null || typeof doc !== 'object') return
-  // the sigma lists of the parsed document, in document order
+  // How many sigma lists each object holds, as the walk below meets them (an alias repeats its
+  // lists): counted once per object, so that a document of nested aliases costs its size, not
+  // the number of paths through it (the walk alone took 9 % of scripts/fuzz-params.mjs).
+  const counts = new Map<object, number>()
+  const active = new Set<object>()
+  const count = (x: unknown): number => {
+    if (x === null || typeof x !== 'object') return 0
+    const known = counts.get(x)
+    if (known !== undefined) return known
+    if (active.has(x)) throw CYCLE
+    active.add(x)
+    let n = 0
+    if (Array.isArray(x)) x.forEach((v) => (n += count(v)))
+    else for (const [k, v] of Object.entries(x)) n += k === 'sigma' && Array.isArray(v) ? 1 : count(v)
+    active.delete(x)
+    counts.set(x, n)
+    return n
+  }
+  // the sigma lists of the parsed document, in document order (subtrees without one skipped)
   const lists: unknown[][] = []
-  const walk = (x: unknown): void => {
-    if (Array.isArray(x)) x.forEach(walk)
+  const walk = (x: unknown, prune: boolean): void => {
+    if (prune && x !== null && typeof x === 'object' && counts.get(x) === 0) return
+    if (Array.isArray(x)) x.forEach((v) => walk(v, prune))
     else if (x !== null && typeof x === 'object') {
       for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
         if (k === 'sigma' && Array.isArray(v)) lists.push(v)
-        else walk(v)
+        else walk(v, prune)
       }
     }
   }
-  walk(doc)
-  // no list to respell: the syntax tree (a second parse, most of this function's cost) is not needed
-  if (lists.length === 0) return
-  let tree
+  let total: number
   try {
-    tree = parseDocument(text)
-  } catch {
+    total = count(doc)
+  } catch (e) {
+    if (e !== CYCLE) throw e
+    // a cyclic document (a recursive alias): the plain walk, as before (it exceeds the stack)
+    walk(doc, false)
     return
+  }
+  // no list to respell: the syntax tree (a second parse, most of this function's cost) is not needed
+  if (total === 0) return
+  if (!tree) {
+    try {
+      tree = parseDocument(text)
+    } catch {
+      return
+    }
   }
   const spellings: string[][] = []
   visit(tree, {
@@ -523,7 +553,8 @@ function keepSigmaSpelling(doc: unknown, text: string): void {
       }
     },
   })
-  if (lists.length !== spellings.length) return
+  if (total !== spellings.length) return
+  walk(doc, true)
   lists.forEach((l, i) => {
     l.forEach((v, j) => {
       const sp = spellings[i][j]?.trim()
@@ -532,6 +563,26 @@ function keepSigmaSpelling(doc: unknown, text: string): void {
       }
     })
   })
+}
+
+/** Thrown by keepSigmaSpelling's count on a cycle. */
+const CYCLE = new Error('cycle')
+
+/**
+ * YAML's `parse(text)` (the `yaml` package's defaults: YAML 1.2 core schema, unique keys, pretty
+ * errors) in its two steps, so that the syntax tree serves {@link keepSigmaSpelling} too instead
+ * of a second parse: the same values, warnings and first error as `parse` (the package's
+ * `parse` is `parseDocument`, its warnings emitted, its first error thrown, then `toJS()`).
+ */
+function parseYamlWithTree(text: string): { doc: unknown; tree: Document.Parsed } {
+  const tree = parseDocument(text)
+  for (const w of tree.warnings) {
+    const emit = (globalThis as { process?: { emitWarning?: (w: Error) => void } }).process?.emitWarning
+    if (typeof emit === 'function') emit.call(globalThis.process, w)
+    else console.warn(w)
+  }
+  if (tree.errors.length > 0) throw tree.errors[0]
+  return { doc: tree.toJS(), tree }
 }
 
 /**
@@ -558,8 +609,14 @@ export function readParams(path: string): RadiomicsParams {
 export function paramsFromText(text: string, path: string): RadiomicsParams {
   let doc: unknown
   try {
-    doc = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)
-    keepSigmaSpelling(doc, text)
+    if (/\.json$/i.test(path)) {
+      doc = JSON.parse(text)
+      keepSigmaSpelling(doc, text)
+    } else {
+      const y = parseYamlWithTree(text)
+      doc = y.doc
+      keepSigmaSpelling(doc, text, y.tree)
+    }
   } catch (e) {
     throw new VoxelkitError('ERR_FORMAT', `${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`)
   }
