@@ -183,10 +183,14 @@ export function schemas(g) {
   /** Radiomics settings: a few keys, cheap classes mostly (a run should stay near a millisecond). */
   const settings = (maps) => {
     const o = options(settingKeys, 0.06)
-    if (o && typeof o === 'object' && !('classes' in o) && chance(0.8)) {
-      o.classes = maps ? { [pick(['firstorder', 'glcm', 'ngtdm'])]: [pick(['Mean', 'Contrast', 'Coarseness', 'Energy'])] } : [pick(CLASSES)]
+    try {
+      if (!('classes' in o) && chance(0.8)) {
+        o.classes = maps ? { [pick(['firstorder', 'glcm', 'ngtdm'])]: [pick(['Mean', 'Contrast', 'Coarseness', 'Energy'])] } : [pick(CLASSES)]
+      }
+      if (maps && 'imageType' in o && chance(0.9)) delete o.imageType
+    } catch {
+      // a hostile settings object or a primitive: as it is
     }
-    if (maps && o && typeof o === 'object' && 'imageType' in o && chance(0.9)) delete o.imageType
     return o
   }
   const radiomicsCodes = ['ERR_SETTING', 'ERR_SHAPE', 'ERR_DTYPE', 'ERR_UNSUPPORTED']
@@ -338,7 +342,7 @@ export function schemas(g) {
       codes: ioCodes,
       inputs: () => {
         const name = chance(0.85) ? pick(Object.keys(fileOf)) : pick([...NAMES, junk()])
-        const bytes = fileOf[name] ?? fileOf['v.nii']
+        const bytes = (typeof name === 'string' && fileOf[name]) || fileOf['v.nii']
         return { bytes: chance(0.9) ? bytes : pick([bytes.buffer.slice(0), bytes.subarray(0, 100), new Int16Array(bytes.buffer.slice(0, bytes.length - (bytes.length % 2))), junk()]), name, opts: options(readKeys, 0.5) }
       },
       sync: ({ bytes, name, opts }) => vk.parseVolumeSync(bytes, name, opts),
@@ -396,7 +400,16 @@ export function schemas(g) {
     {
       name: 'simulatePhantom',
       codes: ['ERR_SETTING'],
-      inputs: () => ({ dki: chance(0.5), opts: options({ shape: [() => [int(4, 5), int(4, 5), int(1, 2)], () => numbers(3, () => int(3, 5), num)], snr: [() => pick([30, 10, 1000]), num], seed: [() => int(0, 9), num] }, 0.6) }),
+      inputs: () => {
+        const opts = options({ shape: [() => [int(4, 5), int(4, 5), int(1, 2)], () => numbers(3, () => int(3, 5), num)], snr: [() => pick([30, 10, 1000]), num], seed: [() => int(0, 9), num] }, 0.6)
+        // the default grid (64 x 64 x 12) takes 100 ms: small ones mostly
+        try {
+          if (opts.shape === undefined && chance(0.98)) opts.shape = [4, 4, 1]
+        } catch {
+          // a hostile option object or a primitive: as it is
+        }
+        return { dki: chance(0.5), opts }
+      },
       sync: ({ dki, opts }) => (dki ? vk.simulateDkiPhantom(opts) : vk.simulateDtiPhantom(opts)),
       check: (p) => volumeBad(p.dwi, 'dwi') ?? volumeBad(p.mask, 'mask') ?? digest(p.dwi.data, p.bvals),
     },

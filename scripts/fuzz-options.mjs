@@ -222,6 +222,7 @@ if (process.argv.includes('--list')) {
 const all = schemas(g).filter((s) => !ONLY || ONLY.includes(s.name))
 if (all.length === 0) throw new Error(`no API named ${ONLY}`)
 const seen = new Map()
+const cpuOf = new Map()
 const count = (k) => seen.set(k, (seen.get(k) ?? 0) + 1)
 const t0 = process.hrtime.bigint()
 const cpu0 = process.cpuUsage()
@@ -230,6 +231,7 @@ for (;;) {
   if (SECONDS > 0 ? Number(process.hrtime.bigint() - t0) / 1e9 >= SECONDS : runs >= RUNS) break
   runs++
   const s = all[runs % all.length]
+  const c0 = process.cpuUsage()
   const inp = s.inputs()
   const a = await outcome(s, () => s.sync(inp), inp)
   if (a[0] === 'bad') a[0] = finding(s.name, `sync: ${a[1]}`, inp)
@@ -240,6 +242,8 @@ for (;;) {
   }
   count(`${s.name} ${a[0]}`)
   count(a[0])
+  const c = process.cpuUsage(c0)
+  cpuOf.set(s.name, (cpuOf.get(s.name) ?? 0) + (c.user + c.system) / 1e3)
 }
 const secs = Number(process.hrtime.bigint() - t0) / 1e9
 const cpu = process.cpuUsage(cpu0)
@@ -249,6 +253,6 @@ console.log(`fuzz-options: ${runs} runs over ${all.length} APIs in ${secs.toFixe
 if (process.argv.includes('--per-api')) {
   for (const s of all) {
     const parts = [...seen].filter(([k]) => k.startsWith(`${s.name} `)).map(([k, n]) => `${k.slice(s.name.length + 1)} ${n}`)
-    console.log(`  ${s.name}: ${parts.join(', ')}`)
+    console.log(`  ${s.name}: ${parts.join(', ')}; ${Math.round(cpuOf.get(s.name) ?? 0)} CPU-ms`)
   }
 }

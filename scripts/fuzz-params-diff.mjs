@@ -52,7 +52,7 @@ const TOKENS = ['&a ', '*a', '&b ', '*b', '<<: *a\n', 'sigma: [1.0, 2, 3e0]\n', 
 
 function mutate(t, corpus) {
   let s = t
-  for (let k = 1 + Math.floor(r() * 4); k > 0; k--) {
+  for (let k = r() < 0.7 ? 1 : 2; k > 0; k--) {
     const pos = Math.floor(r() * (s.length + 1))
     const u = r()
     if (u < 0.45) s = s.slice(0, pos) + pick(TOKENS) + s.slice(pos)

@@ -517,13 +517,13 @@ function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): 
   }
   // the sigma lists of the parsed document, in document order (subtrees without one skipped)
   const lists: unknown[][] = []
-  const walk = (x: unknown, prune: boolean): void => {
-    if (prune && x !== null && typeof x === 'object' && counts.get(x) === 0) return
-    if (Array.isArray(x)) x.forEach((v) => walk(v, prune))
+  const walk = (x: unknown): void => {
+    if (x !== null && typeof x === 'object' && counts.get(x) === 0) return
+    if (Array.isArray(x)) x.forEach(walk)
     else if (x !== null && typeof x === 'object') {
       for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
         if (k === 'sigma' && Array.isArray(v)) lists.push(v)
-        else walk(v, prune)
+        else walk(v)
       }
     }
   }
@@ -532,9 +532,9 @@ function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): 
     total = count(doc)
   } catch (e) {
     if (e !== CYCLE) throw e
-    // a cyclic document (a recursive alias): the plain walk, as before (it exceeds the stack)
-    walk(doc, false)
-    return
+    // a cyclic document (a recursive alias): the walk of every path never ends; it used to run
+    // until the stack overflowed (most of this function's cost in the fuzzer), with this error
+    throw new RangeError('Maximum call stack size exceeded')
   }
   // no list to respell: the syntax tree (a second parse, most of this function's cost) is not needed
   if (total === 0) return
@@ -554,7 +554,7 @@ function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): 
     },
   })
   if (total !== spellings.length) return
-  walk(doc, true)
+  walk(doc)
   lists.forEach((l, i) => {
     l.forEach((v, j) => {
       const sp = spellings[i][j]?.trim()
