@@ -211,6 +211,8 @@ async function outcome(s, f, inp) {
   } catch (e) {
     if (!(e instanceof vk.VoxelkitError)) return ['bad', `not a VoxelkitError: ${e?.stack ?? String(e)}`]
     if (!s.codes.includes(e.code) || !e.message) return ['bad', `unexpected code ${e.code}: ${e.message}`]
+    // a napi conversion error mapped to a code (toVoxelkitError's fallback) is still a finding
+    if (/napi|rust type|Failed to (convert|get)|InvalidArg/i.test(e.message)) return ['bad', `a binding conversion error: ${e.code}: ${e.message}`]
     return [e.code, e.message]
   }
 }

@@ -47,6 +47,17 @@ export class GradientTable {
   }
 }
 
+/**
+ * Checks that `g` is a {@link GradientTable} (`ERR_GRADIENTS` otherwise, a Proxy whose traps
+ * throw included). @internal
+ */
+export function checkGradientTable(g: unknown, fn: string): GradientTable {
+  if (!readUserValue(() => g instanceof GradientTable, 'ERR_GRADIENTS', `${fn}: gtab`)) {
+    throw new VoxelkitError('ERR_GRADIENTS', `${fn}: gtab must be a GradientTable (use gradientTable())`)
+  }
+  return g as GradientTable
+}
+
 function toFloat64(a: unknown, name: string): Float64Array {
   if (a instanceof Float64Array) return a
   if (ArrayBuffer.isView(a) || Array.isArray(a)) {

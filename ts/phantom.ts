@@ -43,7 +43,8 @@ export function simulateDkiPhantom(opts: PhantomOptions = {}): Phantom {
 function simulate(opts: PhantomOptions, model: 'dti' | 'dki'): Phantom {
   checkOptions(opts, { shape: 'object', snr: 'number', seed: 'number' }, model === 'dti' ? 'simulateDtiPhantom' : 'simulateDkiPhantom')
   const { shape = [64, 64, 12], snr = 30, seed = 1 } = opts
-  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0 && s < 4096)) {
+  // every index (a sparse array's holes are refused, not skipped)
+  if (!Array.isArray(shape) || shape.length !== 3 || ![0, 1, 2].every((i) => Number.isInteger(shape[i]) && shape[i] > 0 && shape[i] < 4096)) {
     throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${shown(shape)}`)
   }
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
