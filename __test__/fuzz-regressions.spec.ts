@@ -179,6 +179,9 @@ test('fuzz-options: a Proxy of an array as a shape, and phantom options of the w
   t.deepEqual(warpVolumeSync(v, f).shape, [4, 4, 3])
   t.is(codeOf(() => simulateDkiPhantom({ snr: [1, 2, 3] as never })), 'ERR_SETTING')
   t.is(simulateDtiPhantom({ shape: new Proxy([4, 4, 1], {}) as never }).dwi.shape.length, 4)
+  // the campaign's finding: a Proxy of an affine reached the binding from the radiomics entry points
+  const image: Volume = { data: new Int16Array(27).fill(5), shape: [3, 3, 3], affine: new Proxy([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], {}) }
+  t.true(Object.keys(extractFeaturesSync(image, new Uint8Array(27).fill(1), { classes: ['firstorder'] })).length > 0)
 })
 
 test('fuzz-options: a sparse phantom shape, a hostile gtab and a BigInt s0 are coded errors', (t) => {

@@ -152,9 +152,9 @@ export function checkVolume(v: unknown, name: string): Volume {
       `${name}.data holds ${vol.data.length} values but shape [${vol.shape.join(', ')}] needs ${n}`,
     )
   }
-  if (vol.affine !== undefined) checkAffine(vol.affine, `${name}.affine`)
-  if (vol.spacing !== undefined) checkSpacing(vol.spacing, `${name}.spacing`)
-  // a plain copy of the shape for the binding (a Proxy of an array is not an array to napi)
+  // plain copies for the binding (a Proxy of an array is not an array to napi)
+  if (vol.affine !== undefined) vol.affine = checkAffine(vol.affine, `${name}.affine`)
+  if (vol.spacing !== undefined) vol.spacing = checkSpacing(vol.spacing, `${name}.spacing`)
   vol.shape = [...vol.shape]
   return vol
 }
@@ -178,7 +178,7 @@ export function checkSpacing(s: unknown, name: string): number[] {
 
 /** @internal */
 export function checkAffine(a: unknown, name: string): number[] {
-  if (!(Array.isArray(a) || a instanceof Float64Array) || a.length !== 16 || ![...a].every(Number.isFinite)) {
+  if (!(Array.isArray(a) || (ArrayBuffer.isView(a) && a instanceof Float64Array)) || a.length !== 16 || ![...a].every(Number.isFinite)) {
     throw new VoxelkitError('ERR_SHAPE', `${name} must be 16 finite numbers (4x4 row-major), got ${describe(a)}`)
   }
   return [...a]
