@@ -19,7 +19,7 @@
 //   npm run build
 //   node scripts/fuzz-options.mjs [--runs 20000 | --seconds S] [--seed 1] [--api fitDti,warpVolume] [--list]
 import * as vk from '../dist/index.mjs'
-import { arg, rng } from './args.mjs'
+import { arg, budget, rng, tally } from './args.mjs'
 import { schemas } from './fuzz-options-apis.mjs'
 
 const RUNS = arg('runs', 20000)
@@ -223,38 +223,30 @@ if (process.argv.includes('--list')) {
 }
 const all = schemas(g).filter((s) => !ONLY || ONLY.includes(s.name))
 if (all.length === 0) throw new Error(`no API named ${ONLY}`)
-const seen = new Map()
+const seen = tally()
 const cpuOf = new Map()
-const count = (k) => seen.set(k, (seen.get(k) ?? 0) + 1)
-const t0 = process.hrtime.bigint()
-const cpu0 = process.cpuUsage()
-let runs = 0
-for (;;) {
-  if (SECONDS > 0 ? Number(process.hrtime.bigint() - t0) / 1e9 >= SECONDS : runs >= RUNS) break
-  runs++
-  const s = all[runs % all.length]
+const b = budget(RUNS, SECONDS)
+while (b.next()) {
+  const s = all[b.runs % all.length]
   const c0 = process.cpuUsage()
   const inp = s.inputs()
   const a = await outcome(s, () => s.sync(inp), inp)
   if (a[0] === 'bad') a[0] = finding(s.name, `sync: ${a[1]}`, inp)
   if (s.async) {
-    const b = await outcome(s, () => s.async(inp), inp)
-    if (b[0] === 'bad') b[0] = finding(s.name, `async: ${b[1]}`, inp)
-    if (a[0] !== b[0] || (a[0] === 'ok' && a[1] !== b[1])) finding(s.name, `sync and async twins disagree: ${a[0]} ${String(a[1]).slice(0, 200)} / ${b[0]} ${String(b[1]).slice(0, 200)}`, inp)
+    const o = await outcome(s, () => s.async(inp), inp)
+    if (o[0] === 'bad') o[0] = finding(s.name, `async: ${o[1]}`, inp)
+    if (a[0] !== o[0] || (a[0] === 'ok' && a[1] !== o[1])) finding(s.name, `sync and async twins disagree: ${a[0]} ${String(a[1]).slice(0, 200)} / ${o[0]} ${String(o[1]).slice(0, 200)}`, inp)
   }
-  count(`${s.name} ${a[0]}`)
-  count(a[0])
+  seen.add(`${s.name} ${a[0]}`)
+  seen.add(a[0])
   const c = process.cpuUsage(c0)
   cpuOf.set(s.name, (cpuOf.get(s.name) ?? 0) + (c.user + c.system) / 1e3)
 }
-const secs = Number(process.hrtime.bigint() - t0) / 1e9
-const cpu = process.cpuUsage(cpu0)
-const cpuSecs = (cpu.user + cpu.system) / 1e6
-const mix = [...seen].filter(([k]) => !k.includes(' ')).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`)
-console.log(`fuzz-options: ${runs} runs over ${all.length} APIs in ${secs.toFixed(1)} s (${Math.round(runs / cpuSecs)} per CPU-s), seed ${SEED}, no finding; outcomes: ${mix.join(', ')}`)
+const mix = seen.entries().filter(([k]) => !k.includes(' ')).map(([k, n]) => `${k} ${n}`)
+console.log(`fuzz-options: ${b.runs} runs over ${all.length} APIs in ${b.seconds().toFixed(1)} s (${b.perCpuSecond()} per CPU-s), seed ${SEED}, no finding; outcomes: ${mix.join(', ')}`)
 if (process.argv.includes('--per-api')) {
   for (const s of all) {
-    const parts = [...seen].filter(([k]) => k.startsWith(`${s.name} `)).map(([k, n]) => `${k.slice(s.name.length + 1)} ${n}`)
+    const parts = seen.entries().filter(([k]) => k.startsWith(`${s.name} `)).map(([k, n]) => `${k.slice(s.name.length + 1)} ${n}`)
     console.log(`  ${s.name}: ${parts.join(', ')}; ${Math.round(cpuOf.get(s.name) ?? 0)} CPU-ms`)
   }
 }
