@@ -3,7 +3,7 @@
 // synchronous and async twins, the error codes its documentation allows, and a check of a
 // result that returns a digest (equal digests = the same result) or 'BAD:why'.
 import { createHash } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as vk from '../dist/index.mjs'
@@ -214,6 +214,7 @@ export function schemas(g) {
 
   // ------------------------------------------------------------------ I/O
   const dir = mkdtempSync(join(tmpdir(), 'voxelkit-fuzz-options-'))
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
   const small = { data: Int16Array.from({ length: 24 }, (_, i) => i - 5), shape: [4, 3, 2], affine: [2, 0, 0, 1, 0, 2, 0, 2, 0, 0, 3, 3, 0, 0, 0, 1] }
   const NAMES = ['v.nii', 'v.nii.gz', 'v.nrrd', 'v.NII', 'v.nhdr', 'v.foo', '', 'v', '.nii']
   const fileOf = { 'v.nii': vk.serializeVolumeSync(small, 'v.nii'), 'v.nii.gz': vk.serializeVolumeSync(small, 'v.nii.gz'), 'v.nrrd': vk.serializeVolumeSync(small, 'v.nrrd') }
