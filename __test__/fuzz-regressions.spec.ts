@@ -12,6 +12,7 @@ import {
   glcmSync,
   gradientTable,
   invertFieldSync,
+  parseVolumeSync,
   readParams,
   serializeVolumeSync,
   simulateDkiPhantom,
@@ -154,6 +155,7 @@ test('fuzz-options: getters and Proxy traps that throw are coded errors, never t
   t.is(codeOf(() => fitDtiSync(hostile() as never, g)), 'ERR_SHAPE')
   t.is(codeOf(() => gradientTable(p.bvals, p.bvecs, throwing('atol') as never)), 'ERR_GRADIENTS')
   t.is(codeOf(() => gradientTable(hostile() as never, p.bvecs)), 'ERR_GRADIENTS')
+  t.is(codeOf(() => parseVolumeSync(hostile() as never, 'v.nii')), 'ERR_SETTING')
   t.is(codeOf(() => serializeVolumeSync({ data: new Int16Array(8), shape: [2, 2, 2] }, 'v.nii', throwing('encoding') as never)), 'ERR_SETTING')
   const image: Volume = { data: new Int16Array(27).fill(5), shape: [3, 3, 3] }
   const m = new Uint8Array(27).fill(1)

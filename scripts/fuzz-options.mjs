@@ -197,7 +197,7 @@ const KNOWN = [
 function finding(api, why, inp) {
   const k = KNOWN.find(([, f]) => f(api, why, inp))
   if (k) return `known:${k[0]}`
-  console.error(`fuzz-options: FINDING in ${api}: ${why}\n  inputs: ${show(inp).slice(0, 4000)}`)
+  console.error(`fuzz-options: FINDING in ${api} (run ${b.runs}, seed ${SEED}): ${why}\n  inputs: ${show(inp).slice(0, 4000)}`)
   process.exit(1)
 }
 
