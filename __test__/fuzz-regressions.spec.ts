@@ -1,11 +1,26 @@
-// Inputs found by the JavaScript-level fuzzers (scripts/fuzz-params.mjs), replayed with the
-// outcome they must now have. The Rust-level findings live in each crate's
+// Inputs found by the JavaScript-level fuzzers (scripts/fuzz-params.mjs, scripts/fuzz-options.mjs),
+// replayed with the outcome they must now have. The Rust-level findings live in each crate's
 // tests/fuzz_regressions.rs.
 import test from 'ava'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { VoxelkitError, extractFeaturesSync, readParams, type Volume } from '../ts/index'
+import {
+  VoxelkitError,
+  extractFeaturesSync,
+  fitDtiSync,
+  glcmSync,
+  gradientTable,
+  invertFieldSync,
+  parseVolumeSync,
+  readParams,
+  serializeVolumeSync,
+  simulateDkiPhantom,
+  simulateDtiPhantom,
+  warpVolumeSync,
+  type Volume,
+} from '../ts/index'
+import { paramsFromText } from '../ts/radiomics'
 import { settingsFromParams } from '../ts/radiomics'
 import { csvLines, parseCsv } from '../ts/cliKit'
 
@@ -84,4 +99,125 @@ test('the CSV of cases: quoted cells keep commas, quotes and line breaks, and cs
     const e = t.throws(() => parseCsv(bad, 'bad.csv'))
     t.is((e as VoxelkitError).code, 'ERR_FORMAT')
   }
+})
+
+/** The code a call throws (a VoxelkitError's), or the name of what else it threw. */
+function codeOf(f: () => unknown): string {
+  try {
+    f()
+    return 'no error'
+  } catch (e) {
+    return e instanceof VoxelkitError ? e.code : `${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`
+  }
+}
+
+const throwing = (key: string) =>
+  Object.defineProperty({}, key, {
+    enumerable: true,
+    get() {
+      throw new Error('getter threw')
+    },
+  })
+const hostile = () =>
+  new Proxy(
+    {},
+    {
+      get: () => {
+        throw new Error('trap')
+      },
+      ownKeys: () => {
+        throw new Error('trap')
+      },
+      getPrototypeOf: () => {
+        throw new Error('trap')
+      },
+    },
+  )
+
+test('fuzz-options: weights and sigma refuse strings and BigInts instead of coercing them (README: [\'1\'] was read as 1)', (t) => {
+  const p = simulateDtiPhantom({ shape: [4, 4, 1], seed: 1 })
+  const g = gradientTable(p.bvals, p.bvecs)
+  const n = p.bvals.length
+  t.is(codeOf(() => fitDtiSync(p.dwi, g, { method: 'NLLS', weights: Array.from({ length: n }, () => '1') as never })), 'ERR_SETTING')
+  t.is(codeOf(() => fitDtiSync(p.dwi, g, { method: 'NLLS', weights: new BigInt64Array(n) as never })), 'ERR_SETTING')
+  t.is(codeOf(() => fitDtiSync(p.dwi, g, { method: 'RESTORE', sigma: ['5'] as never })), 'ERR_SETTING')
+  // numbers in any non-BigInt typed array still work, and give the same fit as an Array
+  const a = fitDtiSync(p.dwi, g, { method: 'NLLS', weights: new Array(n).fill(1) }).evals.data
+  const b = fitDtiSync(p.dwi, g, { method: 'NLLS', weights: new Uint8Array(n).fill(1) }).evals.data
+  t.deepEqual(Array.from(a), Array.from(b))
+})
+
+test('fuzz-options: getters and Proxy traps that throw are coded errors, never the user\'s exception', (t) => {
+  const p = simulateDtiPhantom({ shape: [4, 4, 1], seed: 1 })
+  const g = gradientTable(p.bvals, p.bvecs)
+  t.is(codeOf(() => fitDtiSync(p.dwi, g, throwing('method') as never)), 'ERR_SETTING')
+  t.is(codeOf(() => fitDtiSync(p.dwi, g, hostile() as never)), 'ERR_SETTING')
+  t.is(codeOf(() => fitDtiSync(hostile() as never, g)), 'ERR_SHAPE')
+  t.is(codeOf(() => gradientTable(p.bvals, p.bvecs, throwing('atol') as never)), 'ERR_GRADIENTS')
+  t.is(codeOf(() => gradientTable(hostile() as never, p.bvecs)), 'ERR_GRADIENTS')
+  t.is(codeOf(() => parseVolumeSync(hostile() as never, 'v.nii')), 'ERR_SETTING')
+  t.is(codeOf(() => serializeVolumeSync({ data: new Int16Array(8), shape: [2, 2, 2] }, 'v.nii', throwing('encoding') as never)), 'ERR_SETTING')
+  const image: Volume = { data: new Int16Array(27).fill(5), shape: [3, 3, 3] }
+  const m = new Uint8Array(27).fill(1)
+  t.is(codeOf(() => extractFeaturesSync(image, m, Object.assign(throwing('binWidth'), { classes: ['firstorder'] }))), 'ERR_SETTING')
+})
+
+test('fuzz-options: sparse, string and non-positive spacing is ERR_SHAPE (a hole reached the binding as undefined)', (t) => {
+  const data = new Int16Array(27).fill(5)
+  const m = new Uint8Array(27).fill(1)
+  // eslint-disable-next-line no-sparse-arrays
+  for (const spacing of [[, 2, ,], ['1', 1, 1], [0, 1, 1], [NaN, 1, 1]]) {
+    t.is(codeOf(() => extractFeaturesSync({ data, shape: [3, 3, 3], spacing: spacing as number[] }, m, { classes: ['firstorder'] })), 'ERR_SHAPE', String(spacing))
+  }
+  const field = { data: new Float32Array(4 * 4 * 3 * 3), shape: [4, 4, 3, 3], spacing: [1, -1, 1] }
+  t.is(codeOf(() => invertFieldSync(field)), 'ERR_SHAPE')
+  const f2 = { data: new Float32Array(4 * 4 * 3 * 3), shape: [4, 4, 3, 3] }
+  t.is(codeOf(() => warpVolumeSync({ data: new Float32Array(48), shape: [4, 4, 3] }, f2, { reference: { shape: [4, 4, 3], spacing: ['1', 1, 1] as never } })), 'ERR_SHAPE')
+})
+
+test('fuzz-options: a Proxy of an array as a shape, and phantom options of the wrong type, are handled', (t) => {
+  const v = { data: new Float32Array(48), shape: new Proxy([4, 4, 3], {}) }
+  const f = { data: new Float32Array(4 * 4 * 3 * 3), shape: [4, 4, 3, 3] }
+  t.deepEqual(warpVolumeSync(v, f).shape, [4, 4, 3])
+  t.is(codeOf(() => simulateDkiPhantom({ snr: [1, 2, 3] as never })), 'ERR_SETTING')
+  t.is(simulateDtiPhantom({ shape: new Proxy([4, 4, 1], {}) as never }).dwi.shape.length, 4)
+  // the campaign's finding: a Proxy of an affine reached the binding from the radiomics entry points
+  const image: Volume = { data: new Int16Array(27).fill(5), shape: [3, 3, 3], affine: new Proxy([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], {}) }
+  t.true(Object.keys(extractFeaturesSync(image, new Uint8Array(27).fill(1), { classes: ['firstorder'] })).length > 0)
+})
+
+test('fuzz-options: a sparse phantom shape, a hostile gtab and a BigInt s0 are coded errors', (t) => {
+  // eslint-disable-next-line no-sparse-arrays
+  t.is(codeOf(() => simulateDkiPhantom({ shape: [, 4, ,] as never })), 'ERR_SETTING')
+  const p = simulateDtiPhantom({ shape: [4, 4, 1], seed: 1 })
+  const g = gradientTable(p.bvals, p.bvecs)
+  const fit = fitDtiSync(p.dwi, g)
+  t.is(codeOf(() => fit.predictSync(hostile() as never)), 'ERR_GRADIENTS')
+  t.is(codeOf(() => fit.predictSync(g, { s0: { data: new BigInt64Array(16), shape: [4, 4, 1] } as never })), 'ERR_DTYPE')
+  t.is(codeOf(() => fit.predictSync(g, { s0: hostile() as never })), 'ERR_SHAPE')
+})
+
+test('fuzz-options: settings with more than 100,000 values (a sparse array of 2^20) are ERR_SETTING, not a binding error', (t) => {
+  const image: Volume = { data: new Int16Array(27).fill(5), shape: [3, 3, 3] }
+  const m = new Uint8Array(27).fill(1)
+  t.is(codeOf(() => glcmSync(image, m, { aggregation: new Array(2 ** 20) as never })), 'ERR_SETTING')
+})
+
+test('fuzz-options: binWidth beyond float64\'s range is ERR_SETTING, not a capacity-overflow panic', (t) => {
+  const image: Volume = { data: Int16Array.from({ length: 27 }, (_, i) => i), shape: [3, 3, 3] }
+  const m = new Uint8Array(27).fill(1)
+  t.is(codeOf(() => glcmSync(image, m, { binWidth: 1e308 })), 'ERR_SETTING')
+  t.is(codeOf(() => extractFeaturesSync(image, m, { binWidth: 1e308, classes: ['firstorder'] })), 'ERR_SETTING')
+  t.true(Object.keys(extractFeaturesSync(image, m, { binWidth: 1e300, classes: ['firstorder'] })).length > 0)
+})
+
+test('readParams: sigma spellings survive aliases, and a cyclic alias is ERR_FORMAT (the one-parse path)', (t) => {
+  const p = paramsFromText('setting:\n  sigma: [1.0, 2, 3e0]\n  x: &a {b: [1, 2]}\n  y: *a\n', 'p.yaml')
+  t.deepEqual(p.setting.sigma, ['1.0', 2, '3e0'])
+  // an alias that repeats a sigma list: the lists and the syntax tree's sigma pairs differ in
+  // number, and the spellings are left alone (as before the one-parse path)
+  const q = paramsFromText('setting:\n  sigma: [1.0]\n  x: &a {sigma: [2.50]}\n  y: *a\n', 'p.yaml')
+  t.deepEqual(q.setting.sigma, [1])
+  t.is(codeOf(() => paramsFromText('setting: &x [*x]\n', 'p.yaml')), 'ERR_FORMAT')
+  t.is(codeOf(() => paramsFromText('setting: {a: 1, a: 2}\n', 'p.yaml')), 'ERR_FORMAT')
 })

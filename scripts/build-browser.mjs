@@ -44,7 +44,7 @@ for (const f of [WASM, LOADER, WORKER]) {
 // files are not reachable from ts/index.ts).
 const NODE_STUBS = { 'node:fs': ['readFileSync'] }
 // The names ts/radiomics.ts imports from yaml (readParams alone uses them, after reading a file).
-const YAML_NAMES = ['isScalar', 'isSeq', 'parse', 'parseDocument', 'visit']
+const YAML_NAMES = ['isScalar', 'isSeq', 'parseDocument', 'visit']
 const NO_FS = 'no file system in the browser: use parseVolume/serializeVolume'
 const tsDir = join(root, 'ts')
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version

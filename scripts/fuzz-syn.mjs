@@ -19,7 +19,7 @@
 //   npm run build
 //   node scripts/fuzz-syn.mjs [--runs 2000 | --seconds S] [--seed 1]
 import * as vk from '../dist/index.mjs'
-import { arg, rng } from './args.mjs'
+import { arg, budget, rng, tally } from './args.mjs'
 
 const RUNS = arg('runs', 2000)
 const SECONDS = arg('seconds', 0)
@@ -150,26 +150,18 @@ function outcome(e, inp) {
   return e.code
 }
 
-const seen = new Map()
-const count = (k) => seen.set(k, (seen.get(k) ?? 0) + 1)
-const t0 = process.hrtime.bigint()
-const cpu0 = process.cpuUsage()
-let runs = 0
-for (;;) {
-  if (SECONDS > 0 ? Number(process.hrtime.bigint() - t0) / 1e9 >= SECONDS : runs >= RUNS) break
-  runs++
+const seen = tally()
+const b = budget(RUNS, SECONDS)
+while (b.next()) {
   const inp = inputs()
   try {
-    const map = runs % 8 === 0 ? await vk.registerSyN(inp.stat, inp.moving, inp.opts) : vk.registerSyNSync(inp.stat, inp.moving, inp.opts)
+    const map = b.runs % 8 === 0 ? await vk.registerSyN(inp.stat, inp.moving, inp.opts) : vk.registerSyNSync(inp.stat, inp.moving, inp.opts)
     const bad = check(map, inp)
     if (bad) finding(bad, inp)
-    count('ok')
+    seen.add('ok')
   } catch (e) {
-    count(outcome(e, inp))
+    seen.add(outcome(e, inp))
   }
 }
-const secs = Number(process.hrtime.bigint() - t0) / 1e9
-const cpu = process.cpuUsage(cpu0)
-const cpuSecs = (cpu.user + cpu.system) / 1e6
-const parts = [...seen].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`)
-console.log(`fuzz-syn: ${runs} runs in ${secs.toFixed(1)} s (${Math.round(runs / cpuSecs)} per CPU-s), seed ${SEED}, no finding; outcomes: ${parts.join(', ')}`)
+const parts = seen.entries().map(([k, n]) => `${k} ${n}`)
+console.log(`fuzz-syn: ${b.runs} runs in ${b.seconds().toFixed(1)} s (${b.perCpuSecond()} per CPU-s), seed ${SEED}, no finding; outcomes: ${parts.join(', ')}`)

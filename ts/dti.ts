@@ -1,9 +1,9 @@
 import native from './native'
 import type { DtiMethod, FitOptionsIn } from './native'
-import { VoxelkitError, call } from './errors'
+import { VoxelkitError, call, shown } from './errors'
 import type { GradientTable } from './gradients'
 import { FitAsyncOptions, FitSyncOptions, ModelFit, ModelWiring, fitModel, fitModelSync } from './fit'
-import { checkVolume } from './volume'
+import { checkVolume, dtypeOf } from './volume'
 import type { Volume } from './volume'
 
 export type { DtiMethod }
@@ -38,13 +38,27 @@ export type DtiSyncOptions = FitSyncOptions<DtiMethod> & NonLinearOptions
 /** Options of {@link fitDti}. */
 export type DtiOptions = FitAsyncOptions<DtiMethod> & NonLinearOptions
 
+/**
+ * `weights` / `sigma` as float64: an Array of numbers or a typed array of a number type (not
+ * BigInt64Array). Strings are refused, not coerced (`['1']` was read as 1, `['a']` as NaN; found
+ * by scripts/fuzz-options.mjs); the values' ranges are the kernel's to check.
+ */
 function numbers(v: unknown, name: string): Float64Array | undefined {
   if (v === undefined) return undefined
   if (typeof v === 'number') return Float64Array.of(v)
-  if (v === null || typeof v !== 'object' || typeof (v as ArrayLike<number>).length !== 'number') {
-    throw new VoxelkitError('ERR_SETTING', `${name} must be ${name === 'sigma' ? 'a number or ' : ''}an array of numbers`)
+  const what = `${name} must be ${name === 'sigma' ? 'a number or ' : ''}an array of numbers`
+  if (v instanceof Float64Array) return v
+  if (ArrayBuffer.isView(v) && dtypeOf(v) !== undefined && !(v instanceof BigInt64Array || v instanceof BigUint64Array)) {
+    return Float64Array.from(v as unknown as ArrayLike<number>)
   }
-  return v instanceof Float64Array ? v : Float64Array.from(v as ArrayLike<number>)
+  if (!Array.isArray(v)) throw new VoxelkitError('ERR_SETTING', `${what}, got ${shown(v)}`)
+  const out = new Float64Array(v.length)
+  for (let i = 0; i < v.length; i++) {
+    const x: unknown = v[i]
+    if (typeof x !== 'number') throw new VoxelkitError('ERR_SETTING', `${what}; [${i}] is ${typeof x === 'string' ? `the string '${x}'` : shown(x)}`)
+    out[i] = x
+  }
+  return out
 }
 
 /** `initParams` for the kernel: a float Volume `[...spatial, 7]`, as float64 (its values are checked there). */

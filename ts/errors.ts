@@ -36,7 +36,26 @@ export function shown(v: unknown): string {
   try {
     return String(v)
   } catch {
-    return Object.prototype.toString.call(v)
+    try {
+      return Object.prototype.toString.call(v)
+    } catch {
+      return 'an object' // a Proxy whose traps throw
+    }
+  }
+}
+
+/**
+ * Reads a user's object (an option object, a Volume, settings) with `read`: a getter or a
+ * Proxy trap that throws while voxelkit reads it becomes a `code` error naming `what`, not the
+ * user's own exception escaping from deep inside a call (found by scripts/fuzz-options.mjs).
+ * @internal
+ */
+export function readUserValue<T>(read: () => T, code: ErrorCode, what: string): T {
+  try {
+    return read()
+  } catch (e) {
+    if (e instanceof VoxelkitError) throw e
+    throw new VoxelkitError(code, `${what} could not be read: ${e instanceof Error ? e.message : shown(e)}`)
   }
 }
 

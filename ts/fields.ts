@@ -1,6 +1,6 @@
 import native from './native'
 import type { ComposeOptionsIn, FieldOut, Interpolation, InvertOptionsIn, VolumeIn, WarpOptionsIn } from './native'
-import { VoxelkitError, call } from './errors'
+import { VoxelkitError, call, readUserValue } from './errors'
 import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, affineFromSpacing, checkAffine, checkVolume, voxelsIn } from './volume'
 
@@ -196,7 +196,9 @@ function warpArgs(moving: Volume, field: DisplacementField, opts: WarpVolumeSync
   }
   let reference: { shape: number[]; affine: number[] } | undefined
   if (opts.reference !== undefined) {
-    const r = opts.reference
+    const ref = opts.reference
+    // one read of each field (a getter or Proxy trap that throws is ERR_SHAPE)
+    const r = readUserValue(() => ({ shape: ref.shape, affine: ref.affine, spacing: ref.spacing }), 'ERR_SHAPE', 'reference')
     if (!Array.isArray(r.shape)) throw new VoxelkitError('ERR_SHAPE', 'reference must be a Volume or { shape, affine }')
     const rs = r.shape.slice(0, nd)
     if (r.shape.length < nd || rs.some((s) => !Number.isSafeInteger(s) || s < 1)) {

@@ -4,7 +4,7 @@
 import native from './native'
 import type { FitOptionsIn, FitOut, GradientsIn, JobHandle, PredictOptionsIn, VolumeIn } from './native'
 import { VoxelkitError, call } from './errors'
-import { GradientTable } from './gradients'
+import { GradientTable, checkGradientTable } from './gradients'
 import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, checkOptions, runJob } from './jobs'
 import { OutputType, Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
 
@@ -119,9 +119,7 @@ function prepare<M extends string>(
 ) {
   checkOptions(opts, known, fn)
   const v = checkVolume(dwi, 'dwi')
-  if (!(gtab instanceof GradientTable)) {
-    throw new VoxelkitError('ERR_GRADIENTS', `${fn}: gtab must be a GradientTable (use gradientTable())`)
-  }
+  checkGradientTable(gtab, fn)
   const spatial = v.shape.slice(0, -1)
   const outputType = checkChoice(opts.outputType, { float64: 'float64', float32: 'float32' } as const, 'outputType') ?? 'float64'
   const o: FitOptionsIn = {
@@ -225,10 +223,13 @@ export abstract class ModelFit {
 
   #predictArgs(gtab: GradientTable, opts: PredictSyncOptions, known: Record<string, OptionType | readonly OptionType[]>, fn: string) {
     checkOptions(opts, known, fn)
-    if (!(gtab instanceof GradientTable)) throw new VoxelkitError('ERR_GRADIENTS', 'gtab must be a GradientTable')
+    checkGradientTable(gtab, fn)
     let s0 = opts.s0 ?? this.defaultS0()
-    if (typeof s0 === 'object' && !(s0 instanceof Float64Array)) {
+    if (typeof s0 === 'object' && !(ArrayBuffer.isView(s0) && s0 instanceof Float64Array)) {
       const v = checkVolume(s0, 's0')
+      if (v.data instanceof BigInt64Array || v.data instanceof BigUint64Array) {
+        throw new VoxelkitError('ERR_DTYPE', `s0 must hold numbers, not ${v.data.constructor.name} (convert it first)`)
+      }
       s0 = v.data instanceof Float64Array ? v.data : Float64Array.from(v.data as ArrayLike<number>)
     }
     const shape = [...this.#grid.spatial, gtab.length]

@@ -1,5 +1,5 @@
 import native from './native'
-import { VoxelkitError, call, shown } from './errors'
+import { VoxelkitError, call, readUserValue, shown } from './errors'
 
 /** Options of {@link gradientTable}, DIPY's names and defaults. */
 export interface GradientTableOptions {
@@ -47,6 +47,17 @@ export class GradientTable {
   }
 }
 
+/**
+ * Checks that `g` is a {@link GradientTable} (`ERR_GRADIENTS` otherwise, a Proxy whose traps
+ * throw included). @internal
+ */
+export function checkGradientTable(g: unknown, fn: string): GradientTable {
+  if (!readUserValue(() => g instanceof GradientTable, 'ERR_GRADIENTS', `${fn}: gtab`)) {
+    throw new VoxelkitError('ERR_GRADIENTS', `${fn}: gtab must be a GradientTable (use gradientTable())`)
+  }
+  return g as GradientTable
+}
+
 function toFloat64(a: unknown, name: string): Float64Array {
   if (a instanceof Float64Array) return a
   if (ArrayBuffer.isView(a) || Array.isArray(a)) {
@@ -66,7 +77,14 @@ function bvecsToFlat(bvecs: unknown, n: number): Float64Array {
     if (rows.every((r) => Array.isArray(r) && r.length === 3)) return toFloat64(rows.flat(), 'bvecs')
     if (rows.length === 3 && rows.every((r) => Array.isArray(r) && r.length === n)) {
       const out = new Float64Array(3 * n)
-      for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[3 * i + c] = Number(rows[c][i])
+      for (let i = 0; i < n; i++) {
+        for (let c = 0; c < 3; c++) {
+          const x = rows[c][i]
+          // numbers only, as the other layouts (Number() would coerce '1' and [] silently)
+          if (typeof x !== 'number') throw new VoxelkitError('ERR_GRADIENTS', `bvecs must hold numbers; row ${c}, column ${i} is ${shown(x)}`)
+          out[3 * i + c] = x
+        }
+      }
       return out
     }
     throw new VoxelkitError('ERR_GRADIENTS', `bvecs must be n rows of [x, y, z] or 3 rows of n values (n = ${n})`)
@@ -87,12 +105,20 @@ export function gradientTable(
   bvecs: ArrayLike<number> | number[][],
   opts: GradientTableOptions = {},
 ): GradientTable {
-  const { b0Threshold = 50, atol = 1e-2 } = opts
+  // one read of each option (a getter or Proxy trap that throws is an ERR_GRADIENTS error too)
+  const { b0Threshold = 50, atol = 1e-2 } = readUserValue(() => ({ ...opts }), 'ERR_GRADIENTS', 'gradientTable options')
   for (const [k, v] of Object.entries({ b0Threshold, atol })) {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
       throw new VoxelkitError('ERR_GRADIENTS', `${k} must be a finite number >= 0, got ${shown(v)}`)
     }
   }
-  const b = toFloat64(bvals, 'bvals')
-  return new GradientTable(b, bvecsToFlat(bvecs, b.length), b0Threshold, atol)
+  const [b, v] = readUserValue(
+    () => {
+      const b = toFloat64(bvals, 'bvals')
+      return [b, bvecsToFlat(bvecs, b.length)]
+    },
+    'ERR_GRADIENTS',
+    'bvals or bvecs',
+  )
+  return new GradientTable(b, v, b0Threshold, atol)
 }

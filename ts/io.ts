@@ -1,6 +1,6 @@
 import native from './native'
 import type { ReadOptionsIn, VolumeIn, VolumeOut, WriteOptionsIn } from './native'
-import { VoxelkitError, call, toVoxelkitError, shown } from './errors'
+import { VoxelkitError, call, readUserValue, toVoxelkitError, shown } from './errors'
 import { checkOptions } from './jobs'
 import { needFileSystem } from './host'
 import { Volume, WASM_MAX_INPUT_BYTES, affineFromSpacing, checkAffine, checkVolume, checkWasmInput, onWasm, voxelsIn } from './volume'
@@ -106,8 +106,14 @@ export function writeVolumeSync(path: string, volume: Volume, opts: WriteOptions
 
 function bytesOf(b: unknown, name: unknown): Uint8Array {
   checkPath(name, 'name')
-  const u8 =
-    b instanceof Uint8Array ? b : b instanceof ArrayBuffer ? new Uint8Array(b) : ArrayBuffer.isView(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : undefined
+  // ArrayBuffer.isView first: `instanceof` on a Proxy runs its getPrototypeOf trap, which may throw
+  const u8 = ArrayBuffer.isView(b)
+    ? b instanceof Uint8Array
+      ? b
+      : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    : readUserValue(() => b instanceof ArrayBuffer, 'ERR_SETTING', 'bytes')
+      ? new Uint8Array(b as ArrayBuffer)
+      : undefined
   if (u8) {
     checkWasmInput(u8.byteLength)
     return u8

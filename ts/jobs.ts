@@ -1,6 +1,6 @@
 import native from './native'
 import type { JobHandle } from './native'
-import { VoxelkitError, call, toVoxelkitError, shown } from './errors'
+import { VoxelkitError, call, readUserValue, toVoxelkitError, shown } from './errors'
 
 /** Options every long-running async call accepts. */
 export interface AsyncOptions {
@@ -33,7 +33,7 @@ export function checkOptions(opts: unknown, known: Record<string, OptionType | r
   if (opts === null || typeof opts !== 'object') {
     throw new VoxelkitError('ERR_SETTING', `${fn} options must be an object, got ${shown(opts)}`)
   }
-  for (const [k, v] of Object.entries(opts)) {
+  for (const [k, v] of readUserValue(() => Object.entries(opts), 'ERR_SETTING', `${fn} options`)) {
     const type = known[k]
     if (type === undefined) {
       throw new VoxelkitError('ERR_SETTING', `${fn}: unknown option '${k}' (known: ${Object.keys(known).join(', ')})`)

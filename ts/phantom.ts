@@ -1,5 +1,6 @@
 import native from './native'
 import { VoxelkitError, call, shown } from './errors'
+import { checkOptions } from './jobs'
 import type { Volume } from './volume'
 
 /** Options of {@link simulateDtiPhantom} and {@link simulateDkiPhantom}. */
@@ -40,14 +41,16 @@ export function simulateDkiPhantom(opts: PhantomOptions = {}): Phantom {
 }
 
 function simulate(opts: PhantomOptions, model: 'dti' | 'dki'): Phantom {
+  checkOptions(opts, { shape: 'object', snr: 'number', seed: 'number' }, model === 'dti' ? 'simulateDtiPhantom' : 'simulateDkiPhantom')
   const { shape = [64, 64, 12], snr = 30, seed = 1 } = opts
-  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0 && s < 4096)) {
+  // every index (a sparse array's holes are refused, not skipped)
+  if (!Array.isArray(shape) || shape.length !== 3 || ![0, 1, 2].every((i) => Number.isInteger(shape[i]) && shape[i] > 0 && shape[i] < 4096)) {
     throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${shown(shape)}`)
   }
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new VoxelkitError('ERR_SETTING', `seed must be an integer from 0 to 2^32-1, got ${seed}`)
   }
-  const p = call(() => native.simulatePhantom(model, shape, snr, seed))
+  const p = call(() => native.simulatePhantom(model, [...shape], snr, seed))
   const affine = [p.spacing[0], 0, 0, 0, 0, p.spacing[1], 0, 0, 0, 0, p.spacing[2], 0, 0, 0, 0, 1]
   const grid = { affine, spacing: [...p.spacing] }
   return {

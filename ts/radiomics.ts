@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { isScalar, isSeq, parse as parseYaml, parseDocument, visit } from 'yaml'
+import { isScalar, isSeq, parseDocument, visit } from 'yaml'
+import type { Document } from 'yaml'
 import native from './native'
 import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
-import { VoxelkitError, call, shown } from './errors'
+import { VoxelkitError, call, readUserValue, shown } from './errors'
 import { needFileSystem } from './host'
 import { ASYNC_OPTIONS, AsyncOptions, SyncOptions, checkOptions, runJob } from './jobs'
 import { Volume, VoxelArray, checkVolume, dtypeOf, voxelsIn } from './volume'
@@ -217,36 +218,50 @@ function prepare(image: Volume, mask: Volume | VoxelArray, settings: RadiomicsSe
   if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) {
     throw new VoxelkitError('ERR_SETTING', `settings must be an object, got ${shown(settings)}`)
   }
-  checkJsonData(settings, 'settings', 0)
+  const plain = checkJsonData(settings, 'settings') as RadiomicsSettings
   return {
     image: { data: voxelsIn(v.data), shape: shape3, spacing: spacingOf(v), ...(v.affine !== undefined ? { affine: v.affine } : {}) },
     mask: { data: voxelsIn(m), shape: shape3 },
-    settings,
+    settings: plain,
   }
 }
 
 /**
  * The settings cross to the kernel as JSON values: numbers (finite: JSON has no NaN or
- * infinity), strings, booleans, null, arrays and plain objects, at most 32 levels deep.
+ * infinity), strings, booleans, null, arrays and plain objects, at most 32 levels deep and
+ * {@link MAX_SETTING_VALUES} values in all (a sparse array's holes count: they cross as nulls).
  * Anything else (a typed array from YAML's `!!binary`, a Map or Set from `!!omap`/`!!set`, a
- * Date, a function, a bigint, a cycle) is `ERR_SETTING` here rather than an obscure conversion
- * error in the binding (found by scripts/fuzz-params.mjs).
+ * Date, a function, a bigint, a cycle, a getter or Proxy trap that throws) is `ERR_SETTING` here
+ * rather than an obscure conversion error in the binding (found by scripts/fuzz-params.mjs and
+ * scripts/fuzz-options.mjs). Returns a copy made of plain arrays and objects, each value read
+ * once (what the binding converts: a Proxy of an array is not an array to it).
  */
-function checkJsonData(x: unknown, where: string, depth: number): void {
+function checkJsonData(x: unknown, where: string): unknown {
+  const left = { values: MAX_SETTING_VALUES }
+  return readUserValue(() => jsonCopy(x, where, 0, left), 'ERR_SETTING', where)
+}
+
+/** The most values (numbers, strings, …, arrays and objects included) settings may hold. @internal */
+const MAX_SETTING_VALUES = 100_000
+
+function jsonCopy(x: unknown, where: string, depth: number, left: { values: number }): unknown {
   if (depth > 32) throw new VoxelkitError('ERR_SETTING', `settings nest more than 32 levels deep (at ${where}; a cycle?)`)
-  if (x === null || x === undefined || typeof x === 'string' || typeof x === 'boolean') return
+  if (--left.values < 0) throw new VoxelkitError('ERR_SETTING', `settings hold more than ${MAX_SETTING_VALUES} values (at ${where})`)
+  if (x === null || x === undefined || typeof x === 'string' || typeof x === 'boolean') return x
   if (typeof x === 'number') {
     if (!Number.isFinite(x)) throw new VoxelkitError('ERR_SETTING', `settings hold a non-finite number (${x}) at ${where}`)
-    return
+    return x
   }
   if (Array.isArray(x)) {
-    x.forEach((v, i) => checkJsonData(v, `${where}[${i}]`, depth + 1))
-    return
+    // every index: holes cross to the kernel as nulls
+    const out: unknown[] = []
+    for (let i = 0; i < x.length; i++) out.push(jsonCopy(x[i], `${where}[${i}]`, depth + 1, left))
+    return out
   }
   const proto = typeof x === 'object' ? Object.getPrototypeOf(x) : undefined
   if (typeof x === 'object' && (proto === Object.prototype || proto === null)) {
-    for (const [k, v] of Object.entries(x as object)) checkJsonData(v, `${where}.${k}`, depth + 1)
-    return
+    // fromEntries: a '__proto__' key stays a key
+    return Object.fromEntries(Object.entries(x as object).map(([k, v]) => [k, jsonCopy(v, `${where}.${k}`, depth + 1, left)]))
   }
   const kind = typeof x === 'object' ? ((x as object).constructor?.name ?? 'object') : typeof x
   throw new VoxelkitError('ERR_SETTING', `settings hold a ${kind} at ${where}: only numbers, strings, booleans, null, arrays and plain objects`)
@@ -477,13 +492,33 @@ const PARAM_KEYS = ['setting', 'featureClass', 'imageType', 'voxelSetting']
  * PyRadiomics names LoG images after Python's `str(sigma)`: `1.0` gives `log-sigma-1-0-mm-3D`,
  * `1` gives `log-sigma-1-mm-3D`. JavaScript numbers lose that distinction, so the float
  * spellings of a file's `sigma` lists (a point or an exponent) are kept as strings, which the
- * kernel reads as Python floats. JSON is YAML, so one walk over the YAML syntax tree serves both.
+ * kernel reads as Python floats. JSON is YAML, so one walk over the YAML syntax tree serves both
+ * (`tree`: the document's syntax tree when the caller has it, else it is parsed here).
  */
-function keepSigmaSpelling(doc: unknown, text: string): void {
+function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): void {
   if (doc === null || typeof doc !== 'object') return
-  // the sigma lists of the parsed document, in document order
+  // How many sigma lists each object holds, as the walk below meets them (an alias repeats its
+  // lists): counted once per object, so that a document of nested aliases costs its size, not
+  // the number of paths through it (the walk alone took 9 % of scripts/fuzz-params.mjs).
+  const counts = new Map<object, number>()
+  const active = new Set<object>()
+  const count = (x: unknown): number => {
+    if (x === null || typeof x !== 'object') return 0
+    const known = counts.get(x)
+    if (known !== undefined) return known
+    if (active.has(x)) throw CYCLE
+    active.add(x)
+    let n = 0
+    if (Array.isArray(x)) x.forEach((v) => (n += count(v)))
+    else for (const [k, v] of Object.entries(x)) n += k === 'sigma' && Array.isArray(v) ? 1 : count(v)
+    active.delete(x)
+    counts.set(x, n)
+    return n
+  }
+  // the sigma lists of the parsed document, in document order (subtrees without one skipped)
   const lists: unknown[][] = []
   const walk = (x: unknown): void => {
+    if (x !== null && typeof x === 'object' && counts.get(x) === 0) return
     if (Array.isArray(x)) x.forEach(walk)
     else if (x !== null && typeof x === 'object') {
       for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
@@ -492,14 +527,23 @@ function keepSigmaSpelling(doc: unknown, text: string): void {
       }
     }
   }
-  walk(doc)
-  // no list to respell: the syntax tree (a second parse, most of this function's cost) is not needed
-  if (lists.length === 0) return
-  let tree
+  let total: number
   try {
-    tree = parseDocument(text)
-  } catch {
-    return
+    total = count(doc)
+  } catch (e) {
+    if (e !== CYCLE) throw e
+    // a cyclic document (a recursive alias): the walk of every path never ends; it used to run
+    // until the stack overflowed (most of this function's cost in the fuzzer), with this error
+    throw new RangeError('Maximum call stack size exceeded')
+  }
+  // no list to respell: the syntax tree (a second parse, most of this function's cost) is not needed
+  if (total === 0) return
+  if (!tree) {
+    try {
+      tree = parseDocument(text)
+    } catch {
+      return
+    }
   }
   const spellings: string[][] = []
   visit(tree, {
@@ -509,7 +553,8 @@ function keepSigmaSpelling(doc: unknown, text: string): void {
       }
     },
   })
-  if (lists.length !== spellings.length) return
+  if (total !== spellings.length) return
+  walk(doc)
   lists.forEach((l, i) => {
     l.forEach((v, j) => {
       const sp = spellings[i][j]?.trim()
@@ -518,6 +563,26 @@ function keepSigmaSpelling(doc: unknown, text: string): void {
       }
     })
   })
+}
+
+/** Thrown by keepSigmaSpelling's count on a cycle. */
+const CYCLE = new Error('cycle')
+
+/**
+ * YAML's `parse(text)` (the `yaml` package's defaults: YAML 1.2 core schema, unique keys, pretty
+ * errors) in its two steps, so that the syntax tree serves {@link keepSigmaSpelling} too instead
+ * of a second parse: the same values, warnings and first error as `parse` (the package's
+ * `parse` is `parseDocument`, its warnings emitted, its first error thrown, then `toJS()`).
+ */
+function parseYamlWithTree(text: string): { doc: unknown; tree: Document.Parsed } {
+  const tree = parseDocument(text)
+  for (const w of tree.warnings) {
+    const emit = (globalThis as { process?: { emitWarning?: (w: Error) => void } }).process?.emitWarning
+    if (typeof emit === 'function') emit.call(globalThis.process, w)
+    else console.warn(w)
+  }
+  if (tree.errors.length > 0) throw tree.errors[0]
+  return { doc: tree.toJS(), tree }
 }
 
 /**
@@ -544,8 +609,14 @@ export function readParams(path: string): RadiomicsParams {
 export function paramsFromText(text: string, path: string): RadiomicsParams {
   let doc: unknown
   try {
-    doc = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)
-    keepSigmaSpelling(doc, text)
+    if (/\.json$/i.test(path)) {
+      doc = JSON.parse(text)
+      keepSigmaSpelling(doc, text)
+    } else {
+      const y = parseYamlWithTree(text)
+      doc = y.doc
+      keepSigmaSpelling(doc, text, y.tree)
+    }
   } catch (e) {
     throw new VoxelkitError('ERR_FORMAT', `${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`)
   }

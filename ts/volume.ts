@@ -1,6 +1,6 @@
 import native from './native'
 import type { VolumeIn, VolumeOut } from './native'
-import { VoxelkitError } from './errors'
+import { VoxelkitError, readUserValue } from './errors'
 
 /**
  * The element types voxelkit handles: name -> TypedArray constructor. Readers return all ten;
@@ -95,6 +95,8 @@ export function checkWasmInput(bytes: number): void {
 
 /** The element type of a voxel array. */
 export function dtypeOf(a: unknown): Dtype | undefined {
+  // not a typed array (nor a Proxy of one, whose getPrototypeOf trap may throw): no element type
+  if (!ArrayBuffer.isView(a)) return undefined
   for (const [name, ctor] of Object.entries(ARRAY_TYPES)) {
     if (a instanceof ctor) return name as Dtype
   }
@@ -104,7 +106,13 @@ export function dtypeOf(a: unknown): Dtype | undefined {
 function describe(v: unknown): string {
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'an Array'
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object'
+  if (typeof v === 'object') {
+    try {
+      return (v as object).constructor?.name ?? 'an object'
+    } catch {
+      return 'an object' // a Proxy whose traps throw
+    }
+  }
   return typeof v
 }
 
@@ -113,7 +121,15 @@ export function checkVolume(v: unknown, name: string): Volume {
   if (v === null || typeof v !== 'object') {
     throw new VoxelkitError('ERR_SHAPE', `${name} must be a Volume { data, shape }, got ${describe(v)}`)
   }
-  const vol = v as Volume
+  // one read of each field (a getter or Proxy trap that throws is ERR_SHAPE, as a malformed Volume)
+  const vol = readUserValue(
+    () => {
+      const { data, shape, affine, spacing } = v as Volume
+      return { data, shape, ...(affine !== undefined ? { affine } : {}), ...(spacing !== undefined ? { spacing } : {}) }
+    },
+    'ERR_SHAPE',
+    name,
+  )
   if (dtypeOf(vol.data) === undefined) {
     throw new VoxelkitError(
       'ERR_DTYPE',
@@ -136,13 +152,33 @@ export function checkVolume(v: unknown, name: string): Volume {
       `${name}.data holds ${vol.data.length} values but shape [${vol.shape.join(', ')}] needs ${n}`,
     )
   }
-  if (vol.affine !== undefined) checkAffine(vol.affine, `${name}.affine`)
+  // plain copies for the binding (a Proxy of an array is not an array to napi)
+  if (vol.affine !== undefined) vol.affine = checkAffine(vol.affine, `${name}.affine`)
+  if (vol.spacing !== undefined) vol.spacing = checkSpacing(vol.spacing, `${name}.spacing`)
+  vol.shape = [...vol.shape]
   return vol
+}
+
+/**
+ * Checks voxel spacing: an array of positive finite numbers (every index: a sparse array's
+ * holes are refused, not skipped; numeric strings too). @internal
+ */
+export function checkSpacing(s: unknown, name: string): number[] {
+  if (!(Array.isArray(s) || s instanceof Float64Array) || s.length === 0 || s.length > 16) {
+    throw new VoxelkitError('ERR_SHAPE', `${name} must be an array of 1 to 16 positive finite numbers, got ${describe(s)}`)
+  }
+  for (let i = 0; i < s.length; i++) {
+    const x: unknown = s[i]
+    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {
+      throw new VoxelkitError('ERR_SHAPE', `${name} must hold positive finite numbers; [${i}] is ${typeof x === 'number' ? x : describe(x)}`)
+    }
+  }
+  return [...s]
 }
 
 /** @internal */
 export function checkAffine(a: unknown, name: string): number[] {
-  if (!(Array.isArray(a) || a instanceof Float64Array) || a.length !== 16 || ![...a].every(Number.isFinite)) {
+  if (!(Array.isArray(a) || (ArrayBuffer.isView(a) && a instanceof Float64Array)) || a.length !== 16 || ![...a].every(Number.isFinite)) {
     throw new VoxelkitError('ERR_SHAPE', `${name} must be 16 finite numbers (4x4 row-major), got ${describe(a)}`)
   }
   return [...a]
@@ -150,6 +186,7 @@ export function checkAffine(a: unknown, name: string): number[] {
 
 /** A 4x4 identity affine scaled by `spacing`. @internal */
 export function affineFromSpacing(spacing?: number[]): number[] {
+  if (spacing !== undefined) checkSpacing(spacing, 'spacing')
   const [sx, sy, sz] = [spacing?.[0] ?? 1, spacing?.[1] ?? 1, spacing?.[2] ?? 1]
   return [sx, 0, 0, 0, 0, sy, 0, 0, 0, 0, sz, 0, 0, 0, 0, 1]
 }

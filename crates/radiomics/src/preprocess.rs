@@ -568,6 +568,15 @@ fn check_bins(
             s.bin_width
         )));
     }
+    // the last edge, `max + 2 binWidth`, must be finite in float64 too: `binWidth` 1e308 made it
+    // infinite and the edge count overflowed the edge vector's capacity (a panic; found by
+    // scripts/fuzz-options.mjs)
+    if !(max + 2.0 * s.bin_width).is_finite() {
+        return Err(Error::setting(format!(
+            "binWidth {} is beyond float64's range: the last bin edge, max + 2 x binWidth, is not finite",
+            s.bin_width
+        )));
+    }
     let low = match (thresholds, s.resegment_mode) {
         (Some(t), ResegmentMode::Absolute) if s.ibsi => t[0].min(min),
         _ => min,
@@ -628,5 +637,20 @@ mod tests {
         let e = bin_count_edges(0.0, 10.0, 4);
         assert_eq!(e, vec![0.0, 2.5, 5.0, 7.5, 11.0]);
         assert_eq!(py_mod(-3.0, 25.0), 22.0);
+    }
+
+    #[test]
+    fn bin_width_beyond_float64_is_a_setting_error() {
+        let s = Settings {
+            bin_width: 1e308,
+            ..Settings::default()
+        };
+        let e = check_bins(0.0, 100.0, &None, &s, false).unwrap_err();
+        assert!(matches!(e.code, voxelkit_core::Code::Setting), "{e:?}");
+        let ok = Settings {
+            bin_width: 1e300,
+            ..Settings::default()
+        };
+        assert!(check_bins(0.0, 100.0, &None, &ok, false).is_ok());
     }
 }
