@@ -17,7 +17,11 @@
 // script exits 1. Images are tiny, so a run takes about a millisecond.
 //
 //   npm run build
-//   node scripts/fuzz-options.mjs [--runs 20000 | --seconds S] [--seed 1] [--api fitDti,warpVolume] [--list]
+//   node scripts/fuzz-options.mjs [--runs 20000 | --seconds S] [--seed 1] [--api fitDti,warpVolume] [--list] [--trace FILE]
+//
+// --trace FILE writes each run's number, API and inputs to FILE before the call (overwritten per
+// run), so that a call that never returns leaves its inputs there (a hang prints nothing).
+import { writeFileSync } from 'node:fs'
 import * as vk from '../dist/index.mjs'
 import { arg, budget, rng, tally } from './args.mjs'
 import { schemas } from './fuzz-options-apis.mjs'
@@ -25,6 +29,7 @@ import { schemas } from './fuzz-options-apis.mjs'
 const RUNS = arg('runs', 20000)
 const SECONDS = arg('seconds', 0)
 const SEED = arg('seed', 1)
+const TRACE = process.argv.includes('--trace') ? process.argv[process.argv.indexOf('--trace') + 1] : undefined
 const ONLY = process.argv.includes('--api') ? process.argv[process.argv.indexOf('--api') + 1].split(',') : undefined
 
 const r = rng(SEED)
@@ -230,6 +235,7 @@ while (b.next()) {
   const s = all[b.runs % all.length]
   const c0 = process.cpuUsage()
   const inp = s.inputs()
+  if (TRACE) writeFileSync(TRACE, `run ${b.runs} seed ${SEED} ${s.name}\n${show(inp)}\n`)
   const a = await outcome(s, () => s.sync(inp), inp)
   if (a[0] === 'bad') a[0] = finding(s.name, `sync: ${a[1]}`, inp)
   if (s.async) {
