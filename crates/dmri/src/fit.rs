@@ -134,10 +134,27 @@ pub(crate) fn diffusivity_floor<const P: usize>(x: &[[f64; P]]) -> f64 {
     MIN_DIFFUSIVITY_TOL / -minx
 }
 
+/// The most implicit-shift iterations [`pinv`]'s SVD may take (a converging SVD of a fit's
+/// design takes a few per column).
+const SVD_MAX_ITER: usize = 100_000;
+
 /// Pseudo-inverse with numpy's rule: singular values `<= rcond * max(s)` are dropped.
 /// Returns the `cols x rows` matrix and the singular values.
+///
+/// A matrix holding NaN or infinity is an error (nalgebra's SVD, unbounded by default, never
+/// converges on one: a weighted system whose weights overflowed, e.g. under `minSignal` 1e308,
+/// hung the fit; found by scripts/fuzz-options.mjs). The iterations are also capped: nalgebra's
+/// default tolerance, so a converging SVD gives the same bits as `svd()`.
 pub(crate) fn pinv(a: &DMatrix<f64>, rcond: f64) -> Result<(DMatrix<f64>, Vec<f64>)> {
-    let svd = a.clone().svd(true, true);
+    if a.iter().any(|v| !v.is_finite()) {
+        return Err(Error::internal(
+            "pseudo-inverse of a matrix holding NaN or infinity",
+        ));
+    }
+    let svd = a
+        .clone()
+        .try_svd(true, true, f64::EPSILON * 5.0, SVD_MAX_ITER)
+        .ok_or_else(|| Error::internal("SVD did not converge"))?;
     let (u, vt) = match (svd.u, svd.v_t) {
         (Some(u), Some(vt)) => (u, vt),
         _ => return Err(Error::internal("SVD failed to produce singular vectors")),
