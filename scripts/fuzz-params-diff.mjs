@@ -6,8 +6,8 @@
 // Used to prove that a faster parse path (issue 19) keeps readParams' semantics.
 //
 //   npm run build                                  # this tree's dist/
-//   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npx tsc -p tsconfig.json)
-//   node scripts/fuzz-params-diff.mjs --base /tmp/base/dist [--runs 200000] [--seed 1]
+//   git worktree add ../voxelkit-base <commit> && (cd ../voxelkit-base && npm ci && npx tsc -p tsconfig.json)
+//   node scripts/fuzz-params-diff.mjs --base ../voxelkit-base/dist [--runs 200000] [--seed 1]
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, dirname, resolve } from 'node:path'
