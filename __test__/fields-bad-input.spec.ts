@@ -76,6 +76,10 @@ add('compose: NaN in d2', 'ERR_FORMAT', () => {
   return composeFieldsSync(f, g)
 })
 add('compose: unknown option', 'ERR_SETTING', () => composeFieldsSync(f, f, { t: 1 } as never))
+// fuzz:options: every input finite, but d1 + timeScaling x d2 overflowed float32 into infinities
+add('compose: timeScaling that overflows float32', 'ERR_SETTING', () => composeFieldsSync(field(6, 5, 4, 'f32'), field(6, 5, 4, 'f32'), { timeScaling: 1e300 }), () =>
+  composeFields(field(6, 5, 4, 'f32'), field(6, 5, 4, 'f32'), { timeScaling: -1e300 }),
+)
 
 // ---- warpVolume
 add('warp: 2D image with 3D field', 'ERR_SHAPE', () => warpVolumeSync({ data: new Float64Array(30), shape: [6, 5] }, f))

@@ -192,7 +192,33 @@ pub fn compose_fields<T: Real>(
             d2.check_finite("d2")
         })?;
     }
-    Ok((out, stats))
+    // finite inputs whose composition overflows the storage type (`d1 + t d2` is computed in
+    // f64 and rounded to T): DIPY returns infinities there; voxelkit refuses. An output
+    // component beyond T's range makes its voxel's squared norm at least its square (or
+    // infinite), so the statistics tell when to look; the scan names the first such voxel.
+    if !(stats.sum_nn.is_finite() && stats.max_nn < T::MAX * T::MAX) {
+        if let Some(i) = pool.install(|| crate::first_non_finite(&out)) {
+            let n = d1.grid.nvox();
+            let (c, v) = (i / n, i % n);
+            let [nx, ny, _] = d1.grid.dims;
+            return Err(Error::setting(format!(
+                "the composed field overflows {} at voxel ({}, {}, {}), component {c}: d1 + \
+                 timeScaling x d2 is not finite there (timeScaling {time_scaling:e})",
+                T::NAME,
+                v % nx,
+                (v / nx) % ny,
+                v / (nx * ny)
+            )));
+        }
+    }
+    Ok((out, stats.stats))
+}
+
+/// DIPY's statistics with the raw sum and maximum of the squared norms they come from.
+struct Sums {
+    stats: ComposeStats,
+    sum_nn: f64,
+    max_nn: f64,
 }
 
 /// Per-chunk statistics: (count, Σ nn, Σ nn², max nn), and whether the chunk's input voxels
@@ -320,7 +346,7 @@ fn compose_impl<T: Real, const D: usize>(
     scan_b: bool,
     pool: &rayon::ThreadPool,
     ctl: &Control,
-) -> Result<(Vec<T>, ComposeStats, bool)> {
+) -> Result<(Vec<T>, Sums, bool)> {
     let n = d1.grid.nvox();
     let mut out = chunks::zeroed::<T>(D * n);
     let x = Ctx {
@@ -353,5 +379,10 @@ fn compose_impl<T: Real, const D: usize>(
         std_norm: (s2 / cnt as f64 - mean * mean).sqrt(),
         count: cnt,
     };
-    Ok((out, stats, bad))
+    let sums = Sums {
+        stats,
+        sum_nn: s1,
+        max_nn: mx,
+    };
+    Ok((out, sums, bad))
 }

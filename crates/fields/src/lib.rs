@@ -58,6 +58,8 @@ pub const CHUNK: usize = 4096;
 pub trait Real: Copy + Send + Sync + 'static + PartialEq + Default {
     /// `"float32"` or `"float64"`.
     const NAME: &'static str;
+    /// The largest finite value, as f64.
+    const MAX: f64;
     fn to_f64(self) -> f64;
     /// Rounds to the storage type (what a C assignment to `float` / `double` does).
     fn from_f64(v: f64) -> Self;
@@ -65,6 +67,7 @@ pub trait Real: Copy + Send + Sync + 'static + PartialEq + Default {
 
 impl Real for f64 {
     const NAME: &'static str = "float64";
+    const MAX: f64 = f64::MAX;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
@@ -77,6 +80,7 @@ impl Real for f64 {
 
 impl Real for f32 {
     const NAME: &'static str = "float32";
+    const MAX: f64 = f32::MAX as f64;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
@@ -204,7 +208,7 @@ pub(crate) fn any_non_finite<T: Real>(c: &[T]) -> bool {
     b
 }
 
-fn first_non_finite<T: Real>(data: &[T]) -> Option<usize> {
+pub(crate) fn first_non_finite<T: Real>(data: &[T]) -> Option<usize> {
     use rayon::prelude::*;
     // chunked so that large fields are scanned in parallel on the caller's pool
     // a branch-free scan per chunk (vectorises), the position looked up in the chunk found

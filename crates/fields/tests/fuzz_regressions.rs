@@ -159,3 +159,49 @@ fn anisotropic_grids_cannot_blow_up_the_pyramid() {
     assert_eq!(refused(reg(1.0, 33.0, 2)).code, Code::Shape);
     assert!(reg(1.0, 2.0, 2).is_ok());
 }
+
+/// fuzz:options (composeFields, `timeScaling` ~1e300 on a small float32 field): every input
+/// finite, but `d1 + t d2` overflowed float32 (and float64 for 1e300 x 1e10) and the composed
+/// field held infinities, silently (DIPY does the same). Now `ERR_SETTING` naming the first
+/// voxel; scalings that stay in range keep their values, and a field that overflows only the
+/// statistics' sums (not its own values) is still returned.
+#[test]
+fn composition_that_overflows_the_storage_type_is_a_setting_error() {
+    use voxelkit_fields::{compose_fields, Field};
+    let dims = [4usize, 4, 3];
+    let g = Grid::new(&dims, &Affine::IDENTITY.to_vec(), "f").unwrap();
+    let n = 48;
+    let d32: Vec<f32> = (0..3 * n).map(|i| 0.4 * (i as f32 * 0.7).sin()).collect();
+    let f32f = Field::new(&d32, &g, "f").unwrap();
+    for t in [1e40, 1e300, -1e300, f64::MAX] {
+        let e = refused(compose_fields(f32f, f32f, t, Some(1), &Control::default()));
+        assert_eq!(e.code, Code::Setting, "{t}: {}", e.message);
+        assert!(
+            e.message.contains("overflows float32 at voxel"),
+            "{}",
+            e.message
+        );
+    }
+    // 1e37 x 0.4 stays inside float32: finite values, as before
+    let (out, _) = compose_fields(f32f, f32f, 1e37, Some(1), &Control::default()).unwrap();
+    assert!(out.iter().all(|v| v.is_finite()));
+    assert!(out.iter().any(|v| v.abs() > 1e35));
+    // float64: 1e300 x 0.4 is finite, 1e300 x 1e10 is not
+    let d64: Vec<f64> = d32.iter().map(|&v| v as f64).collect();
+    let f64f = Field::new(&d64, &g, "f").unwrap();
+    let (out, st) = compose_fields(f64f, f64f, 1e300, Some(2), &Control::default()).unwrap();
+    assert!(out.iter().all(|v| v.is_finite()));
+    // the squared norms overflow, the values do not: returned, statistics infinite as DIPY's
+    assert!(st.max_norm.is_infinite());
+    let big: Vec<f64> = d64.iter().map(|&v| v * 1e10).collect();
+    let bigf = Field::new(&big, &g, "f").unwrap();
+    let e = refused(compose_fields(
+        f64f,
+        bigf,
+        1e300,
+        Some(3),
+        &Control::default(),
+    ));
+    assert_eq!(e.code, Code::Setting, "{}", e.message);
+    assert!(e.message.contains("overflows float64"), "{}", e.message);
+}
