@@ -136,3 +136,22 @@ fn large_distances_enumerate_only_the_offsets_the_box_allows() {
         }
     }
 }
+
+/// fuzz:options (scripts/fuzz-options.mjs, radiomics extraction with `binWidth: 1e308`): the last
+/// bin edge, `max + 2 binWidth`, overflowed float64 and the edge vector's length with it (a
+/// capacity-overflow panic, `ERR_INTERNAL` in Node). Now `ERR_SETTING`; 1e300 is still one bin.
+#[test]
+fn a_bin_width_beyond_float64_range_is_a_setting_error_not_a_panic() {
+    for f32 in [false, true] {
+        for json in [
+            r#"{"binWidth": 1e308}"#,
+            r#"{"binWidth": 1.7976931348623157e308}"#,
+        ] {
+            let e = run(json, f32).unwrap_err();
+            assert_eq!(e.code, Code::Setting, "{json}: {}", e.message);
+        }
+    }
+    assert!(!run(r#"{"binWidth": 1e300, "classes": ["glcm"]}"#, false)
+        .unwrap()
+        .is_empty());
+}
