@@ -20,16 +20,21 @@
 //   node scripts/fuzz-options.mjs [--runs 20000 | --seconds S] [--seed 1] [--api fitDti,warpVolume] [--list] [--trace FILE]
 //
 // --trace FILE writes each run's number, API and inputs to FILE before the call (overwritten per
-// run), so that a call that never returns leaves its inputs there (a hang prints nothing).
+// run), so that a call that never returns leaves its inputs there. --hang S (default 60): a call
+// (both twins of one run) that has not returned after S seconds is a finding, reported by a
+// watchdog thread (scripts/watchdog.mjs) with the run, seed and API; `--seed` with `--runs` up to
+// that run and `--trace FILE` then replays it with its inputs written out.
 import { writeFileSync } from 'node:fs'
 import * as vk from '../dist/index.mjs'
 import { arg, budget, rng, tally } from './args.mjs'
 import { schemas } from './fuzz-options-apis.mjs'
+import { watchdog } from './watchdog.mjs'
 
 const RUNS = arg('runs', 20000)
 const SECONDS = arg('seconds', 0)
 const SEED = arg('seed', 1)
 const TRACE = process.argv.includes('--trace') ? process.argv[process.argv.indexOf('--trace') + 1] : undefined
+const HANG = arg('hang', 60)
 const ONLY = process.argv.includes('--api') ? process.argv[process.argv.indexOf('--api') + 1].split(',') : undefined
 
 const r = rng(SEED)
@@ -229,11 +234,13 @@ if (all.length === 0) throw new Error(`no API named ${ONLY}`)
 const seen = tally()
 const cpuOf = new Map()
 const b = budget(RUNS, SECONDS)
+const dog = watchdog({ seconds: HANG, label: 'fuzz-options' })
 while (b.next()) {
   const s = all[b.runs % all.length]
   const c0 = process.cpuUsage()
   const inp = s.inputs()
   if (TRACE) writeFileSync(TRACE, `run ${b.runs} seed ${SEED} ${s.name}\n${show(inp)}\n`)
+  dog.start(`run ${b.runs} seed ${SEED} ${s.name}${ONLY ? ` --api ${ONLY.join(',')}` : ''} (replay: --seed ${SEED} --runs ${b.runs} --trace FILE)`)
   const a = await outcome(s, () => s.sync(inp), inp)
   if (a[0] === 'bad') a[0] = finding(s.name, `sync: ${a[1]}`, inp)
   if (s.async) {
@@ -241,6 +248,7 @@ while (b.next()) {
     if (o[0] === 'bad') o[0] = finding(s.name, `async: ${o[1]}`, inp)
     if (a[0] !== o[0] || (a[0] === 'ok' && a[1] !== o[1])) finding(s.name, `sync and async twins disagree: ${a[0]} ${String(a[1]).slice(0, 200)} / ${o[0]} ${String(o[1]).slice(0, 200)}`, inp)
   }
+  dog.stop()
   seen.add(`${s.name} ${a[0]}`)
   seen.add(a[0])
   const c = process.cpuUsage(c0)

@@ -20,6 +20,7 @@
 //   node scripts/fuzz-syn.mjs [--runs 2000 | --seconds S] [--seed 1]
 import * as vk from '../dist/index.mjs'
 import { arg, budget, rng, tally } from './args.mjs'
+import { watchdog } from './watchdog.mjs'
 
 const RUNS = arg('runs', 2000)
 const SECONDS = arg('seconds', 0)
@@ -152,8 +153,11 @@ function outcome(e, inp) {
 
 const seen = tally()
 const b = budget(RUNS, SECONDS)
+// a registration that never returns is a finding (scripts/watchdog.mjs; --hang S, default 60)
+const dog = watchdog({ seconds: arg('hang', 60), label: 'fuzz-syn' })
 while (b.next()) {
   const inp = inputs()
+  dog.start(`run ${b.runs} seed ${SEED} (replay: --seed ${SEED} --runs ${b.runs})`)
   try {
     const map = b.runs % 8 === 0 ? await vk.registerSyN(inp.stat, inp.moving, inp.opts) : vk.registerSyNSync(inp.stat, inp.moving, inp.opts)
     const bad = check(map, inp)
@@ -162,6 +166,7 @@ while (b.next()) {
   } catch (e) {
     seen.add(outcome(e, inp))
   }
+  dog.stop()
 }
 const parts = seen.entries().map(([k, n]) => `${k} ${n}`)
 console.log(`fuzz-syn: ${b.runs} runs in ${b.seconds().toFixed(1)} s (${b.perCpuSecond()} per CPU-s), seed ${SEED}, no finding; outcomes: ${parts.join(', ')}`)

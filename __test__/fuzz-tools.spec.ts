@@ -1,0 +1,28 @@
+// The JavaScript fuzzers' hang detector (scripts/watchdog.mjs): a synchronous call that never
+// returns must end the fuzzer with a report naming the call, and calls that return must not.
+import test from 'ava'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+const dog = pathToFileURL(join(__dirname, '..', 'scripts', 'watchdog.mjs')).href
+
+function run(body: string) {
+  const code = `import { watchdog } from ${JSON.stringify(dog)}\nconst d = watchdog({ seconds: 1, label: 'probe' })\n${body}`
+  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 })
+}
+
+test('a call that never returns is reported with its description and the process ends', (t) => {
+  // spins up to 50 s; the watchdog's limit is 1 s
+  const r = run(`d.start('quick'); d.stop()\nd.start('run 7 seed 3 fitDki')\nconst t0 = Date.now(); while (Date.now() - t0 < 50000) {}\nconsole.log('not stopped')`)
+  t.is(r.signal, 'SIGTERM', `status ${r.status}, stderr ${r.stderr}`)
+  t.regex(r.stderr, /probe: FINDING: a call has not returned after \d+ s \(a hang\): run 7 seed 3 fitDki/)
+  t.notRegex(r.stdout, /not stopped/)
+})
+
+test('calls that return, and time between calls, are not findings', (t) => {
+  const r = run(`for (let i = 0; i < 1000; i++) { d.start('run ' + i); d.stop() }\nawait new Promise((res) => setTimeout(res, 2500))\nconsole.log('done')`)
+  t.is(r.status, 0, r.stderr)
+  t.is(r.stdout.trim(), 'done')
+  t.is(r.stderr, '')
+})
