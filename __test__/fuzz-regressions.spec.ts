@@ -233,7 +233,7 @@ test('readParams: YAML 1.2 core schema values as the yaml package resolved them 
     ['0o17', 15], ['0x1F', 31], ['0b11', '0b11'], ['1_000', '1_000'], ['+12', 12], ['-0', -0], ['017', 17], ['0X1F', '0X1F'],
     ['.inf', Infinity], ['-.Inf', -Infinity], ['+.INF', Infinity], ['.NaN', NaN], ['-.nan', '-.nan'], ['.Nan', '.Nan'],
     ['1e3', 1000], ['1.', 1], ['.5', 0.5], ['1.5E-2', 0.015], ['1e', '1e'], ['1:30', '1:30'], ['2001-12-14', '2001-12-14'],
-    ['!!float 1.0', 1], ['!!int "0x10"', 16], ['!!str 1.0', '1.0'], ['!!null', null], ['"1.0"', '1.0'], ["'~'", '~'],
+    ['!', ''], ['!!float 1.0', 1], ['!!int "0x10"', 16], ['!!str 1.0', '1.0'], ['!!null', null], ['"1.0"', '1.0'], ["'~'", '~'],
   ]
   for (const [y, want] of cases) t.is(v(y), want, y)
   for (const bad of ['!!float 1', '!!int 1.0', '!!bool yes', '!!binary AAAA', '!!set {a}', '!!omap [a: 1]', '!!timestamp 2001-12-14', '!foo 1']) {

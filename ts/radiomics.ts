@@ -663,7 +663,10 @@ function parseYaml(text: string, json: boolean): { doc: unknown; spellings: stri
   const stack: Frame[] = []
   const slots: (string[] | null)[] = []
   let first = true
-  const listener = (event: 'open' | 'close', state: { input: string; position: number; result: unknown; kind: string | null; version: unknown }): void => {
+  const listener = (
+    event: 'open' | 'close',
+    state: { input: string; position: number; result: unknown; kind: string | null; version: unknown; tag: string | null; anchor: string | null; anchorMap: Record<string, unknown> },
+  ): void => {
     const s = state.input
     const pos = state.position
     const parent = stack.length > 0 ? stack[stack.length - 1] : undefined
@@ -687,6 +690,12 @@ function parseYaml(text: string, json: boolean): { doc: unknown; spellings: stri
       return
     }
     const f = stack.pop() as Frame
+    // an empty node with the non-specific tag `!`: js-yaml leaves it null, YAML 1.2 (and the
+    // `yaml` package) makes it the empty string
+    if (state.tag === '!' && state.result === null) {
+      state.result = ''
+      if (state.anchor !== null) state.anchorMap[state.anchor] = ''
+    }
     const up = stack.length > 0 ? stack[stack.length - 1] : undefined
     let isKey = f.explicitKey
     if (!isKey) {
