@@ -7,7 +7,7 @@
 //
 //   npm run build                                  # this tree's dist/
 //   git worktree add ../voxelkit-base <commit> && (cd ../voxelkit-base && npm ci && npx tsc -p tsconfig.json)
-//   node scripts/fuzz-params-diff.mjs --base ../voxelkit-base/dist [--runs 200000] [--seed 1] [--codes-only]
+//   node scripts/fuzz-params-diff.mjs --base ../voxelkit-base/dist [--runs 200000] [--seed 1] [--codes-only [--show REGEX]]
 //
 // --codes-only: errors compared by code alone (another YAML parser words its errors its own
 // way), values still type-exactly; every input is run and the disagreements are counted by
@@ -26,6 +26,8 @@ if (i < 0) throw new Error('--base DIR (a dist/ built from the commit to compare
 const base = createRequire(import.meta.url)(join(resolve(process.argv[i + 1]), 'radiomics.js')).paramsFromText
 const RUNS = arg('runs', 200000)
 const CODES_ONLY = process.argv.includes('--codes-only')
+// --show REGEX: print every disagreement whose category and reason match
+const SHOW = process.argv.includes('--show') ? new RegExp(process.argv[process.argv.indexOf('--show') + 1]) : null
 const r = rng(arg('seed', 1))
 const pick = (a) => a[Math.floor(r() * a.length)]
 process.emitWarning = () => {}
@@ -130,8 +132,15 @@ for (let n = 0; n < RUNS + corpus.length; n++) {
     }
     const side = (o) => (o.startsWith('ok') ? 'value' : 'error')
     const cat = `${side(a)} vs ${side(b)}${side(a) === 'error' && side(b) === 'error' ? ` (${a} vs ${b})` : ''}`
-    const d = diffs.get(cat) ?? { n: 0, examples: [] }
+    const d = diffs.get(cat) ?? { n: 0, examples: [], reasons: new Map() }
     d.n++
+    // why: the message of the side that refused (this tree's when both did), without positions
+    const why = (side(b) === 'error' ? message(paramsFromText, text, name) : message(base, text, name))
+      .replace(/^\S+ is not valid (YAML|JSON): /, '')
+      .replace(/ ?\(\d+:\d+\)| at line \d+, column \d+:?|, got .*| '[^']*'/g, '')
+      .slice(0, 90)
+    d.reasons.set(why, (d.reasons.get(why) ?? 0) + 1)
+    if (SHOW && SHOW.test(`${cat} ${why}`)) console.log(`${cat}: ${why}: ${JSON.stringify(text)}\n  base: ${a.slice(0, 300)}\n  this: ${b.slice(0, 300)}`)
     if (d.examples.length < 6 || text.length < d.examples[d.examples.length - 1].text.length) {
       d.examples.push({ name, text, a: side(a) === 'error' ? `${a}: ${message(base, text, name)}` : a, b: side(b) === 'error' ? `${b}: ${message(paramsFromText, text, name)}` : b })
       d.examples.sort((x, y) => x.text.length - y.text.length)
@@ -148,6 +157,7 @@ const total = RUNS + corpus.length
 console.log(`fuzz-params-diff: ${total} inputs (${corpus.length} files, the rest mutated) in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${same} the same ${CODES_ONLY ? 'values and error codes' : 'values and errors'}; outcomes: ${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')}`)
 for (const [cat, d] of [...diffs].sort((x, y) => y[1].n - x[1].n)) {
   console.log(`\n${cat}: ${d.n}`)
+  for (const [why, k] of [...d.reasons].sort((x, y) => y[1] - x[1]).slice(0, 12)) console.log(`  ${k} x ${why}`)
   for (const e of d.examples) console.log(`  ${JSON.stringify(e.name)} ${JSON.stringify(e.text.length > 300 ? e.text.slice(0, 300) + '…' : e.text)} (${e.text.length} chars)\n    base: ${e.a.slice(0, 300)}\n    this: ${e.b.slice(0, 300)}`)
 }
 if ([...diffs.keys()].some((c) => c === 'value vs value')) process.exit(1)
