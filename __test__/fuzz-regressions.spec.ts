@@ -259,5 +259,13 @@ test('readParams: sigma spellings from the parse events (js-yaml listener) as fr
   // a sigma list inside a sigma list is not counted in the value's lists: left alone, as before
   t.deepEqual(sigma('imageType: {LoG: {sigma: [1.0, {sigma: [2.0]}]}}\n'), [1, { sigma: [2] }])
   t.deepEqual(paramsFromText('{"imageType": {"LoG": {"sigma": [1.0, 2, 3E0]}}, "setting": {"a": 1, "a": 2}}', 'p.json').imageType.LoG, { sigma: ['1.0', 2, '3E0'] })
+  // JSON has no 1024-character limit on keys; YAML's implicit keys have one, which the yaml
+  // package applied in block mappings and flow sequences, not in flow mappings
+  const k = 'k'.repeat(1100)
+  const long = `{"imageType": {"LoG": {"sigma": [1.0]}}, "setting": {"${k}": 1}}`
+  t.deepEqual(paramsFromText(long, 'p.json').imageType.LoG, { sigma: ['1.0'] })
+  t.deepEqual(paramsFromText(long, 'p.yaml').imageType.LoG, { sigma: ['1.0'] })
+  t.is(codeOf(() => paramsFromText(`setting:\n  ${k}: 1\n`, 'p.yaml')), 'ERR_FORMAT')
+  t.is(codeOf(() => paramsFromText(`setting: [${k}: 1]\n`, 'p.yaml')), 'ERR_FORMAT')
 })
 

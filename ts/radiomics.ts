@@ -636,13 +636,19 @@ function skipSeparation(s: string, i: number): number {
   }
 }
 
-/** The source of a scalar node parsed from `at` to `end`: its first token after its tag and anchor. */
-function scalarSource(s: string, at: number, end: number): string {
+/** Where the content of a node parsed from `at` begins: after its separation space, tag and anchor. */
+function contentStart(s: string, at: number, end = s.length): number {
   let i = skipSeparation(s, at)
   while (i < end && (s[i] === '!' || s[i] === '&')) {
     while (i < end && !blank(s.charCodeAt(i))) i++
     i = skipSeparation(s, i)
   }
+  return i
+}
+
+/** The source of a scalar node parsed from `at` to `end`: its first token after its tag and anchor. */
+function scalarSource(s: string, at: number, end: number): string {
+  const i = contentStart(s, at, end)
   let j = i
   while (j < end && !blank(s.charCodeAt(j))) j++
   return s.slice(i, j)
@@ -702,8 +708,12 @@ function parseYaml(text: string, json: boolean): { doc: unknown; spellings: stri
       let k = pos
       while (s[k] === ' ' || s[k] === '\t') k++
       isKey = s[k] === ':' && !s.slice(f.at, pos).includes('\n')
-      // YAML (and PyYAML, and the `yaml` package) limit an implicit key to 1024 characters
-      if (isKey && k - skipSeparation(s, f.at) > 1024) throw new Error('an implicit mapping key is longer than 1024 characters')
+      // YAML and PyYAML limit an implicit key to 1024 characters; the `yaml` package did in block
+      // mappings and flow sequences' pairs, not in flow mappings ({...}); JSON has no limit (its
+      // values come from JSON.parse, and the `yaml` package's tree had the spellings)
+      if (isKey && !json && k - skipSeparation(s, f.at) > 1024 && !(up && s[contentStart(s, up.at)] === '{')) {
+        throw new Error('an implicit mapping key is longer than 1024 characters')
+      }
     }
     if (isKey) {
       const r = state.result
