@@ -46,8 +46,11 @@ test('a YAML !!binary value in the settings is ERR_SETTING, not a binding conver
     // the minimised finding: JSON parsed as YAML (the file is .json, but mutated to .yaml too)
     writeFileSync(join(dir, 'p.yaml'), '{"setting": {"binWidth": 25, "label": !!binary 2, "preCrop": true}}\n')
     writeFileSync(p, '{"setting": {"binWidth": 25}}\n')
-    const s = settingsFromParams(readParams(join(dir, 'p.yaml')))
-    settingError(() => extractFeaturesSync(image, mask, s), t)
+    // since issue 19 (js-yaml with the YAML 1.2 core schema) the file itself is refused: an
+    // unknown tag is ERR_FORMAT; the settings the `yaml` package made of it (a Buffer) still are
+    // ERR_SETTING at the extraction
+    t.is(codeOf(() => readParams(join(dir, 'p.yaml'))), 'ERR_FORMAT')
+    settingError(() => extractFeaturesSync(image, mask, { binWidth: 25, label: Buffer.from('2', 'base64'), preCrop: true } as never), t)
     t.true(Object.keys(extractFeaturesSync(image, mask, settingsFromParams(readParams(p)))).length > 0)
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -221,3 +224,48 @@ test('readParams: sigma spellings survive aliases, and a cyclic alias is ERR_FOR
   t.is(codeOf(() => paramsFromText('setting: &x [*x]\n', 'p.yaml')), 'ERR_FORMAT')
   t.is(codeOf(() => paramsFromText('setting: {a: 1, a: 2}\n', 'p.yaml')), 'ERR_FORMAT')
 })
+
+test('readParams: YAML 1.2 core schema values as the yaml package resolved them (js-yaml since issue 19)', (t) => {
+  const v = (y: string): unknown => paramsFromText(`setting:\n  x: ${y}\n`, 'p.yaml').setting.x
+  const cases: [string, unknown][] = [
+    ['~', null], ['Null', null], ['NULL', null], ['', null], ['nUll', 'nUll'],
+    ['True', true], ['FALSE', false], ['yes', 'yes'], ['on', 'on'], ['tRue', 'tRue'],
+    ['0o17', 15], ['0x1F', 31], ['0b11', '0b11'], ['1_000', '1_000'], ['+12', 12], ['-0', -0], ['017', 17], ['0X1F', '0X1F'],
+    ['.inf', Infinity], ['-.Inf', -Infinity], ['+.INF', Infinity], ['.NaN', NaN], ['-.nan', '-.nan'], ['.Nan', '.Nan'],
+    ['1e3', 1000], ['1.', 1], ['.5', 0.5], ['1.5E-2', 0.015], ['1e', '1e'], ['1:30', '1:30'], ['2001-12-14', '2001-12-14'],
+    ['!', ''], ['!!float 1.0', 1], ['!!int "0x10"', 16], ['!!str 1.0', '1.0'], ['!!null', null], ['"1.0"', '1.0'], ["'~'", '~'],
+  ]
+  for (const [y, want] of cases) t.is(v(y), want, y)
+  for (const bad of ['!!float 1', '!!int 1.0', '!!bool yes', '!!binary AAAA', '!!set {a}', '!!omap [a: 1]', '!!timestamp 2001-12-14', '!foo 1']) {
+    t.is(codeOf(() => v(bad)), 'ERR_FORMAT', bad)
+  }
+  // keys: a null key is '' (as the yaml package made it); a collection key is refused (PyYAML:
+  // unhashable), so is a YAML 1.1 document (the yaml package switched schema) and a control character
+  t.deepEqual(paramsFromText('setting:\n  ? \n  : 2\n  b: 3\n', 'p.yaml').setting, { '': 2, b: 3 } as never)
+  t.is(codeOf(() => paramsFromText('setting:\n  ~: 1\n  ? \n  : 2\n', 'p.yaml')), 'ERR_FORMAT')
+  t.deepEqual(paramsFromText('setting: {~: 1}\n', 'p.yaml').setting, { '': 1 } as never)
+  t.deepEqual(paramsFromText('setting:\n  1: a\n  .inf: b\n  true: c\n', 'p.yaml').setting, { 1: 'a', Infinity: 'b', true: 'c' } as never)
+  for (const bad of ['setting:\n  [a, b]: 1\n', 'setting:\n  ? {a: 1}\n  : 2\n', 'setting: {[a]: 1}\n', 'setting: [[a]: 1]\n', '%YAML 1.1\n---\nsetting: {a: yes}\n', 'setting: {a: \x01}\n']) {
+    t.is(codeOf(() => paramsFromText(bad, 'p.yaml')), 'ERR_FORMAT', bad)
+  }
+})
+
+test('readParams: sigma spellings from the parse events (js-yaml listener) as from the yaml syntax tree', (t) => {
+  const sigma = (y: string): unknown => (paramsFromText(y, 'p.yaml').imageType.LoG as { sigma: unknown }).sigma
+  t.deepEqual(sigma('imageType:\n  LoG:\n    sigma: [1.0, 2, 3e0, .5, !!float 4.0, &a 5.0, *a, "6.0", !!int 7]\n'), ['1.0', 2, '3e0', '.5', '4.0', '5.0', 5, '6.0', 7])
+  t.deepEqual(sigma('imageType:\n  LoG:\n    sigma:\n    - 1.0 # one\n    -   2.50\n    - [3.0]\n    - 4.0\n'), ['1.0', '2.50', [3], '4.0'])
+  // a flow sequence's single-pair mapping is one item
+  t.deepEqual(sigma('imageType:\n  LoG:\n    sigma: [a: 1.0, 2.0]\n'), [{ a: 1 }, '2.0'])
+  // a sigma list inside a sigma list is not counted in the value's lists: left alone, as before
+  t.deepEqual(sigma('imageType: {LoG: {sigma: [1.0, {sigma: [2.0]}]}}\n'), [1, { sigma: [2] }])
+  t.deepEqual(paramsFromText('{"imageType": {"LoG": {"sigma": [1.0, 2, 3E0]}}, "setting": {"a": 1, "a": 2}}', 'p.json').imageType.LoG, { sigma: ['1.0', 2, '3E0'] })
+  // JSON has no 1024-character limit on keys; YAML's implicit keys have one, which the yaml
+  // package applied in block mappings and flow sequences, not in flow mappings
+  const k = 'k'.repeat(1100)
+  const long = `{"imageType": {"LoG": {"sigma": [1.0]}}, "setting": {"${k}": 1}}`
+  t.deepEqual(paramsFromText(long, 'p.json').imageType.LoG, { sigma: ['1.0'] })
+  t.deepEqual(paramsFromText(long, 'p.yaml').imageType.LoG, { sigma: ['1.0'] })
+  t.is(codeOf(() => paramsFromText(`setting:\n  ${k}: 1\n`, 'p.yaml')), 'ERR_FORMAT')
+  t.is(codeOf(() => paramsFromText(`setting: [${k}: 1]\n`, 'p.yaml')), 'ERR_FORMAT')
+})
+

