@@ -36,6 +36,7 @@ import * as vk from '../dist/index.mjs'
 import { paramsFromText, settingsFromParams } from '../dist/radiomics.js'
 import { csvLines, parseCsv } from '../dist/cliKit.js'
 import { arg, rng } from './args.mjs'
+import { watchdog } from './watchdog.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const RUNS = arg('runs', 100000)
@@ -261,6 +262,9 @@ const t0 = performance.now()
 const cpu0 = process.cpuUsage()
 let runs = 0
 let slowest = 0
+// a call that never returns (no timing below could see it): reported with its input written to
+// fuzz/artifacts/<target>/hang-<sha1> (scripts/watchdog.mjs; --hang S, default 60)
+const dog = watchdog({ seconds: arg('hang', 60), label: `fuzz-params (${TARGET})`, artifactDir: join(ROOT, 'fuzz', 'artifacts', TARGET) })
 try {
   while (SECONDS > 0 ? performance.now() - t0 < SECONDS * 1000 : runs < RUNS) {
     if (++sinceNew > 10000 && maxLen < MAX_LEN) {
@@ -272,6 +276,7 @@ try {
     const json = r() < 0.25 ? !base.json : base.json
     const t = performance.now()
     let sig
+    dog.start(`run ${runs + 1} seed ${SEED}`, data, TARGET === 'csv' ? '.csv' : json ? '.json' : '.yaml')
     try {
       sig = runOne(data, json)
     } catch (e) {
@@ -302,6 +307,7 @@ try {
       } catch {}
       dt = Math.min(dt, performance.now() - again)
     }
+    dog.stop()
     slowest = Math.max(slowest, dt)
     if (dt > 10000) {
       const dir = join(ROOT, 'fuzz', 'artifacts', TARGET)
