@@ -8,12 +8,15 @@ import { join } from 'node:path'
 import {
   VoxelkitError,
   extractFeaturesSync,
+  fitDti,
   fitDtiSync,
   glcmSync,
   gradientTable,
   invertFieldSync,
   parseVolumeSync,
   readParams,
+  registerSyN,
+  registerSyNSync,
   serializeVolumeSync,
   simulateDkiPhantom,
   simulateDtiPhantom,
@@ -156,6 +159,10 @@ test('fuzz-options: getters and Proxy traps that throw are coded errors, never t
   t.is(codeOf(() => fitDtiSync(p.dwi, g, throwing('method') as never)), 'ERR_SETTING')
   t.is(codeOf(() => fitDtiSync(p.dwi, g, hostile() as never)), 'ERR_SETTING')
   t.is(codeOf(() => fitDtiSync(hostile() as never, g)), 'ERR_SHAPE')
+  // fuzz-options seed 21, run 64068: a Proxy as weights threw its getPrototypeOf trap's error out
+  // of the façade's `instanceof` test
+  t.is(codeOf(() => fitDtiSync(p.dwi, g, { method: 'NLLS', weights: hostile() as never })), 'ERR_SETTING')
+  t.is(codeOf(() => fitDtiSync(p.dwi, g, { method: 'RESTORE', sigma: hostile() as never })), 'ERR_SETTING')
   t.is(codeOf(() => gradientTable(p.bvals, p.bvecs, throwing('atol') as never)), 'ERR_GRADIENTS')
   t.is(codeOf(() => gradientTable(hostile() as never, p.bvecs)), 'ERR_GRADIENTS')
   t.is(codeOf(() => parseVolumeSync(hostile() as never, 'v.nii')), 'ERR_SETTING')
@@ -269,3 +276,31 @@ test('readParams: sigma spellings from the parse events (js-yaml listener) as fr
   t.is(codeOf(() => paramsFromText(`setting: [${k}: 1]\n`, 'p.yaml')), 'ERR_FORMAT')
 })
 
+
+/** A Proxy of an array whose `length` read throws (Array.isArray still says true). */
+const throwingArray = (a: number[]) =>
+  new Proxy(a, {
+    get(t, k) {
+      if (k === 'length') throw new Error('array trap')
+      return t[k as unknown as number]
+    },
+  })
+
+test('fuzz-options seed 21 and after: Proxy traps in signal, spacing, shape, affine, prealign, levelIters and phantom shapes are coded errors', async (t) => {
+  const p = simulateDtiPhantom({ shape: [4, 4, 1], seed: 1 })
+  const g = gradientTable(p.bvals, p.bvecs)
+  // `signal instanceof AbortSignal` ran the getPrototypeOf trap
+  const e = await t.throwsAsync(fitDti(p.dwi, g, { signal: hostile() as never }))
+  t.is((e as VoxelkitError).code, 'ERR_SETTING')
+  t.is(codeOf(() => fitDtiSync({ ...p.dwi, spacing: hostile() as never }, g)), 'ERR_SHAPE')
+  t.is(codeOf(() => fitDtiSync({ ...p.dwi, shape: throwingArray(p.dwi.shape) }, g)), 'ERR_SHAPE')
+  t.is(codeOf(() => fitDtiSync({ ...p.dwi, affine: throwingArray(new Array(16).fill(0)) }, g)), 'ERR_SHAPE')
+  const img: Volume = { data: Float32Array.from({ length: 64 }, (_, i) => (i * 7) % 13), shape: [8, 8], spacing: [1, 1] }
+  t.is(codeOf(() => registerSyNSync(img, img, { prealign: hostile() as never, levelIters: [1] })), 'ERR_SETTING')
+  t.is(codeOf(() => registerSyNSync(img, img, { levelIters: throwingArray([1]) })), 'ERR_SETTING')
+  const e2 = await t.throwsAsync(registerSyN(img, img, { signal: hostile() as never, levelIters: [1] }))
+  t.is((e2 as VoxelkitError).code, 'ERR_SETTING')
+  t.is(codeOf(() => simulateDtiPhantom({ shape: throwingArray([4, 4, 1]) as never })), 'ERR_SETTING')
+  // plain arrays behind a transparent Proxy still work
+  t.is(registerSyNSync(img, img, { metric: 'SSD', levelIters: new Proxy([1], {}) }).forward.shape.length, 3)
+})

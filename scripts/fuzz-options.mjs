@@ -95,6 +95,14 @@ const hostileProxy = () =>
       },
     },
   )
+/** A Proxy of an array whose `length` or an index read throws (Array.isArray is still true). */
+const throwingArray = (a = [1, 2, 3]) =>
+  new Proxy(a, {
+    get(t, k) {
+      if (k === 'length' || k === String(Math.min(1, t.length - 1))) throw new Error('array proxy get threw')
+      return t[k]
+    },
+  })
 const sparse = (n, v) => {
   const a = new Array(n)
   a[Math.floor(n / 2)] = v
@@ -103,7 +111,7 @@ const sparse = (n, v) => {
 
 /** Any hostile value: of no option's kind, or of a near one (a string number, an array of strings). */
 g.junk = () => {
-  switch (int(0, 30)) {
+  switch (int(0, 31)) {
     case 0: return undefined
     case 1: return null
     case 2: return g.num()
@@ -134,6 +142,7 @@ g.junk = () => {
     case 27: return [-0, 0]
     case 28: return new Array(2 ** 20)
     case 29: return { length: 3, 0: 1, 1: 2, 2: 3 }
+    case 30: return throwingArray()
     default: return [{}]
   }
 }
@@ -141,7 +150,7 @@ g.junk = () => {
 /** An array of n numbers, or a hostile variant of one (wrong length, strings, BigInts, holes, typed). */
 g.numbers = (n, valid, hostile = g.num) => {
   if (chance(0.5)) return Array.from({ length: n }, valid)
-  switch (int(0, 9)) {
+  switch (int(0, 10)) {
     case 0: return Array.from({ length: n }, () => String(valid()))
     case 1: return Array.from({ length: int(0, n + 2) }, valid)
     case 2: return g.typed(Array.from({ length: n }, valid))
@@ -150,6 +159,7 @@ g.numbers = (n, valid, hostile = g.num) => {
     case 5: return Array.from({ length: n }, (_, i) => (i === 0 ? g.junk() : valid()))
     case 6: return new Proxy(Array.from({ length: n }, valid), {})
     case 7: return new Array(100000).fill(valid())
+    case 8: return throwingArray(Array.from({ length: n }, valid))
     default: return g.typed(Array.from({ length: n }, () => (chance(0.3) ? hostile() : valid())))
   }
 }

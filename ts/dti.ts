@@ -1,6 +1,6 @@
 import native from './native'
 import type { DtiMethod, FitOptionsIn } from './native'
-import { VoxelkitError, call, shown } from './errors'
+import { VoxelkitError, call, readUserValue, shown } from './errors'
 import type { GradientTable } from './gradients'
 import { FitAsyncOptions, FitSyncOptions, ModelFit, ModelWiring, fitModel, fitModelSync } from './fit'
 import { checkVolume, dtypeOf } from './volume'
@@ -44,6 +44,12 @@ export type DtiOptions = FitAsyncOptions<DtiMethod> & NonLinearOptions
  * by scripts/fuzz-options.mjs); the values' ranges are the kernel's to check.
  */
 function numbers(v: unknown, name: string): Float64Array | undefined {
+  // a Proxy's traps run on the type tests and reads below: what they throw is a setting error
+  // (fuzz-options, seed 21: a getPrototypeOf trap threw out of `instanceof`)
+  return readUserValue(() => numbersOf(v, name), 'ERR_SETTING', name)
+}
+
+function numbersOf(v: unknown, name: string): Float64Array | undefined {
   if (v === undefined) return undefined
   if (typeof v === 'number') return Float64Array.of(v)
   const what = `${name} must be ${name === 'sigma' ? 'a number or ' : ''}an array of numbers`

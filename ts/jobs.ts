@@ -69,7 +69,8 @@ export function checkChoice<T extends string>(value: unknown, choices: Record<st
  */
 export async function runJob<T>(opts: AsyncOptions, start: (job: JobHandle) => Promise<T>): Promise<T> {
   const { signal, onProgress } = opts
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+  // instanceof runs a Proxy's getPrototypeOf trap: what it throws is a setting error
+  if (signal !== undefined && !readUserValue(() => signal instanceof AbortSignal, 'ERR_SETTING', 'signal')) {
     throw new VoxelkitError('ERR_SETTING', 'signal must be an AbortSignal')
   }
   if (onProgress !== undefined && typeof onProgress !== 'function') {

@@ -1,5 +1,5 @@
 import native from './native'
-import { VoxelkitError, call, shown } from './errors'
+import { VoxelkitError, call, readUserValue, shown } from './errors'
 import { checkOptions } from './jobs'
 import type { Volume } from './volume'
 
@@ -42,7 +42,9 @@ export function simulateDkiPhantom(opts: PhantomOptions = {}): Phantom {
 
 function simulate(opts: PhantomOptions, model: 'dti' | 'dki'): Phantom {
   checkOptions(opts, { shape: 'object', snr: 'number', seed: 'number' }, model === 'dti' ? 'simulateDtiPhantom' : 'simulateDkiPhantom')
-  const { shape = [64, 64, 12], snr = 30, seed = 1 } = opts
+  const { shape: given = [64, 64, 12], snr = 30, seed = 1 } = opts
+  // a plain copy, read once (a Proxy of an array whose traps throw is ERR_SETTING)
+  const shape = readUserValue(() => (Array.isArray(given) ? [...given] : given), 'ERR_SETTING', 'shape') as number[]
   // every index (a sparse array's holes are refused, not skipped)
   if (!Array.isArray(shape) || shape.length !== 3 || ![0, 1, 2].every((i) => Number.isInteger(shape[i]) && shape[i] > 0 && shape[i] < 4096)) {
     throw new VoxelkitError('ERR_SETTING', `shape must be 3 positive integers, got ${shown(shape)}`)

@@ -1,6 +1,6 @@
 import native from './native'
 import type { JobHandle, SynInterpolation, SynLog, SynMetric, SynOptionsIn, SynOut, SynStepType, SynTransformIn, VolumeIn } from './native'
-import { VoxelkitError, call, shown } from './errors'
+import { VoxelkitError, call, readUserValue, shown } from './errors'
 import { ASYNC_OPTIONS, AsyncOptions, OptionType, SyncOptions, checkChoice, checkOptions, runJob } from './jobs'
 import type { DisplacementField } from './fields'
 import { Volume, affineFromSpacing, checkAffine, checkVolume, voxelsIn } from './volume'
@@ -194,22 +194,35 @@ function synArgs(stat: Volume, moving: Volume, opts: RegisterSyNSyncOptions, kno
   if (s.shape.length !== m.shape.length) {
     throw new VoxelkitError('ERR_SHAPE', `static is ${s.shape.length}D but moving is ${m.shape.length}D`)
   }
-  if (opts.levelIters !== undefined && (!Array.isArray(opts.levelIters) || !opts.levelIters.every((k) => typeof k === 'number'))) {
-    throw new VoxelkitError('ERR_SETTING', `levelIters must be an array of iteration counts (numbers), got ${shown(opts.levelIters)}`)
-  }
-  let prealign: number[] | undefined
-  if (opts.prealign !== undefined) {
-    const p = opts.prealign as unknown
-    if (!(Array.isArray(p) || p instanceof Float64Array) || p.length !== 16 || ![...p].every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      throw new VoxelkitError('ERR_SETTING', 'prealign must be 16 finite numbers (4x4 row-major)')
-    }
-    prealign = [...(p as number[])]
-  }
+  // a Proxy's traps run on the type tests and reads below: what they throw is a setting error
+  const levelIters = readUserValue(
+    () => {
+      const l = opts.levelIters
+      if (l !== undefined && (!Array.isArray(l) || !l.every((k) => typeof k === 'number'))) {
+        throw new VoxelkitError('ERR_SETTING', `levelIters must be an array of iteration counts (numbers), got ${shown(l)}`)
+      }
+      return l === undefined ? undefined : [...l]
+    },
+    'ERR_SETTING',
+    'levelIters',
+  )
+  const prealign = readUserValue(
+    () => {
+      const p = opts.prealign as unknown
+      if (p === undefined) return undefined
+      if (!(Array.isArray(p) || (ArrayBuffer.isView(p) && p instanceof Float64Array)) || p.length !== 16 || ![...p].every((x) => typeof x === 'number' && Number.isFinite(x))) {
+        throw new VoxelkitError('ERR_SETTING', 'prealign must be 16 finite numbers (4x4 row-major)')
+      }
+      return [...(p as number[])]
+    },
+    'ERR_SETTING',
+    'prealign',
+  )
   const gs = gridOf(s, 'static')
   const gm = gridOf(m, 'moving')
   const o: SynOptionsIn = {
     metric: checkChoice(opts.metric, { CC: 'CC', SSD: 'SSD', EM: 'EM' } as Record<string, SynMetric>, 'metric'),
-    levelIters: opts.levelIters,
+    levelIters,
     stepLength: opts.stepLength,
     ssSigmaFactor: opts.ssSigmaFactor,
     optTol: opts.optTol,

@@ -136,6 +136,8 @@ export function checkVolume(v: unknown, name: string): Volume {
       `${name}.data must be a typed array (Int16Array, Float32Array, …), got ${describe(vol.data)}`,
     )
   }
+  // a plain copy, read once (a Proxy of an array whose traps throw is ERR_SHAPE)
+  vol.shape = readUserValue(() => (Array.isArray(vol.shape) ? [...vol.shape] : vol.shape), 'ERR_SHAPE', `${name}.shape`)
   if (!Array.isArray(vol.shape) || vol.shape.length === 0) {
     throw new VoxelkitError('ERR_SHAPE', `${name}.shape must be a non-empty array of sizes, got ${describe(vol.shape)}`)
   }
@@ -152,10 +154,9 @@ export function checkVolume(v: unknown, name: string): Volume {
       `${name}.data holds ${vol.data.length} values but shape [${vol.shape.join(', ')}] needs ${n}`,
     )
   }
-  // plain copies for the binding (a Proxy of an array is not an array to napi)
+  // plain copies for the binding (a Proxy of an array is not an array to napi); the shape's above
   if (vol.affine !== undefined) vol.affine = checkAffine(vol.affine, `${name}.affine`)
   if (vol.spacing !== undefined) vol.spacing = checkSpacing(vol.spacing, `${name}.spacing`)
-  vol.shape = [...vol.shape]
   return vol
 }
 
@@ -164,7 +165,12 @@ export function checkVolume(v: unknown, name: string): Volume {
  * holes are refused, not skipped; numeric strings too). @internal
  */
 export function checkSpacing(s: unknown, name: string): number[] {
-  if (!(Array.isArray(s) || s instanceof Float64Array) || s.length === 0 || s.length > 16) {
+  // a Proxy's traps run on the type tests and reads: what they throw is a shape error
+  return readUserValue(() => spacingOf(s, name), 'ERR_SHAPE', name)
+}
+
+function spacingOf(s: unknown, name: string): number[] {
+  if (!(Array.isArray(s) || (ArrayBuffer.isView(s) && s instanceof Float64Array)) || s.length === 0 || s.length > 16) {
     throw new VoxelkitError('ERR_SHAPE', `${name} must be an array of 1 to 16 positive finite numbers, got ${describe(s)}`)
   }
   for (let i = 0; i < s.length; i++) {
@@ -178,6 +184,11 @@ export function checkSpacing(s: unknown, name: string): number[] {
 
 /** @internal */
 export function checkAffine(a: unknown, name: string): number[] {
+  // a Proxy's traps run on the reads: what they throw is a shape error
+  return readUserValue(() => affineOf(a, name), 'ERR_SHAPE', name)
+}
+
+function affineOf(a: unknown, name: string): number[] {
   if (!(Array.isArray(a) || (ArrayBuffer.isView(a) && a instanceof Float64Array)) || a.length !== 16 || ![...a].every(Number.isFinite)) {
     throw new VoxelkitError('ERR_SHAPE', `${name} must be 16 finite numbers (4x4 row-major), got ${describe(a)}`)
   }
