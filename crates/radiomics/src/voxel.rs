@@ -1,9 +1,8 @@
 //! Voxel-based extraction: PyRadiomics 3.1's `execute(image, mask, voxelBased=True)`.
 //!
-//! For every ROI voxel the enabled first-order, GLCM, GLDM and NGTDM features are computed on a
-//! kernel around it and stored in a feature map per feature, for every enabled image type
-//! (GLRLM and GLSZM maps are not built yet: `ERR_UNSUPPORTED`). PyRadiomics'
-//! semantics, reproduced here:
+//! For every ROI voxel the enabled first-order, GLCM, GLRLM, GLSZM, GLDM and NGTDM features are
+//! computed on a kernel around it and stored in a feature map per feature, for every enabled
+//! image type. PyRadiomics' semantics, reproduced here:
 //!
 //! - **Grid.** The maps cover the ROI's bounding box grown by `kernelRadius` voxels on every side
 //!   and clipped to the image (PyRadiomics crops each image with `padDistance = kernelRadius`
@@ -29,6 +28,19 @@
 //! - **GLDM, NGTDM**: each kernel voxel's neighbours (PyRadiomics' directions both ways) inside
 //!   the same kernel box, in the ROI (masked) or anywhere in the box; the segment-based formulas
 //!   on the kernel's matrix (levels and dependences that occur; the others add nothing).
+//! - **GLRLM** (`calculate_glrlm` with the kernel's bounding box): runs along PyRadiomics'
+//!   directions at distance 1 (`distances` does not apply; flat across `force2Ddimension` with
+//!   `force2D`) inside the same kernel box, of ROI voxels (masked) or of any box voxel; a
+//!   direction along which no line of the box holds two such voxels is zeroed (C's
+//!   `multiElement`). Features per direction with `Nr(θ) = 0` giving NaN, averaged with `nanmean`
+//!   (every GLRLM feature uses it, so the batch's deletion of directions empty for all its voxels
+//!   changes nothing): a kernel with no run of two voxels in any direction is NaN. With
+//!   `weightingNorm` the directions' matrices are summed with PyRadiomics' GLRLM weights (the
+//!   norm of the spacing-scaled offset) and the features taken on the sum.
+//! - **GLSZM** (`calculate_glszm` with the kernel's bounding box): zones of one grey level,
+//!   26-connected (8-connected in-plane with `force2D`), grown only inside the kernel box and
+//!   the ROI (masked) or the box; the kernel's centre is always a zone, so `Nz >= 1`. The zone
+//!   sizes PyRadiomics deletes per batch are sizes no voxel of it has (they add nothing).
 //! - **Feature lists**: as segment-based ([`crate::selection`]), except that a deprecated
 //!   feature whose PyRadiomics method raises (GLCM `SumVariance`, …) is keyed with a map of
 //!   `initValue` (PyRadiomics allocates every enabled feature's map first).
