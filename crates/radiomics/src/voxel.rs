@@ -505,6 +505,8 @@ impl Kernels<'_> {
             matrices::glrlm_counts(self.d, &region, &self.rl_angles, nr, self.drop_flat, ctl)?;
         let mats = &counts[0];
         let f = match &self.rl_weights {
+            // no direction fits the image (PyRadiomics: "Error getting angle count")
+            _ if mats.is_empty() => [f64::NAN; 16],
             Some(w) => {
                 let mut m = vec![0.0; mats.first().map_or(0, Vec::len)];
                 for (a, x) in mats.iter().enumerate() {

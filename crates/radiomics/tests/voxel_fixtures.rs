@@ -259,6 +259,22 @@ fn voxel_based_errors_and_abort() {
         .names
         .iter()
         .all(|n| n.starts_with("original_firstorder_")));
+    // two voxels along z with force2D across z: no GLRLM direction fits (PyRadiomics: "Error
+    // getting angle count"), NaN maps rather than a panic
+    let flat = Case {
+        shape: [1, 1, 2],
+        spacing: [1.0; 3],
+        mask: vec![1, 1],
+        image: vec![5.0, 7.0],
+        int16: false,
+        settings: json!({"voxelBased": true, "classes": ["glrlm", "glszm"],
+                         "weightingNorm": "euclidean", "force2D": true, "force2Ddimension": 0,
+                         "minimumROIDimensions": 1}),
+    };
+    let m = run(&flat, None, &Control::new()).unwrap();
+    assert_eq!(m.names.len(), 32);
+    let glrlm = &m.data[..16 * m.len()];
+    assert!(glrlm.iter().all(|v| v.is_nan()), "GLRLM maps: {glrlm:?}");
     // abort before the first block
     let ctl = Control::new();
     ctl.cancel();
