@@ -101,7 +101,22 @@ test('feature lists through a params file: readParams and `voxelkit radiomics --
   t.regex(r2.stderr, /ERR_SETTING.*Contrastt/)
 })
 
-const VOXEL = ['default', 'radius2_unmasked', 'edge_float', 'batches', 'weighted_force2d', 'types', 'neighbours', 'neighbours_unmasked']
+const VOXEL = [
+  'default',
+  'radius2_unmasked',
+  'edge_float',
+  'batches',
+  'weighted_force2d',
+  'types',
+  'neighbours',
+  'neighbours_unmasked',
+  'runs_zones',
+  'runs_zones_radius2',
+  'runs_zones_radius2_unmasked',
+  'runs_zones_force2d',
+  'runs_zones_edge_float',
+  'runs_zones_sparse',
+]
 
 function checkMaps(t: import('ava').ExecutionContext, maps: Record<string, Volume<Float64Array>>, c: Fixture) {
   t.deepEqual(Object.keys(maps), c.maps!.map((m) => m.key))
@@ -140,10 +155,12 @@ for (const name of VOXEL) {
 }
 
 test('voxel-based: bitwise identical at 1 and 3 threads, sync and async', async (t) => {
-  const { image, mask, settings } = load('voxel_radius2_unmasked')
-  const a = extractFeatureMapsSync(image, mask, settings, { threads: 1 })
-  const b = await extractFeatureMaps(image, mask, settings, { threads: 3 })
-  for (const k of Object.keys(a)) t.deepEqual(Buffer.from(a[k].data.buffer, a[k].data.byteOffset, a[k].data.byteLength), Buffer.from(b[k].data.buffer, b[k].data.byteOffset, b[k].data.byteLength), k)
+  for (const name of ['voxel_radius2_unmasked', 'voxel_runs_zones_radius2_unmasked', 'voxel_runs_zones_force2d']) {
+    const { image, mask, settings } = load(name)
+    const a = extractFeatureMapsSync(image, mask, settings, { threads: 1 })
+    const b = await extractFeatureMaps(image, mask, settings, { threads: 3 })
+    for (const k of Object.keys(a)) t.deepEqual(Buffer.from(a[k].data.buffer, a[k].data.byteOffset, a[k].data.byteLength), Buffer.from(b[k].data.buffer, b[k].data.byteOffset, b[k].data.byteLength), `${name} ${k}`)
+  }
 })
 
 test('voxel-based: progress, abort', async (t) => {
@@ -166,7 +183,7 @@ test('voxel-based: bad settings are coded errors', (t) => {
     [{ maskedKernel: 'yes' }, 'ERR_SETTING'],
     [{ initValue: 'NaN' }, 'ERR_SETTING'],
     [{ voxelBatch: 0 }, 'ERR_SETTING'],
-    [{ classes: ['glszm'] }, 'ERR_UNSUPPORTED'],
+    [{ aggregation: '3D_merged' }, 'ERR_UNSUPPORTED'],
     [{ resampledPixelSpacing: [2, 2, 2] }, 'ERR_UNSUPPORTED'],
     [{ label: 7 }, 'ERR_SETTING'],
   ]

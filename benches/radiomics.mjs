@@ -20,8 +20,9 @@
 // test cases (default ../shared/reference/pyradiomics). Correctness rides along: the max
 // relative difference of every feature from PyRadiomics'.
 //
-// Voxel-based: --cases brain1-sub --sets voxel-glcm times PyRadiomics' execute(voxelBased=True)
-// and voxelkit's extractFeatureMaps, GLCM with kernelRadius 1, on brain1 with its label
+// Voxel-based: --cases brain1-sub --sets voxel-glcm (voxel-glrlm, voxel-glszm) times PyRadiomics'
+// execute(voxelBased=True) and voxelkit's extractFeatureMaps, GLCM (GLRLM, GLSZM) with
+// kernelRadius 1, on brain1 with its label
 // restricted to a 5x13x13 box around the ROI's median voxel (636 ROI voxels, the same mask file
 // for both; PyRadiomics would take hours on the whole ROI): one PyRadiomics sample, no warm-up;
 // the difference is taken over every map's ROI voxels.
@@ -47,9 +48,11 @@ const SETS = {
   'all@2mm': ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape'],
   'all+log+wavelet': ['firstorder', 'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape'],
   'voxel-glcm': ['glcm'],
+  'voxel-glrlm': ['glrlm'],
+  'voxel-glszm': ['glszm'],
 }
 // voxel-based sets: maps (extractFeatureMaps / execute(voxelBased=True)), kernelRadius 1
-const VOXEL_SETS = new Set(['voxel-glcm'])
+const VOXEL_SETS = new Set(['voxel-glcm', 'voxel-glrlm', 'voxel-glszm'])
 const VOXEL_RADIUS = 1
 // settings of a set beyond the defaults (both contenders get them)
 const SET_SETTINGS = { 'all@2mm': { resampledPixelSpacing: [2, 2, 2] } }

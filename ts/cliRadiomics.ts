@@ -14,7 +14,7 @@ export const RADIOMICS_USAGE = `  voxelkit radiomics <image> <mask> [--params FI
       or the classes of the params file's featureClass (firstorder, glcm, gldm, glrlm, glszm,
       ngtdm, shape, shape2D; all when absent). CSV on stdout without --out.
   voxelkit radiomics <image> <mask> --voxel-based --out-dir DIR [--params FILE] [--label N] [--threads N]
-      Voxel-based extraction (PyRadiomics' voxelBased=True; first order, GLCM, GLDM, NGTDM; the params
+      Voxel-based extraction (PyRadiomics' voxelBased=True; every class but shape; the params
       file's voxelSetting: kernelRadius, maskedKernel, initValue, voxelBatch): one NIfTI map per
       feature, DIR/<PyRadiomics key>.nii.gz, on the ROI's box grown by kernelRadius.
   voxelkit radiomics <cases.csv> [--params FILE] [--out results.csv|.json] [--jobs N] [--threads N]

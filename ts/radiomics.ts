@@ -350,7 +350,7 @@ function toMaps(o: RadiomicsOut, image: Volume): FeatureMaps {
 
 /**
  * Voxel-based extraction (PyRadiomics' `execute(image, mask, voxelBased=True)`): for every ROI
- * voxel, the enabled first-order, GLCM, GLDM and NGTDM features of a kernel around it, as one map per feature
+ * voxel, the enabled first-order, GLCM, GLRLM, GLSZM, GLDM and NGTDM features of a kernel around it, as one map per feature
  * (keys as PyRadiomics', in its order; every image type of `settings.imageType`).
  *
  * Settings as {@link extractFeatures}, plus PyRadiomics' voxel settings: `kernelRadius` (kernel
@@ -360,9 +360,9 @@ function toMaps(o: RadiomicsOut, image: Volume): FeatureMaps {
  * fails, see the README). The maps cover the ROI's bounding box grown by `kernelRadius` voxels
  * and clipped to the image, as PyRadiomics' SimpleITK maps do: each is a Volume of that box
  * (`affine` = the image's, moved to the box's first voxel). A kernel with no voxel pair in any
- * direction has NaN GLCM features, as in PyRadiomics. Shape classes are not voxel-based (no
- * maps, as in PyRadiomics); GLRLM and GLSZM maps are not built yet
- * (`ERR_UNSUPPORTED`), nor resampling with voxel-based extraction.
+ * direction has NaN GLCM features, and one with no run of two ROI voxels in any direction NaN
+ * GLRLM features, as in PyRadiomics. Shape classes are not voxel-based (no maps, as in
+ * PyRadiomics); resampling with voxel-based extraction is not built yet (`ERR_UNSUPPORTED`).
  *
  * The maps share one Float64Array buffer (each map's `data` is a view of it).
  *

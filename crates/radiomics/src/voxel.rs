@@ -1,9 +1,8 @@
 //! Voxel-based extraction: PyRadiomics 3.1's `execute(image, mask, voxelBased=True)`.
 //!
-//! For every ROI voxel the enabled first-order, GLCM, GLDM and NGTDM features are computed on a
-//! kernel around it and stored in a feature map per feature, for every enabled image type
-//! (GLRLM and GLSZM maps are not built yet: `ERR_UNSUPPORTED`). PyRadiomics'
-//! semantics, reproduced here:
+//! For every ROI voxel the enabled first-order, GLCM, GLRLM, GLSZM, GLDM and NGTDM features are
+//! computed on a kernel around it and stored in a feature map per feature, for every enabled
+//! image type. PyRadiomics' semantics, reproduced here:
 //!
 //! - **Grid.** The maps cover the ROI's bounding box grown by `kernelRadius` voxels on every side
 //!   and clipped to the image (PyRadiomics crops each image with `padDistance = kernelRadius`
@@ -29,6 +28,19 @@
 //! - **GLDM, NGTDM**: each kernel voxel's neighbours (PyRadiomics' directions both ways) inside
 //!   the same kernel box, in the ROI (masked) or anywhere in the box; the segment-based formulas
 //!   on the kernel's matrix (levels and dependences that occur; the others add nothing).
+//! - **GLRLM** (`calculate_glrlm` with the kernel's bounding box): runs along PyRadiomics'
+//!   directions at distance 1 (`distances` does not apply; flat across `force2Ddimension` with
+//!   `force2D`) inside the same kernel box, of ROI voxels (masked) or of any box voxel; a
+//!   direction along which no line of the box holds two such voxels is zeroed (C's
+//!   `multiElement`). Features per direction with `Nr(θ) = 0` giving NaN, averaged with `nanmean`
+//!   (every GLRLM feature uses it, so the batch's deletion of directions empty for all its voxels
+//!   changes nothing): a kernel with no run of two voxels in any direction is NaN. With
+//!   `weightingNorm` the directions' matrices are summed with PyRadiomics' GLRLM weights (the
+//!   norm of the spacing-scaled offset) and the features taken on the sum.
+//! - **GLSZM** (`calculate_glszm` with the kernel's bounding box): zones of one grey level,
+//!   26-connected (8-connected in-plane with `force2D`), grown only inside the kernel box and
+//!   the ROI (masked) or the box; the kernel's centre is always a zone, so `Nz >= 1`. The zone
+//!   sizes PyRadiomics deletes per batch are sizes no voxel of it has (they add nothing).
 //! - **Feature lists**: as segment-based ([`crate::selection`]), except that a deprecated
 //!   feature whose PyRadiomics method raises (GLCM `SumVariance`, …) is keyed with a map of
 //!   `initValue` (PyRadiomics allocates every enabled feature's map first).
@@ -38,7 +50,8 @@
 //! count. Memory: the maps (the output), the discretised box and one kernel's matrices per thread.
 
 use crate::filters::{self, ImageBox, Sink};
-use crate::matrices::{self, Angle};
+use crate::glszm::{self, Layout};
+use crate::matrices::{self, Angle, Region};
 use crate::preprocess::{self, Input, Roi};
 use crate::settings::{FeatureClass, Settings};
 use crate::{features, firstorder, gldm, ngtdm, selection};
@@ -91,30 +104,11 @@ fn supported(s: &Settings) -> Result<()> {
              not supported with voxelBased",
         ));
     }
-    for t in &s.image_types {
-        for c in &t.settings.classes {
-            if !matches!(
-                c,
-                FeatureClass::Firstorder
-                    | FeatureClass::Glcm
-                    | FeatureClass::Gldm
-                    | FeatureClass::Ngtdm
-                    | FeatureClass::Shape
-                    | FeatureClass::Shape2D
-            ) {
-                return Err(Error::unsupported(format!(
-                    "voxel-based {} is not built yet (firstorder, glcm, gldm and ngtdm are; \
-                     shape classes are not voxel-based in PyRadiomics)",
-                    c.name()
-                )));
-            }
-        }
-    }
     Ok(())
 }
 
-/// Voxel-based extraction of the enabled first-order, GLCM, GLDM and NGTDM features for every
-/// enabled image type (see the module documentation).
+/// Voxel-based extraction of the enabled first-order, GLCM, GLRLM, GLSZM, GLDM and NGTDM
+/// features for every enabled image type (see the module documentation).
 pub fn extract_maps<T: Sample, M: Sample>(
     inp: &Input<'_, T, M>,
     s: &Settings,
@@ -178,12 +172,14 @@ struct Wanted {
 }
 
 /// Columns of a kernel's results: the 19 first-order features, the 24 GLCM features, the 14
-/// GLDM features, the 5 NGTDM features.
+/// GLDM features, the 5 NGTDM features, the 16 GLRLM features, the 16 GLSZM features.
 const FO: usize = 0;
 const GLCM: usize = 19;
 const GLDM: usize = GLCM + 24;
 const NGTDM: usize = GLDM + 14;
-const COLUMNS: usize = NGTDM + 5;
+const GLRLM: usize = NGTDM + 5;
+const GLSZM: usize = GLRLM + 16;
+const COLUMNS: usize = GLSZM + 16;
 const MCC: usize = GLCM + 19;
 const JOINT_AVERAGE: usize = GLCM + 16;
 
@@ -195,6 +191,8 @@ fn wanted(s: &Settings, name: &str) -> Vec<Wanted> {
             FeatureClass::Glcm => GLCM,
             FeatureClass::Gldm => GLDM,
             FeatureClass::Ngtdm => NGTDM,
+            FeatureClass::Glrlm => GLRLM,
+            FeatureClass::Glszm => GLSZM,
             _ => continue,
         };
         let comp = selection::computed(c);
@@ -240,6 +238,17 @@ struct Kernels<'a> {
     /// GLDM / NGTDM neighbours: the directions both ways
     offsets: Vec<[i64; 3]>,
     alpha: u32,
+    want_glrlm: bool,
+    want_glszm: bool,
+    /// GLRLM directions (distance 1) and their weights (`weightingNorm`)
+    rl_angles: Vec<Angle>,
+    rl_weights: Option<Vec<f64>>,
+    /// PyRadiomics zeroes a direction along which no line holds two ROI voxels
+    drop_flat: bool,
+    /// the region's grey levels as numbers
+    levels_f: Vec<f64>,
+    /// GLSZM neighbourhoods (26-connected, 8-connected in-plane with force2D)
+    layout: Layout,
 }
 
 /// Per-thread scratch.
@@ -259,7 +268,13 @@ struct Row {
 
 impl Kernels<'_> {
     /// The kernel's results; MCC only `with_mcc` (NaN otherwise; 1 with fewer than two levels).
-    fn kernel(&self, c: [usize; 3], sc: &mut Scratch, with_mcc: bool) -> Row {
+    fn kernel(
+        &self,
+        c: [usize; 3],
+        sc: &mut Scratch,
+        with_mcc: bool,
+        ctl: &Control,
+    ) -> Result<Row> {
         let mut cols = [f64::NAN; COLUMNS];
         let mut nonempty = Vec::new();
         let d = self.d;
@@ -285,8 +300,8 @@ impl Kernels<'_> {
             cols[FO..FO + 19].copy_from_slice(&f);
             sc.counts.iter_mut().for_each(|v| *v = 0);
         }
-        if !(self.want_glcm || self.want_nb) {
-            return Row { cols, nonempty };
+        if !(self.want_glcm || self.want_nb || self.want_glrlm || self.want_glszm) {
+            return Ok(Row { cols, nonempty });
         }
         let r = self.radius;
         let lo: [usize; 3] = std::array::from_fn(|k| {
@@ -303,6 +318,15 @@ impl Kernels<'_> {
                 (c[k] + r).min(self.size[k] - 1)
             }
         });
+        if self.want_glrlm {
+            self.runs(lo, hi, &mut cols, ctl)?;
+        }
+        if self.want_glszm {
+            self.zones(lo, hi, &mut cols, ctl)?;
+        }
+        if !(self.want_glcm || self.want_nb) {
+            return Ok(Row { cols, nonempty });
+        }
         // the kernel's grey levels, ascending, and their local indices
         sc.local.clear();
         for z in lo[0]..=hi[0] {
@@ -466,7 +490,78 @@ impl Kernels<'_> {
                 cols[MCC] = 1.0;
             }
         }
-        Row { cols, nonempty }
+        Ok(Row { cols, nonempty })
+    }
+
+    /// GLRLM features of the kernel box `lo..=hi` (PyRadiomics' `calculate_glrlm` with the
+    /// kernel's bounding box): runs of ROI voxels (or of any box voxel, unmasked) inside the box
+    /// along each direction, a direction zeroed when no line of the box holds two ROI voxels;
+    /// features per direction averaged ignoring NaN (an empty direction's), or on the weighted
+    /// sum with `weightingNorm`.
+    fn runs(&self, lo: [usize; 3], hi: [usize; 3], cols: &mut [f64], ctl: &Control) -> Result<()> {
+        let nr = (0..3).map(|k| hi[k] - lo[k] + 1).max().unwrap_or(1);
+        let region = [Region { lo, hi }];
+        let counts =
+            matrices::glrlm_counts(self.d, &region, &self.rl_angles, nr, self.drop_flat, ctl)?;
+        let mats = &counts[0];
+        let f = match &self.rl_weights {
+            // no direction fits the image (PyRadiomics: "Error getting angle count")
+            _ if mats.is_empty() => [f64::NAN; 16],
+            Some(w) => {
+                let mut m = vec![0.0; mats.first().map_or(0, Vec::len)];
+                for (a, x) in mats.iter().enumerate() {
+                    for (t, v) in m.iter_mut().zip(x) {
+                        *t += v * w[a];
+                    }
+                }
+                features::glrlm_features(&m, &self.levels_f, nr)
+            }
+            None => {
+                let per: Vec<[f64; 16]> = mats
+                    .iter()
+                    .map(|m| features::glrlm_features(m, &self.levels_f, nr))
+                    .collect();
+                std::array::from_fn(|k| features::nanmean(per.iter().map(|f| f[k])))
+            }
+        };
+        cols[GLRLM..GLRLM + 16].copy_from_slice(&f);
+        Ok(())
+    }
+
+    /// GLSZM features of the kernel box `lo..=hi` (PyRadiomics' `calculate_glszm` with the
+    /// kernel's bounding box): zones of one grey level, connected inside the box.
+    fn zones(&self, lo: [usize; 3], hi: [usize; 3], cols: &mut [f64], ctl: &Control) -> Result<()> {
+        let d = self.d;
+        let size: [usize; 3] = std::array::from_fn(|k| hi[k] - lo[k] + 1);
+        let st = d.strides();
+        let mut grey = Vec::with_capacity(size.iter().product());
+        for z in lo[0]..=hi[0] {
+            for y in lo[1]..=hi[1] {
+                let row = z * st[0] + y * st[1];
+                grey.extend_from_slice(&d.grey[row + lo[2]..=row + hi[2]]);
+            }
+        }
+        let sub = Roi {
+            size,
+            count: grey.iter().filter(|&&g| g != 0).count(),
+            grey,
+            grey_levels: d.grey_levels.clone(),
+            ng: d.ng,
+            spacing: d.spacing,
+            origin: [0; 3],
+            values: Vec::new(),
+        };
+        let groups = glszm::glszm_groups(&sub, self.layout, ctl)?;
+        // the kernel's centre is in the region, so there is one group with a zone
+        let f = match groups.first() {
+            Some((_, m)) => {
+                let j: Vec<f64> = m.sizes.iter().map(|&v| v as f64).collect();
+                glszm::glszm_features(&m.counts, &self.levels_f, &j)
+            }
+            None => [f64::NAN; 16],
+        };
+        cols[GLSZM..GLSZM + 16].copy_from_slice(&f);
+        Ok(())
     }
 }
 
@@ -499,7 +594,13 @@ pub(crate) fn image_maps<U: Sample>(
         .any(|w| matches!(w.column, Some(c) if (GLCM..GLDM).contains(&c)));
     let want_nb = want
         .iter()
-        .any(|w| matches!(w.column, Some(c) if c >= GLDM));
+        .any(|w| matches!(w.column, Some(c) if (GLDM..GLRLM).contains(&c)));
+    let want_glrlm = want
+        .iter()
+        .any(|w| matches!(w.column, Some(c) if (GLRLM..GLSZM).contains(&c)));
+    let want_glszm = want
+        .iter()
+        .any(|w| matches!(w.column, Some(c) if c >= GLSZM));
     let want_batch = want
         .iter()
         .any(|w| w.column == Some(MCC) || w.column == Some(JOINT_AVERAGE));
@@ -539,6 +640,14 @@ pub(crate) fn image_maps<U: Sample>(
             .map(|a| crate::weight(w, a, &d.spacing, true))
             .collect()
     });
+    // GLRLM: distance 1 whatever `distances` says, as PyRadiomics' `calculate_glrlm`
+    let rl_angles = matrices::angles([bz, by, bx], &[1], flat_axis);
+    let rl_weights = s.weighting_norm.map(|w| {
+        rl_angles
+            .iter()
+            .map(|a| crate::weight(w, a, &d.spacing, false))
+            .collect()
+    });
     let mut lut = vec![0u32; d.ng as usize + 1];
     for (k, &g) in d.grey_levels.iter().enumerate() {
         lut[g as usize] = k as u32;
@@ -562,6 +671,16 @@ pub(crate) fn image_maps<U: Sample>(
         want_nb,
         offsets,
         alpha: s.gldm_a,
+        want_glrlm,
+        want_glszm,
+        rl_angles,
+        rl_weights,
+        drop_flat: !s.ibsi,
+        levels_f: d.grey_levels.iter().map(|&g| g as f64).collect(),
+        layout: match flat_axis {
+            Some(k) => Layout::Merged(k),
+            None => Layout::ThreeD,
+        },
     };
     // the ROI's voxels in numpy's C order (PyRadiomics' batches), in d's coordinates
     let off = d.origin;
@@ -579,7 +698,7 @@ pub(crate) fn image_maps<U: Sample>(
             }
         }
     }
-    let rows_of = |block: &[[u32; 3]], with_mcc: bool| -> Vec<Row> {
+    let rows_of = |block: &[[u32; 3]], with_mcc: bool| -> Result<Vec<Row>> {
         pool.install(|| {
             block
                 .par_iter()
@@ -591,7 +710,7 @@ pub(crate) fn image_maps<U: Sample>(
                         local: Vec::new(),
                         mats: Vec::new(),
                     },
-                    |sc, t| kern.kernel(t.map(|v| v as usize), sc, with_mcc),
+                    |sc, t| kern.kernel(t.map(|v| v as usize), sc, with_mcc, ctl),
                 )
                 .collect()
         })
@@ -600,7 +719,7 @@ pub(crate) fn image_maps<U: Sample>(
     let mut nonempty: Vec<Vec<u64>> = Vec::new();
     for block in targets.chunks(BLOCK) {
         ctl.check()?;
-        let rows = rows_of(block, false);
+        let rows = rows_of(block, false)?;
         for (t, row) in block.iter().zip(rows) {
             let [z, y, x] = t.map(|v| v as usize);
             let i = ((z + off[2]) * by + y + off[1]) * bx + x + off[0];
@@ -660,7 +779,7 @@ pub(crate) fn image_maps<U: Sample>(
         if let Some(k) = mcc {
             for block in mcc_voxels.chunks(BLOCK) {
                 ctl.check()?;
-                for (t, row) in block.iter().zip(rows_of(block, true)) {
+                for (t, row) in block.iter().zip(rows_of(block, true)?) {
                     maps.data[(base + k) * len + at(t)] = row.cols[MCC];
                 }
             }

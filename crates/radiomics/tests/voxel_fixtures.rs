@@ -3,8 +3,10 @@
 //! `fixtures/radiomics_voxel/voxel_*.json` (written by its `generate.py`): small random images
 //! with a blob mask, kernel radius 1 and 2, masked and unmasked kernels, `initValue`,
 //! `voxelBatch`, a ROI at the image's edge, a float image with `binCount` and two distances,
-//! feature lists (deprecated names included), image types (Square, LoG) and the neighbourhood
-//! classes (GLDM with gldm_a, NGTDM).
+//! feature lists (deprecated names included), image types (Square, LoG), the neighbourhood
+//! classes (GLDM with gldm_a, NGTDM) and the run-length and size-zone classes (GLRLM, GLSZM:
+//! kernel radius 1 and 2, masked and unmasked, `force2D` with `weightingNorm`, a float image at
+//! the image's edge with `binCount`, a sparse ROI whose kernels have no run of two voxels).
 //!
 //! Checked: the keys and their order; each map's grid (size, and origin = the image's origin +
 //! the box's first voxel x spacing: PyRadiomics' crop); the values at the ROI's voxels to 1e-9
@@ -93,7 +95,13 @@ fn run(c: &Case, threads: Option<usize>, ctl: &Control) -> voxelkit_core::Result
     }
 }
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 14] = [
+    "runs_zones",
+    "runs_zones_radius2",
+    "runs_zones_radius2_unmasked",
+    "runs_zones_force2d",
+    "runs_zones_edge_float",
+    "runs_zones_sparse",
     "neighbours",
     "neighbours_unmasked",
     "default",
@@ -187,7 +195,14 @@ fn maps_match_pyradiomics() {
 
 #[test]
 fn maps_do_not_depend_on_threads() {
-    for name in ["default", "radius2_unmasked", "types"] {
+    for name in [
+        "default",
+        "radius2_unmasked",
+        "types",
+        "runs_zones",
+        "runs_zones_radius2_unmasked",
+        "runs_zones_force2d",
+    ] {
         let c = case(&load(FIX, &format!("voxel_{name}.json")));
         let a = run(&c, Some(1), &Control::new()).unwrap();
         for t in [2, 3] {
@@ -227,7 +242,6 @@ fn voxel_based_errors_and_abort() {
     assert_eq!(code(json!({"initValue": "0"})), Code::Setting);
     assert_eq!(code(json!({"voxelBatch": 0})), Code::Setting);
     assert_eq!(code(json!({"voxelBatch": -1})), Code::Setting);
-    assert_eq!(code(json!({"classes": ["glrlm"]})), Code::Unsupported);
     assert_eq!(code(json!({"aggregation": "3D_merged"})), Code::Unsupported);
     assert_eq!(
         code(json!({"resampledPixelSpacing": [2, 2, 2]})),
@@ -245,6 +259,22 @@ fn voxel_based_errors_and_abort() {
         .names
         .iter()
         .all(|n| n.starts_with("original_firstorder_")));
+    // two voxels along z with force2D across z: no GLRLM direction fits (PyRadiomics: "Error
+    // getting angle count"), NaN maps rather than a panic
+    let flat = Case {
+        shape: [1, 1, 2],
+        spacing: [1.0; 3],
+        mask: vec![1, 1],
+        image: vec![5.0, 7.0],
+        int16: false,
+        settings: json!({"voxelBased": true, "classes": ["glrlm", "glszm"],
+                         "weightingNorm": "euclidean", "force2D": true, "force2Ddimension": 0,
+                         "minimumROIDimensions": 1}),
+    };
+    let m = run(&flat, None, &Control::new()).unwrap();
+    assert_eq!(m.names.len(), 32);
+    let glrlm = &m.data[..16 * m.len()];
+    assert!(glrlm.iter().all(|v| v.is_nan()), "GLRLM maps: {glrlm:?}");
     // abort before the first block
     let ctl = Control::new();
     ctl.cancel();
