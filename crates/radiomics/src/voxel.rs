@@ -268,6 +268,7 @@ struct Row {
 
 impl Kernels<'_> {
     /// The kernel's results; MCC only `with_mcc` (NaN otherwise; 1 with fewer than two levels).
+    /// The MCC pass uses only that column: it leaves the GLRLM and GLSZM columns NaN.
     fn kernel(
         &self,
         c: [usize; 3],
@@ -318,10 +319,11 @@ impl Kernels<'_> {
                 (c[k] + r).min(self.size[k] - 1)
             }
         });
-        if self.want_glrlm {
+        // the MCC pass (`with_mcc`) reads only the MCC column: runs and zones are not redone
+        if self.want_glrlm && !with_mcc {
             self.runs(lo, hi, &mut cols, ctl)?;
         }
-        if self.want_glszm {
+        if self.want_glszm && !with_mcc {
             self.zones(lo, hi, &mut cols, ctl)?;
         }
         if !(self.want_glcm || self.want_nb) {
