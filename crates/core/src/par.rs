@@ -58,9 +58,46 @@ pub fn default_threads() -> usize {
     }
 }
 
-/// A shared pool with exactly `threads` workers (created once per count and cached).
+thread_local! {
+    /// The calling thread's own one-thread pool, once [`adopt_calling_thread`] made it.
+    static OWN_POOL: std::cell::RefCell<Option<Arc<rayon::ThreadPool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Opt-in for harnesses that make many tiny calls from one thread (the fuzz targets): from now
+/// on, calls made on this thread that ask for one thread run on this thread itself, instead of
+/// being handed to the shared one-thread pool's worker and back. On a small VM the two
+/// cross-thread wake-ups of that handoff cost about as much as a 6 x 6 registration.
+///
+/// The results are the same (one thread either way; the thread that runs them does not enter
+/// the numbers). The calling thread becomes the only worker of a pool of its own (rayon's
+/// `use_current_thread`), which rayon never frees: one small registry per adopting thread, so
+/// the bindings do not use this. Errors with `ERR_INTERNAL` if the thread already belongs to a
+/// rayon pool; a second call on the same thread does nothing.
+pub fn adopt_calling_thread() -> Result<()> {
+    OWN_POOL.with(|own| {
+        let mut own = own.borrow_mut();
+        if own.is_none() {
+            let p = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .use_current_thread()
+                .build()
+                .map_err(|e| Error::internal(format!("cannot adopt the calling thread: {e}")))?;
+            *own = Some(Arc::new(p));
+        }
+        Ok(())
+    })
+}
+
+/// A shared pool with exactly `threads` workers (created once per count and cached), or for
+/// one thread on a thread that called [`adopt_calling_thread`], that thread's own pool.
 pub fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
     let n = check_threads(threads.unwrap_or_else(default_threads))?;
+    if n == 1 {
+        if let Some(p) = OWN_POOL.with(|own| own.borrow().clone()) {
+            return Ok(p);
+        }
+    }
     if let Some(p) = pools().lock().unwrap_or_else(|e| e.into_inner()).get(&n) {
         return Ok(p.clone());
     }
@@ -211,6 +248,54 @@ mod tests {
         ctl.cancel();
         let e = for_each_tile(10, Some(1), &ctl, |_, _| Ok(())).unwrap_err();
         assert_eq!(e.code, crate::Code::Aborted);
+    }
+
+    #[test]
+    fn adopted_thread_runs_its_own_one_thread_calls() {
+        // on a fresh thread: before adopting, a one-thread call runs on the shared pool's
+        // worker; after it, on the calling thread itself, and a two-thread call still works
+        std::thread::spawn(|| {
+            let me = std::thread::current().id();
+            let on = |threads| {
+                pool(Some(threads))
+                    .unwrap()
+                    .install(|| std::thread::current().id())
+            };
+            assert_ne!(on(1), me);
+            adopt_calling_thread().unwrap();
+            adopt_calling_thread().unwrap(); // a second call does nothing
+            assert_eq!(on(1), me);
+            assert_ne!(on(2), me);
+            let n = 3 * TILE + 5;
+            let sum = |threads| {
+                let mut out = vec![0u64; n];
+                let o = SharedOut::new(&mut out);
+                for_each_tile(n, Some(threads), &Control::default(), |t, r| {
+                    for i in r {
+                        unsafe { o.write(i, (i * t) as u64) };
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                out
+            };
+            assert_eq!(sum(1), sum(2));
+        })
+        .join()
+        .unwrap();
+        // other threads keep the shared pool
+        assert_ne!(
+            pool(Some(1))
+                .unwrap()
+                .install(|| std::thread::current().id()),
+            std::thread::current().id()
+        );
+        // a thread of a rayon pool cannot be adopted
+        let e = pool(Some(2))
+            .unwrap()
+            .install(adopt_calling_thread)
+            .unwrap_err();
+        assert_eq!(e.code, crate::Code::Internal);
     }
 
     #[test]
