@@ -1,8 +1,8 @@
 // Per-class feature lists and voxel-based extraction end to end, against pyradiomics-bhklab 3.1.4
 // (fixtures/radiomics_voxel, written by its generate.py): featureClass lists through the settings
 // and through readParams / `voxelkit radiomics --params`; extractFeatureMaps against
-// execute(..., voxelBased=True) (keys, the maps' grid, values at the ROI's voxels, initValue
-// outside), thread invariance, abort and progress, bad inputs, `voxelkit radiomics --voxel-based`.
+// execute(..., voxelBased=True) (keys, the maps' grid, resampled grids included, values at the
+// ROI's voxels, initValue outside), thread invariance, abort and progress, bad inputs, `voxelkit radiomics --voxel-based`.
 // Tolerance 1e-9 relative (absolute 1e-12 around 0): the same float64 formulas summed in another
 // order (crates/radiomics/tests/voxel_fixtures.rs prints the observed maxima, <= 7.3e-16).
 import test from 'ava'
@@ -36,6 +36,8 @@ interface Fixture {
   values?: Num[]
   error?: string
   maps?: { key: string; size: number[]; origin: number[]; spacing: number[]; inside: Num[]; outside: Num[] }[]
+  /** Resampled cases: PyRadiomics' resampled grid and mask (the maps lie on it). */
+  grid?: { size: number[]; origin: number[]; spacing: number[]; mask: number[] }
 }
 
 const num = (v: Num) => (typeof v === 'number' ? v : v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : -Infinity)
@@ -116,6 +118,10 @@ const VOXEL = [
   'runs_zones_force2d',
   'runs_zones_edge_float',
   'runs_zones_sparse',
+  // resampledPixelSpacing: the maps on the resampled grid
+  'resampled',
+  'resampled_linear_radius2',
+  'resampled_nearest_normalize',
 ]
 
 function checkMaps(t: import('ava').ExecutionContext, maps: Record<string, Volume<Float64Array>>, c: Fixture) {
@@ -127,8 +133,10 @@ function checkMaps(t: import('ava').ExecutionContext, maps: Record<string, Volum
     t.deepEqual(m.shape, w.size, w.key)
     // the map's world origin and spacing: PyRadiomics' crop
     w.origin.forEach((o, k) => t.true(Math.abs(m.affine![4 * k + 3] - o) <= 1e-9, `${w.key} origin ${k}`))
-    t.deepEqual(m.spacing, w.spacing)
-    const o = [0, 1, 2].map((k) => Math.round((m.affine![4 * k + 3] - c.origin[k]) / c.spacing[k]))
+    // on the resampled grid when the case resamples (spacing to 1e-12: PyRadiomics' grid rule)
+    const g = c.grid ?? { size: c.shape, origin: c.origin, spacing: c.spacing, mask: c.mask.data }
+    t.true(w.spacing.every((s, k) => Math.abs(m.spacing![k] - s) <= 1e-12 * s), `${w.key} spacing`)
+    const o = [0, 1, 2].map((k) => Math.round((m.affine![4 * k + 3] - g.origin[k]) / g.spacing[k]))
     const [sx, sy, sz] = m.shape
     const inside: number[] = []
     let outsideOk = true
@@ -136,8 +144,8 @@ function checkMaps(t: import('ava').ExecutionContext, maps: Record<string, Volum
       for (let y = 0; y < sy; y++)
         for (let x = 0; x < sx; x++) {
           const v = m.data[(z * sy + y) * sx + x]
-          const mi = ((z + o[2]) * c.shape[1] + y + o[1]) * c.shape[0] + x + o[0]
-          if (c.mask.data[mi] === label) inside.push(v)
+          const mi = ((z + o[2]) * g.size[1] + y + o[1]) * g.size[0] + x + o[0]
+          if (g.mask[mi] === label) inside.push(v)
           else outsideOk &&= Object.is(v, init)
         }
     t.true(outsideOk, `${w.key}: initValue outside the ROI`)
@@ -155,7 +163,7 @@ for (const name of VOXEL) {
 }
 
 test('voxel-based: bitwise identical at 1 and 3 threads, sync and async', async (t) => {
-  for (const name of ['voxel_radius2_unmasked', 'voxel_runs_zones_radius2_unmasked', 'voxel_runs_zones_force2d']) {
+  for (const name of ['voxel_radius2_unmasked', 'voxel_runs_zones_radius2_unmasked', 'voxel_runs_zones_force2d', 'voxel_resampled_linear_radius2']) {
     const { image, mask, settings } = load(name)
     const a = extractFeatureMapsSync(image, mask, settings, { threads: 1 })
     const b = await extractFeatureMaps(image, mask, settings, { threads: 3 })
@@ -184,7 +192,9 @@ test('voxel-based: bad settings are coded errors', (t) => {
     [{ initValue: 'NaN' }, 'ERR_SETTING'],
     [{ voxelBatch: 0 }, 'ERR_SETTING'],
     [{ aggregation: '3D_merged' }, 'ERR_UNSUPPORTED'],
-    [{ resampledPixelSpacing: [2, 2, 2] }, 'ERR_UNSUPPORTED'],
+    [{ resampledPixelSpacing: [2, 2, 2], aggregation: '3D_merged' }, 'ERR_UNSUPPORTED'],
+    [{ resampledPixelSpacing: [2, -1, 2] }, 'ERR_SETTING'],
+    [{ resampledPixelSpacing: [1e-4, 1e-4, 1e-4] }, 'ERR_SETTING'],
     [{ label: 7 }, 'ERR_SETTING'],
   ]
   for (const [extra, code] of cases) {

@@ -289,8 +289,17 @@ export interface RadiomicsOut {
   runLengths: Array<number>
   /** Directions `(z, y, x)` flattened, 3 per matrix (empty when matrices are not single directions). */
   angles: Array<number>
-  /** Maps: the box's first voxel `[x, y, z]` in the input. */
+  /**
+   * Maps: the box's first voxel `[x, y, z]` in the input (in the resampled grid when
+   * `grid_affine` is set).
+   */
   origin: Array<number>
+  /**
+   * Maps computed on a resampled grid: its voxel-to-world matrix (4x4 row-major, in the
+   * input affine's frame) and spacing; empty otherwise.
+   */
+  gridAffine: Array<number>
+  gridSpacing: Array<number>
 }
 
 /** What a radiomics call computes. */

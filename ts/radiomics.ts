@@ -339,8 +339,10 @@ function boxAffine(image: Volume, o: number[]): number[] {
 
 function toMaps(o: RadiomicsOut, image: Volume): FeatureMaps {
   const len = o.shape[0] * o.shape[1] * o.shape[2]
-  const affine = boxAffine(image, o.origin)
-  const spacing = spacingOf(image)
+  // with resampledPixelSpacing the maps lie on the resampled grid (as PyRadiomics' do)
+  const resampled = o.gridAffine.length === 16
+  const affine = boxAffine(resampled ? { data: image.data, shape: image.shape, affine: o.gridAffine } : image, o.origin)
+  const spacing = resampled ? o.gridSpacing.slice() : spacingOf(image)
   const out: FeatureMaps = {}
   o.names.forEach((n, k) => {
     out[n] = { data: o.values.subarray(k * len, (k + 1) * len), shape: o.shape.slice(), affine: affine.slice(), spacing: spacing.slice() }
@@ -362,7 +364,9 @@ function toMaps(o: RadiomicsOut, image: Volume): FeatureMaps {
  * (`affine` = the image's, moved to the box's first voxel). A kernel with no voxel pair in any
  * direction has NaN GLCM features, and one with no run of two ROI voxels in any direction NaN
  * GLRLM features, as in PyRadiomics. Shape classes are not voxel-based (no maps, as in
- * PyRadiomics); resampling with voxel-based extraction is not built yet (`ERR_UNSUPPORTED`).
+ * PyRadiomics). With `resampledPixelSpacing`, image and mask are resampled first (as
+ * {@link extractFeatures} does) and the maps lie on the resampled grid: their `affine` and
+ * `spacing` are that grid's, moved to the box's first voxel.
  *
  * The maps share one Float64Array buffer (each map's `data` is a view of it).
  *

@@ -60,8 +60,13 @@ pub struct RadiomicsOut {
     pub run_lengths: Vec<u32>,
     /// Directions `(z, y, x)` flattened, 3 per matrix (empty when matrices are not single directions).
     pub angles: Vec<i32>,
-    /// Maps: the box's first voxel `[x, y, z]` in the input.
+    /// Maps: the box's first voxel `[x, y, z]` in the input (in the resampled grid when
+    /// `grid_affine` is set).
     pub origin: Vec<u32>,
+    /// Maps computed on a resampled grid: its voxel-to-world matrix (4x4 row-major, in the
+    /// input affine's frame) and spacing; empty otherwise.
+    pub grid_affine: Vec<f64>,
+    pub grid_spacing: Vec<f64>,
 }
 
 impl From<Computed> for RadiomicsOut {
@@ -77,9 +82,13 @@ impl From<Computed> for RadiomicsOut {
                     run_lengths: vec![],
                     angles: vec![],
                     origin: vec![],
+                    grid_affine: vec![],
+                    grid_spacing: vec![],
                 }
             }
             Computed::Maps(m) => RadiomicsOut {
+                grid_affine: m.grid.map(|g| grid_affine(&g)).unwrap_or_default(),
+                grid_spacing: m.grid.map(|g| g.spacing.to_vec()).unwrap_or_default(),
                 shape: m.size.iter().map(|&v| v as u32).collect(),
                 origin: m.origin.iter().map(|&v| v as u32).collect(),
                 names: m.names,
@@ -96,9 +105,24 @@ impl From<Computed> for RadiomicsOut {
                 run_lengths: m.run_lengths,
                 angles: m.angles.iter().flatten().copied().collect(),
                 origin: vec![],
+                grid_affine: vec![],
+                grid_spacing: vec![],
             },
         }
     }
+}
+
+/// A grid's voxel-to-world matrix: direction x spacing, and the origin.
+fn grid_affine(g: &voxelkit_radiomics::resample::Grid) -> Vec<f64> {
+    let mut a = vec![0.0; 16];
+    for r in 0..3 {
+        for c in 0..3 {
+            a[4 * r + c] = g.frame.direction[r][c] * g.spacing[c];
+        }
+        a[4 * r + 3] = g.frame.origin[r];
+    }
+    a[15] = 1.0;
+    a
 }
 
 pub struct Radiomics {

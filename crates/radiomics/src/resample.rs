@@ -679,24 +679,43 @@ pub(crate) enum Job {
     Glszm,
     Gldm,
     Ngtdm,
+    /// Voxel-based feature maps.
+    Maps,
 }
 
 pub(crate) enum Done {
     Features(Vec<(String, f64)>),
     Matrices(TextureMatrices),
+    Maps(crate::voxel::Maps),
 }
 
 impl Done {
     pub(crate) fn features(self) -> Vec<(String, f64)> {
         match self {
             Done::Features(f) => f,
-            Done::Matrices(_) => unreachable!("a features job returns features"),
+            _ => unreachable!("a features job returns features"),
         }
     }
     pub(crate) fn matrices(self) -> TextureMatrices {
         match self {
             Done::Matrices(m) => m,
-            Done::Features(_) => unreachable!("a matrices job returns matrices"),
+            _ => unreachable!("a matrices job returns matrices"),
+        }
+    }
+    pub(crate) fn maps(self) -> crate::voxel::Maps {
+        match self {
+            Done::Maps(m) => m,
+            _ => unreachable!("a maps job returns maps"),
+        }
+    }
+    /// Maps computed on the resampled grid `g` say so.
+    fn on_grid(self, g: Grid) -> Done {
+        match self {
+            Done::Maps(mut m) => {
+                m.grid = Some(g);
+                Done::Maps(m)
+            }
+            d => d,
         }
     }
 }
@@ -715,6 +734,7 @@ fn run_job<T: Sample, M: Sample>(
         Job::Glszm => Done::Matrices(crate::glszm_matrices(inp, s, threads, ctl)?),
         Job::Gldm => Done::Matrices(crate::gldm_matrices(inp, s, threads, ctl)?),
         Job::Ngtdm => Done::Matrices(crate::ngtdm_matrices(inp, s, threads, ctl)?),
+        Job::Maps => Done::Maps(crate::voxel::extract_maps(inp, s, threads, ctl)?),
     })
 }
 
@@ -800,7 +820,7 @@ pub(crate) fn run<T: Sample, M: Sample>(
             spacing: dst.spacing,
             frame: dst.frame,
         };
-        run_job(job, &out, &s2, threads, ctl)
+        Ok(run_job(job, &out, &s2, threads, ctl)?.on_grid(dst))
     } else {
         let img = resample_image(inp.image, &src, &dst, r.interpolator, threads)?;
         let out = Input {
@@ -810,7 +830,7 @@ pub(crate) fn run<T: Sample, M: Sample>(
             spacing: dst.spacing,
             frame: dst.frame,
         };
-        run_job(job, &out, &s2, threads, ctl)
+        Ok(run_job(job, &out, &s2, threads, ctl)?.on_grid(dst))
     }
 }
 

@@ -8,6 +8,9 @@
 //!   and clipped to the image (PyRadiomics crops each image with `padDistance = kernelRadius`
 //!   and returns SimpleITK images with that crop's origin, spacing and direction). Voxels outside
 //!   the ROI hold `initValue`; the shape classes are not computed (PyRadiomics skips them).
+//!   With `resampledPixelSpacing`, image and mask are first resampled as for segment-based
+//!   extraction ([`crate::resample`]: PyRadiomics' `loadImage` does it before either) and the
+//!   box lies on the resampled grid ([`Maps::grid`]).
 //! - **Discretisation** is the segment-based one over the ROI (`maskedKernel: true`) or over the
 //!   whole box (`maskedKernel: false`); the grey levels are those of that region (`Ng` its
 //!   largest), for every kernel.
@@ -67,8 +70,11 @@ pub struct Maps {
     pub data: Vec<f64>,
     /// The box's size `[nx, ny, nz]`.
     pub size: [usize; 3],
-    /// The box's first voxel in the input, `[x, y, z]`.
+    /// The box's first voxel in the input, `[x, y, z]` (in [`Maps::grid`] when set).
     pub origin: [usize; 3],
+    /// The grid the box lies on when `resampledPixelSpacing` moved the extraction off the
+    /// input's grid (PyRadiomics returns its maps on the resampled grid); `None`: the input's.
+    pub grid: Option<crate::resample::Grid>,
 }
 
 impl Maps {
@@ -93,11 +99,6 @@ impl Maps {
 const BLOCK: usize = 2048;
 
 fn supported(s: &Settings) -> Result<()> {
-    if s.resampling.is_some() {
-        return Err(Error::unsupported(
-            "voxel-based extraction with resampling (resampledPixelSpacing) is not supported yet",
-        ));
-    }
     if s.aggregation.is_some() {
         return Err(Error::unsupported(
             "voxel-based extraction follows PyRadiomics (directions averaged): aggregation is \
@@ -116,6 +117,11 @@ pub fn extract_maps<T: Sample, M: Sample>(
     ctl: &Control,
 ) -> Result<Maps> {
     supported(s)?;
+    if s.resampling.is_some() {
+        // as PyRadiomics' loadImage: image and mask resampled first, the maps on the new grid
+        return crate::resample::run(crate::resample::Job::Maps, inp, s, threads, ctl)
+            .map(|d| d.maps());
+    }
     let pool = par::pool(threads)?;
     let roi = preprocess::prepare(inp, s, threads, ctl)?;
     let r = s.kernel_radius;

@@ -20,6 +20,7 @@ use common::{load, num, settings_of_params};
 use serde_json::Value;
 use voxelkit_core::{Code, Control};
 use voxelkit_radiomics::preprocess::Input;
+use voxelkit_radiomics::resample::{resample_mask, Frame, Grid};
 use voxelkit_radiomics::voxel::{extract_maps, Maps};
 use voxelkit_radiomics::Settings;
 
@@ -35,6 +36,8 @@ fn settings_of(params: &Value) -> Value {
 struct Case {
     shape: [usize; 3],
     spacing: [f64; 3],
+    /// The image's origin (SimpleITK's, identity direction); it places a resampled grid.
+    frame: Frame,
     mask: Vec<u8>,
     image: Vec<f64>,
     int16: bool,
@@ -46,6 +49,10 @@ fn case(c: &Value) -> Case {
     Case {
         shape: [u(&c["shape"][0]), u(&c["shape"][1]), u(&c["shape"][2])],
         spacing: [0, 1, 2].map(|k| c["spacing"][k].as_f64().unwrap()),
+        frame: Frame {
+            origin: [0, 1, 2].map(|k| c["origin"][k].as_f64().unwrap()),
+            ..Frame::default()
+        },
         mask: c["mask"]["data"]
             .as_array()
             .unwrap()
@@ -73,7 +80,7 @@ fn run(c: &Case, threads: Option<usize>, ctl: &Control) -> voxelkit_core::Result
                 mask: &c.mask,
                 shape: c.shape,
                 spacing: c.spacing,
-                frame: Default::default(),
+                frame: c.frame,
             },
             &s,
             threads,
@@ -86,7 +93,7 @@ fn run(c: &Case, threads: Option<usize>, ctl: &Control) -> voxelkit_core::Result
                 mask: &c.mask,
                 shape: c.shape,
                 spacing: c.spacing,
-                frame: Default::default(),
+                frame: c.frame,
             },
             &s,
             threads,
@@ -193,6 +200,144 @@ fn maps_match_pyradiomics() {
     }
 }
 
+/// Resampled cases: the maps on PyRadiomics' resampled grid.
+const RESAMPLED: [&str; 3] = [
+    "resampled",
+    "resampled_linear_radius2",
+    "resampled_nearest_normalize",
+];
+
+/// Voxel-based extraction with `resampledPixelSpacing` (B-spline, linear with `padDistance` 1
+/// and a kept axis, nearest neighbour with `normalize`, an unmasked kernel of radius 2): the
+/// resampled grid (size, origin and spacing to 1e-12: the same formulas as
+/// `sitk_resample_fixtures.rs` checks against SimpleITK), each map's box on it, the values at
+/// the ROI's voxels of the resampled mask (voxelkit's nearest-neighbour resampling, equal to
+/// PyRadiomics' resampled mask stored in the fixture) to the tolerances of
+/// `maps_match_pyradiomics` (the image resampled in float64 as SimpleITK does, so the same
+/// discretised grey levels), `initValue` elsewhere; and the same bits at 1 and 3 threads.
+#[test]
+fn resampled_maps_match_pyradiomics() {
+    for name in RESAMPLED {
+        let f = load(FIX, &format!("voxel_{name}.json"));
+        let c = case(&f);
+        let m = run(&c, Some(2), &Control::new()).unwrap();
+        let g: Grid = m.grid.expect("maps on the resampled grid");
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+        for k in 0..3 {
+            assert_eq!(
+                g.shape[k] as u64,
+                f["grid"]["size"][k].as_u64().unwrap(),
+                "{name}: grid size"
+            );
+            assert!(
+                close(g.spacing[k], f["grid"]["spacing"][k].as_f64().unwrap()),
+                "{name}: grid spacing"
+            );
+            assert!(
+                close(g.frame.origin[k], f["grid"]["origin"][k].as_f64().unwrap()),
+                "{name}: grid origin"
+            );
+        }
+        let src = Grid {
+            shape: c.shape,
+            spacing: c.spacing,
+            frame: c.frame,
+        };
+        let rmask = resample_mask(&c.mask, &src, &g, None).unwrap();
+        let want_mask: Vec<u8> = f["grid"]["mask"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        assert!(rmask == want_mask, "{name}: the resampled mask");
+        let init = f["params"]["voxelSetting"]["initValue"]
+            .as_f64()
+            .unwrap_or(0.0);
+        let want: Vec<&Value> = f["maps"].as_array().unwrap().iter().collect();
+        let keys: Vec<&str> = want.iter().map(|w| w["key"].as_str().unwrap()).collect();
+        assert_eq!(m.names, keys, "{name}: keys and their order");
+        let (mut worst, mut count) = (0.0f64, 0usize);
+        for w in &want {
+            let key = w["key"].as_str().unwrap();
+            for k in 0..3 {
+                assert_eq!(
+                    m.size[k] as u64,
+                    w["size"][k].as_u64().unwrap(),
+                    "{name} {key}: map size"
+                );
+                let o = g.frame.origin[k] + m.origin[k] as f64 * g.spacing[k];
+                assert!(
+                    close(o, w["origin"][k].as_f64().unwrap()),
+                    "{name} {key}: map origin"
+                );
+                assert!(
+                    close(g.spacing[k], w["spacing"][k].as_f64().unwrap()),
+                    "{name} {key}: map spacing"
+                );
+            }
+            let inside: Vec<f64> = w["inside"].as_array().unwrap().iter().map(num).collect();
+            assert!(w["outside"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(num)
+                .all(|o| o == init));
+            let map = m.map(key).unwrap();
+            let [sx, sy, sz] = m.size;
+            let mut got = Vec::new();
+            for z in 0..sz {
+                for y in 0..sy {
+                    for x in 0..sx {
+                        let v = map[(z * sy + y) * sx + x];
+                        let (ix, iy, iz) = (x + m.origin[0], y + m.origin[1], z + m.origin[2]);
+                        if rmask[(iz * g.shape[1] + iy) * g.shape[0] + ix] == 1 {
+                            got.push(v);
+                        } else {
+                            assert_eq!(v.to_bits(), init.to_bits(), "{name} {key}: outside");
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                got.len(),
+                inside.len(),
+                "{name} {key}: ROI voxels of the resampled mask"
+            );
+            for (i, (g, w)) in got.iter().zip(&inside).enumerate() {
+                count += 1;
+                assert!(
+                    !g.is_nan() && !w.is_nan(),
+                    "{name} {key} voxel {i}: {g} / {w}"
+                );
+                let d = (g - w).abs() / w.abs().max(1e-300);
+                assert!(
+                    d <= 1e-9 || (g - w).abs() <= 1e-12,
+                    "{name} {key} voxel {i}: got {g}, PyRadiomics {w} (relative {d:e})"
+                );
+                if (g - w).abs() > 1e-12 {
+                    worst = worst.max(d);
+                }
+            }
+        }
+        for t in [1, 3] {
+            let b = run(&c, Some(t), &Control::new()).unwrap();
+            assert!(
+                m.data
+                    .iter()
+                    .zip(&b.data)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{name}: {t} threads"
+            );
+        }
+        println!(
+            "voxel_{name}: {} maps on a {:?} grid, {count} ROI values, largest relative deviation {worst:e}",
+            m.names.len(),
+            g.shape
+        );
+    }
+}
+
 #[test]
 fn maps_do_not_depend_on_threads() {
     for name in [
@@ -244,8 +389,16 @@ fn voxel_based_errors_and_abort() {
     assert_eq!(code(json!({"voxelBatch": -1})), Code::Setting);
     assert_eq!(code(json!({"aggregation": "3D_merged"})), Code::Unsupported);
     assert_eq!(
-        code(json!({"resampledPixelSpacing": [2, 2, 2]})),
+        code(json!({"resampledPixelSpacing": [2, 2, 2], "aggregation": "3D_merged"})),
         Code::Unsupported
+    );
+    assert_eq!(
+        code(json!({"resampledPixelSpacing": [2, -1, 2]})),
+        Code::Setting
+    );
+    assert_eq!(
+        code(json!({"resampledPixelSpacing": [1e-4, 1e-4, 1e-4]})),
+        Code::Setting
     );
     assert_eq!(code(json!({"label": 9})), Code::Setting);
     // shape classes: no maps (PyRadiomics does not compute them voxel-based)
@@ -264,6 +417,7 @@ fn voxel_based_errors_and_abort() {
     let flat = Case {
         shape: [1, 1, 2],
         spacing: [1.0; 3],
+        frame: Frame::default(),
         mask: vec![1, 1],
         image: vec![5.0, 7.0],
         int16: false,
