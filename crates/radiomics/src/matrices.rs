@@ -436,10 +436,10 @@ pub fn glrlm_counts(
 fn eq_bits(a: &[u32], b: &[u32], out: &mut [u64], at: usize) {
     let b = &b[..a.len()];
     let mut put = |p: usize, bits: u64| {
-        // `bits` holds at most 8 bits: it may straddle two words
+        // bits `p..p + 64` of `out`: they may straddle two words
         let (w, s) = (p / 64, p % 64);
         out[w] |= bits << s;
-        if s > 56 {
+        if s > 0 {
             let hi = bits >> (64 - s);
             if hi != 0 {
                 out[w + 1] |= hi;
@@ -450,10 +450,11 @@ fn eq_bits(a: &[u32], b: &[u32], out: &mut [u64], at: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
-        // SSE2 (part of x86_64): eight lanes at a time, as two four-lane compares
-        while k + 8 <= a.len() {
+        // SSE2 (part of x86_64): lanes `k..k + 8` as two four-lane compares
+        let eight = |k: usize| -> u64 {
+            assert!(k + 8 <= a.len());
             // SAFETY: `k + 8 <= a.len() == b.len()`: the unaligned loads stay in the slices
-            let bits = unsafe {
+            unsafe {
                 let zero = _mm_setzero_si128();
                 let pa = a.as_ptr().add(k) as *const __m128i;
                 let pb = b.as_ptr().add(k) as *const __m128i;
@@ -464,7 +465,21 @@ fn eq_bits(a: &[u32], b: &[u32], out: &mut [u64], at: usize) {
                 let m0 = _mm_movemask_ps(_mm_castsi128_ps(e0)) as u64;
                 let m1 = _mm_movemask_ps(_mm_castsi128_ps(e1)) as u64;
                 m0 | (m1 << 4)
-            };
+            }
+        };
+        // 64 lanes into one word, then 8 at a time
+        while k + 64 <= a.len() {
+            let mut bits = 0u64;
+            for q in 0..8 {
+                bits |= eight(k + 8 * q) << (8 * q);
+            }
+            if bits != 0 {
+                put(at + k, bits);
+            }
+            k += 64;
+        }
+        while k + 8 <= a.len() {
+            let bits = eight(k);
             if bits != 0 {
                 put(at + k, bits);
             }
@@ -646,6 +661,27 @@ mod tests {
             |_, _, multi| !multi,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn eq_bits_equals_lane_by_lane() {
+        let mut r = voxelkit_core::rng::SplitMix64::new(15);
+        for _ in 0..2000 {
+            let len = (r.next_u64() % 300) as usize;
+            let at = (r.next_u64() % 70) as usize;
+            let a: Vec<u32> = (0..len).map(|_| (r.next_u64() % 3) as u32).collect();
+            let b: Vec<u32> = (0..len + 3).map(|_| (r.next_u64() % 3) as u32).collect();
+            let words = (at + len).div_ceil(64);
+            let mut got = vec![0u64; words];
+            eq_bits(&a, &b, &mut got, at);
+            let mut want = vec![0u64; words];
+            for k in 0..len {
+                if a[k] == b[k] && a[k] != 0 {
+                    want[(at + k) / 64] |= 1 << ((at + k) % 64);
+                }
+            }
+            assert_eq!(got, want, "len {len} at {at}");
+        }
     }
 
     #[test]
