@@ -160,57 +160,63 @@ pub fn glcm_counts(
             .max()
             .unwrap_or(0)
     });
-    // each voxel's compact level (u32::MAX outside the ROI): one load per neighbour
+    // each voxel's compact level, `n` outside the ROI: the counts go to an `(n + 1) x (n + 1)`
+    // matrix whose last row and column (pairs with a voxel outside the ROI) are dropped, so the
+    // interior loop has no branch
+    let n1 = n + 1;
     let cidx: Vec<u32> = roi
         .grey
         .iter()
-        .map(|&g| if g == 0 { u32::MAX } else { lut[g as usize] })
+        .map(|&g| if g == 0 { n as u32 } else { lut[g as usize] })
         .collect();
-    let nn = n * n;
+    let nn1 = n1 * n1;
     regions
         .par_iter()
         .map(|r| {
             // the interior (every neighbour inside the region) per axis: `[lo + reach, hi - reach]`
             let inner = |k: usize, c: usize| c >= r.lo[k] + reach[k] && c + reach[k] <= r.hi[k];
-            let tasks = slabs(r, na * n * n * 8);
-            let parts: Vec<Vec<f64>> = tasks
+            let tasks = slabs(r, na * nn1 * 8);
+            let parts: Vec<Vec<u64>> = tasks
                 .par_iter()
-                .map(|&(z0, z1)| -> Result<Vec<f64>> {
+                .map(|&(z0, z1)| -> Result<Vec<u64>> {
                     ctl.check()?;
-                    let mut m = vec![0.0f64; na * n * n];
+                    // exact integer counts, one `n1 x n1` matrix per angle
+                    let mut m = vec![0u64; na * nn1];
                     for z in z0..z1 {
                         for y in r.lo[1]..r.hi[1] + 1 {
+                            let row = z * st[0] + y * st[1];
                             let (xa, xb) = if inner(0, z) && inner(1, y) {
                                 (r.lo[2] + reach[2], (r.hi[2] + 1).saturating_sub(reach[2]))
                             } else {
-                                (0, 0)
+                                (r.lo[2], r.lo[2])
                             };
-                            for x in r.lo[2]..r.hi[2] + 1 {
-                                let i = z * st[0] + y * st[1] + x;
-                                let ci = cidx[i];
-                                if ci == u32::MAX {
-                                    continue;
-                                }
-                                let row = ci as usize * n;
-                                if x >= xa && x < xb {
-                                    // every neighbour is inside the region: no bounds checks
-                                    for (a, &l) in lin.iter().enumerate() {
-                                        let cj = cidx[(i as i64 + l) as usize];
-                                        if cj != u32::MAX {
-                                            m[a * nn + row + cj as usize] += 1.0;
-                                        }
+                            let xb = xb.max(xa);
+                            if xa < xb {
+                                // every neighbour of `xa..xb` is inside the region: one pass
+                                // per angle over the row, no bounds test
+                                let cs = &cidx[row + xa..row + xb];
+                                for (a, &l) in lin.iter().enumerate() {
+                                    let ma = &mut m[a * nn1..(a + 1) * nn1];
+                                    let s = (row as i64 + xa as i64 + l) as usize;
+                                    let cn = &cidx[s..s + cs.len()];
+                                    for (&ci, &cj) in cs.iter().zip(cn) {
+                                        ma[ci as usize * n1 + cj as usize] += 1;
                                     }
+                                }
+                            }
+                            for x in (r.lo[2]..r.hi[2] + 1).filter(|&x| x < xa || x >= xb) {
+                                let ci = cidx[row + x];
+                                if ci as usize == n {
                                     continue;
                                 }
+                                let rw = ci as usize * n1;
                                 for (a, off) in angles.iter().enumerate() {
                                     let p = moved([z as i64, y as i64, x as i64], off, 1);
                                     if !r.contains(p) {
                                         continue;
                                     }
                                     let cj = cidx[at(&st, p)];
-                                    if cj != u32::MAX {
-                                        m[a * nn + row + cj as usize] += 1.0;
-                                    }
+                                    m[a * nn1 + rw + cj as usize] += 1;
                                 }
                             }
                         }
@@ -218,45 +224,59 @@ pub fn glcm_counts(
                     Ok(m)
                 })
                 .collect::<Result<_>>()?;
-            let mut total = vec![0.0f64; na * n * n];
+            let mut total = vec![0u64; na * nn1];
             for p in parts {
                 for (t, v) in total.iter_mut().zip(p) {
                     *t += v;
                 }
             }
-            Ok(total.chunks(n * n).map(|c| c.to_vec()).collect())
+            // the ROI's `n x n` block of each angle's matrix
+            Ok(total
+                .chunks(nn1)
+                .map(|c| {
+                    c.chunks(n1)
+                        .take(n)
+                        .flat_map(|rw| rw[..n].iter().map(|&v| v as f64))
+                        .collect()
+                })
+                .collect())
         })
         .collect()
 }
 
 /// What the two run-length counters share: every (region, angle) counted in parallel over
-/// z-slabs of the region by `slab(region, angle, z0, z1, m)`, which adds the runs of slices
-/// `z0..z1` to the `n x nr` matrix `m` (`n` grey levels) and says whether some line held more than one ROI voxel;
+/// z-slabs of the region by `slab(region, angle, z0, z1, pre, m)`, which adds the runs of slices
+/// `z0..z1` to the `n x nr` matrix `m` (`n` grey levels) and says whether some line held more
+/// than one ROI voxel (`pre`: `prep(region, z0, z1)`, computed once per slab for every angle);
 /// the slabs' matrices summed in order; then, with `drop_flat`, a matrix zeroed when
 /// `flat(region, angle, multi)` says that no line of the region held two ROI voxels.
-fn glrlm_frame(
+#[allow(clippy::too_many_arguments)]
+fn glrlm_frame<P: Send + Sync>(
     n: usize,
     regions: &[Region],
     angles: &[Angle],
     nr: usize,
     drop_flat: bool,
     ctl: &Control,
-    slab: impl Fn(&Region, &Angle, usize, usize, &mut [f64]) -> Result<bool> + Sync,
+    prep: impl Fn(&Region, usize, usize) -> P + Sync,
+    slab: impl Fn(&Region, &Angle, usize, usize, &P, &mut [f64]) -> Result<bool> + Sync,
     flat: impl Fn(&Region, &Angle, bool) -> bool + Sync,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
     regions
         .par_iter()
         .map(|r| {
+            let tasks = slabs(r, n * nr * 8);
+            let pre: Vec<P> = tasks.par_iter().map(|&(z0, z1)| prep(r, z0, z1)).collect();
             angles
                 .par_iter()
                 .map(|off| {
-                    let tasks = slabs(r, n * nr * 8);
                     let parts: Vec<(Vec<f64>, bool)> = tasks
                         .par_iter()
-                        .map(|&(z0, z1)| -> Result<(Vec<f64>, bool)> {
+                        .zip(&pre)
+                        .map(|(&(z0, z1), pre)| -> Result<(Vec<f64>, bool)> {
                             ctl.check()?;
                             let mut m = vec![0.0f64; n * nr];
-                            let multi = slab(r, off, z0, z1, &mut m)?;
+                            let multi = slab(r, off, z0, z1, pre, &mut m)?;
                             Ok((m, multi))
                         })
                         .collect::<Result<_>>()?;
@@ -284,10 +304,13 @@ fn glrlm_frame(
 /// With `drop_flat` (PyRadiomics), a direction along which no line of the region holds more than
 /// one ROI voxel counts nothing (PyRadiomics treats the segmentation as 2D for that direction).
 ///
-/// The box is scanned in memory order; a voxel that ends a run (its successor along the
-/// direction leaves the region, the ROI or the grey level) walks back to the run's start. Every
-/// ROI voxel is visited a bounded number of times per direction, and the scan streams through
-/// memory instead of striding along lines.
+/// Each row of the box (along x) is compared with its successors and predecessors along the
+/// direction a few voxels at a time, into bit masks (see [`eq_bits`]); only the voxels that end
+/// a run of two or more (a predecessor of the same level, no such successor) are visited, and
+/// walk back to the run's start. The runs of length 1 are not visited: per grey level, they are
+/// the slab's ROI voxels (counted once for every direction) less the voxels of the longer runs
+/// that end in the slab. A slab's column 1 can go negative (a run that ends in it can start in
+/// an earlier slab) but every count is an exact integer, so the sum over slabs is the count.
 pub fn glrlm_counts(
     roi: &Roi,
     regions: &[Region],
@@ -298,7 +321,30 @@ pub fn glrlm_counts(
 ) -> Result<Vec<Vec<Vec<f64>>>> {
     let lut = level_index(roi);
     let st = roi.strides();
-    let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
+    let n = roi.grey_levels.len();
+    let grey = &roi.grey[..];
+    // the ROI voxels of each compact grey level in slices `z0..z1` of the region
+    let prep = |r: &Region, z0: usize, z1: usize| -> Vec<i64> {
+        let mut h = vec![0i64; n];
+        for z in z0..z1 {
+            for y in r.lo[1]..r.hi[1] + 1 {
+                let row = z * st[0] + y * st[1];
+                for &g in &grey[row + r.lo[2]..row + r.hi[2] + 1] {
+                    if g != 0 {
+                        h[lut[g as usize] as usize] += 1;
+                    }
+                }
+            }
+        }
+        h
+    };
+    let slab = |r: &Region,
+                off: &Angle,
+                z0: usize,
+                z1: usize,
+                hist: &Vec<i64>,
+                m: &mut [f64]|
+     -> Result<bool> {
         let lin = off[0] as i64 * st[0] as i64 + off[1] as i64 * st[1] as i64 + off[2] as i64;
         let o = off.map(|v| v as i64);
         let (lo, hi) = (r.lo.map(|v| v as i64), r.hi.map(|v| v as i64));
@@ -313,11 +359,9 @@ pub fn glrlm_counts(
                 std::cmp::Ordering::Equal => i64::MAX,
             }
         };
-        let grey = &roi.grey[..];
         let mut multi = false;
-        // runs of length 1 (most runs on a fine discretisation) per raw grey level, added to
-        // the matrix after the slab: integer counts, so the sum is the same number
-        let mut ones = vec![0u64; roi.ng as usize + 1];
+        // per compact level, the voxels of the runs of two or more that end in the slab
+        let mut long = vec![0i64; n];
         // the x range `[a, b)` where `x + t * o[2]` stays in the region's x range
         let x_range = |t: i64| -> (usize, usize) {
             let a = (lo[2] - t * o[2]).max(lo[2]);
@@ -326,54 +370,133 @@ pub fn glrlm_counts(
         };
         let (fxa, fxb) = x_range(1);
         let (bxa, bxb) = x_range(-1);
+        let x0 = r.lo[2];
+        let words = (r.hi[2] + 1 - x0).div_ceil(64);
+        // bit `x - x0`: the voxel is in the ROI and its successor (`fw`) / predecessor (`bw`)
+        // along the direction is in the region, with the same grey level
+        let (mut fw, mut bw) = (vec![0u64; words], vec![0u64; words]);
         for z in z0..z1 {
             let (fz, bz) = (room(0, z as i64, 1), room(0, z as i64, -1));
             for y in r.lo[1]..r.hi[1] + 1 {
                 let (fy, by) = (room(1, y as i64, 1).min(fz), room(1, y as i64, -1).min(bz));
-                // the next / previous voxel along the direction is in the region
-                let (fa, fb) = if fy >= 1 { (fxa, fxb) } else { (0, 0) };
-                let (ba, bb) = if by >= 1 { (bxa, bxb) } else { (0, 0) };
                 let row = z * st[0] + y * st[1];
-                for x in r.lo[2]..r.hi[2] + 1 {
-                    let i = row + x;
-                    let g = grey[i];
-                    if g == 0 {
-                        continue;
+                bw.iter_mut().for_each(|w| *w = 0);
+                if by < 1 || bxa >= bxb {
+                    continue; // no voxel of the row has a predecessor: runs of length 1 only
+                }
+                let (a, b) = (row + bxa, row + bxb);
+                let (pa, pb) = ((a as i64 - lin) as usize, (b as i64 - lin) as usize);
+                eq_bits(&grey[a..b], &grey[pa..pb], &mut bw, bxa - x0);
+                fw.iter_mut().for_each(|w| *w = 0);
+                if fy >= 1 && fxa < fxb {
+                    let (a, b) = (row + fxa, row + fxb);
+                    let (sa, sb) = ((a as i64 + lin) as usize, (b as i64 + lin) as usize);
+                    eq_bits(&grey[a..b], &grey[sa..sb], &mut fw, fxa - x0);
+                }
+                for (w, (&f, &bk)) in fw.iter().zip(&bw).enumerate() {
+                    // the ends of runs of two or more
+                    let mut e = bk & !f;
+                    while e != 0 {
+                        let x = x0 + w * 64 + e.trailing_zeros() as usize;
+                        e &= e - 1;
+                        let i = row + x;
+                        let g = grey[i];
+                        // walk back to the run's start, `back` steps at most
+                        let back = room(2, x as i64, -1).min(by);
+                        let mut len = 2usize;
+                        let mut j = i as i64 - 2 * lin;
+                        while (len as i64) <= back && grey[j as usize] == g {
+                            len += 1;
+                            j -= lin;
+                        }
+                        if len > nr {
+                            return Err(Error::internal("run longer than the box"));
+                        }
+                        multi = true;
+                        let k = lut[g as usize] as usize;
+                        m[k * nr + len - 1] += 1.0;
+                        long[k] += len as i64;
                     }
-                    if x >= fa && x < fb && grey[(i as i64 + lin) as usize] == g {
-                        continue; // the run goes on
-                    }
-                    // the run ends here
-                    if !(x >= ba && x < bb && grey[(i as i64 - lin) as usize] == g) {
-                        ones[g as usize] += 1;
-                        continue;
-                    }
-                    // walk back to its start, `back` steps at most
-                    let back = room(2, x as i64, -1).min(by);
-                    let mut len = 2usize;
-                    let mut j = i as i64 - 2 * lin;
-                    while (len as i64) <= back && grey[j as usize] == g {
-                        len += 1;
-                        j -= lin;
-                    }
-                    if len > nr {
-                        return Err(Error::internal("run longer than the box"));
-                    }
-                    multi = true;
-                    m[lut[g as usize] as usize * nr + len - 1] += 1.0;
                 }
             }
         }
-        for (g, &c) in ones.iter().enumerate() {
-            if c > 0 {
-                m[lut[g] as usize * nr] += c as f64;
+        for (k, (&h, &l)) in hist.iter().zip(&long).enumerate() {
+            if h != l {
+                m[k * nr] += (h - l) as f64;
             }
         }
         Ok(multi)
     };
     let flat = |r: &Region, off: &Angle, multi: bool| !multi && !line_with_two(roi, r, off);
-    let n = roi.grey_levels.len();
-    glrlm_frame(n, regions, angles, nr, drop_flat, ctl, slab, flat)
+    glrlm_frame(n, regions, angles, nr, drop_flat, ctl, prep, slab, flat)
+}
+
+/// Sets bit `at + k` of `out` (which has room for it) when `a[k] == b[k] != 0`.
+#[inline]
+fn eq_bits(a: &[u32], b: &[u32], out: &mut [u64], at: usize) {
+    let b = &b[..a.len()];
+    let mut put = |p: usize, bits: u64| {
+        // bits `p..p + 64` of `out`: they may straddle two words
+        let (w, s) = (p / 64, p % 64);
+        out[w] |= bits << s;
+        if s > 0 {
+            let hi = bits >> (64 - s);
+            if hi != 0 {
+                out[w + 1] |= hi;
+            }
+        }
+    };
+    let mut k = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SSE2 (part of x86_64): lanes `k..k + 8` as two four-lane compares
+        let eight = |k: usize| -> u64 {
+            assert!(k + 8 <= a.len());
+            // SAFETY: `k + 8 <= a.len() == b.len()`: the unaligned loads stay in the slices
+            unsafe {
+                let zero = _mm_setzero_si128();
+                let pa = a.as_ptr().add(k) as *const __m128i;
+                let pb = b.as_ptr().add(k) as *const __m128i;
+                let (va0, va1) = (_mm_loadu_si128(pa), _mm_loadu_si128(pa.add(1)));
+                let (vb0, vb1) = (_mm_loadu_si128(pb), _mm_loadu_si128(pb.add(1)));
+                let e0 = _mm_andnot_si128(_mm_cmpeq_epi32(va0, zero), _mm_cmpeq_epi32(va0, vb0));
+                let e1 = _mm_andnot_si128(_mm_cmpeq_epi32(va1, zero), _mm_cmpeq_epi32(va1, vb1));
+                let m0 = _mm_movemask_ps(_mm_castsi128_ps(e0)) as u64;
+                let m1 = _mm_movemask_ps(_mm_castsi128_ps(e1)) as u64;
+                m0 | (m1 << 4)
+            }
+        };
+        // 64 lanes into one word, then 8 at a time
+        while k + 64 <= a.len() {
+            let mut bits = 0u64;
+            for q in 0..8 {
+                bits |= eight(k + 8 * q) << (8 * q);
+            }
+            if bits != 0 {
+                put(at + k, bits);
+            }
+            k += 64;
+        }
+        while k + 8 <= a.len() {
+            let bits = eight(k);
+            if bits != 0 {
+                put(at + k, bits);
+            }
+            k += 8;
+        }
+    }
+    while k < a.len() {
+        let n = (a.len() - k).min(8);
+        let mut bits = 0u64;
+        for t in 0..n {
+            bits |= u64::from(a[k + t] == b[k + t] && a[k + t] != 0) << t;
+        }
+        if bits != 0 {
+            put(at + k, bits);
+        }
+        k += n;
+    }
 }
 
 /// Whether some line of the region along `off` holds two ROI voxels (only asked when every run
@@ -484,7 +607,7 @@ mod tests {
     fn by_lines(roi: &Roi, regions: &[Region], angles: &[Angle], nr: usize, drop: bool) -> Counts {
         let lut = level_index(roi);
         let st = roi.strides();
-        let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, m: &mut [f64]| -> Result<bool> {
+        let slab = |r: &Region, off: &Angle, z0: usize, z1: usize, _: &(), m: &mut [f64]| {
             let mut multi = false;
             let mut emit = |g: u32, len: usize| {
                 if len > nr {
@@ -533,10 +656,32 @@ mod tests {
             nr,
             drop,
             &ctl,
+            |_, _, _| (),
             slab,
             |_, _, multi| !multi,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn eq_bits_equals_lane_by_lane() {
+        let mut r = voxelkit_core::rng::SplitMix64::new(15);
+        for _ in 0..2000 {
+            let len = (r.next_u64() % 300) as usize;
+            let at = (r.next_u64() % 70) as usize;
+            let a: Vec<u32> = (0..len).map(|_| (r.next_u64() % 3) as u32).collect();
+            let b: Vec<u32> = (0..len + 3).map(|_| (r.next_u64() % 3) as u32).collect();
+            let words = (at + len).div_ceil(64);
+            let mut got = vec![0u64; words];
+            eq_bits(&a, &b, &mut got, at);
+            let mut want = vec![0u64; words];
+            for k in 0..len {
+                if a[k] == b[k] && a[k] != 0 {
+                    want[(at + k) / 64] |= 1 << ((at + k) % 64);
+                }
+            }
+            assert_eq!(got, want, "len {len} at {at}");
+        }
     }
 
     #[test]
