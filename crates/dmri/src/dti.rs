@@ -386,9 +386,9 @@ pub struct Scratch {
     pub(crate) work: NllsWork,
     /// RESTORE: per-lane weights.
     pub(crate) wl: Vec<V>,
-    /// RESTORE: per-lane residuals (`L * n`, lane-major blocks) and a sort buffer.
+    /// RESTORE: per-lane residuals (`L * n`, lane-major blocks) and a selection buffer (keys).
     pub(crate) res: Vec<f64>,
-    pub(crate) tmp: Vec<f64>,
+    pub(crate) tmp: Vec<i64>,
     /// RESTORE: the voxels of the current batch of groups.
     pub(crate) batch: RestoreBatch,
 }
@@ -455,7 +455,7 @@ impl FitModel for DtiModel {
             work: NllsWork::new(n),
             wl: vec![[1.0; L]; n],
             res: vec![0.0; L * n],
-            tmp: vec![0.0; n],
+            tmp: vec![0; n],
             batch: RestoreBatch::default(),
         }
     }

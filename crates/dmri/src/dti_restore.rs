@@ -36,7 +36,8 @@ use crate::lanesolve::{cholesky_solve_lanes, tmul_lanes};
 
 /// numpy's median of finite values (`total_cmp` order: the same values as numpy's, no panic on
 /// NaN): the middle value, or the mean of the two middle values
-/// (reorders `v`).
+/// (reorders `v`). The reference for [`median_keys`].
+#[cfg(test)]
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     let n = v.len();
     let (lo, mid, _) = v.select_nth_unstable_by(n / 2, |a, b| a.total_cmp(b));
@@ -49,18 +50,50 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// The integer whose order is `f64::total_cmp`'s (its own inverse: see [`unkey`]).
+#[inline(always)]
+fn key(x: f64) -> i64 {
+    let b = x.to_bits() as i64;
+    b ^ (((b >> 63) as u64) >> 1) as i64
+}
+
+/// The value of a [`key`].
+#[inline(always)]
+fn unkey(k: i64) -> f64 {
+    f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64)
+}
+
+/// The median of the values whose [`key`]s are `v` (reorders `v`): the same value as
+/// [`median`]'s `total_cmp` selection, by integer comparisons. The lower half is the same
+/// multiset, so its `max` differs at most in the sign of a zero, which the sum with the middle
+/// value (at least that zero in `total_cmp` order) does not see.
+#[inline(always)]
+fn median_keys(v: &mut [i64]) -> f64 {
+    let n = v.len();
+    let (lo, mid, _) = v.select_nth_unstable(n / 2);
+    let mid = unkey(*mid);
+    if n % 2 == 1 {
+        mid
+    } else {
+        let below = lo.iter().fold(f64::NEG_INFINITY, |m, &k| m.max(unkey(k)));
+        (below + mid) / 2.0
+    }
+}
+
 /// The noise estimate's floor relative to the voxel's largest signal (see the module docs).
 pub const SIGMA_FLOOR: f64 = 1e-12;
 
 /// `factor * MAD(r)`, DIPY's noise estimate from residuals (`tmp` is scratch of `r.len()`),
 /// floored at `floor`.
-pub(crate) fn mad_sigma(r: &[f64], factor: f64, floor: f64, tmp: &mut [f64]) -> f64 {
-    tmp.copy_from_slice(r);
-    let m = median(tmp);
+pub(crate) fn mad_sigma(r: &[f64], factor: f64, floor: f64, tmp: &mut [i64]) -> f64 {
     for (t, &x) in tmp.iter_mut().zip(r) {
-        *t = (x - m).abs();
+        *t = key(x);
     }
-    (factor * median(tmp)).max(floor)
+    let m = median_keys(tmp);
+    for (t, &x) in tmp.iter_mut().zip(r) {
+        *t = key((x - m).abs());
+    }
+    (factor * median_keys(tmp)).max(floor)
 }
 
 fn lane(p: &[V; 7], l: usize) -> [f64; 7] {
@@ -389,6 +422,55 @@ impl DtiModel {
         st[k / L][k % L] = FitStatus::StartFallback;
         if aux.fail_is_nan {
             set_lane(&mut p[k / L], k % L, &[f64::NAN; 7]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer-key median has `total_cmp` median's bits (signed zeros, ties, NaN, infinities).
+    #[test]
+    fn median_keys_matches_total_cmp_median() {
+        let pool = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            2.5,
+            1e-300,
+            -1e-300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            3.0,
+            3.0,
+            -7.25,
+        ];
+        let mut state = 0x9e3779b97f4a7c15u64;
+        for trial in 0..20000 {
+            let n = 1 + trial % 23;
+            let v: Vec<f64> = (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    if state % 3 == 0 {
+                        pool[(state >> 8) as usize % pool.len()]
+                    } else {
+                        ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 8.0
+                    }
+                })
+                .collect();
+            let mut a = v.clone();
+            let mut k: Vec<i64> = v.iter().map(|&x| key(x)).collect();
+            for (&x, &kk) in v.iter().zip(&k) {
+                assert_eq!(unkey(kk).to_bits(), x.to_bits());
+            }
+            let (m1, m2) = (median(&mut a), median_keys(&mut k));
+            assert_eq!(m1.to_bits(), m2.to_bits(), "{v:?}: {m1} vs {m2}");
         }
     }
 }
