@@ -36,6 +36,7 @@
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
 
 use crate::dti_nlls::{NllsEnd, NllsWork};
+use crate::dti_restore::{RestoreBatch, RESTORE_BATCH};
 use crate::eig3::{L, V};
 use crate::fit::{
     design_rank, diffusivity_floor, fit_model, pinv, unit_columns, FitModel, COND2_CERTIFICATE,
@@ -331,10 +332,13 @@ impl DtiModel {
             }
         }
         let (mut p, mut st) = self.fit_group(opts.method, &aux, s);
-        self.post_group(opts.method, &aux, &Control::new(), s, &mut p, &mut st, 1)?;
+        let ctl = Control::new();
+        self.post_group(opts.method, &aux, &ctl, s, &mut p, &mut st, 1)?;
+        let (mut ps, mut sts) = ([p], [st]);
+        self.post_batch(opts.method, &aux, &ctl, s, &mut ps, &mut sts)?;
         let mut flags = vec![0u8; self.voxel_bytes(&aux)];
-        self.write_voxel_bytes(&aux, s, 0, &mut flags);
-        Ok((p.map(|v| v[0]), st[0], flags))
+        self.write_voxel_bytes(&aux, s, 0, 0, &mut flags);
+        Ok((ps[0].map(|v| v[0]), sts[0][0], flags))
     }
 }
 
@@ -382,11 +386,11 @@ pub struct Scratch {
     pub(crate) work: NllsWork,
     /// RESTORE: per-lane weights.
     pub(crate) wl: Vec<V>,
-    /// RESTORE: per-lane residuals (`L * n`, lane-major blocks) and a sort buffer.
+    /// RESTORE: per-lane residuals (`L * n`, lane-major blocks) and a selection buffer (keys).
     pub(crate) res: Vec<f64>,
-    pub(crate) tmp: Vec<f64>,
-    /// RESTORE: the rejected-volume bits of each lane (`L * ceil(n / 8)`).
-    pub(crate) rejected: Vec<u8>,
+    pub(crate) tmp: Vec<i64>,
+    /// RESTORE: the voxels of the current batch of groups.
+    pub(crate) batch: RestoreBatch,
 }
 
 impl Scratch {
@@ -451,8 +455,8 @@ impl FitModel for DtiModel {
             work: NllsWork::new(n),
             wl: vec![[1.0; L]; n],
             res: vec![0.0; L * n],
-            tmp: vec![0.0; n],
-            rejected: vec![0; L * n.div_ceil(8)],
+            tmp: vec![0; n],
+            batch: RestoreBatch::default(),
         }
     }
 
@@ -629,10 +633,26 @@ impl FitModel for DtiModel {
     }
 
     #[inline(always)]
-    fn write_voxel_bytes(&self, aux: &DtiAux, s: &Scratch, lane: usize, out: &mut [u8]) {
+    fn write_voxel_bytes(
+        &self,
+        aux: &DtiAux,
+        s: &Scratch,
+        group: usize,
+        lane: usize,
+        out: &mut [u8],
+    ) {
         if aux.method == DtiMethod::Restore {
-            let nb = self.n.div_ceil(8);
-            out.copy_from_slice(&s.rejected[lane * nb..(lane + 1) * nb]);
+            out.copy_from_slice(s.batch.rejected(group, lane, self.n.div_ceil(8)));
+        }
+    }
+
+    /// RESTORE packs the reweighted rounds and refits of this many groups' voxels.
+    #[inline(always)]
+    fn batch_groups(&self, method: DtiMethod) -> usize {
+        if method == DtiMethod::Restore {
+            RESTORE_BATCH
+        } else {
+            2
         }
     }
 
@@ -650,7 +670,27 @@ impl FitModel for DtiModel {
     ) -> Result<()> {
         if method == DtiMethod::Restore {
             ctl.check()?;
-            self.restore_group(aux, s, p, st, lanes);
+            let _ = st;
+            self.restore_stage(aux, s, p, lanes);
+        }
+        Ok(())
+    }
+
+    /// RESTORE: the reweighted rounds and refits of the batch's voxels (see
+    /// [`crate::dti_restore`]).
+    #[inline(always)]
+    fn post_batch(
+        &self,
+        method: DtiMethod,
+        aux: &DtiAux,
+        ctl: &Control,
+        s: &mut Scratch,
+        p: &mut [[V; 7]],
+        st: &mut [[FitStatus; L]],
+    ) -> Result<()> {
+        if method == DtiMethod::Restore {
+            ctl.check()?;
+            self.restore_batch(aux, s, p, st);
         }
         Ok(())
     }

@@ -451,10 +451,42 @@ pub trait FitModel: Sized + Sync {
         let _ = aux;
         0
     }
-    /// Writes the [`Self::voxel_bytes`] flag bytes of lane `lane` of the last fitted group.
+    /// Writes the [`Self::voxel_bytes`] flag bytes of lane `lane` of group `group` (its index in
+    /// the last batch, see [`Self::batch_groups`]).
     #[inline(always)]
-    fn write_voxel_bytes(&self, aux: &Self::Aux, s: &Self::Scratch, lane: usize, out: &mut [u8]) {
-        let _ = (aux, s, lane, out);
+    fn write_voxel_bytes(
+        &self,
+        aux: &Self::Aux,
+        s: &Self::Scratch,
+        group: usize,
+        lane: usize,
+        out: &mut [u8],
+    ) {
+        let _ = (aux, s, group, lane, out);
+    }
+    /// Groups fitted before [`Self::post_batch`] runs on them all (an even number; 2 by
+    /// default, the pair whose tensors are eigen-decomposed together).
+    #[inline(always)]
+    fn batch_groups(&self, method: Self::Method) -> usize {
+        let _ = method;
+        2
+    }
+    /// An optional step after [`Self::post_group`] on a batch of groups (their parameters and
+    /// statuses, in order; the lanes of a short last group beyond its voxels are not written),
+    /// which may pack the voxels of several groups into one vector. A slow step should call
+    /// `ctl.check()`.
+    #[inline(always)]
+    fn post_batch(
+        &self,
+        method: Self::Method,
+        aux: &Self::Aux,
+        ctl: &Control,
+        s: &mut Self::Scratch,
+        p: &mut [Self::Params],
+        st: &mut [[FitStatus; L]],
+    ) -> Result<()> {
+        let _ = (method, aux, ctl, s, p, st);
+        Ok(())
     }
     /// An optional step after [`Self::fit_group`] on the first `lanes` lanes (the others repeat
     /// the last voxel and are not written); may replace parameters and statuses. A slow step
@@ -614,13 +646,20 @@ fn fit_tile<M: FitModel, T: Sample>(
     let min_diffusivity = c.model.min_diffusivity(c.method);
     let mut scratch = c.model.scratch();
     let mut flags = vec![0u8; c.voxel_bytes];
-    // groups are fitted two at a time and their tensors eigen-decomposed together: the two
-    // groups' Jacobi rotations are independent chains of divisions and square roots, which the
-    // CPU overlaps (each lane does the same operations as alone, so the bits are the same)
+    // groups are fitted a batch at a time (see `FitModel::post_batch`), and the tensors of two
+    // groups eigen-decomposed together: the two groups' Jacobi rotations are independent chains
+    // of divisions and square roots, which the CPU overlaps (each lane does the same operations
+    // as alone, so the bits are the same)
     let groups: Vec<&[usize]> = tile.todo.chunks(L).collect();
-    for pair in groups.chunks(2) {
-        let mut fitted: [Option<Fitted<M::Params>>; 2] = [None, None];
-        for (slot, group) in fitted.iter_mut().zip(pair) {
+    let nb = c.model.batch_groups(c.method).max(2);
+    let mut ps: Vec<M::Params> = Vec::with_capacity(nb);
+    let mut sts: Vec<[FitStatus; L]> = Vec::with_capacity(nb);
+    let mut locals: Vec<([usize; L], usize)> = Vec::with_capacity(nb);
+    for batch in groups.chunks(nb) {
+        ps.clear();
+        sts.clear();
+        locals.clear();
+        for group in batch {
             // a short last group repeats its last voxel and the copies are not written
             let local: [usize; L] = std::array::from_fn(|l| group[l.min(group.len() - 1)]);
             tile.load_group(&local, c.model.log_signals(&mut scratch), &c.spec);
@@ -639,78 +678,89 @@ fn fit_tile<M: FitModel, T: Sample>(
                 &mut st,
                 group.len(),
             )?;
-            if c.voxel_bytes > 0 {
-                // now: the scratch is reused by the next group
-                for (l, &j) in local.iter().enumerate().take(group.len()) {
+            ps.push(p);
+            sts.push(st);
+            locals.push((local, group.len()));
+        }
+        c.model
+            .post_batch(c.method, c.aux, c.ctl, &mut scratch, &mut ps, &mut sts)?;
+        if c.voxel_bytes > 0 {
+            for (g, (local, len)) in locals.iter().enumerate() {
+                for (l, &j) in local.iter().enumerate().take(*len) {
                     let v = start + j;
-                    c.model.write_voxel_bytes(c.aux, &scratch, l, &mut flags);
+                    c.model.write_voxel_bytes(c.aux, &scratch, g, l, &mut flags);
                     for (k, &b) in flags.iter().enumerate() {
                         // SAFETY: v belongs to this tile only.
                         unsafe { c.o_flags.write(v * c.voxel_bytes + k, b) };
                     }
                 }
             }
-            *slot = Some((p, st, local, group.len()));
         }
-        // the tensors of both groups (a lone last group fills both halves)
-        let second = if fitted[1].is_some() { 1 } else { 0 };
-        let lt: [[f64; 2 * L]; 6] = std::array::from_fn(|r| {
-            std::array::from_fn(|k| {
-                let (p, ..) = fitted[if k < L { 0 } else { second }].as_ref().unwrap();
-                p.as_ref()[r][k % L]
-            })
-        });
-        let (d, vecs) = jacobi_lanes_n(&lt);
-        for (g, f) in fitted.iter().enumerate() {
-            let Some((p, st, local, len)) = f else {
-                continue;
-            };
-            let pr = p.as_ref();
-            for (l, &j) in local.iter().enumerate().take(*len) {
-                let v = start + j;
-                if pr.iter().any(|r| !r[l].is_finite()) {
-                    // SAFETY: v belongs to this tile only.
-                    unsafe {
-                        if st[l] == FitStatus::StartFallback {
-                            // a failed non-linear fit with fail_is_nan: NaN outputs, as DIPY's
-                            for comp in 0..3 {
-                                c.o_evals.write(comp * nvox + v, f64::NAN);
-                            }
-                            for k in 0..9 {
-                                c.o_evecs.write(k * nvox + v, f64::NAN);
-                            }
-                            if let Some(o) = &c.o_s0 {
-                                o.write(v, f64::NAN);
-                            }
-                            c.o_status.write(v, st[l] as u8);
-                        } else {
-                            // only if an SVD failed to converge: never leak NaN maps
-                            c.o_status.write(v, FitStatus::NonFinite as u8);
-                        }
-                    }
+        for g0 in (0..ps.len()).step_by(2) {
+            let fitted: [Option<Fitted<&M::Params>>; 2] = std::array::from_fn(|k| {
+                let g = g0 + k;
+                (g < ps.len()).then(|| (&ps[g], sts[g], locals[g].0, locals[g].1))
+            });
+            // the tensors of both groups (a lone last group fills both halves)
+            let second = if fitted[1].is_some() { 1 } else { 0 };
+            let lt: [[f64; 2 * L]; 6] = std::array::from_fn(|r| {
+                std::array::from_fn(|k| {
+                    let (p, ..) = fitted[if k < L { 0 } else { second }].as_ref().unwrap();
+                    p.as_ref()[r][k % L]
+                })
+            });
+            let (d, vecs) = jacobi_lanes_n(&lt);
+            for (g, f) in fitted.iter().enumerate() {
+                let Some((p, st, local, len)) = f else {
                     continue;
-                }
-                let (vals, vv) = sorted_lane(&d, &vecs, g * L + l);
-                let vals = vals.map(|e| e.max(min_diffusivity));
-                let extra = c.model.extras(p, l, &vals);
-                debug_assert_eq!(extra.as_ref().len(), M::EXTRA);
-                // SAFETY: every index below is derived from v, which belongs to this tile only.
-                unsafe {
-                    for (comp, &e) in vals.iter().enumerate() {
-                        c.o_evals.write(comp * nvox + v, e);
-                    }
-                    for (jv, vec) in vv.iter().enumerate() {
-                        for (i, &x) in vec.iter().enumerate() {
-                            c.o_evecs.write((i + 3 * jv) * nvox + v, x);
+                };
+                let pr = p.as_ref();
+                for (l, &j) in local.iter().enumerate().take(*len) {
+                    let v = start + j;
+                    if pr.iter().any(|r| !r[l].is_finite()) {
+                        // SAFETY: v belongs to this tile only.
+                        unsafe {
+                            if st[l] == FitStatus::StartFallback {
+                                // a failed non-linear fit with fail_is_nan: NaN outputs, as DIPY's
+                                for comp in 0..3 {
+                                    c.o_evals.write(comp * nvox + v, f64::NAN);
+                                }
+                                for k in 0..9 {
+                                    c.o_evecs.write(k * nvox + v, f64::NAN);
+                                }
+                                if let Some(o) = &c.o_s0 {
+                                    o.write(v, f64::NAN);
+                                }
+                                c.o_status.write(v, st[l] as u8);
+                            } else {
+                                // only if an SVD failed to converge: never leak NaN maps
+                                c.o_status.write(v, FitStatus::NonFinite as u8);
+                            }
                         }
+                        continue;
                     }
-                    for (k, &x) in extra.as_ref().iter().enumerate() {
-                        c.o_extra.write(k * nvox + v, x);
+                    let (vals, vv) = sorted_lane(&d, &vecs, g * L + l);
+                    let vals = vals.map(|e| e.max(min_diffusivity));
+                    let extra = c.model.extras(p, l, &vals);
+                    debug_assert_eq!(extra.as_ref().len(), M::EXTRA);
+                    // SAFETY: every index below is derived from v, which belongs to this tile only.
+                    unsafe {
+                        for (comp, &e) in vals.iter().enumerate() {
+                            c.o_evals.write(comp * nvox + v, e);
+                        }
+                        for (jv, vec) in vv.iter().enumerate() {
+                            for (i, &x) in vec.iter().enumerate() {
+                                c.o_evecs.write((i + 3 * jv) * nvox + v, x);
+                            }
+                        }
+                        for (k, &x) in extra.as_ref().iter().enumerate() {
+                            c.o_extra.write(k * nvox + v, x);
+                        }
+                        if let Some(o) = &c.o_s0 {
+                            o.write(v, (-pr[M::S0_INDEX][l]).exp());
+                        }
+                        c.o_status.write(v, st[l] as u8);
                     }
-                    if let Some(o) = &c.o_s0 {
-                        o.write(v, (-pr[M::S0_INDEX][l]).exp());
-                    }
-                    c.o_status.write(v, st[l] as u8);
                 }
             }
         }
