@@ -457,7 +457,7 @@ mod tests {
                     state ^= state << 13;
                     state ^= state >> 7;
                     state ^= state << 17;
-                    if state % 3 == 0 {
+                    if state.is_multiple_of(3) {
                         pool[(state >> 8) as usize % pool.len()]
                     } else {
                         ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 8.0
