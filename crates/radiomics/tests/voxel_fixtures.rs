@@ -119,6 +119,63 @@ const CASES: [&str; 14] = [
     "types",
 ];
 
+/// Compares map `w["key"]` of `m` with PyRadiomics' (`inside`: its values at the ROI's voxels in
+/// the map's order, x fastest; `outside`: the values elsewhere): `in_roi(x, y, z)` says whether
+/// the grid voxel `(x, y, z)` is in the ROI. Values to 1e-9 relative (1e-12 absolute near 0),
+/// NaN where PyRadiomics has NaN, `init` bit for bit outside. Returns the largest relative
+/// deviation beyond 1e-12 absolute, the ROI values compared and the NaNs among them.
+fn compare_map(
+    name: &str,
+    m: &Maps,
+    w: &Value,
+    init: f64,
+    in_roi: impl Fn(usize, usize, usize) -> bool,
+) -> (f64, usize, usize) {
+    let key = w["key"].as_str().unwrap();
+    let inside: Vec<f64> = w["inside"].as_array().unwrap().iter().map(num).collect();
+    let outside: Vec<f64> = w["outside"].as_array().unwrap().iter().map(num).collect();
+    assert!(
+        outside.iter().all(|&o| o == init),
+        "{name} {key}: reference outside"
+    );
+    let map = m.map(key).unwrap();
+    let [sx, sy, sz] = m.size;
+    let mut got = Vec::new();
+    for z in 0..sz {
+        for y in 0..sy {
+            for x in 0..sx {
+                let v = map[(z * sy + y) * sx + x];
+                if in_roi(x + m.origin[0], y + m.origin[1], z + m.origin[2]) {
+                    got.push(v);
+                } else {
+                    assert_eq!(v.to_bits(), init.to_bits(), "{name} {key}: outside");
+                }
+            }
+        }
+    }
+    assert_eq!(got.len(), inside.len(), "{name} {key}: ROI voxels");
+    let (mut worst, mut nans) = (0.0f64, 0usize);
+    for (i, (g, w)) in got.iter().zip(&inside).enumerate() {
+        if w.is_nan() || g.is_nan() {
+            assert!(
+                w.is_nan() && g.is_nan(),
+                "{name} {key} voxel {i}: got {g}, PyRadiomics {w}"
+            );
+            nans += 1;
+            continue;
+        }
+        let d = (g - w).abs() / w.abs().max(1e-300);
+        assert!(
+            d <= 1e-9 || (g - w).abs() <= 1e-12,
+            "{name} {key} voxel {i}: got {g}, PyRadiomics {w} (relative {d:e})"
+        );
+        if (g - w).abs() > 1e-12 {
+            worst = worst.max(d);
+        }
+    }
+    (worst, got.len(), nans)
+}
+
 #[test]
 fn maps_match_pyradiomics() {
     for name in CASES {
@@ -149,49 +206,12 @@ fn maps_match_pyradiomics() {
                 );
                 assert_eq!(w["spacing"][k].as_f64().unwrap(), c.spacing[k]);
             }
-            let inside: Vec<f64> = w["inside"].as_array().unwrap().iter().map(num).collect();
-            let outside: Vec<f64> = w["outside"].as_array().unwrap().iter().map(num).collect();
-            let map = m.map(key).unwrap();
-            let [sx, sy, sz] = m.size;
-            let mut got_inside = Vec::new();
-            for z in 0..sz {
-                for y in 0..sy {
-                    for x in 0..sx {
-                        let v = map[(z * sy + y) * sx + x];
-                        let (ix, iy, iz) = (x + m.origin[0], y + m.origin[1], z + m.origin[2]);
-                        let mi = (iz * c.shape[1] + iy) * c.shape[0] + ix;
-                        if c.mask[mi] == label {
-                            got_inside.push(v);
-                        } else {
-                            assert_eq!(v.to_bits(), init.to_bits(), "{name} {key}: outside");
-                        }
-                    }
-                }
-            }
-            assert!(
-                outside.iter().all(|&o| o == init),
-                "{name} {key}: reference outside"
-            );
-            assert_eq!(got_inside.len(), inside.len(), "{name} {key}: ROI voxels");
-            for (i, (g, w)) in got_inside.iter().zip(&inside).enumerate() {
-                count += 1;
-                if w.is_nan() || g.is_nan() {
-                    assert!(
-                        w.is_nan() && g.is_nan(),
-                        "{name} {key} voxel {i}: got {g}, PyRadiomics {w}"
-                    );
-                    nans += 1;
-                    continue;
-                }
-                let d = (g - w).abs() / w.abs().max(1e-300);
-                assert!(
-                    d <= 1e-9 || (g - w).abs() <= 1e-12,
-                    "{name} {key} voxel {i}: got {g}, PyRadiomics {w} (relative {d:e})"
-                );
-                if (g - w).abs() > 1e-12 {
-                    worst = worst.max(d);
-                }
-            }
+            let (wd, n, nn) = compare_map(name, &m, w, init, |x, y, z| {
+                c.mask[(z * c.shape[1] + y) * c.shape[0] + x] == label
+            });
+            worst = worst.max(wd);
+            count += n;
+            nans += nn;
         }
         println!(
             "voxel_{name}: {} maps, {count} ROI values ({nans} NaN in both), largest relative deviation {worst:e}",
@@ -276,49 +296,11 @@ fn resampled_maps_match_pyradiomics() {
                     "{name} {key}: map spacing"
                 );
             }
-            let inside: Vec<f64> = w["inside"].as_array().unwrap().iter().map(num).collect();
-            assert!(w["outside"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(num)
-                .all(|o| o == init));
-            let map = m.map(key).unwrap();
-            let [sx, sy, sz] = m.size;
-            let mut got = Vec::new();
-            for z in 0..sz {
-                for y in 0..sy {
-                    for x in 0..sx {
-                        let v = map[(z * sy + y) * sx + x];
-                        let (ix, iy, iz) = (x + m.origin[0], y + m.origin[1], z + m.origin[2]);
-                        if rmask[(iz * g.shape[1] + iy) * g.shape[0] + ix] == 1 {
-                            got.push(v);
-                        } else {
-                            assert_eq!(v.to_bits(), init.to_bits(), "{name} {key}: outside");
-                        }
-                    }
-                }
-            }
-            assert_eq!(
-                got.len(),
-                inside.len(),
-                "{name} {key}: ROI voxels of the resampled mask"
-            );
-            for (i, (g, w)) in got.iter().zip(&inside).enumerate() {
-                count += 1;
-                assert!(
-                    !g.is_nan() && !w.is_nan(),
-                    "{name} {key} voxel {i}: {g} / {w}"
-                );
-                let d = (g - w).abs() / w.abs().max(1e-300);
-                assert!(
-                    d <= 1e-9 || (g - w).abs() <= 1e-12,
-                    "{name} {key} voxel {i}: got {g}, PyRadiomics {w} (relative {d:e})"
-                );
-                if (g - w).abs() > 1e-12 {
-                    worst = worst.max(d);
-                }
-            }
+            let (wd, n, _) = compare_map(name, &m, w, init, |x, y, z| {
+                rmask[(z * g.shape[1] + y) * g.shape[0] + x] == 1
+            });
+            worst = worst.max(wd);
+            count += n;
         }
         for t in [1, 3] {
             let b = run(&c, Some(t), &Control::new()).unwrap();
