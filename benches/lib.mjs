@@ -382,13 +382,21 @@ export function dayStamp(date = new Date()) {
   return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`
 }
 
+/** `path`, or when a file is there (an earlier run of the day, perhaps committed) `name-2.json`, `-3`, … */
+export function freshPath(path) {
+  if (!existsSync(path)) return path
+  const stem = path.replace(/\.json$/, '')
+  for (let k = 2; ; k++) if (!existsSync(`${stem}-${k}.json`)) return `${stem}-${k}.json`
+}
+
 /**
  * Prints the record's Markdown on stdout and writes the record (`bench` first) as JSON to --out,
- * by default benches/results/<yyyy-mm-dd>-<bench>.json (`file` to name it otherwise).
+ * by default benches/results/<yyyy-mm-dd>-<bench>.json (`file` to name it otherwise); a default
+ * name never overwrites an earlier result (`-2`, `-3`, … are appended), an explicit --out does.
  */
 export function writeRecord(o, bench, record, { file = `${dayStamp()}-${bench}.json`, t0 } = {}) {
   process.stdout.write(`\n${record.markdown}`)
-  const outPath = o.out ? resolve(o.out) : join(RESULTS, file)
+  const outPath = o.out ? resolve(o.out) : freshPath(join(RESULTS, file))
   mkdirSync(dirname(outPath), { recursive: true })
   writeFileSync(outPath, `${JSON.stringify({ bench, ...record }, null, 2)}\n`)
   const wall = record.machine?.total_wall_s ?? (t0 === undefined ? undefined : (Date.now() - t0) / 1000)
