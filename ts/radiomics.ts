@@ -329,10 +329,15 @@ const FN: Record<RadiomicsOutput, string> = {
 /** Voxel-based feature maps keyed like PyRadiomics' voxel-based result (`original_glcm_Contrast`, …). */
 export type FeatureMaps = Record<string, Volume<Float64Array>>
 
-/** The image's voxel-to-world matrix (from `affine`, else `spacing` with origin 0), moved to start at voxel `o`. */
-function boxAffine(image: Volume, o: number[]): number[] {
+/** The image's voxel-to-world matrix: its `affine`, else `spacing` with origin 0. */
+function imageAffine(image: Volume): number[] {
   const sp = spacingOf(image)
-  const a = image.affine !== undefined ? image.affine.slice() : [sp[0], 0, 0, 0, 0, sp[1], 0, 0, 0, 0, sp[2], 0, 0, 0, 0, 1]
+  return image.affine !== undefined ? image.affine.slice() : [sp[0], 0, 0, 0, 0, sp[1], 0, 0, 0, 0, sp[2], 0, 0, 0, 0, 1]
+}
+
+/** A voxel-to-world matrix `base` moved to start at voxel `o`. */
+function boxAffine(base: number[], o: number[]): number[] {
+  const a = base.slice()
   for (let r = 0; r < 3; r++) a[4 * r + 3] += a[4 * r] * o[0] + a[4 * r + 1] * o[1] + a[4 * r + 2] * o[2]
   return a
 }
@@ -341,7 +346,7 @@ function toMaps(o: RadiomicsOut, image: Volume): FeatureMaps {
   const len = o.shape[0] * o.shape[1] * o.shape[2]
   // with resampledPixelSpacing the maps lie on the resampled grid (as PyRadiomics' do)
   const resampled = o.gridAffine.length === 16
-  const affine = boxAffine(resampled ? { data: image.data, shape: image.shape, affine: o.gridAffine } : image, o.origin)
+  const affine = boxAffine(resampled ? o.gridAffine : imageAffine(image), o.origin)
   const spacing = resampled ? o.gridSpacing.slice() : spacingOf(image)
   const out: FeatureMaps = {}
   o.names.forEach((n, k) => {
