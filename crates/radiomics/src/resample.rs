@@ -307,154 +307,188 @@ fn pole() -> f64 {
     3.0f64.sqrt() - 2.0
 }
 
-/// `BSplineDecompositionImageFilter::DataToCoefficients1D` on `w` interleaved lines: element `i`
-/// of line `l` is `at(i)[l]` (each position holds one value of every line).
-fn coefficients_1d(lines: &mut [&mut [f64]]) {
-    let len = lines.len();
+/// Lines filtered together: their recursions are independent chains that the CPU overlaps (one
+/// line alone waits on each multiply-add of its recursion).
+const LANES: usize = 8;
+type Lanes = [f64; LANES];
+
+/// `BSplineDecompositionImageFilter::DataToCoefficients1D` on [`LANES`] lines side by side:
+/// `v[i][l]` is element `i` of line `l` (unused lanes hold anything finite). Each line gets
+/// ITK's operations in ITK's order. Positions below `stop` are not read by anyone: the
+/// anticausal recursion ends there (every value it leaves is ITK's).
+fn coefficients_lanes(v: &mut [Lanes], stop: usize) {
+    let len = v.len();
     if len == 1 {
         return; // ITK leaves a line of length 1 unchanged
     }
     let z = pole();
     let c0 = 1.0 * (1.0 - z) * (1.0 - 1.0 / z);
-    for v in lines.iter_mut() {
-        v.iter_mut().for_each(|x| *x *= c0);
+    for p in v.iter_mut() {
+        p.iter_mut().for_each(|x| *x *= c0);
     }
-    let width = lines[0].len();
     // causal initialisation (mirror boundary)
     let horizon = ((1e-10f64).ln() / z.abs().ln()).ceil() as usize;
-    let mut sum: Vec<f64> = lines[0].to_vec();
+    let mut sum = v[0];
     if horizon < len {
         let mut zn = z;
-        for n in 1..horizon {
-            for (s, &x) in sum.iter_mut().zip(lines[n].iter()) {
+        for p in &v[1..horizon] {
+            for (s, x) in sum.iter_mut().zip(p) {
                 *s += zn * x;
             }
             zn *= z;
         }
-        lines[0].copy_from_slice(&sum);
+        v[0] = sum;
     } else {
         let mut zn = z;
         let iz = 1.0 / z;
         let mut z2n = z.powf((len - 1) as f64);
-        for (l, s) in sum.iter_mut().enumerate() {
-            *s += z2n * lines[len - 1][l];
+        for (s, x) in sum.iter_mut().zip(&v[len - 1]) {
+            *s += z2n * x;
         }
         z2n = z2n * (z2n * iz); // ITK: z2n *= z2n * iz
-        for n in 1..=len - 2 {
-            for (s, &x) in sum.iter_mut().zip(lines[n].iter()) {
-                *s += (zn + z2n) * x;
+        for p in &v[1..=len - 2] {
+            let f = zn + z2n;
+            for (s, x) in sum.iter_mut().zip(p) {
+                *s += f * x;
             }
             zn *= z;
             z2n *= iz;
         }
         let d = 1.0 - zn * zn;
-        for (t, s) in lines[0].iter_mut().zip(&sum) {
+        for (t, s) in v[0].iter_mut().zip(&sum) {
             *t = s / d;
         }
     }
     // causal recursion
     for n in 1..len {
-        let (a, b) = lines.split_at_mut(n);
-        for (x, &p) in b[0].iter_mut().zip(a[n - 1].iter()) {
-            *x += z * p;
+        let p = v[n - 1];
+        for (x, q) in v[n].iter_mut().zip(&p) {
+            *x += z * q;
         }
     }
     // anticausal initialisation and recursion
     let k = z / (z * z - 1.0);
-    {
-        let (a, b) = lines.split_at_mut(len - 1);
-        for l in 0..width {
-            b[0][l] = k * (z * a[len - 2][l] + b[0][l]);
-        }
+    let a = v[len - 2];
+    for (x, q) in v[len - 1].iter_mut().zip(&a) {
+        *x = k * (z * q + *x);
     }
-    for n in (0..len - 1).rev() {
-        let (a, b) = lines.split_at_mut(n + 1);
-        for (x, &q) in a[n].iter_mut().zip(b[0].iter()) {
-            *x = z * (q - *x);
+    for n in (stop.min(len - 1)..len - 1).rev() {
+        let q = v[n + 1];
+        for (x, r) in v[n].iter_mut().zip(&q) {
+            *x = z * (r - *x);
         }
     }
 }
 
-/// [`coefficients_1d`] on one contiguous line (the x axis): the same operations in the same
-/// order, without the interleaving.
-fn line_1d(s: &mut [f64]) {
-    let len = s.len();
-    if len == 1 {
-        return;
-    }
-    let z = pole();
-    let c0 = 1.0 * (1.0 - z) * (1.0 - 1.0 / z);
-    s.iter_mut().for_each(|x| *x *= c0);
-    let horizon = ((1e-10f64).ln() / z.abs().ln()).ceil() as usize;
-    if horizon < len {
-        let mut sum = s[0];
-        let mut zn = z;
-        for n in 1..horizon {
-            sum += zn * s[n];
-            zn *= z;
-        }
-        s[0] = sum;
-    } else {
-        let mut zn = z;
-        let iz = 1.0 / z;
-        let mut z2n = z.powf((len - 1) as f64);
-        let mut sum = s[0] + z2n * s[len - 1];
-        z2n = z2n * (z2n * iz);
-        for n in 1..=len - 2 {
-            sum += (zn + z2n) * s[n];
-            zn *= z;
-            z2n *= iz;
-        }
-        s[0] = sum / (1.0 - zn * zn);
-    }
-    for n in 1..len {
-        s[n] += z * s[n - 1];
-    }
-    s[len - 1] = (z / (z * z - 1.0)) * (z * s[len - 2] + s[len - 1]);
-    for n in (0..len - 1).rev() {
-        s[n] = z * (s[n + 1] - s[n]);
-    }
-}
-
-/// Cubic B-spline coefficients of a volume (x fastest), axes x, y, z in turn as ITK computes
-/// them, where they are read: `sup[k]` is the inclusive index range along axis `k` that the
-/// evaluations touch. Every x line is filtered (the y lines read all of them), the y lines only
-/// for x in `sup[0]`, the z lines only for x, y in `sup[0]`, `sup[1]`: each line's values are
-/// ITK's whatever else is computed, so skipping lines nobody reads changes no bit. Parallel over
-/// rows (x), planes (y) and row segments (z).
-fn bspline_coefficients(
-    values: Vec<f64>,
+/// Cubic B-spline coefficients where evaluations read them (`sup[k]`: the inclusive index range
+/// along axis `k`), axes x, y, z in turn as ITK computes them over the whole image: every x line
+/// is filtered (the y lines read all of them) and its columns in `sup[0]` kept, then the y lines
+/// of those columns (rows in `sup[1]` kept), then the z lines of those rows (planes in `sup[2]`
+/// kept). A line's values depend only on that line, so each kept value is ITK's and skipping what
+/// nobody reads changes no bit. Lines run [`LANES`] at a time; parallel over groups of x lines,
+/// planes (y) and rows (z).
+fn bspline_coefficients<S: Sample>(
+    img: &[S],
     shape: [usize; 3],
     sup: [(usize, usize); 3],
     pool: &rayon::ThreadPool,
-) -> Vec<f64> {
-    let [nx, ny, _] = shape;
-    let mut c = values;
-    let plane = nx * ny;
-    let (x0, x1) = sup[0];
-    let (y0, y1) = sup[1];
+) -> Coefficients {
+    let [nx, ny, nz] = shape;
+    let lo = sup.map(|r| r.0);
+    let [wx, wy, wz] = sup.map(|r| r.1 - r.0 + 1);
     pool.install(|| {
-        c.par_chunks_mut(nx).for_each(line_1d);
-        c.par_chunks_mut(plane).for_each(|p| {
-            let mut pos: Vec<&mut [f64]> = p.chunks_mut(nx).map(|row| &mut row[x0..=x1]).collect();
-            coefficients_1d(&mut pos);
-        });
-    });
-    // z: positions are planes; one task per row segment (y in sup[1], x in sup[0])
-    let mut per_row: Vec<Vec<&mut [f64]>> = (y0..=y1).map(|_| Vec::new()).collect();
-    for p in c.chunks_mut(plane) {
-        for (y, row) in p.chunks_mut(nx).enumerate() {
-            if (y0..=y1).contains(&y) {
-                per_row[y - y0].push(&mut row[x0..=x1]);
-            }
+        // x: rows (y, z) of `img` -> a [z][y][x in sup] array
+        let mut cx = vec![0.0; wx * ny * nz];
+        cx.par_chunks_mut(wx * LANES).enumerate().for_each_init(
+            || vec![[0.0; LANES]; nx],
+            |v, (g, out)| {
+                let rows = &img[g * LANES * nx..((g * LANES + out.len() / wx) * nx)];
+                for (l, row) in rows.chunks(nx).enumerate() {
+                    for (p, x) in v.iter_mut().zip(row) {
+                        p[l] = x.to_f64();
+                    }
+                }
+                coefficients_lanes(v, lo[0]);
+                for (l, o) in out.chunks_mut(wx).enumerate() {
+                    for (o, p) in o.iter_mut().zip(&v[lo[0]..]) {
+                        *o = p[l];
+                    }
+                }
+            },
+        );
+        // y: columns of each plane -> a [z][y in sup][x in sup] array
+        let mut cy = vec![0.0; wx * wy * nz];
+        cy.par_chunks_mut(wx * wy)
+            .zip(cx.par_chunks(wx * ny))
+            .for_each_init(
+                || vec![[0.0; LANES]; ny],
+                |v, (out, plane)| {
+                    for x in (0..wx).step_by(LANES) {
+                        let lines = (plane.chunks(wx)).map(|row| &row[x..]);
+                        lanes_in(v, lines);
+                        coefficients_lanes(v, lo[1]);
+                        lanes_out(&v[lo[1]..], out.chunks_mut(wx).map(|row| &mut row[x..]));
+                    }
+                },
+            );
+        drop(cx);
+        // z: lines through the planes -> a [y in sup][z in sup][x in sup] array
+        let mut c = vec![0.0; wx * wy * wz];
+        c.par_chunks_mut(wx * wz).enumerate().for_each_init(
+            || vec![[0.0; LANES]; nz],
+            |v, (y, out)| {
+                for x in (0..wx).step_by(LANES) {
+                    let lines = cy
+                        .chunks(wx * wy)
+                        .map(|plane| &plane[y * wx + x..(y + 1) * wx]);
+                    lanes_in(v, lines);
+                    coefficients_lanes(v, lo[2]);
+                    lanes_out(&v[lo[2]..], out.chunks_mut(wx).map(|row| &mut row[x..]));
+                }
+            },
+        );
+        Coefficients {
+            c,
+            shape,
+            lo,
+            size: [wx, wy, wz],
+        }
+    })
+}
+
+/// Loads up to [`LANES`] consecutive values of each source slice into a position of `v` (a
+/// source shorter than [`LANES`] fills the first lanes; the others keep earlier finite values).
+#[inline(always)]
+fn lanes_in<'a>(v: &mut [Lanes], src: impl Iterator<Item = &'a [f64]>) {
+    for (p, s) in v.iter_mut().zip(src) {
+        if let Some(s) = s.first_chunk::<LANES>() {
+            *p = *s;
+        } else {
+            p[..s.len()].copy_from_slice(s);
         }
     }
-    pool.install(|| {
-        per_row
-            .par_iter_mut()
-            .for_each(|pos| coefficients_1d(pos.as_mut_slice()))
-    });
-    c
+}
+
+/// Stores each position of `v` into the first (up to [`LANES`]) values of a destination slice.
+#[inline(always)]
+fn lanes_out<'a>(v: &[Lanes], dst: impl Iterator<Item = &'a mut [f64]>) {
+    for (p, d) in v.iter().zip(dst) {
+        if let Some(d) = d.first_chunk_mut::<LANES>() {
+            *d = *p;
+        } else {
+            let n = d.len();
+            d.copy_from_slice(&p[..n]);
+        }
+    }
+}
+
+/// B-spline coefficients of the box `lo .. lo + size` of an image of `shape`, stored y slowest,
+/// then z, x fastest.
+struct Coefficients {
+    c: Vec<f64>,
+    shape: [usize; 3],
+    lo: [usize; 3],
+    size: [usize; 3],
 }
 
 /// The index range along each axis of `src` that evaluations at the points of `dst` can touch
@@ -510,13 +544,26 @@ fn mirror(e: i64, n: usize) -> usize {
     e.clamp(0, end) as usize
 }
 
-/// `BSplineInterpolateImageFunction::EvaluateAtContinuousIndex` (order 3).
-#[inline]
-fn eval_bspline(c: &[f64], shape: &[usize; 3], x: &[f64; 3]) -> f64 {
+/// `v.floor() as i64` without `floorf` (a libm call on baseline x86_64): the same for every
+/// `f32` (NaN gives 0 and values beyond `i64`'s range saturate, as the cast after `floor` does).
+#[inline(always)]
+fn floor_f32(v: f32) -> i64 {
+    let t = v as i64;
+    if (t as f32) > v {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
+}
+
+/// The support of one evaluation: per axis the four (mirrored) indices, relative to the stored
+/// box, and weights.
+#[inline(always)]
+fn bspline_support(c: &Coefficients, x: &[f64; 3]) -> ([[usize; 4]; 3], [[f64; 4]; 3]) {
     let mut idx = [[0usize; 4]; 3];
     let mut wt = [[0.0f64; 4]; 3];
     for n in 0..3 {
-        let first = (x[n] as f32).floor() as i64 - 1;
+        let first = floor_f32(x[n] as f32) - 1;
         let w = x[n] - (first + 1) as f64;
         let w3 = (1.0 / 6.0) * w * w * w;
         let w0 = (1.0 / 6.0) + 0.5 * w * (w - 1.0) - w3;
@@ -524,18 +571,49 @@ fn eval_bspline(c: &[f64], shape: &[usize; 3], x: &[f64; 3]) -> f64 {
         let w1 = 1.0 - w0 - w2 - w3;
         wt[n] = [w0, w1, w2, w3];
         for k in 0..4 {
-            idx[n][k] = mirror(first + k as i64, shape[n]);
+            idx[n][k] = mirror(first + k as i64, c.shape[n]);
         }
     }
-    let (sx, sxy) = (shape[0], shape[0] * shape[1]);
-    let mut v = 0.0;
+    for (n, ix) in idx.iter_mut().enumerate() {
+        for i in ix.iter_mut() {
+            debug_assert!(
+                *i >= c.lo[n] && *i < c.lo[n] + c.size[n],
+                "outside the stored box"
+            );
+            *i -= c.lo[n];
+        }
+    }
+    (idx, wt)
+}
+
+/// `BSplineInterpolateImageFunction::EvaluateAtContinuousIndex` (order 3): the sum over k, j, i
+/// (z, y, x) of `(w_x[i] w_y[j]) w_z[k] c`, in ITK's order.
+#[inline]
+fn eval_bspline(c: &Coefficients, x: &[f64; 3]) -> f64 {
+    eval_bspline_lanes::<1>(c, &[*x])[0]
+}
+
+/// [`eval_bspline`] at `N` points side by side: each point's operations and order are the
+/// single point's; the `N` sums are independent chains that the CPU overlaps.
+#[inline(always)]
+fn eval_bspline_lanes<const N: usize>(c: &Coefficients, x: &[[f64; 3]; N]) -> [f64; N] {
+    let (sz, sy) = (c.size[0], c.size[0] * c.size[2]);
+    let sup: [_; N] = std::array::from_fn(|l| bspline_support(c, &x[l]));
+    // w_x[i] w_y[j]: the same product for every k
+    let wxy: [[[f64; 4]; 4]; N] = std::array::from_fn(|l| {
+        let wt = &sup[l].1;
+        std::array::from_fn(|j| std::array::from_fn(|i| wt[0][i] * wt[1][j]))
+    });
+    let mut v = [0.0; N];
     for k in 0..4 {
         for j in 0..4 {
-            let wy = wt[1][j];
-            let base = idx[2][k] * sxy + idx[1][j] * sx;
+            let base: [usize; N] =
+                std::array::from_fn(|l| sup[l].0[1][j] * sy + sup[l].0[2][k] * sz);
             for i in 0..4 {
-                let w = wt[0][i] * wy * wt[2][k];
-                v += w * c[base + idx[0][i]];
+                for l in 0..N {
+                    let w = wxy[l][j][i] * sup[l].1[2][k];
+                    v[l] += w * c.c[base[l] + sup[l].0[0][i]];
+                }
             }
         }
     }
@@ -593,14 +671,14 @@ fn nearest(shape: &[usize; 3], x: &[f64; 3]) -> Option<usize> {
     Some(i[0] + shape[0] * (i[1] + shape[1] * i[2]))
 }
 
-/// Calls `f(x, y, z, continuous index)` for every voxel of `dst` in memory order, rows in
-/// parallel; `out` receives one value per voxel.
-fn for_each_voxel<O: Send>(
+/// Calls `f(continuous indices, outputs)` for every row of `dst` (the continuous index in `src`
+/// of each of its voxels and the row's output slots), rows in parallel.
+fn for_each_row<O: Send>(
     src: &Grid,
     dst: &Grid,
     pool: &rayon::ThreadPool,
     out: &mut [O],
-    f: impl Fn(&[f64; 3]) -> O + Sync,
+    f: impl Fn(&[[f64; 3]], &mut [O]) + Sync,
 ) {
     let a_dst = dst.index_to_physical();
     let m_src = src.physical_to_index();
@@ -612,13 +690,54 @@ fn for_each_voxel<O: Send>(
             let start = map_index(dst, &a_dst, src, &m_src, [0, y, z]);
             let end = map_index(dst, &a_dst, src, &m_src, [nx as i64, y, z]);
             let v = [0, 1, 2].map(|k| end[k] - start[k]);
-            for (x, slot) in o.iter_mut().enumerate() {
-                let alpha = x as f64 / nxf;
-                let ci = [0, 1, 2].map(|k| start[k] + alpha * v[k]);
-                *slot = f(&ci);
-            }
+            let ci: Vec<[f64; 3]> = (0..nx)
+                .map(|x| {
+                    let alpha = x as f64 / nxf;
+                    [0, 1, 2].map(|k| start[k] + alpha * v[k])
+                })
+                .collect();
+            f(&ci, o);
         })
     });
+}
+
+/// Calls `f(continuous index)` for every voxel of `dst`; `out` receives one value per voxel.
+fn for_each_voxel<O: Send>(
+    src: &Grid,
+    dst: &Grid,
+    pool: &rayon::ThreadPool,
+    out: &mut [O],
+    f: impl Fn(&[f64; 3]) -> O + Sync,
+) {
+    for_each_row(src, dst, pool, out, |ci, o| {
+        for (p, slot) in ci.iter().zip(o) {
+            *slot = f(p);
+        }
+    });
+}
+
+/// B-spline values of a row's points (0 outside the image), four at a time where all four are
+/// inside.
+fn bspline_row<S: Sample>(c: &Coefficients, ci: &[[f64; 3]], o: &mut [S]) {
+    let sh = c.shape;
+    let zero = S::from_f64_saturating(0.0);
+    let mut x = 0;
+    while x < ci.len() {
+        if x + 4 <= ci.len() && ci[x..x + 4].iter().all(|p| inside(p, &sh)) {
+            let p = [ci[x], ci[x + 1], ci[x + 2], ci[x + 3]];
+            for (slot, v) in o[x..x + 4].iter_mut().zip(eval_bspline_lanes(c, &p)) {
+                *slot = S::from_f64_saturating(v);
+            }
+            x += 4;
+        } else {
+            o[x] = if inside(&ci[x], &sh) {
+                S::from_f64_saturating(eval_bspline(c, &ci[x]))
+            } else {
+                zero
+            };
+            x += 1;
+        }
+    }
 }
 
 /// The image resampled onto `dst` with `interp`, stored in its own type.
@@ -646,15 +765,8 @@ pub fn resample_image<S: Sample>(
             }
         }),
         Interpolator::BSpline => {
-            let vals: Vec<f64> = pool.install(|| img.par_iter().map(|v| v.to_f64()).collect());
-            let c = bspline_coefficients(vals, sh, support(src, dst), &pool);
-            for_each_voxel(src, dst, &pool, &mut out, |ci| {
-                if inside(ci, &sh) {
-                    S::from_f64_saturating(eval_bspline(&c, &sh, ci))
-                } else {
-                    zero
-                }
-            })
+            let c = bspline_coefficients(img, sh, support(src, dst), &pool);
+            for_each_row(src, dst, &pool, &mut out, |ci, o| bspline_row(&c, ci, o))
         }
     }
     Ok(out)
@@ -747,18 +859,24 @@ pub fn label_box<M: Sample>(
 ) -> Option<([usize; 3], [usize; 3])> {
     let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
     let mut any = false;
-    for (i, &m) in mask.iter().enumerate() {
-        if is_label(m, label) {
-            any = true;
-            let p = [
-                i % shape[0],
-                (i / shape[0]) % shape[1],
-                i / (shape[0] * shape[1]),
-            ];
-            for d in 0..3 {
-                lo[d] = lo[d].min(p[d]);
-                hi[d] = hi[d].max(p[d]);
-            }
+    // row by row: the first and last labelled voxel of each row
+    for (r, row) in mask.chunks(shape[0].max(1)).enumerate() {
+        let Some(first) = row.iter().position(|&m| is_label(m, label)) else {
+            continue;
+        };
+        let last = row
+            .iter()
+            .rposition(|&m| is_label(m, label))
+            .unwrap_or(first);
+        any = true;
+        let p = [
+            (first, last),
+            (r % shape[1], r % shape[1]),
+            (r / shape[1], r / shape[1]),
+        ];
+        for d in 0..3 {
+            lo[d] = lo[d].min(p[d].0);
+            hi[d] = hi[d].max(p[d].1);
         }
     }
     any.then(|| (lo, [0, 1, 2].map(|d| hi[d] - lo[d] + 1)))
@@ -839,6 +957,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn floor_without_libm() {
+        let mut v = vec![
+            0.0f32,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            2.5,
+            -2.5,
+            1e-30,
+            -1e-30,
+            8388607.5,
+            -8388607.5,
+            16777217.0,
+            -16777217.0,
+            9.3e18,
+            -9.3e18,
+            1e30,
+            -1e30,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+        ];
+        let mut state = 3u32;
+        for _ in 0..100_000 {
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            v.push(f32::from_bits(state));
+            v.push((state as f32 / 4096.0) - 500_000.0);
+        }
+        for x in v {
+            assert_eq!(floor_f32(x), x.floor() as i64, "{x}");
+        }
+    }
+
+    #[test]
+    fn label_box_rows() {
+        let shape = [5usize, 4, 3];
+        let mut m = vec![0u8; 60];
+        assert_eq!(label_box(&m, shape, 1), None);
+        m[1 + 5 * 2] = 1; // (1, 2, 0)
+        m[3 + 5 * (1 + 4 * 2)] = 1; // (3, 1, 2)
+        m[4 + 5 * (1 + 4 * 2)] = 2;
+        assert_eq!(label_box(&m, shape, 1), Some(([1, 1, 0], [3, 2, 3])));
+        assert_eq!(label_box(&m, shape, 2), Some(([4, 1, 2], [1, 1, 1])));
+    }
+
+    #[test]
     fn itk_rounding() {
         assert_eq!(itk_round(0.5), 1);
         assert_eq!(itk_round(1.5), 2);
@@ -863,15 +1033,15 @@ mod tests {
             .collect();
         let pool = par::pool(Some(1)).unwrap();
         let all = [(0, 6), (0, 5), (0, 4)];
-        let c = bspline_coefficients(vals.clone(), shape, all, &pool);
+        let c = bspline_coefficients(&vals, shape, all, &pool);
         for (i, v) in vals.iter().enumerate() {
             let x = [(i % 7) as f64, ((i / 7) % 6) as f64, (i / 42) as f64];
-            assert!((eval_bspline(&c, &shape, &x) - v).abs() < 1e-12);
+            assert!((eval_bspline(&c, &x) - v).abs() < 1e-12);
         }
         // constants are reproduced everywhere (mirror boundaries keep them constant)
-        let c = bspline_coefficients(vec![7.25; n], shape, all, &pool);
+        let c = bspline_coefficients(&vec![7.25; n], shape, all, &pool);
         for x in [[2.3, 1.7, 3.1], [-0.4, 5.49, 0.0], [6.2, 0.1, 4.4]] {
-            assert!((eval_bspline(&c, &shape, &x) - 7.25).abs() < 1e-12);
+            assert!((eval_bspline(&c, &x) - 7.25).abs() < 1e-12);
         }
     }
 
@@ -906,15 +1076,15 @@ mod tests {
         let pool = par::pool(Some(2)).unwrap();
         let sup = support(&src, &dst);
         assert!(sup[0].1 - sup[0].0 < 30 && sup[1].1 - sup[1].0 < 30);
-        let part = bspline_coefficients(vals.clone(), shape, sup, &pool);
-        let full = bspline_coefficients(vals, shape, [(0, 40), (0, 36), (0, 8)], &pool);
+        let part = bspline_coefficients(&vals, shape, sup, &pool);
+        let full = bspline_coefficients(&vals, shape, [(0, 40), (0, 36), (0, 8)], &pool);
         let mut out_part = vec![0.0; dst.shape.iter().product()];
         let mut out_full = out_part.clone();
         for_each_voxel(&src, &dst, &pool, &mut out_part, |ci| {
-            eval_bspline(&part, &shape, ci)
+            eval_bspline(&part, ci)
         });
         for_each_voxel(&src, &dst, &pool, &mut out_full, |ci| {
-            eval_bspline(&full, &shape, ci)
+            eval_bspline(&full, ci)
         });
         assert!(out_part
             .iter()
