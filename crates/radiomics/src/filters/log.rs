@@ -205,26 +205,43 @@ fn ema<X: Lane>(a: [X; 4], b: [f64; 4]) -> X {
 /// [`filter_line`] on [`W`] lines in lockstep, with the CPU's widest plain vector registers:
 /// AVX where the CPU has it (the same IEEE operations in the same order, only 4 lanes per
 /// instruction instead of SSE2's 2: no fused multiply-add, so every bit is the baseline's).
-fn filter_lanes(c: &Coeffs, x: &[Lanes], out: &mut [Lanes], scr: &mut [Lanes]) {
+fn filter_lanes(
+    c: &Coeffs,
+    x: &[Lanes],
+    keep: (usize, usize),
+    out: &mut [Lanes],
+    scr: &mut [Lanes],
+) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked just above).
-        unsafe { filter_lanes_avx(c, x, out, scr) };
+        unsafe { filter_lanes_avx(c, x, keep, out, scr) };
         return;
     }
-    filter_line(c, x, out, scr);
+    filter_line(c, x, keep, out, scr);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn filter_lanes_avx(c: &Coeffs, x: &[Lanes], out: &mut [Lanes], scr: &mut [Lanes]) {
-    filter_line(c, x, out, scr);
+unsafe fn filter_lanes_avx(
+    c: &Coeffs,
+    x: &[Lanes],
+    keep: (usize, usize),
+    out: &mut [Lanes],
+    scr: &mut [Lanes],
+) {
+    filter_line(c, x, keep, out, scr);
 }
 
-/// ITK's `FilterDataArray`: causal and anti-causal passes with edge extension (`ln >= 4`).
+/// ITK's `FilterDataArray`: causal and anti-causal passes with edge extension (`ln >= 4`),
+/// its outputs kept on `[lo, hi)` only (`out[lo..hi]`; the rest is scratch). Each output is
+/// the causal value (which depends on the line before it) plus the anti-causal one (on the line
+/// after it): the causal recursion runs up to `hi`, the anti-causal one down to `lo`, each kept
+/// value computed exactly as on the whole line.
 #[inline(always)]
-fn filter_line<X: Lane>(c: &Coeffs, x: &[X], out: &mut [X], scr: &mut [X]) {
+fn filter_line<X: Lane>(c: &Coeffs, x: &[X], keep: (usize, usize), out: &mut [X], scr: &mut [X]) {
     let ln = x.len();
+    let (lo, hi) = keep;
     let v1 = x[0];
     out[0] = ema([v1, v1, v1, v1], c.n);
     out[1] = ema([x[1], v1, v1, v1], c.n);
@@ -237,7 +254,7 @@ fn filter_line<X: Lane>(c: &Coeffs, x: &[X], out: &mut [X], scr: &mut [X]) {
         [out[2], out[1], out[0], v1],
         [c.d[0], c.d[1], c.d[2], c.bn[3]],
     );
-    for i in 4..ln {
+    for i in 4..hi {
         out[i] = ema([x[i], x[i - 1], x[i - 2], x[i - 3]], c.n);
         out[i] -= ema([out[i - 1], out[i - 2], out[i - 3], out[i - 4]], c.d);
     }
@@ -259,11 +276,11 @@ fn filter_line<X: Lane>(c: &Coeffs, x: &[X], out: &mut [X], scr: &mut [X]) {
         [scr[ln - 3], scr[ln - 2], scr[ln - 1], v2],
         [c.d[0], c.d[1], c.d[2], c.bm[3]],
     );
-    for i in (1..=ln - 4).rev() {
+    for i in (lo + 1..=ln - 4).rev() {
         scr[i - 1] = ema([x[i], x[i + 1], x[i + 2], x[i + 3]], c.m);
         scr[i - 1] -= ema([scr[i], scr[i + 1], scr[i + 2], scr[i + 3]], c.d);
     }
-    for (o, s) in out.iter_mut().zip(scr.iter()) {
+    for (o, s) in out[lo..hi].iter_mut().zip(&scr[lo..hi]) {
         *o += *s;
     }
 }
@@ -338,7 +355,7 @@ fn pass_lines<S: Cell>(
                         }));
                     }
                 }
-                filter_lanes(c, &x, &mut out, &mut scr);
+                filter_lanes(c, &x, (lo, lo + len), &mut out, &mut scr);
                 for (i, o) in out[lo..lo + len].iter().enumerate() {
                     for (l, &v) in o.0.iter().enumerate().take(nl - q) {
                         part[i * nl + q + l] = v as f32;
