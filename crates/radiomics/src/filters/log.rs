@@ -347,6 +347,13 @@ fn pass_lines<S: Cell>(
                             xi.0[l] = v.get();
                         }
                     }
+                } else if q + W <= nl {
+                    // the lanes are neighbours along x: W contiguous samples per position
+                    for (i, xi) in x.iter_mut().enumerate() {
+                        let base = r * stride[rest] + i * stride[axis] + q;
+                        let v = &input[base..base + W];
+                        *xi = Lanes(std::array::from_fn(|l| v[l].get()));
+                    }
                 } else {
                     for (i, xi) in x.iter_mut().enumerate() {
                         let base = r * stride[rest] + i * stride[axis];
@@ -382,19 +389,27 @@ fn pass_lines<S: Cell>(
     res
 }
 
+/// The whole image as float64 (what every sigma's first passes read), x fastest.
+pub fn source_image(src: &Source<'_>) -> Vec<f64> {
+    (0..src.len()).into_par_iter().map(src.values).collect()
+}
+
 /// The LoG image on the bounding box, float32 (call [`check_sizes`] first).
 pub fn laplacian_of_gaussian(src: &Source<'_>, sigma: f64) -> Vec<f32> {
+    laplacian_of_gaussian_of(&source_image(src), src, sigma)
+}
+
+/// [`laplacian_of_gaussian`] of `image`, [`source_image`]`(src)` (computed once for all sigmas).
+pub fn laplacian_of_gaussian_of(image: &[f64], src: &Source<'_>, sigma: f64) -> Vec<f32> {
     let n = src.shape;
     let (blo, bsz) = (src.box_origin, src.box_size);
-    let values = src.values;
-    let image: Vec<f64> = (0..src.len()).into_par_iter().map(values).collect();
     let mut acc: Option<Vec<f32>> = None;
     for d in 0..3 {
         // derivative along d over every line, kept on the box along d; then smoothing along the
         // two other axes in increasing order over the lines that cross the part kept so far
         let mut dims = n;
         let mut cur = pass_lines(
-            &image,
+            image,
             dims,
             d,
             blo[d],
@@ -418,4 +433,35 @@ pub fn laplacian_of_gaussian(src: &Source<'_>, sigma: f64) -> Vec<f32> {
         });
     }
     acc.unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept range's values are the whole line's, bit for bit, for every range (ranges
+    /// shorter than the edge initialisations included).
+    #[test]
+    fn kept_range_equals_whole_line() {
+        let mut r = voxelkit_core::rng::SplitMix64::new(7);
+        for ln in [4usize, 5, 6, 9, 17, 40] {
+            let x: Vec<f64> = (0..ln)
+                .map(|_| (r.next_u64() % 2001) as f64 / 7.0 - 100.0)
+                .collect();
+            for (sigma, second) in [(1.0, true), (3.0, false), (2.5, true)] {
+                let c = setup(sigma, 0.8, second);
+                let (mut whole, mut scr) = (vec![0.0; ln], vec![0.0; ln]);
+                filter_line(&c, &x, (0, ln), &mut whole, &mut scr);
+                for lo in 0..ln {
+                    for hi in lo + 1..=ln {
+                        let (mut out, mut scr) = (vec![0.0; ln], vec![0.0; ln]);
+                        filter_line(&c, &x, (lo, hi), &mut out, &mut scr);
+                        for i in lo..hi {
+                            assert_eq!(out[i].to_bits(), whole[i].to_bits(), "{ln} {lo} {hi} {i}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
