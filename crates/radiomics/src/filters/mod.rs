@@ -297,7 +297,14 @@ pub(crate) fn derived_features<T: Sample, M: Sample>(
             for (sigma, _) in &ts.sigma {
                 log::check_sizes(inp.shape, inp.spacing, *sigma)?;
             }
-            let whole = pool.install(|| log::source_image(&src));
+            // `log::source_image(&src)`, without the per-voxel dynamic call
+            let whole: Vec<f64> = pool.install(|| {
+                use rayon::prelude::*;
+                image
+                    .par_iter()
+                    .map(|v| preprocess::normalized(v.to_f64(), norm, s))
+                    .collect()
+            });
             for (sigma, label) in &ts.sigma {
                 ctl.check()?;
                 let img = pool.install(|| log::laplacian_of_gaussian_of(&whole, &src, *sigma));
