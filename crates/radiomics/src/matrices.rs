@@ -120,11 +120,17 @@ pub fn level_index(roi: &Roi) -> Vec<u32> {
     lut
 }
 
-/// Splits the first axis of a region into fixed chunks of slabs (independent of threads).
+/// Splits the first axis of a region into slabs: up to 16, one per thread of the pool at most
+/// (each slab zeroes and sums a matrix per angle; one thread needs no split). Every count is
+/// an exact integer (`u64`, or `f64` far below 2^53), so the slabs' sum is the same whatever
+/// the split: the matrices do not depend on the thread count.
 fn slabs(r: &Region, per_task_bytes: usize) -> Vec<(usize, usize)> {
     let nz = r.hi[0] - r.lo[0] + 1;
     let budget = (64usize << 20) / per_task_bytes.max(1);
-    let k = nz.clamp(1, 16).min(budget.max(1));
+    let k = nz
+        .clamp(1, 16)
+        .min(budget.max(1))
+        .min(rayon::current_num_threads().max(1));
     let step = nz.div_ceil(k);
     (0..k)
         .map(|c| {

@@ -205,26 +205,43 @@ fn ema<X: Lane>(a: [X; 4], b: [f64; 4]) -> X {
 /// [`filter_line`] on [`W`] lines in lockstep, with the CPU's widest plain vector registers:
 /// AVX where the CPU has it (the same IEEE operations in the same order, only 4 lanes per
 /// instruction instead of SSE2's 2: no fused multiply-add, so every bit is the baseline's).
-fn filter_lanes(c: &Coeffs, x: &[Lanes], out: &mut [Lanes], scr: &mut [Lanes]) {
+fn filter_lanes(
+    c: &Coeffs,
+    x: &[Lanes],
+    keep: (usize, usize),
+    out: &mut [Lanes],
+    scr: &mut [Lanes],
+) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked just above).
-        unsafe { filter_lanes_avx(c, x, out, scr) };
+        unsafe { filter_lanes_avx(c, x, keep, out, scr) };
         return;
     }
-    filter_line(c, x, out, scr);
+    filter_line(c, x, keep, out, scr);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn filter_lanes_avx(c: &Coeffs, x: &[Lanes], out: &mut [Lanes], scr: &mut [Lanes]) {
-    filter_line(c, x, out, scr);
+unsafe fn filter_lanes_avx(
+    c: &Coeffs,
+    x: &[Lanes],
+    keep: (usize, usize),
+    out: &mut [Lanes],
+    scr: &mut [Lanes],
+) {
+    filter_line(c, x, keep, out, scr);
 }
 
-/// ITK's `FilterDataArray`: causal and anti-causal passes with edge extension (`ln >= 4`).
+/// ITK's `FilterDataArray`: causal and anti-causal passes with edge extension (`ln >= 4`),
+/// its outputs kept on `[lo, hi)` only (`out[lo..hi]`; the rest is scratch). Each output is
+/// the causal value (which depends on the line before it) plus the anti-causal one (on the line
+/// after it): the causal recursion runs up to `hi`, the anti-causal one down to `lo`, each kept
+/// value computed exactly as on the whole line.
 #[inline(always)]
-fn filter_line<X: Lane>(c: &Coeffs, x: &[X], out: &mut [X], scr: &mut [X]) {
+fn filter_line<X: Lane>(c: &Coeffs, x: &[X], keep: (usize, usize), out: &mut [X], scr: &mut [X]) {
     let ln = x.len();
+    let (lo, hi) = keep;
     let v1 = x[0];
     out[0] = ema([v1, v1, v1, v1], c.n);
     out[1] = ema([x[1], v1, v1, v1], c.n);
@@ -237,7 +254,7 @@ fn filter_line<X: Lane>(c: &Coeffs, x: &[X], out: &mut [X], scr: &mut [X]) {
         [out[2], out[1], out[0], v1],
         [c.d[0], c.d[1], c.d[2], c.bn[3]],
     );
-    for i in 4..ln {
+    for i in 4..hi {
         out[i] = ema([x[i], x[i - 1], x[i - 2], x[i - 3]], c.n);
         out[i] -= ema([out[i - 1], out[i - 2], out[i - 3], out[i - 4]], c.d);
     }
@@ -259,11 +276,11 @@ fn filter_line<X: Lane>(c: &Coeffs, x: &[X], out: &mut [X], scr: &mut [X]) {
         [scr[ln - 3], scr[ln - 2], scr[ln - 1], v2],
         [c.d[0], c.d[1], c.d[2], c.bm[3]],
     );
-    for i in (1..=ln - 4).rev() {
+    for i in (lo + 1..=ln - 4).rev() {
         scr[i - 1] = ema([x[i], x[i + 1], x[i + 2], x[i + 3]], c.m);
         scr[i - 1] -= ema([scr[i], scr[i + 1], scr[i + 2], scr[i + 3]], c.d);
     }
-    for (o, s) in out.iter_mut().zip(scr.iter()) {
+    for (o, s) in out[lo..hi].iter_mut().zip(&scr[lo..hi]) {
         *o += *s;
     }
 }
@@ -330,6 +347,13 @@ fn pass_lines<S: Cell>(
                             xi.0[l] = v.get();
                         }
                     }
+                } else if q + W <= nl {
+                    // the lanes are neighbours along x: W contiguous samples per position
+                    for (i, xi) in x.iter_mut().enumerate() {
+                        let base = r * stride[rest] + i * stride[axis] + q;
+                        let v = &input[base..base + W];
+                        *xi = Lanes(std::array::from_fn(|l| v[l].get()));
+                    }
                 } else {
                     for (i, xi) in x.iter_mut().enumerate() {
                         let base = r * stride[rest] + i * stride[axis];
@@ -338,7 +362,7 @@ fn pass_lines<S: Cell>(
                         }));
                     }
                 }
-                filter_lanes(c, &x, &mut out, &mut scr);
+                filter_lanes(c, &x, (lo, lo + len), &mut out, &mut scr);
                 for (i, o) in out[lo..lo + len].iter().enumerate() {
                     for (l, &v) in o.0.iter().enumerate().take(nl - q) {
                         part[i * nl + q + l] = v as f32;
@@ -365,19 +389,27 @@ fn pass_lines<S: Cell>(
     res
 }
 
+/// The whole image as float64 (what every sigma's first passes read), x fastest.
+pub fn source_image(src: &Source<'_>) -> Vec<f64> {
+    (0..src.len()).into_par_iter().map(src.values).collect()
+}
+
 /// The LoG image on the bounding box, float32 (call [`check_sizes`] first).
 pub fn laplacian_of_gaussian(src: &Source<'_>, sigma: f64) -> Vec<f32> {
+    laplacian_of_gaussian_of(&source_image(src), src, sigma)
+}
+
+/// [`laplacian_of_gaussian`] of `image`, [`source_image`]`(src)` (computed once for all sigmas).
+pub fn laplacian_of_gaussian_of(image: &[f64], src: &Source<'_>, sigma: f64) -> Vec<f32> {
     let n = src.shape;
     let (blo, bsz) = (src.box_origin, src.box_size);
-    let values = src.values;
-    let image: Vec<f64> = (0..src.len()).into_par_iter().map(values).collect();
     let mut acc: Option<Vec<f32>> = None;
     for d in 0..3 {
         // derivative along d over every line, kept on the box along d; then smoothing along the
         // two other axes in increasing order over the lines that cross the part kept so far
         let mut dims = n;
         let mut cur = pass_lines(
-            &image,
+            image,
             dims,
             d,
             blo[d],
@@ -401,4 +433,35 @@ pub fn laplacian_of_gaussian(src: &Source<'_>, sigma: f64) -> Vec<f32> {
         });
     }
     acc.unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept range's values are the whole line's, bit for bit, for every range (ranges
+    /// shorter than the edge initialisations included).
+    #[test]
+    fn kept_range_equals_whole_line() {
+        let mut r = voxelkit_core::rng::SplitMix64::new(7);
+        for ln in [4usize, 5, 6, 9, 17, 40] {
+            let x: Vec<f64> = (0..ln)
+                .map(|_| (r.next_u64() % 2001) as f64 / 7.0 - 100.0)
+                .collect();
+            for (sigma, second) in [(1.0, true), (3.0, false), (2.5, true)] {
+                let c = setup(sigma, 0.8, second);
+                let (mut whole, mut scr) = (vec![0.0; ln], vec![0.0; ln]);
+                filter_line(&c, &x, (0, ln), &mut whole, &mut scr);
+                for lo in 0..ln {
+                    for hi in lo + 1..=ln {
+                        let (mut out, mut scr) = (vec![0.0; ln], vec![0.0; ln]);
+                        filter_line(&c, &x, (lo, hi), &mut out, &mut scr);
+                        for i in lo..hi {
+                            assert_eq!(out[i].to_bits(), whole[i].to_bits(), "{ln} {lo} {hi} {i}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -19,7 +19,8 @@
 //! bounding box: the point filters and the gradient compute only there; LoG's recursive passes
 //! filter whole lines (their boundary rule reaches across the image), the first pass of each
 //! second derivative over the whole image, the later passes only the lines crossing the part
-//! kept so far; the wavelet computes each level on the box widened by its filter's periodic
+//! kept so far, each causal recursion up to the kept part's end and each anti-causal one down to
+//! its start; the wavelet computes each level on the box widened by its filter's periodic
 //! window (its values depend on nothing else), bit for bit the whole image's values.
 
 pub mod gradient;
@@ -296,9 +297,17 @@ pub(crate) fn derived_features<T: Sample, M: Sample>(
             for (sigma, _) in &ts.sigma {
                 log::check_sizes(inp.shape, inp.spacing, *sigma)?;
             }
+            // `log::source_image(&src)`, without the per-voxel dynamic call
+            let whole: Vec<f64> = pool.install(|| {
+                use rayon::prelude::*;
+                image
+                    .par_iter()
+                    .map(|v| preprocess::normalized(v.to_f64(), norm, s))
+                    .collect()
+            });
             for (sigma, label) in &ts.sigma {
                 ctl.check()?;
-                let img = pool.install(|| log::laplacian_of_gaussian(&src, *sigma));
+                let img = pool.install(|| log::laplacian_of_gaussian_of(&whole, &src, *sigma));
                 let name = format!("log-sigma-{label}-mm-3D");
                 image_features(&img, bx, sp, &ts, &name, threads, pool, ctl, sink)?;
             }
