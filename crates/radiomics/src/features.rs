@@ -248,7 +248,11 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize, n_levels: usize) -> f64 {
         // eigenvalues only: nalgebra's eigenvalue-only path runs the same tridiagonalisation
         // and the same implicit QR steps on the diagonals as `SymmetricEigen::try_new` (which
         // also accumulates the eigenvectors, most of its cost), so every eigenvalue is bitwise
-        // the same; it has no iteration cap (QR converges in a few steps per eigenvalue)
+        // the same; it has no iteration cap (QR converges in a few steps per eigenvalue on a
+        // finite matrix; a NaN would never pass its convergence test, so it is not let in)
+        if sm.iter().any(|v| !v.is_finite()) {
+            return f64::NAN;
+        }
         ev.extend(sm.symmetric_eigenvalues().iter());
     }
     ev.sort_by(f64::total_cmp);
