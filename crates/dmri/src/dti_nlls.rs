@@ -115,7 +115,9 @@ impl DtiModel {
             *yi = eta;
         }
         for yi in work.c.iter_mut() {
-            *yi = std::array::from_fn(|l| exp_fused(yi[l]));
+            for y in yi.iter_mut() {
+                *y = exp_fused(*y);
+            }
         }
         let mut f = [0.0; L];
         let mut gbar = [0.0; L];

@@ -116,8 +116,8 @@ fn status_of(end: NllsEnd) -> FitStatus {
 }
 
 /// Groups whose voxels a batch of the non-linear fits (NLLS and RESTORE) streams through the
-/// lanes (64 voxels: a stream leaves lanes idle only while its last voxels finish).
-pub const NONLINEAR_BATCH: usize = 16;
+/// lanes (128 voxels: a stream leaves lanes idle only while its last voxels finish).
+pub const NONLINEAR_BATCH: usize = 32;
 
 /// Where a voxel of a batch stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +238,8 @@ impl NllsJobs for BatchJobs<'_> {
                     wi[l] = if r.abs() > lim { 0.0 } else { 1.0 };
                 }
             }
+            // NLLS: the weights of every lane were set before the stream
+            _ if !self.restore => {}
             _ => {
                 for (wi, aw) in w.iter_mut().zip(&self.aux.weights) {
                     wi[l] = aw[l];
@@ -413,6 +415,9 @@ impl DtiModel {
             for g in 0..groups {
                 b.queue.extend((0..b.lanes[g]).map(|l| g * L + l));
             }
+        }
+        if !restore {
+            s.wl[..n].copy_from_slice(&aux.weights);
         }
         // NLLS, or RESTORE's steps 1 to 3 (a voxel's rounds follow its first fit in the stream)
         let mut jobs = BatchJobs {
