@@ -35,8 +35,8 @@
 //!   volume, or coplanar directions) is rejected with `ERR_GRADIENTS`; DIPY returns a
 //!   minimum-norm pseudo-inverse solution that does not determine the tensor.
 
-use crate::dti_nlls::{NllsEnd, NllsWork};
-use crate::dti_restore::{RestoreBatch, RESTORE_BATCH};
+use crate::dti_nlls::NllsWork;
+use crate::dti_restore::{NonlinearBatch, NONLINEAR_BATCH};
 use crate::eig3::{L, V};
 use crate::fit::{
     design_rank, diffusivity_floor, fit_model, pinv, unit_columns, FitModel, COND2_CERTIFICATE,
@@ -345,10 +345,10 @@ impl DtiModel {
 /// Per-call state of a DTI fit: the checked options of the non-linear methods.
 #[derive(Debug, Clone)]
 pub struct DtiAux {
-    method: DtiMethod,
+    pub(crate) method: DtiMethod,
     /// NLLS weights (ones when unweighted; RESTORE's first fit is unweighted), one row per
     /// volume, the same in every lane.
-    weights: Vec<V>,
+    pub(crate) weights: Vec<V>,
     /// RESTORE: the given noise level, one value per volume.
     pub(crate) sigma: Option<Vec<f64>>,
     pub(crate) fail_is_nan: bool,
@@ -379,18 +379,15 @@ pub struct Scratch {
     pub(crate) w2y: Vec<V>,
     /// Non-linear fits: the clipped signals.
     pub(crate) sig: Vec<V>,
-    /// Non-linear fits: the OLS start of the group.
-    pub(crate) p_ols: [V; 7],
     /// NLLS: the given start parameters of the group's voxels.
     p_init: [V; 7],
     pub(crate) work: NllsWork,
-    /// RESTORE: per-lane weights.
+    /// Non-linear fits: per-lane weights.
     pub(crate) wl: Vec<V>,
-    /// RESTORE: per-lane residuals (`L * n`, lane-major blocks) and a selection buffer (keys).
-    pub(crate) res: Vec<f64>,
+    /// RESTORE: a selection buffer (keys).
     pub(crate) tmp: Vec<i64>,
-    /// RESTORE: the voxels of the current batch of groups.
-    pub(crate) batch: RestoreBatch,
+    /// Non-linear fits: the voxels of the current batch of groups.
+    pub(crate) batch: NonlinearBatch,
 }
 
 impl Scratch {
@@ -450,13 +447,11 @@ impl FitModel for DtiModel {
             w: vec![[0.0; L]; n],
             w2y: vec![[0.0; L]; n],
             sig: vec![[0.0; L]; n],
-            p_ols: [[0.0; L]; 7],
             p_init: [[0.0; L]; 7],
             work: NllsWork::new(n),
             wl: vec![[1.0; L]; n],
-            res: vec![0.0; L * n],
             tmp: vec![0; n],
-            batch: RestoreBatch::default(),
+            batch: NonlinearBatch::default(),
         }
     }
 
@@ -489,13 +484,9 @@ impl FitModel for DtiModel {
                     Some(_) => s.p_init,
                     None => self.ols(&s.y[..self.n]),
                 };
-                s.p_ols = p0;
-                let (p, end) = self.nlls_lanes(&s.sig, &aux.weights, &p0, [true; L], &mut s.work);
-                let st = end.map(|e| match e {
-                    NllsEnd::NotConverged => FitStatus::NotConverged,
-                    _ => FitStatus::Ok,
-                });
-                (p, st)
+                // fitted with the batch's other groups (see `post_batch`)
+                self.nonlinear_stage(method == DtiMethod::Restore, s, &p0);
+                (p0, [FitStatus::Ok; L])
             }
         }
     }
@@ -646,17 +637,17 @@ impl FitModel for DtiModel {
         }
     }
 
-    /// RESTORE packs the reweighted rounds and refits of this many groups' voxels.
+    /// The non-linear fits stream the voxels of this many groups through the lanes.
     #[inline(always)]
     fn batch_groups(&self, method: DtiMethod) -> usize {
-        if method == DtiMethod::Restore {
-            RESTORE_BATCH
+        if method.nonlinear() {
+            NONLINEAR_BATCH
         } else {
             2
         }
     }
 
-    /// RESTORE: the outlier rejection and refits (see [`crate::dti_restore`]).
+    /// The non-linear fits: the voxels in use of the group just staged.
     #[inline(always)]
     fn post_group(
         &self,
@@ -668,15 +659,15 @@ impl FitModel for DtiModel {
         st: &mut [FitStatus; L],
         lanes: usize,
     ) -> Result<()> {
-        if method == DtiMethod::Restore {
+        let _ = (aux, p, st);
+        if method.nonlinear() {
             ctl.check()?;
-            let _ = st;
-            self.restore_stage(aux, s, p, lanes);
+            s.batch.set_lanes(lanes);
         }
         Ok(())
     }
 
-    /// RESTORE: the reweighted rounds and refits of the batch's voxels (see
+    /// The non-linear fits of the batch's voxels: NLLS, or all of RESTORE (see
     /// [`crate::dti_restore`]).
     #[inline(always)]
     fn post_batch(
@@ -688,9 +679,9 @@ impl FitModel for DtiModel {
         p: &mut [[V; 7]],
         st: &mut [[FitStatus; L]],
     ) -> Result<()> {
-        if method == DtiMethod::Restore {
+        if method.nonlinear() {
             ctl.check()?;
-            self.restore_batch(aux, s, p, st);
+            self.nonlinear_batch(aux, s, p, st);
         }
         Ok(())
     }

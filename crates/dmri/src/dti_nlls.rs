@@ -24,8 +24,9 @@
 //!   at rounding level); otherwise after [`MAX_ITER`] steps, not converged.
 //!
 //! Lanes iterate in lock step but independently: a lane's arithmetic never depends on the
-//! others', and a lane that has stopped is not modified, so a voxel's result does not depend
-//! on which voxels share its group.
+//! others', so a voxel's result does not depend on which voxels share its vector, nor on when
+//! it enters one: a lane whose voxel stops takes the next voxel of the stream
+//! ([`DtiModel::nlls_stream`]).
 
 use crate::dti::DtiModel;
 use crate::eig3::{L, V};
@@ -83,6 +84,17 @@ impl NllsWork {
     }
 }
 
+/// A stream of non-linear fits for [`DtiModel::nlls_stream`]: voxels by index.
+pub(crate) trait NllsJobs {
+    /// The next voxel to fit, or `None` when there is none (yet: [`Self::done`] may add some).
+    fn next(&mut self) -> Option<usize>;
+    /// Puts voxel `k`'s clipped signal and weights into lane `lane` of `sig` and `w`
+    /// (lane-major, one row per volume) and returns its unscaled start.
+    fn load(&mut self, k: usize, lane: usize, sig: &mut [V], w: &mut [V]) -> [f64; 7];
+    /// Voxel `k`'s unscaled result and how its fit ended.
+    fn done(&mut self, k: usize, p: [f64; 7], end: NllsEnd);
+}
+
 impl DtiModel {
     /// At the scaled parameters `ps`: the objective `F = sum w (s - y)^2` of each lane (summed
     /// over volumes in order, `y = exp(X_s ps)`), the per-volume factors `c = w y (2y - s)` of
@@ -103,7 +115,9 @@ impl DtiModel {
             *yi = eta;
         }
         for yi in work.c.iter_mut() {
-            *yi = std::array::from_fn(|l| exp_fused(yi[l]));
+            for y in yi.iter_mut() {
+                *y = exp_fused(*y);
+            }
         }
         let mut f = [0.0; L];
         let mut gbar = [0.0; L];
@@ -171,84 +185,120 @@ impl DtiModel {
         h[K0..K0 + 7].copy_from_slice(&acc);
     }
 
-    /// Minimises DIPY's NLLS objective for the lanes in `active`, from the unscaled parameters
-    /// `p0`, with signals `sig` and weights `w` (both lane-major, one row per volume). Returns the
-    /// unscaled parameters (the start for inactive lanes) and how each lane ended.
+    /// Minimises DIPY's NLLS objective for a stream of voxels (`jobs`), [`L`] at a time: a lane
+    /// whose voxel has stopped takes the next voxel at once (its start is evaluated with the
+    /// other lanes' trial points), so no lane waits for the slowest voxel of a group. `sig` and
+    /// `w` are the lanes' signals and weights (lane-major, one row per volume), which
+    /// [`NllsJobs::load`] fills for each new voxel. Each voxel does exactly the operations it
+    /// would do alone (every step is lane-wise), so its result does not depend on the stream.
     #[inline(always)]
-    pub(crate) fn nlls_lanes(
+    pub(crate) fn nlls_stream(
         &self,
-        sig: &[V],
-        w: &[V],
-        p0: &[V; 7],
-        active: [bool; L],
+        sig: &mut [V],
+        w: &mut [V],
         work: &mut NllsWork,
-    ) -> ([V; 7], [NllsEnd; L]) {
+        jobs: &mut impl NllsJobs,
+    ) {
         let n = self.n;
-        let (sig, w) = (&sig[..n], &w[..n]);
-        let mut ps: [V; 7] =
-            std::array::from_fn(|j| std::array::from_fn(|l| p0[j][l] / self.scale[j]));
+        let (sig, w) = (&mut sig[..n], &mut w[..n]);
+        // the voxel of each lane (usize::MAX: none) and whether it is still iterating
+        let mut job = [usize::MAX; L];
+        let mut running = [false; L];
         let mut end = [NllsEnd::Inactive; L];
-        let mut running = active;
-        if !running.iter().any(|&a| a) {
-            return (*p0, end);
-        }
-        let (mut f, mut gbar) = self.nlls_eval(&ps, sig, w, work);
-        let (mut h, mut b) = self.nlls_system(work);
+        let mut ps = [[0.0f64; L]; 7];
+        let mut f = [0.0; L];
+        let mut gbar = [0.0; L];
+        let mut h = [[0.0; L]; 28];
+        let mut b = [[0.0; L]; 7];
         let mut lam = [0.0f64; L];
         let mut streak = [0u8; L];
         let mut iters = [0u32; L];
         // the last accepted undamped step of each lane (0: none), for the quadratic prediction
         let mut prev = [0.0f64; L];
-        while running.iter().any(|&a| a) {
-            let mut a = h;
-            for j in 0..7 {
-                for l in 0..L {
-                    a[pk(j, j)][l] += lam[l] * gbar[l];
-                }
-            }
-            let (d, ok) = cholesky_lanes(&a, &b);
+        loop {
             let mut pt = ps;
             let mut need_eval = [false; L];
             let mut accepted = [false; L];
             let mut dns = [0.0f64; L];
             let mut pns = [0.0f64; L];
-            for l in 0..L {
-                if !running[l] {
-                    continue;
-                }
-                iters[l] += 1;
-                if !ok[l] {
-                    lam[l] = up(lam[l]);
-                    prev[l] = 0.0;
-                    continue;
-                }
-                let mut dn = 0.0f64;
-                let mut pn = 0.0f64;
+            if running.iter().any(|&a| a) {
+                let mut a = h;
                 for j in 0..7 {
-                    pt[j][l] = ps[j][l] + d[j][l];
-                    dn = dn.max(d[j][l].abs());
-                    pn = pn.max(ps[j][l].abs());
-                }
-                (dns[l], pns[l]) = (dn, pn);
-                // a mildly damped step is within a factor ~1 + 1e-3 of Newton's
-                let undamped = lam[l] <= NEAR_NEWTON;
-                let small = dn <= STEP_TOL * pn;
-                // Newton's steps shrink quadratically: after this one, the distance to the
-                // optimum is about the next step, dn (dn / prev)^2
-                let ratio = if prev[l] > 0.0 { dn / prev[l] } else { 1.0 };
-                let predicted = dn <= FLOOR_TOL * pn && dn * ratio * ratio <= PREDICT_TOL * pn;
-                if undamped && (small || predicted) {
-                    // the last step: taken without evaluating F (its change is below F's
-                    // rounding)
-                    accepted[l] = true;
-                    for j in 0..7 {
-                        ps[j][l] = pt[j][l];
+                    for l in 0..L {
+                        a[pk(j, j)][l] += lam[l] * gbar[l];
                     }
-                    running[l] = false;
-                    end[l] = NllsEnd::Converged;
-                } else {
-                    need_eval[l] = true;
                 }
+                let (d, ok) = cholesky_lanes(&a, &b);
+                for l in 0..L {
+                    if !running[l] {
+                        continue;
+                    }
+                    iters[l] += 1;
+                    if !ok[l] {
+                        lam[l] = up(lam[l]);
+                        prev[l] = 0.0;
+                        continue;
+                    }
+                    let mut dn = 0.0f64;
+                    let mut pn = 0.0f64;
+                    for j in 0..7 {
+                        pt[j][l] = ps[j][l] + d[j][l];
+                        dn = dn.max(d[j][l].abs());
+                        pn = pn.max(ps[j][l].abs());
+                    }
+                    (dns[l], pns[l]) = (dn, pn);
+                    // a mildly damped step is within a factor ~1 + 1e-3 of Newton's
+                    let undamped = lam[l] <= NEAR_NEWTON;
+                    let small = dn <= STEP_TOL * pn;
+                    // Newton's steps shrink quadratically: after this one, the distance to the
+                    // optimum is about the next step, dn (dn / prev)^2
+                    let ratio = if prev[l] > 0.0 { dn / prev[l] } else { 1.0 };
+                    let predicted = dn <= FLOOR_TOL * pn && dn * ratio * ratio <= PREDICT_TOL * pn;
+                    if undamped && (small || predicted) {
+                        // the last step: taken without evaluating F (its change is below F's
+                        // rounding)
+                        for j in 0..7 {
+                            ps[j][l] = pt[j][l];
+                        }
+                        running[l] = false;
+                        end[l] = NllsEnd::Converged;
+                    } else {
+                        need_eval[l] = true;
+                    }
+                }
+            }
+            // the lanes that stopped hand their voxel back and take the next one, whose start
+            // is evaluated below with the other lanes' trial points
+            let mut fresh = [false; L];
+            for l in 0..L {
+                if running[l] {
+                    continue;
+                }
+                if job[l] != usize::MAX {
+                    let p = std::array::from_fn(|j| ps[j][l] * self.scale[j]);
+                    jobs.done(job[l], p, end[l]);
+                    job[l] = usize::MAX;
+                }
+                let Some(k) = jobs.next() else {
+                    continue;
+                };
+                let p0 = jobs.load(k, l, sig, w);
+                for j in 0..7 {
+                    ps[j][l] = p0[j] / self.scale[j];
+                    pt[j][l] = ps[j][l];
+                }
+                job[l] = k;
+                running[l] = true;
+                fresh[l] = true;
+                need_eval[l] = true;
+                end[l] = NllsEnd::Inactive;
+                lam[l] = 0.0;
+                streak[l] = 0;
+                iters[l] = 0;
+                prev[l] = 0.0;
+            }
+            if !running.iter().any(|&a| a) {
+                break;
             }
             let mut gt = [0.0; L];
             if need_eval.iter().any(|&x| x) {
@@ -256,6 +306,10 @@ impl DtiModel {
                 (ft, gt) = self.nlls_eval(&pt, sig, w, work);
                 for l in 0..L {
                     if !need_eval[l] {
+                        continue;
+                    }
+                    if fresh[l] {
+                        f[l] = ft[l];
                         continue;
                     }
                     let (dn, pn) = (dns[l], pns[l]);
@@ -298,10 +352,11 @@ impl DtiModel {
                     end[l] = NllsEnd::NotConverged;
                 }
             }
-            let rebuild: [bool; L] = std::array::from_fn(|l| accepted[l] && running[l]);
+            let rebuild: [bool; L] =
+                std::array::from_fn(|l| (accepted[l] || fresh[l]) && running[l]);
             if rebuild.iter().any(|&r| r) {
-                // the factors in `work` are the trial point's: the lanes that moved take the
-                // system they give, the others keep theirs
+                // the factors in `work` are the evaluated points': the lanes that moved (or
+                // started) take the system they give, the others keep theirs
                 let (h2, b2) = self.nlls_system(work);
                 for l in 0..L {
                     if rebuild[l] {
@@ -316,15 +371,6 @@ impl DtiModel {
                 }
             }
         }
-        let mut p = *p0;
-        for l in 0..L {
-            if active[l] {
-                for j in 0..7 {
-                    p[j][l] = ps[j][l] * self.scale[j];
-                }
-            }
-        }
-        (p, end)
     }
 
     /// DIPY's NLLS objective `sum w (s - exp(X p))^2` of one voxel at unscaled parameters `p`
@@ -340,27 +386,5 @@ impl DtiModel {
             f += w.map_or(1.0, |w| w[i]) * (r * r);
         }
         f
-    }
-
-    /// The residuals `s - exp(X p)` at the unscaled parameters `p` of the lanes in `active`,
-    /// into `res` (lane `l`'s `n` residuals at `l * n`).
-    #[inline(always)]
-    pub(crate) fn residual_lanes(&self, p: &[V; 7], sig: &[V], res: &mut [f64], active: [bool; L]) {
-        let n = self.n;
-        for (i, (xi, si)) in self.x.iter().zip(sig).enumerate() {
-            let mut eta = [0.0; L];
-            for j in 0..7 {
-                for l in 0..L {
-                    eta[l] = xi[j].mul_add(p[j][l], eta[l]);
-                }
-            }
-            // all lanes computed (one vector), the active ones stored
-            let r: V = std::array::from_fn(|l| si[l] - exp_fused(eta[l]));
-            for l in 0..L {
-                if active[l] {
-                    res[l * n + i] = r[l];
-                }
-            }
-        }
     }
 }

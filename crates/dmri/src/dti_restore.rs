@@ -28,11 +28,13 @@
 //! `k` rejected; DIPY's `robust` mask is their complement). Eigenvalues are floored at 0, as
 //! DIPY's RESTORE does (its other fits floor at the minimum diffusivity).
 
-use crate::dti::{DtiAux, DtiModel, Scratch};
-use crate::dti_nlls::NllsEnd;
+use crate::dti::{DtiAux, DtiMethod, DtiModel, Scratch};
+use crate::dti_nlls::{NllsEnd, NllsJobs};
 use crate::eig3::{L, V};
 use crate::fit::{FitStatus, COND2_CERTIFICATE};
 use crate::lanesolve::{cholesky_solve_lanes, tmul_lanes};
+use std::collections::VecDeque;
+use voxelkit_core::vmath::exp_fused;
 
 /// numpy's median of finite values (`total_cmp` order: the same values as numpy's, no panic on
 /// NaN): the middle value, or the mean of the two middle values
@@ -113,28 +115,31 @@ fn status_of(end: NllsEnd) -> FitStatus {
     }
 }
 
-/// Groups whose voxels a RESTORE batch packs (64 voxels: a pass of the rounds leaves at most
-/// three lanes idle out of the batch's voxels still in them).
-pub const RESTORE_BATCH: usize = 16;
+/// Groups whose voxels a batch of the non-linear fits (NLLS and RESTORE) streams through the
+/// lanes (128 voxels: a stream leaves lanes idle only while its last voxels finish).
+pub const NONLINEAR_BATCH: usize = 32;
 
-/// Where a voxel of a RESTORE batch stands.
+/// Where a voxel of a batch stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Nothing (left) to do.
     Done,
+    /// Waiting for (or in) its first NLLS fit (NLLS; RESTORE's step 1).
+    First,
     /// In the reweighted rounds (step 3).
     Rounds,
-    /// Waiting for the refit without its outliers (step 4).
+    /// Waiting for (or in) the refit without its outliers (step 4).
     Refit,
 }
 
-/// The state of one voxel of a RESTORE batch.
+/// The state of one voxel of a batch.
 #[derive(Debug, Clone, Copy)]
 struct BatchVoxel {
     phase: Phase,
     /// Reweighted rounds done.
     rounds: u8,
-    /// The next round's start (the OLS fit, then the last round's result).
+    /// The next fit's start (the given or OLS start, then the last round's result, then the
+    /// refit's OLS start).
     start: [f64; 7],
     /// The noise estimate of the last round.
     cval: f64,
@@ -144,102 +149,257 @@ struct BatchVoxel {
     last_end: NllsEnd,
 }
 
-/// RESTORE's per-thread batch: the voxels of several groups whose reweighted rounds and refits
-/// are packed [`L`] at a time, whichever group they come from (see [`DtiModel::restore_batch`]).
+const IDLE: BatchVoxel = BatchVoxel {
+    phase: Phase::Done,
+    rounds: 0,
+    start: [0.0; 7],
+    cval: 0.0,
+    floor: 0.0,
+    last_end: NllsEnd::Inactive,
+};
+
+/// The per-thread batch of the non-linear fits: the voxels of several groups, whose NLLS fits
+/// (and RESTORE's reweighted rounds and refits) stream through the lanes of
+/// [`DtiModel::nlls_stream`] whichever group they come from (see [`DtiModel::nonlinear_batch`]).
 /// Voxel `k` is lane `k % L` of group `k / L`; its rows are voxel-major (`k * n ..`).
 #[derive(Debug, Clone, Default)]
-pub struct RestoreBatch {
+pub struct NonlinearBatch {
     groups: usize,
+    /// The voxels in use of each group (a short last group repeats its last voxel).
+    lanes: Vec<usize>,
     vox: Vec<BatchVoxel>,
     sig: Vec<f64>,
     y: Vec<f64>,
     res: Vec<f64>,
     rejected: Vec<u8>,
-    queue: Vec<usize>,
+    queue: VecDeque<usize>,
+    refits: Vec<usize>,
 }
 
-impl RestoreBatch {
+impl NonlinearBatch {
     /// The rejected-volume bytes of lane `lane` of group `group` of the last batch.
     pub(crate) fn rejected(&self, group: usize, lane: usize, nb: usize) -> &[u8] {
         let k = group * L + lane;
         &self.rejected[k * nb..(k + 1) * nb]
     }
+
+    /// The last staged group has `lanes` voxels.
+    pub(crate) fn set_lanes(&mut self, lanes: usize) {
+        if let Some(g) = self.groups.checked_sub(1) {
+            self.lanes[g] = lanes;
+        }
+    }
+}
+
+/// The fits of one batch as a stream of [`NllsJobs`]: each voxel's phase says which fit it
+/// waits for, and a finished fit queues the voxel's next one (RESTORE).
+struct BatchJobs<'a> {
+    model: &'a DtiModel,
+    aux: &'a DtiAux,
+    restore: bool,
+    b: &'a mut NonlinearBatch,
+    tmp: &'a mut [i64],
+    p: &'a mut [[V; 7]],
+    st: &'a mut [[FitStatus; L]],
+}
+
+impl NllsJobs for BatchJobs<'_> {
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        self.b.queue.pop_front()
+    }
+
+    #[inline(always)]
+    fn load(&mut self, k: usize, l: usize, sig: &mut [V], w: &mut [V]) -> [f64; 7] {
+        let n = self.model.n;
+        let b = &mut *self.b;
+        let bs = &b.sig[k * n..(k + 1) * n];
+        for (sv, &x) in sig.iter_mut().zip(bs) {
+            sv[l] = x;
+        }
+        let v = &mut b.vox[k];
+        match v.phase {
+            Phase::Rounds => {
+                // Geman-McClure weights of the last residuals
+                let res = &b.res[k * n..(k + 1) * n];
+                let c = mad_sigma(res, self.aux.mad_factor, v.floor, &mut self.tmp[..n]);
+                v.cval = c;
+                let c2 = c * c;
+                for (wi, &r) in w.iter_mut().zip(res) {
+                    let d = c2 + r * r;
+                    let d = d * d;
+                    wi[l] = if d != 0.0 { c2 / d } else { 0.0 };
+                }
+            }
+            Phase::Refit => {
+                // the volumes kept
+                let lim = 3.0 * v.cval;
+                for (wi, &r) in w.iter_mut().zip(&b.res[k * n..(k + 1) * n]) {
+                    wi[l] = if r.abs() > lim { 0.0 } else { 1.0 };
+                }
+            }
+            // NLLS: the weights of every lane were set before the stream
+            _ if !self.restore => {}
+            _ => {
+                for (wi, aw) in w.iter_mut().zip(&self.aux.weights) {
+                    wi[l] = aw[l];
+                }
+            }
+        }
+        v.start
+    }
+
+    #[inline(always)]
+    fn done(&mut self, k: usize, pk: [f64; 7], end: NllsEnd) {
+        let n = self.model.n;
+        let (g, l) = (k / L, k % L);
+        match self.b.vox[k].phase {
+            Phase::First => {
+                // a short group's copies of its last voxel take its result
+                let to = if l + 1 == self.b.lanes[g] { L } else { l + 1 };
+                for ll in l..to {
+                    set_lane(&mut self.p[g], ll, &pk);
+                    self.st[g][ll] = status_of(end);
+                }
+                self.b.vox[k].phase = Phase::Done;
+                if self.restore {
+                    self.model.restore_stage(self.aux, self.b, self.tmp, k, &pk);
+                }
+            }
+            Phase::Rounds => {
+                let b = &mut *self.b;
+                let v = &mut b.vox[k];
+                v.last_end = end;
+                let prev = v.start;
+                let mut dd = 0.0;
+                let mut tt = 0.0;
+                for j in 0..7 {
+                    dd += (pk[j] - prev[j]) * (pk[j] - prev[j]);
+                    tt += pk[j] * pk[j];
+                }
+                let perc = 100.0 * dd.sqrt() / tt.sqrt();
+                v.start = pk;
+                v.rounds += 1;
+                let rounds = v.rounds;
+                self.model.residuals(
+                    &pk,
+                    &b.sig[k * n..(k + 1) * n],
+                    &mut b.res[k * n..(k + 1) * n],
+                );
+                if perc < 0.1 || rounds >= 10 {
+                    self.model.restore_reject(self.aux, b, k, self.p, self.st);
+                } else {
+                    b.queue.push_back(k);
+                }
+            }
+            Phase::Refit => {
+                set_lane(&mut self.p[g], l, &pk);
+                self.st[g][l] = status_of(end);
+                self.b.vox[k].phase = Phase::Done;
+            }
+            Phase::Done => unreachable!("a fitted voxel has a phase"),
+        }
+    }
 }
 
 impl DtiModel {
-    /// RESTORE's step 2 for the first `lanes` lanes of the group in `s` after its unweighted NLLS
-    /// fit `p`: the outlier test, and the voxels that fail it stored into the batch for
-    /// [`Self::restore_batch`] (the others keep `p` and reject nothing).
+    /// Stores the group in `s` (its clipped signals, for RESTORE its log-signals, and its start
+    /// `p0`) as the next group of the batch.
     #[inline(always)]
-    pub(crate) fn restore_stage(&self, aux: &DtiAux, s: &mut Scratch, p: &[V; 7], lanes: usize) {
+    pub(crate) fn nonlinear_stage(&self, restore: bool, s: &mut Scratch, p0: &[V; 7]) {
         let n = self.n;
         let nb = n.div_ceil(8);
-        let g = s.batch.groups;
-        s.batch.groups += 1;
         let b = &mut s.batch;
+        let g = b.groups;
+        b.groups += 1;
         let nv = (g + 1) * L;
         if b.vox.len() < nv {
-            b.vox.resize(
-                nv,
-                BatchVoxel {
-                    phase: Phase::Done,
-                    rounds: 0,
-                    start: [0.0; 7],
-                    cval: 0.0,
-                    floor: 0.0,
-                    last_end: NllsEnd::Inactive,
-                },
-            );
+            b.vox.resize(nv, IDLE);
             b.sig.resize(nv * n, 0.0);
-            b.y.resize(nv * n, 0.0);
             b.res.resize(nv * n, 0.0);
-            b.rejected.resize(nv * nb, 0);
+            b.lanes.resize(g + 1, L);
+            if restore {
+                b.y.resize(nv * n, 0.0);
+                b.rejected.resize(nv * nb, 0);
+            }
         }
-        b.rejected[g * L * nb..nv * nb].fill(0);
-        let factor = aux.mad_factor;
-        self.residual_lanes(p, &s.sig, &mut s.res, [true; L]);
+        b.lanes[g] = L;
         for l in 0..L {
             let k = g * L + l;
-            b.vox[k].phase = Phase::Done;
-            if l >= lanes {
-                continue;
-            }
-            let smax = s.sig[..n].iter().fold(0.0f64, |m, v| m.max(v[l]));
-            let floor = SIGMA_FLOOR * smax;
-            let res = &s.res[l * n..(l + 1) * n];
-            let in_loop = match &aux.sigma {
-                Some(sg) => res.iter().zip(sg).any(|(r, c)| r.abs() > 3.0 * c),
-                None => {
-                    let c = mad_sigma(res, factor, floor, &mut s.tmp[..n]);
-                    res.iter().any(|r| r.abs() > 3.0 * c)
-                }
-            };
-            if !in_loop {
-                continue;
-            }
             b.vox[k] = BatchVoxel {
-                phase: Phase::Rounds,
-                rounds: 0,
-                start: lane(&s.p_ols, l),
-                cval: 0.0,
-                floor,
-                last_end: NllsEnd::Inactive,
+                phase: Phase::First,
+                start: lane(p0, l),
+                ..IDLE
             };
-            b.res[k * n..(k + 1) * n].copy_from_slice(res);
-            for (i, (sv, yv)) in s.sig[..n].iter().zip(&s.y[..n]).enumerate() {
+            for (i, sv) in s.sig[..n].iter().enumerate() {
                 b.sig[k * n + i] = sv[l];
-                b.y[k * n + i] = yv[l];
             }
+            if restore {
+                for (i, yv) in s.y[..n].iter().enumerate() {
+                    b.y[k * n + i] = yv[l];
+                }
+            }
+        }
+        if restore {
+            b.rejected[g * L * nb..nv * nb].fill(0);
         }
     }
 
-    /// RESTORE's steps 3 and 4 for the voxels [`Self::restore_stage`] stored from the groups
-    /// whose parameters and statuses are `p` and `st`. Each voxel does exactly the operations
-    /// of [`Self::restore_group`] (every lane of the NLLS fits and the OLS solves is
-    /// independent of the others), but the voxels still in a phase are packed into full
-    /// vectors across groups.
+    /// The residuals `s - exp(X p)` of one voxel at the unscaled parameters `p` into `res`
+    /// (the same operations as each lane of the vector fits).
     #[inline(always)]
-    pub(crate) fn restore_batch(
+    fn residuals(&self, p: &[f64; 7], sig: &[f64], res: &mut [f64]) {
+        for ((r, xi), &s) in res.iter_mut().zip(&self.x).zip(sig) {
+            let mut eta = 0.0;
+            for j in 0..7 {
+                eta = xi[j].mul_add(p[j], eta);
+            }
+            *r = s - exp_fused(eta);
+        }
+    }
+
+    /// RESTORE's step 2 for voxel `k` after its unweighted NLLS fit `p`: the outlier test, and
+    /// a voxel that fails it queued for the reweighted rounds (the others keep `p` and reject
+    /// nothing).
+    #[inline(always)]
+    fn restore_stage(
+        &self,
+        aux: &DtiAux,
+        b: &mut NonlinearBatch,
+        tmp: &mut [i64],
+        k: usize,
+        p: &[f64; 7],
+    ) {
+        let n = self.n;
+        let sig = &b.sig[k * n..(k + 1) * n];
+        let res = &mut b.res[k * n..(k + 1) * n];
+        self.residuals(p, sig, res);
+        let smax = sig.iter().fold(0.0f64, |m, &v| m.max(v));
+        let floor = SIGMA_FLOOR * smax;
+        let in_loop = match &aux.sigma {
+            Some(sg) => res.iter().zip(sg).any(|(r, c)| r.abs() > 3.0 * c),
+            None => {
+                let c = mad_sigma(res, aux.mad_factor, floor, &mut tmp[..n]);
+                res.iter().any(|r| r.abs() > 3.0 * c)
+            }
+        };
+        if in_loop {
+            b.vox[k] = BatchVoxel {
+                phase: Phase::Rounds,
+                floor,
+                ..b.vox[k]
+            };
+            b.queue.push_back(k);
+        }
+    }
+
+    /// The fits of the batch's voxels (staged by [`Self::nonlinear_stage`]) into the groups'
+    /// parameters `p` and statuses `st`: NLLS, or RESTORE's steps 1 to 4. Each voxel does
+    /// exactly the operations of its own fit (every lane of the NLLS fits and of the OLS solves
+    /// is independent of the others), but the fits stream through the lanes whichever voxel
+    /// and round they belong to.
+    #[inline(always)]
+    pub(crate) fn nonlinear_batch(
         &self,
         aux: &DtiAux,
         s: &mut Scratch,
@@ -247,86 +407,44 @@ impl DtiModel {
         st: &mut [[FitStatus; L]],
     ) {
         let n = self.n;
-        let nv = s.batch.groups * L;
-        s.batch.groups = 0;
-        let factor = aux.mad_factor;
-        // step 3: each pass takes every voxel still in the rounds one round further
-        loop {
-            let mut queue = std::mem::take(&mut s.batch.queue);
-            queue.clear();
-            queue.extend((0..nv).filter(|&k| s.batch.vox[k].phase == Phase::Rounds));
-            if queue.is_empty() {
-                s.batch.queue = queue;
-                break;
+        let restore = aux.method == DtiMethod::Restore;
+        let groups = std::mem::take(&mut s.batch.groups);
+        {
+            let b = &mut s.batch;
+            b.queue.clear();
+            for g in 0..groups {
+                b.queue.extend((0..b.lanes[g]).map(|l| g * L + l));
             }
-            for pack in queue.chunks(L) {
-                let mut active = [false; L];
-                let mut start = [[0.0; L]; 7];
-                for l in 0..L {
-                    // a short pack repeats its last voxel in inactive lanes
-                    let k = pack[l.min(pack.len() - 1)];
-                    active[l] = l < pack.len();
-                    let b = &mut s.batch;
-                    set_lane(&mut start, l, &b.vox[k].start);
-                    for (i, sv) in s.sig[..n].iter_mut().enumerate() {
-                        sv[l] = b.sig[k * n + i];
-                    }
-                    if !active[l] {
-                        for wi in s.wl[..n].iter_mut() {
-                            wi[l] = 1.0;
-                        }
-                        continue;
-                    }
-                    let res = &b.res[k * n..(k + 1) * n];
-                    let c = mad_sigma(res, factor, b.vox[k].floor, &mut s.tmp[..n]);
-                    b.vox[k].cval = c;
-                    let c2 = c * c;
-                    for (wi, &r) in s.wl[..n].iter_mut().zip(res) {
-                        let d = c2 + r * r;
-                        let d = d * d;
-                        wi[l] = if d != 0.0 { c2 / d } else { 0.0 };
-                    }
-                }
-                let (pn, ends) = self.nlls_lanes(&s.sig, &s.wl, &start, active, &mut s.work);
-                self.residual_lanes(&pn, &s.sig, &mut s.res, active);
-                for (l, &k) in pack.iter().enumerate() {
-                    let b = &mut s.batch;
-                    let v = &mut b.vox[k];
-                    v.last_end = ends[l];
-                    let this = lane(&pn, l);
-                    let prev = v.start;
-                    let mut dd = 0.0;
-                    let mut tt = 0.0;
-                    for j in 0..7 {
-                        dd += (this[j] - prev[j]) * (this[j] - prev[j]);
-                        tt += this[j] * this[j];
-                    }
-                    let perc = 100.0 * dd.sqrt() / tt.sqrt();
-                    v.start = this;
-                    v.rounds += 1;
-                    b.res[k * n..(k + 1) * n].copy_from_slice(&s.res[l * n..(l + 1) * n]);
-                    if perc < 0.1 || v.rounds >= 10 {
-                        self.restore_reject(aux, b, k, p, st);
-                    }
-                }
-            }
-            s.batch.queue = queue;
         }
-        // step 4: the refits without the outliers, packed
-        let mut queue = std::mem::take(&mut s.batch.queue);
-        queue.clear();
-        queue.extend((0..nv).filter(|&k| s.batch.vox[k].phase == Phase::Refit));
-        for pack in queue.chunks(L) {
-            let mut refit = [false; L];
+        if !restore {
+            s.wl[..n].copy_from_slice(&aux.weights);
+        }
+        // NLLS, or RESTORE's steps 1 to 3 (a voxel's rounds follow its first fit in the stream)
+        let mut jobs = BatchJobs {
+            model: self,
+            aux,
+            restore,
+            b: &mut s.batch,
+            tmp: &mut s.tmp,
+            p,
+            st,
+        };
+        self.nlls_stream(&mut s.sig, &mut s.wl, &mut s.work, &mut jobs);
+        if !restore {
+            return;
+        }
+        // step 4: the OLS starts of the refits without the outliers, packed, then the refits
+        let mut refits = std::mem::take(&mut s.batch.refits);
+        refits.clear();
+        refits.extend((0..groups * L).filter(|&k| s.batch.vox[k].phase == Phase::Refit));
+        for pack in refits.chunks(L) {
             for l in 0..L {
                 let k = pack[l.min(pack.len() - 1)];
-                refit[l] = l < pack.len();
                 let b = &s.batch;
                 let lim = 3.0 * b.vox[k].cval;
                 for i in 0..n {
                     let r = b.res[k * n + i];
                     s.wl[i][l] = if r.abs() > lim { 0.0 } else { 1.0 };
-                    s.sig[i][l] = b.sig[k * n + i];
                     s.y[i][l] = b.y[k * n + i];
                 }
             }
@@ -345,34 +463,38 @@ impl DtiModel {
             }
             let rhs = tmul_lanes(&self.xs, &s.w2y[..n]);
             let (ps, ok) = cholesky_solve_lanes(&ne, &rhs, COND2_CERTIFICATE);
-            let mut p0 = [[0.0; L]; 7];
-            for l in 0..pack.len() {
-                if ok[l] {
-                    for j in 0..7 {
-                        p0[j][l] = ps[j][l] * self.scale[j];
-                    }
+            for (l, &k) in pack.iter().enumerate() {
+                let start = if ok[l] {
+                    Some(std::array::from_fn(|j| ps[j][l] * self.scale[j]))
                 } else {
                     let y: Vec<f64> = s.y[..n].iter().map(|v| v[l]).collect();
                     let w: Vec<f64> = s.wl[..n].iter().map(|v| v[l]).collect();
-                    match self.pinv_solve_checked(&y, &w) {
-                        Some(q) => set_lane(&mut p0, l, &q),
-                        None => {
-                            // the kept volumes cannot determine the tensor
-                            refit[l] = false;
-                            self.restore_fallback(aux, pack[l], p, st);
-                        }
+                    self.pinv_solve_checked(&y, &w)
+                };
+                match start {
+                    Some(q) => {
+                        s.batch.vox[k].start = q;
+                        s.batch.queue.push_back(k);
+                    }
+                    None => {
+                        // the kept volumes cannot determine the tensor
+                        s.batch.vox[k].phase = Phase::Done;
+                        self.restore_fallback(aux, k, p, st);
                     }
                 }
             }
-            let (pr, ends) = self.nlls_lanes(&s.sig, &s.wl, &p0, refit, &mut s.work);
-            for (l, &k) in pack.iter().enumerate() {
-                if refit[l] {
-                    set_lane(&mut p[k / L], k % L, &lane(&pr, l));
-                    st[k / L][k % L] = status_of(ends[l]);
-                }
-            }
         }
-        s.batch.queue = queue;
+        s.batch.refits = refits;
+        let mut jobs = BatchJobs {
+            model: self,
+            aux,
+            restore,
+            b: &mut s.batch,
+            tmp: &mut s.tmp,
+            p,
+            st,
+        };
+        self.nlls_stream(&mut s.sig, &mut s.wl, &mut s.work, &mut jobs);
     }
 
     /// The end of voxel `k`'s rounds: its parameters and status, its rejected volumes, and
@@ -380,7 +502,7 @@ impl DtiModel {
     fn restore_reject(
         &self,
         aux: &DtiAux,
-        b: &mut RestoreBatch,
+        b: &mut NonlinearBatch,
         k: usize,
         p: &mut [[V; 7]],
         st: &mut [[FitStatus; L]],

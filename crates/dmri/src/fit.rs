@@ -23,10 +23,11 @@
 //! per-call state its post-step needs (`()` when it has none). Its public fit function is then
 //! one call of [`fit_model`] that renames the outputs. For example, DTI's non-linear fit (NLLS)
 //! is a [`crate::dti::DtiMethod`] arm of `DtiModel`'s `fit_group` that asks the driver for the
-//! clipped signals too ([`FitModel::signals`]) and iterates per lane from the OLS start;
-//! RESTORE adds, as CLS/CWLS do for DKI, a `post_group` that refits the voxels whose residuals
-//! flag outliers (its checked options, `sigma`, in `Aux`), and returns the rejected volumes as
-//! per-voxel flag bytes ([`FitModel::voxel_bytes`]).
+//! clipped signals too ([`FitModel::signals`]) and stages the group with its OLS start; its
+//! `post_batch` streams the batch's voxels through the lanes of the iteration. RESTORE's
+//! `post_batch` also refits the voxels whose residuals flag outliers (its checked options,
+//! `sigma`, in `Aux`), and it returns the rejected volumes as per-voxel flag bytes
+//! ([`FitModel::voxel_bytes`]).
 
 use crate::eig3::{jacobi_lanes_n, sorted_lane, L, V};
 use crate::gradients::GradientTable;
