@@ -420,16 +420,7 @@ impl DtiModel {
             s.wl[..n].copy_from_slice(&aux.weights);
         }
         // NLLS, or RESTORE's steps 1 to 3 (a voxel's rounds follow its first fit in the stream)
-        let mut jobs = BatchJobs {
-            model: self,
-            aux,
-            restore,
-            b: &mut s.batch,
-            tmp: &mut s.tmp,
-            p,
-            st,
-        };
-        self.nlls_stream(&mut s.sig, &mut s.wl, &mut s.work, &mut jobs);
+        self.stream_batch(aux, restore, s, p, st);
         if !restore {
             return;
         }
@@ -485,6 +476,20 @@ impl DtiModel {
             }
         }
         s.batch.refits = refits;
+        self.stream_batch(aux, restore, s, p, st);
+    }
+
+    /// Runs the voxels queued in `s.batch` through the NLLS stream (NLLS fits, RESTORE's rounds
+    /// or its refits, as each voxel's phase says).
+    #[inline(always)]
+    fn stream_batch(
+        &self,
+        aux: &DtiAux,
+        restore: bool,
+        s: &mut Scratch,
+        p: &mut [[V; 7]],
+        st: &mut [[FitStatus; L]],
+    ) {
         let mut jobs = BatchJobs {
             model: self,
             aux,
