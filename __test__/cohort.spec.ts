@@ -98,6 +98,9 @@ function slowCases(n: number): string {
 const PARAMS = join(dir, 'params.yaml')
 const CASES = join(dir, 'cases.csv')
 let SLOW: string // 8 images x 2 labels = 16 cases
+/** Params for `SLOW` (LoG at two sigmas: ~0.45 s a case on one thread, ~0.15 s without), so the
+ * tests that signal a running case (SIGKILL, Redis restart) do not race a case that ends first. */
+const SLOW_PARAMS = join(dir, 'slow.yaml')
 
 test.before(() => {
   writeFileSync(PARAMS, 'setting:\n  binWidth: 20\n  distances: [1, 2]\n')
@@ -115,6 +118,7 @@ test.before(() => {
   }
   writeFileSync(CASES, `${lines.join('\n')}\n`)
   if (HAVE_REDIS && !WASI) SLOW = slowCases(8)
+  writeFileSync(SLOW_PARAMS, 'imageType:\n  Original: {}\n  LoG:\n    sigma: [1.0, 3.0]\nsetting:\n  binWidth: 20\n')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +386,7 @@ rtest('a crashed case process fails its case (retried), not the worker; SIGKILL 
   const quick = ['--lock-duration', '2000', '--stalled-interval', '500']
   const a = worker(q, '--name', 'doomed', ...quick)
   await a.ready
-  await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics', backoff: 100 })
+  await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics', params: SLOW_PARAMS, backoff: 100 })
   // the OOM killer's way: SIGKILL the process running a case (the worker's child)
   const crashed = await waitFor('a running case', async () => (await status(q)).active.find((x) => x.worker === 'doomed' && x.progress > 0), 60000, 10)
   const kids = childPids(a.proc.pid!)
@@ -415,7 +419,7 @@ rtest('a crashed case process fails its case (retried), not the worker; SIGKILL 
   const r = await collectResults({ redis: redis.url, queue: q })
   t.is(r.completed, 16)
   const local = join(dir, 'local-slow.csv')
-  t.is((await cli('radiomics', SLOW, '--jobs', '2', '--out', local)).code, 0)
+  t.is((await cli('radiomics', SLOW, '--params', SLOW_PARAMS, '--jobs', '2', '--out', local)).code, 0)
   const out = join(dir, 'cohort-kill.csv')
   t.is((await cli('cohort', 'collect', '--out', out, ...arg(q))).code, 0)
   t.is(text(out), text(local))
@@ -430,7 +434,7 @@ rtest('restarting Redis (AOF on) mid-run loses nothing completed; the workers re
   const a = worker(q, ...quick)
   const b = worker(q, ...quick)
   await Promise.all([a.ready, b.ready])
-  await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics' })
+  await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics', params: SLOW_PARAMS })
   await waitFor('4 completed cases', async () => (await status(q)).counts.completed >= 4, 60000, 20)
   const early = await collectResults({ redis: redis.url, queue: q, partial: true })
   t.true(early.completed >= 4 && early.pending > 0, `${early.completed} done, ${early.pending} pending`)
@@ -463,7 +467,11 @@ rtest('progress reaches the job; cancel removes the waiting cases and aborts the
   const q = 'cancel'
   const w = worker(q, '--concurrency', '1')
   await w.ready
-  await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics' })
+  // LoG (5 sigmas) + wavelet make a case take ~2 s on one thread, so the abort reaches it
+  // running: with the plain `SLOW` cases (~0.1 s now) the case could finish first (CI, stop 28)
+  const heavy = join(dir, 'heavy.yaml')
+  writeFileSync(heavy, 'imageType:\n  Original: {}\n  LoG:\n    sigma: [1.0, 2.0, 3.0, 4.0, 5.0]\n  Wavelet: {}\nsetting:\n  binWidth: 20\n')
+  await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics', params: heavy })
   // the kernel's onProgress reaches job.updateProgress through the sandbox: wait for a running
   // case past 0 %
   const running = await waitFor('a running case with progress', async () => (await status(q)).active.find((j) => j.progress > 0), 60000, 10)
@@ -480,7 +488,7 @@ rtest('progress reaches the job; cancel removes the waiting cases and aborts the
   t.is(s.failures.cases[0].attempts, 1)
   t.true(s.counts.completed + s.counts.failed < 16)
   // submitting again puts the removed cases back; the worker is still serving
-  const again = await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics' })
+  const again = await submitCohort(SLOW, { redis: redis.url, queue: q, task: 'radiomics', params: heavy })
   t.is(again.existing.failed, 1)
   t.is(again.added, 16 - 1 - again.existing.completed)
   await cli('cohort', 'cancel', ...arg(q))
