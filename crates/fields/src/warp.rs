@@ -157,23 +157,125 @@ fn run_warp<S: Copy + Send + Sync, O: Copy + Default + Send + Sync, T: Real, con
     Ok(out)
 }
 
-/// Everything a linear 3D warp chunk needs.
-struct Lin<'a, S, T> {
+/// The running sum of a linear 3D warp and its output type: float64 sums (DIPY's `warp_3d` on
+/// float64 data) or sums rounded to float32 after every corner (on a float32 volume).
+trait LinOut: Copy + Default + Send + Sync + 'static {
+    /// The sum after one more corner's product `p`.
+    fn add(acc: f64, p: f64) -> f64;
+    /// The output value of a finished sum.
+    fn of(acc: f64) -> Self;
+}
+
+impl LinOut for f64 {
+    #[inline(always)]
+    fn add(acc: f64, p: f64) -> f64 {
+        acc + p
+    }
+    #[inline(always)]
+    fn of(acc: f64) -> f64 {
+        acc
+    }
+}
+
+impl LinOut for f32 {
+    #[inline(always)]
+    fn add(acc: f64, p: f64) -> f64 {
+        (acc + p) as f32 as f64
+    }
+    #[inline(always)]
+    fn of(acc: f64) -> f32 {
+        acc as f32
+    }
+}
+
+/// Everything a linear 3D warp chunk needs; `border` samples the image at a point whose
+/// corners are not all on its grid (the scalar path).
+struct Lin<'a, S, O, T, B> {
     m: &'a WarpMaps,
     fp: [&'a [T]; 3],
     fdims: Dims,
     mdims: Dims,
     img: &'a [S],
-    o: Planes<f64, 1>,
+    o: Planes<O, 1>,
     lanes: bool,
+    border: B,
 }
 
-/// Linear 3D warp of a chunk: [`L`] output voxels at a time where the moving image is sampled
-/// at interior points (all 8 corners on its grid), with the scalar path's arithmetic in the
-/// same order (`0 + w0 v0 + … + w7 v7`, DIPY's corner order); border and outside points, and
-/// the chunk's tail, go through the scalar path.
+/// [`target`] of [`L`] output voxels `v..v + L` at `xyz`: the field taken at the voxels, or
+/// (explicit maps with a field grid `a`) interpolated at interior points with the scalar
+/// path's arithmetic in the same order (the sum rounded to the field's type after every corner
+/// from 0), at the other points by the scalar path.
 #[inline(always)]
-fn lin_chunk<S: Sample, T: Real, const AVX: bool>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
+fn target_lanes<T: Real, const AVX: bool>(
+    m: &WarpMaps,
+    fp: &[&[T]; 3],
+    fdims: &Dims,
+    v: usize,
+    xyz: &[[f64; L]; 3],
+) -> [[f64; L]; 3] {
+    let mut dv = [[0.0f64; L]; 3];
+    match &m.a {
+        None => {
+            for k in 0..3 {
+                for l in 0..L {
+                    dv[k][l] = fp[k][v + l].to_f64();
+                }
+            }
+        }
+        Some(a) => {
+            let mut at = [[0.0f64; L]; 3];
+            for (k, ak) in at.iter_mut().enumerate() {
+                for l in 0..L {
+                    ak[l] = a.apply3(k, [xyz[0][l], xyz[1][l], xyz[2][l]], 1.0);
+                }
+            }
+            let Corners { inside, base, w } = corners(&at, fdims);
+            for k in 0..3 {
+                // SAFETY: each plane holds the field grid `fdims`, which has 2+ voxels per
+                // axis (the caller's `lanes` condition)
+                let g = unsafe { gather_real::<T, AVX>(fp[k], fdims, &base, T::to_f64) };
+                let mut acc = [0.0f64; L];
+                for j in 0..8 {
+                    for l in 0..L {
+                        acc[l] = T::from_f64(acc[l] + w[j][l] * g[j][l]).to_f64();
+                    }
+                }
+                dv[k] = acc;
+            }
+            for l in 0..L {
+                if !inside[l] {
+                    let p = [at[0][l], at[1][l], at[2][l]];
+                    let d = vector_partial::<T, 3>(fp, fdims, p);
+                    for k in 0..3 {
+                        dv[k][l] = d[k].to_f64();
+                    }
+                }
+            }
+        }
+    }
+    let mut pos = [[0.0f64; L]; 3];
+    for (k, pk) in pos.iter_mut().enumerate() {
+        for l in 0..L {
+            let d = [dv[0][l], dv[1][l], dv[2][l]];
+            let at = [xyz[0][l], xyz[1][l], xyz[2][l]];
+            pk[l] = m.c.apply3(k, d, 0.0) + m.b.apply3(k, at, 1.0);
+        }
+    }
+    pos
+}
+
+/// Linear 3D warp of a chunk, [`L`] output voxels at a time: positions by [`target_lanes`],
+/// the image sampled at interior points (all 8 corners on its grid) with the scalar path's
+/// arithmetic in the same order (`0 + w0 v0 + … + w7 v7` in DIPY's corner order, through
+/// [`LinOut::add`]); border and outside points, and the chunk's tail, go through the scalar
+/// paths.
+#[inline(always)]
+fn lin_chunk<S: Sample, O: LinOut, T: Real, B, const AVX: bool>(
+    x: &Lin<'_, S, O, T, B>,
+    r: std::ops::Range<usize>,
+) where
+    B: Fn(&[S], &Dims, [f64; 3]) -> O,
+{
     x.o.check(&r);
     let odims = x.m.out.dims;
     let mut c = coords(r.start, odims);
@@ -181,14 +283,7 @@ fn lin_chunk<S: Sample, T: Real, const AVX: bool>(x: &Lin<'_, S, T>, r: std::ops
     if x.lanes {
         while v + L <= r.end {
             let xyz = lane_coords(&mut c, odims);
-            let mut pos = [[0.0f64; L]; 3];
-            for l in 0..L {
-                let at = [xyz[0][l], xyz[1][l], xyz[2][l]];
-                let p = target::<T, 3>(x.m, &x.fp, &x.fdims, v + l, at);
-                for k in 0..3 {
-                    pos[k][l] = p[k];
-                }
-            }
+            let pos = target_lanes::<T, AVX>(x.m, &x.fp, &x.fdims, v, &xyz);
             let Corners { inside, base, w } = corners(&pos, &x.mdims);
             // SAFETY: `img` holds the moving grid `mdims`, which has 2+ voxels per axis
             // (checked when `lanes` was set)
@@ -196,15 +291,14 @@ fn lin_chunk<S: Sample, T: Real, const AVX: bool>(x: &Lin<'_, S, T>, r: std::ops
             let mut acc = [0.0f64; L];
             for k in 0..8 {
                 for l in 0..L {
-                    acc[l] += w[k][l] * g[k][l];
+                    acc[l] = O::add(acc[l], w[k][l] * g[k][l]);
                 }
             }
             for l in 0..L {
                 let val = if inside[l] {
-                    acc[l]
+                    O::of(acc[l])
                 } else {
-                    let p = [pos[0][l], pos[1][l], pos[2][l]];
-                    scalar::<S, 3>(x.img, S::to_f64, &x.mdims, p)
+                    (x.border)(x.img, &x.mdims, [pos[0][l], pos[1][l], pos[2][l]])
                 };
                 // SAFETY: v + l lies in this chunk's range (checked above)
                 unsafe { x.o.set(0, v + l, val) };
@@ -216,9 +310,7 @@ fn lin_chunk<S: Sample, T: Real, const AVX: bool>(x: &Lin<'_, S, T>, r: std::ops
         let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
         let pos = target::<T, 3>(x.m, &x.fp, &x.fdims, v, xyz);
         // SAFETY: v lies in this chunk's range (checked above)
-        unsafe {
-            x.o.set(0, v, scalar::<S, 3>(x.img, S::to_f64, &x.mdims, pos))
-        };
+        unsafe { x.o.set(0, v, (x.border)(x.img, &x.mdims, pos)) };
         step(&mut c, odims);
         v += 1;
     }
@@ -226,191 +318,58 @@ fn lin_chunk<S: Sample, T: Real, const AVX: bool>(x: &Lin<'_, S, T>, r: std::ops
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn lin_chunk_avx2<S: Sample, T: Real>(x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
-    lin_chunk::<S, T, true>(x, r)
+unsafe fn lin_chunk_avx2<S: Sample, O: LinOut, T: Real, B>(
+    x: &Lin<'_, S, O, T, B>,
+    r: std::ops::Range<usize>,
+) where
+    B: Fn(&[S], &Dims, [f64; 3]) -> O,
+{
+    lin_chunk::<S, O, T, B, true>(x, r)
 }
 
-fn run_lin_chunk<S: Sample, T: Real>(avx2: bool, x: &Lin<'_, S, T>, r: std::ops::Range<usize>) {
-    avx2_or_baseline!(avx2, lin_chunk_avx2(x, r), lin_chunk::<S, T, false>(x, r))
+fn run_lin_chunk<S: Sample, O: LinOut, T: Real, B>(
+    avx2: bool,
+    x: &Lin<'_, S, O, T, B>,
+    r: std::ops::Range<usize>,
+) where
+    B: Fn(&[S], &Dims, [f64; 3]) -> O,
+{
+    avx2_or_baseline!(
+        avx2,
+        lin_chunk_avx2(x, r),
+        lin_chunk::<S, O, T, B, false>(x, r)
+    )
 }
 
-fn warp_linear3<S: Sample, T: Real>(
+/// Linear 3D warp through `field` along the maps `m`; `border` is the scalar sampler.
+fn warp_linear3<S: Sample, O: LinOut, T: Real>(
     moving: &[S],
     mgrid: &Grid,
     field: &Field<'_, T>,
     m: &WarpMaps,
     threads: Option<usize>,
     ctl: &Control,
-) -> Result<Vec<f64>> {
+    border: impl Fn(&[S], &Dims, [f64; 3]) -> O + Sync,
+) -> Result<Vec<O>> {
     let n = m.out.nvox();
-    let mut out = chunks::zeroed::<f64>(n);
-    let mdims = Dims::new(mgrid.dims);
-    let x = Lin {
-        m,
-        fp: planes_of(field),
-        fdims: Dims::new(field.grid.dims),
-        lanes: lanes_ok(&mdims),
-        mdims,
-        img: moving,
-        o: Planes::<f64, 1>::new(&mut out, n),
-    };
-    let avx2 = has_avx2();
-    let pool = chunks::pool(threads)?;
-    ctl.set_total(n as u64);
-    chunks::run(&pool, n, ctl, |r| {
-        run_lin_chunk(avx2, &x, r);
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-/// Everything a float32 linear 3D warp chunk needs.
-struct LinF32<'a, T> {
-    m: &'a WarpMaps,
-    fp: [&'a [T]; 3],
-    fdims: Dims,
-    mdims: Dims,
-    img: &'a [f32],
-    o: Planes<f32, 1>,
-    lanes: bool,
-}
-
-/// Float32 linear 3D warp of a chunk (DIPY's `warp_3d` on a float32 volume), [`L`] output
-/// voxels at a time: the field interpolated at interior points and the image sampled at
-/// interior points with the scalar paths' arithmetic in the same order (the field's sum
-/// rounded to its type after every corner from 0, the image's to float32 after every corner
-/// from 0); the other lanes and the chunk's tail go through the scalar paths.
-#[inline(always)]
-fn lin_f32_chunk<T: Real, const AVX: bool>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
-    x.o.check(&r);
-    let odims = x.m.out.dims;
-    let mut c = coords(r.start, odims);
-    let mut v = r.start;
-    if x.lanes {
-        while v + L <= r.end {
-            let xyz = lane_coords(&mut c, odims);
-            let mut dv = [[0.0f64; L]; 3];
-            match &x.m.a {
-                None => {
-                    for k in 0..3 {
-                        for l in 0..L {
-                            dv[k][l] = x.fp[k][v + l].to_f64();
-                        }
-                    }
-                }
-                Some(a) => {
-                    let mut at = [[0.0f64; L]; 3];
-                    for (k, ak) in at.iter_mut().enumerate() {
-                        for l in 0..L {
-                            ak[l] = a.apply3(k, [xyz[0][l], xyz[1][l], xyz[2][l]], 1.0);
-                        }
-                    }
-                    let Corners { inside, base, w } = corners(&at, &x.fdims);
-                    for k in 0..3 {
-                        // SAFETY: each plane holds the field grid `fdims`, which has 2+ voxels
-                        // per axis (checked when `lanes` was set)
-                        let g =
-                            unsafe { gather_real::<T, AVX>(x.fp[k], &x.fdims, &base, T::to_f64) };
-                        let mut acc = [0.0f64; L];
-                        for j in 0..8 {
-                            for l in 0..L {
-                                acc[l] = T::from_f64(acc[l] + w[j][l] * g[j][l]).to_f64();
-                            }
-                        }
-                        dv[k] = acc;
-                    }
-                    for l in 0..L {
-                        if !inside[l] {
-                            let p = [at[0][l], at[1][l], at[2][l]];
-                            let d = vector_partial::<T, 3>(&x.fp, &x.fdims, p);
-                            for k in 0..3 {
-                                dv[k][l] = d[k].to_f64();
-                            }
-                        }
-                    }
-                }
-            }
-            let mut pos = [[0.0f64; L]; 3];
-            for (k, pk) in pos.iter_mut().enumerate() {
-                for l in 0..L {
-                    let d = [dv[0][l], dv[1][l], dv[2][l]];
-                    let at = [xyz[0][l], xyz[1][l], xyz[2][l]];
-                    pk[l] = x.m.c.apply3(k, d, 0.0) + x.m.b.apply3(k, at, 1.0);
-                }
-            }
-            let Corners { inside, base, w } = corners(&pos, &x.mdims);
-            // SAFETY: `img` holds the moving grid `mdims`, which has 2+ voxels per axis
-            // (checked when `lanes` was set)
-            let g = unsafe { gather_real::<f32, AVX>(x.img, &x.mdims, &base, |v: f32| v as f64) };
-            let mut acc = [0.0f64; L];
-            for j in 0..8 {
-                for l in 0..L {
-                    acc[l] = (acc[l] + w[j][l] * g[j][l]) as f32 as f64;
-                }
-            }
-            for l in 0..L {
-                let val = if inside[l] {
-                    acc[l] as f32
-                } else {
-                    let p = [pos[0][l], pos[1][l], pos[2][l]];
-                    scalar_f32::<3>(x.img, &x.mdims, p)
-                };
-                // SAFETY: v + l lies in this chunk's range (checked above)
-                unsafe { x.o.set(0, v + l, val) };
-            }
-            v += L;
-        }
-    }
-    while v < r.end {
-        let xyz = [c[0] as f64, c[1] as f64, c[2] as f64];
-        let pos = target::<T, 3>(x.m, &x.fp, &x.fdims, v, xyz);
-        // SAFETY: v lies in this chunk's range (checked above)
-        unsafe { x.o.set(0, v, scalar_f32::<3>(x.img, &x.mdims, pos)) };
-        step(&mut c, odims);
-        v += 1;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn lin_f32_chunk_avx2<T: Real>(x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
-    lin_f32_chunk::<T, true>(x, r)
-}
-
-fn run_lin_f32_chunk<T: Real>(avx2: bool, x: &LinF32<'_, T>, r: std::ops::Range<usize>) {
-    avx2_or_baseline!(
-        avx2,
-        lin_f32_chunk_avx2(x, r),
-        lin_f32_chunk::<T, false>(x, r)
-    )
-}
-
-fn warp_linear3_f32<T: Real>(
-    moving: &[f32],
-    mgrid: &Grid,
-    field: &Field<'_, T>,
-    m: &WarpMaps,
-    threads: Option<usize>,
-    ctl: &Control,
-) -> Result<Vec<f32>> {
-    let n = m.out.nvox();
-    let mut out = chunks::zeroed::<f32>(n);
+    let mut out = chunks::zeroed::<O>(n);
     let mdims = Dims::new(mgrid.dims);
     let fdims = Dims::new(field.grid.dims);
-    let x = LinF32 {
+    let x = Lin {
         m,
         fp: planes_of(field),
         lanes: lanes_ok(&mdims) && (m.a.is_none() || lanes_ok(&fdims)),
         fdims,
         mdims,
         img: moving,
-        o: Planes::<f32, 1>::new(&mut out, n),
+        o: Planes::<O, 1>::new(&mut out, n),
+        border,
     };
     let avx2 = has_avx2();
     let pool = chunks::pool(threads)?;
     ctl.set_total(n as u64);
     chunks::run(&pool, n, ctl, |r| {
-        run_lin_f32_chunk(avx2, &x, r);
+        run_lin_chunk(avx2, &x, r);
         Ok(())
     })?;
     Ok(out)
@@ -426,7 +385,9 @@ fn linear_along<S: Sample, T: Real>(
     ctl: &Control,
 ) -> Result<Vec<f64>> {
     if field.grid.ndim == 3 {
-        warp_linear3(moving, mgrid, field, m, threads, ctl)
+        warp_linear3(moving, mgrid, field, m, threads, ctl, |img, d, pos| {
+            scalar::<S, 3>(img, S::to_f64, d, pos)
+        })
     } else {
         run_warp::<S, f64, T, 2>(moving, mgrid, field, m, threads, ctl, |img, d, pos| {
             scalar::<S, 2>(img, S::to_f64, d, pos)
@@ -510,7 +471,9 @@ pub fn warp_linear_affines_f32<T: Real>(
 ) -> Result<Vec<f32>> {
     check_maps(moving.len(), mgrid, &field, m)?;
     if field.grid.ndim == 3 {
-        warp_linear3_f32(moving, mgrid, &field, m, threads, ctl)
+        warp_linear3(moving, mgrid, &field, m, threads, ctl, |img, d, pos| {
+            scalar_f32::<3>(img, d, pos)
+        })
     } else {
         run_warp::<f32, f32, T, 2>(moving, mgrid, &field, m, threads, ctl, |img, d, pos| {
             scalar_f32::<2>(img, d, pos)
