@@ -60,9 +60,11 @@ fn main() {
         };
         let mut d = vec![0.0f32; 3 * nv];
         let t = Instant::now();
-        for _ in 0..20 {
-            ssd::iterate(&sys, &mut d);
-        }
+        pool.install(|| {
+            for _ in 0..20 {
+                ssd::iterate(&sys, &mut d);
+            }
+        });
         println!(
             "GS sweep        {:8.3} ms",
             t.elapsed().as_secs_f64() / 20.0 * 1e3
