@@ -165,36 +165,19 @@ impl DtiModel {
     /// factors in `work` (in order of volumes).
     #[inline(always)]
     fn nlls_system(&self, work: &NllsWork) -> ([W; 28], [W; 7]) {
-        let c = &work.c[..self.n];
+        let (c, e) = (&work.c[..self.n], &work.e[..self.n]);
         let mut h = [[0.0; M]; 28];
-        self.fma_pass::<0>(c, &mut h);
-        self.fma_pass::<7>(c, &mut h);
-        self.fma_pass::<14>(c, &mut h);
-        self.fma_pass::<21>(c, &mut h);
+        fma_pass::<0, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<4, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<8, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<12, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<16, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<20, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<24, 4, 28>(&self.q, c, &mut h);
         let mut b = [[0.0; M]; 7];
-        for (xi, ei) in self.xs.iter().zip(&work.e) {
-            for j in 0..7 {
-                for l in 0..M {
-                    b[j][l] = xi[j].mul_add(ei[l], b[j][l]);
-                }
-            }
-        }
+        fma_pass::<0, 4, 7>(&self.xs, e, &mut b);
+        fma_pass::<4, 3, 7>(&self.xs, e, &mut b);
         (h, b)
-    }
-
-    /// Entries `K0..K0 + 7` of the packed matrix `sum_i q[i][k] * c[i]`, in order of i, with
-    /// fused multiply-adds (the non-linear fits' own; WLS keeps its unfused sums).
-    #[inline(always)]
-    fn fma_pass<const K0: usize>(&self, c: &[W], h: &mut [W; 28]) {
-        let mut acc = [[0.0; M]; 7];
-        for (qi, ci) in self.q.iter().zip(c) {
-            for k in 0..7 {
-                for l in 0..M {
-                    acc[k][l] = qi[K0 + k].mul_add(ci[l], acc[k][l]);
-                }
-            }
-        }
-        h[K0..K0 + 7].copy_from_slice(&acc);
     }
 
     /// Minimises DIPY's NLLS objective for a stream of voxels (`jobs`), [`M`] at a time: a lane
@@ -392,4 +375,25 @@ impl DtiModel {
         }
         f
     }
+}
+
+/// Entries `K0..K0 + K` of `out = sum_i rows[i][k] * c[i]`, summed in order of i with fused
+/// multiply-adds (the non-linear fits' own; WLS keeps its unfused sums). `K` entries of [`M`]
+/// lanes are `2 K` independent chains, which stay in registers for `K <= 4` (16 vector registers
+/// with AVX2); each entry's sum is the same whichever pass computes it.
+#[inline(always)]
+fn fma_pass<const K0: usize, const K: usize, const P: usize>(
+    rows: &[[f64; P]],
+    c: &[W],
+    out: &mut [W; P],
+) {
+    let mut acc = [[0.0; M]; K];
+    for (ri, ci) in rows.iter().zip(c) {
+        for k in 0..K {
+            for l in 0..M {
+                acc[k][l] = ri[K0 + k].mul_add(ci[l], acc[k][l]);
+            }
+        }
+    }
+    out[K0..K0 + K].copy_from_slice(&acc);
 }
