@@ -33,7 +33,7 @@
 use crate::dti::DtiModel;
 use crate::eig3::L;
 use crate::lanesolve::{cholesky_lanes, pk};
-use voxelkit_core::vmath::exp_fused;
+use voxelkit_core::vmath::{exp_fused, exp_fused_lanes};
 
 /// The lanes of the stream: two vectors of [`L`].
 pub(crate) const M: usize = 2 * L;
@@ -127,9 +127,7 @@ impl DtiModel {
             *yi = eta;
         }
         for yi in work.c.iter_mut() {
-            for y in yi.iter_mut() {
-                *y = exp_fused(*y);
-            }
+            *yi = exp_fused_lanes(yi);
         }
         let mut f = [0.0; M];
         let mut gbar = [0.0; M];
