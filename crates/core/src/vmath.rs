@@ -73,33 +73,35 @@ pub fn exp_accurate(x: f64) -> f64 {
     p * f64::from_bits(((ki + 1023) << 52) as u64)
 }
 
+/// `1/k!` for k = 0..=12: the Taylor polynomial of [`exp_fused`] and [`exp_fused_lanes`].
+const TAYLOR12: [f64; 13] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5_040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+];
+
 /// `e^x` to about 1.5 ulp like [`exp_accurate`], with fused multiply-adds (Horner's rule on
 /// the degree-12 Taylor polynomial): fewer operations where the CPU fuses them (x86-64 with
 /// FMA, aarch64); elsewhere `mul_add` is the C library's exact `fma`, so the bits are the same
 /// on every target, but slower. |x| > 708 is clamped; NaN stays NaN.
 #[inline(always)]
 pub fn exp_fused(x: f64) -> f64 {
-    const C: [f64; 13] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5_040.0,
-        1.0 / 40_320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-    ];
     let xc = x.clamp(-708.0, 708.0);
     let t = xc * std::f64::consts::LOG2_E + ROUNDER;
     let k = t - ROUNDER;
     let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, xc));
-    let mut p = C[12];
-    for &c in C[..12].iter().rev() {
+    let mut p = TAYLOR12[12];
+    for &c in TAYLOR12[..12].iter().rev() {
         p = p.mul_add(r, c);
     }
     let ki = (t.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
@@ -112,28 +114,13 @@ pub fn exp_fused(x: f64) -> f64 {
 /// a lane-major table is vectorised across rows instead, with a shuffle per row).
 #[inline(always)]
 pub fn exp_fused_lanes<const N: usize>(x: &[f64; N]) -> [f64; N] {
-    const C: [f64; 13] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5_040.0,
-        1.0 / 40_320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-    ];
     let xc: [f64; N] = std::array::from_fn(|l| x[l].clamp(-708.0, 708.0));
     let t: [f64; N] = std::array::from_fn(|l| xc[l] * std::f64::consts::LOG2_E + ROUNDER);
     let k: [f64; N] = std::array::from_fn(|l| t[l] - ROUNDER);
     let r: [f64; N] =
         std::array::from_fn(|l| (-k[l]).mul_add(LN2_LO, (-k[l]).mul_add(LN2_HI, xc[l])));
-    let mut p = [C[12]; N];
-    for &c in C[..12].iter().rev() {
+    let mut p = [TAYLOR12[12]; N];
+    for &c in TAYLOR12[..12].iter().rev() {
         for l in 0..N {
             p[l] = p[l].mul_add(r[l], c);
         }
