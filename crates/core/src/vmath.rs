@@ -73,37 +73,62 @@ pub fn exp_accurate(x: f64) -> f64 {
     p * f64::from_bits(((ki + 1023) << 52) as u64)
 }
 
+/// `1/k!` for k = 0..=12: the Taylor polynomial of [`exp_fused`] and [`exp_fused_lanes`].
+const TAYLOR12: [f64; 13] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5_040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+];
+
 /// `e^x` to about 1.5 ulp like [`exp_accurate`], with fused multiply-adds (Horner's rule on
 /// the degree-12 Taylor polynomial): fewer operations where the CPU fuses them (x86-64 with
 /// FMA, aarch64); elsewhere `mul_add` is the C library's exact `fma`, so the bits are the same
 /// on every target, but slower. |x| > 708 is clamped; NaN stays NaN.
 #[inline(always)]
 pub fn exp_fused(x: f64) -> f64 {
-    const C: [f64; 13] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5_040.0,
-        1.0 / 40_320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-    ];
     let xc = x.clamp(-708.0, 708.0);
     let t = xc * std::f64::consts::LOG2_E + ROUNDER;
     let k = t - ROUNDER;
     let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, xc));
-    let mut p = C[12];
-    for &c in C[..12].iter().rev() {
+    let mut p = TAYLOR12[12];
+    for &c in TAYLOR12[..12].iter().rev() {
         p = p.mul_add(r, c);
     }
     let ki = (t.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
     p * f64::from_bits(((ki + 1023) << 52) as u64)
+}
+
+/// [`exp_fused`] of each of `N` values (the same bits; a NaN's sign, like [`exp_fused`]'s, is
+/// whichever NaN operand the compiled instructions pass on), written as whole-array steps so that
+/// the compiler keeps the array in vector registers (a loop of [`exp_fused`] over the rows of
+/// a lane-major table is vectorised across rows instead, with a shuffle per row).
+#[inline(always)]
+pub fn exp_fused_lanes<const N: usize>(x: &[f64; N]) -> [f64; N] {
+    let xc: [f64; N] = std::array::from_fn(|l| x[l].clamp(-708.0, 708.0));
+    let t: [f64; N] = std::array::from_fn(|l| xc[l] * std::f64::consts::LOG2_E + ROUNDER);
+    let k: [f64; N] = std::array::from_fn(|l| t[l] - ROUNDER);
+    let r: [f64; N] =
+        std::array::from_fn(|l| (-k[l]).mul_add(LN2_LO, (-k[l]).mul_add(LN2_HI, xc[l])));
+    let mut p = [TAYLOR12[12]; N];
+    for &c in TAYLOR12[..12].iter().rev() {
+        for l in 0..N {
+            p[l] = p[l].mul_add(r[l], c);
+        }
+    }
+    std::array::from_fn(|l| {
+        let ki = (t[l].to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
+        p[l] * f64::from_bits(((ki + 1023) << 52) as u64)
+    })
 }
 
 /// The natural logarithm of an `f32` exactly as numpy 2.x computes `np.log` on float32 arrays
@@ -196,6 +221,37 @@ mod tests {
             -0.34657359,
         ]);
         xs
+    }
+
+    #[test]
+    fn lane_exp_has_the_scalar_bits() {
+        let mut xs = exp_inputs(5);
+        xs.extend([
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            708.0,
+            -708.0,
+            709.5,
+            -745.2,
+            f64::MIN_POSITIVE,
+            -5e-324,
+        ]);
+        xs.resize(xs.len().next_multiple_of(8), 0.5);
+        for x in xs.chunks_exact(8) {
+            let x: [f64; 8] = x.try_into().unwrap();
+            let y = exp_fused_lanes(&x);
+            for l in 0..8 {
+                let e = exp_fused(x[l]);
+                if e.is_nan() {
+                    // which NaN operand an instruction passes on is the compiler's choice
+                    assert!(y[l].is_nan(), "exp({})", x[l]);
+                } else {
+                    assert_eq!(y[l].to_bits(), e.to_bits(), "exp({})", x[l]);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Non-linear least squares on the signal for the tensor model (DIPY's `nlls_fit_tensor`
-//! objective), [`L`] voxels at a time.
+//! objective), [`M`] voxels (two vectors of [`L`] lanes) at a time.
 //!
 //! The objective of a voxel with clipped signal `s`, per-volume weights `w >= 0` and design `X`
 //! is DIPY's
@@ -26,12 +26,19 @@
 //! Lanes iterate in lock step but independently: a lane's arithmetic never depends on the
 //! others', so a voxel's result does not depend on which voxels share its vector, nor on when
 //! it enters one: a lane whose voxel stops takes the next voxel of the stream
-//! ([`DtiModel::nlls_stream`]).
+//! ([`DtiModel::nlls_stream`]). The stream steps [`M`] lanes (two vectors): the Newton matrix's
+//! build, most of an iteration, then loads each design-matrix product once for two vectors and
+//! runs twice as many independent multiply-add chains.
 
 use crate::dti::DtiModel;
-use crate::eig3::{L, V};
+use crate::eig3::L;
 use crate::lanesolve::{cholesky_lanes, pk};
-use voxelkit_core::vmath::exp_fused;
+use voxelkit_core::vmath::{exp_fused, exp_fused_lanes};
+
+/// The lanes of the stream: two vectors of [`L`].
+pub(crate) const M: usize = 2 * L;
+/// One value per stream lane.
+pub(crate) type W = [f64; M];
 
 /// Iteration limit of one non-linear fit (a well-posed voxel converges in 3-8).
 pub const MAX_ITER: u32 = 100;
@@ -67,19 +74,24 @@ pub enum NllsEnd {
     NotConverged,
 }
 
-/// Per-thread buffers of the non-linear fits: the per-volume factors of the Newton matrix and
-/// of the right-hand side at the last evaluated point.
+/// Per-thread buffers of the non-linear fits (one row per volume, [`M`] lanes): the lanes'
+/// clipped signals and weights, and the per-volume factors of the Newton matrix and of the
+/// right-hand side at the last evaluated point.
 #[derive(Debug, Clone)]
 pub struct NllsWork {
-    c: Vec<V>,
-    e: Vec<V>,
+    pub(crate) sig: Vec<W>,
+    pub(crate) w: Vec<W>,
+    c: Vec<W>,
+    e: Vec<W>,
 }
 
 impl NllsWork {
     pub(crate) fn new(n: usize) -> Self {
         NllsWork {
-            c: vec![[0.0; L]; n],
-            e: vec![[0.0; L]; n],
+            sig: vec![[0.0; M]; n],
+            w: vec![[1.0; M]; n],
+            c: vec![[0.0; M]; n],
+            e: vec![[0.0; M]; n],
         }
     }
 }
@@ -90,7 +102,7 @@ pub(crate) trait NllsJobs {
     fn next(&mut self) -> Option<usize>;
     /// Puts voxel `k`'s clipped signal and weights into lane `lane` of `sig` and `w`
     /// (lane-major, one row per volume) and returns its unscaled start.
-    fn load(&mut self, k: usize, lane: usize, sig: &mut [V], w: &mut [V]) -> [f64; 7];
+    fn load(&mut self, k: usize, lane: usize, sig: &mut [W], w: &mut [W]) -> [f64; 7];
     /// Voxel `k`'s unscaled result and how its fit ended.
     fn done(&mut self, k: usize, p: [f64; 7], end: NllsEnd);
 }
@@ -101,45 +113,43 @@ impl DtiModel {
     /// the Newton matrix and `e = w y (s - y)` of the right-hand side into `work`, and the mean
     /// diagonal of the Gauss–Newton matrix `sum w y^2 xs xs'`.
     #[inline(always)]
-    fn nlls_eval(&self, ps: &[V; 7], sig: &[V], w: &[V], work: &mut NllsWork) -> (V, V) {
+    fn nlls_eval(&self, ps: &[W; 7], work: &mut NllsWork) -> (W, W) {
         // three passes over the volumes (the same arithmetic per volume and lane as one fused
         // loop): small independent bodies let the CPU overlap many volumes' latency chains
         // (the exponential's polynomial is a chain of 12 dependent multiply-adds)
         for (yi, xi) in work.c.iter_mut().zip(&self.xs) {
-            let mut eta = [0.0; L];
+            let mut eta = [0.0; M];
             for j in 0..7 {
-                for l in 0..L {
+                for l in 0..M {
                     eta[l] = xi[j].mul_add(ps[j][l], eta[l]);
                 }
             }
             *yi = eta;
         }
         for yi in work.c.iter_mut() {
-            for y in yi.iter_mut() {
-                *y = exp_fused(*y);
-            }
+            *yi = exp_fused_lanes(yi);
         }
-        let mut f = [0.0; L];
-        let mut gbar = [0.0; L];
+        let mut f = [0.0; M];
+        let mut gbar = [0.0; M];
         for ((((ci, ei), si), wi), rq) in work
             .c
             .iter_mut()
             .zip(work.e.iter_mut())
-            .zip(sig)
-            .zip(w)
+            .zip(&work.sig)
+            .zip(&work.w)
             .zip(&self.rowsq)
         {
-            let y: V = *ci;
-            let r: V = std::array::from_fn(|l| si[l] - y[l]);
-            let wy: V = std::array::from_fn(|l| wi[l] * y[l]);
-            let wr: V = std::array::from_fn(|l| wi[l] * r[l]);
-            for l in 0..L {
+            let y: W = *ci;
+            let r: W = std::array::from_fn(|l| si[l] - y[l]);
+            let wy: W = std::array::from_fn(|l| wi[l] * y[l]);
+            let wr: W = std::array::from_fn(|l| wi[l] * r[l]);
+            for l in 0..M {
                 f[l] = wr[l].mul_add(r[l], f[l]);
             }
             *ci = std::array::from_fn(|l| wy[l] * (y[l] - r[l]));
             *ei = std::array::from_fn(|l| wy[l] * r[l]);
-            let wyy: V = std::array::from_fn(|l| wy[l] * y[l]);
-            for l in 0..L {
+            let wyy: W = std::array::from_fn(|l| wy[l] * y[l]);
+            for l in 0..M {
                 gbar[l] = wyy[l].mul_add(*rq, gbar[l]);
             }
         }
@@ -152,84 +162,60 @@ impl DtiModel {
     /// The packed Newton matrix `H = sum c xs xs'` and the right-hand side `b = sum e xs` of the
     /// factors in `work` (in order of volumes).
     #[inline(always)]
-    fn nlls_system(&self, work: &NllsWork) -> ([V; 28], [V; 7]) {
-        let c = &work.c[..self.n];
-        let mut h = [[0.0; L]; 28];
-        self.fma_pass::<0>(c, &mut h);
-        self.fma_pass::<7>(c, &mut h);
-        self.fma_pass::<14>(c, &mut h);
-        self.fma_pass::<21>(c, &mut h);
-        let mut b = [[0.0; L]; 7];
-        for (xi, ei) in self.xs.iter().zip(&work.e) {
-            for j in 0..7 {
-                for l in 0..L {
-                    b[j][l] = xi[j].mul_add(ei[l], b[j][l]);
-                }
-            }
-        }
+    fn nlls_system(&self, work: &NllsWork) -> ([W; 28], [W; 7]) {
+        let (c, e) = (&work.c[..self.n], &work.e[..self.n]);
+        let mut h = [[0.0; M]; 28];
+        fma_pass::<0, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<4, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<8, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<12, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<16, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<20, 4, 28>(&self.q, c, &mut h);
+        fma_pass::<24, 4, 28>(&self.q, c, &mut h);
+        let mut b = [[0.0; M]; 7];
+        fma_pass::<0, 4, 7>(&self.xs, e, &mut b);
+        fma_pass::<4, 3, 7>(&self.xs, e, &mut b);
         (h, b)
     }
 
-    /// Entries `K0..K0 + 7` of the packed matrix `sum_i q[i][k] * c[i]`, in order of i, with
-    /// fused multiply-adds (the non-linear fits' own; WLS keeps its unfused sums).
-    #[inline(always)]
-    fn fma_pass<const K0: usize>(&self, c: &[V], h: &mut [V; 28]) {
-        let mut acc = [[0.0; L]; 7];
-        for (qi, ci) in self.q.iter().zip(c) {
-            for k in 0..7 {
-                for l in 0..L {
-                    acc[k][l] = qi[K0 + k].mul_add(ci[l], acc[k][l]);
-                }
-            }
-        }
-        h[K0..K0 + 7].copy_from_slice(&acc);
-    }
-
-    /// Minimises DIPY's NLLS objective for a stream of voxels (`jobs`), [`L`] at a time: a lane
+    /// Minimises DIPY's NLLS objective for a stream of voxels (`jobs`), [`M`] at a time: a lane
     /// whose voxel has stopped takes the next voxel at once (its start is evaluated with the
-    /// other lanes' trial points), so no lane waits for the slowest voxel of a group. `sig` and
-    /// `w` are the lanes' signals and weights (lane-major, one row per volume), which
+    /// other lanes' trial points), so no lane waits for the slowest voxel of a group. The lanes'
+    /// signals and weights are `work.sig` and `work.w` (lane-major, one row per volume), which
     /// [`NllsJobs::load`] fills for each new voxel. Each voxel does exactly the operations it
     /// would do alone (every step is lane-wise), so its result does not depend on the stream.
     #[inline(always)]
-    pub(crate) fn nlls_stream(
-        &self,
-        sig: &mut [V],
-        w: &mut [V],
-        work: &mut NllsWork,
-        jobs: &mut impl NllsJobs,
-    ) {
+    pub(crate) fn nlls_stream(&self, work: &mut NllsWork, jobs: &mut impl NllsJobs) {
         let n = self.n;
-        let (sig, w) = (&mut sig[..n], &mut w[..n]);
         // the voxel of each lane (usize::MAX: none) and whether it is still iterating
-        let mut job = [usize::MAX; L];
-        let mut running = [false; L];
-        let mut end = [NllsEnd::Inactive; L];
-        let mut ps = [[0.0f64; L]; 7];
-        let mut f = [0.0; L];
-        let mut gbar = [0.0; L];
-        let mut h = [[0.0; L]; 28];
-        let mut b = [[0.0; L]; 7];
-        let mut lam = [0.0f64; L];
-        let mut streak = [0u8; L];
-        let mut iters = [0u32; L];
+        let mut job = [usize::MAX; M];
+        let mut running = [false; M];
+        let mut end = [NllsEnd::Inactive; M];
+        let mut ps = [[0.0f64; M]; 7];
+        let mut f = [0.0; M];
+        let mut gbar = [0.0; M];
+        let mut h = [[0.0; M]; 28];
+        let mut b = [[0.0; M]; 7];
+        let mut lam = [0.0f64; M];
+        let mut streak = [0u8; M];
+        let mut iters = [0u32; M];
         // the last accepted undamped step of each lane (0: none), for the quadratic prediction
-        let mut prev = [0.0f64; L];
+        let mut prev = [0.0f64; M];
         loop {
             let mut pt = ps;
-            let mut need_eval = [false; L];
-            let mut accepted = [false; L];
-            let mut dns = [0.0f64; L];
-            let mut pns = [0.0f64; L];
+            let mut need_eval = [false; M];
+            let mut accepted = [false; M];
+            let mut dns = [0.0f64; M];
+            let mut pns = [0.0f64; M];
             if running.iter().any(|&a| a) {
                 let mut a = h;
                 for j in 0..7 {
-                    for l in 0..L {
+                    for l in 0..M {
                         a[pk(j, j)][l] += lam[l] * gbar[l];
                     }
                 }
                 let (d, ok) = cholesky_lanes(&a, &b);
-                for l in 0..L {
+                for l in 0..M {
                     if !running[l] {
                         continue;
                     }
@@ -269,8 +255,8 @@ impl DtiModel {
             }
             // the lanes that stopped hand their voxel back and take the next one, whose start
             // is evaluated below with the other lanes' trial points
-            let mut fresh = [false; L];
-            for l in 0..L {
+            let mut fresh = [false; M];
+            for l in 0..M {
                 if running[l] {
                     continue;
                 }
@@ -282,7 +268,7 @@ impl DtiModel {
                 let Some(k) = jobs.next() else {
                     continue;
                 };
-                let p0 = jobs.load(k, l, sig, w);
+                let p0 = jobs.load(k, l, &mut work.sig[..n], &mut work.w[..n]);
                 for j in 0..7 {
                     ps[j][l] = p0[j] / self.scale[j];
                     pt[j][l] = ps[j][l];
@@ -300,11 +286,11 @@ impl DtiModel {
             if !running.iter().any(|&a| a) {
                 break;
             }
-            let mut gt = [0.0; L];
+            let mut gt = [0.0; M];
             if need_eval.iter().any(|&x| x) {
                 let ft;
-                (ft, gt) = self.nlls_eval(&pt, sig, w, work);
-                for l in 0..L {
+                (ft, gt) = self.nlls_eval(&pt, work);
+                for l in 0..M {
                     if !need_eval[l] {
                         continue;
                     }
@@ -342,7 +328,7 @@ impl DtiModel {
                     }
                 }
             }
-            for l in 0..L {
+            for l in 0..M {
                 if running[l] && lam[l] > LAMBDA_MAX {
                     running[l] = false;
                     end[l] = NllsEnd::Converged;
@@ -352,13 +338,13 @@ impl DtiModel {
                     end[l] = NllsEnd::NotConverged;
                 }
             }
-            let rebuild: [bool; L] =
+            let rebuild: [bool; M] =
                 std::array::from_fn(|l| (accepted[l] || fresh[l]) && running[l]);
             if rebuild.iter().any(|&r| r) {
                 // the factors in `work` are the evaluated points': the lanes that moved (or
                 // started) take the system they give, the others keep theirs
                 let (h2, b2) = self.nlls_system(work);
-                for l in 0..L {
+                for l in 0..M {
                     if rebuild[l] {
                         for k in 0..28 {
                             h[k][l] = h2[k][l];
@@ -387,4 +373,25 @@ impl DtiModel {
         }
         f
     }
+}
+
+/// Entries `K0..K0 + K` of `out = sum_i rows[i][k] * c[i]`, summed in order of i with fused
+/// multiply-adds (the non-linear fits' own; WLS keeps its unfused sums). `K` entries of [`M`]
+/// lanes are `2 K` independent chains, which stay in registers for `K <= 4` (16 vector registers
+/// with AVX2); each entry's sum is the same whichever pass computes it.
+#[inline(always)]
+fn fma_pass<const K0: usize, const K: usize, const P: usize>(
+    rows: &[[f64; P]],
+    c: &[W],
+    out: &mut [W; P],
+) {
+    let mut acc = [[0.0; M]; K];
+    for (ri, ci) in rows.iter().zip(c) {
+        for k in 0..K {
+            for l in 0..M {
+                acc[k][l] = ri[K0 + k].mul_add(ci[l], acc[k][l]);
+            }
+        }
+    }
+    out[K0..K0 + K].copy_from_slice(&acc);
 }

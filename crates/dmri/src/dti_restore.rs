@@ -29,7 +29,7 @@
 //! DIPY's RESTORE does (its other fits floor at the minimum diffusivity).
 
 use crate::dti::{DtiAux, DtiMethod, DtiModel, Scratch};
-use crate::dti_nlls::{NllsEnd, NllsJobs};
+use crate::dti_nlls::{NllsEnd, NllsJobs, M, W};
 use crate::eig3::{L, V};
 use crate::fit::{FitStatus, COND2_CERTIFICATE};
 use crate::lanesolve::{cholesky_solve_lanes, tmul_lanes};
@@ -210,7 +210,7 @@ impl NllsJobs for BatchJobs<'_> {
     }
 
     #[inline(always)]
-    fn load(&mut self, k: usize, l: usize, sig: &mut [V], w: &mut [V]) -> [f64; 7] {
+    fn load(&mut self, k: usize, l: usize, sig: &mut [W], w: &mut [W]) -> [f64; 7] {
         let n = self.model.n;
         let b = &mut *self.b;
         let bs = &b.sig[k * n..(k + 1) * n];
@@ -240,9 +240,10 @@ impl NllsJobs for BatchJobs<'_> {
             }
             // NLLS: the weights of every lane were set before the stream
             _ if !self.restore => {}
+            // (the same in every lane)
             _ => {
                 for (wi, aw) in w.iter_mut().zip(&self.aux.weights) {
-                    wi[l] = aw[l];
+                    wi[l] = aw[0];
                 }
             }
         }
@@ -417,7 +418,10 @@ impl DtiModel {
             }
         }
         if !restore {
-            s.wl[..n].copy_from_slice(&aux.weights);
+            // the same weights in every lane
+            for (o, aw) in s.work.w[..n].iter_mut().zip(&aux.weights) {
+                *o = [aw[0]; M];
+            }
         }
         // NLLS, or RESTORE's steps 1 to 3 (a voxel's rounds follow its first fit in the stream)
         self.stream_batch(aux, restore, s, p, st);
@@ -499,7 +503,7 @@ impl DtiModel {
             p,
             st,
         };
-        self.nlls_stream(&mut s.sig, &mut s.wl, &mut s.work, &mut jobs);
+        self.nlls_stream(&mut s.work, &mut jobs);
     }
 
     /// The end of voxel `k`'s rounds: its parameters and status, its rejected volumes, and

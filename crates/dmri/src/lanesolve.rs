@@ -147,25 +147,28 @@ fn substitute<const N: usize, const P: usize>(f: &[V; P], inv: &[V; N], b: &[V; 
     x
 }
 
-/// Cholesky solve of the packed lower triangles `a` of L 7x7 systems, with fused
+/// Cholesky solve of the packed lower triangles `a` of `M` 7x7 systems (lanes), with fused
 /// multiply-adds and no condition certificate (the non-linear fits' steps). A lane fails
 /// (`ok[l]` false, its solution meaningless) when its matrix is not numerically positive
-/// definite.
+/// definite. Every step is lane-wise, so a lane's bits do not depend on `M` or the other lanes.
 #[inline(always)]
-pub(crate) fn cholesky_lanes(a: &[V; 28], b: &[V; 7]) -> ([V; 7], [bool; L]) {
+pub(crate) fn cholesky_lanes<const M: usize>(
+    a: &[[f64; M]; 28],
+    b: &[[f64; M]; 7],
+) -> ([[f64; M]; 7], [bool; M]) {
     const N: usize = 7;
     let mut f = *a;
-    let mut ok = [true; L];
-    let mut inv = [[0.0; L]; N];
+    let mut ok = [true; M];
+    let mut inv = [[0.0; M]; N];
     for j in 0..N {
         let mut d = f[pk(j, j)];
         for k in 0..j {
             let fjk = f[pk(j, k)];
-            for l in 0..L {
+            for l in 0..M {
                 d[l] = (-fjk[l]).mul_add(fjk[l], d[l]);
             }
         }
-        for l in 0..L {
+        for l in 0..M {
             let good = (d[l] > 0.0) & d[l].is_finite();
             ok[l] &= good;
             let lj = (if good { d[l] } else { 1.0 }).sqrt();
@@ -175,38 +178,38 @@ pub(crate) fn cholesky_lanes(a: &[V; 28], b: &[V; 7]) -> ([V; 7], [bool; L]) {
             let mut s = f[pk(i, j)];
             for k in 0..j {
                 let (fik, fjk) = (f[pk(i, k)], f[pk(j, k)]);
-                for l in 0..L {
+                for l in 0..M {
                     s[l] = (-fik[l]).mul_add(fjk[l], s[l]);
                 }
             }
-            for l in 0..L {
+            for l in 0..M {
                 f[pk(i, j)][l] = s[l] * inv[j][l];
             }
         }
     }
-    let mut z = [[0.0; L]; N];
+    let mut z = [[0.0; M]; N];
     for i in 0..N {
         let mut s = b[i];
         for k in 0..i {
             let fik = f[pk(i, k)];
-            for l in 0..L {
+            for l in 0..M {
                 s[l] = (-fik[l]).mul_add(z[k][l], s[l]);
             }
         }
-        for l in 0..L {
+        for l in 0..M {
             z[i][l] = s[l] * inv[i][l];
         }
     }
-    let mut x = [[0.0; L]; N];
+    let mut x = [[0.0; M]; N];
     for i in (0..N).rev() {
         let mut s = z[i];
         for k in i + 1..N {
             let fki = f[pk(k, i)];
-            for l in 0..L {
+            for l in 0..M {
                 s[l] = (-fki[l]).mul_add(x[k][l], s[l]);
             }
         }
-        for l in 0..L {
+        for l in 0..M {
             x[i][l] = s[l] * inv[i][l];
         }
     }
