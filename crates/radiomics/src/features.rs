@@ -3,8 +3,6 @@
 //!
 //! `eps` is `numpy.spacing(1)` (2^-52) wherever PyRadiomics adds it.
 
-use nalgebra::DMatrix;
-
 const EPS: f64 = f64::EPSILON;
 
 /// GLCM feature names, in PyRadiomics' alphabetical key order.
@@ -235,25 +233,26 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize, n_levels: usize) -> f64 {
     let mut ev: Vec<f64> = vec![0.0; n_levels - m];
     if m > 0 {
         let sq: Vec<f64> = rows.iter().map(|&i| px[i].sqrt()).collect();
-        let mut sm = DMatrix::<f64>::zeros(m, m);
+        // column-major (symmetric: the same as row-major)
+        let mut sm = vec![0.0; m * m];
         for a in 0..m {
             for b in a..m {
                 let sab = q(rows[a], rows[b]) * sq[a] / sq[b];
                 let sba = q(rows[b], rows[a]) * sq[b] / sq[a];
                 let v = 0.5 * (sab + sba);
-                sm[(a, b)] = v;
-                sm[(b, a)] = v;
+                sm[a * m + b] = v;
+                sm[b * m + a] = v;
             }
         }
-        // eigenvalues only: nalgebra's eigenvalue-only path runs the same tridiagonalisation
-        // and the same implicit QR steps on the diagonals as `SymmetricEigen::try_new` (which
-        // also accumulates the eigenvectors, most of its cost), so every eigenvalue is bitwise
-        // the same; it has no iteration cap (QR converges in a few steps per eigenvalue on a
+        // eigenvalues only: `symeig` runs nalgebra's eigenvalue-only path (the
+        // tridiagonalisation and implicit QR steps of `SymmetricEigen::try_new`, without
+        // accumulating eigenvectors) operation for operation, so every eigenvalue is bitwise
+        // nalgebra's; it has no iteration cap (QR converges in a few steps per eigenvalue on a
         // finite matrix; a NaN would never pass its convergence test, so it is not let in)
         if sm.iter().any(|v| !v.is_finite()) {
             return f64::NAN;
         }
-        ev.extend(sm.symmetric_eigenvalues().iter());
+        ev.extend(crate::symeig::symmetric_eigenvalues(&mut sm, m));
     }
     ev.sort_by(f64::total_cmp);
     let second = ev[n_levels - 2];

@@ -36,6 +36,7 @@ pub mod selection;
 pub mod settings;
 pub mod shape;
 pub mod shape2d;
+mod symeig;
 pub mod voxel;
 
 pub use gldm::gldm_matrices;

@@ -13,7 +13,7 @@
 
 use super::Source;
 use rayon::prelude::*;
-use voxelkit_core::{Error, Result};
+use voxelkit_core::{Error, Result, Sample};
 
 /// Coefficients of one recursive pass (ITK's `m_N*`, `m_D*`, `m_M*`, `m_BN*`, `m_BM*`).
 #[derive(Debug, Clone, Copy)]
@@ -118,25 +118,6 @@ fn setup(sigma: f64, spacing: f64, second: bool) -> Coeffs {
     }
 }
 
-/// A stored sample a pass reads: the float64 source or a float32 image between passes.
-trait Cell: Copy + Send + Sync {
-    fn get(self) -> f64;
-}
-
-impl Cell for f32 {
-    #[inline(always)]
-    fn get(self) -> f64 {
-        self as f64
-    }
-}
-
-impl Cell for f64 {
-    #[inline(always)]
-    fn get(self) -> f64 {
-        self
-    }
-}
-
 /// What a line filter computes on: one line (`f64`) or [`W`] lines in lockstep ([`Lanes`]), each
 /// lane with the same operations in the same order as a single line, so bitwise the same.
 trait Lane:
@@ -203,8 +184,10 @@ fn ema<X: Lane>(a: [X; 4], b: [f64; 4]) -> X {
 }
 
 /// [`filter_line`] on [`W`] lines in lockstep, with the CPU's widest plain vector registers:
-/// AVX where the CPU has it (the same IEEE operations in the same order, only 4 lanes per
-/// instruction instead of SSE2's 2: no fused multiply-add, so every bit is the baseline's).
+/// AVX-512 (one register holds the [`W`] lanes, and 32 registers hold both recursions' state, so
+/// the causal and anti-causal recursions run interleaved: [`filter_line_interleaved`]) or AVX
+/// where the CPU has it. The same IEEE operations in the same order, only more lanes per
+/// instruction: no fused multiply-add, so every bit is the baseline's.
 fn filter_lanes(
     c: &Coeffs,
     x: &[Lanes],
@@ -213,10 +196,17 @@ fn filter_lanes(
     scr: &mut [Lanes],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked just above).
-        unsafe { filter_lanes_avx(c, x, keep, out, scr) };
-        return;
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { filter_lanes_avx512(c, x, keep, out, scr) };
+            return;
+        }
+        if std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX (checked just above).
+            unsafe { filter_lanes_avx(c, x, keep, out, scr) };
+            return;
+        }
     }
     filter_line(c, x, keep, out, scr);
 }
@@ -233,52 +223,126 @@ unsafe fn filter_lanes_avx(
     filter_line(c, x, keep, out, scr);
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn filter_lanes_avx512(
+    c: &Coeffs,
+    x: &[Lanes],
+    keep: (usize, usize),
+    out: &mut [Lanes],
+    scr: &mut [Lanes],
+) {
+    filter_line_interleaved(c, x, keep, out, scr);
+}
+
+/// The causal recursion's first four outputs (edge extension by `x[0]`).
+#[inline(always)]
+fn causal_start<X: Lane>(c: &Coeffs, x: &[X]) -> [X; 4] {
+    let v1 = x[0];
+    let mut o0 = ema([v1, v1, v1, v1], c.n);
+    let mut o1 = ema([x[1], v1, v1, v1], c.n);
+    let mut o2 = ema([x[2], x[1], v1, v1], c.n);
+    let mut o3 = ema([x[3], x[2], x[1], v1], c.n);
+    o0 -= ema([v1, v1, v1, v1], c.bn);
+    o1 -= ema([o0, v1, v1, v1], [c.d[0], c.bn[1], c.bn[2], c.bn[3]]);
+    o2 -= ema([o1, o0, v1, v1], [c.d[0], c.d[1], c.bn[2], c.bn[3]]);
+    o3 -= ema([o2, o1, o0, v1], [c.d[0], c.d[1], c.d[2], c.bn[3]]);
+    [o0, o1, o2, o3]
+}
+
+/// The anti-causal recursion's last four outputs `[ln-1, ln-2, ln-3, ln-4]` (edge extension by
+/// `x[ln - 1]`).
+#[inline(always)]
+fn anticausal_start<X: Lane>(c: &Coeffs, x: &[X]) -> [X; 4] {
+    let ln = x.len();
+    let v2 = x[ln - 1];
+    let mut s1 = ema([v2, v2, v2, v2], c.m);
+    let mut s2 = ema([x[ln - 1], v2, v2, v2], c.m);
+    let mut s3 = ema([x[ln - 2], x[ln - 1], v2, v2], c.m);
+    let mut s4 = ema([x[ln - 3], x[ln - 2], x[ln - 1], v2], c.m);
+    s1 -= ema([v2, v2, v2, v2], c.bm);
+    s2 -= ema([s1, v2, v2, v2], [c.d[0], c.bm[1], c.bm[2], c.bm[3]]);
+    s3 -= ema([s2, s1, v2, v2], [c.d[0], c.d[1], c.bm[2], c.bm[3]]);
+    s4 -= ema([s3, s2, s1, v2], [c.d[0], c.d[1], c.d[2], c.bm[3]]);
+    [s1, s2, s3, s4]
+}
+
+/// One step of a recursion: the new output from the four newest inputs `xs` (newest first) and
+/// the four previous outputs `ps` (newest first), which both shift by one.
+#[inline(always)]
+fn step<X: Lane>(xi: X, xs: &mut [X; 3], ps: &mut [X; 4], n: [f64; 4], d: [f64; 4]) -> X {
+    let mut o = ema([xi, xs[0], xs[1], xs[2]], n);
+    o -= ema([ps[0], ps[1], ps[2], ps[3]], d);
+    *ps = [o, ps[0], ps[1], ps[2]];
+    *xs = [xi, xs[0], xs[1]];
+    o
+}
+
 /// ITK's `FilterDataArray`: causal and anti-causal passes with edge extension (`ln >= 4`),
 /// its outputs kept on `[lo, hi)` only (`out[lo..hi]`; the rest is scratch). Each output is
 /// the causal value (which depends on the line before it) plus the anti-causal one (on the line
 /// after it): the causal recursion runs up to `hi`, the anti-causal one down to `lo`, each kept
-/// value computed exactly as on the whole line.
+/// value computed exactly as on the whole line. The recursions' state stays in registers
+/// (values, not re-read from `out`: the same operations, without a store-to-load wait in each
+/// step's dependency chain).
 #[inline(always)]
 fn filter_line<X: Lane>(c: &Coeffs, x: &[X], keep: (usize, usize), out: &mut [X], scr: &mut [X]) {
     let ln = x.len();
     let (lo, hi) = keep;
-    let v1 = x[0];
-    out[0] = ema([v1, v1, v1, v1], c.n);
-    out[1] = ema([x[1], v1, v1, v1], c.n);
-    out[2] = ema([x[2], x[1], v1, v1], c.n);
-    out[3] = ema([x[3], x[2], x[1], v1], c.n);
-    out[0] -= ema([v1, v1, v1, v1], c.bn);
-    out[1] -= ema([out[0], v1, v1, v1], [c.d[0], c.bn[1], c.bn[2], c.bn[3]]);
-    out[2] -= ema([out[1], out[0], v1, v1], [c.d[0], c.d[1], c.bn[2], c.bn[3]]);
-    out[3] -= ema(
-        [out[2], out[1], out[0], v1],
-        [c.d[0], c.d[1], c.d[2], c.bn[3]],
-    );
+    let o = causal_start(c, x);
+    out[..4].copy_from_slice(&o);
+    let mut ps = [o[3], o[2], o[1], o[0]];
+    let mut xs = [x[3], x[2], x[1]];
     for i in 4..hi {
-        out[i] = ema([x[i], x[i - 1], x[i - 2], x[i - 3]], c.n);
-        out[i] -= ema([out[i - 1], out[i - 2], out[i - 3], out[i - 4]], c.d);
+        out[i] = step(x[i], &mut xs, &mut ps, c.n, c.d);
     }
-    let v2 = x[ln - 1];
-    scr[ln - 1] = ema([v2, v2, v2, v2], c.m);
-    scr[ln - 2] = ema([x[ln - 1], v2, v2, v2], c.m);
-    scr[ln - 3] = ema([x[ln - 2], x[ln - 1], v2, v2], c.m);
-    scr[ln - 4] = ema([x[ln - 3], x[ln - 2], x[ln - 1], v2], c.m);
-    scr[ln - 1] -= ema([v2, v2, v2, v2], c.bm);
-    scr[ln - 2] -= ema(
-        [scr[ln - 1], v2, v2, v2],
-        [c.d[0], c.bm[1], c.bm[2], c.bm[3]],
-    );
-    scr[ln - 3] -= ema(
-        [scr[ln - 2], scr[ln - 1], v2, v2],
-        [c.d[0], c.d[1], c.bm[2], c.bm[3]],
-    );
-    scr[ln - 4] -= ema(
-        [scr[ln - 3], scr[ln - 2], scr[ln - 1], v2],
-        [c.d[0], c.d[1], c.d[2], c.bm[3]],
-    );
+    let s = anticausal_start(c, x);
+    scr[ln - 4..].copy_from_slice(&[s[3], s[2], s[1], s[0]]);
+    let mut qs = s;
+    qs.reverse();
+    let mut ys = [x[ln - 3], x[ln - 2], x[ln - 1]];
     for i in (lo + 1..=ln - 4).rev() {
-        scr[i - 1] = ema([x[i], x[i + 1], x[i + 2], x[i + 3]], c.m);
-        scr[i - 1] -= ema([scr[i], scr[i + 1], scr[i + 2], scr[i + 3]], c.d);
+        scr[i - 1] = step(x[i], &mut ys, &mut qs, c.m, c.d);
+    }
+    for (o, s) in out[lo..hi].iter_mut().zip(&scr[lo..hi]) {
+        *o += *s;
+    }
+}
+
+/// [`filter_line`] with the causal and anti-causal recursions advancing together (two
+/// independent dependency chains in flight), each with exactly its own operations.
+#[inline(always)]
+fn filter_line_interleaved<X: Lane>(
+    c: &Coeffs,
+    x: &[X],
+    keep: (usize, usize),
+    out: &mut [X],
+    scr: &mut [X],
+) {
+    let ln = x.len();
+    let (lo, hi) = keep;
+    let o = causal_start(c, x);
+    out[..4].copy_from_slice(&o);
+    let mut ps = [o[3], o[2], o[1], o[0]];
+    let mut xs = [x[3], x[2], x[1]];
+    let s = anticausal_start(c, x);
+    scr[ln - 4..].copy_from_slice(&[s[3], s[2], s[1], s[0]]);
+    let mut qs = s;
+    qs.reverse();
+    let mut ys = [x[ln - 3], x[ln - 2], x[ln - 1]];
+    // causal steps i = 4.., anti-causal steps i = ln - 4 down to lo + 1 (writing scr[i - 1])
+    let both = hi.saturating_sub(4).min((ln - 4).saturating_sub(lo));
+    for k in 0..both {
+        let i = 4 + k;
+        out[i] = step(x[i], &mut xs, &mut ps, c.n, c.d);
+        let j = ln - 4 - k;
+        scr[j - 1] = step(x[j], &mut ys, &mut qs, c.m, c.d);
+    }
+    for i in 4 + both..hi {
+        out[i] = step(x[i], &mut xs, &mut ps, c.n, c.d);
+    }
+    for i in (lo + 1..=ln - 4 - both).rev() {
+        scr[i - 1] = step(x[i], &mut ys, &mut qs, c.m, c.d);
     }
     for (o, s) in out[lo..hi].iter_mut().zip(&scr[lo..hi]) {
         *o += *s;
@@ -314,8 +378,10 @@ pub fn check_sizes(shape: [usize; 3], spacing: [f64; 3], sigma: f64) -> Result<(
 /// full length along `axis`), keeping `[lo, lo + len)` along `axis`, stored float32. Lines are
 /// filtered [`W`] at a time (neighbours along x, or along y for the x pass), in parallel over the
 /// remaining axis; each line's arithmetic is the single-line recursion's, so the result does not
-/// depend on the batching or the thread count.
-fn pass_lines<S: Cell>(
+/// depend on the batching or the thread count. The x and y passes write each output z-plane in
+/// place; the z pass, whose lines cross every plane, keeps each y-row's outputs batch by batch
+/// and the planes gather them.
+fn pass_lines<S: Sample>(
     input: &[S],
     dims: [usize; 3],
     axis: usize,
@@ -328,64 +394,105 @@ fn pass_lines<S: Cell>(
     let rest = 3 - axis - lane;
     let mut odims = dims;
     odims[axis] = len;
-    let ostride = [1, odims[0], odims[0] * odims[1]];
+    let plane = odims[0] * odims[1];
     let (n, nl) = (dims[axis], dims[lane]);
-    // per coordinate along `rest`: its outputs, `[i][lane]`
-    let parts: Vec<Vec<f32>> = (0..dims[rest])
-        .into_par_iter()
-        .map(|r| {
-            let zero = Lanes([0.0; W]);
-            let (mut x, mut out, mut scr) = (vec![zero; n], vec![zero; n], vec![zero; n]);
-            let mut part = vec![0f32; len * nl];
-            for q in (0..nl).step_by(W) {
-                // lanes past the last line repeat it (their outputs are dropped)
-                if axis == 0 {
-                    // the x pass: each lane's line is contiguous, read it as such
-                    for l in 0..W {
-                        let start = r * stride[rest] + (q + l).min(nl - 1) * stride[lane];
-                        for (xi, v) in x.iter_mut().zip(&input[start..start + n]) {
-                            xi.0[l] = v.get();
-                        }
-                    }
-                } else if q + W <= nl {
-                    // the lanes are neighbours along x: W contiguous samples per position
-                    for (i, xi) in x.iter_mut().enumerate() {
-                        let base = r * stride[rest] + i * stride[axis] + q;
-                        let v = &input[base..base + W];
-                        *xi = Lanes(std::array::from_fn(|l| v[l].get()));
-                    }
-                } else {
-                    for (i, xi) in x.iter_mut().enumerate() {
-                        let base = r * stride[rest] + i * stride[axis];
-                        *xi = Lanes(std::array::from_fn(|l| {
-                            input[base + (q + l).min(nl - 1) * stride[lane]].get()
-                        }));
-                    }
-                }
-                filter_lanes(c, &x, (lo, lo + len), &mut out, &mut scr);
-                for (i, o) in out[lo..lo + len].iter().enumerate() {
-                    for (l, &v) in o.0.iter().enumerate().take(nl - q) {
-                        part[i * nl + q + l] = v as f32;
-                    }
+    let scratch = || {
+        let zero = Lanes([0.0; W]);
+        (vec![zero; n], vec![zero; n], vec![zero; n])
+    };
+    // filters the W lines from lane `q` at `r` along `rest` into `out[lo..lo + len]`; lanes
+    // past the last line repeat it (their outputs are dropped)
+    let batch = |r: usize, q: usize, x: &mut [Lanes], out: &mut [Lanes], scr: &mut [Lanes]| {
+        if axis == 0 {
+            // the x pass: each lane's line is contiguous, read it as such
+            for l in 0..W {
+                let start = r * stride[rest] + (q + l).min(nl - 1) * stride[lane];
+                for (xi, v) in x.iter_mut().zip(&input[start..start + n]) {
+                    xi.0[l] = v.to_f64();
                 }
             }
-            part
-        })
-        .collect();
-    let mut res = vec![0f32; odims.iter().product()];
-    for (r, part) in parts.iter().enumerate() {
-        for i in 0..len {
-            let o = r * ostride[rest] + i * ostride[axis];
-            let src = &part[i * nl..(i + 1) * nl];
-            if lane == 0 {
-                res[o..o + nl].copy_from_slice(src);
-            } else {
-                for (j, &v) in src.iter().enumerate() {
-                    res[o + j * ostride[lane]] = v;
-                }
+        } else if q + W <= nl {
+            // the lanes are neighbours along x: W contiguous samples per position
+            for (i, xi) in x.iter_mut().enumerate() {
+                let base = r * stride[rest] + i * stride[axis] + q;
+                let v = &input[base..base + W];
+                *xi = Lanes(std::array::from_fn(|l| v[l].to_f64()));
+            }
+        } else {
+            for (i, xi) in x.iter_mut().enumerate() {
+                let base = r * stride[rest] + i * stride[axis];
+                *xi = Lanes(std::array::from_fn(|l| {
+                    input[base + (q + l).min(nl - 1) * stride[lane]].to_f64()
+                }));
             }
         }
+        filter_lanes(c, x, (lo, lo + len), out, scr);
+    };
+    let total = plane * odims[2];
+    let mut res: Vec<f32> = Vec::with_capacity(total);
+    let planes = res.spare_capacity_mut()[..total].par_chunks_mut(plane);
+    if rest == 2 {
+        // the x and y passes: z-plane r of the output comes from the lines at r
+        planes
+            .enumerate()
+            .for_each_init(scratch, |(x, out, scr), (r, o)| {
+                for q in (0..nl).step_by(W) {
+                    batch(r, q, x, out, scr);
+                    let w = W.min(nl - q);
+                    let kept = &out[lo..lo + len];
+                    if axis == 0 {
+                        // lane l is row q + l, i along x
+                        for l in 0..w {
+                            let row = &mut o[(q + l) * len..(q + l + 1) * len];
+                            for (v, k) in row.iter_mut().zip(kept) {
+                                v.write(k.0[l] as f32);
+                            }
+                        }
+                    } else {
+                        // row i, lane l at x = q + l
+                        for (i, k) in kept.iter().enumerate() {
+                            let row = &mut o[i * nl + q..i * nl + q + w];
+                            for (v, &kl) in row.iter_mut().zip(&k.0) {
+                                v.write(kl as f32);
+                            }
+                        }
+                    }
+                }
+            });
+    } else {
+        // the z pass: per y-row r, batch by batch, `[i][lane]` within a batch (the batch from
+        // lane q starts at q * len)
+        let rows: Vec<Vec<f32>> = (0..dims[1])
+            .into_par_iter()
+            .map_init(scratch, |(x, out, scr), r| {
+                let mut row = Vec::with_capacity(len * nl);
+                for q in (0..nl).step_by(W) {
+                    batch(r, q, x, out, scr);
+                    let w = W.min(nl - q);
+                    for k in &out[lo..lo + len] {
+                        row.extend(k.0[..w].iter().map(|&v| v as f32));
+                    }
+                }
+                row
+            })
+            .collect();
+        planes.enumerate().for_each(|(i, o)| {
+            for (r, row) in rows.iter().enumerate() {
+                for q in (0..nl).step_by(W) {
+                    let w = W.min(nl - q);
+                    let src = &row[q * len + i * w..q * len + (i + 1) * w];
+                    for (v, &s) in o[r * nl + q..r * nl + q + w].iter_mut().zip(src) {
+                        v.write(s);
+                    }
+                }
+            }
+        });
     }
+    // SAFETY: the planes above wrote every one of the first `total` elements: each plane's
+    // task writes every (row, column) of its plane (the x pass: rows q + l for every lane of
+    // every batch, columns 0..len; the y pass: rows 0..len, columns q..q + w of every batch;
+    // the z pass: rows 0..ny, columns q..q + w of every batch)
+    unsafe { res.set_len(total) };
     res
 }
 
@@ -399,8 +506,10 @@ pub fn laplacian_of_gaussian(src: &Source<'_>, sigma: f64) -> Vec<f32> {
     laplacian_of_gaussian_of(&source_image(src), src, sigma)
 }
 
-/// [`laplacian_of_gaussian`] of `image`, [`source_image`]`(src)` (computed once for all sigmas).
-pub fn laplacian_of_gaussian_of(image: &[f64], src: &Source<'_>, sigma: f64) -> Vec<f32> {
+/// [`laplacian_of_gaussian`] of `image`: `src`'s values, x fastest, in any sample type that
+/// holds them exactly (the input image itself where it is not normalised, else
+/// [`source_image`]`(src)`, computed once for all sigmas): the first passes read it directly.
+pub fn laplacian_of_gaussian_of<S: Sample>(image: &[S], src: &Source<'_>, sigma: f64) -> Vec<f32> {
     let n = src.shape;
     let (blo, bsz) = (src.box_origin, src.box_size);
     let mut acc: Option<Vec<f32>> = None;
@@ -439,8 +548,56 @@ pub fn laplacian_of_gaussian_of(image: &[f64], src: &Source<'_>, sigma: f64) -> 
 mod tests {
     use super::*;
 
+    /// ITK's `FilterDataArray` as written there (outputs re-read from the arrays): the
+    /// reference [`filter_line`] and [`filter_line_interleaved`] must equal bit for bit.
+    fn reference_line(c: &Coeffs, x: &[f64], out: &mut [f64]) {
+        let ln = x.len();
+        let mut scr = vec![0.0; ln];
+        let v1 = x[0];
+        out[0] = ema([v1, v1, v1, v1], c.n);
+        out[1] = ema([x[1], v1, v1, v1], c.n);
+        out[2] = ema([x[2], x[1], v1, v1], c.n);
+        out[3] = ema([x[3], x[2], x[1], v1], c.n);
+        out[0] -= ema([v1, v1, v1, v1], c.bn);
+        out[1] -= ema([out[0], v1, v1, v1], [c.d[0], c.bn[1], c.bn[2], c.bn[3]]);
+        out[2] -= ema([out[1], out[0], v1, v1], [c.d[0], c.d[1], c.bn[2], c.bn[3]]);
+        out[3] -= ema(
+            [out[2], out[1], out[0], v1],
+            [c.d[0], c.d[1], c.d[2], c.bn[3]],
+        );
+        for i in 4..ln {
+            out[i] = ema([x[i], x[i - 1], x[i - 2], x[i - 3]], c.n);
+            out[i] -= ema([out[i - 1], out[i - 2], out[i - 3], out[i - 4]], c.d);
+        }
+        let v2 = x[ln - 1];
+        scr[ln - 1] = ema([v2, v2, v2, v2], c.m);
+        scr[ln - 2] = ema([x[ln - 1], v2, v2, v2], c.m);
+        scr[ln - 3] = ema([x[ln - 2], x[ln - 1], v2, v2], c.m);
+        scr[ln - 4] = ema([x[ln - 3], x[ln - 2], x[ln - 1], v2], c.m);
+        scr[ln - 1] -= ema([v2, v2, v2, v2], c.bm);
+        scr[ln - 2] -= ema(
+            [scr[ln - 1], v2, v2, v2],
+            [c.d[0], c.bm[1], c.bm[2], c.bm[3]],
+        );
+        scr[ln - 3] -= ema(
+            [scr[ln - 2], scr[ln - 1], v2, v2],
+            [c.d[0], c.d[1], c.bm[2], c.bm[3]],
+        );
+        scr[ln - 4] -= ema(
+            [scr[ln - 3], scr[ln - 2], scr[ln - 1], v2],
+            [c.d[0], c.d[1], c.d[2], c.bm[3]],
+        );
+        for i in (1..=ln - 4).rev() {
+            scr[i - 1] = ema([x[i], x[i + 1], x[i + 2], x[i + 3]], c.m);
+            scr[i - 1] -= ema([scr[i], scr[i + 1], scr[i + 2], scr[i + 3]], c.d);
+        }
+        for (o, s) in out.iter_mut().zip(&scr) {
+            *o += *s;
+        }
+    }
+
     /// The kept range's values are the whole line's, bit for bit, for every range (ranges
-    /// shorter than the edge initialisations included).
+    /// shorter than the edge initialisations included), sequential and interleaved.
     #[test]
     fn kept_range_equals_whole_line() {
         let mut r = voxelkit_core::rng::SplitMix64::new(7);
@@ -450,14 +607,17 @@ mod tests {
                 .collect();
             for (sigma, second) in [(1.0, true), (3.0, false), (2.5, true)] {
                 let c = setup(sigma, 0.8, second);
-                let (mut whole, mut scr) = (vec![0.0; ln], vec![0.0; ln]);
-                filter_line(&c, &x, (0, ln), &mut whole, &mut scr);
+                let mut whole = vec![0.0; ln];
+                reference_line(&c, &x, &mut whole);
                 for lo in 0..ln {
                     for hi in lo + 1..=ln {
                         let (mut out, mut scr) = (vec![0.0; ln], vec![0.0; ln]);
                         filter_line(&c, &x, (lo, hi), &mut out, &mut scr);
+                        let (mut out2, mut scr2) = (vec![0.0; ln], vec![0.0; ln]);
+                        filter_line_interleaved(&c, &x, (lo, hi), &mut out2, &mut scr2);
                         for i in lo..hi {
                             assert_eq!(out[i].to_bits(), whole[i].to_bits(), "{ln} {lo} {hi} {i}");
+                            assert_eq!(out2[i].to_bits(), whole[i].to_bits(), "{ln} {lo} {hi} {i}");
                         }
                     }
                 }

@@ -297,17 +297,24 @@ pub(crate) fn derived_features<T: Sample, M: Sample>(
             for (sigma, _) in &ts.sigma {
                 log::check_sizes(inp.shape, inp.spacing, *sigma)?;
             }
-            // `log::source_image(&src)`, without the per-voxel dynamic call
-            let whole: Vec<f64> = pool.install(|| {
-                use rayon::prelude::*;
-                image
-                    .par_iter()
-                    .map(|v| preprocess::normalized(v.to_f64(), norm, s))
-                    .collect()
+            // the passes read the image itself unless it is normalised (its values as they
+            // are, each converted to float64 exactly as `src` does); a normalised image once
+            // as float64 (`log::source_image(&src)`, without the per-voxel dynamic call)
+            let whole: Option<Vec<f64>> = norm.map(|_| {
+                pool.install(|| {
+                    use rayon::prelude::*;
+                    image
+                        .par_iter()
+                        .map(|v| preprocess::normalized(v.to_f64(), norm, s))
+                        .collect()
+                })
             });
             for (sigma, label) in &ts.sigma {
                 ctl.check()?;
-                let img = pool.install(|| log::laplacian_of_gaussian_of(&whole, &src, *sigma));
+                let img = pool.install(|| match &whole {
+                    Some(w) => log::laplacian_of_gaussian_of(w, &src, *sigma),
+                    None => log::laplacian_of_gaussian_of(image, &src, *sigma),
+                });
                 let name = format!("log-sigma-{label}-mm-3D");
                 image_features(&img, bx, sp, &ts, &name, threads, pool, ctl, sink)?;
             }
