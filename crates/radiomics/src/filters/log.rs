@@ -310,7 +310,9 @@ fn filter_line<X: Lane>(c: &Coeffs, x: &[X], keep: (usize, usize), out: &mut [X]
 }
 
 /// [`filter_line`] with the causal and anti-causal recursions advancing together (two
-/// independent dependency chains in flight), each with exactly its own operations.
+/// independent dependency chains in flight), each with exactly its own operations. (Used by
+/// the AVX-512 build; elsewhere only by the tests, which check it on every target.)
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 fn filter_line_interleaved<X: Lane>(
     c: &Coeffs,
