@@ -214,21 +214,42 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize, n_levels: usize) -> f64 {
     }
     let rows: Vec<usize> = (0..n).filter(|&i| px[i] > 0.0).collect();
     let m = rows.len();
-    // each row's non-zero columns: a term with a zero factor is +0.0 (p >= 0, the divisor > 0),
-    // and adding +0.0 to a sum that starts at +0.0 and only grows leaves every bit, so the sum
-    // over the common non-zero columns, in increasing k, is the full sum bitwise
-    let nz: Vec<Vec<usize>> = (0..n)
-        .map(|i| (0..n).filter(|&k| p[i * n + k] != 0.0).collect())
-        .collect();
-    let q = |i: usize, j: usize| -> f64 {
-        let mut s = 0.0;
-        let (pi, pj) = (&p[i * n..(i + 1) * n], &p[j * n..(j + 1) * n]);
-        for &k in &nz[i] {
-            if pj[k] != 0.0 {
-                s += pi[k] * pj[k] / (px[i] * py[k] + EPS);
+    // each row's non-zero columns as a bit set: a term with a zero factor is +0.0 (p >= 0, the
+    // divisor > 0), and adding +0.0 to a sum that starts at +0.0 and only grows leaves every
+    // bit, so the sum over the columns where both rows are non-zero, in increasing k, is the
+    // full sum bitwise; `Q_ij` and `Q_ji` share those columns and their products
+    // `p_ik p_jk = p_jk p_ik`, so one walk gives both
+    let words = n.div_ceil(64);
+    let mut nz = vec![0u64; n * words];
+    for i in 0..n {
+        for k in 0..n {
+            if p[i * n + k] != 0.0 {
+                nz[i * words + k / 64] |= 1 << (k % 64);
             }
         }
-        s
+    }
+    // the divisors `px_i py_k + eps` of the ROI rows
+    let den: Vec<f64> = rows
+        .iter()
+        .flat_map(|&i| (0..n).map(move |k| px[i] * py[k] + EPS))
+        .collect();
+    // (Q_ij, Q_ji) for rows[a], rows[b]
+    let q2 = |a: usize, b: usize| -> (f64, f64) {
+        let (i, j) = (rows[a], rows[b]);
+        let (pi, pj) = (&p[i * n..(i + 1) * n], &p[j * n..(j + 1) * n]);
+        let (di, dj) = (&den[a * n..(a + 1) * n], &den[b * n..(b + 1) * n]);
+        let (mut sij, mut sji) = (0.0, 0.0);
+        for w in 0..words {
+            let mut x = nz[i * words + w] & nz[j * words + w];
+            while x != 0 {
+                let k = w * 64 + x.trailing_zeros() as usize;
+                x &= x - 1;
+                let t = pi[k] * pj[k];
+                sij += t / di[k];
+                sji += t / dj[k];
+            }
+        }
+        (sij, sji)
     };
     let mut ev: Vec<f64> = vec![0.0; n_levels - m];
     if m > 0 {
@@ -237,8 +258,9 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize, n_levels: usize) -> f64 {
         let mut sm = vec![0.0; m * m];
         for a in 0..m {
             for b in a..m {
-                let sab = q(rows[a], rows[b]) * sq[a] / sq[b];
-                let sba = q(rows[b], rows[a]) * sq[b] / sq[a];
+                let (qab, qba) = q2(a, b);
+                let sab = qab * sq[a] / sq[b];
+                let sba = qba * sq[b] / sq[a];
                 let v = 0.5 * (sab + sba);
                 sm[a * m + b] = v;
                 sm[b * m + a] = v;
